@@ -1,0 +1,2 @@
+export { awsClientConfig, hasAwsEndpoint } from "./aws.js";
+export { uniqueName } from "./names.js";

@@ -1,0 +1,34 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * Two projects on the testing ladder:
+ * - unit: pure code, the engine and the contract suites over in-process adapters (memory,
+ *   filesystem, SQLite); no network.
+ * - integration: anything that talks to AWS APIs (S3, DynamoDB) through the emulator, which the
+ *   global setup starts, and the HTTP apps over it. Files end in `.integration.test.ts`.
+ */
+export default defineConfig({
+  test: {
+    reporters: ["default", "./packages/testing/src/contract-summary-reporter.ts"],
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["packages/*/src/**/*.test.ts", "functions/**/*.test.ts", "infra/**/*.test.ts"],
+          exclude: ["**/*.integration.test.ts", "**/node_modules/**"],
+          testTimeout: 30_000,
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["packages/*/src/**/*.integration.test.ts", "test/**/*.integration.test.ts"],
+          exclude: ["**/node_modules/**"],
+          globalSetup: ["./packages/testing/src/emulator/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+        },
+      },
+    ],
+  },
+});
