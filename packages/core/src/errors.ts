@@ -38,41 +38,41 @@ export class ConflictError extends SluiceError {
 
 /** The caller lost the lease (or epoch) it wrote under; it must stop, not retry. */
 export class FencedError extends SluiceError {
-  override readonly name = "FencedError";
+  override readonly name: string = "FencedError";
   readonly kind = "fenced";
   readonly retryable = false;
 }
 
 export class NotFoundError extends SluiceError {
-  override readonly name = "NotFoundError";
+  override readonly name: string = "NotFoundError";
   readonly kind = "not_found";
   readonly retryable = false;
 }
 
 /** The request itself is wrong; retrying it unchanged fails the same way. */
 export class InvalidArgumentError extends SluiceError {
-  override readonly name = "InvalidArgumentError";
+  override readonly name: string = "InvalidArgumentError";
   readonly kind = "invalid_argument";
   readonly retryable = false;
 }
 
 /** A transient backend failure (throttling, 5xx, timeout, connection reset): retry with backoff. */
 export class UnavailableError extends SluiceError {
-  override readonly name = "UnavailableError";
+  override readonly name: string = "UnavailableError";
   readonly kind = "unavailable";
   readonly retryable = true;
 }
 
 /** Stored bytes failed verification (CRC, framing). Never returned as data. */
 export class DataCorruptionError extends SluiceError {
-  override readonly name = "DataCorruptionError";
+  override readonly name: string = "DataCorruptionError";
   readonly kind = "data_corruption";
   readonly retryable = false;
 }
 
 /** A bug or an unexpected backend answer. */
 export class InternalError extends SluiceError {
-  override readonly name = "InternalError";
+  override readonly name: string = "InternalError";
   readonly kind = "internal";
   readonly retryable = false;
 }

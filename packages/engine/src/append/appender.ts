@@ -1,0 +1,354 @@
+import { createHash } from "node:crypto";
+import { type Compression, ConflictError, InvalidArgumentError, encodeRecordBatch, partitionForKey } from "@sluice/core";
+import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
+import type { Clock } from "../clock.js";
+import { idempotencyKeyItem, newDataObjectKey } from "../keys.js";
+import type { LruCache } from "../lru-cache.js";
+import type { Topic, TopicRegistry } from "../topics/topic-registry.js";
+import {
+  type AppendedRecord,
+  type AppendRequest,
+  type AppendResult,
+  IDEMPOTENCY_KEY_TTL_MS,
+  type ProduceRecord,
+} from "./append-types.js";
+import {
+  type CommitGroup,
+  type CommitOutcome,
+  commitGroup,
+  fixedOperations,
+  type IdempotencyRecord,
+  idempotencyRecordFromItem,
+  operationsPerPartition,
+  type PartitionWrite,
+} from "./commit.js";
+import type { ProducerState } from "./producer-state.js";
+import { validateAppend } from "./validate-append.js";
+
+export interface AppenderDependencies {
+  objects: ObjectStore;
+  metadata: MetadataStore;
+  clock: Clock;
+  topics: TopicRegistry;
+  heads: LruCache<string, number>;
+  producerStates: LruCache<string, ProducerState>;
+  /** Freshly written batches, so tail readers need not read them back. */
+  batches: LruCache<string, Uint8Array>;
+  /** Told of every partition whose high watermark moved. */
+  onCommit: (topicId: string, partition: number, highWatermark: number) => void;
+}
+
+const TRANSACTION_OPERATIONS = 100;
+
+/** The write path (ARCHITECTURE.md, "Append"): validate, partition, encode, upload, commit, acknowledge. */
+export class Appender {
+  /** Rotates the partition that receives a request's unkeyed records, per topic. */
+  private readonly stickyCounters = new Map<string, number>();
+
+  constructor(private readonly deps: AppenderDependencies) {}
+
+  async append(request: AppendRequest): Promise<AppendResult> {
+    const topic = await this.topicFor(request);
+    validateAppend(request, topic);
+    const appendTime = this.deps.clock.now();
+    const requestHash = request.idempotencyKey === undefined ? undefined : hashRequest(request);
+    if (request.idempotencyKey !== undefined) {
+      const replay = await this.replayIfSeen(topic, request, requestHash!);
+      if (replay) return replay;
+    }
+
+    const recordPartitions = this.assignPartitions(request.records, topic);
+    const byPartition = groupByPartition(request.records, recordPartitions);
+    if (request.producer) requireSequences(request, byPartition);
+
+    const timestamps = request.records.map((record) =>
+      topic.settings.timestampType === "LogAppendTime" ? appendTime : (record.timestamp ?? appendTime),
+    );
+    const { body, writes } = await encodeObject(request, topic, byPartition, timestamps);
+    const objectKey = await this.upload(topic, body);
+    for (const write of writes) this.deps.batches.set(batchCacheKey(objectKey, write.position, write.length), body.subarray(write.position, write.position + write.length));
+
+    const idempotencyRecord: IdempotencyRecord | undefined =
+      request.idempotencyKey === undefined
+        ? undefined
+        : { requestHash: requestHash!, baseOffsets: {}, recordPartitions: encodePartitions(recordPartitions), appendTime };
+    const outcome = await this.commit(topic, objectKey, writes, request, idempotencyRecord);
+    if (outcome.kind === "idempotent-replay") return replayResult(topic, request, outcome.record);
+
+    for (const write of writes) {
+      if (outcome.duplicatePartitions.has(write.partition)) continue;
+      this.deps.onCommit(topic.topicId, write.partition, outcome.baseOffsets.get(write.partition)! + write.recordCount);
+    }
+    return {
+      topic: topic.name,
+      records: assignOffsets(recordPartitions, outcome.baseOffsets, timestamps),
+      duplicate: writes.every((write) => outcome.duplicatePartitions.has(write.partition)),
+    };
+  }
+
+  private async topicFor(request: AppendRequest): Promise<Topic> {
+    let topic = await this.deps.topics.get(request.topic);
+    const highest = request.records.reduce((max, record) => Math.max(max, record.partition ?? -1), -1);
+    // The cached partition count may be behind a recent increase; look again before refusing.
+    if (highest >= topic.partitions) topic = await this.deps.topics.describe(request.topic);
+    return topic;
+  }
+
+  private async replayIfSeen(topic: Topic, request: AppendRequest, requestHash: string): Promise<AppendResult | undefined> {
+    const item = await this.deps.metadata.get(idempotencyKeyItem(topic.topicId, request.idempotencyKey!));
+    if (!item || Number(item.expiresAt) * 1000 < this.deps.clock.now()) return undefined;
+    const record = idempotencyRecordFromItem(item);
+    if (item.state === "pending") {
+      throw new ConflictError(`a request with idempotency key ${request.idempotencyKey} is still in progress`);
+    }
+    if (!record || record.requestHash !== requestHash) {
+      throw new ConflictError(`idempotency key ${request.idempotencyKey} was already used for a different request`);
+    }
+    return replayResult(topic, request, record);
+  }
+
+  private assignPartitions(records: ProduceRecord[], topic: Topic): Uint16Array {
+    const partitions = new Uint16Array(records.length);
+    let sticky: number | undefined;
+    for (let index = 0; index < records.length; index++) {
+      const record = records[index]!;
+      if (record.partition !== undefined) partitions[index] = record.partition;
+      else if (record.key !== null) partitions[index] = partitionForKey(record.key, topic.partitions);
+      else {
+        sticky ??= this.nextStickyPartition(topic);
+        partitions[index] = sticky;
+      }
+    }
+    return partitions;
+  }
+
+  private nextStickyPartition(topic: Topic): number {
+    const counter = this.stickyCounters.get(topic.topicId) ?? Math.floor(Math.random() * topic.partitions);
+    this.stickyCounters.set(topic.topicId, counter + 1);
+    return counter % topic.partitions;
+  }
+
+  private async upload(topic: Topic, body: Uint8Array): Promise<string> {
+    for (let attempt = 0; ; attempt++) {
+      const key = newDataObjectKey(topic.topicId, this.deps.clock.now());
+      try {
+        await this.deps.objects.put(key, body, { condition: { ifNoneMatch: "*" } });
+        return key;
+      } catch (error) {
+        // A collision of 64 random bits; never overwrite, pick another key.
+        if (!(error instanceof ConflictError) || attempt >= 2) throw error;
+      }
+    }
+  }
+
+  private async commit(
+    topic: Topic,
+    objectKey: string,
+    writes: PartitionWrite[],
+    request: AppendRequest,
+    idempotencyRecord: IdempotencyRecord | undefined,
+  ): Promise<CommitOutcome> {
+    const producer = request.producer && { producerId: request.producer.producerId, producerEpoch: request.producer.producerEpoch };
+    const expiresAtMs = this.deps.clock.now() + IDEMPOTENCY_KEY_TTL_MS;
+    const idempotency = idempotencyRecord && { key: request.idempotencyKey!, record: idempotencyRecord, expiresAtMs };
+    const perGroup = Math.floor(
+      (TRANSACTION_OPERATIONS - fixedOperations({ producer, idempotency })) / operationsPerPartition({ producer }),
+    );
+    const base: Omit<CommitGroup, "writes"> = { topic, objectKey, producer };
+    if (writes.length <= perGroup) return commitGroup(this.deps, { ...base, writes, idempotency });
+
+    // Several transactions: claim the idempotency key first, so a concurrent retry waits instead of writing.
+    if (idempotency) await this.claimIdempotencyKey(topic, idempotency);
+    const baseOffsets = new Map<number, number>();
+    const duplicatePartitions = new Set<number>();
+    const groupSize = Math.floor((TRANSACTION_OPERATIONS - fixedOperations({ producer })) / operationsPerPartition({ producer }));
+    for (let start = 0; start < writes.length; start += groupSize) {
+      const outcome = await commitGroup(this.deps, { ...base, writes: writes.slice(start, start + groupSize) });
+      if (outcome.kind !== "committed") throw new Error("unreachable: a group without an idempotency key cannot replay");
+      for (const [partition, offset] of outcome.baseOffsets) baseOffsets.set(partition, offset);
+      for (const partition of outcome.duplicatePartitions) duplicatePartitions.add(partition);
+    }
+    if (idempotency) await this.completeIdempotencyKey(topic, idempotency, baseOffsets);
+    return { kind: "committed", baseOffsets, duplicatePartitions };
+  }
+
+  private async claimIdempotencyKey(topic: Topic, idempotency: NonNullable<CommitGroup["idempotency"]>): Promise<void> {
+    const nowSeconds = Math.floor(this.deps.clock.now() / 1000);
+    try {
+      await this.deps.metadata.put(
+        {
+          ...idempotencyKeyItem(topic.topicId, idempotency.key),
+          state: "pending",
+          requestHash: idempotency.record.requestHash,
+          expiresAt: Math.ceil(idempotency.expiresAtMs / 1000),
+        },
+        { condition: cond.or(cond.notExists("pk"), cond.compare("expiresAt", "<", nowSeconds)) },
+      );
+    } catch (error) {
+      if (error instanceof ConflictError) {
+        throw new ConflictError(`a request with idempotency key ${idempotency.key} is in progress or done`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  private async completeIdempotencyKey(
+    topic: Topic,
+    idempotency: NonNullable<CommitGroup["idempotency"]>,
+    baseOffsets: Map<number, number>,
+  ): Promise<void> {
+    await this.deps.metadata.update(idempotencyKeyItem(topic.topicId, idempotency.key), {
+      set: {
+        state: "done",
+        baseOffsets: Object.fromEntries([...baseOffsets].map(([partition, offset]) => [String(partition), offset])),
+        recordPartitions: idempotency.record.recordPartitions,
+        appendTime: idempotency.record.appendTime,
+      },
+    });
+  }
+}
+
+function groupByPartition(records: ProduceRecord[], partitions: Uint16Array): Map<number, number[]> {
+  const groups = new Map<number, number[]>();
+  for (let index = 0; index < records.length; index++) {
+    const partition = partitions[index]!;
+    let indexes = groups.get(partition);
+    if (!indexes) groups.set(partition, (indexes = []));
+    indexes.push(index);
+  }
+  return groups;
+}
+
+function requireSequences(request: AppendRequest, byPartition: Map<number, number[]>): void {
+  for (const partition of byPartition.keys()) {
+    if (request.producer!.baseSequences[partition] === undefined) {
+      throw new InvalidArgumentError(
+        `producer ${request.producer!.producerId} sent no base sequence for partition ${partition}, which this request writes to`,
+      );
+    }
+  }
+}
+
+async function encodeObject(
+  request: AppendRequest,
+  topic: Topic,
+  byPartition: Map<number, number[]>,
+  timestamps: number[],
+): Promise<{ body: Uint8Array; writes: PartitionWrite[] }> {
+  const compression = chooseCompression(topic, request.compression);
+  const partitions = [...byPartition.keys()].sort((a, b) => a - b);
+  const batches = await Promise.all(
+    partitions.map((partition) => {
+      const indexes = byPartition.get(partition)!;
+      return encodeRecordBatch(
+        indexes.map((index) => {
+          const record = request.records[index]!;
+          return { key: record.key, value: record.value, headers: record.headers ?? [], timestamp: timestamps[index]! };
+        }),
+        {
+          compression,
+          timestampType: topic.settings.timestampType === "LogAppendTime" ? "log_append" : "create",
+          producerId: request.producer?.producerId ?? -1,
+          producerEpoch: request.producer?.producerEpoch ?? -1,
+          baseSequence: request.producer?.baseSequences[partition] ?? -1,
+        },
+      );
+    }),
+  );
+  const size = batches.reduce((total, batch) => total + batch.byteLength, 0);
+  const body = new Uint8Array(size);
+  const writes: PartitionWrite[] = [];
+  let position = 0;
+  partitions.forEach((partition, order) => {
+    const batch = batches[order]!;
+    body.set(batch, position);
+    const indexes = byPartition.get(partition)!;
+    let first = Number.POSITIVE_INFINITY;
+    let max = Number.NEGATIVE_INFINITY;
+    for (const index of indexes) {
+      first = Math.min(first, timestamps[index]!);
+      max = Math.max(max, timestamps[index]!);
+    }
+    writes.push({
+      partition,
+      recordCount: indexes.length,
+      position,
+      length: batch.byteLength,
+      firstTimestamp: first,
+      maxTimestamp: max,
+      sequence: request.producer?.baseSequences[partition],
+    });
+    position += batch.byteLength;
+  });
+  return { body, writes };
+}
+
+function chooseCompression(topic: Topic, requested: Compression | undefined): Compression {
+  const configured = topic.settings.compressionType;
+  if (configured === "producer") return requested ?? "none";
+  if (configured === "uncompressed") return "none";
+  return configured;
+}
+
+function assignOffsets(partitions: Uint16Array, baseOffsets: Map<number, number>, timestamps: number[]): AppendedRecord[] {
+  const next = new Map(baseOffsets);
+  const records: AppendedRecord[] = new Array(partitions.length);
+  for (let index = 0; index < partitions.length; index++) {
+    const partition = partitions[index]!;
+    const offset = next.get(partition)!;
+    next.set(partition, offset + 1);
+    records[index] = { partition, offset, timestamp: timestamps[index]! };
+  }
+  return records;
+}
+
+function replayResult(topic: Topic, request: AppendRequest, record: IdempotencyRecord): AppendResult {
+  const partitions = decodePartitions(record.recordPartitions);
+  const baseOffsets = new Map(Object.entries(record.baseOffsets).map(([partition, offset]) => [Number(partition), offset]));
+  const timestamps = request.records.map((item) =>
+    topic.settings.timestampType === "LogAppendTime" ? record.appendTime : (item.timestamp ?? record.appendTime),
+  );
+  return { topic: topic.name, records: assignOffsets(partitions, baseOffsets, timestamps), duplicate: true };
+}
+
+function encodePartitions(partitions: Uint16Array): Uint8Array {
+  const bytes = new Uint8Array(partitions.length * 2);
+  const view = new DataView(bytes.buffer);
+  partitions.forEach((partition, index) => view.setUint16(index * 2, partition, true));
+  return bytes;
+}
+
+function decodePartitions(bytes: Uint8Array): Uint16Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const partitions = new Uint16Array(bytes.byteLength / 2);
+  for (let index = 0; index < partitions.length; index++) partitions[index] = view.getUint16(index * 2, true);
+  return partitions;
+}
+
+/** A stable digest of what a request asks to write, to tell a retry from a different request. */
+function hashRequest(request: AppendRequest): string {
+  const hash = createHash("sha256");
+  const field = (bytes: Uint8Array | null) => {
+    const length = Buffer.alloc(5);
+    length.writeInt32BE(bytes === null ? -1 : bytes.byteLength, 1);
+    length[0] = 0x1f;
+    hash.update(length);
+    if (bytes) hash.update(bytes);
+  };
+  const text = (value: string) => field(Buffer.from(value));
+  text(request.topic);
+  for (const record of request.records) {
+    text(`${record.partition ?? ""}|${record.timestamp ?? ""}|${record.headers?.length ?? 0}`);
+    field(record.key);
+    field(record.value);
+    for (const header of record.headers ?? []) {
+      text(header.key);
+      field(header.value);
+    }
+  }
+  return hash.digest("hex");
+}
+
+export function batchCacheKey(objectKey: string, position: number, length: number): string {
+  return `${objectKey}@${position}+${length}`;
+}

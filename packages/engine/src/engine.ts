@@ -1,0 +1,200 @@
+import { InvalidArgumentError, NotFoundError } from "@sluice/core";
+import { type MetadataStore, type ObjectStore, cond } from "@sluice/storage";
+import { Appender } from "./append/appender.js";
+import type { AppendRequest, AppendResult } from "./append/append-types.js";
+import type { ProducerState } from "./append/producer-state.js";
+import { type Clock, systemClock } from "./clock.js";
+import { CommitNotifier } from "./commit-notifier.js";
+import { type IndexEntry, IndexReader } from "./fetch/index-entries.js";
+import { type FetchRequest, type FetchResult, type PartitionOffsets, Reader } from "./fetch/reader.js";
+import { headKey, producerCounterKey, producerKey } from "./keys.js";
+import { LruCache } from "./lru-cache.js";
+import { type CreateTopicRequest, type Topic, TopicRegistry } from "./topics/topic-registry.js";
+
+export interface EngineOptions {
+  objects: ObjectStore;
+  metadata: MetadataStore;
+  clock?: Clock;
+  /** Bytes of recently written or read batches kept in memory. Default 64 MiB. */
+  batchCacheBytes?: number;
+  /** Index entries kept in memory. Default 100,000. */
+  indexCacheEntries?: number;
+  /** How often a waiting reader re-reads the head, for commits made by other processes. Default 250 ms. */
+  pollIntervalMs?: number;
+}
+
+export interface ProducerIdentity {
+  producerId: number;
+  producerEpoch: number;
+}
+
+/**
+ * The log engine: topics, append, fetch and idempotent producers over the two storage ports.
+ * One instance per process; it holds only caches, so any number of instances may share a store.
+ */
+export class Engine {
+  readonly topics: TopicRegistry;
+  private readonly metadata: MetadataStore;
+  private readonly clock: Clock;
+  private readonly appender: Appender;
+  private readonly reader: Reader;
+  private readonly index: IndexReader;
+  private readonly notifier = new CommitNotifier();
+  private readonly pollIntervalMs: number;
+
+  constructor(options: EngineOptions) {
+    this.metadata = options.metadata;
+    this.clock = options.clock ?? systemClock;
+    this.pollIntervalMs = options.pollIntervalMs ?? 250;
+    this.topics = new TopicRegistry(options.metadata, options.objects, this.clock);
+    const batches = new LruCache<string, Uint8Array>(options.batchCacheBytes ?? 64 * 1024 * 1024, (bytes) => bytes.byteLength);
+    this.index = new IndexReader(options.metadata, new LruCache<string, IndexEntry>(options.indexCacheEntries ?? 100_000));
+    this.reader = new Reader(options.objects, this.index, batches);
+    this.appender = new Appender({
+      objects: options.objects,
+      metadata: options.metadata,
+      clock: this.clock,
+      topics: this.topics,
+      heads: new LruCache<string, number>(1_000_000),
+      producerStates: new LruCache<string, ProducerState>(100_000),
+      batches,
+      onCommit: (topicId, partition, highWatermark) => this.notifier.notify(topicId, partition, highWatermark),
+    });
+  }
+
+  createTopic(request: CreateTopicRequest): Promise<Topic> {
+    return this.topics.create(request);
+  }
+
+  describeTopic(name: string): Promise<Topic> {
+    return this.topics.describe(name);
+  }
+
+  listTopics(): Promise<Topic[]> {
+    return this.topics.list();
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    const topic = await this.topics.delete(name);
+    this.index.forgetTopic(topic.topicId);
+  }
+
+  updateTopicConfigs(name: string, changes: Record<string, string | null>): Promise<Topic> {
+    return this.topics.updateConfigs(name, changes);
+  }
+
+  increasePartitions(name: string, partitions: number): Promise<Topic> {
+    return this.topics.increasePartitions(name, partitions);
+  }
+
+  /**
+   * A new idempotent producer (epoch 0), or — given an existing id — the same producer with its
+   * epoch bumped, which fences every earlier incarnation.
+   */
+  async initProducer(producerId?: number): Promise<ProducerIdentity> {
+    if (producerId === undefined) {
+      const counter = await this.metadata.update(producerCounterKey, { add: { value: 1 } });
+      const id = Number(counter.value) - 1;
+      await this.metadata.put({ ...producerKey(id), epoch: 0 }, { condition: cond.notExists("pk") });
+      return { producerId: id, producerEpoch: 0 };
+    }
+    const current = await this.metadata.get(producerKey(producerId));
+    if (!current) throw new NotFoundError(`unknown producer id ${producerId}`);
+    const bumped = await this.metadata.update(producerKey(producerId), { add: { epoch: 1 } });
+    return { producerId, producerEpoch: Number(bumped.epoch) };
+  }
+
+  append(request: AppendRequest): Promise<AppendResult> {
+    return this.appender.append(request);
+  }
+
+  async fetch(request: FetchRequest): Promise<FetchResult> {
+    const topic = await this.topicWithPartition(request.topic, request.partition);
+    return this.reader.fetch(topic, request, await this.offsetsOf(topic, request.partition));
+  }
+
+  async partitionOffsets(topicName: string, partition: number): Promise<PartitionOffsets> {
+    const topic = await this.topicWithPartition(topicName, partition);
+    return this.offsetsOf(topic, partition);
+  }
+
+  /** The first offset whose timestamp is at or after `timestamp`, or null when there is none yet. */
+  async offsetForTimestamp(topicName: string, partition: number, timestamp: number): Promise<number | null> {
+    const topic = await this.topicWithPartition(topicName, partition);
+    const { logStartOffset } = await this.offsetsOf(topic, partition);
+    for await (const entry of this.index.scan(topic.topicId, partition, logStartOffset)) {
+      if (entry.maxTimestamp < timestamp) continue;
+      const [records] = await this.reader.readEntries(topic, partition, [entry]);
+      const found = records?.find((record) => record.timestamp >= timestamp && record.offset >= logStartOffset);
+      if (found) return found.offset;
+    }
+    return null;
+  }
+
+  /**
+   * Resolves with the high watermark once it is above `offset`, or with the current one when
+   * `timeoutMs` passes first (or `signal` aborts). Commits in this process wake it at once;
+   * others are seen by re-reading the head every poll interval.
+   */
+  async waitForRecords(
+    topicName: string,
+    partition: number,
+    offset: number,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<number> {
+    const topic = await this.topicWithPartition(topicName, partition);
+    const current = await this.offsetsOf(topic, partition);
+    if (current.highWatermark > offset || timeoutMs <= 0) return current.highWatermark;
+    return new Promise<number>((resolve) => {
+      let settled = false;
+      const finish = (highWatermark: number) => {
+        if (settled) return;
+        settled = true;
+        unsubscribe();
+        clearTimeout(deadline);
+        clearInterval(poll);
+        signal?.removeEventListener("abort", onAbort);
+        resolve(highWatermark);
+      };
+      const unsubscribe = this.notifier.subscribe(topic.topicId, partition, (highWatermark) => {
+        if (highWatermark > offset) finish(highWatermark);
+      });
+      const onAbort = () => finish(current.highWatermark);
+      signal?.addEventListener("abort", onAbort);
+      const deadline = setTimeout(() => {
+        void this.offsetsOf(topic, partition).then(
+          (latest) => finish(latest.highWatermark),
+          () => finish(current.highWatermark),
+        );
+      }, timeoutMs);
+      const poll = setInterval(() => {
+        void this.offsetsOf(topic, partition).then(
+          (latest) => {
+            if (latest.highWatermark > offset) finish(latest.highWatermark);
+          },
+          () => undefined,
+        );
+      }, this.pollIntervalMs);
+    });
+  }
+
+  private async topicWithPartition(name: string, partition: number): Promise<Topic> {
+    let topic = await this.topics.get(name);
+    if (!Number.isInteger(partition) || partition < 0) {
+      throw new InvalidArgumentError(`invalid partition ${partition} for topic ${name}`);
+    }
+    if (partition >= topic.partitions) topic = await this.topics.describe(name);
+    if (partition >= topic.partitions) {
+      throw new NotFoundError(`partition ${partition} not found: topic ${name} has ${topic.partitions} partitions`, {
+        details: { topic: name, partition },
+      });
+    }
+    return topic;
+  }
+
+  private async offsetsOf(topic: Topic, partition: number): Promise<PartitionOffsets> {
+    const head = await this.metadata.get(headKey(topic.topicId, partition));
+    return { logStartOffset: Number(head?.logStartOffset ?? 0), highWatermark: Number(head?.nextOffset ?? 0) };
+  }
+}

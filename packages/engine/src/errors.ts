@@ -1,0 +1,16 @@
+import { ConflictError, InvalidArgumentError } from "@sluice/core";
+
+/** A record larger than the topic's max.message.bytes (HTTP 413). */
+export class RecordTooLargeError extends InvalidArgumentError {
+  override readonly name: string = "RecordTooLargeError";
+}
+
+/** An offset outside [logStartOffset, highWatermark] (HTTP 416, Kafka's OFFSET_OUT_OF_RANGE). */
+export class OffsetOutOfRangeError extends InvalidArgumentError {
+  override readonly name: string = "OffsetOutOfRangeError";
+}
+
+/** A producer sequence that skips ahead, or a new epoch not starting at 0 (Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER). */
+export class OutOfOrderSequenceError extends ConflictError {
+  override readonly name: string = "OutOfOrderSequenceError";
+}

@@ -1,0 +1,159 @@
+import { DataCorruptionError, decodeRecordBatches, InvalidArgumentError } from "@sluice/core";
+import type { ObjectStore } from "@sluice/storage";
+import { batchCacheKey } from "../append/appender.js";
+import type { RecordHeader } from "../append/append-types.js";
+import { OffsetOutOfRangeError } from "../errors.js";
+import type { LruCache } from "../lru-cache.js";
+import type { Topic } from "../topics/topic-registry.js";
+import type { IndexEntry, IndexReader } from "./index-entries.js";
+
+export interface FetchRequest {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** Soft limit: at least one batch is returned even if it is larger (as in Kafka). Default 1 MiB. */
+  maxBytes?: number;
+  /** Hard limit on records returned. Default 10,000. */
+  maxRecords?: number;
+}
+
+export interface ConsumedRecord {
+  partition: number;
+  offset: number;
+  timestamp: number;
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: RecordHeader[];
+}
+
+export interface FetchResult {
+  topic: string;
+  partition: number;
+  records: ConsumedRecord[];
+  /** The offset to fetch next. */
+  nextOffset: number;
+  highWatermark: number;
+  logStartOffset: number;
+}
+
+export interface PartitionOffsets {
+  logStartOffset: number;
+  highWatermark: number;
+}
+
+export const FETCH_MAX_BYTES_DEFAULT = 1024 * 1024;
+export const FETCH_MAX_RECORDS_DEFAULT = 10_000;
+/** Object reads in flight per fetch: S3 latency is per request, so a fetch reads batches in parallel. */
+const READ_CONCURRENCY = 8;
+
+/** The read path (ARCHITECTURE.md, "Fetch"): index → byte ranges → verified, offset-patched records. */
+export class Reader {
+  constructor(
+    private readonly objects: ObjectStore,
+    private readonly index: IndexReader,
+    private readonly batches: LruCache<string, Uint8Array>,
+  ) {}
+
+  async fetch(topic: Topic, request: FetchRequest, offsets: PartitionOffsets): Promise<FetchResult> {
+    const maxBytes = positiveInteger(request.maxBytes ?? FETCH_MAX_BYTES_DEFAULT, "max_bytes");
+    const maxRecords = positiveInteger(request.maxRecords ?? FETCH_MAX_RECORDS_DEFAULT, "max_records");
+    const { offset, partition } = request;
+    if (!Number.isSafeInteger(offset) || offset < offsets.logStartOffset || offset > offsets.highWatermark) {
+      throw new OffsetOutOfRangeError(
+        `offset ${offset} is out of range for partition ${partition} of topic ${topic.name}: valid offsets are ${offsets.logStartOffset} to ${offsets.highWatermark}`,
+        { details: { offset, ...offsets } },
+      );
+    }
+    const empty = { topic: topic.name, partition, records: [], nextOffset: offset, ...offsets };
+    if (offset === offsets.highWatermark) return empty;
+
+    const first = await this.index.entryHolding(topic.topicId, partition, offset);
+    if (!first) return empty;
+    const entries = [first];
+    let bytes = first.length;
+    let count = first.baseOffset + first.recordCount - offset;
+    let next = first.baseOffset + first.recordCount;
+    while (next < offsets.highWatermark && bytes < maxBytes && count < maxRecords) {
+      const more = await this.index.entriesFrom(topic.topicId, partition, next, offsets.highWatermark, 32);
+      if (more.length === 0) break;
+      for (const entry of more) {
+        if (bytes + entry.length > maxBytes || count >= maxRecords) break;
+        entries.push(entry);
+        bytes += entry.length;
+        count += entry.recordCount;
+        next = entry.baseOffset + entry.recordCount;
+      }
+      if (entries[entries.length - 1] !== more[more.length - 1]) break;
+    }
+
+    const decoded = await this.readEntries(topic, partition, entries);
+    const records: ConsumedRecord[] = [];
+    for (const batch of decoded) {
+      for (const record of batch) {
+        if (record.offset < offset) continue;
+        if (records.length >= maxRecords) break;
+        records.push(record);
+      }
+    }
+    const last = records[records.length - 1];
+    return { ...empty, records, nextOffset: last ? last.offset + 1 : offset };
+  }
+
+  /** Reads and decodes the given entries, in order, verifying every batch's CRC. */
+  async readEntries(topic: Topic, partition: number, entries: IndexEntry[]): Promise<ConsumedRecord[][]> {
+    const results: ConsumedRecord[][] = new Array(entries.length);
+    let nextIndex = 0;
+    const worker = async () => {
+      while (nextIndex < entries.length) {
+        const position = nextIndex++;
+        results[position] = await this.readEntry(topic, partition, entries[position]!);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, entries.length) }, worker));
+    return results;
+  }
+
+  private async readEntry(topic: Topic, partition: number, entry: IndexEntry): Promise<ConsumedRecord[]> {
+    const cacheKey = batchCacheKey(entry.objectKey, entry.position, entry.length);
+    let bytes = this.batches.get(cacheKey);
+    if (!bytes) {
+      const object = await this.objects.get(entry.objectKey, { range: { offset: entry.position, length: entry.length } });
+      bytes = object.body;
+      if (bytes.byteLength !== entry.length) {
+        throw new DataCorruptionError(
+          `object ${entry.objectKey} is shorter than its index entry: wanted ${entry.length} bytes at ${entry.position}, got ${bytes.byteLength}`,
+          { details: { topic: topic.name, partition, baseOffset: entry.baseOffset } },
+        );
+      }
+      this.batches.set(cacheKey, bytes);
+    }
+    const batches = await decodeRecordBatches(bytes, { baseOffsetOverride: entry.baseOffset });
+    const records: ConsumedRecord[] = [];
+    for (const batch of batches) {
+      for (const record of batch.records) {
+        records.push({
+          partition,
+          offset: record.offset,
+          timestamp: record.timestamp,
+          key: record.key,
+          value: record.value,
+          headers: record.headers,
+        });
+      }
+    }
+    if (records.length !== entry.recordCount) {
+      throw new DataCorruptionError(
+        `batch at offset ${entry.baseOffset} of partition ${partition} holds ${records.length} records; its index entry says ${entry.recordCount}`,
+        { details: { topic: topic.name, partition, baseOffset: entry.baseOffset } },
+      );
+    }
+    return records;
+  }
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidArgumentError(`${name} must be a positive integer, not ${value}`);
+  }
+  return value;
+}

@@ -1,0 +1,14 @@
+export * from "./append/append-types.js";
+export { type Clock, ManualClock, systemClock } from "./clock.js";
+export { Engine, type EngineOptions, type ProducerIdentity } from "./engine.js";
+export * from "./errors.js";
+export type { ConsumedRecord, FetchRequest, FetchResult, PartitionOffsets } from "./fetch/reader.js";
+export {
+  COMPRESSION_TYPES,
+  effectiveConfigs,
+  TOPIC_CONFIG_DEFAULTS,
+  type TopicConfigName,
+  type TopicConfigs,
+  validateTopicConfigs,
+} from "./topics/topic-configs.js";
+export { PARTITIONS_MAX, type CreateTopicRequest, type Topic, validateTopicName } from "./topics/topic-registry.js";
