@@ -1,7 +1,7 @@
 import { InvalidArgumentError, NotFoundError } from "@sluice/core";
-import { type MetadataStore, type ObjectStore, cond } from "@sluice/storage";
-import { Appender } from "./append/appender.js";
+import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
 import type { AppendRequest, AppendResult } from "./append/append-types.js";
+import { Appender } from "./append/appender.js";
 import type { ProducerState } from "./append/producer-state.js";
 import { type Clock, systemClock } from "./clock.js";
 import { CommitNotifier } from "./commit-notifier.js";
@@ -47,8 +47,14 @@ export class Engine {
     this.clock = options.clock ?? systemClock;
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.topics = new TopicRegistry(options.metadata, options.objects, this.clock);
-    const batches = new LruCache<string, Uint8Array>(options.batchCacheBytes ?? 64 * 1024 * 1024, (bytes) => bytes.byteLength);
-    this.index = new IndexReader(options.metadata, new LruCache<string, IndexEntry>(options.indexCacheEntries ?? 100_000));
+    const batches = new LruCache<string, Uint8Array>(
+      options.batchCacheBytes ?? 64 * 1024 * 1024,
+      (bytes) => bytes.byteLength,
+    );
+    this.index = new IndexReader(
+      options.metadata,
+      new LruCache<string, IndexEntry>(options.indexCacheEntries ?? 100_000),
+    );
     this.reader = new Reader(options.objects, this.index, batches);
     this.appender = new Appender({
       objects: options.objects,
@@ -58,7 +64,8 @@ export class Engine {
       heads: new LruCache<string, number>(1_000_000),
       producerStates: new LruCache<string, ProducerState>(100_000),
       batches,
-      onCommit: (topicId, partition, highWatermark) => this.notifier.notify(topicId, partition, highWatermark),
+      onCommit: (topicId, partition, highWatermark) =>
+        this.notifier.notify(topicId, partition, highWatermark),
     });
   }
 
@@ -125,7 +132,9 @@ export class Engine {
     for await (const entry of this.index.scan(topic.topicId, partition, logStartOffset)) {
       if (entry.maxTimestamp < timestamp) continue;
       const [records] = await this.reader.readEntries(topic, partition, [entry]);
-      const found = records?.find((record) => record.timestamp >= timestamp && record.offset >= logStartOffset);
+      const found = records?.find(
+        (record) => record.timestamp >= timestamp && record.offset >= logStartOffset,
+      );
       if (found) return found.offset;
     }
     return null;
@@ -186,15 +195,21 @@ export class Engine {
     }
     if (partition >= topic.partitions) topic = await this.topics.describe(name);
     if (partition >= topic.partitions) {
-      throw new NotFoundError(`partition ${partition} not found: topic ${name} has ${topic.partitions} partitions`, {
-        details: { topic: name, partition },
-      });
+      throw new NotFoundError(
+        `partition ${partition} not found: topic ${name} has ${topic.partitions} partitions`,
+        {
+          details: { topic: name, partition },
+        },
+      );
     }
     return topic;
   }
 
   private async offsetsOf(topic: Topic, partition: number): Promise<PartitionOffsets> {
     const head = await this.metadata.get(headKey(topic.topicId, partition));
-    return { logStartOffset: Number(head?.logStartOffset ?? 0), highWatermark: Number(head?.nextOffset ?? 0) };
+    return {
+      logStartOffset: Number(head?.logStartOffset ?? 0),
+      highWatermark: Number(head?.nextOffset ?? 0),
+    };
   }
 }

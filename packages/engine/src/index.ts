@@ -11,4 +11,9 @@ export {
   type TopicConfigs,
   validateTopicConfigs,
 } from "./topics/topic-configs.js";
-export { PARTITIONS_MAX, type CreateTopicRequest, type Topic, validateTopicName } from "./topics/topic-registry.js";
+export {
+  type CreateTopicRequest,
+  PARTITIONS_MAX,
+  type Topic,
+  validateTopicName,
+} from "./topics/topic-registry.js";

@@ -1,2 +1,3 @@
 export { awsClientConfig, hasAwsEndpoint } from "./aws.js";
 export { uniqueName } from "./names.js";
+export * from "./store-wrappers.js";

@@ -1,5 +1,11 @@
 import { createHash } from "node:crypto";
-import { type Compression, ConflictError, InvalidArgumentError, encodeRecordBatch, partitionForKey } from "@sluice/core";
+import {
+  type Compression,
+  ConflictError,
+  encodeRecordBatch,
+  InvalidArgumentError,
+  partitionForKey,
+} from "@sluice/core";
 import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
 import type { Clock } from "../clock.js";
 import { idempotencyKeyItem, newDataObjectKey } from "../keys.js";
@@ -66,18 +72,31 @@ export class Appender {
     );
     const { body, writes } = await encodeObject(request, topic, byPartition, timestamps);
     const objectKey = await this.upload(topic, body);
-    for (const write of writes) this.deps.batches.set(batchCacheKey(objectKey, write.position, write.length), body.subarray(write.position, write.position + write.length));
+    for (const write of writes)
+      this.deps.batches.set(
+        batchCacheKey(objectKey, write.position, write.length),
+        body.subarray(write.position, write.position + write.length),
+      );
 
     const idempotencyRecord: IdempotencyRecord | undefined =
       request.idempotencyKey === undefined
         ? undefined
-        : { requestHash: requestHash!, baseOffsets: {}, recordPartitions: encodePartitions(recordPartitions), appendTime };
+        : {
+            requestHash: requestHash!,
+            baseOffsets: {},
+            recordPartitions: encodePartitions(recordPartitions),
+            appendTime,
+          };
     const outcome = await this.commit(topic, objectKey, writes, request, idempotencyRecord);
     if (outcome.kind === "idempotent-replay") return replayResult(topic, request, outcome.record);
 
     for (const write of writes) {
       if (outcome.duplicatePartitions.has(write.partition)) continue;
-      this.deps.onCommit(topic.topicId, write.partition, outcome.baseOffsets.get(write.partition)! + write.recordCount);
+      this.deps.onCommit(
+        topic.topicId,
+        write.partition,
+        outcome.baseOffsets.get(write.partition)! + write.recordCount,
+      );
     }
     return {
       topic: topic.name,
@@ -94,15 +113,23 @@ export class Appender {
     return topic;
   }
 
-  private async replayIfSeen(topic: Topic, request: AppendRequest, requestHash: string): Promise<AppendResult | undefined> {
+  private async replayIfSeen(
+    topic: Topic,
+    request: AppendRequest,
+    requestHash: string,
+  ): Promise<AppendResult | undefined> {
     const item = await this.deps.metadata.get(idempotencyKeyItem(topic.topicId, request.idempotencyKey!));
     if (!item || Number(item.expiresAt) * 1000 < this.deps.clock.now()) return undefined;
     const record = idempotencyRecordFromItem(item);
     if (item.state === "pending") {
-      throw new ConflictError(`a request with idempotency key ${request.idempotencyKey} is still in progress`);
+      throw new ConflictError(
+        `a request with idempotency key ${request.idempotencyKey} is still in progress`,
+      );
     }
     if (!record || record.requestHash !== requestHash) {
-      throw new ConflictError(`idempotency key ${request.idempotencyKey} was already used for a different request`);
+      throw new ConflictError(
+        `idempotency key ${request.idempotencyKey} was already used for a different request`,
+      );
     }
     return replayResult(topic, request, record);
   }
@@ -148,11 +175,19 @@ export class Appender {
     request: AppendRequest,
     idempotencyRecord: IdempotencyRecord | undefined,
   ): Promise<CommitOutcome> {
-    const producer = request.producer && { producerId: request.producer.producerId, producerEpoch: request.producer.producerEpoch };
+    const producer = request.producer && {
+      producerId: request.producer.producerId,
+      producerEpoch: request.producer.producerEpoch,
+    };
     const expiresAtMs = this.deps.clock.now() + IDEMPOTENCY_KEY_TTL_MS;
-    const idempotency = idempotencyRecord && { key: request.idempotencyKey!, record: idempotencyRecord, expiresAtMs };
+    const idempotency = idempotencyRecord && {
+      key: request.idempotencyKey!,
+      record: idempotencyRecord,
+      expiresAtMs,
+    };
     const perGroup = Math.floor(
-      (TRANSACTION_OPERATIONS - fixedOperations({ producer, idempotency })) / operationsPerPartition({ producer }),
+      (TRANSACTION_OPERATIONS - fixedOperations({ producer, idempotency })) /
+        operationsPerPartition({ producer }),
     );
     const base: Omit<CommitGroup, "writes"> = { topic, objectKey, producer };
     if (writes.length <= perGroup) return commitGroup(this.deps, { ...base, writes, idempotency });
@@ -161,10 +196,16 @@ export class Appender {
     if (idempotency) await this.claimIdempotencyKey(topic, idempotency);
     const baseOffsets = new Map<number, number>();
     const duplicatePartitions = new Set<number>();
-    const groupSize = Math.floor((TRANSACTION_OPERATIONS - fixedOperations({ producer })) / operationsPerPartition({ producer }));
+    const groupSize = Math.floor(
+      (TRANSACTION_OPERATIONS - fixedOperations({ producer })) / operationsPerPartition({ producer }),
+    );
     for (let start = 0; start < writes.length; start += groupSize) {
-      const outcome = await commitGroup(this.deps, { ...base, writes: writes.slice(start, start + groupSize) });
-      if (outcome.kind !== "committed") throw new Error("unreachable: a group without an idempotency key cannot replay");
+      const outcome = await commitGroup(this.deps, {
+        ...base,
+        writes: writes.slice(start, start + groupSize),
+      });
+      if (outcome.kind !== "committed")
+        throw new Error("unreachable: a group without an idempotency key cannot replay");
       for (const [partition, offset] of outcome.baseOffsets) baseOffsets.set(partition, offset);
       for (const partition of outcome.duplicatePartitions) duplicatePartitions.add(partition);
     }
@@ -172,7 +213,10 @@ export class Appender {
     return { kind: "committed", baseOffsets, duplicatePartitions };
   }
 
-  private async claimIdempotencyKey(topic: Topic, idempotency: NonNullable<CommitGroup["idempotency"]>): Promise<void> {
+  private async claimIdempotencyKey(
+    topic: Topic,
+    idempotency: NonNullable<CommitGroup["idempotency"]>,
+  ): Promise<void> {
     const nowSeconds = Math.floor(this.deps.clock.now() / 1000);
     try {
       await this.deps.metadata.put(
@@ -186,7 +230,9 @@ export class Appender {
       );
     } catch (error) {
       if (error instanceof ConflictError) {
-        throw new ConflictError(`a request with idempotency key ${idempotency.key} is in progress or done`, { cause: error });
+        throw new ConflictError(`a request with idempotency key ${idempotency.key} is in progress or done`, {
+          cause: error,
+        });
       }
       throw error;
     }
@@ -200,7 +246,9 @@ export class Appender {
     await this.deps.metadata.update(idempotencyKeyItem(topic.topicId, idempotency.key), {
       set: {
         state: "done",
-        baseOffsets: Object.fromEntries([...baseOffsets].map(([partition, offset]) => [String(partition), offset])),
+        baseOffsets: Object.fromEntries(
+          [...baseOffsets].map(([partition, offset]) => [String(partition), offset]),
+        ),
         recordPartitions: idempotency.record.recordPartitions,
         appendTime: idempotency.record.appendTime,
       },
@@ -243,7 +291,12 @@ async function encodeObject(
       return encodeRecordBatch(
         indexes.map((index) => {
           const record = request.records[index]!;
-          return { key: record.key, value: record.value, headers: record.headers ?? [], timestamp: timestamps[index]! };
+          return {
+            key: record.key,
+            value: record.value,
+            headers: record.headers ?? [],
+            timestamp: timestamps[index]!,
+          };
         }),
         {
           compression,
@@ -290,7 +343,11 @@ function chooseCompression(topic: Topic, requested: Compression | undefined): Co
   return configured;
 }
 
-function assignOffsets(partitions: Uint16Array, baseOffsets: Map<number, number>, timestamps: number[]): AppendedRecord[] {
+function assignOffsets(
+  partitions: Uint16Array,
+  baseOffsets: Map<number, number>,
+  timestamps: number[],
+): AppendedRecord[] {
   const next = new Map(baseOffsets);
   const records: AppendedRecord[] = new Array(partitions.length);
   for (let index = 0; index < partitions.length; index++) {
@@ -304,9 +361,13 @@ function assignOffsets(partitions: Uint16Array, baseOffsets: Map<number, number>
 
 function replayResult(topic: Topic, request: AppendRequest, record: IdempotencyRecord): AppendResult {
   const partitions = decodePartitions(record.recordPartitions);
-  const baseOffsets = new Map(Object.entries(record.baseOffsets).map(([partition, offset]) => [Number(partition), offset]));
+  const baseOffsets = new Map(
+    Object.entries(record.baseOffsets).map(([partition, offset]) => [Number(partition), offset]),
+  );
   const timestamps = request.records.map((item) =>
-    topic.settings.timestampType === "LogAppendTime" ? record.appendTime : (item.timestamp ?? record.appendTime),
+    topic.settings.timestampType === "LogAppendTime"
+      ? record.appendTime
+      : (item.timestamp ?? record.appendTime),
   );
   return { topic: topic.name, records: assignOffsets(partitions, baseOffsets, timestamps), duplicate: true };
 }

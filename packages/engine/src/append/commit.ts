@@ -3,8 +3,8 @@ import {
   cond,
   type Item,
   type MetadataStore,
-  type TransactOperation,
   TransactionCanceledError,
+  type TransactOperation,
 } from "@sluice/storage";
 import type { Clock } from "../clock.js";
 import { headKey, idempotencyKeyItem, indexKey, producerKey, producerStateKey, topicKey } from "../keys.js";
@@ -70,7 +70,7 @@ export function operationsPerPartition(group: Pick<CommitGroup, "producer">): nu
   return group.producer ? 3 : 2;
 }
 
-const CONFLICT_ATTEMPTS_MAX = 100;
+const CONFLICT_ATTEMPTS_MAX = 50;
 const UNAVAILABLE_ATTEMPTS_MAX = 8;
 
 type Role =
@@ -114,9 +114,12 @@ export async function commitGroup(deps: CommitDependencies, group: CommitGroup):
       }
       if (verdict.kind === "idempotent-replay") return verdict;
       if (++conflicts >= CONFLICT_ATTEMPTS_MAX) {
-        throw new UnavailableError(`commit to topic ${topic.name} gave up after ${conflicts} conflicting attempts`, {
-          cause: error,
-        });
+        throw new UnavailableError(
+          `commit to topic ${topic.name} gave up after ${conflicts} conflicting attempts`,
+          {
+            cause: error,
+          },
+        );
       }
       if (conflicts > 3) await backoff(conflicts - 3);
       continue;
@@ -139,10 +142,17 @@ function buildTransaction(
     operations.push(operation);
     roles.push(role);
   };
-  add({ kind: "condition_check", key: topicKey(topic.name), condition: cond.eq("topicId", topic.topicId) }, { role: "topic" });
+  add(
+    { kind: "condition_check", key: topicKey(topic.name), condition: cond.eq("topicId", topic.topicId) },
+    { role: "topic" },
+  );
   if (producer) {
     add(
-      { kind: "condition_check", key: producerKey(producer.producerId), condition: cond.eq("epoch", producer.producerEpoch) },
+      {
+        kind: "condition_check",
+        key: producerKey(producer.producerId),
+        condition: cond.eq("epoch", producer.producerEpoch),
+      },
       { role: "producer-epoch" },
     );
   }
@@ -152,14 +162,20 @@ function buildTransaction(
       ...idempotencyKeyItem(topic.topicId, key),
       state: "done",
       requestHash: record.requestHash,
-      baseOffsets: Object.fromEntries(pending.map((write) => [String(write.partition), expected.get(write.partition)!])),
+      baseOffsets: Object.fromEntries(
+        pending.map((write) => [String(write.partition), expected.get(write.partition)!]),
+      ),
       recordPartitions: record.recordPartitions,
       appendTime: record.appendTime,
       expiresAt: Math.ceil(expiresAtMs / 1000),
     };
     const nowSeconds = Math.floor(deps.clock.now() / 1000);
     add(
-      { kind: "put", item, condition: cond.or(cond.notExists("pk"), cond.compare("expiresAt", "<", nowSeconds)) },
+      {
+        kind: "put",
+        item,
+        condition: cond.or(cond.notExists("pk"), cond.compare("expiresAt", "<", nowSeconds)),
+      },
       { role: "idempotency" },
     );
   }
@@ -171,7 +187,10 @@ function buildTransaction(
         kind: "update",
         key: headKey(topic.topicId, partition),
         changes: { set: { nextOffset: base + write.recordCount } },
-        condition: base === 0 ? cond.or(cond.notExists("nextOffset"), cond.eq("nextOffset", 0)) : cond.eq("nextOffset", base),
+        condition:
+          base === 0
+            ? cond.or(cond.notExists("nextOffset"), cond.eq("nextOffset", 0))
+            : cond.eq("nextOffset", base),
       },
       { role: "head", partition },
     );
@@ -192,12 +211,18 @@ function buildTransaction(
       { role: "index", partition },
     );
     if (producer && write.sequence !== undefined) {
-      const item = nextProducerStateItem(topic.topicId, partition, producer.producerId, producerStates.get(partition), {
-        epoch: producer.producerEpoch,
-        sequence: write.sequence,
-        count: write.recordCount,
-        baseOffset: base,
-      });
+      const item = nextProducerStateItem(
+        topic.topicId,
+        partition,
+        producer.producerId,
+        producerStates.get(partition),
+        {
+          epoch: producer.producerEpoch,
+          sequence: write.sequence,
+          count: write.recordCount,
+          baseOffset: base,
+        },
+      );
       add(
         { kind: "put", item, condition: producerStateCondition(producer.producerEpoch, write.sequence) },
         { role: "producer-state", partition },
@@ -225,7 +250,8 @@ function interpretFailures(
   // Our own index entry means an earlier attempt whose answer was lost did commit.
   for (const failure of error.failures) {
     const role = roles[failure.index];
-    if (role?.role === "index" && failure.current?.objectKey === group.objectKey) return { kind: "already-committed" };
+    if (role?.role === "index" && failure.current?.objectKey === group.objectKey)
+      return { kind: "already-committed" };
   }
   for (const failure of error.failures) {
     const role = roles[failure.index];
@@ -235,20 +261,30 @@ function interpretFailures(
         throw new NotFoundError(`topic not found: ${topic.name} (deleted while appending)`, { cause: error });
       case "producer-epoch":
         if (!current) {
-          throw new NotFoundError(`unknown producer id ${group.producer?.producerId}; initialise a producer first`, {
-            cause: error,
-          });
+          throw new NotFoundError(
+            `unknown producer id ${group.producer?.producerId}; initialise a producer first`,
+            {
+              cause: error,
+            },
+          );
         }
         throw fencedProducer(group, Number(current.epoch), error);
       case "idempotency": {
         const record = idempotencyRecordFromItem(current);
-        if (record && current?.state === "done" && record.requestHash === group.idempotency?.record.requestHash) {
+        if (
+          record &&
+          current?.state === "done" &&
+          record.requestHash === group.idempotency?.record.requestHash
+        ) {
           return { kind: "idempotent-replay", record };
         }
         if (current?.state === "pending") {
-          throw new ConflictError(`a request with idempotency key ${group.idempotency?.key} is still in progress`, {
-            cause: error,
-          });
+          throw new ConflictError(
+            `a request with idempotency key ${group.idempotency?.key} is still in progress`,
+            {
+              cause: error,
+            },
+          );
         }
         throw new ConflictError(
           `idempotency key ${group.idempotency?.key} was already used for a different request`,
@@ -302,13 +338,22 @@ function finish(
     baseOffsets.set(write.partition, base);
     deps.heads.set(headCacheKey(topic.topicId, write.partition), base + write.recordCount);
     if (producer && write.sequence !== undefined) {
-      const item = nextProducerStateItem(topic.topicId, write.partition, producer.producerId, producerStates.get(write.partition), {
-        epoch: producer.producerEpoch,
-        sequence: write.sequence,
-        count: write.recordCount,
-        baseOffset: base,
-      });
-      deps.producerStates.set(producerCacheKey(topic.topicId, write.partition, producer.producerId), producerStateFromItem(item)!);
+      const item = nextProducerStateItem(
+        topic.topicId,
+        write.partition,
+        producer.producerId,
+        producerStates.get(write.partition),
+        {
+          epoch: producer.producerEpoch,
+          sequence: write.sequence,
+          count: write.recordCount,
+          baseOffset: base,
+        },
+      );
+      deps.producerStates.set(
+        producerCacheKey(topic.topicId, write.partition, producer.producerId),
+        producerStateFromItem(item)!,
+      );
     }
   }
   return committed(baseOffsets, new Set(duplicates.keys()));
@@ -327,7 +372,9 @@ async function expectedHeads(deps: CommitDependencies, group: CommitGroup): Prom
     else expected.set(write.partition, cached);
   }
   // A cold cache costs one read per partition, once per process; afterwards appends read nothing.
-  const heads = await Promise.all(misses.map((partition) => deps.metadata.get(headKey(group.topic.topicId, partition))));
+  const heads = await Promise.all(
+    misses.map((partition) => deps.metadata.get(headKey(group.topic.topicId, partition))),
+  );
   misses.forEach((partition, index) => {
     const next = Number(heads[index]?.nextOffset ?? 0);
     expected.set(partition, next);
@@ -345,12 +392,16 @@ async function knownProducerStates(
   if (!producer) return states;
   const misses: number[] = [];
   for (const write of group.writes) {
-    const cached = deps.producerStates.get(producerCacheKey(topic.topicId, write.partition, producer.producerId));
+    const cached = deps.producerStates.get(
+      producerCacheKey(topic.topicId, write.partition, producer.producerId),
+    );
     if (cached) states.set(write.partition, cached);
     else misses.push(write.partition);
   }
   const items = await Promise.all(
-    misses.map((partition) => deps.metadata.get(producerStateKey(topic.topicId, partition, producer.producerId))),
+    misses.map((partition) =>
+      deps.metadata.get(producerStateKey(topic.topicId, partition, producer.producerId)),
+    ),
   );
   misses.forEach((partition, index) => states.set(partition, producerStateFromItem(items[index])));
   return states;

@@ -27,7 +27,11 @@ export function producerStateFromItem(item: Item | undefined): ProducerState | u
     nextSequence: Number(item.nextSequence),
     recent: recent.map((entry) => {
       const batch = entry as Record<string, AttributeValue>;
-      return { sequence: Number(batch.sequence), count: Number(batch.count), baseOffset: Number(batch.baseOffset) };
+      return {
+        sequence: Number(batch.sequence),
+        count: Number(batch.count),
+        baseOffset: Number(batch.baseOffset),
+      };
     }),
   };
 }
@@ -51,7 +55,10 @@ export function nextProducerStateItem(
   batch: { epoch: number; sequence: number; count: number; baseOffset: number },
 ): Item {
   const sameEpoch = previous !== undefined && previous.epoch === batch.epoch;
-  const recent = [...(sameEpoch ? previous.recent : []), { sequence: batch.sequence, count: batch.count, baseOffset: batch.baseOffset }];
+  const recent = [
+    ...(sameEpoch ? previous.recent : []),
+    { sequence: batch.sequence, count: batch.count, baseOffset: batch.baseOffset },
+  ];
   return {
     ...producerStateKey(topicId, partition, producerId),
     producerId,
@@ -85,7 +92,9 @@ export function classifySequenceFailure(
   }
   if (current.epoch < batch.epoch) {
     if (batch.sequence === 0) return { kind: "retry" };
-    throw new OutOfOrderSequenceError(`${where}: a new epoch ${batch.epoch} must start at sequence 0, not ${batch.sequence}`);
+    throw new OutOfOrderSequenceError(
+      `${where}: a new epoch ${batch.epoch} must start at sequence 0, not ${batch.sequence}`,
+    );
   }
   if (batch.sequence === current.nextSequence) return { kind: "retry" };
   if (batch.sequence > current.nextSequence) {
@@ -95,7 +104,8 @@ export function classifySequenceFailure(
     );
   }
   const original = current.recent.find((recent) => recent.sequence === batch.sequence);
-  if (original && original.count === batch.count) return { kind: "duplicate", baseOffset: original.baseOffset };
+  if (original && original.count === batch.count)
+    return { kind: "duplicate", baseOffset: original.baseOffset };
   if (original) {
     throw new InvalidArgumentError(
       `${where}: sequence ${batch.sequence} was written with ${original.count} records, now retried with ${batch.count}`,

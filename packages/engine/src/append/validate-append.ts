@@ -33,7 +33,9 @@ export function validateAppend(request: AppendRequest, topic: Topic): void {
     }
   }
   if (request.idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(request.idempotencyKey)) {
-    throw new InvalidArgumentError("an idempotency key is 1 to 255 printable ASCII characters without spaces");
+    throw new InvalidArgumentError(
+      "an idempotency key is 1 to 255 printable ASCII characters without spaces",
+    );
   }
   if (request.producer) validateProducer(request.producer);
 }
@@ -46,7 +48,9 @@ function validateRecordShape(record: ProduceRecord, index: number, topic: Topic)
     throw new InvalidArgumentError(`record ${index}: value must be bytes or null`);
   }
   if (record.timestamp !== undefined && (!Number.isSafeInteger(record.timestamp) || record.timestamp < 0)) {
-    throw new InvalidArgumentError(`record ${index}: timestamp must be a non-negative integer of milliseconds`);
+    throw new InvalidArgumentError(
+      `record ${index}: timestamp must be a non-negative integer of milliseconds`,
+    );
   }
   if (record.partition !== undefined) {
     if (!Number.isInteger(record.partition) || record.partition < 0) {
@@ -60,7 +64,8 @@ function validateRecordShape(record: ProduceRecord, index: number, topic: Topic)
     }
   }
   for (const header of record.headers ?? []) {
-    if (typeof header.key !== "string") throw new InvalidArgumentError(`record ${index}: header keys must be strings`);
+    if (typeof header.key !== "string")
+      throw new InvalidArgumentError(`record ${index}: header keys must be strings`);
     if (header.value !== null && !(header.value instanceof Uint8Array)) {
       throw new InvalidArgumentError(`record ${index}: header ${header.key} value must be bytes or null`);
     }

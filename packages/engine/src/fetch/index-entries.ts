@@ -44,7 +44,13 @@ export class IndexReader {
    * Entries from `offset` (which must start an entry) up to, not including, `end`, at most
    * `limit` of them, in offset order.
    */
-  async entriesFrom(topicId: string, partition: number, offset: number, end: number, limit: number): Promise<IndexEntry[]> {
+  async entriesFrom(
+    topicId: string,
+    partition: number,
+    offset: number,
+    end: number,
+    limit: number,
+  ): Promise<IndexEntry[]> {
     const entries: IndexEntry[] = [];
     let next = offset;
     while (next < end && entries.length < limit) {

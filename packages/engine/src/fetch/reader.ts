@@ -1,7 +1,7 @@
 import { DataCorruptionError, decodeRecordBatches, InvalidArgumentError } from "@sluice/core";
 import type { ObjectStore } from "@sluice/storage";
-import { batchCacheKey } from "../append/appender.js";
 import type { RecordHeader } from "../append/append-types.js";
+import { batchCacheKey } from "../append/appender.js";
 import { OffsetOutOfRangeError } from "../errors.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic } from "../topics/topic-registry.js";
@@ -117,7 +117,9 @@ export class Reader {
     const cacheKey = batchCacheKey(entry.objectKey, entry.position, entry.length);
     let bytes = this.batches.get(cacheKey);
     if (!bytes) {
-      const object = await this.objects.get(entry.objectKey, { range: { offset: entry.position, length: entry.length } });
+      const object = await this.objects.get(entry.objectKey, {
+        range: { offset: entry.position, length: entry.length },
+      });
       bytes = object.body;
       if (bytes.byteLength !== entry.length) {
         throw new DataCorruptionError(

@@ -46,7 +46,9 @@ export function validateTopicConfigs(configs: Record<string, string>): TopicConf
       );
     }
     if (typeof value !== "string") {
-      throw new InvalidArgumentError(`topic config ${name} must be a string value`, { details: { config: name } });
+      throw new InvalidArgumentError(`topic config ${name} must be a string value`, {
+        details: { config: name },
+      });
     }
     checkValue(name, value);
     valid[name] = value;
@@ -92,13 +94,18 @@ function integerIn(name: string, value: string, min: number, max: number): void 
 }
 
 function invalid(name: string, value: string, expectation: string): InvalidArgumentError {
-  return new InvalidArgumentError(`invalid value for topic config ${name}: ${JSON.stringify(value)}; ${expectation}`, {
-    details: { config: name, value },
-  });
+  return new InvalidArgumentError(
+    `invalid value for topic config ${name}: ${JSON.stringify(value)}; ${expectation}`,
+    {
+      details: { config: name, value },
+    },
+  );
 }
 
 /** Every config with its effective value and whether it is the default. */
-export function effectiveConfigs(overrides: TopicConfigs): { name: TopicConfigName; value: string; isDefault: boolean }[] {
+export function effectiveConfigs(
+  overrides: TopicConfigs,
+): { name: TopicConfigName; value: string; isDefault: boolean }[] {
   return (Object.keys(TOPIC_CONFIG_DEFAULTS) as TopicConfigName[]).map((name) => ({
     name,
     value: overrides[name] ?? TOPIC_CONFIG_DEFAULTS[name],
@@ -108,7 +115,9 @@ export function effectiveConfigs(overrides: TopicConfigs): { name: TopicConfigNa
 
 export function topicSettings(overrides: TopicConfigs): TopicSettings {
   const value = (name: TopicConfigName) => overrides[name] ?? TOPIC_CONFIG_DEFAULTS[name];
-  const policy = value("cleanup.policy").split(",").map((part) => part.trim());
+  const policy = value("cleanup.policy")
+    .split(",")
+    .map((part) => part.trim());
   return {
     retentionMs: Number(value("retention.ms")),
     retentionBytes: Number(value("retention.bytes")),

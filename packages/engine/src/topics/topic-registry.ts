@@ -1,7 +1,14 @@
 import { ConflictError, InvalidArgumentError, NotFoundError } from "@sluice/core";
-import { type Item, type MetadataStore, type ObjectStore, cond, type ItemKey } from "@sluice/storage";
+import { cond, type Item, type ItemKey, type MetadataStore, type ObjectStore } from "@sluice/storage";
 import type { Clock } from "../clock.js";
-import { idempotencyKeyItem, newTopicId, partitionPk, TOPICS_PK, topicDataPrefix, topicKey } from "../keys.js";
+import {
+  idempotencyKeyItem,
+  newTopicId,
+  partitionPk,
+  TOPICS_PK,
+  topicDataPrefix,
+  topicKey,
+} from "../keys.js";
 import {
   isTopicConfigName,
   type TopicConfigs,
@@ -56,7 +63,10 @@ export class TopicRegistry {
       await this.metadata.put(toItem(topic), { condition: cond.notExists("pk") });
     } catch (error) {
       if (error instanceof ConflictError) {
-        throw new ConflictError(`topic already exists: ${request.name}`, { cause: error, details: { topic: request.name } });
+        throw new ConflictError(`topic already exists: ${request.name}`, {
+          cause: error,
+          details: { topic: request.name },
+        });
       }
       throw error;
     }
@@ -131,7 +141,8 @@ export class TopicRegistry {
     try {
       await this.metadata.delete(topicKey(name), { condition: cond.eq("topicId", topic.topicId) });
     } catch (error) {
-      if (error instanceof ConflictError) throw new NotFoundError(`topic not found: ${name}`, { cause: error });
+      if (error instanceof ConflictError)
+        throw new NotFoundError(`topic not found: ${name}`, { cause: error });
       throw error;
     }
     this.cache.delete(name);
@@ -143,12 +154,22 @@ export class TopicRegistry {
     this.cache.delete(name);
   }
 
-  private async conditionalTopicUpdate(current: Topic, set: Record<string, string | number | Record<string, string>>) {
+  private async conditionalTopicUpdate(
+    current: Topic,
+    set: Record<string, string | number | Record<string, string>>,
+  ) {
     try {
-      await this.metadata.update(topicKey(current.name), { set }, { condition: cond.eq("topicId", current.topicId) });
+      await this.metadata.update(
+        topicKey(current.name),
+        { set },
+        { condition: cond.eq("topicId", current.topicId) },
+      );
     } catch (error) {
       if (error instanceof ConflictError) {
-        throw new NotFoundError(`topic not found: ${current.name}`, { cause: error, details: { topic: current.name } });
+        throw new NotFoundError(`topic not found: ${current.name}`, {
+          cause: error,
+          details: { topic: current.name },
+        });
       }
       throw error;
     }
@@ -191,10 +212,18 @@ export function validateTopicName(name: unknown): asserts name is string {
 }
 
 function validatePartitionCount(partitions: unknown): void {
-  if (typeof partitions !== "number" || !Number.isInteger(partitions) || partitions < 1 || partitions > PARTITIONS_MAX) {
-    throw new InvalidArgumentError(`invalid partition count ${String(partitions)}: expected an integer from 1 to ${PARTITIONS_MAX}`, {
-      details: { partitions: String(partitions) },
-    });
+  if (
+    typeof partitions !== "number" ||
+    !Number.isInteger(partitions) ||
+    partitions < 1 ||
+    partitions > PARTITIONS_MAX
+  ) {
+    throw new InvalidArgumentError(
+      `invalid partition count ${String(partitions)}: expected an integer from 1 to ${PARTITIONS_MAX}`,
+      {
+        details: { partitions: String(partitions) },
+      },
+    );
   }
 }
 

@@ -1,0 +1,41 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
+import {
+  createBucketIfMissing,
+  createMetadataTable,
+  DynamoDbMetadataStore,
+  deleteBucketAndContents,
+  deleteMetadataTable,
+  S3ObjectStore,
+} from "@sluice/storage";
+import { awsClientConfig, uniqueName } from "@sluice/testing";
+import { afterAll, beforeAll } from "vitest";
+import { runEngineScenarios } from "./engine.scenarios.js";
+
+// One bucket and table for the whole file; each scenario run uses its own topic in them.
+const { forcePathStyle, ...dynamoConfig } = awsClientConfig();
+const s3 = new S3Client({ ...dynamoConfig, forcePathStyle });
+const dynamodb = new DynamoDBClient(dynamoConfig);
+const bucket = uniqueName("engine");
+const table = uniqueName("engine");
+
+beforeAll(async () => {
+  await createBucketIfMissing(s3, bucket);
+  await createMetadataTable(dynamodb, table);
+});
+
+afterAll(async () => {
+  await deleteBucketAndContents(s3, bucket);
+  await deleteMetadataTable(dynamodb, table);
+});
+
+runEngineScenarios({
+  name: "dynamodb + s3",
+  runs: 4,
+  timeoutMs: 300_000,
+  runTimeoutMs: 60_000,
+  create: async () => ({
+    objects: new S3ObjectStore({ client: s3, bucket }),
+    metadata: new DynamoDbMetadataStore({ client: dynamodb, tableName: table }),
+  }),
+});

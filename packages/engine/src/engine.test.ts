@@ -1,0 +1,462 @@
+import {
+  ConflictError,
+  DataCorruptionError,
+  FencedError,
+  InvalidArgumentError,
+  NotFoundError,
+  partitionForKey,
+} from "@sluice/core";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage";
+import { CountingMetadataStore, CountingObjectStore } from "@sluice/testing";
+import { beforeEach, describe, expect, it } from "vitest";
+import { ManualClock } from "./clock.js";
+import { Engine } from "./engine.js";
+import { OffsetOutOfRangeError, OutOfOrderSequenceError, RecordTooLargeError } from "./errors.js";
+
+const text = new TextEncoder();
+const decode = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
+const record = (
+  value: string,
+  key: string | null = null,
+  extra: { partition?: number; timestamp?: number } = {},
+) => ({
+  key: key === null ? null : text.encode(key),
+  value: text.encode(value),
+  ...extra,
+});
+
+let objects: CountingObjectStore;
+let metadata: CountingMetadataStore;
+let clock: ManualClock;
+let engine: Engine;
+
+beforeEach(() => {
+  objects = new CountingObjectStore(new MemoryObjectStore());
+  metadata = new CountingMetadataStore(new MemoryMetadataStore());
+  clock = new ManualClock();
+  engine = new Engine({ objects, metadata, clock });
+});
+
+/** A second process over the same stores: empty caches, as another Lambda would have. */
+const otherProcess = () => new Engine({ objects, metadata, clock });
+
+describe("topics", () => {
+  it("creates, describes, lists and deletes topics", async () => {
+    const created = await engine.createTopic({
+      name: "orders",
+      partitions: 3,
+      configs: { "retention.ms": "1000" },
+    });
+    expect(created.partitions).toBe(3);
+    expect(created.settings.retentionMs).toBe(1000);
+    await engine.createTopic({ name: "audit", partitions: 1 });
+    expect((await engine.listTopics()).map((topic) => topic.name).sort()).toEqual(["audit", "orders"]);
+    await engine.deleteTopic("orders");
+    await expect(engine.describeTopic("orders")).rejects.toBeInstanceOf(NotFoundError);
+    expect((await engine.listTopics()).map((topic) => topic.name)).toEqual(["audit"]);
+  });
+
+  it("refuses a second topic of the same name", async () => {
+    await engine.createTopic({ name: "orders", partitions: 1 });
+    await expect(engine.createTopic({ name: "orders", partitions: 2 })).rejects.toThrow(
+      /topic already exists: orders/,
+    );
+  });
+
+  it.each([
+    ["", /invalid topic name/],
+    ["a/b", /invalid topic name/],
+    ["..", /invalid topic name/],
+    ["x".repeat(250), /invalid topic name/],
+  ])("rejects the topic name %j", async (name, message) => {
+    await expect(engine.createTopic({ name, partitions: 1 })).rejects.toThrow(message);
+  });
+
+  it("accepts Kafka's legal names up to 249 characters", async () => {
+    const name = `a.b_c-D9${"x".repeat(241)}`;
+    expect((await engine.createTopic({ name, partitions: 1 })).name).toBe(name);
+  });
+
+  it.each([0, -1, 10_001, 1.5])("rejects %d partitions", async (partitions) => {
+    await expect(engine.createTopic({ name: "t", partitions })).rejects.toThrow(/invalid partition count/);
+  });
+
+  it("validates configs by name and value", async () => {
+    await expect(
+      engine.createTopic({ name: "t", partitions: 1, configs: { "retention.hours": "1" } }),
+    ).rejects.toThrow(/unknown topic config: retention.hours/);
+    await expect(
+      engine.createTopic({ name: "t", partitions: 1, configs: { "cleanup.policy": "forever" } }),
+    ).rejects.toThrow(/invalid value for topic config cleanup.policy/);
+    await expect(
+      engine.createTopic({ name: "t", partitions: 1, configs: { "max.message.bytes": "0" } }),
+    ).rejects.toThrow(/max.message.bytes/);
+    await expect(
+      engine.createTopic({ name: "t", partitions: 1, configs: { "compression.type": "brotli" } }),
+    ).rejects.toThrow(/compression.type/);
+  });
+
+  it("updates and resets configs", async () => {
+    await engine.createTopic({ name: "t", partitions: 1, configs: { "retention.ms": "5" } });
+    const updated = await engine.updateTopicConfigs("t", {
+      "retention.ms": null,
+      "cleanup.policy": "compact",
+    });
+    expect(updated.configs).toEqual({ "cleanup.policy": "compact" });
+    await expect(engine.updateTopicConfigs("t", { "no.such": "1" })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+  });
+
+  it("grows partitions but never shrinks them", async () => {
+    await engine.createTopic({ name: "t", partitions: 2 });
+    expect((await engine.increasePartitions("t", 5)).partitions).toBe(5);
+    await expect(engine.increasePartitions("t", 3)).rejects.toThrow(/can only grow/);
+  });
+
+  it("deletes a topic's data, and a new topic of the same name starts empty", async () => {
+    await engine.createTopic({ name: "t", partitions: 1 });
+    await engine.append({ topic: "t", records: [record("old")] });
+    await engine.deleteTopic("t");
+    expect((await objects.list("topics/")).objects).toEqual([]);
+    await engine.createTopic({ name: "t", partitions: 1 });
+    expect(await engine.partitionOffsets("t", 0)).toEqual({ logStartOffset: 0, highWatermark: 0 });
+  });
+});
+
+describe("append and fetch", () => {
+  beforeEach(async () => {
+    await engine.createTopic({ name: "t", partitions: 4 });
+  });
+
+  it("assigns dense offsets and reads records back with keys, headers and timestamps", async () => {
+    const first = await engine.append({
+      topic: "t",
+      records: [
+        {
+          ...record("v0", null, { partition: 2, timestamp: 111 }),
+          headers: [{ key: "h", value: text.encode("x") }],
+        },
+        record("v1", null, { partition: 2 }),
+      ],
+    });
+    const second = await engine.append({ topic: "t", records: [{ key: null, value: null, partition: 2 }] });
+    expect(first.records.map((r) => [r.partition, r.offset])).toEqual([
+      [2, 0],
+      [2, 1],
+    ]);
+    expect(second.records[0]).toMatchObject({ partition: 2, offset: 2 });
+    const fetched = await otherProcess().fetch({ topic: "t", partition: 2, offset: 0 });
+    expect(fetched.records.map((r) => [r.offset, decode(r.value)])).toEqual([
+      [0, "v0"],
+      [1, "v1"],
+      [2, null],
+    ]);
+    expect(fetched.records[0]!.timestamp).toBe(111);
+    expect(fetched.records[1]!.timestamp).toBe(clock.now());
+    expect(decode(fetched.records[0]!.headers[0]!.value)).toBe("x");
+    expect(fetched).toMatchObject({ nextOffset: 3, highWatermark: 3, logStartOffset: 0 });
+  });
+
+  it("puts keyed records where Kafka's default partitioner would", async () => {
+    const keys = ["user-1", "user-2", "user-3", "user-4", "user-5", "user-6"];
+    const result = await engine.append({ topic: "t", records: keys.map((key) => record(key, key)) });
+    result.records.forEach((appended, index) => {
+      expect(appended.partition).toBe(partitionForKey(text.encode(keys[index]!), 4));
+    });
+  });
+
+  it("sends a request's unkeyed records to one partition, rotating between requests", async () => {
+    const partitionsUsed = new Set<number>();
+    for (let request = 0; request < 8; request++) {
+      const result = await engine.append({ topic: "t", records: [record("a"), record("b"), record("c")] });
+      expect(new Set(result.records.map((r) => r.partition)).size).toBe(1);
+      partitionsUsed.add(result.records[0]!.partition);
+    }
+    expect(partitionsUsed.size).toBe(4);
+  });
+
+  it("writes one object and one metadata transaction per request, with no read once the head is cached", async () => {
+    await engine.append({ topic: "t", records: [record("warm", null, { partition: 0 })] });
+    objects.reset();
+    metadata.reset();
+    await engine.append({
+      topic: "t",
+      records: [record("a", null, { partition: 0 }), record("b", null, { partition: 0 })],
+    });
+    expect(objects.calls.put).toBe(1);
+    expect(metadata.calls.transactWrite).toBe(1);
+    expect(metadata.writes).toBe(1);
+    expect(metadata.reads).toBe(0);
+  });
+
+  it("recovers from a stale cached head by retrying with the current one, without uploading again", async () => {
+    const writerA = engine;
+    const writerB = otherProcess();
+    await writerA.append({ topic: "t", records: [record("a0", null, { partition: 1 })] });
+    await writerB.append({ topic: "t", records: [record("b0", null, { partition: 1 })] });
+    objects.reset();
+    const result = await writerA.append({ topic: "t", records: [record("a1", null, { partition: 1 })] });
+    expect(result.records[0]!.offset).toBe(2);
+    expect(objects.calls.put).toBe(1);
+    const fetched = await engine.fetch({ topic: "t", partition: 1, offset: 0 });
+    expect(fetched.records.map((r) => decode(r.value))).toEqual(["a0", "b0", "a1"]);
+  });
+
+  it("honours max_records and max_bytes, always returning at least one batch", async () => {
+    for (let i = 0; i < 5; i++) {
+      await engine.append({
+        topic: "t",
+        records: [record(`a${i}`, null, { partition: 0 }), record(`b${i}`, null, { partition: 0 })],
+      });
+    }
+    const limited = await engine.fetch({ topic: "t", partition: 0, offset: 1, maxRecords: 4 });
+    expect(limited.records.map((r) => r.offset)).toEqual([1, 2, 3, 4]);
+    expect(limited.nextOffset).toBe(5);
+    const tiny = await engine.fetch({ topic: "t", partition: 0, offset: 0, maxBytes: 1 });
+    expect(tiny.records.map((r) => r.offset)).toEqual([0, 1]);
+    const rest = await engine.fetch({ topic: "t", partition: 0, offset: 5 });
+    expect(rest.records.map((r) => r.offset)).toEqual([5, 6, 7, 8, 9]);
+  });
+
+  it("rejects offsets out of range and unknown partitions", async () => {
+    await engine.append({ topic: "t", records: [record("a", null, { partition: 0 })] });
+    await expect(engine.fetch({ topic: "t", partition: 0, offset: 2 })).rejects.toBeInstanceOf(
+      OffsetOutOfRangeError,
+    );
+    await expect(engine.fetch({ topic: "t", partition: 0, offset: -1 })).rejects.toBeInstanceOf(
+      OffsetOutOfRangeError,
+    );
+    expect((await engine.fetch({ topic: "t", partition: 0, offset: 1 })).records).toEqual([]);
+    await expect(engine.fetch({ topic: "t", partition: 4, offset: 0 })).rejects.toThrow(
+      /partition 4 not found/,
+    );
+    await expect(engine.fetch({ topic: "nope", partition: 0, offset: 0 })).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+  });
+
+  it("finds offsets by timestamp, earliest and latest", async () => {
+    await engine.append({
+      topic: "t",
+      records: [10, 20, 30].map((ts) => record(`t${ts}`, null, { partition: 3, timestamp: ts })),
+    });
+    await engine.append({
+      topic: "t",
+      records: [40, 50].map((ts) => record(`t${ts}`, null, { partition: 3, timestamp: ts })),
+    });
+    expect(await engine.offsetForTimestamp("t", 3, 0)).toBe(0);
+    expect(await engine.offsetForTimestamp("t", 3, 25)).toBe(2);
+    expect(await engine.offsetForTimestamp("t", 3, 41)).toBe(4);
+    expect(await engine.offsetForTimestamp("t", 3, 51)).toBeNull();
+    expect(await engine.partitionOffsets("t", 3)).toEqual({ logStartOffset: 0, highWatermark: 5 });
+  });
+
+  it("stamps append time on LogAppendTime topics", async () => {
+    await engine.createTopic({
+      name: "lat",
+      partitions: 1,
+      configs: { "message.timestamp.type": "LogAppendTime" },
+    });
+    clock.advance(5_000);
+    await engine.append({ topic: "lat", records: [record("x", null, { timestamp: 1 })] });
+    const [fetched] = (await otherProcess().fetch({ topic: "lat", partition: 0, offset: 0 })).records;
+    expect(fetched!.timestamp).toBe(clock.now());
+  });
+
+  it.each(["gzip", "snappy", "lz4", "zstd"] as const)(
+    "stores %s-compressed batches that read back intact",
+    async (codec) => {
+      await engine.createTopic({ name: `c-${codec}`, partitions: 1, configs: { "compression.type": codec } });
+      const values = Array.from({ length: 50 }, (_, i) => `value-${i}-${"z".repeat(i)}`);
+      await engine.append({ topic: `c-${codec}`, records: values.map((value) => record(value)) });
+      const fetched = await otherProcess().fetch({ topic: `c-${codec}`, partition: 0, offset: 0 });
+      expect(fetched.records.map((r) => decode(r.value))).toEqual(values);
+    },
+  );
+
+  it("wakes a waiting reader when a record is committed", async () => {
+    const waiting = engine.waitForRecords("t", 0, 0, 30_000);
+    await engine.append({ topic: "t", records: [record("late", null, { partition: 0 })] });
+    expect(await waiting).toBe(1);
+  });
+
+  it("returns the current high watermark when a wait times out", async () => {
+    expect(await engine.waitForRecords("t", 0, 0, 1)).toBe(0);
+  });
+});
+
+describe("bad input never writes", () => {
+  beforeEach(async () => {
+    await engine.createTopic({ name: "t", partitions: 2, configs: { "max.message.bytes": "100" } });
+    objects.reset();
+    metadata.reset();
+  });
+
+  const cases: [string, () => Promise<unknown>, RegExp][] = [
+    ["an empty request", () => engine.append({ topic: "t", records: [] }), /at least one record/],
+    [
+      "a record over max.message.bytes",
+      () => engine.append({ topic: "t", records: [record("x".repeat(101))] }),
+      /record 0 is 101 bytes, over the topic's max.message.bytes of 100/,
+    ],
+    [
+      "a partition out of range",
+      () => engine.append({ topic: "t", records: [record("x", null, { partition: 2 })] }),
+      /partition 2 does not exist; topic t has 2 partitions/,
+    ],
+    [
+      "a negative timestamp",
+      () => engine.append({ topic: "t", records: [record("x", null, { timestamp: -5 })] }),
+      /timestamp/,
+    ],
+    [
+      "too many records",
+      () => engine.append({ topic: "t", records: Array.from({ length: 10_001 }, () => record("x")) }),
+      /too many records/,
+    ],
+    [
+      "a bad idempotency key",
+      () => engine.append({ topic: "t", records: [record("x")], idempotencyKey: "has space" }),
+      /idempotency key/,
+    ],
+  ];
+
+  it.each(cases)("rejects %s with a message naming the problem", async (_, action, message) => {
+    await expect(action()).rejects.toThrow(message);
+    expect(objects.writes).toBe(0);
+    expect(metadata.writes).toBe(0);
+  });
+
+  it("reports an oversized record as RecordTooLargeError", async () => {
+    await expect(engine.append({ topic: "t", records: [record("y".repeat(200))] })).rejects.toBeInstanceOf(
+      RecordTooLargeError,
+    );
+  });
+
+  it("rejects an unknown topic", async () => {
+    await expect(engine.append({ topic: "missing", records: [record("x")] })).rejects.toThrow(
+      /topic not found: missing/,
+    );
+    expect(objects.writes + metadata.writes).toBe(0);
+  });
+});
+
+describe("idempotency keys", () => {
+  beforeEach(async () => {
+    await engine.createTopic({ name: "t", partitions: 3 });
+  });
+
+  it("answers a retry with the original offsets and writes nothing", async () => {
+    const request = { topic: "t", records: [record("a", "k1"), record("b", "k2")], idempotencyKey: "req-1" };
+    const first = await engine.append(request);
+    objects.reset();
+    metadata.reset();
+    const retry = await otherProcess().append(request);
+    expect(retry.records).toEqual(first.records);
+    expect(retry.duplicate).toBe(true);
+    expect(objects.writes + metadata.writes).toBe(0);
+  });
+
+  it("refuses the same key for a different request", async () => {
+    await engine.append({ topic: "t", records: [record("a")], idempotencyKey: "req-1" });
+    await expect(
+      engine.append({ topic: "t", records: [record("b")], idempotencyKey: "req-1" }),
+    ).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it("forgets a key after 24 hours", async () => {
+    const request = { topic: "t", records: [record("a", null, { partition: 0 })], idempotencyKey: "req-1" };
+    await engine.append(request);
+    clock.advance(24 * 60 * 60 * 1000 + 1000);
+    const again = await otherProcess().append(request);
+    expect(again.duplicate).toBe(false);
+    expect(again.records[0]!.offset).toBe(1);
+  });
+
+  it("deduplicates requests spanning several transactions", async () => {
+    await engine.createTopic({ name: "wide", partitions: 120 });
+    const records = Array.from({ length: 120 }, (_, partition) =>
+      record(`p${partition}`, null, { partition }),
+    );
+    const first = await engine.append({ topic: "wide", records, idempotencyKey: "wide-1" });
+    const retry = await otherProcess().append({ topic: "wide", records, idempotencyKey: "wide-1" });
+    expect(retry.records).toEqual(first.records);
+    expect((await engine.partitionOffsets("wide", 119)).highWatermark).toBe(1);
+  });
+});
+
+describe("idempotent producers", () => {
+  beforeEach(async () => {
+    await engine.createTopic({ name: "t", partitions: 2 });
+  });
+
+  const batch = (
+    producer: { producerId: number; producerEpoch: number },
+    sequence: number,
+    values: string[],
+  ) => ({
+    topic: "t",
+    records: values.map((value) => record(value, null, { partition: 1 })),
+    producer: { ...producer, baseSequences: { 1: sequence } },
+  });
+
+  it("answers a duplicate batch with its original offsets and writes nothing new", async () => {
+    const producer = await engine.initProducer();
+    const first = await engine.append(batch(producer, 0, ["a", "b"]));
+    await engine.append(batch(producer, 2, ["c"]));
+    const duplicate = await otherProcess().append(batch(producer, 0, ["a", "b"]));
+    expect(duplicate.records).toEqual(first.records);
+    expect(duplicate.duplicate).toBe(true);
+    expect((await engine.partitionOffsets("t", 1)).highWatermark).toBe(3);
+  });
+
+  it("rejects a sequence gap", async () => {
+    const producer = await engine.initProducer();
+    await engine.append(batch(producer, 0, ["a"]));
+    await expect(engine.append(batch(producer, 5, ["b"]))).rejects.toBeInstanceOf(OutOfOrderSequenceError);
+    await expect(engine.append(batch(producer, 5, ["b"]))).rejects.toThrow(/next expected sequence is 1/);
+  });
+
+  it("fences an older epoch once the producer is re-initialised", async () => {
+    const old = await engine.initProducer();
+    await engine.append(batch(old, 0, ["a"]));
+    const bumped = await otherProcess().initProducer(old.producerId);
+    expect(bumped.producerEpoch).toBe(1);
+    await expect(engine.append(batch(old, 1, ["b"]))).rejects.toBeInstanceOf(FencedError);
+    await expect(engine.append(batch(bumped, 3, ["b"]))).rejects.toThrow(/must start at sequence 0/);
+    expect((await engine.append(batch(bumped, 0, ["b"]))).records[0]!.offset).toBe(1);
+  });
+
+  it("requires a sequence for every partition written", async () => {
+    const producer = await engine.initProducer();
+    await expect(
+      engine.append({
+        topic: "t",
+        records: [record("a", null, { partition: 0 })],
+        producer: { ...producer, baseSequences: { 1: 0 } },
+      }),
+    ).rejects.toThrow(/no base sequence for partition 0/);
+  });
+
+  it("rejects an unknown producer id", async () => {
+    await expect(engine.append(batch({ producerId: 99, producerEpoch: 0 }, 0, ["a"]))).rejects.toThrow(
+      /unknown producer id 99/,
+    );
+  });
+});
+
+describe("verification of stored bytes", () => {
+  it("fails a fetch with DataCorruptionError when one stored byte changes", async () => {
+    await engine.createTopic({ name: "t", partitions: 1 });
+    await engine.append({ topic: "t", records: [record("precious data"), record("more")] });
+    const [stored] = (await objects.list("topics/")).objects;
+    const object = await objects.get(stored!.key);
+    const corrupted = object.body.slice();
+    corrupted[corrupted.length - 3]! ^= 0x01;
+    await objects.put(stored!.key, corrupted);
+    await expect(otherProcess().fetch({ topic: "t", partition: 0, offset: 0 })).rejects.toBeInstanceOf(
+      DataCorruptionError,
+    );
+  });
+});
