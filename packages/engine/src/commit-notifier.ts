@@ -15,8 +15,8 @@ export class CommitNotifier {
   /** Calls `listener` on each commit to the partition until the returned function is called. */
   subscribe(topicId: string, partition: number, listener: (highWatermark: number) => void): () => void {
     const k = key(topicId, partition);
-    let set = this.waiters.get(k);
-    if (!set) this.waiters.set(k, (set = new Set()));
+    const set = this.waiters.get(k) ?? new Set();
+    this.waiters.set(k, set);
     set.add(listener);
     return () => {
       set.delete(listener);

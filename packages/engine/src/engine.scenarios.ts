@@ -273,7 +273,9 @@ async function readWholeLog(
 /** Invariant 2: a partition's offsets are 0, 1, 2, … with no gap and no repeat. */
 function checkDenseOffsets(log: ConsumedRecord[][]): void {
   for (const records of log) {
-    records.forEach((record, index) => expect(record.offset).toBe(index));
+    records.forEach((record, index) => {
+      expect(record.offset).toBe(index);
+    });
   }
 }
 

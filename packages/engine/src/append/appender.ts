@@ -260,9 +260,9 @@ function groupByPartition(records: ProduceRecord[], partitions: Uint16Array): Ma
   const groups = new Map<number, number[]>();
   for (let index = 0; index < records.length; index++) {
     const partition = partitions[index]!;
-    let indexes = groups.get(partition);
-    if (!indexes) groups.set(partition, (indexes = []));
-    indexes.push(index);
+    const indexes = groups.get(partition);
+    if (indexes) indexes.push(index);
+    else groups.set(partition, [index]);
   }
   return groups;
 }
@@ -375,7 +375,7 @@ function replayResult(topic: Topic, request: AppendRequest, record: IdempotencyR
 function encodePartitions(partitions: Uint16Array): Uint8Array {
   const bytes = new Uint8Array(partitions.length * 2);
   const view = new DataView(bytes.buffer);
-  partitions.forEach((partition, index) => view.setUint16(index * 2, partition, true));
+  for (let index = 0; index < partitions.length; index++) view.setUint16(index * 2, partitions[index]!, true);
   return bytes;
 }
 

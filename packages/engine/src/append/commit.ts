@@ -403,7 +403,9 @@ async function knownProducerStates(
       deps.metadata.get(producerStateKey(topic.topicId, partition, producer.producerId)),
     ),
   );
-  misses.forEach((partition, index) => states.set(partition, producerStateFromItem(items[index])));
+  misses.forEach((partition, index) => {
+    states.set(partition, producerStateFromItem(items[index]));
+  });
   return states;
 }
 
