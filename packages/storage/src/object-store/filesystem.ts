@@ -1,0 +1,443 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { BigIntStats, Dirent } from "node:fs";
+import { type FileHandle, link, mkdir, open, readdir, rename, unlink } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import {
+  ConflictError,
+  InternalError,
+  InvalidArgumentError,
+  isSluiceError,
+  NotFoundError,
+  type SluiceError,
+  UnavailableError,
+} from "@sluice/core";
+import { componentsOf, escapeKey, readComponent, unescapeKey } from "./filesystem-layout.js";
+import { withLock } from "./key-lock.js";
+import type {
+  GetOptions,
+  ListOptions,
+  ListPage,
+  ObjectInfo,
+  ObjectStore,
+  PutOptions,
+  StoredObject,
+} from "./port.js";
+import {
+  checkCondition,
+  checkKey,
+  checkKeys,
+  checkPrefix,
+  checkRange,
+  compareKeys,
+  contentEtag,
+  ETAG_HASH,
+  listLimit,
+  pageOfSortedKeys,
+  selectRange,
+} from "./rules.js";
+
+/** How many files one call opens at a time (list pages and deleteMany), well under common fd limits. */
+const FILES_IN_FLIGHT = 16;
+const HASH_CHUNK_BYTES = 1 << 20;
+
+/**
+ * ObjectStore on a local directory, for development and single-machine runs. Each object is one
+ * file holding exactly its bytes (layout in filesystem-layout.ts); its etag is the MD5 of those
+ * bytes, like S3's for single-part uploads.
+ *
+ * Writes never touch a file in place: the bytes go to a temporary file in the target directory,
+ * which is fsynced and then moved into place, so readers (which read through one open descriptor)
+ * see the old bytes or the new, never a mix.
+ * - Unconditional put: rename() over the target.
+ * - Create-only: link() the temporary file to the target. link() fails with EEXIST when the name
+ *   exists, atomically in the kernel, so exactly one of any number of writers wins, including
+ *   writers in other processes. (It needs a filesystem with hard links.)
+ * - ifMatch: read the current etag, compare, rename. That is a read-then-write, made safe against
+ *   every other write in this process by a per-file lock that unconditional puts and deletes take
+ *   too. LIMIT: another process writing the same key between the compare and the rename can be
+ *   overwritten; portable cross-process compare-and-swap would need file locks this adapter does
+ *   not take. Create-only skips the lock because link() is already atomic.
+ *
+ * Directories are never removed, even when empty: removing one could race with a writer creating
+ * its temporary file there.
+ */
+export interface FilesystemObjectStoreOptions {
+  root: string;
+  /**
+   * "fsync" (default): every write is fsynced, file and directory, before it resolves, so it
+   * survives a power loss. "buffered": writes are left to the OS page cache, as Kafka leaves
+   * flushing to the OS by default; they survive a crash or restart of this process, not of the
+   * machine. Atomicity and the create-only guarantee are the same in both modes.
+   */
+  durability?: "fsync" | "buffered";
+}
+
+export class FilesystemObjectStore implements ObjectStore {
+  readonly #root: string;
+  readonly #etags = new EtagCache();
+  readonly #fsync: boolean;
+
+  constructor(options: FilesystemObjectStoreOptions) {
+    this.#root = resolve(options.root);
+    this.#fsync = (options.durability ?? "fsync") === "fsync";
+  }
+
+  async get(key: string, options?: GetOptions): Promise<StoredObject> {
+    checkKey(key);
+    const range = options?.range;
+    if (range) checkRange(range);
+    const path = this.#pathOf(key);
+    return guard({ operation: "get", key }, () =>
+      withOpenFile(path, key, async (file) => {
+        const stat = await file.stat({ bigint: true });
+        const size = Number(stat.size);
+        const { start, end } = range ? selectRange(size, range) : { start: 0, end: size };
+        const body = await readExactly(file, start, end - start);
+        const etag = range
+          ? await this.#etagOf(path, file, stat)
+          : (this.#etags.lookup(path, stat) ?? this.#etags.remember(path, stat, contentEtag(body)));
+        return { key, etag, size, lastModified: stat.mtime, body };
+      }),
+    );
+  }
+
+  async head(key: string): Promise<ObjectInfo> {
+    checkKey(key);
+    const path = this.#pathOf(key);
+    return guard({ operation: "head", key }, () =>
+      withOpenFile(path, key, (file) => this.#infoOf(key, path, file)),
+    );
+  }
+
+  async put(key: string, body: Uint8Array, options?: PutOptions): Promise<ObjectInfo> {
+    checkKey(key);
+    const condition = options?.condition;
+    checkCondition(condition);
+    const path = this.#pathOf(key);
+    return guard({ operation: "put", key }, () => {
+      if (condition && "ifNoneMatch" in condition) return this.#create(key, path, body);
+      return withLock(path, async () => {
+        if (condition) await this.#expectEtag(key, path, condition.ifMatch);
+        return this.#replace(key, path, body);
+      });
+    });
+  }
+
+  async list(prefix: string, options?: ListOptions): Promise<ListPage> {
+    checkPrefix(prefix);
+    const limit = listLimit(options);
+    return guard({ operation: "list", prefix }, async () => {
+      const paths = new Map<string, string>();
+      await this.#collect(this.#root, "", escapeKey(prefix), paths);
+      const page = pageOfSortedKeys([...paths.keys()].sort(compareKeys), limit, options?.cursor);
+      const infos = await mapInBatches(page.keys, (key) => this.#infoIfPresent(key, paths.get(key)!));
+      // A key deleted since the directory walk is left out; the cursor still moves past it.
+      const objects = infos.filter((info): info is ObjectInfo => info !== undefined);
+      return page.cursor === undefined ? { objects } : { objects, cursor: page.cursor };
+    });
+  }
+
+  async delete(key: string): Promise<void> {
+    checkKey(key);
+    await guard({ operation: "delete", key }, () => this.#remove(this.#pathOf(key)));
+  }
+
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    // Validate all first, so a bad key in the batch deletes nothing.
+    checkKeys(keys);
+    const paths = [...new Set(keys)].map((key) => this.#pathOf(key));
+    await guard({ operation: "deleteMany", keys: keys.length }, async () => {
+      await mapInBatches(paths, (path) => this.#remove(path));
+    });
+  }
+
+  #pathOf(key: string): string {
+    return join(this.#root, ...componentsOf(key));
+  }
+
+  async #create(key: string, path: string, body: Uint8Array): Promise<ObjectInfo> {
+    const temp = await writeTemporaryFile(dirname(path), body, this.#fsync);
+    try {
+      const linked = await linkUnlessExists(temp.path, path);
+      // Unlink before fstat: dropping the second name changes the inode's ctime, part of its identity.
+      await removeIfPresent(temp.path);
+      if (!linked) throw new ConflictError("create-only put: object already exists", { details: { key } });
+      if (this.#fsync) await syncDirectory(dirname(path));
+      return await this.#settled(key, path, temp.file, body);
+    } finally {
+      await temp.file.close();
+      await removeIfPresent(temp.path);
+    }
+  }
+
+  async #replace(key: string, path: string, body: Uint8Array): Promise<ObjectInfo> {
+    const temp = await writeTemporaryFile(dirname(path), body, this.#fsync);
+    try {
+      await rename(temp.path, path);
+      if (this.#fsync) await syncDirectory(dirname(path));
+      return await this.#settled(key, path, temp.file, body);
+    } finally {
+      await temp.file.close();
+      await removeIfPresent(temp.path);
+    }
+  }
+
+  /** Throws ConflictError unless the object exists with etag `expected`. Call under the file's lock. */
+  async #expectEtag(key: string, path: string, expected: string): Promise<void> {
+    const file = await openIfPresent(path);
+    if (!file) throw new ConflictError("ifMatch put: object does not exist", { details: { key, expected } });
+    try {
+      const current = await this.#etagOf(path, file, await file.stat({ bigint: true }));
+      if (current !== expected) {
+        throw new ConflictError("ifMatch put: etag does not match", { details: { key, expected, current } });
+      }
+    } finally {
+      await file.close();
+    }
+  }
+
+  async #remove(path: string): Promise<void> {
+    await withLock(path, async () => {
+      if ((await removeIfPresent(path)) && this.#fsync) await syncDirectory(dirname(path));
+      this.#etags.forget(path);
+    });
+  }
+
+  /** The info of a file just moved into place, read through its still-open descriptor. */
+  async #settled(key: string, path: string, file: FileHandle, body: Uint8Array): Promise<ObjectInfo> {
+    const stat = await file.stat({ bigint: true });
+    const etag = this.#etags.remember(path, stat, contentEtag(body));
+    return { key, etag, size: body.byteLength, lastModified: stat.mtime };
+  }
+
+  async #infoOf(key: string, path: string, file: FileHandle): Promise<ObjectInfo> {
+    const stat = await file.stat({ bigint: true });
+    const etag = await this.#etagOf(path, file, stat);
+    return { key, etag, size: Number(stat.size), lastModified: stat.mtime };
+  }
+
+  async #infoIfPresent(key: string, path: string): Promise<ObjectInfo | undefined> {
+    const file = await openIfPresent(path);
+    if (!file) return undefined;
+    try {
+      return await this.#infoOf(key, path, file);
+    } finally {
+      await file.close();
+    }
+  }
+
+  async #etagOf(path: string, file: FileHandle, stat: BigIntStats): Promise<string> {
+    return (
+      this.#etags.lookup(path, stat) ?? this.#etags.remember(path, stat, await hashFile(file, stat.size))
+    );
+  }
+
+  /**
+   * Adds to `paths` every object under `dir` whose key starts with the prefix. `escapedSoFar` is
+   * the escaped key spelled by the path down to `dir`; escaping is a prefix code, so a key starts
+   * with the prefix exactly when its escaped form starts with the escaped prefix, and subtrees that
+   * cannot match are skipped.
+   */
+  async #collect(dir: string, escapedSoFar: string, escapedPrefix: string, paths: Map<string, string>) {
+    for (const entry of await readDirectory(dir)) {
+      const component = readComponent(entry.name);
+      if (!component) continue;
+      const escaped = escapedSoFar + component.escaped;
+      if (!escaped.startsWith(escapedPrefix) && !escapedPrefix.startsWith(escaped)) continue;
+      const path = join(dir, entry.name);
+      if (component.kind !== "file") {
+        if (entry.isDirectory()) await this.#collect(path, escaped, escapedPrefix, paths);
+        continue;
+      }
+      const key = entry.isFile() && escaped.startsWith(escapedPrefix) ? unescapeKey(escaped) : undefined;
+      if (key !== undefined) paths.set(key, path);
+    }
+  }
+}
+
+/**
+ * Content hashes by file identity, so list and ranged get do not re-read whole objects. Every
+ * write makes a new inode, and any change to an inode moves its ctime, so an identity seen before
+ * names the same bytes.
+ */
+class EtagCache {
+  static readonly ENTRIES_MAX = 10_000;
+  readonly #entries = new Map<string, { identity: string; etag: string }>();
+
+  lookup(path: string, stat: BigIntStats): string | undefined {
+    const entry = this.#entries.get(path);
+    return entry?.identity === identityOf(stat) ? entry.etag : undefined;
+  }
+
+  remember(path: string, stat: BigIntStats, etag: string): string {
+    this.#entries.delete(path);
+    this.#entries.set(path, { identity: identityOf(stat), etag });
+    if (this.#entries.size > EtagCache.ENTRIES_MAX) {
+      const oldest = this.#entries.keys().next().value;
+      if (oldest !== undefined) this.#entries.delete(oldest);
+    }
+    return etag;
+  }
+
+  forget(path: string): void {
+    this.#entries.delete(path);
+  }
+}
+
+function identityOf(stat: BigIntStats): string {
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+}
+
+async function writeTemporaryFile(
+  dir: string,
+  body: Uint8Array,
+  fsync: boolean,
+): Promise<{ path: string; file: FileHandle }> {
+  await mkdir(dir, { recursive: true });
+  // A leading "." keeps temporary files out of listings (see readComponent).
+  const path = join(dir, `.tmp-${randomBytes(8).toString("hex")}`);
+  const file = await open(path, "wx", 0o644);
+  try {
+    await file.writeFile(body);
+    if (fsync) await file.sync();
+    return { path, file };
+  } catch (error) {
+    await file.close();
+    await removeIfPresent(path);
+    throw error;
+  }
+}
+
+async function linkUnlessExists(existing: string, target: string): Promise<boolean> {
+  try {
+    await link(existing, target);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === "EEXIST") return false;
+    throw error;
+  }
+}
+
+/** Returns whether a file was removed. */
+async function removeIfPresent(path: string): Promise<boolean> {
+  try {
+    await unlink(path);
+    return true;
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return false;
+    throw error;
+  }
+}
+
+/** Makes a rename, link or unlink in `dir` durable. Skipped where directories cannot be fsynced. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, "r");
+    await handle.sync();
+  } catch (error) {
+    if (!["EISDIR", "EINVAL", "EPERM", "EBADF", "ENOTSUP"].includes(errorCode(error) ?? "")) throw error;
+  } finally {
+    await handle?.close();
+  }
+}
+
+async function openIfPresent(path: string): Promise<FileHandle | undefined> {
+  try {
+    return await open(path, "r");
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
+/** Runs `work` on the object's file through one descriptor, so it sees one version throughout. */
+async function withOpenFile<T>(
+  path: string,
+  key: string,
+  work: (file: FileHandle) => Promise<T>,
+): Promise<T> {
+  const file = await openIfPresent(path);
+  if (!file) throw new NotFoundError("object not found", { details: { key } });
+  try {
+    return await work(file);
+  } finally {
+    await file.close();
+  }
+}
+
+async function readExactly(file: FileHandle, position: number, length: number): Promise<Uint8Array> {
+  const bytes = new Uint8Array(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await file.read(bytes, filled, length - filled, position + filled);
+    if (bytesRead === 0)
+      throw new InternalError("object file shrank while being read", { details: { position } });
+    filled += bytesRead;
+  }
+  return bytes;
+}
+
+async function hashFile(file: FileHandle, size: bigint): Promise<string> {
+  const hash = createHash(ETAG_HASH);
+  const total = Number(size);
+  for (let position = 0; position < total; position += HASH_CHUNK_BYTES) {
+    hash.update(await readExactly(file, position, Math.min(HASH_CHUNK_BYTES, total - position)));
+  }
+  return hash.digest("hex");
+}
+
+async function readDirectory(dir: string): Promise<Dirent[]> {
+  try {
+    return await readdir(dir, { withFileTypes: true });
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return [];
+    throw error;
+  }
+}
+
+async function mapInBatches<T, R>(items: readonly T[], work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = [];
+  for (let i = 0; i < items.length; i += FILES_IN_FLIGHT) {
+    results.push(...(await Promise.all(items.slice(i, i + FILES_IN_FLIGHT).map(work))));
+  }
+  return results;
+}
+
+async function guard<T>(details: Record<string, unknown>, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw toSluiceError(error, details);
+  }
+}
+
+/** Errno codes worth retrying: the resource may come back (descriptors, space, a busy or flaky disk). */
+const TRANSIENT_CODES = new Set([
+  "EAGAIN",
+  "EBUSY",
+  "EMFILE",
+  "ENFILE",
+  "ENOSPC",
+  "EDQUOT",
+  "EIO",
+  "ETIMEDOUT",
+]);
+
+export function toSluiceError(error: unknown, details: Record<string, unknown>): SluiceError {
+  if (isSluiceError(error)) return error;
+  const code = errorCode(error);
+  const options = { cause: error, details: { ...details, code } };
+  if (code !== undefined && TRANSIENT_CODES.has(code)) {
+    return new UnavailableError(`filesystem temporarily failed (${code})`, options);
+  }
+  if (code === "ENAMETOOLONG") {
+    return new InvalidArgumentError("object path too long for this filesystem (root + escaped key)", options);
+  }
+  return new InternalError(`filesystem error${code ? ` (${code})` : ""}`, options);
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
