@@ -21,6 +21,12 @@
  *   condition fails, nothing changes and TransactionCanceledError lists, per failed operation,
  *   its index and that item's current value.
  * - An item (keys, names and values) is at most 400 KB; larger is InvalidArgumentError.
+ * - Requests DynamoDB would refuse are InvalidArgumentError in every adapter, before anything is
+ *   written: empty `pk`/`sk`, `pk` over 2048 or `sk` over 1024 UTF-8 bytes, numbers that are not
+ *   finite or outside DynamoDB's range, strings that are not well-formed Unicode, an update with
+ *   no change or one that touches `pk`/`sk` or names an attribute twice, `add` to a non-number,
+ *   an empty `and`/`or`, a query `limit` below 1, `between` with low above high, a cursor that is
+ *   malformed or from another `pk`. An empty `transactWrite` is a no-op.
  * - Backend errors are mapped to the typed set in @sluice/core; transient ones are UnavailableError.
  */
 export interface MetadataStore {
