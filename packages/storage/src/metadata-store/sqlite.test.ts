@@ -9,21 +9,22 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { optimisticIncrements, runMetadataStoreContract } from "./metadata-store.contract.js";
 import { SqliteMetadataStore } from "./sqlite.js";
 
-runMetadataStoreContract({
-  name: "sqlite",
-  create: async () => {
-    const dir = await mkdtemp(join(tmpdir(), "sluice-sqlite-contract-"));
-    const store = new SqliteMetadataStore({ path: join(dir, "metadata.db") });
-    return {
-      store,
-      cleanup: async () => {
-        store.close();
-        await rm(dir, { recursive: true, force: true });
-      },
-    };
-  },
-});
-
+for (const durability of ["fsync", "buffered"] as const) {
+  runMetadataStoreContract({
+    name: `sqlite, ${durability}`,
+    create: async () => {
+      const dir = await mkdtemp(join(tmpdir(), "sluice-sqlite-contract-"));
+      const store = new SqliteMetadataStore({ path: join(dir, "metadata.db"), durability });
+      return {
+        store,
+        cleanup: async () => {
+          store.close();
+          await rm(dir, { recursive: true, force: true });
+        },
+      };
+    },
+  });
+}
 describe("SqliteMetadataStore on a shared file", () => {
   let dir: string;
   const opened: Array<{ close(): unknown }> = [];

@@ -32,6 +32,12 @@ export interface SqliteMetadataStoreOptions {
   path: string;
   /** How long a write waits for another connection's lock before UnavailableError. Default 5 s. */
   busyTimeoutMs?: number;
+  /**
+   * "fsync" (default): every commit is fsynced before it resolves (synchronous=FULL), so it
+   * survives a power loss. "buffered": synchronous=NORMAL, which in WAL mode fsyncs only at
+   * checkpoints; commits survive a crash of this process, not of the machine.
+   */
+  durability?: "fsync" | "buffered";
 }
 
 const BUSY_TIMEOUT_MS_DEFAULT = 5_000;
@@ -54,7 +60,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   constructor(options: SqliteMetadataStoreOptions) {
     const busyTimeoutMs = options.busyTimeoutMs ?? BUSY_TIMEOUT_MS_DEFAULT;
-    this.#db = guard(() => openDatabase(options.path, busyTimeoutMs));
+    this.#db = guard(() => openDatabase(options.path, busyTimeoutMs, options.durability ?? "fsync"));
   }
 
   /** Closes the database; the store cannot be used afterwards. Idempotent. */
@@ -209,13 +215,18 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 }
 
-function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
+function openDatabase(
+  path: string,
+  busyTimeoutMs: number,
+  durability: "fsync" | "buffered",
+): Database.Database {
   const db = new Database(path, { timeout: busyTimeoutMs });
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     // Only takes effect on a new file; checked below because byte order relies on UTF-8 text.
     db.pragma("encoding = 'UTF-8'");
     db.pragma("journal_mode = WAL");
+    db.pragma(durability === "fsync" ? "synchronous = FULL" : "synchronous = NORMAL");
     db.exec(
       "CREATE TABLE IF NOT EXISTS items (pk TEXT NOT NULL, sk TEXT NOT NULL, item TEXT NOT NULL, PRIMARY KEY (pk, sk)) WITHOUT ROWID",
     );

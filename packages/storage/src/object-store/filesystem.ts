@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import type { BigIntStats, Dirent } from "node:fs";
 import { type FileHandle, link, mkdir, open, readdir, rename, unlink } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
@@ -29,8 +29,6 @@ import {
   checkPrefix,
   checkRange,
   compareKeys,
-  contentEtag,
-  ETAG_HASH,
   listLimit,
   pageOfSortedKeys,
   selectRange,
@@ -38,12 +36,11 @@ import {
 
 /** How many files one call opens at a time (list pages and deleteMany), well under common fd limits. */
 const FILES_IN_FLIGHT = 16;
-const HASH_CHUNK_BYTES = 1 << 20;
 
 /**
  * ObjectStore on a local directory, for development and single-machine runs. Each object is one
- * file holding exactly its bytes (layout in filesystem-layout.ts); its etag is the MD5 of those
- * bytes, like S3's for single-part uploads.
+ * file holding exactly its bytes (layout in filesystem-layout.ts); its etag is the file's identity
+ * (see identityEtag).
  *
  * Writes never touch a file in place: the bytes go to a temporary file in the target directory,
  * which is fsynced and then moved into place, so readers (which read through one open descriptor)
@@ -74,8 +71,9 @@ export interface FilesystemObjectStoreOptions {
 
 export class FilesystemObjectStore implements ObjectStore {
   readonly #root: string;
-  readonly #etags = new EtagCache();
   readonly #fsync: boolean;
+  /** Directories known to exist: directories are never removed (see above), so this only grows. */
+  readonly #directories = new Set<string>();
 
   constructor(options: FilesystemObjectStoreOptions) {
     this.#root = resolve(options.root);
@@ -93,9 +91,7 @@ export class FilesystemObjectStore implements ObjectStore {
         const size = Number(stat.size);
         const { start, end } = range ? selectRange(size, range) : { start: 0, end: size };
         const body = await readExactly(file, start, end - start);
-        const etag = range
-          ? await this.#etagOf(path, file, stat)
-          : (this.#etags.lookup(path, stat) ?? this.#etags.remember(path, stat, contentEtag(body)));
+        const etag = identityEtag(stat);
         return { key, etag, size, lastModified: stat.mtime, body };
       }),
     );
@@ -105,7 +101,7 @@ export class FilesystemObjectStore implements ObjectStore {
     checkKey(key);
     const path = this.#pathOf(key);
     return guard({ operation: "head", key }, () =>
-      withOpenFile(path, key, (file) => this.#infoOf(key, path, file)),
+      withOpenFile(path, key, (file) => this.#infoOf(key, file)),
     );
   }
 
@@ -156,14 +152,14 @@ export class FilesystemObjectStore implements ObjectStore {
   }
 
   async #create(key: string, path: string, body: Uint8Array): Promise<ObjectInfo> {
-    const temp = await writeTemporaryFile(dirname(path), body, this.#fsync);
+    const temp = await this.#writeTemporaryFile(dirname(path), body);
     try {
       const linked = await linkUnlessExists(temp.path, path);
       // Unlink before fstat: dropping the second name changes the inode's ctime, part of its identity.
       await removeIfPresent(temp.path);
       if (!linked) throw new ConflictError("create-only put: object already exists", { details: { key } });
       if (this.#fsync) await syncDirectory(dirname(path));
-      return await this.#settled(key, path, temp.file, body);
+      return await this.#settled(key, temp.file, body);
     } finally {
       await temp.file.close();
       await removeIfPresent(temp.path);
@@ -171,11 +167,11 @@ export class FilesystemObjectStore implements ObjectStore {
   }
 
   async #replace(key: string, path: string, body: Uint8Array): Promise<ObjectInfo> {
-    const temp = await writeTemporaryFile(dirname(path), body, this.#fsync);
+    const temp = await this.#writeTemporaryFile(dirname(path), body);
     try {
       await rename(temp.path, path);
       if (this.#fsync) await syncDirectory(dirname(path));
-      return await this.#settled(key, path, temp.file, body);
+      return await this.#settled(key, temp.file, body);
     } finally {
       await temp.file.close();
       await removeIfPresent(temp.path);
@@ -187,7 +183,7 @@ export class FilesystemObjectStore implements ObjectStore {
     const file = await openIfPresent(path);
     if (!file) throw new ConflictError("ifMatch put: object does not exist", { details: { key, expected } });
     try {
-      const current = await this.#etagOf(path, file, await file.stat({ bigint: true }));
+      const current = identityEtag(await file.stat({ bigint: true }));
       if (current !== expected) {
         throw new ConflictError("ifMatch put: etag does not match", { details: { key, expected, current } });
       }
@@ -199,20 +195,19 @@ export class FilesystemObjectStore implements ObjectStore {
   async #remove(path: string): Promise<void> {
     await withLock(path, async () => {
       if ((await removeIfPresent(path)) && this.#fsync) await syncDirectory(dirname(path));
-      this.#etags.forget(path);
     });
   }
 
   /** The info of a file just moved into place, read through its still-open descriptor. */
-  async #settled(key: string, path: string, file: FileHandle, body: Uint8Array): Promise<ObjectInfo> {
+  async #settled(key: string, file: FileHandle, body: Uint8Array): Promise<ObjectInfo> {
     const stat = await file.stat({ bigint: true });
-    const etag = this.#etags.remember(path, stat, contentEtag(body));
+    const etag = identityEtag(stat);
     return { key, etag, size: body.byteLength, lastModified: stat.mtime };
   }
 
-  async #infoOf(key: string, path: string, file: FileHandle): Promise<ObjectInfo> {
+  async #infoOf(key: string, file: FileHandle): Promise<ObjectInfo> {
     const stat = await file.stat({ bigint: true });
-    const etag = await this.#etagOf(path, file, stat);
+    const etag = identityEtag(stat);
     return { key, etag, size: Number(stat.size), lastModified: stat.mtime };
   }
 
@@ -220,16 +215,30 @@ export class FilesystemObjectStore implements ObjectStore {
     const file = await openIfPresent(path);
     if (!file) return undefined;
     try {
-      return await this.#infoOf(key, path, file);
+      return await this.#infoOf(key, file);
     } finally {
       await file.close();
     }
   }
 
-  async #etagOf(path: string, file: FileHandle, stat: BigIntStats): Promise<string> {
-    return (
-      this.#etags.lookup(path, stat) ?? this.#etags.remember(path, stat, await hashFile(file, stat.size))
-    );
+  /** Writes `body` to a new temporary file in `dir`, fsynced in "fsync" durability. */
+  async #writeTemporaryFile(dir: string, body: Uint8Array): Promise<{ path: string; file: FileHandle }> {
+    if (!this.#directories.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.#directories.add(dir);
+    }
+    // A leading "." keeps temporary files out of listings (see readComponent).
+    const path = join(dir, `.tmp-${randomBytes(8).toString("hex")}`);
+    const file = await open(path, "wx", 0o644);
+    try {
+      await file.writeFile(body);
+      if (this.#fsync) await file.sync();
+      return { path, file };
+    } catch (error) {
+      await file.close();
+      await removeIfPresent(path);
+      throw error;
+    }
   }
 
   /**
@@ -256,56 +265,14 @@ export class FilesystemObjectStore implements ObjectStore {
 }
 
 /**
- * Content hashes by file identity, so list and ranged get do not re-read whole objects. Every
- * write makes a new inode, and any change to an inode moves its ctime, so an identity seen before
- * names the same bytes.
+ * The etag of a file: its identity (device, inode, size, modification and change times), not a
+ * hash of its bytes. Every write makes a new inode through a temporary file, and any change to an
+ * inode moves its ctime, so the identity changes exactly when the object does — and no get, list
+ * or put ever hashes a whole file.
  */
-class EtagCache {
-  static readonly ENTRIES_MAX = 10_000;
-  readonly #entries = new Map<string, { identity: string; etag: string }>();
-
-  lookup(path: string, stat: BigIntStats): string | undefined {
-    const entry = this.#entries.get(path);
-    return entry?.identity === identityOf(stat) ? entry.etag : undefined;
-  }
-
-  remember(path: string, stat: BigIntStats, etag: string): string {
-    this.#entries.delete(path);
-    this.#entries.set(path, { identity: identityOf(stat), etag });
-    if (this.#entries.size > EtagCache.ENTRIES_MAX) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    return etag;
-  }
-
-  forget(path: string): void {
-    this.#entries.delete(path);
-  }
-}
-
-function identityOf(stat: BigIntStats): string {
-  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
-}
-
-async function writeTemporaryFile(
-  dir: string,
-  body: Uint8Array,
-  fsync: boolean,
-): Promise<{ path: string; file: FileHandle }> {
-  await mkdir(dir, { recursive: true });
-  // A leading "." keeps temporary files out of listings (see readComponent).
-  const path = join(dir, `.tmp-${randomBytes(8).toString("hex")}`);
-  const file = await open(path, "wx", 0o644);
-  try {
-    await file.writeFile(body);
-    if (fsync) await file.sync();
-    return { path, file };
-  } catch (error) {
-    await file.close();
-    await removeIfPresent(path);
-    throw error;
-  }
+function identityEtag(stat: BigIntStats): string {
+  const parts = [stat.dev, stat.ino, stat.size, stat.mtimeNs, stat.ctimeNs].map((part) => part.toString(36));
+  return `"${parts.join("-")}"`;
 }
 
 async function linkUnlessExists(existing: string, target: string): Promise<boolean> {
@@ -376,15 +343,6 @@ async function readExactly(file: FileHandle, position: number, length: number): 
     filled += bytesRead;
   }
   return bytes;
-}
-
-async function hashFile(file: FileHandle, size: bigint): Promise<string> {
-  const hash = createHash(ETAG_HASH);
-  const total = Number(size);
-  for (let position = 0; position < total; position += HASH_CHUNK_BYTES) {
-    hash.update(await readExactly(file, position, Math.min(HASH_CHUNK_BYTES, total - position)));
-  }
-  return hash.digest("hex");
 }
 
 async function readDirectory(dir: string): Promise<Dirent[]> {

@@ -1,0 +1,138 @@
+/**
+ * `npm run bench -- engine [--json] [--requests N] [--concurrency C] [--partitions P]`
+ *
+ * The engine in-process on the embedded adapters (SQLite + filesystem): appends of 1,000
+ * records of 100 bytes per request, then fetches of everything back through a fresh engine
+ * (cold caches: every batch is read from its file) and again (warm). Counts metadata requests
+ * per append to show the commit costs exactly one when the cached head is current.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Engine } from "@sluice/engine";
+import { FilesystemObjectStore, SqliteMetadataStore } from "@sluice/storage";
+import { CountingMetadataStore } from "@sluice/testing";
+import { printTable, progress, progressDone, writeLineChart } from "./report.js";
+
+const RECORD_BYTES = 100;
+const RECORDS_PER_REQUEST = 1_000;
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: "boolean", default: false },
+      requests: { type: "string", default: "2000" },
+      concurrency: { type: "string", default: "4" },
+      partitions: { type: "string", default: "8" },
+      durability: { type: "string", default: "buffered" },
+    },
+  });
+  const requests = Number(values.requests);
+  const concurrency = Number(values.concurrency);
+  const partitions = Number(values.partitions);
+  const dir = await mkdtemp(join(tmpdir(), "sluice-bench-engine-"));
+  const sqlite = new SqliteMetadataStore({ path: join(dir, "metadata.sqlite") });
+  const metadata = new CountingMetadataStore(sqlite);
+  const durability = values.durability === "fsync" ? "fsync" : "buffered";
+  const objects = new FilesystemObjectStore({ root: join(dir, "objects"), durability });
+  try {
+    const engine = new Engine({ objects, metadata });
+    await engine.createTopic({ name: "bench", partitions });
+    const payload = new Uint8Array(RECORD_BYTES).map((_, i) => (i * 31) & 0xff);
+    const records = Array.from({ length: RECORDS_PER_REQUEST }, () => ({ key: null, value: payload }));
+
+    // Warm-up: one request per partition fills the head cache, as a long-running writer's is.
+    for (let partition = 0; partition < partitions; partition++) {
+      await engine.append({ topic: "bench", records: records.map((r) => ({ ...r, partition })) });
+    }
+    metadata.reset();
+
+    const series: [number, number][] = [];
+    let sent = 0;
+    let done = 0;
+    const started = performance.now();
+    let lastTick = started;
+    let lastDone = 0;
+    const worker = async () => {
+      while (sent < requests) {
+        sent++;
+        await engine.append({ topic: "bench", records });
+        done++;
+        const now = performance.now();
+        if (now - lastTick >= 250) {
+          const rate = ((done - lastDone) * RECORDS_PER_REQUEST) / ((now - lastTick) / 1000);
+          series.push([(now - started) / 1000, rate]);
+          progress(`append: ${done}/${requests} requests, ${Math.round(rate).toLocaleString("en-US")} records/s`);
+          lastTick = now;
+          lastDone = done;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    const appendSeconds = (performance.now() - started) / 1000;
+    progressDone();
+    const appendRecordsPerS = (requests * RECORDS_PER_REQUEST) / appendSeconds;
+    const metadataRequestsPerAppend = (metadata.reads + metadata.writes) / requests;
+    const metadataWritesPerAppend = metadata.writes / requests;
+
+    const cold = await fetchEverything(new Engine({ objects, metadata: sqlite }), partitions, "fetch (cold)");
+    const reader = new Engine({ objects, metadata: sqlite });
+    await fetchEverything(reader, partitions, "fetch (warming)");
+    const warm = await fetchEverything(reader, partitions, "fetch (warm)");
+
+    const chart = writeLineChart("engine-append.svg", "Engine append throughput (SQLite + filesystem)", {
+      x: "seconds",
+      y: "records/s",
+    }, [{ name: `append, ${concurrency} in flight`, points: series }]);
+
+    printTable(`engine on SQLite + filesystem: ${requests} requests × ${RECORDS_PER_REQUEST} records × ${RECORD_BYTES} B, ${concurrency} in flight, ${partitions} partitions, ${durability} writes`, [
+      { name: "append", value: appendRecordsPerS, unit: "records/s", target: { value: 2_000_000, higherIsBetter: true } },
+      { name: "append", value: (appendRecordsPerS * RECORD_BYTES) / 1e6, unit: "MB/s (payload)" },
+      { name: "fetch, cold caches", value: cold.recordsPerS, unit: "records/s", target: { value: 4_000_000, higherIsBetter: true } },
+      { name: "fetch, warm caches", value: warm.recordsPerS, unit: "records/s", target: { value: 4_000_000, higherIsBetter: true } },
+      { name: "metadata requests per append", value: metadataRequestsPerAppend, unit: "requests", target: { value: 1, higherIsBetter: false } },
+      { name: "metadata writes per append", value: metadataWritesPerAppend, unit: "writes" },
+    ]);
+    process.stdout.write(`chart: ${chart}\n`);
+    if (values.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          benchmark: "engine",
+          requests,
+          records_per_request: RECORDS_PER_REQUEST,
+          record_bytes: RECORD_BYTES,
+          concurrency,
+          partitions,
+          durability,
+          append_records_per_s: Math.round(appendRecordsPerS),
+          fetch_records_per_s: Math.round(cold.recordsPerS),
+          fetch_warm_records_per_s: Math.round(warm.recordsPerS),
+          metadata_requests_per_append: metadataRequestsPerAppend,
+          metadata_writes_per_append: metadataWritesPerAppend,
+        })}\n`,
+      );
+    }
+  } finally {
+    sqlite.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function fetchEverything(engine: Engine, partitions: number, label: string): Promise<{ recordsPerS: number }> {
+  const started = performance.now();
+  let total = 0;
+  for (let partition = 0; partition < partitions; partition++) {
+    const { highWatermark } = await engine.partitionOffsets("bench", partition);
+    let offset = 0;
+    while (offset < highWatermark) {
+      const result = await engine.fetch({ topic: "bench", partition, offset, maxRecords: 10_000, maxBytes: 4 * 1024 * 1024 });
+      total += result.records.length;
+      offset = result.nextOffset;
+    }
+    progress(`${label}: partition ${partition + 1}/${partitions}, ${total.toLocaleString("en-US")} records`);
+  }
+  progressDone();
+  return { recordsPerS: total / ((performance.now() - started) / 1000) };
+}

@@ -1,0 +1,94 @@
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+export interface Figure {
+  name: string;
+  value: number;
+  unit: string;
+  /** Target and whether higher is better; printed as a ratio. */
+  target?: { value: number; higherIsBetter: boolean };
+}
+
+export function printTable(title: string, figures: Figure[]): void {
+  const rows = figures.map((figure) => {
+    const ratio = figure.target
+      ? figure.target.higherIsBetter
+        ? figure.value / figure.target.value
+        : figure.target.value / Math.max(figure.value, Number.EPSILON)
+      : undefined;
+    return [
+      figure.name,
+      formatNumber(figure.value),
+      figure.unit,
+      figure.target ? `${figure.target.higherIsBetter ? "≥" : "≤"} ${formatNumber(figure.target.value)}` : "",
+      ratio === undefined ? "" : `${ratio.toFixed(2)}× ${ratio >= 1 ? "met" : "MISSED"}`,
+    ];
+  });
+  const header = ["figure", "value", "unit", "target", "ratio"];
+  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column]!.length)));
+  const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  ");
+  process.stdout.write(`\n${title}\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n`);
+  for (const row of rows) process.stdout.write(`${line(row)}\n`);
+}
+
+function formatNumber(value: number): string {
+  if (Number.isInteger(value) || Math.abs(value) >= 100) return Math.round(value).toLocaleString("en-US");
+  return value.toFixed(2);
+}
+
+export function progress(message: string): void {
+  process.stderr.write(`${process.stderr.isTTY ? "\r\x1b[2K" : ""}${message}${process.stderr.isTTY ? "" : "\n"}`);
+}
+
+export function progressDone(): void {
+  if (process.stderr.isTTY) process.stderr.write("\n");
+}
+
+/**
+ * Writes a line chart of one or more series as SVG (no dependencies), for benchmark runs and
+ * lag over time. Returns the file path.
+ */
+export function writeLineChart(
+  file: string,
+  title: string,
+  axis: { x: string; y: string },
+  series: { name: string; points: [number, number][] }[],
+): string {
+  const width = 720;
+  const height = 360;
+  const pad = { left: 80, right: 20, top: 40, bottom: 50 };
+  const all = series.flatMap((s) => s.points);
+  const maxX = Math.max(1, ...all.map(([x]) => x));
+  const maxY = Math.max(1, ...all.map(([, y]) => y)) * 1.1;
+  const sx = (x: number) => pad.left + (x / maxX) * (width - pad.left - pad.right);
+  const sy = (y: number) => height - pad.bottom - (y / maxY) * (height - pad.top - pad.bottom);
+  const colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"];
+  const ticks = Array.from({ length: 5 }, (_, i) => (maxY / 4) * i);
+  const svg = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${escape(title)}</text>`,
+    ...ticks.map(
+      (tick) =>
+        `<line x1="${pad.left}" x2="${width - pad.right}" y1="${sy(tick)}" y2="${sy(tick)}" stroke="#ddd"/><text x="${pad.left - 6}" y="${sy(tick) + 4}" text-anchor="end">${formatNumber(tick)}</text>`,
+    ),
+    `<line x1="${pad.left}" x2="${pad.left}" y1="${pad.top}" y2="${height - pad.bottom}" stroke="black"/>`,
+    `<line x1="${pad.left}" x2="${width - pad.right}" y1="${height - pad.bottom}" y2="${height - pad.bottom}" stroke="black"/>`,
+    `<text x="${width / 2}" y="${height - 12}" text-anchor="middle">${escape(axis.x)} (0 to ${formatNumber(maxX)})</text>`,
+    `<text x="16" y="${height / 2}" text-anchor="middle" transform="rotate(-90 16 ${height / 2})">${escape(axis.y)}</text>`,
+    ...series.map((s, i) => {
+      const path = s.points.map(([x, y], j) => `${j === 0 ? "M" : "L"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ");
+      const color = colors[i % colors.length];
+      return `<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/><text x="${width - pad.right - 4}" y="${pad.top + 14 * (i + 1)}" text-anchor="end" fill="${color}">${escape(s.name)}</text>`;
+    }),
+    "</svg>",
+  ].join("\n");
+  mkdirSync(join(import.meta.dirname, "results"), { recursive: true });
+  const path = join(import.meta.dirname, "results", file);
+  writeFileSync(path, svg);
+  return path;
+}
+
+function escape(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}

@@ -1,0 +1,16 @@
+/**
+ * `npm run bench -- <name> [--json] [...]`: runs one benchmark. Each prints a table of figures
+ * and ratios against its targets; with --json its last line is one JSON object.
+ */
+const benchmarks: Record<string, () => Promise<{ main: (args: string[]) => Promise<void> }>> = {
+  engine: () => import("./engine.js"),
+  http: () => import("./http.js"),
+};
+
+const [name, ...args] = process.argv.slice(2);
+const load = name ? benchmarks[name] : undefined;
+if (!load) {
+  process.stderr.write(`usage: npm run bench -- <${Object.keys(benchmarks).join("|")}> [--json]\n`);
+  process.exit(2);
+}
+await (await load()).main(args);
