@@ -33,9 +33,9 @@ export async function main(argv: string[]): Promise<void> {
   const concurrency = Number(values.concurrency);
   const partitions = Number(values.partitions);
   const dir = await mkdtemp(join(tmpdir(), "sluice-bench-engine-"));
-  const sqlite = new SqliteMetadataStore({ path: join(dir, "metadata.sqlite") });
-  const metadata = new CountingMetadataStore(sqlite);
   const durability = values.durability === "fsync" ? "fsync" : "buffered";
+  const sqlite = new SqliteMetadataStore({ path: join(dir, "metadata.sqlite"), durability });
+  const metadata = new CountingMetadataStore(sqlite);
   const objects = new FilesystemObjectStore({ root: join(dir, "objects"), durability });
   try {
     const engine = new Engine({ objects, metadata });
@@ -64,7 +64,9 @@ export async function main(argv: string[]): Promise<void> {
         if (now - lastTick >= 250) {
           const rate = ((done - lastDone) * RECORDS_PER_REQUEST) / ((now - lastTick) / 1000);
           series.push([(now - started) / 1000, rate]);
-          progress(`append: ${done}/${requests} requests, ${Math.round(rate).toLocaleString("en-US")} records/s`);
+          progress(
+            `append: ${done}/${requests} requests, ${Math.round(rate).toLocaleString("en-US")} records/s`,
+          );
           lastTick = now;
           lastDone = done;
         }
@@ -82,19 +84,47 @@ export async function main(argv: string[]): Promise<void> {
     await fetchEverything(reader, partitions, "fetch (warming)");
     const warm = await fetchEverything(reader, partitions, "fetch (warm)");
 
-    const chart = writeLineChart("engine-append.svg", "Engine append throughput (SQLite + filesystem)", {
-      x: "seconds",
-      y: "records/s",
-    }, [{ name: `append, ${concurrency} in flight`, points: series }]);
+    const chart = writeLineChart(
+      "engine-append.svg",
+      "Engine append throughput (SQLite + filesystem)",
+      {
+        x: "seconds",
+        y: "records/s",
+      },
+      [{ name: `append, ${concurrency} in flight`, points: series }],
+    );
 
-    printTable(`engine on SQLite + filesystem: ${requests} requests × ${RECORDS_PER_REQUEST} records × ${RECORD_BYTES} B, ${concurrency} in flight, ${partitions} partitions, ${durability} writes`, [
-      { name: "append", value: appendRecordsPerS, unit: "records/s", target: { value: 2_000_000, higherIsBetter: true } },
-      { name: "append", value: (appendRecordsPerS * RECORD_BYTES) / 1e6, unit: "MB/s (payload)" },
-      { name: "fetch, cold caches", value: cold.recordsPerS, unit: "records/s", target: { value: 4_000_000, higherIsBetter: true } },
-      { name: "fetch, warm caches", value: warm.recordsPerS, unit: "records/s", target: { value: 4_000_000, higherIsBetter: true } },
-      { name: "metadata requests per append", value: metadataRequestsPerAppend, unit: "requests", target: { value: 1, higherIsBetter: false } },
-      { name: "metadata writes per append", value: metadataWritesPerAppend, unit: "writes" },
-    ]);
+    printTable(
+      `engine on SQLite + filesystem: ${requests} requests × ${RECORDS_PER_REQUEST} records × ${RECORD_BYTES} B, ${concurrency} in flight, ${partitions} partitions, ${durability} writes`,
+      [
+        {
+          name: "append",
+          value: appendRecordsPerS,
+          unit: "records/s",
+          target: { value: 2_000_000, higherIsBetter: true },
+        },
+        { name: "append", value: (appendRecordsPerS * RECORD_BYTES) / 1e6, unit: "MB/s (payload)" },
+        {
+          name: "fetch, cold caches",
+          value: cold.recordsPerS,
+          unit: "records/s",
+          target: { value: 4_000_000, higherIsBetter: true },
+        },
+        {
+          name: "fetch, warm caches",
+          value: warm.recordsPerS,
+          unit: "records/s",
+          target: { value: 4_000_000, higherIsBetter: true },
+        },
+        {
+          name: "metadata requests per append",
+          value: metadataRequestsPerAppend,
+          unit: "requests",
+          target: { value: 1, higherIsBetter: false },
+        },
+        { name: "metadata writes per append", value: metadataWritesPerAppend, unit: "writes" },
+      ],
+    );
     process.stdout.write(`chart: ${chart}\n`);
     if (values.json) {
       process.stdout.write(
@@ -120,14 +150,24 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-async function fetchEverything(engine: Engine, partitions: number, label: string): Promise<{ recordsPerS: number }> {
+async function fetchEverything(
+  engine: Engine,
+  partitions: number,
+  label: string,
+): Promise<{ recordsPerS: number }> {
   const started = performance.now();
   let total = 0;
   for (let partition = 0; partition < partitions; partition++) {
     const { highWatermark } = await engine.partitionOffsets("bench", partition);
     let offset = 0;
     while (offset < highWatermark) {
-      const result = await engine.fetch({ topic: "bench", partition, offset, maxRecords: 10_000, maxBytes: 4 * 1024 * 1024 });
+      const result = await engine.fetch({
+        topic: "bench",
+        partition,
+        offset,
+        maxRecords: 10_000,
+        maxBytes: 4 * 1024 * 1024,
+      });
       total += result.records.length;
       offset = result.nextOffset;
     }

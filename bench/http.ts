@@ -1,3 +1,273 @@
-export async function main(): Promise<void> {
-  throw new Error("the http benchmark is not written yet");
+/**
+ * `npm run bench -- http [--json] [--batches N] [--singles N] [--e2e N]`
+ *
+ * Drives the local server (`npm start`, a child process on loopback with its own data directory)
+ * from this process, so server and client share the machine's two cores:
+ * 1. batched produce: requests of 1,000 × 100-byte records in Confluent's streaming mode, 4 in flight;
+ * 2. single-record produce: one request at a time, acknowledgement latency;
+ * 3. produce-to-consume: a long-polling reader of one partition while single records are produced;
+ *    latency from the send to the record arriving at the reader.
+ * Latencies go into HdrHistograms; throughput over time is drawn as an SVG chart.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import { parseArgs } from "node:util";
+import * as hdr from "hdr-histogram-js";
+import { printTable, progress, progressDone, writeLineChart } from "./report.js";
+
+const RECORD_BYTES = 100;
+const RECORDS_PER_BATCH = 1_000;
+const ROOT = join(import.meta.dirname, "..");
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: "boolean", default: false },
+      batches: { type: "string", default: "600" },
+      singles: { type: "string", default: "3000" },
+      e2e: { type: "string", default: "2000" },
+      concurrency: { type: "string", default: "4" },
+    },
+  });
+  const dataDir = await mkdtemp(join(tmpdir(), "sluice-bench-http-"));
+  const server = await startServer(dataDir);
+  try {
+    const api = await apiFor(server.url);
+    await api.post("/topics", { topic_name: "bench-batch", partitions_count: 8 });
+    await api.post("/topics", { topic_name: "bench-single", partitions_count: 1 });
+    await api.post("/topics", { topic_name: "bench-e2e", partitions_count: 1 });
+
+    const batched = await batchedProduce(api, Number(values.batches), Number(values.concurrency));
+    const single = await singleProduce(api, Number(values.singles));
+    const endToEnd = await produceToConsume(api, Number(values.e2e));
+
+    const chart = writeLineChart(
+      "http-produce.svg",
+      "Batched produce over HTTP (local server, loopback)",
+      { x: "seconds", y: "records/s" },
+      [{ name: `1,000-record requests, ${values.concurrency} in flight`, points: batched.series }],
+    );
+    printTable("local server over loopback (client in the same machine)", [
+      {
+        name: "batched produce",
+        value: batched.recordsPerS,
+        unit: "records/s",
+        target: { value: 1_000_000, higherIsBetter: true },
+      },
+      { name: "batched produce", value: (batched.recordsPerS * RECORD_BYTES) / 1e6, unit: "MB/s (payload)" },
+      {
+        name: "batched produce p50",
+        value: batched.latency.getValueAtPercentile(50) / 1000,
+        unit: "ms per request",
+      },
+      {
+        name: "batched produce p99",
+        value: batched.latency.getValueAtPercentile(99) / 1000,
+        unit: "ms per request",
+      },
+      { name: "single-record produce p50", value: single.getValueAtPercentile(50) / 1000, unit: "ms" },
+      {
+        name: "single-record produce p99",
+        value: single.getValueAtPercentile(99) / 1000,
+        unit: "ms",
+        target: { value: 5, higherIsBetter: false },
+      },
+      { name: "produce-to-consume p50", value: endToEnd.getValueAtPercentile(50) / 1000, unit: "ms" },
+      {
+        name: "produce-to-consume p99",
+        value: endToEnd.getValueAtPercentile(99) / 1000,
+        unit: "ms",
+        target: { value: 10, higherIsBetter: false },
+      },
+    ]);
+    process.stdout.write(`chart: ${chart}\n`);
+    if (values.json) {
+      process.stdout.write(
+        `${JSON.stringify({
+          benchmark: "http",
+          produce_records_per_s: Math.round(batched.recordsPerS),
+          produce_mb_per_s: Number(((batched.recordsPerS * RECORD_BYTES) / 1e6).toFixed(2)),
+          batch_request_p99_ms: batched.latency.getValueAtPercentile(99) / 1000,
+          produce_p50_ms: single.getValueAtPercentile(50) / 1000,
+          produce_p99_ms: single.getValueAtPercentile(99) / 1000,
+          e2e_p50_ms: endToEnd.getValueAtPercentile(50) / 1000,
+          e2e_p99_ms: endToEnd.getValueAtPercentile(99) / 1000,
+        })}\n`,
+      );
+    }
+  } finally {
+    await server.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+interface Api {
+  base: string;
+  post(path: string, body: unknown): Promise<unknown>;
+}
+
+async function apiFor(url: string): Promise<Api> {
+  const clusters = (await (await fetch(`${url}/v3/clusters`)).json()) as { data: { cluster_id: string }[] };
+  const base = `${url}/v3/clusters/${clusters.data[0]!.cluster_id}`;
+  return {
+    base,
+    async post(path, body) {
+      const response = await fetch(`${base}${path}`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      const text = await response.text();
+      if (!response.ok) throw new Error(`POST ${path}: HTTP ${response.status} ${text}`);
+      return text ? JSON.parse(text) : undefined;
+    },
+  };
+}
+
+async function batchedProduce(api: Api, requests: number, concurrency: number) {
+  const value = Buffer.alloc(RECORD_BYTES, "x").toString();
+  const one = JSON.stringify({ value: { type: "STRING", data: value } });
+  const body = Array.from({ length: RECORDS_PER_BATCH }, () => one).join("\n");
+  const latency = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const series: [number, number][] = [];
+  let sent = 0;
+  let done = 0;
+  const started = performance.now();
+  let lastTick = started;
+  let lastDone = 0;
+  const worker = async () => {
+    while (sent < requests) {
+      sent++;
+      const begin = performance.now();
+      const response = await fetch(`${api.base}/topics/bench-batch/records`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      const reports = await response.text();
+      if (!response.ok || !reports.includes('"error_code":200'))
+        throw new Error(`batched produce failed: ${response.status}`);
+      latency.recordValue(Math.round((performance.now() - begin) * 1000));
+      done++;
+      const now = performance.now();
+      if (now - lastTick >= 250) {
+        const rate = ((done - lastDone) * RECORDS_PER_BATCH) / ((now - lastTick) / 1000);
+        series.push([(now - started) / 1000, rate]);
+        progress(
+          `batched produce: ${done}/${requests} requests, ${Math.round(rate).toLocaleString("en-US")} records/s`,
+        );
+        lastTick = now;
+        lastDone = done;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  progressDone();
+  return {
+    recordsPerS: (requests * RECORDS_PER_BATCH) / ((performance.now() - started) / 1000),
+    latency,
+    series,
+  };
+}
+
+async function singleProduce(api: Api, requests: number) {
+  const latency = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const body = JSON.stringify({ value: { type: "STRING", data: "x".repeat(RECORD_BYTES) } });
+  for (let i = 0; i < requests; i++) {
+    const begin = performance.now();
+    const response = await fetch(`${api.base}/topics/bench-single/records`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    await response.text();
+    if (!response.ok) throw new Error(`single produce failed: ${response.status}`);
+    latency.recordValue(Math.round((performance.now() - begin) * 1000));
+    if (i % 250 === 0) progress(`single-record produce: ${i}/${requests}`);
+  }
+  progressDone();
+  return latency;
+}
+
+/** A long-polling reader of partition 0; each record's value carries its send time. */
+async function produceToConsume(api: Api, records: number) {
+  const latency = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  let received = 0;
+  const reader = (async () => {
+    let offset = 0;
+    while (received < records) {
+      const response = await fetch(
+        `${api.base}/topics/bench-e2e/partitions/0/records?offset=${offset}&timeout_ms=5000&value_type=STRING`,
+      );
+      const page = (await response.json()) as { records: { value: { data: string } }[]; next_offset: number };
+      const now = performance.timeOrigin + performance.now();
+      for (const record of page.records) {
+        latency.recordValue(Math.max(1, Math.round((now - Number(record.value.data)) * 1000)));
+        received++;
+      }
+      offset = page.next_offset;
+    }
+  })();
+  for (let i = 0; i < records; i++) {
+    const sentAt = performance.timeOrigin + performance.now();
+    await api.post("/topics/bench-e2e/records", {
+      partition_id: 0,
+      value: { type: "STRING", data: String(sentAt) },
+    });
+    if (i % 250 === 0) progress(`produce-to-consume: ${i}/${records}`);
+  }
+  await reader;
+  progressDone();
+  return latency;
+}
+
+async function startServer(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+  const child: ChildProcess = spawn(
+    process.execPath,
+    ["--import", "tsx", join(ROOT, "packages/server/src/main.ts")],
+    {
+      cwd: ROOT,
+      env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir },
+      stdio: ["ignore", "pipe", "inherit"],
+    },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error("the local server did not print its URL within 60 s")),
+      60_000,
+    );
+    const lines = createInterface({ input: child.stdout! });
+    lines.on("line", (line) => {
+      const match = line.match(/https?:\/\/127\.0\.0\.1:\d+/);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[0]);
+      }
+    });
+    child.once("exit", (code) => reject(new Error(`the local server exited with code ${code}`)));
+  });
+  return {
+    url,
+    stop: async () => {
+      child.kill("SIGTERM");
+      await exited;
+    },
+  };
 }

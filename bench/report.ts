@@ -25,7 +25,9 @@ export function printTable(title: string, figures: Figure[]): void {
     ];
   });
   const header = ["figure", "value", "unit", "target", "ratio"];
-  const widths = header.map((cell, column) => Math.max(cell.length, ...rows.map((row) => row[column]!.length)));
+  const widths = header.map((cell, column) =>
+    Math.max(cell.length, ...rows.map((row) => row[column]!.length)),
+  );
   const line = (cells: string[]) => cells.map((cell, column) => cell.padEnd(widths[column]!)).join("  ");
   process.stdout.write(`\n${title}\n${line(header)}\n${widths.map((w) => "-".repeat(w)).join("  ")}\n`);
   for (const row of rows) process.stdout.write(`${line(row)}\n`);
@@ -37,7 +39,9 @@ function formatNumber(value: number): string {
 }
 
 export function progress(message: string): void {
-  process.stderr.write(`${process.stderr.isTTY ? "\r\x1b[2K" : ""}${message}${process.stderr.isTTY ? "" : "\n"}`);
+  process.stderr.write(
+    `${process.stderr.isTTY ? "\r\x1b[2K" : ""}${message}${process.stderr.isTTY ? "" : "\n"}`,
+  );
 }
 
 export function progressDone(): void {
@@ -67,19 +71,21 @@ export function writeLineChart(
   const svg = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="white"/>`,
-    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${escape(title)}</text>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(title)}</text>`,
     ...ticks.map(
       (tick) =>
         `<line x1="${pad.left}" x2="${width - pad.right}" y1="${sy(tick)}" y2="${sy(tick)}" stroke="#ddd"/><text x="${pad.left - 6}" y="${sy(tick) + 4}" text-anchor="end">${formatNumber(tick)}</text>`,
     ),
     `<line x1="${pad.left}" x2="${pad.left}" y1="${pad.top}" y2="${height - pad.bottom}" stroke="black"/>`,
     `<line x1="${pad.left}" x2="${width - pad.right}" y1="${height - pad.bottom}" y2="${height - pad.bottom}" stroke="black"/>`,
-    `<text x="${width / 2}" y="${height - 12}" text-anchor="middle">${escape(axis.x)} (0 to ${formatNumber(maxX)})</text>`,
-    `<text x="16" y="${height / 2}" text-anchor="middle" transform="rotate(-90 16 ${height / 2})">${escape(axis.y)}</text>`,
+    `<text x="${width / 2}" y="${height - 12}" text-anchor="middle">${escapeXml(axis.x)} (0 to ${formatNumber(maxX)})</text>`,
+    `<text x="16" y="${height / 2}" text-anchor="middle" transform="rotate(-90 16 ${height / 2})">${escapeXml(axis.y)}</text>`,
     ...series.map((s, i) => {
-      const path = s.points.map(([x, y], j) => `${j === 0 ? "M" : "L"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ");
+      const path = s.points
+        .map(([x, y], j) => `${j === 0 ? "M" : "L"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`)
+        .join(" ");
       const color = colors[i % colors.length];
-      return `<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/><text x="${width - pad.right - 4}" y="${pad.top + 14 * (i + 1)}" text-anchor="end" fill="${color}">${escape(s.name)}</text>`;
+      return `<path d="${path}" fill="none" stroke="${color}" stroke-width="2"/><text x="${width - pad.right - 4}" y="${pad.top + 14 * (i + 1)}" text-anchor="end" fill="${color}">${escapeXml(s.name)}</text>`;
     }),
     "</svg>",
   ].join("\n");
@@ -89,6 +95,6 @@ export function writeLineChart(
   return path;
 }
 
-function escape(text: string): string {
+function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
