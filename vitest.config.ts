@@ -20,6 +20,15 @@ export default defineConfig({
         },
       },
       {
+        // The local server as a child process, driven over real HTTP and with the CLI; no emulator.
+        test: {
+          name: "smoke",
+          include: ["test/smoke/**/*.smoke.test.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 90_000,
+        },
+      },
+      {
         test: {
           name: "integration",
           include: ["packages/*/src/**/*.integration.test.ts", "test/**/*.integration.test.ts"],

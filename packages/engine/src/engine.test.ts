@@ -460,3 +460,21 @@ describe("verification of stored bytes", () => {
     );
   });
 });
+
+describe("waiting for records", () => {
+  it("returns at once when the signal is already aborted", async () => {
+    await engine.createTopic({ name: "w", partitions: 1 });
+    const controller = new AbortController();
+    controller.abort();
+    // A 60 s wait that must end immediately: the test's own timeout would fail it otherwise.
+    expect(await engine.waitForRecords("w", 0, 0, 60_000, controller.signal)).toBe(0);
+  });
+
+  it("returns when the signal aborts during the wait", async () => {
+    await engine.createTopic({ name: "w", partitions: 1 });
+    const controller = new AbortController();
+    const waiting = engine.waitForRecords("w", 0, 0, 60_000, controller.signal);
+    controller.abort();
+    expect(await waiting).toBe(0);
+  });
+});

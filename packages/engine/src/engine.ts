@@ -154,7 +154,7 @@ export class Engine {
   ): Promise<number> {
     const topic = await this.topicWithPartition(topicName, partition);
     const current = await this.offsetsOf(topic, partition);
-    if (current.highWatermark > offset || timeoutMs <= 0) return current.highWatermark;
+    if (current.highWatermark > offset || timeoutMs <= 0 || signal?.aborted) return current.highWatermark;
     return new Promise<number>((resolve) => {
       let settled = false;
       const finish = (highWatermark: number) => {

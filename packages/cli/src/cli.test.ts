@@ -1,0 +1,419 @@
+import { type FetchFunction, SluiceClient } from "@sluice/client";
+import { Engine } from "@sluice/engine";
+import { createApp } from "@sluice/functions";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage";
+import { beforeEach, describe, expect, it } from "vitest";
+import { run } from "./cli.js";
+import type { CliIO, Output } from "./io.js";
+
+const URL = "http://sluice.test";
+
+class Capture implements Output {
+  chunks: Buffer[] = [];
+  isTTY = false;
+  private listeners: Array<() => void> = [];
+  write(chunk: string | Uint8Array): boolean {
+    this.chunks.push(Buffer.from(chunk));
+    for (const listener of this.listeners.splice(0)) listener();
+    return true;
+  }
+  once(): this {
+    return this;
+  }
+  removeListener(): this {
+    return this;
+  }
+  get text(): string {
+    return Buffer.concat(this.chunks).toString("utf8");
+  }
+  /** Resolves once the output contains `pattern` (event-driven, no polling). */
+  waitFor(pattern: RegExp): Promise<void> {
+    return new Promise((resolve) => {
+      const check = () => {
+        if (pattern.test(this.text)) resolve();
+        else this.listeners.push(check);
+      };
+      check();
+    });
+  }
+}
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let fetchFn: FetchFunction;
+let client: SluiceClient;
+let requests: Array<{ method: string; url: string; body: string }>;
+let onRequest: Array<() => void>;
+
+beforeEach(() => {
+  const engine = new Engine({ objects: new MemoryObjectStore(), metadata: new MemoryMetadataStore() });
+  const app = createApp({ engine, clusterId: "cli-test", logger: { error: () => undefined } });
+  requests = [];
+  onRequest = [];
+  fetchFn = async (url, init) => {
+    const body = typeof init.body === "string" ? init.body : "";
+    requests.push({ method: init.method ?? "GET", url, body });
+    for (const listener of onRequest.splice(0)) listener();
+    return app.request(url, init);
+  };
+  client = new SluiceClient({ url: URL, fetch: fetchFn });
+});
+
+function io(stdin: string | string[] = [], options: { signal?: AbortSignal; stdout?: Capture } = {}) {
+  const chunks = typeof stdin === "string" ? [stdin] : stdin;
+  const stdout = options.stdout ?? new Capture();
+  const stderr = new Capture();
+  const cliIO: CliIO = {
+    stdin: (async function* () {
+      for (const chunk of chunks) yield Buffer.from(chunk);
+    })(),
+    stdout,
+    stderr,
+    env: { SLUICE_URL: URL },
+    fetch: fetchFn,
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+  return { cliIO, stdout, stderr };
+}
+
+async function sluice(args: string, stdin: string | string[] = []): Promise<Result> {
+  const { cliIO, stdout, stderr } = io(stdin);
+  const code = await run(splitArgs(args), cliIO);
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+/** Splits on spaces, keeping 'single-quoted' words together. */
+function splitArgs(args: string): string[] {
+  return [...args.matchAll(/'([^']*)'|(\S+)/g)].map((match) => match[1] ?? match[2] ?? "");
+}
+
+describe("help and usage", () => {
+  it("prints help with exit code 0", async () => {
+    const help = await sluice("--help");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain("Usage: sluice <command>");
+    const consumeHelp = await sluice("consume --help");
+    expect(consumeHelp.code).toBe(0);
+    expect(consumeHelp.stdout).toContain("-f, --format-string");
+    expect((await sluice("--version")).stdout).toMatch(/^sluice \d+\.\d+\.\d+\n$/);
+  });
+
+  it("reports usage errors as one line and exit code 2", async () => {
+    for (const args of [
+      "frobnicate",
+      "topic",
+      "topic create",
+      "topic create t -p zero",
+      "consume t -o soon",
+      "consume t -f %q",
+      "produce",
+      "topic list --nope",
+      "topic list --format yaml",
+      "consume t --format json -f %v",
+    ]) {
+      const result = await sluice(args);
+      expect(result.code, args).toBe(2);
+      expect(result.stderr, args).toMatch(/^sluice: [^\n]+\n$/);
+    }
+  });
+
+  it("reports API errors as one line and exit code 1", async () => {
+    const result = await sluice("topic describe missing");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^sluice: .*missing.*\(HTTP 404\)\n$/);
+    await sluice("topic create dup");
+    expect((await sluice("topic create dup")).stderr).toMatch(/^sluice: .*\(HTTP 409\)\n$/);
+  });
+
+  it("reports an unreachable server as one line and exit code 1", async () => {
+    const { cliIO, stderr } = io();
+    cliIO.fetch = async () => {
+      throw new TypeError("fetch failed", { cause: new Error("connect ECONNREFUSED 127.0.0.1:9") });
+    };
+    expect(await run(["topic", "list"], cliIO)).toBe(1);
+    expect(stderr.text).toBe(`sluice: cannot reach ${URL}: connect ECONNREFUSED 127.0.0.1:9\n`);
+  });
+
+  it("takes --url over SLUICE_URL", async () => {
+    const { cliIO } = io();
+    const seen: string[] = [];
+    const inner = cliIO.fetch as FetchFunction;
+    cliIO.fetch = (url, init) => {
+      seen.push(url);
+      return inner(url.replace("http://other.test", URL), init);
+    };
+    expect(await run(["--url", "http://other.test", "topic", "list"], cliIO)).toBe(0);
+    expect(seen.every((url) => url.startsWith("http://other.test/"))).toBe(true);
+  });
+});
+
+describe("topic commands", () => {
+  it("creates, lists, describes, configures, grows and deletes topics", async () => {
+    const created = await sluice(
+      "topic create orders audit -p 3 -c retention.ms=1000 -c cleanup.policy=compact",
+    );
+    expect(created).toEqual({
+      code: 0,
+      stdout: "created topic orders (3 partitions)\ncreated topic audit (3 partitions)\n",
+      stderr: "",
+    });
+    expect((await sluice("topic list")).stdout).toBe("NAME    PARTITIONS\naudit   3\norders  3\n");
+    expect(JSON.parse((await sluice("topic list --format json")).stdout)).toEqual([
+      { name: "audit", partitions: 3 },
+      { name: "orders", partitions: 3 },
+    ]);
+
+    const described = await sluice("topic describe orders");
+    expect(described.stdout).toMatch(/^SUMMARY\nNAME\s+orders\nPARTITIONS\s+3\n/);
+    expect(described.stdout).toMatch(/retention\.ms\s+1000\s+DYNAMIC_TOPIC_CONFIG/);
+    expect(described.stdout).toMatch(
+      /PARTITION\s+EARLIEST-OFFSET\s+LATEST-OFFSET\n0\s+0\s+0\n1\s+0\s+0\n2\s+0\s+0\n$/,
+    );
+    const json = JSON.parse((await sluice("--format json topic describe orders")).stdout);
+    expect(json).toMatchObject({ name: "orders", partitions: 3, configs: { "retention.ms": "1000" } });
+    expect(json.partition_offsets).toHaveLength(3);
+
+    const changed = await sluice("topic config orders --set retention.ms=2000 --delete cleanup.policy");
+    expect(changed.code).toBe(0);
+    expect(changed.stdout).toMatch(/^updated 2 configs of orders\n/);
+    const configs = JSON.parse((await sluice("topic config orders --format json")).stdout);
+    expect(configs).toMatchObject({ "retention.ms": "2000", "cleanup.policy": "delete" });
+
+    expect((await sluice("topic add-partitions orders -n 2")).stdout).toBe(
+      "topic orders now has 5 partitions\n",
+    );
+    expect((await sluice("topic delete audit")).stdout).toBe("deleted topic audit\n");
+    expect((await sluice("topic list")).stdout).toBe("NAME    PARTITIONS\norders  5\n");
+    expect((await sluice("cluster info")).stdout).toBe(`url         ${URL}\ncluster id  cli-test\n`);
+  });
+});
+
+describe("produce", () => {
+  beforeEach(async () => {
+    await client.createTopic("t", { partitions: 3 });
+  });
+
+  it("sends one record per line with keys, headers and a summary", async () => {
+    const result = await sluice("produce t -k : -H source=test -H v=1", "a:1\nb:2:x\nno-key\r\n\n");
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(
+      /^produced 4 records to t \(partitions? [\d, ]+\) in \d+\.\d\d s, [\d,]+ records\/s\n$/,
+    );
+    const records = (
+      await Promise.all(
+        [0, 1, 2].map((p) => client.readPartition("t", p, { keyType: "STRING", valueType: "STRING" })),
+      )
+    )
+      .flatMap((page) => page.records)
+      .map((record) => [
+        record.key?.data ?? null,
+        record.value?.data,
+        record.headers.map((h) => h.name).join(","),
+      ]);
+    expect(records).toEqual(
+      expect.arrayContaining([
+        ["a", "1", "source,v"],
+        ["b", "2:x", "source,v"],
+        [null, "no-key", "source,v"],
+        [null, "", "source,v"],
+      ]),
+    );
+    expect(records).toHaveLength(4);
+  });
+
+  it("sends to one partition with -p and prints delivery reports with --format json", async () => {
+    const result = await sluice("produce t -p 2 --format json", "x\ny\n");
+    expect(result.code).toBe(0);
+    const reports = result.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(reports).toEqual([
+      { line: 1, partition: 2, offset: 0, timestamp: expect.any(Number) },
+      { line: 2, partition: 2, offset: 1, timestamp: expect.any(Number) },
+    ]);
+    expect(result.stderr).toMatch(/^produced 2 records to t \(partition 2\)/);
+  });
+
+  it("batches up to 1,000 records per streaming request, in input order", async () => {
+    const lines = Array.from({ length: 2_500 }, (_, i) => `line-${i}`);
+    // Split the input across chunks at odd places, as a pipe would.
+    const input = `${lines.join("\n")}\n`;
+    const chunks = [input.slice(0, 7), input.slice(7, 9_000), input.slice(9_000)];
+    const result = await sluice("produce t -p 0", chunks);
+    expect(result.code).toBe(0);
+    const produces = requests.filter(
+      (request) => request.method === "POST" && request.url.endsWith("/records"),
+    );
+    expect(produces.map((request) => request.body.split("\n").length)).toEqual([1_000, 1_000, 500]);
+    const page = await client.readPartition("t", 0, { valueType: "STRING", maxRecords: 10_000 });
+    expect(page.records.map((record) => record.value?.data)).toEqual(lines);
+  });
+
+  it("reports refused records and exits 1", async () => {
+    await client.setTopicConfig("t", "max.message.bytes", "10");
+    const result = await sluice("produce t --format json", "ok\nthis line is far too long\nok too\n");
+    expect(result.code).toBe(1);
+    const reports = result.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(reports.map((report) => report.error_code ?? 200)).toEqual([200, 413, 200]);
+    expect(result.stderr).toMatch(
+      /^produced 2 records to t .*; 1 failed\nsluice: 1 of 3 records failed; first: line 2: .+\n$/,
+    );
+  });
+
+  it("fails with one line for an unknown topic", async () => {
+    const result = await sluice("produce missing", "a\n");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/^sluice: .*missing.*\(0 of 1 records sent were acknowledged\)\n$/);
+  });
+
+  it("fails at once when a request fails, even while stdin stays open", async () => {
+    const { cliIO, stderr } = io();
+    cliIO.stdin = (async function* () {
+      yield Buffer.from("a\n");
+      await new Promise(() => undefined); // stdin stays open
+    })();
+    cliIO.fetch = async (url, init) => {
+      if (url.endsWith("/records"))
+        throw new TypeError("fetch failed", { cause: new Error("socket hang up") });
+      return fetchFn(url, init);
+    };
+    expect(await run(["produce", "t", "--retries", "1"], cliIO)).toBe(1);
+    expect(stderr.text).toBe(
+      `sluice: cannot reach ${URL}: socket hang up (0 of 1 records sent were acknowledged)\n`,
+    );
+    const produces = requests.filter((request) => request.url.endsWith("/records"));
+    expect(produces).toHaveLength(0); // the failing fetch never reached the app
+  });
+
+  it("resends a request whose answer was lost, without duplicating it", async () => {
+    const { cliIO, stdout } = io("x\ny\n");
+    let lost = false;
+    cliIO.fetch = async (url, init) => {
+      const response = await fetchFn(url, init);
+      if (url.endsWith("/records") && !lost) {
+        lost = true; // the records are committed, but the answer never arrives
+        throw new TypeError("fetch failed", { cause: new Error("other side closed") });
+      }
+      return response;
+    };
+    expect(await run(["produce", "t", "-p", "0"], cliIO)).toBe(0);
+    expect(stdout.text).toMatch(/^produced 2 records to t \(partition 0\)/);
+    const produces = requests.filter((request) => request.url.endsWith("/records"));
+    expect(produces).toHaveLength(2);
+    expect((await client.getPartition("t", 0)).latestOffset).toBe(2);
+  });
+
+  it("stops reading on Ctrl-C, flushes what it read and exits 130", async () => {
+    const controller = new AbortController();
+    const stdout = new Capture();
+    const { cliIO } = io([], { signal: controller.signal, stdout });
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    cliIO.stdin = (async function* () {
+      yield Buffer.from("a\nb\n");
+      release();
+      await new Promise(() => undefined); // stdin stays open
+    })();
+    const running = run(["produce", "t", "-p", "1"], cliIO);
+    await gate;
+    controller.abort();
+    expect(await running).toBe(130);
+    expect(stdout.text).toMatch(/^produced 2 records to t .*; interrupted\n$/);
+    expect((await client.getPartition("t", 1)).latestOffset).toBe(2);
+  });
+});
+
+describe("consume", () => {
+  beforeEach(async () => {
+    await client.createTopic("c", { partitions: 2 });
+    await client.produceMany("c", [
+      { partitionId: 0, key: "k0", value: "p0-a", timestamp: 1_000, headers: { h: "1" } },
+      { partitionId: 1, key: "k1", value: "p1-a", timestamp: 1_500 },
+      { partitionId: 0, value: "p0-b", timestamp: 2_000 },
+      { partitionId: 1, value: "p1-b", timestamp: 2_500 },
+      { partitionId: 1, value: "p1-c", timestamp: 3_000 },
+    ]);
+  });
+
+  it("reads all partitions to the end, merged by timestamp, and exits", async () => {
+    const result = await sluice("consume c");
+    expect(result).toEqual({ code: 0, stdout: "p0-a\np1-a\np0-b\np1-b\np1-c\n", stderr: "" });
+  });
+
+  it("formats records kcat-style", async () => {
+    const result = await sluice("consume c -p 0 -f '%t/%p/%o %T %k=%v [%h]\\n'");
+    expect(result.stdout).toBe("c/0/0 1000 k0=p0-a [h=1]\nc/0/1 2000 =p0-b []\n");
+  });
+
+  it("prints JSON lines with --format json", async () => {
+    const result = await sluice("consume c -p 1 -n 1 --format json");
+    expect(JSON.parse(result.stdout)).toEqual({
+      topic: "c",
+      partition: 1,
+      offset: 0,
+      timestamp: 1_500,
+      key: "k1",
+      value: "p1-a",
+      headers: [],
+    });
+  });
+
+  it("starts at offsets, from the end, after a timestamp, and stops after -n", async () => {
+    expect((await sluice("consume c -p 1 -o 1")).stdout).toBe("p1-b\np1-c\n");
+    expect((await sluice("consume c -o -1")).stdout).toBe("p0-b\np1-c\n");
+    expect((await sluice("consume c -o +1 -p 1")).stdout).toBe("p1-b\np1-c\n");
+    expect((await sluice("consume c -o @2000")).stdout).toBe("p0-b\np1-b\np1-c\n");
+    expect((await sluice("consume c -o beginning -n 2")).stdout).toBe("p0-a\np1-a\n");
+    expect((await sluice("consume c -o end")).stdout).toBe("");
+    expect((await sluice("consume c -p 5")).code).toBe(2);
+  });
+
+  it("follows new records with --follow until -n", async () => {
+    const { cliIO, stdout } = io();
+    const running = run(
+      ["consume", "c", "-p", "1", "-o", "start", "--follow", "-n", "4", "-f", "%o:%v\\n"],
+      cliIO,
+    );
+    await stdout.waitFor(/2:p1-c\n/);
+    await client.produce("c", { partitionId: 1, value: "p1-d" });
+    expect(await running).toBe(0);
+    expect(stdout.text).toBe("0:p1-a\n1:p1-b\n2:p1-c\n3:p1-d\n");
+  });
+
+  it("follows all partitions by long-polling with --poll, and stops cleanly on Ctrl-C", async () => {
+    const controller = new AbortController();
+    const { cliIO, stdout } = io([], { signal: controller.signal });
+    const running = run(["consume", "c", "-o", "end", "--follow", "--poll"], cliIO);
+    // Wait until both partitions' long-polls are waiting, so the records below are not missed.
+    await until(() => requests.filter((request) => request.url.includes("timeout_ms=")).length >= 2);
+    await client.produceMany("c", [
+      { partitionId: 0, value: "new-0" },
+      { partitionId: 1, value: "new-1" },
+    ]);
+    await stdout.waitFor(/new-0\n[\s\S]*new-1\n|new-1\n[\s\S]*new-0\n/);
+    controller.abort();
+    expect(await running).toBe(0);
+    expect(stdout.text.split("\n").sort()).toEqual(["", "new-0", "new-1"]);
+  });
+});
+
+/** Resolves once `condition` holds; checked after each request the CLI makes (no polling). */
+function until(condition: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (condition()) resolve();
+      else onRequest.push(check);
+    };
+    check();
+  });
+}

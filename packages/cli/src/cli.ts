@@ -1,0 +1,322 @@
+import { SluiceClient, SluiceConnectionError, SluiceHttpError } from "@sluice/client";
+import { type OptionSpec, parseArgs, stringOption, UsageError } from "./args.js";
+import { consume } from "./commands/consume.js";
+import { ProduceError, produce } from "./commands/produce.js";
+import {
+  topicAddPartitions,
+  topicConfig,
+  topicCreate,
+  topicDelete,
+  topicDescribe,
+  topicList,
+} from "./commands/topic.js";
+import type { CommandContext } from "./context.js";
+import { type CliIO, write } from "./io.js";
+
+export const DEFAULT_URL = "http://127.0.0.1:8080";
+const VERSION = "0.1.0";
+
+const GLOBAL_OPTIONS: OptionSpec[] = [
+  { name: "url", type: "string" },
+  { name: "format", type: "string" },
+  { name: "help", short: "h", type: "boolean" },
+  { name: "version", type: "boolean" },
+];
+
+interface Command {
+  words: string[];
+  summary: string;
+  usage: string;
+  options: OptionSpec[];
+  /** Lines describing the options, for --help. */
+  optionHelp: string[];
+  run: (ctx: CommandContext) => Promise<number>;
+}
+
+const COMMANDS: Command[] = [
+  {
+    words: ["topic", "list"],
+    summary: "list topics",
+    usage: "sluice topic list",
+    options: [],
+    optionHelp: [],
+    run: topicList,
+  },
+  {
+    words: ["topic", "create"],
+    summary: "create topics",
+    usage: "sluice topic create <topic>... [-p partitions] [-c key=value]...",
+    options: [
+      { name: "partitions", short: "p", type: "string" },
+      { name: "replicas", short: "r", type: "string" },
+      { name: "config", short: "c", type: "string", multiple: true },
+    ],
+    optionHelp: [
+      "-p, --partitions N     number of partitions (default 1)",
+      "-c, --config key=value topic config, repeatable (e.g. -c retention.ms=86400000)",
+      "-r, --replicas N       accepted for rpk compatibility and ignored",
+    ],
+    run: topicCreate,
+  },
+  {
+    words: ["topic", "describe"],
+    summary: "show a topic: summary, configs, partitions with offsets",
+    usage: "sluice topic describe <topic>",
+    options: [],
+    optionHelp: [],
+    run: topicDescribe,
+  },
+  {
+    words: ["topic", "delete"],
+    summary: "delete topics",
+    usage: "sluice topic delete <topic>...",
+    options: [],
+    optionHelp: [],
+    run: topicDelete,
+  },
+  {
+    words: ["topic", "config"],
+    summary: "show a topic's configs, or change them",
+    usage: "sluice topic config <topic> [--set key=value]... [--delete key]...",
+    options: [
+      { name: "set", type: "string", multiple: true },
+      { name: "delete", type: "string", multiple: true },
+    ],
+    optionHelp: [
+      "--set key=value   set a config, repeatable",
+      "--delete key      reset a config to its default, repeatable",
+    ],
+    run: topicConfig,
+  },
+  {
+    words: ["topic", "add-partitions"],
+    summary: "add partitions to a topic",
+    usage: "sluice topic add-partitions <topic> -n <count to add>",
+    options: [{ name: "num", short: "n", type: "string" }],
+    optionHelp: ["-n, --num N   how many partitions to add"],
+    run: topicAddPartitions,
+  },
+  {
+    words: ["produce"],
+    summary: "produce stdin lines as records",
+    usage: "sluice produce <topic> [-k separator] [-H name=value]... [-p partition]",
+    options: [
+      { name: "key-delimiter", short: "k", type: "string" },
+      { name: "header", short: "H", type: "string", multiple: true },
+      { name: "partition", short: "p", type: "string" },
+      { name: "batch-size", type: "string" },
+      { name: "retries", type: "string" },
+    ],
+    optionHelp: [
+      "-k, --key-delimiter SEP   split each line into key and value at the first SEP (\\t for a tab)",
+      "-H, --header name=value   add a header to every record, repeatable",
+      "-p, --partition N         send every record to partition N (default: by key, else sticky)",
+      "--batch-size N            records per request (default 1000, at most 10000)",
+      "--retries N               resend a request after a connection failure or 429/503 (default 3);",
+      "                          each request has an Idempotency-Key, so a resend never duplicates",
+      "",
+      "One record per line (UTF-8). With --format json, prints one delivery report per line",
+      '({"line","partition","offset","timestamp"} or {"line","error_code","message"}) and the',
+      "summary on stderr.",
+    ],
+    run: produce,
+  },
+  {
+    words: ["consume"],
+    summary: "print records of a topic",
+    usage: "sluice consume <topic> [-o offset] [-n count] [-p partition] [-f format] [--follow]",
+    options: [
+      { name: "offset", short: "o", type: "string" },
+      { name: "num", short: "n", type: "string" },
+      { name: "partition", short: "p", type: "string" },
+      { name: "format-string", short: "f", type: "string" },
+      { name: "follow", type: "boolean" },
+      { name: "poll", type: "boolean" },
+    ],
+    optionHelp: [
+      "-o, --offset OFFSET     where to start: start (or beginning), end, N, -N (N before the end),",
+      "                        +N (N after the start), @timestamp_ms or @ISO-8601 (default start)",
+      "-n, --num N             exit after N records",
+      "-p, --partition N       only partition N (default: all partitions, merged)",
+      "-f, --format-string F   kcat-style output: %k key, %v (or %s) value, %o offset, %p partition,",
+      "                        %T timestamp ms, %t topic, %h headers, %K/%S key/value length,",
+      "                        \\n \\t escapes (default %v\\n; --format json prints JSON lines)",
+      "--follow                keep waiting for new records (server-sent events) until Ctrl-C or -n",
+      "--poll                  with --follow, long-poll instead of server-sent events",
+    ],
+    run: consume,
+  },
+  {
+    words: ["cluster", "info"],
+    summary: "show the cluster id of the server",
+    usage: "sluice cluster info",
+    options: [],
+    optionHelp: [],
+    run: async (ctx) => {
+      if (ctx.args.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(ctx.args[0])}`);
+      const { clusterId } = await ctx.client.getCluster();
+      const text =
+        ctx.format === "json"
+          ? `${JSON.stringify({ url: ctx.client.url, cluster_id: clusterId })}\n`
+          : `url         ${ctx.client.url}\ncluster id  ${clusterId}\n`;
+      await write(ctx.io.stdout, text);
+      return 0;
+    },
+  },
+];
+
+function mainHelp(): string {
+  const width = Math.max(...COMMANDS.map((command) => command.words.join(" ").length));
+  return [
+    "sluice: topics, produce and consume against a Sluice HTTP API",
+    "",
+    "Usage: sluice <command> [options]",
+    "",
+    "Commands:",
+    ...COMMANDS.map((command) => `  ${command.words.join(" ").padEnd(width)}  ${command.summary}`),
+    "",
+    "Global options:",
+    `  --url URL        the API (default: $SLUICE_URL, else ${DEFAULT_URL})`,
+    "  --format FORMAT  text (default) or json",
+    "  -h, --help       help for a command, e.g. sluice consume --help",
+    "  --version        print the version",
+    "",
+    "Exit codes: 0 success, 1 the API refused or failed, 2 wrong usage.",
+    "",
+  ].join("\n");
+}
+
+function commandHelp(command: Command): string {
+  return [
+    `${command.summary}`,
+    "",
+    `Usage: ${command.usage}`,
+    ...(command.optionHelp.length > 0
+      ? ["", "Options:", ...command.optionHelp.map((line) => `  ${line}`)]
+      : []),
+    "",
+    "Global options: --url URL, --format text|json, -h/--help",
+    "",
+  ].join("\n");
+}
+
+/** Finds the command named by the leading words of `argv` (global options may come first). */
+function findCommand(argv: readonly string[]): {
+  command: Command | undefined;
+  words: string[];
+  rest: string[];
+} {
+  const words: string[] = [];
+  const rest: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (arg === "--url" || arg === "--format") {
+      rest.push(arg, ...argv.slice(i + 1, i + 2));
+      i++;
+      continue;
+    }
+    if (arg.startsWith("-")) {
+      rest.push(arg);
+      continue;
+    }
+    words.push(arg);
+    const candidates = COMMANDS.filter((command) =>
+      words.every((word, index) => command.words[index] === word),
+    );
+    const exact = candidates.find((command) => command.words.length === words.length);
+    if (exact) return { command: exact, words, rest: [...rest, ...argv.slice(i + 1)] };
+    if (candidates.length === 0) break;
+  }
+  return { command: undefined, words, rest: [...rest, ...argv.slice(i + 1)] };
+}
+
+/** Runs one command line; returns the exit code. Errors are reported as one `sluice: …` line. */
+export async function run(argv: readonly string[], io: CliIO): Promise<number> {
+  try {
+    const { command, words, rest } = findCommand(argv);
+    if (!command) {
+      const asked = parseArgs(
+        argv.filter((arg) => arg.startsWith("-")),
+        GLOBAL_OPTIONS,
+      );
+      if (asked.values.version) {
+        await write(io.stdout, `sluice ${VERSION}\n`);
+        return 0;
+      }
+      if (words.length === 0 || words[0] === "help" || (asked.values.help && words.length <= 1)) {
+        const plain = argv.filter((arg) => !arg.startsWith("-"));
+        if (plain[0] === "topic" || (plain[0] === "help" && plain[1] === "topic"))
+          await write(io.stdout, topicHelp());
+        else await write(io.stdout, mainHelp());
+        return words.length === 0 && !asked.values.help ? 2 : 0;
+      }
+      if (words[0] === "topic") {
+        throw new UsageError(
+          words.length === 1
+            ? "sluice topic needs a subcommand: list, create, describe, delete, config, add-partitions"
+            : `unknown command "topic ${words[1]}"`,
+        );
+      }
+      throw new UsageError(`unknown command "${words.join(" ")}" (see sluice --help)`);
+    }
+    const { values, positionals } = parseArgs(rest, [...GLOBAL_OPTIONS, ...command.options]);
+    if (values.help) {
+      await write(io.stdout, commandHelp(command));
+      return 0;
+    }
+    const format = stringOption(values, "format") ?? "text";
+    if (format !== "text" && format !== "json")
+      throw new UsageError(`--format must be text or json, got ${format}`);
+    const url = stringOption(values, "url") ?? io.env.SLUICE_URL ?? DEFAULT_URL;
+    try {
+      new URL(url);
+    } catch {
+      throw new UsageError(`invalid --url ${JSON.stringify(url)}`);
+    }
+    const client = new SluiceClient({ url, ...(io.fetch ? { fetch: io.fetch } : {}) });
+    return await command.run({
+      client,
+      io,
+      format,
+      values,
+      args: positionals,
+      signal: io.signal ?? new AbortController().signal,
+    });
+  } catch (error) {
+    return report(error, io);
+  }
+}
+
+function topicHelp(): string {
+  const topics = COMMANDS.filter((command) => command.words[0] === "topic");
+  return [
+    "Usage: sluice topic <subcommand>",
+    "",
+    ...topics.map((command) => `  ${command.usage}\n      ${command.summary}`),
+    "",
+  ].join("\n");
+}
+
+function report(error: unknown, io: CliIO): number {
+  if (isBrokenPipe(error)) return 0;
+  const line = (message: string) => io.stderr.write(`sluice: ${message.replace(/\s*\n\s*/g, " ")}\n`);
+  if (error instanceof UsageError) {
+    line(error.message);
+    return 2;
+  }
+  if (error instanceof SluiceHttpError) {
+    line(`${error.message} (HTTP ${error.status})`);
+    return 1;
+  }
+  if (error instanceof SluiceConnectionError || error instanceof ProduceError) {
+    line(error.message);
+    return 1;
+  }
+  line(error instanceof Error ? error.message : String(error));
+  return 1;
+}
+
+export function isBrokenPipe(error: unknown): boolean {
+  return (error as { code?: unknown } | undefined)?.code === "EPIPE";
+}

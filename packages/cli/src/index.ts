@@ -1,0 +1,2 @@
+export { DEFAULT_URL, run } from "./cli.js";
+export type { CliIO, Output } from "./io.js";

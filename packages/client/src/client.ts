@@ -1,0 +1,645 @@
+import { type Data, type DataType, fromBase64, toData, toWireHeaders } from "./data.js";
+import { errorFromResponse, SluiceConnectionError, SluiceHttpError } from "./errors.js";
+import { parseConcatenatedJson } from "./json-stream.js";
+import { parseServerSentEvents } from "./sse.js";
+import type {
+  BatchEntry,
+  BatchResult,
+  Cluster,
+  ConsumedRecord,
+  CreateTopicOptions,
+  DeliveryReport,
+  OffsetSpec,
+  PartitionInfo,
+  PartitionOffsetForTimestamp,
+  ProduceOptions,
+  ProduceOutcome,
+  ProduceRecord,
+  ProducerIdentity,
+  ReadOptions,
+  ReadResult,
+  TailOptions,
+  TopicConfig,
+  TopicConfigChange,
+  TopicInfo,
+} from "./types.js";
+
+export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
+
+export interface SluiceClientOptions {
+  /** The API's base URL, e.g. http://127.0.0.1:8080. */
+  url: string;
+  /** The cluster to address; discovered with GET /v3/clusters (the first one) when absent. */
+  clusterId?: string;
+  /** Replaces the global fetch, e.g. to call a Hono app in-process: `(url, init) => app.request(url, init)`. */
+  fetch?: FetchFunction;
+  /** Sent with every request (e.g. Authorization). */
+  headers?: Record<string, string>;
+}
+
+interface RequestSpec {
+  query?: Record<string, string | number | undefined>;
+  json?: unknown;
+  body?: string | ReadableStream<Uint8Array>;
+  headers?: Record<string, string>;
+  signal?: AbortSignal | undefined;
+}
+
+type Json = Record<string, unknown>;
+
+/** The longest `timeout_ms` the API takes for one long-poll or event stream. */
+const STREAM_TIMEOUT_MAX_MS = 30_000;
+
+/**
+ * A client for the Sluice HTTP API (Confluent REST v3 shapes plus Sluice's read extensions; see
+ * docs/http-api-contract.md). It has no dependencies beyond `fetch`. Errors answered by the server
+ * are thrown as `SluiceHttpError`; failures to reach it as `SluiceConnectionError`.
+ */
+export class SluiceClient {
+  readonly url: string;
+  private readonly fetchFn: FetchFunction;
+  private readonly headers: Record<string, string>;
+  private clusterIdPromise: Promise<string> | undefined;
+
+  constructor(options: SluiceClientOptions) {
+    this.url = options.url.replace(/\/+$/, "");
+    this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
+    this.headers = options.headers ?? {};
+    if (options.clusterId !== undefined) this.clusterIdPromise = Promise.resolve(options.clusterId);
+  }
+
+  // --- clusters ---------------------------------------------------------------------------
+
+  /** The cluster this client addresses (discovered on first use unless given). */
+  clusterId(): Promise<string> {
+    if (!this.clusterIdPromise) {
+      const discovery = this.listClusters().then((clusters) => {
+        const first = clusters[0];
+        if (!first) throw new SluiceHttpError(404, 404, `no cluster at ${this.url}`);
+        return first.clusterId;
+      });
+      // Forget a failed discovery so the next call tries again.
+      discovery.catch(() => {
+        if (this.clusterIdPromise === discovery) this.clusterIdPromise = undefined;
+      });
+      this.clusterIdPromise = discovery;
+    }
+    return this.clusterIdPromise;
+  }
+
+  async listClusters(): Promise<Cluster[]> {
+    const items = await this.list("/v3/clusters");
+    return items.map((item) => ({ clusterId: String(item.cluster_id) }));
+  }
+
+  async getCluster(): Promise<Cluster> {
+    const body = await this.json("GET", await this.clusterPath());
+    return { clusterId: String(body.cluster_id) };
+  }
+
+  // --- topics -----------------------------------------------------------------------------
+
+  async listTopics(): Promise<TopicInfo[]> {
+    const items = await this.list(`${await this.clusterPath()}/topics`);
+    return items.map(toTopicInfo);
+  }
+
+  async createTopic(name: string, options: CreateTopicOptions = {}): Promise<TopicInfo> {
+    const json: Json = { topic_name: name };
+    if (options.partitions !== undefined) json.partitions_count = options.partitions;
+    if (options.replicationFactor !== undefined) json.replication_factor = options.replicationFactor;
+    if (options.configs) {
+      json.configs = Object.entries(options.configs).map(([configName, value]) => ({
+        name: configName,
+        value,
+      }));
+    }
+    return toTopicInfo(await this.json("POST", `${await this.clusterPath()}/topics`, { json }));
+  }
+
+  async describeTopic(name: string): Promise<TopicInfo> {
+    return toTopicInfo(await this.json("GET", await this.topicPath(name)));
+  }
+
+  async deleteTopic(name: string): Promise<void> {
+    await this.send("DELETE", await this.topicPath(name));
+  }
+
+  /** Raises the topic's partition count to `partitions` (it can only grow). */
+  async increasePartitions(name: string, partitions: number): Promise<TopicInfo> {
+    const json = { partitions_count: partitions };
+    return toTopicInfo(await this.json("PATCH", await this.topicPath(name), { json }));
+  }
+
+  async getTopicConfigs(name: string): Promise<TopicConfig[]> {
+    const items = await this.list(`${await this.topicPath(name)}/configs`);
+    return items.map(toTopicConfig);
+  }
+
+  async getTopicConfig(name: string, configName: string): Promise<TopicConfig> {
+    return toTopicConfig(await this.json("GET", `${await this.topicPath(name)}/configs/${enc(configName)}`));
+  }
+
+  async setTopicConfig(name: string, configName: string, value: string): Promise<void> {
+    await this.send("PUT", `${await this.topicPath(name)}/configs/${enc(configName)}`, { json: { value } });
+  }
+
+  /** Resets a config to its default. */
+  async resetTopicConfig(name: string, configName: string): Promise<void> {
+    await this.send("DELETE", `${await this.topicPath(name)}/configs/${enc(configName)}`);
+  }
+
+  /** Several config changes in one request, applied together. */
+  async alterTopicConfigs(name: string, changes: TopicConfigChange[]): Promise<void> {
+    const data = changes.map((change) => {
+      const entry: Json = { name: change.name };
+      if (change.value !== undefined) entry.value = change.value;
+      if (change.operation !== undefined) entry.operation = change.operation;
+      return entry;
+    });
+    await this.send("POST", `${await this.topicPath(name)}/configs:alter`, { json: { data } });
+  }
+
+  // --- partitions -------------------------------------------------------------------------
+
+  async listPartitions(topic: string): Promise<PartitionInfo[]> {
+    const items = await this.list(`${await this.topicPath(topic)}/partitions`);
+    return items.map(toPartitionInfo);
+  }
+
+  async getPartition(topic: string, partition: number): Promise<PartitionInfo> {
+    return toPartitionInfo(await this.json("GET", await this.partitionPath(topic, partition)));
+  }
+
+  /** Per partition, the first offset whose timestamp is at or after `timestamp`. */
+  async offsetsForTimestamp(
+    topic: string,
+    timestamp: number | Date | string,
+  ): Promise<PartitionOffsetForTimestamp[]> {
+    const value = timestamp instanceof Date ? timestamp.getTime() : timestamp;
+    const body = await this.json("GET", `${await this.topicPath(topic)}/offsets`, {
+      query: { timestamp: value },
+    });
+    return asArray(body.data).map((item) => ({
+      partitionId: Number(item.partition_id),
+      offset: item.offset === null || item.offset === undefined ? null : Number(item.offset),
+    }));
+  }
+
+  // --- produce ----------------------------------------------------------------------------
+
+  /** Produces one record; throws SluiceHttpError when it is refused. */
+  async produce(topic: string, record: ProduceRecord, options: ProduceOptions = {}): Promise<DeliveryReport> {
+    const body = await this.json("POST", `${await this.topicPath(topic)}/records`, {
+      body: JSON.stringify(toWireRecord(record)),
+      headers: { "content-type": "application/json", ...produceHeaders(options) },
+      signal: options.signal,
+    });
+    const outcome = toOutcome(body);
+    if (!outcome.ok) throw new SluiceHttpError(outcome.errorCode, outcome.errorCode, outcome.message);
+    return outcome.report;
+  }
+
+  /**
+   * Produces many records in one request (streaming mode: JSON objects one after another). Each
+   * record gets its own outcome, in order; a record the server refuses does not stop the others.
+   * An async iterable is streamed as the request body while it is produced. A failure of the
+   * whole request (unknown topic, body too large, …) throws.
+   */
+  async produceMany(
+    topic: string,
+    records: Iterable<ProduceRecord> | AsyncIterable<ProduceRecord>,
+    options: ProduceOptions = {},
+  ): Promise<ProduceOutcome[]> {
+    const path = `${await this.topicPath(topic)}/records`;
+    const headers = { "content-type": "application/json", ...produceHeaders(options) };
+    let body: string | ReadableStream<Uint8Array>;
+    if (Symbol.asyncIterator in records) {
+      const iterator = records[Symbol.asyncIterator]();
+      const encoder = new TextEncoder();
+      body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          const next = await iterator.next();
+          if (next.done) controller.close();
+          else controller.enqueue(encoder.encode(`${JSON.stringify(toWireRecord(next.value))}\n`));
+        },
+        async cancel() {
+          await iterator.return?.();
+        },
+      });
+    } else {
+      const lines: string[] = [];
+      for (const record of records) lines.push(JSON.stringify(toWireRecord(record)));
+      body = lines.join("\n");
+    }
+    const response = await this.send("POST", path, { body, headers, signal: options.signal });
+    const text = await response.text();
+    return parseConcatenatedJson(text).map((item) => toOutcome(asObject(item)));
+  }
+
+  /**
+   * Produces records as one batch (one write on the server). Entries the server refuses are
+   * listed in `failures`; the valid ones are written.
+   */
+  async produceBatch(
+    topic: string,
+    entries: BatchEntry[],
+    options: ProduceOptions = {},
+  ): Promise<BatchResult> {
+    const body = await this.json("POST", `${await this.topicPath(topic)}/records:batch`, {
+      body: JSON.stringify({ entries: entries.map((entry) => ({ id: entry.id, ...toWireRecord(entry) })) }),
+      headers: { "content-type": "application/json", ...produceHeaders(options) },
+      signal: options.signal,
+    });
+    return {
+      successes: asArray(body.successes).map((item) => ({ id: String(item.id), ...toReport(item) })),
+      failures: asArray(body.failures).map((item) => ({
+        id: String(item.id),
+        errorCode: Number(item.error_code),
+        message: String(item.message),
+      })),
+    };
+  }
+
+  /** A new idempotent producer, or, given an id, the same producer with its epoch bumped (fencing older ones). */
+  async initProducer(producerId?: number): Promise<ProducerIdentity> {
+    const json = producerId === undefined ? {} : { producer_id: producerId };
+    const body = await this.json("POST", `${await this.clusterPath()}/producers`, { json });
+    return { producerId: Number(body.producer_id), producerEpoch: Number(body.producer_epoch) };
+  }
+
+  // --- consume ----------------------------------------------------------------------------
+
+  /** Reads records of one partition from `offset`; with `timeoutMs`, waits for records to arrive. */
+  async readPartition(topic: string, partition: number, options: ReadOptions = {}): Promise<ReadResult> {
+    const body = await this.json("GET", `${await this.partitionPath(topic, partition)}/records`, {
+      query: readQuery(options),
+      signal: options.signal,
+    });
+    return toReadResult(body, partition);
+  }
+
+  /**
+   * Tails one partition: yields records as they are committed, over server-sent events. When the
+   * stream ends or fails it reconnects, resuming after the last record seen (Last-Event-ID), unless
+   * `timeoutMs` was given or `reconnect` is false. Aborting `signal` (or breaking out of the loop)
+   * ends the iteration without an error. If the server answers without an event stream, the tail
+   * falls back to long-polling reads.
+   */
+  async *tailPartition(
+    topic: string,
+    partition: number,
+    options: TailOptions = {},
+  ): AsyncGenerator<ConsumedRecord> {
+    const reconnect = options.reconnect ?? options.timeoutMs === undefined;
+    const path = `${await this.partitionPath(topic, partition)}/records`;
+    const internal = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, internal.signal]) : internal.signal;
+    let retryDelayMs = options.retryDelayMs ?? 1_000;
+    let lastEventId = options.lastEventId;
+    let offset: OffsetSpec = options.offset ?? "latest";
+    if (lastEventId !== undefined && /^\d+$/.test(lastEventId)) offset = Number(lastEventId) + 1;
+    const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+    try {
+      if (options.transport === "poll") {
+        const first =
+          typeof offset === "number" ? offset : await this.resolveOffset(topic, partition, offset);
+        yield* this.pollPartition(topic, partition, first, options, signal, deadline);
+        return;
+      }
+      while (!signal.aborted) {
+        try {
+          const headers: Record<string, string> = { accept: "text/event-stream" };
+          if (lastEventId !== undefined) headers["last-event-id"] = lastEventId;
+          const response = await this.send("GET", path, {
+            query: {
+              ...readQuery({ offset, keyType: options.keyType, valueType: options.valueType }),
+              // The server bounds one stream to 30 s; a longer window takes several streams.
+              timeout_ms:
+                deadline === undefined
+                  ? undefined
+                  : Math.min(STREAM_TIMEOUT_MAX_MS, Math.max(0, deadline - Date.now())),
+            },
+            headers,
+            signal,
+          });
+          if (!(response.headers.get("content-type") ?? "").includes("text/event-stream")) {
+            // No event stream: long-poll instead.
+            const first = toReadResult(asObject(await response.json()), partition);
+            yield* first.records;
+            yield* this.pollPartition(topic, partition, first.nextOffset, options, signal, deadline);
+            return;
+          }
+          if (!response.body) return;
+          let received = 0;
+          for await (const event of parseServerSentEvents(response.body)) {
+            if (event.retry !== undefined) retryDelayMs = event.retry;
+            if (event.event === "error") throw errorFromEvent(event.data);
+            if (event.event !== "record" && event.event !== "message") continue;
+            const record = toConsumedRecord(asObject(JSON.parse(event.data)), topic, partition);
+            lastEventId = event.id ?? String(record.offset);
+            offset = record.offset + 1;
+            received++;
+            yield record;
+          }
+          if (deadline !== undefined) {
+            if (Date.now() >= deadline) return;
+            continue; // the window is not over: open the next stream
+          }
+          if (!reconnect) return;
+          // A stream that ended without a record: do not reconnect in a tight loop.
+          if (received === 0) await delay(retryDelayMs, signal);
+        } catch (error) {
+          if (signal.aborted) return;
+          if (!reconnect || (error instanceof SluiceHttpError && !error.retryable)) throw error;
+          await delay(retryDelayMs, signal);
+        }
+      }
+    } finally {
+      internal.abort();
+    }
+  }
+
+  private async resolveOffset(
+    topic: string,
+    partition: number,
+    spec: "earliest" | "latest",
+  ): Promise<number> {
+    const info = await this.getPartition(topic, partition);
+    return spec === "earliest" ? info.earliestOffset : info.latestOffset;
+  }
+
+  private async *pollPartition(
+    topic: string,
+    partition: number,
+    from: number,
+    options: TailOptions,
+    signal: AbortSignal,
+    deadline: number | undefined,
+  ): AsyncGenerator<ConsumedRecord> {
+    let offset = from;
+    const reconnect = options.reconnect ?? options.timeoutMs === undefined;
+    const pollTimeoutMs = Math.min(options.pollTimeoutMs ?? STREAM_TIMEOUT_MAX_MS, STREAM_TIMEOUT_MAX_MS);
+    while (!signal.aborted) {
+      const remaining =
+        deadline === undefined ? pollTimeoutMs : Math.min(pollTimeoutMs, deadline - Date.now());
+      if (remaining <= 0) return;
+      try {
+        const result = await this.readPartition(topic, partition, {
+          offset,
+          timeoutMs: remaining,
+          ...(options.keyType ? { keyType: options.keyType } : {}),
+          ...(options.valueType ? { valueType: options.valueType } : {}),
+          signal,
+        });
+        yield* result.records;
+        offset = result.nextOffset;
+      } catch (error) {
+        if (signal.aborted) return;
+        if (!reconnect || (error instanceof SluiceHttpError && !error.retryable)) throw error;
+        await delay(options.retryDelayMs ?? 1_000, signal);
+      }
+    }
+  }
+
+  // --- plumbing ---------------------------------------------------------------------------
+
+  private async clusterPath(): Promise<string> {
+    return `/v3/clusters/${enc(await this.clusterId())}`;
+  }
+
+  private async topicPath(topic: string): Promise<string> {
+    return `${await this.clusterPath()}/topics/${enc(topic)}`;
+  }
+
+  private async partitionPath(topic: string, partition: number): Promise<string> {
+    return `${await this.topicPath(topic)}/partitions/${partition}`;
+  }
+
+  /** A list resource's `data`, following `metadata.next` links. */
+  private async list(path: string): Promise<Json[]> {
+    const items: Json[] = [];
+    let next: string | undefined = path;
+    for (let pages = 0; next !== undefined && pages < 1_000; pages++) {
+      const body: Json = await this.json("GET", next);
+      items.push(...asArray(body.data));
+      const link = asObjectOrUndefined(body.metadata)?.next;
+      next = typeof link === "string" && link !== "" ? link : undefined;
+    }
+    return items;
+  }
+
+  private async json(method: string, path: string, spec: RequestSpec = {}): Promise<Json> {
+    const response = await this.send(method, path, spec);
+    return asObject(await response.json());
+  }
+
+  /** Sends a request; answers other than 2xx are thrown as SluiceHttpError. */
+  private async send(method: string, path: string, spec: RequestSpec = {}): Promise<Response> {
+    const url = new URL(path.startsWith("http") ? path : `${this.url}${path}`);
+    for (const [name, value] of Object.entries(spec.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(name, String(value));
+    }
+    const headers: Record<string, string> = { accept: "application/json", ...this.headers, ...spec.headers };
+    const init: RequestInit & { duplex?: "half" } = { method, headers };
+    if (spec.json !== undefined) {
+      init.body = JSON.stringify(spec.json);
+      headers["content-type"] = "application/json";
+    } else if (spec.body !== undefined) {
+      init.body = spec.body;
+      if (spec.body instanceof ReadableStream) init.duplex = "half";
+    }
+    if (spec.signal) init.signal = spec.signal;
+    let response: Response;
+    try {
+      response = await this.fetchFn(url.toString(), init);
+    } catch (error) {
+      if (spec.signal?.aborted) throw error;
+      throw new SluiceConnectionError(this.url, error);
+    }
+    if (!response.ok) throw await errorFromResponse(response);
+    return response;
+  }
+}
+
+// --- wire mapping -------------------------------------------------------------------------
+
+function enc(segment: string): string {
+  return encodeURIComponent(segment);
+}
+
+function asObject(value: unknown): Json {
+  if (value && typeof value === "object" && !Array.isArray(value)) return value as Json;
+  throw new SluiceHttpError(
+    502,
+    502,
+    `unexpected response from server: ${JSON.stringify(value)?.slice(0, 200)}`,
+  );
+}
+
+function asObjectOrUndefined(value: unknown): Json | undefined {
+  return value && typeof value === "object" && !Array.isArray(value) ? (value as Json) : undefined;
+}
+
+function asArray(value: unknown): Json[] {
+  return Array.isArray(value) ? value.map(asObject) : [];
+}
+
+function toTopicInfo(body: Json): TopicInfo {
+  return {
+    clusterId: String(body.cluster_id),
+    topicName: String(body.topic_name),
+    isInternal: body.is_internal === true,
+    replicationFactor: Number(body.replication_factor ?? 0),
+    partitionsCount: Number(body.partitions_count),
+  };
+}
+
+function toTopicConfig(body: Json): TopicConfig {
+  return {
+    name: String(body.name),
+    value: body.value === null || body.value === undefined ? null : String(body.value),
+    isDefault: body.is_default === true,
+    isReadOnly: body.is_read_only === true,
+    isSensitive: body.is_sensitive === true,
+    source: String(body.source ?? ""),
+  };
+}
+
+function toPartitionInfo(body: Json): PartitionInfo {
+  return {
+    clusterId: String(body.cluster_id),
+    topicName: String(body.topic_name),
+    partitionId: Number(body.partition_id),
+    earliestOffset: Number(body.earliest_offset ?? 0),
+    latestOffset: Number(body.latest_offset ?? 0),
+  };
+}
+
+function toWireRecord(record: ProduceRecord): Json {
+  const wire: Json = {};
+  if (record.partitionId !== undefined) wire.partition_id = record.partitionId;
+  if (record.headers !== undefined) wire.headers = toWireHeaders(record.headers);
+  if (record.key !== undefined) wire.key = record.key === null ? null : toData(record.key);
+  if (record.value !== undefined) wire.value = record.value === null ? null : toData(record.value);
+  if (record.timestamp !== undefined) {
+    wire.timestamp = record.timestamp instanceof Date ? record.timestamp.getTime() : record.timestamp;
+  }
+  return wire;
+}
+
+function produceHeaders(options: ProduceOptions): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (options.idempotencyKey !== undefined) headers["idempotency-key"] = options.idempotencyKey;
+  if (options.producer) {
+    headers["sluice-producer-id"] = String(options.producer.producerId);
+    headers["sluice-producer-epoch"] = String(options.producer.producerEpoch);
+    headers["sluice-producer-sequence"] = String(options.producer.sequence);
+  }
+  return headers;
+}
+
+function toOutcome(body: Json): ProduceOutcome {
+  const errorCode = body.error_code === undefined ? 200 : Number(body.error_code);
+  if (errorCode >= 200 && errorCode < 300 && body.offset !== undefined)
+    return { ok: true, report: toReport(body) };
+  return { ok: false, errorCode, message: String(body.message ?? "record refused") };
+}
+
+function toReport(body: Json): DeliveryReport {
+  return {
+    clusterId: String(body.cluster_id),
+    topicName: String(body.topic_name),
+    partitionId: Number(body.partition_id),
+    offset: Number(body.offset),
+    timestamp: toMillis(body.timestamp),
+    key: toSize(body.key),
+    value: toSize(body.value),
+  };
+}
+
+function toSize(value: unknown): { type: DataType; size: number } | null {
+  const object = asObjectOrUndefined(value);
+  return object ? { type: object.type as DataType, size: Number(object.size) } : null;
+}
+
+function toMillis(value: unknown): number {
+  if (typeof value === "number") return value;
+  if (typeof value === "string") {
+    const parsed = Date.parse(value);
+    return Number.isNaN(parsed) ? Number(value) : parsed;
+  }
+  return Number.NaN;
+}
+
+function readQuery(
+  options: Pick<ReadOptions, "offset" | "maxBytes" | "maxRecords" | "timeoutMs" | "keyType" | "valueType">,
+) {
+  return {
+    offset: options.offset,
+    max_bytes: options.maxBytes,
+    max_records: options.maxRecords,
+    timeout_ms: options.timeoutMs,
+    key_type: options.keyType,
+    value_type: options.valueType,
+  };
+}
+
+function toReadResult(body: Json, partition: number): ReadResult {
+  const topicName = String(body.topic_name);
+  const partitionId = body.partition_id === undefined ? partition : Number(body.partition_id);
+  return {
+    clusterId: String(body.cluster_id),
+    topicName,
+    partitionId,
+    records: asArray(body.records).map((record) => toConsumedRecord(record, topicName, partitionId)),
+    nextOffset: Number(body.next_offset),
+    highWatermark: Number(body.high_watermark),
+    logStartOffset: Number(body.log_start_offset ?? 0),
+  };
+}
+
+function toConsumedRecord(body: Json, topicName: string, partition: number): ConsumedRecord {
+  return {
+    topicName: typeof body.topic_name === "string" ? body.topic_name : topicName,
+    partitionId: body.partition_id === undefined ? partition : Number(body.partition_id),
+    offset: Number(body.offset),
+    timestamp: body.timestamp_ms === undefined ? toMillis(body.timestamp) : Number(body.timestamp_ms),
+    key: toDataOrNull(body.key),
+    value: toDataOrNull(body.value),
+    headers: asArray(body.headers).map((header) => ({
+      name: String(header.name),
+      value: typeof header.value === "string" ? fromBase64(header.value) : null,
+    })),
+  };
+}
+
+function toDataOrNull(value: unknown): Data | null {
+  const object = asObjectOrUndefined(value);
+  return object ? (object as unknown as Data) : null;
+}
+
+function errorFromEvent(data: string): SluiceHttpError {
+  try {
+    const body = asObject(JSON.parse(data));
+    const code = Number(body.error_code ?? 500);
+    return new SluiceHttpError(code, code, String(body.message ?? data));
+  } catch {
+    return new SluiceHttpError(500, 500, data);
+  }
+}
+
+function delay(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

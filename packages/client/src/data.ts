@@ -1,0 +1,83 @@
+/** A key or value as the API carries it. */
+export type Data =
+  | { type: "BINARY"; data: string /* base64 */ }
+  | { type: "STRING"; data: string }
+  | { type: "JSON"; data: unknown };
+
+export type DataType = Data["type"];
+
+/**
+ * What `produce` accepts for a key or value: a string (sent as STRING, stored as UTF-8), bytes
+ * (sent as BINARY), or a `Data` object as is (e.g. `{ type: "JSON", data: { … } }`).
+ */
+export type DataInput = string | Uint8Array | Data;
+
+/** A header value given as a string is sent as its UTF-8 bytes. */
+export type HeaderInput =
+  | Array<{ name: string; value: string | Uint8Array | null }>
+  | Record<string, string | Uint8Array | null>;
+
+export interface Header {
+  name: string;
+  value: Uint8Array | null;
+}
+
+const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
+export function toBase64(bytes: Uint8Array): string {
+  if (NodeBuffer) return NodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+export function fromBase64(text: string): Uint8Array {
+  if (NodeBuffer) {
+    const buffer = NodeBuffer.from(text, "base64");
+    return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+  }
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
+export function toData(input: DataInput): Data {
+  if (typeof input === "string") return { type: "STRING", data: input };
+  if (input instanceof Uint8Array) return { type: "BINARY", data: toBase64(input) };
+  return input;
+}
+
+export function toWireHeaders(headers: HeaderInput): Array<{ name: string; value: string | null }> {
+  const entries = Array.isArray(headers)
+    ? headers.map(({ name, value }) => [name, value] as const)
+    : Object.entries(headers);
+  return entries.map(([name, value]) => ({
+    name,
+    value: value === null ? null : toBase64(typeof value === "string" ? utf8.encode(value) : value),
+  }));
+}
+
+/** The stored bytes of a key or value: BINARY decoded, STRING as UTF-8, JSON as its JSON text. */
+export function dataBytes(data: Data | null | undefined): Uint8Array | null {
+  if (!data) return null;
+  if (data.type === "BINARY") return fromBase64(data.data);
+  if (data.type === "STRING") return utf8.encode(data.data);
+  return utf8.encode(JSON.stringify(data.data));
+}
+
+/** The key or value as text: STRING as is, BINARY decoded as UTF-8, JSON as its JSON text. */
+export function dataText(data: Data | null | undefined): string | null {
+  if (!data) return null;
+  if (data.type === "STRING") return data.data;
+  if (data.type === "JSON") return JSON.stringify(data.data);
+  return utf8Decoder.decode(fromBase64(data.data));
+}
+
+export function headerText(header: Header): string | null {
+  return header.value === null ? null : utf8Decoder.decode(header.value);
+}

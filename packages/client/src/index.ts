@@ -1,0 +1,17 @@
+export { type FetchFunction, SluiceClient, type SluiceClientOptions } from "./client.js";
+export {
+  type Data,
+  type DataInput,
+  type DataType,
+  dataBytes,
+  dataText,
+  fromBase64,
+  type Header,
+  type HeaderInput,
+  headerText,
+  toBase64,
+} from "./data.js";
+export { parseErrorBody, SluiceConnectionError, SluiceHttpError } from "./errors.js";
+export { parseConcatenatedJson } from "./json-stream.js";
+export { parseServerSentEvents, type ServerSentEvent } from "./sse.js";
+export type * from "./types.js";

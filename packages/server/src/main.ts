@@ -1,0 +1,62 @@
+import { resolve } from "node:path";
+import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./server.js";
+
+/**
+ * `npm start`: the local server. Environment: PORT (default 8080; 0 picks a free port), HOST
+ * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_LOG_REQUESTS=1 (a line per
+ * request on stdout). SIGINT/SIGTERM stop it gracefully; a second signal exits at once.
+ */
+function fail(message: string): never {
+  process.stderr.write(`sluice-server: ${message}\n`);
+  process.exit(1);
+}
+
+const portText = process.env.PORT ?? String(DEFAULT_PORT);
+const port = Number(portText);
+if (!/^\d+$/.test(portText) || port > 65_535)
+  fail(`PORT must be a port number (0 for any free port), got ${portText}`);
+const host = process.env.HOST || DEFAULT_HOST;
+const dataDir = resolve(process.env.SLUICE_DATA_DIR || ".sluice");
+
+let running: RunningServer;
+try {
+  const logRequests = ["1", "true", "yes"].includes((process.env.SLUICE_LOG_REQUESTS ?? "").toLowerCase());
+  running = await startServer({
+    dataDir,
+    port,
+    host,
+    ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
+  });
+} catch (error) {
+  fail(error instanceof Error ? error.message : String(error));
+}
+
+process.stdout.write(
+  [
+    "Sluice local server",
+    `  url:        ${running.url}`,
+    `  data dir:   ${running.dataDir}`,
+    `  cluster id: ${running.clusterId}`,
+    `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
+    "",
+  ].join("\n"),
+);
+
+let stopping = false;
+const stop = (signal: NodeJS.Signals) => {
+  if (stopping) {
+    process.stderr.write(`sluice-server: ${signal} again, exiting now\n`);
+    process.exit(1);
+  }
+  stopping = true;
+  process.stdout.write(`${signal}: stopping (waiting for requests in flight)\n`);
+  running.close().then(
+    () => {
+      process.stdout.write("stopped\n", () => process.exit(0));
+    },
+    (error: unknown) =>
+      fail(`error while stopping: ${error instanceof Error ? error.message : String(error)}`),
+  );
+};
+process.on("SIGINT", stop);
+process.on("SIGTERM", stop);

@@ -1,0 +1,149 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type ConsumedRecord, dataText, SluiceClient, SluiceConnectionError } from "@sluice/client";
+import { MemoryMetadataStore } from "@sluice/storage";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { loadClusterId } from "./cluster-id.js";
+import { type RunningServer, startServer } from "./server.js";
+
+let dataDir: string;
+const running: RunningServer[] = [];
+
+beforeEach(async () => {
+  dataDir = await mkdtemp(join(tmpdir(), "sluice-server-"));
+});
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((server) => server.close()));
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+async function start(): Promise<RunningServer> {
+  const server = await startServer({ dataDir, port: 0, logger: { error: () => undefined } });
+  running.push(server);
+  return server;
+}
+
+/** Resolves when the server has received `count` more requests. */
+function requestsArrive(server: RunningServer, count = 1): Promise<void> {
+  return new Promise((resolve) => {
+    let seen = 0;
+    const onRequest = () => {
+      if (++seen < count) return;
+      server.httpServer.off("request", onRequest);
+      resolve();
+    };
+    server.httpServer.on("request", onRequest);
+  });
+}
+
+describe("loadClusterId", () => {
+  it("creates one id and then always returns it", async () => {
+    const metadata = new MemoryMetadataStore();
+    const [a, b] = await Promise.all([loadClusterId(metadata), loadClusterId(metadata)]);
+    expect(a).toMatch(/^[A-Za-z0-9_-]{22}$/);
+    expect(b).toBe(a);
+    expect(await loadClusterId(metadata)).toBe(a);
+  });
+});
+
+describe("startServer", () => {
+  it("serves the API on a free port and keeps data and cluster id across restarts", async () => {
+    const first = await start();
+    expect(first.url).toBe(`http://127.0.0.1:${first.port}`);
+    expect(first.port).toBeGreaterThan(0);
+    const client = new SluiceClient({ url: first.url });
+    expect(await client.clusterId()).toBe(first.clusterId);
+    await client.createTopic("kept", { partitions: 2 });
+    const outcomes = await client.produceMany("kept", [
+      { partitionId: 0, value: "a" },
+      { partitionId: 1, value: "b" },
+    ]);
+    expect(outcomes.every((outcome) => outcome.ok)).toBe(true);
+    await first.close();
+    await expect(client.listTopics()).rejects.toBeInstanceOf(SluiceConnectionError);
+
+    const second = await start();
+    expect(second.clusterId).toBe(first.clusterId);
+    const again = new SluiceClient({ url: second.url });
+    const pages = await Promise.all([0, 1].map((p) => again.readPartition("kept", p)));
+    expect(pages.map((page) => page.records.map((record) => dataText(record.value)))).toEqual([["a"], ["b"]]);
+  });
+
+  it("reports a port in use clearly", async () => {
+    const first = await start();
+    await expect(startServer({ dataDir, port: first.port })).rejects.toThrow(/already in use/);
+  });
+});
+
+describe("close", () => {
+  it("lets a produce in flight finish and be acknowledged, and it is kept", async () => {
+    const server = await start();
+    const client = new SluiceClient({ url: server.url });
+    await client.createTopic("t");
+    let openGate: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => {
+      openGate = resolve;
+    });
+    async function* records() {
+      yield { value: "first" };
+      await gate; // the request is in flight: headers sent, body unfinished
+      yield { value: "second" };
+    }
+    const arrived = requestsArrive(server);
+    const produced = client.produceMany("t", records());
+    await arrived;
+    const closed = server.close();
+    openGate();
+    const outcomes = await produced;
+    expect(outcomes.map((outcome) => outcome.ok && outcome.report.offset)).toEqual([0, 1]);
+    await closed;
+
+    const restarted = await start();
+    const page = await new SluiceClient({ url: restarted.url }).readPartition("t", 0);
+    expect(page.records.map((record) => dataText(record.value))).toEqual(["first", "second"]);
+  });
+
+  it("ends a waiting long-poll promptly instead of waiting for its timeout", async () => {
+    const server = await start();
+    const client = new SluiceClient({ url: server.url });
+    await client.createTopic("t");
+    const arrived = requestsArrive(server);
+    const poll = client.readPartition("t", 0, { offset: 0, timeoutMs: 30_000 }).then(
+      (result) => ({ records: result.records.length }),
+      (error: unknown) => ({ error }),
+    );
+    await arrived;
+    await server.close();
+    // Either answered (no records) or cut after the grace period; never held for 30 s.
+    const outcome = await poll;
+    if ("records" in outcome) expect(outcome.records).toBe(0);
+    else expect(outcome.error).toBeInstanceOf(Error);
+  }, 15_000);
+
+  it("ends event streams, so a tail stops", async () => {
+    const server = await start();
+    const client = new SluiceClient({ url: server.url });
+    await client.createTopic("t");
+    await client.produce("t", { value: "x" });
+    const seen: ConsumedRecord[] = [];
+    let closing: Promise<void> | undefined;
+    const tail = (async () => {
+      for await (const record of client.tailPartition("t", 0, { offset: 0, reconnect: false })) {
+        seen.push(record);
+        closing ??= server.close();
+      }
+    })();
+    await tail;
+    await closing;
+    expect(seen.map((record) => dataText(record.value))).toEqual(["x"]);
+  }, 15_000);
+
+  it("is idempotent", async () => {
+    const server = await start();
+    await Promise.all([server.close(), server.close()]);
+    await server.close();
+    expect(server.httpServer.listening).toBe(false);
+  });
+});

@@ -1,0 +1,165 @@
+import { mkdir } from "node:fs/promises";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { join, resolve } from "node:path";
+import { createAdaptorServer } from "@hono/node-server";
+import { Engine } from "@sluice/engine";
+import { createApp, type Logger } from "@sluice/functions";
+import { FilesystemObjectStore, SqliteMetadataStore } from "@sluice/storage";
+import { loadClusterId } from "./cluster-id.js";
+
+export interface ServerOptions {
+  /** Holds `objects/` (the object store) and `metadata.sqlite`; created when missing. */
+  dataDir: string;
+  /** Default 8080; 0 picks a free port (see `url`). */
+  port?: number;
+  /** Default 127.0.0.1 (this machine only). */
+  host?: string;
+  /** How long close() lets requests in flight finish before closing their connections. Default 10 s. */
+  shutdownTimeoutMs?: number;
+  /**
+   * How long close() lets long-polls and event streams end on their own (they are told to at once)
+   * before their connections are closed. Default 1 s.
+   */
+  streamGraceMs?: number;
+  /** Receives server-side failures (500, 503). Default: console.error. */
+  logger?: Logger;
+  /** Receives a line when each request arrives (`-> GET /path`) and when it ends (`<- 200 GET /path 3 ms`). */
+  logRequests?: (line: string) => void;
+}
+
+export interface RunningServer {
+  /** e.g. http://127.0.0.1:8080, with the real port when 0 was asked. */
+  url: string;
+  port: number;
+  host: string;
+  clusterId: string;
+  /** Absolute. */
+  dataDir: string;
+  engine: Engine;
+  /** The Node HTTP server (e.g. to observe its 'request' events). */
+  httpServer: Server;
+  /**
+   * Graceful stop: stops accepting connections, ends long-polls and event streams, lets other
+   * requests finish (bounded by `shutdownTimeoutMs`), then closes the metadata store. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+export const DEFAULT_PORT = 8080;
+export const DEFAULT_HOST = "127.0.0.1";
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+const STREAM_GRACE_MS = 1_000;
+
+/**
+ * The local server: every HTTP app in one Node process, over the filesystem object store and a
+ * SQLite metadata store in `dataDir`. Data and the cluster id survive restarts.
+ */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const dataDir = resolve(options.dataDir);
+  const host = options.host ?? DEFAULT_HOST;
+  const shutdownTimeoutMs = options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS;
+  const streamGraceMs = options.streamGraceMs ?? STREAM_GRACE_MS;
+  await mkdir(join(dataDir, "objects"), { recursive: true });
+  const metadata = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite") });
+  try {
+    const objects = new FilesystemObjectStore({ root: join(dataDir, "objects") });
+    const engine = new Engine({ objects, metadata });
+    const clusterId = await loadClusterId(metadata);
+    const app = createApp({ engine, clusterId, ...(options.logger ? { logger: options.logger } : {}) });
+
+    // Reads observe this signal as well as the client's: aborting it ends long-polls and event
+    // streams with a proper response instead of a cut connection.
+    const shutdown = new AbortController();
+    const server = createAdaptorServer({
+      hostname: host,
+      fetch: (request, env) => {
+        if (request.method !== "GET" && request.method !== "HEAD") return app.fetch(request, env);
+        const signal = AbortSignal.any([request.signal, shutdown.signal]);
+        return app.fetch(
+          new Request(request.url, { method: request.method, headers: request.headers, signal }),
+          env,
+        );
+      },
+    }) as Server;
+
+    const inFlight = new Map<ServerResponse, { stream: boolean }>();
+    let stopping = false;
+    const log = options.logRequests;
+    server.on("request", (request: IncomingMessage, response: ServerResponse) => {
+      inFlight.set(response, { stream: isStreamingRead(request) });
+      if (stopping) response.setHeader("connection", "close");
+      const started = performance.now();
+      log?.(`-> ${request.method} ${request.url}`);
+      response.once("close", () => {
+        if (log) {
+          const ms = Math.round(performance.now() - started);
+          const cut = response.writableFinished ? "" : " (connection closed before the response ended)";
+          log(`<- ${response.statusCode} ${request.method} ${request.url} ${ms} ms${cut}`);
+        }
+        inFlight.delete(response);
+        // A connection whose last response just ended is idle now: close it, so close() completes.
+        if (stopping) setImmediate(() => server.closeIdleConnections());
+      });
+    });
+
+    const port = await listen(server, options.port ?? DEFAULT_PORT, host);
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
+
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= (async () => {
+        stopping = true;
+        const closed = new Promise<void>((done) => server.close(() => done()));
+        for (const response of inFlight.keys()) {
+          if (!response.headersSent) response.setHeader("connection", "close");
+        }
+        server.closeIdleConnections();
+        shutdown.abort();
+        const streamTimer = setTimeout(() => {
+          for (const [response, { stream }] of inFlight) if (stream) response.destroy();
+        }, streamGraceMs);
+        const forceTimer = setTimeout(() => server.closeAllConnections(), shutdownTimeoutMs);
+        try {
+          await closed;
+        } finally {
+          clearTimeout(streamTimer);
+          clearTimeout(forceTimer);
+          metadata.close();
+        }
+      })();
+      return closing;
+    };
+
+    return { url, port, host, clusterId, dataDir, engine, httpServer: server, close };
+  } catch (error) {
+    metadata.close();
+    throw error;
+  }
+}
+
+/** Long-polls (timeout_ms > 0) and event streams: they wait, so shutdown ends them rather than waiting. */
+function isStreamingRead(request: IncomingMessage): boolean {
+  if (request.method !== "GET" || !request.url?.includes("/records")) return false;
+  if (request.headers.accept?.includes("text/event-stream")) return true;
+  return /[?&]timeout_ms=0*[1-9]/.test(request.url);
+}
+
+function listen(server: Server, port: number, host: string): Promise<number> {
+  return new Promise((resolvePort, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off("listening", onListening);
+      if (error.code === "EADDRINUSE")
+        reject(new Error(`port ${port} on ${host} is already in use (set PORT)`));
+      else if (error.code === "EACCES") reject(new Error(`no permission to listen on ${host}:${port}`));
+      else reject(error);
+    };
+    const onListening = () => {
+      server.off("error", onError);
+      resolvePort((server.address() as AddressInfo).port);
+    };
+    server.once("error", onError);
+    server.once("listening", onListening);
+    server.listen(port, host);
+  });
+}
