@@ -1,0 +1,302 @@
+import { DataCorruptionError, UnavailableError } from "@sluice/core";
+import { Engine } from "@sluice/engine";
+import { MemoryMetadataStore, MemoryObjectStore, type MetadataStore } from "@sluice/storage";
+import { CountingMetadataStore, CountingObjectStore } from "@sluice/testing";
+import { describe, expect, it, vi } from "vitest";
+import { runHttpSuite } from "../../test/http/http-suite.js";
+import { type CreateAppOptions, createApp } from "./app.js";
+import type { Logger } from "./http-errors.js";
+
+const objects = new CountingObjectStore(new MemoryObjectStore());
+const metadata = new CountingMetadataStore(new MemoryMetadataStore());
+const app = createApp({ engine: new Engine({ objects, metadata }), clusterId: "unit-cluster" });
+
+runHttpSuite({
+  name: "in-process memory",
+  request: async (path, init) => app.request(path, init),
+  clusterId: () => "unit-cluster",
+  counters: () => ({ objectWrites: objects.writes, metadataWrites: metadata.writes }),
+});
+
+/** A fresh app over memory stores, for cases that need their own engine, limits or store. */
+function isolatedApp(options: Partial<CreateAppOptions> & { metadata?: MetadataStore } = {}) {
+  const counted = {
+    objects: new CountingObjectStore(new MemoryObjectStore()),
+    metadata: new CountingMetadataStore(options.metadata ?? new MemoryMetadataStore()),
+  };
+  const engine = options.engine ?? new Engine({ objects: counted.objects, metadata: counted.metadata });
+  const lines: { message: string; details: Record<string, unknown> }[] = [];
+  const logger: Logger = { error: (message, details) => lines.push({ message, details }) };
+  const instance = createApp({ clusterId: "c", logger, ...options, engine });
+  const json = (body: unknown) => ({
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+  return { app: instance, engine, counted, lines, json };
+}
+
+const topicBody = (name: string, partitions = 1) => ({ topic_name: name, partitions_count: partitions });
+
+describe("produce, beyond the suite", () => {
+  it("parses records split across request chunks at any byte", async () => {
+    const { app, json } = isolatedApp();
+    expect((await app.request("/v3/clusters/c/topics", json(topicBody("t")))).status).toBe(201);
+    const text = ["ünï", "{brace}", 'quote "q"']
+      .map((data) => JSON.stringify({ value: { type: "STRING", data } }))
+      .join("");
+    const bytes = new TextEncoder().encode(text);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let position = 0; position < bytes.length; position += 3)
+          controller.enqueue(bytes.slice(position, position + 3));
+        controller.close();
+      },
+    });
+    const response = await app.request("/v3/clusters/c/topics/t/records", {
+      method: "POST",
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(response.status).toBe(200);
+    const reports = (await response.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(reports.map((report) => report.offset)).toEqual([0, 1, 2]);
+    const read = (await (
+      await app.request("/v3/clusters/c/topics/t/partitions/0/records?value_type=STRING")
+    ).json()) as {
+      records: { value: { data: string } }[];
+    };
+    expect(read.records.map((record) => record.value.data)).toEqual(["ünï", "{brace}", 'quote "q"']);
+  });
+
+  it("writes a stream larger than one engine append as one append per 10,000 records", async () => {
+    const { app, json, counted } = isolatedApp({ limits: { recordsPerRequestMax: 25_000 } });
+    await app.request("/v3/clusters/c/topics", json(topicBody("big")));
+    counted.objects.reset();
+    counted.metadata.reset();
+    const response = await app.request(
+      "/v3/clusters/c/topics/big/records",
+      json('{"value":null}'.repeat(12_000)),
+    );
+    expect(response.status).toBe(200);
+    const reports = (await response.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(reports).toHaveLength(12_000);
+    expect(reports[11_999]).toMatchObject({ error_code: 200, offset: 11_999 });
+    expect(counted.objects.calls.put).toBe(2);
+    expect(counted.metadata.calls.transactWrite).toBe(2);
+  });
+
+  it("applies a configured record limit", async () => {
+    const { app, json } = isolatedApp({ limits: { recordsPerRequestMax: 3 } });
+    await app.request("/v3/clusters/c/topics", json(topicBody("t")));
+    const response = await app.request("/v3/clusters/c/topics/t/records", json('{"value":null}'.repeat(4)));
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({
+      error_code: 413,
+      message: "too many records in one request: over the limit of 3",
+    });
+  });
+
+  it("writes a producer's stream whole or not at all", async () => {
+    const { app, json, counted } = isolatedApp();
+    await app.request("/v3/clusters/c/topics", json(topicBody("t")));
+    const producer = (await (await app.request("/v3/clusters/c/producers", { method: "POST" })).json()) as {
+      producer_id: number;
+    };
+    counted.objects.reset();
+    const records = [
+      { partition_id: 0, value: { type: "STRING", data: "fine" } },
+      { partition_id: 0, value: { type: "BINARY", data: "bad!" } },
+    ];
+    const response = await app.request("/v3/clusters/c/topics/t/records", {
+      ...json(records.map((record) => JSON.stringify(record)).join("")),
+      headers: {
+        "Sluice-Producer-Id": String(producer.producer_id),
+        "Sluice-Producer-Epoch": "0",
+        "Sluice-Producer-Sequence": "0",
+      },
+    });
+    expect(response.status).toBe(200);
+    const reports = (await response.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(reports).toEqual([
+      {
+        error_code: 400,
+        message:
+          "record 0 not written: record 1 was rejected, and a request with Sluice-Producer-* headers is written whole or not at all",
+      },
+      { error_code: 400, message: expect.stringMatching(/^record 1: value\.data is not valid base64/) },
+    ]);
+    expect(counted.objects.writes).toBe(0);
+  });
+});
+
+describe("errors, beyond the suite", () => {
+  it("answers 503 with Retry-After when the store is unavailable, and logs the cause", async () => {
+    const failing = new MemoryMetadataStore();
+    failing.get = async () => {
+      throw new UnavailableError("throttled by the backend");
+    };
+    const { app, lines } = isolatedApp({ metadata: failing });
+    const response = await app.request("/v3/clusters/c/topics/t");
+    expect(response.status).toBe(503);
+    expect(response.headers.get("retry-after")).toBe("1");
+    const body = await response.json();
+    expect(body).toEqual({
+      error_code: 503,
+      message: expect.stringMatching(/temporarily unavailable; retry/),
+    });
+    expect(lines[0]!.details).toMatchObject({ method: "GET", path: "/v3/clusters/c/topics/t" });
+  });
+
+  it("answers 500 with a generic message for data corruption, logging the cause under the error id", async () => {
+    const corrupt = new MemoryMetadataStore();
+    corrupt.query = async () => {
+      throw new DataCorruptionError("item failed to decode: pk=topics");
+    };
+    const { app, lines } = isolatedApp({ metadata: corrupt });
+    const response = await app.request("/v3/clusters/c/topics");
+    expect(response.status).toBe(500);
+    const body = (await response.json()) as { message: string };
+    expect(body.message).toMatch(
+      /^internal error \(error id [0-9a-f-]{36}\); the cause is in the server log$/,
+    );
+    expect(body.message).not.toContain("pk=topics");
+    expect(lines).toHaveLength(1);
+    expect(body.message).toContain(String(lines[0]!.details.errorId));
+    expect(lines[0]!.details.error).toMatchObject({ name: "DataCorruptionError" });
+  });
+});
+
+describe("reads, beyond the suite", () => {
+  it("stops waiting when an SSE client disconnects", async () => {
+    const { app, json, engine } = isolatedApp();
+    await app.request("/v3/clusters/c/topics", json(topicBody("t")));
+    let waitSignal: AbortSignal | undefined;
+    let waitTimeout: number | undefined;
+    let announceWait!: () => void;
+    const waiting = new Promise<void>((resolve) => {
+      announceWait = resolve;
+    });
+    vi.spyOn(engine, "waitForRecords").mockImplementation(
+      async (_topic, _partition, offset, timeoutMs, signal) => {
+        waitSignal = signal;
+        waitTimeout = timeoutMs;
+        announceWait();
+        await new Promise((resolve) => signal?.addEventListener("abort", resolve));
+        return offset;
+      },
+    );
+    const response = await app.request("/v3/clusters/c/topics/t/partitions/0/records?offset=latest", {
+      headers: { accept: "text/event-stream" },
+    });
+    expect(response.status).toBe(200);
+    const reader = response.body!.getReader();
+    await waiting;
+    expect(waitTimeout).toBe(15_000);
+    expect(waitSignal?.aborted).toBe(false);
+    await reader.cancel();
+    expect(waitSignal?.aborted).toBe(true);
+  });
+
+  it("stops a long-poll when the request is aborted", async () => {
+    const { app, json, engine } = isolatedApp();
+    await app.request("/v3/clusters/c/topics", json(topicBody("t")));
+    let announceWait!: () => void;
+    const waiting = new Promise<void>((resolve) => {
+      announceWait = resolve;
+    });
+    const wait = engine.waitForRecords.bind(engine);
+    vi.spyOn(engine, "waitForRecords").mockImplementation((...args) => {
+      announceWait();
+      return wait(...args);
+    });
+    const controller = new AbortController();
+    const pending = app.request("/v3/clusters/c/topics/t/partitions/0/records?timeout_ms=30000", {
+      signal: controller.signal,
+    });
+    await waiting;
+    controller.abort();
+    const response = await pending;
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ records: [], next_offset: 0 });
+  });
+
+  it("sends keep-alive comments while an SSE stream is idle", async () => {
+    const { app, json } = isolatedApp({ limits: { keepAliveIntervalMs: 20 } });
+    await app.request("/v3/clusters/c/topics", json(topicBody("t")));
+    const response = await app.request("/v3/clusters/c/topics/t/partitions/0/records?timeout_ms=150", {
+      headers: { accept: "text/event-stream" },
+    });
+    const text = await response.text();
+    expect(text).toMatch(/^(: keep-alive\n\n)+$/);
+  });
+
+  it("ends an SSE stream with an error event when a record cannot be read as asked", async () => {
+    const { app, json } = isolatedApp();
+    await app.request("/v3/clusters/c/topics", json(topicBody("t")));
+    await app.request(
+      "/v3/clusters/c/topics/t/records",
+      json({ value: { type: "STRING", data: "not json" } }),
+    );
+    const response = await app.request("/v3/clusters/c/topics/t/partitions/0/records?value_type=JSON", {
+      headers: { accept: "text/event-stream" },
+    });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe(
+      `event: error\ndata: ${JSON.stringify({
+        error_code: 400,
+        message:
+          "the value of the record at offset 0 is not valid JSON, so it cannot be read as JSON; read it as STRING or BINARY",
+      })}\n\n`,
+    );
+  });
+});
+
+describe("the Lambda entry point", () => {
+  it("serves a Function URL event with the engine built from the environment", async () => {
+    vi.stubEnv("SLUICE_BUCKET", "bucket");
+    vi.stubEnv("SLUICE_TABLE", "table");
+    vi.stubEnv("SLUICE_CLUSTER_ID", "lambda-cluster");
+    const { handler } = await import("./lambda.js");
+    vi.unstubAllEnvs();
+    const event = {
+      version: "2.0",
+      routeKey: "$default",
+      rawPath: "/v3/clusters",
+      rawQueryString: "",
+      headers: { host: "abc.lambda-url.us-east-1.on.aws", "x-forwarded-proto": "https" },
+      requestContext: {
+        domainName: "abc.lambda-url.us-east-1.on.aws",
+        http: {
+          method: "GET",
+          path: "/v3/clusters",
+          protocol: "HTTP/1.1",
+          sourceIp: "127.0.0.1",
+          userAgent: "test",
+        },
+        requestId: "id",
+        routeKey: "$default",
+        stage: "$default",
+        time: "01/Jan/2024:00:00:00 +0000",
+        timeEpoch: 0,
+      },
+      isBase64Encoded: false,
+    };
+    // biome-ignore lint/suspicious/noExplicitAny: a hand-written Function URL event
+    const result = (await handler(event as any, {} as any)) as { statusCode: number; body: string };
+    expect(result.statusCode).toBe(200);
+    expect(JSON.parse(result.body).data[0]).toMatchObject({
+      cluster_id: "lambda-cluster",
+      metadata: { self: "https://abc.lambda-url.us-east-1.on.aws/v3/clusters/lambda-cluster" },
+    });
+  });
+});

@@ -1,0 +1,90 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { NotFoundError } from "@sluice/core";
+import type { Engine } from "@sluice/engine";
+import type { MiddlewareHandler } from "hono";
+import type { AppContext } from "./context.js";
+import { type OpenApiDocument, renderDocsPage } from "./docs-page.js";
+import {
+  consoleLogger,
+  createErrorHandler,
+  type Logger,
+  notFoundHandler,
+  validationHook,
+} from "./http-errors.js";
+import { DEFAULT_LIMITS, type HttpLimits } from "./limits.js";
+import { registerClusterRoutes } from "./routes/clusters.js";
+import { registerConfigRoutes } from "./routes/configs.js";
+import { registerPartitionRoutes } from "./routes/partitions.js";
+import { registerProduceRoutes } from "./routes/produce.js";
+import { registerProducerRoutes } from "./routes/producers.js";
+import { registerReadRoutes } from "./routes/read.js";
+import { registerTopicRoutes } from "./routes/topics.js";
+
+export interface CreateAppOptions {
+  engine: Engine;
+  /** The one cluster this deployment serves (`/v3/clusters/{cluster_id}`). */
+  clusterId: string;
+  limits?: Partial<HttpLimits>;
+  /** Receives server-side failures (500, 503) with their cause. Default: console.error. */
+  logger?: Logger;
+  /** Reported as every topic's replication_factor. Default 3: S3 and DynamoDB keep three copies. */
+  replicationFactor?: number;
+}
+
+export const API_VERSION = "0.1.0";
+
+const OPENAPI_INFO = {
+  openapi: "3.1.0",
+  info: {
+    title: "Sluice HTTP API",
+    version: API_VERSION,
+    description:
+      "Kafka-style topics, partitions and offsets over HTTP, in the shapes of the Confluent REST Proxy v3. Every error is {error_code, message}.",
+  },
+};
+
+/**
+ * The whole HTTP API as one Hono app. It holds no Node-server specifics: the same object serves
+ * Lambda (hono/aws-lambda), the local server and in-process tests (`app.request`).
+ */
+export function createApp(options: CreateAppOptions): OpenAPIHono {
+  const logger = options.logger ?? consoleLogger;
+  const context: AppContext = {
+    engine: options.engine,
+    clusterId: options.clusterId,
+    limits: { ...DEFAULT_LIMITS, ...options.limits },
+    logger,
+    replicationFactor: options.replicationFactor ?? 3,
+  };
+  const app = new OpenAPIHono({ defaultHook: validationHook });
+  app.onError(createErrorHandler(logger));
+  app.notFound(notFoundHandler);
+
+  const requireCluster: MiddlewareHandler = async (c, next) => {
+    const clusterId = c.req.param("cluster_id");
+    if (clusterId !== context.clusterId) {
+      throw new NotFoundError(
+        `cluster not found: ${clusterId} (this deployment serves cluster ${context.clusterId})`,
+      );
+    }
+    await next();
+  };
+  app.use("/v3/clusters/:cluster_id", requireCluster);
+  app.use("/v3/clusters/:cluster_id/*", requireCluster);
+
+  registerClusterRoutes(app, context);
+  registerTopicRoutes(app, context);
+  registerConfigRoutes(app, context);
+  registerPartitionRoutes(app, context);
+  registerProduceRoutes(app, context);
+  registerReadRoutes(app, context);
+  registerProducerRoutes(app, context);
+
+  app.doc31("/openapi.json", OPENAPI_INFO);
+  let docsPage: string | undefined;
+  app.get("/docs", (c) => {
+    docsPage ??= renderDocsPage(app.getOpenAPI31Document(OPENAPI_INFO) as OpenApiDocument);
+    return c.html(docsPage);
+  });
+  return app;
+}

@@ -1,0 +1,28 @@
+import { Engine } from "@sluice/engine";
+import { describe, expect, it } from "vitest";
+import { createEngineFromEnv } from "./aws-engine.js";
+
+describe("createEngineFromEnv", () => {
+  it("names every missing variable", () => {
+    expect(() => createEngineFromEnv({})).toThrow(
+      /^missing environment variables SLUICE_BUCKET, SLUICE_TABLE, SLUICE_CLUSTER_ID: /,
+    );
+    expect(() => createEngineFromEnv({ SLUICE_BUCKET: "b", SLUICE_CLUSTER_ID: "c" })).toThrow(
+      /^missing environment variable SLUICE_TABLE: /,
+    );
+    expect(() =>
+      createEngineFromEnv({ SLUICE_BUCKET: "b", SLUICE_TABLE: "", SLUICE_CLUSTER_ID: "c" }),
+    ).toThrow(/SLUICE_TABLE/);
+  });
+
+  it("builds an engine for the cluster from a complete environment, without calling AWS", () => {
+    const built = createEngineFromEnv({
+      SLUICE_BUCKET: "bucket",
+      SLUICE_TABLE: "table",
+      SLUICE_CLUSTER_ID: "prod",
+      AWS_REGION: "eu-west-1",
+    });
+    expect(built.clusterId).toBe("prod");
+    expect(built.engine).toBeInstanceOf(Engine);
+  });
+});

@@ -1,0 +1,36 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { S3Client } from "@aws-sdk/client-s3";
+import { Engine } from "@sluice/engine";
+import { DynamoDbMetadataStore, S3ObjectStore } from "@sluice/storage";
+
+/** The environment the Lambda function is deployed with (infra/lib/sluice-platform.ts). */
+export const ENGINE_ENVIRONMENT = ["SLUICE_BUCKET", "SLUICE_TABLE", "SLUICE_CLUSTER_ID"] as const;
+
+export interface AwsEngine {
+  engine: Engine;
+  clusterId: string;
+}
+
+/**
+ * The engine over S3 and DynamoDB, configured from the environment: SLUICE_BUCKET (partition
+ * data), SLUICE_TABLE (offsets, indexes, producers) and SLUICE_CLUSTER_ID. The SDK clients take
+ * region, credentials and AWS_ENDPOINT_URL (emulators) from the environment as usual.
+ */
+export function createEngineFromEnv(env: Record<string, string | undefined> = process.env): AwsEngine {
+  const missing = ENGINE_ENVIRONMENT.filter((name) => !env[name]);
+  if (missing.length > 0) {
+    throw new Error(
+      `missing environment variable${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: the Sluice HTTP function needs SLUICE_BUCKET (the S3 bucket), SLUICE_TABLE (the DynamoDB table) and SLUICE_CLUSTER_ID`,
+    );
+  }
+  // Emulators resolve bucket names only in the path, not as virtual hosts.
+  const s3 = new S3Client({ forcePathStyle: Boolean(env.AWS_ENDPOINT_URL) });
+  const dynamodb = new DynamoDBClient({});
+  return {
+    engine: new Engine({
+      objects: new S3ObjectStore({ client: s3, bucket: env.SLUICE_BUCKET! }),
+      metadata: new DynamoDbMetadataStore({ client: dynamodb, tableName: env.SLUICE_TABLE! }),
+    }),
+    clusterId: env.SLUICE_CLUSTER_ID!,
+  };
+}

@@ -1,0 +1,118 @@
+import type { HonoRequest, MiddlewareHandler } from "hono";
+import { httpError } from "./http-errors.js";
+
+/**
+ * Request bodies, read with a byte limit: a declared Content-Length over the limit is refused
+ * before anything is read, and the bytes are counted as they arrive (a chunked body declares no
+ * length, and a declared length may lie).
+ */
+export async function* readBodyChunks(request: Request, bytesMax: number): AsyncGenerator<Uint8Array> {
+  const declared = request.headers.get("content-length");
+  if (declared !== null && /^\d+$/.test(declared) && Number(declared) > bytesMax) {
+    throw tooLarge(`request body is ${declared} bytes, over the limit of ${describeBytes(bytesMax)}`);
+  }
+  if (request.body === null) return;
+  const reader = request.body.getReader();
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      total += value.byteLength;
+      if (total > bytesMax) {
+        throw tooLarge(`request body is over the limit of ${describeBytes(bytesMax)}`);
+      }
+      yield value;
+    }
+  } finally {
+    // Stops the upload when we give up early (limit, malformed record); harmless after the end.
+    reader.cancel().catch(() => undefined);
+  }
+}
+
+export async function readBodyBytes(request: Request, bytesMax: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of readBodyChunks(request, bytesMax)) {
+    chunks.push(chunk);
+    size += chunk.byteLength;
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const bytes = new Uint8Array(size);
+  let position = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, position);
+    position += chunk.byteLength;
+  }
+  return bytes;
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Parses JSON text from bytes; the message says what is wrong and where. `what` names the text. */
+export function parseJsonBytes(bytes: Uint8Array, what: string): unknown {
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    throw httpError(400, `malformed JSON in ${what}: not valid UTF-8`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw httpError(400, `malformed JSON in ${what}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Reads a JSON body for a route whose body zod validates: limit and syntax are checked here, with
+ * messages that say what is wrong; the text is left for the validator. Every body is JSON whatever
+ * its Content-Type says (`curl -d` sends a form type, `fetch` of a string text/plain), so the
+ * request is marked as JSON for the validator. An empty body is `{}` when the body is optional.
+ */
+export function jsonBody(options: { bytesMax: number; required: boolean }): MiddlewareHandler {
+  return async (c, next) => {
+    const bytes = await readBodyBytes(c.req.raw, options.bytesMax);
+    const empty = bytes.every(isJsonWhitespace);
+    if (empty && options.required) throw httpError(400, "request body is empty: expected a JSON object");
+    if (!empty) parseJsonBytes(bytes, "request body");
+    // Hono caches bodies as promises (its type says string): the validator parses this text again.
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(
+      empty ? "{}" : new TextDecoder().decode(bytes),
+    );
+    markAsJson(c.req);
+    await next();
+  };
+}
+
+const JSON_MEDIA_TYPE = /^application\/([\w.-]+\+)?json$/i;
+
+function markAsJson(request: HonoRequest): void {
+  const mediaType = request.raw.headers.get("content-type")?.split(";")[0]?.trim() ?? "";
+  if (JSON_MEDIA_TYPE.test(mediaType)) return;
+  try {
+    request.raw.headers.set("content-type", "application/json");
+  } catch {
+    // Immutable headers: a copy of the request without its body (which is cached already).
+    const headers = new Headers(request.raw.headers);
+    headers.set("content-type", "application/json");
+    request.raw = new Request(request.raw.url, {
+      method: request.raw.method,
+      headers,
+      signal: request.raw.signal,
+    });
+  }
+}
+
+function isJsonWhitespace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
+}
+
+function tooLarge(message: string) {
+  return httpError(413, message);
+}
+
+export function describeBytes(bytes: number): string {
+  const mib = bytes / (1024 * 1024);
+  return Number.isInteger(mib) ? `${bytes} bytes (${mib} MiB)` : `${bytes} bytes`;
+}

@@ -1,0 +1,24 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import type { Engine } from "@sluice/engine";
+import type { Logger } from "./http-errors.js";
+import type { HttpLimits } from "./limits.js";
+
+/** What every route module is given: the engine, the cluster it answers for, limits and a logger. */
+export interface AppContext {
+  engine: Engine;
+  clusterId: string;
+  limits: HttpLimits;
+  logger: Logger;
+  /** Reported as each topic's replication_factor (see docs/http-api.md). */
+  replicationFactor: number;
+}
+
+export type SluiceApp = OpenAPIHono;
+
+/**
+ * A response in a media type the typed route responses cannot express (`application/x-ndjson`
+ * matches their JSON pattern but is not one JSON value). The route still documents it.
+ */
+export function untypedResponse(response: Response): never {
+  return response as never;
+}

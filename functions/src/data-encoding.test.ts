@@ -1,0 +1,82 @@
+import { InvalidArgumentError } from "@sluice/core";
+import { describe, expect, it } from "vitest";
+import { decodeBase64, decodeData, encodeBase64, encodeData } from "./data-encoding.js";
+
+const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
+
+describe("decodeBase64", () => {
+  it("decodes canonical base64 of every padding length", () => {
+    expect(text(decodeBase64("", "f"))).toBe("");
+    expect(text(decodeBase64("YQ==", "f"))).toBe("a");
+    expect(text(decodeBase64("YWI=", "f"))).toBe("ab");
+    expect(text(decodeBase64("YWJj", "f"))).toBe("abc");
+    expect([...decodeBase64("+/8=", "f")]).toEqual([0xfb, 0xff]);
+  });
+
+  it.each([
+    ["YQ", /length 2 is not a multiple of 4/],
+    ["YQ=", /length 3 is not a multiple of 4/],
+    ["Y Q==", /unexpected character " " at position 1/],
+    ["YQ==\n", /unexpected character "\\n" at position 4/],
+    ["-_8=", /unexpected character "-" at position 0/],
+    ["Y=Q=", /unexpected padding '=' at position 1/],
+    ["====", /unexpected padding '=' at position 0/],
+    ["YR==", /padding bits are not zero/],
+    ["YWJ=", /padding bits are not zero/],
+    ["é===", /unexpected character "é"/],
+  ])("rejects %j", (input, message) => {
+    expect(() => decodeBase64(input, "record 3: value.data")).toThrow(InvalidArgumentError);
+    expect(() => decodeBase64(input, "record 3: value.data")).toThrow(message);
+    expect(() => decodeBase64(input, "record 3: value.data")).toThrow(
+      /^record 3: value\.data is not valid base64/,
+    );
+  });
+
+  it("round-trips arbitrary bytes with encodeBase64", () => {
+    const bytes = Uint8Array.from({ length: 256 }, (_, n) => n);
+    expect([...decodeBase64(encodeBase64(bytes), "f")]).toEqual([...bytes]);
+  });
+});
+
+describe("encodeData and decodeData", () => {
+  it("stores BINARY as its bytes, STRING as UTF-8 and JSON as JSON text", () => {
+    expect(text(encodeData({ type: "BINARY", data: "aGk=" }, "value"))).toBe("hi");
+    expect(text(encodeData({ type: "STRING", data: "héllo ✓" }, "value"))).toBe("héllo ✓");
+    expect(text(encodeData({ type: "JSON", data: { a: [1, "x"], b: null } }, "value"))).toBe(
+      '{"a":[1,"x"],"b":null}',
+    );
+    expect(text(encodeData({ type: "JSON", data: null }, "value"))).toBe("null");
+  });
+
+  it("names the field when data does not fit the type", () => {
+    expect(() => encodeData({ type: "BINARY", data: 5 }, "record 1: key")).toThrow(
+      "record 1: key.data must be a base64 string for type BINARY",
+    );
+    expect(() => encodeData({ type: "STRING", data: ["x"] }, "record 1: value")).toThrow(
+      "record 1: value.data must be a string for type STRING",
+    );
+    expect(() => encodeData({ type: "JSON", data: undefined }, "record 1: value")).toThrow(
+      /record 1: value\.data is required for type JSON/,
+    );
+    expect(() => encodeData({ type: "STRING", data: "bad \ud800 surrogate" }, "record 0: value")).toThrow(
+      /record 0: value\.data contains a lone UTF-16 surrogate/,
+    );
+  });
+
+  it("reads bytes back in the requested type", () => {
+    const bytes = new TextEncoder().encode('{"n":1}');
+    expect(decodeData(bytes, "BINARY", "value")).toEqual({ type: "BINARY", data: encodeBase64(bytes) });
+    expect(decodeData(bytes, "STRING", "value")).toEqual({ type: "STRING", data: '{"n":1}' });
+    expect(decodeData(bytes, "JSON", "value")).toEqual({ type: "JSON", data: { n: 1 } });
+    expect(decodeData(null, "JSON", "value")).toBeNull();
+  });
+
+  it("refuses to read bytes as a type they are not", () => {
+    expect(() => decodeData(Uint8Array.of(0xff, 0xfe), "STRING", "the value of offset 4")).toThrow(
+      "the value of offset 4 is not valid UTF-8, so it cannot be read as STRING; read it as BINARY",
+    );
+    expect(() => decodeData(new TextEncoder().encode("plain"), "JSON", "the value of offset 4")).toThrow(
+      /not valid JSON, so it cannot be read as JSON/,
+    );
+  });
+});

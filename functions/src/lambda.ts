@@ -1,0 +1,12 @@
+import { handle } from "hono/aws-lambda";
+import { createApp } from "./app.js";
+import { createEngineFromEnv } from "./aws-engine.js";
+
+/**
+ * The Lambda entry point (Function URL, payload format 2.0, buffered). The engine is built once
+ * per execution environment, so its caches (topics, heads, index entries, batches) outlive a
+ * single invocation. A missing variable fails the cold start with a message naming it.
+ */
+const { engine, clusterId } = createEngineFromEnv();
+
+export const handler = handle(createApp({ engine, clusterId }));

@@ -1,0 +1,357 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { parseJsonBytes, readBodyBytes, readBodyChunks } from "../body.js";
+import { type AppContext, type SluiceApp, untypedResponse } from "../context.js";
+import { type ErrorBody, httpError } from "../http-errors.js";
+import { JsonObjectSplitter, MalformedJsonError } from "../json-stream.js";
+import type { HttpLimits } from "../limits.js";
+import {
+  type AppendOutcome,
+  appendInChunks,
+  type DeliveryReport,
+  DeliveryReportSchema,
+  deliveryReport,
+  type PreparedRecord,
+  ProduceRecordSchema,
+  type ProducerHeaders,
+  prepareRecord,
+  producerPartition,
+  recordError,
+  topicForRecords,
+} from "../produce-records.js";
+import { COMMON_ERRORS, errorResponses, integerText, TopicParamsSchema } from "../schemas.js";
+
+const ProduceHeadersSchema = z.object({
+  "idempotency-key": z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/, { message: "must be 1 to 255 printable ASCII characters without spaces" })
+    .optional()
+    .openapi({
+      description:
+        "A retry with the same key (within 24 hours) returns the original reports and writes nothing",
+    }),
+  "sluice-producer-id": integerText(0, Number.MAX_SAFE_INTEGER)
+    .optional()
+    .openapi({ type: "string", description: "From POST /producers" }),
+  "sluice-producer-epoch": integerText(0, 32_767).optional().openapi({ type: "string" }),
+  "sluice-producer-sequence": integerText(0, 2_147_483_647).optional().openapi({
+    type: "string",
+    description: "Sequence number of the request's first record in its partition",
+  }),
+});
+
+const BatchEntrySchema = z
+  .strictObject({
+    id: z.string().openapi({ description: "The caller's name for the entry, unique in the request" }),
+    ...ProduceRecordSchema.shape,
+  })
+  .openapi("ProduceBatchEntry");
+
+const BatchRequestSchema = z.object({ entries: z.array(BatchEntrySchema) }).openapi("ProduceBatchRequest");
+
+const BatchResponseSchema = z
+  .object({
+    successes: z.array(DeliveryReportSchema.extend({ id: z.string() })),
+    failures: z.array(z.object({ id: z.string(), error_code: z.number().int(), message: z.string() })),
+  })
+  .openapi("ProduceBatchResponse");
+
+const TAGS = ["Produce"];
+
+function producerFrom(headers: z.output<typeof ProduceHeadersSchema>): ProducerHeaders | undefined {
+  const id = headers["sluice-producer-id"];
+  const epoch = headers["sluice-producer-epoch"];
+  const sequence = headers["sluice-producer-sequence"];
+  if (id === undefined && epoch === undefined && sequence === undefined) return undefined;
+  if (id === undefined || epoch === undefined || sequence === undefined) {
+    const missing = [
+      id === undefined && "Sluice-Producer-Id",
+      epoch === undefined && "Sluice-Producer-Epoch",
+      sequence === undefined && "Sluice-Producer-Sequence",
+    ].filter(Boolean);
+    throw httpError(
+      400,
+      `missing header ${missing.join(" and ")}: Sluice-Producer-Id, Sluice-Producer-Epoch and Sluice-Producer-Sequence go together`,
+    );
+  }
+  return { producerId: id, producerEpoch: epoch, sequence };
+}
+
+interface RecordStream {
+  /** The records parsed, in order. */
+  items: unknown[];
+  /** The first malformed record (its index is items.length); nothing after it was read. */
+  malformed?: string;
+}
+
+/** Reads concatenated JSON objects as they arrive, stopping at the first malformed one. */
+async function readRecordStream(request: Request, limits: HttpLimits): Promise<RecordStream> {
+  const splitter = new JsonObjectSplitter();
+  const items: unknown[] = [];
+  const tooMany = () =>
+    httpError(413, `too many records in one request: over the limit of ${limits.recordsPerRequestMax}`);
+  try {
+    for await (const chunk of readBodyChunks(request, limits.requestBytesMax)) {
+      for (const slice of splitter.push(chunk)) {
+        try {
+          items.push(parseJsonBytes(slice.bytes, "record"));
+        } catch (error) {
+          const problem = (error as Error).message.replace(/^malformed JSON in record: /, "");
+          return { items, malformed: `${problem} (the record starts at byte ${slice.start} of the body)` };
+        }
+        if (items.length > limits.recordsPerRequestMax) throw tooMany();
+      }
+    }
+    splitter.end();
+  } catch (error) {
+    if (error instanceof MalformedJsonError) return { items, malformed: error.message };
+    throw error;
+  }
+  return { items };
+}
+
+interface Slot {
+  prepared?: PreparedRecord;
+  error?: unknown;
+}
+
+/**
+ * Producer requests are written whole or not at all: their sequence numbers count every record,
+ * so dropping one would shift the rest. One rejected record rejects the others.
+ */
+function rejectAllIfAnyFails(slots: Slot[], label: (index: number) => string): void {
+  const first = slots.findIndex((slot) => slot.error !== undefined);
+  if (first < 0) return;
+  slots.forEach((slot, index) => {
+    if (slot.error !== undefined) return;
+    slot.prepared = undefined;
+    slot.error = httpError(
+      400,
+      `${label(index)} not written: ${label(first)} was rejected, and a request with Sluice-Producer-* headers is written whole or not at all`,
+    );
+  });
+}
+
+async function appendSlots(
+  context: AppContext,
+  topicName: string,
+  slots: Slot[],
+  options: { idempotencyKey?: string; producer?: ProducerHeaders & { partition: number } },
+): Promise<(AppendOutcome & { prepared?: PreparedRecord })[]> {
+  const valid = slots.filter((slot) => slot.prepared !== undefined);
+  const outcomes =
+    valid.length === 0
+      ? []
+      : await appendInChunks(
+          context,
+          topicName,
+          valid.map((slot) => slot.prepared!.record),
+          options,
+        );
+  let next = 0;
+  return slots.map((slot) => {
+    if (slot.prepared === undefined) return { ok: false, error: slot.error };
+    return { ...outcomes[next++]!, prepared: slot.prepared };
+  });
+}
+
+function retryAfterIfUnavailable(c: Context, errors: ErrorBody[]): void {
+  if (errors.some((error) => error.error_code === 503)) c.header("Retry-After", "1");
+}
+
+export function registerProduceRoutes(app: SluiceApp, context: AppContext): void {
+  const { engine, limits } = context;
+  app.openAPIRegistry.register("ProduceRecord", ProduceRecordSchema);
+  app.openAPIRegistry.register("ProduceBatchRequest", BatchRequestSchema);
+
+  const produce = createRoute({
+    method: "post",
+    path: "/v3/clusters/{cluster_id}/topics/{topic_name}/records",
+    tags: TAGS,
+    summary: "Produce one record, or a stream of concatenated records",
+    description: [
+      "The body is one ProduceRecord, or several concatenated (whitespace between them optional) — Confluent's streaming mode.",
+      "One record answers with its DeliveryReport, or with the error status and an error body.",
+      "Several records answer 200 with one report per line (application/x-ndjson), in order: a DeliveryReport, or",
+      "`{error_code, message}` for a record that was rejected; the valid records are written as one append.",
+      "A malformed record ends the stream: the records before it are written, it gets a 400 report, and nothing after it is read",
+      "(when the first record is malformed the answer is 400 and nothing is written).",
+    ].join(" "),
+    request: {
+      params: TopicParamsSchema,
+      headers: ProduceHeadersSchema,
+      body: {
+        required: true,
+        content: { "application/json": { schema: { $ref: "#/components/schemas/ProduceRecord" } } },
+      },
+    },
+    responses: {
+      200: {
+        description: "The delivery report(s)",
+        content: {
+          "application/json": { schema: DeliveryReportSchema },
+          // A plain schema object (not zod): this body is text, so the handler returns a plain Response.
+          "application/x-ndjson": {
+            schema: {
+              type: "string",
+              description: "Several records: one DeliveryReport or {error_code, message} per line, in order",
+            },
+          },
+        },
+      },
+      ...errorResponses(...COMMON_ERRORS, 409, 413),
+    },
+  });
+
+  const produceBatch = createRoute({
+    method: "post",
+    path: "/v3/clusters/{cluster_id}/topics/{topic_name}/records:batch",
+    tags: TAGS,
+    summary: "Produce a batch of records with a success or failure per entry",
+    description:
+      "Entries are checked one by one; the valid ones are written as one append (one object, one commit) and the invalid ones are listed in `failures`.",
+    request: {
+      params: TopicParamsSchema,
+      headers: ProduceHeadersSchema,
+      body: {
+        required: true,
+        content: { "application/json": { schema: { $ref: "#/components/schemas/ProduceBatchRequest" } } },
+      },
+    },
+    responses: {
+      207: {
+        description: "One success or failure per entry",
+        content: { "application/json": { schema: BatchResponseSchema } },
+      },
+      ...errorResponses(...COMMON_ERRORS, 409, 413),
+    },
+  });
+
+  app.openapi(produce, async (c) => {
+    const { topic_name } = c.req.valid("param");
+    const headers = c.req.valid("header");
+    const producer = producerFrom(headers);
+    await engine.topics.get(topic_name);
+    const stream = await readRecordStream(c.req.raw, limits);
+    if (stream.items.length === 0) {
+      if (stream.malformed !== undefined)
+        throw httpError(400, `malformed JSON in request body: ${stream.malformed}`);
+      throw httpError(
+        400,
+        "request body is empty: expected a ProduceRecord JSON object, or several concatenated",
+      );
+    }
+    const single = stream.items.length === 1 && stream.malformed === undefined;
+    const topic = await topicForRecords(context, topic_name, stream.items);
+    const partition = producer ? producerPartition(stream.items, (index) => `record ${index}`) : undefined;
+    const slots: Slot[] = stream.items.map((input, index) => {
+      try {
+        return { prepared: prepareRecord(input, `record ${index}`, topic) };
+      } catch (error) {
+        if (single) throw error;
+        return { error };
+      }
+    });
+    if (stream.malformed !== undefined) {
+      slots.push({ error: httpError(400, `record ${slots.length}: malformed JSON: ${stream.malformed}`) });
+    }
+    if (producer) rejectAllIfAnyFails(slots, (index) => `record ${index}`);
+    const outcomes = await appendSlots(context, topic_name, slots, {
+      ...(headers["idempotency-key"] === undefined ? {} : { idempotencyKey: headers["idempotency-key"] }),
+      ...(producer ? { producer: { ...producer, partition: partition! } } : {}),
+    });
+
+    if (single) {
+      const outcome = outcomes[0]!;
+      if (!outcome.ok) throw outcome.error;
+      return c.json(deliveryReport(context, topic_name, outcome.prepared!, outcome.appended), 200);
+    }
+    const logged = new Map<unknown, ErrorBody>();
+    const reports: (DeliveryReport | ErrorBody)[] = outcomes.map((outcome) =>
+      outcome.ok
+        ? deliveryReport(context, topic_name, outcome.prepared!, outcome.appended)
+        : recordError(context, outcome.error, logged),
+    );
+    retryAfterIfUnavailable(c, [...logged.values()]);
+    c.header("Content-Type", "application/x-ndjson");
+    return untypedResponse(c.body(reports.map((report) => `${JSON.stringify(report)}\n`).join(""), 200));
+  });
+
+  app.openapi(produceBatch, async (c) => {
+    const { topic_name } = c.req.valid("param");
+    const headers = c.req.valid("header");
+    const producer = producerFrom(headers);
+    await engine.topics.get(topic_name);
+    const body = parseJsonBytes(await readBodyBytes(c.req.raw, limits.requestBytesMax), "request body");
+    const entries = batchEntries(body, limits);
+    const topic = await topicForRecords(
+      context,
+      topic_name,
+      entries.map((entry) => entry.record),
+    );
+    const label = (index: number) => `entries.${index} (id ${JSON.stringify(entries[index]!.id)})`;
+    const partition = producer
+      ? producerPartition(
+          entries.map((entry) => entry.record),
+          label,
+        )
+      : undefined;
+    const slots: Slot[] = entries.map((entry, index) => {
+      try {
+        return { prepared: prepareRecord(entry.record, label(index), topic) };
+      } catch (error) {
+        return { error };
+      }
+    });
+    if (producer) rejectAllIfAnyFails(slots, label);
+    const outcomes = await appendSlots(context, topic_name, slots, {
+      ...(headers["idempotency-key"] === undefined ? {} : { idempotencyKey: headers["idempotency-key"] }),
+      ...(producer ? { producer: { ...producer, partition: partition! } } : {}),
+    });
+    const logged = new Map<unknown, ErrorBody>();
+    const successes: (DeliveryReport & { id: string })[] = [];
+    const failures: ({ id: string } & ErrorBody)[] = [];
+    outcomes.forEach((outcome, index) => {
+      const id = entries[index]!.id;
+      if (outcome.ok)
+        successes.push({ id, ...deliveryReport(context, topic_name, outcome.prepared!, outcome.appended) });
+      else failures.push({ id, ...recordError(context, outcome.error, logged) });
+    });
+    retryAfterIfUnavailable(c, [...logged.values()]);
+    return c.json({ successes, failures }, 207);
+  });
+}
+
+/** The entries of a batch body with their ids split off; shape errors fail the whole request. */
+function batchEntries(body: unknown, limits: HttpLimits): { id: string; record: unknown }[] {
+  if (typeof body !== "object" || body === null || !Array.isArray((body as { entries?: unknown }).entries)) {
+    throw httpError(
+      400,
+      'invalid request body: expected {"entries": [...]}, an object with an array of records',
+    );
+  }
+  const raw = (body as { entries: unknown[] }).entries;
+  const extra = Object.keys(body).filter((key) => key !== "entries");
+  if (extra.length > 0) throw httpError(400, `invalid request body: unknown field ${extra.join(", ")}`);
+  if (raw.length === 0) throw httpError(400, "invalid request body: entries is empty");
+  if (raw.length > limits.recordsPerRequestMax) {
+    throw httpError(
+      413,
+      `too many records in one request: ${raw.length} (at most ${limits.recordsPerRequestMax})`,
+    );
+  }
+  const seen = new Set<string>();
+  return raw.map((entry, index) => {
+    if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+      throw httpError(400, `invalid request body: entries.${index} must be an object`);
+    }
+    const { id, ...record } = entry as Record<string, unknown>;
+    if (typeof id !== "string" || id.length === 0) {
+      throw httpError(400, `invalid request body: entries.${index}.id must be a non-empty string`);
+    }
+    if (seen.has(id))
+      throw httpError(400, `invalid request body: entries.${index}.id ${JSON.stringify(id)} is used twice`);
+    seen.add(id);
+    return { id, record };
+  });
+}

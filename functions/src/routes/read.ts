@@ -1,0 +1,256 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { ConsumedRecord, FetchResult, PartitionOffsets } from "@sluice/engine";
+import { streamSSE } from "hono/streaming";
+import type { AppContext, SluiceApp } from "../context.js";
+import { DATA_TYPES, type DataType, decodeData, encodeBase64 } from "../data-encoding.js";
+import { describeError } from "../http-errors.js";
+import { COMMON_ERRORS, errorResponses, integerText, PartitionParamsSchema } from "../schemas.js";
+import { isoTimestamp } from "../timestamps.js";
+
+const DataOutSchema = z.object({ type: z.enum(DATA_TYPES), data: z.unknown() }).openapi("DataOut");
+
+const ConsumedRecordSchema = z
+  .object({
+    offset: z.number().int(),
+    timestamp: z.string().openapi({ description: "ISO-8601" }),
+    timestamp_ms: z.number().int(),
+    key: DataOutSchema.nullable(),
+    value: DataOutSchema.nullable(),
+    headers: z.array(
+      z.object({ name: z.string(), value: z.string().nullable().openapi({ description: "Base64" }) }),
+    ),
+  })
+  .openapi("ConsumedRecord");
+
+const ReadResponseSchema = z
+  .object({
+    cluster_id: z.string(),
+    topic_name: z.string(),
+    partition_id: z.number().int(),
+    records: z.array(ConsumedRecordSchema),
+    next_offset: z.number().int().openapi({ description: "The offset to read from next" }),
+    high_watermark: z.number().int(),
+    log_start_offset: z.number().int(),
+  })
+  .openapi("ReadResponse");
+
+type ConsumedRecordJson = z.infer<typeof ConsumedRecordSchema>;
+
+function recordJson(record: ConsumedRecord, keyType: DataType, valueType: DataType): ConsumedRecordJson {
+  return {
+    offset: record.offset,
+    timestamp: isoTimestamp(record.timestamp),
+    timestamp_ms: record.timestamp,
+    key: decodeData(record.key, keyType, `the key of the record at offset ${record.offset}`),
+    value: decodeData(record.value, valueType, `the value of the record at offset ${record.offset}`),
+    headers: record.headers.map((header) => ({
+      name: header.key,
+      value: header.value === null ? null : encodeBase64(header.value),
+    })),
+  };
+}
+
+/** `earliest` and `latest` need the partition's offsets; a number needs nothing read. */
+async function resolveOffset(
+  requested: string | undefined,
+  offsets: () => Promise<PartitionOffsets>,
+): Promise<number> {
+  if (requested === undefined || requested === "earliest") return (await offsets()).logStartOffset;
+  if (requested === "latest") return (await offsets()).highWatermark;
+  return Number(requested);
+}
+
+/**
+ * Settles with undefined as soon as `signal` aborts, even when the abort lands before the engine
+ * listens for it (the engine reads the topic and head first, and an abort in between would
+ * otherwise hold the request until its timeout).
+ */
+function unlessAborted<T>(signal: AbortSignal, start: () => Promise<T>): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  return new Promise<T | undefined>((resolve, reject) => {
+    const onAbort = () => resolve(undefined);
+    signal.addEventListener("abort", onAbort, { once: true });
+    start().then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
+  const { engine, limits, clusterId } = context;
+
+  const readRecords = createRoute({
+    method: "get",
+    path: "/v3/clusters/{cluster_id}/topics/{topic_name}/partitions/{partition_id}/records",
+    tags: ["Read"],
+    summary: "Read a partition: a page of records, a long-poll, or a server-sent-events tail",
+    description: [
+      "Returns records from `offset` on. With `timeout_ms` and no records at `offset` yet, waits up to that long for one",
+      "(long-poll), then answers. With `Accept: text/event-stream`, streams every record from `offset` (or from",
+      "Last-Event-ID + 1) as an SSE event `record` whose id is the offset, with `: keep-alive` comments while idle; the",
+      "stream ends when the client disconnects, or after `timeout_ms` when given. An error during the stream is sent",
+      "as an `error` event with {error_code, message}, and the stream ends.",
+    ].join(" "),
+    request: {
+      params: PartitionParamsSchema,
+      query: z.object({
+        offset: z
+          .string()
+          .regex(/^(earliest|latest|\d+)$/, { message: "must be earliest, latest or a non-negative integer" })
+          .optional()
+          .openapi({ description: "earliest (default), latest, or an offset", example: "earliest" }),
+        max_bytes: integerText(1, limits.readBytesMax).optional().openapi({
+          type: "string",
+          description: "Soft limit; at least one batch is returned. Default 1 MiB",
+        }),
+        max_records: integerText(1, 10_000)
+          .optional()
+          .openapi({ type: "string", description: "Default 10,000" }),
+        timeout_ms: integerText(0, limits.readTimeoutMsMax)
+          .optional()
+          .openapi({
+            type: "string",
+            description: `Long-poll wait when no records are there yet (0 to ${limits.readTimeoutMsMax}, default 0); bounds an SSE stream`,
+          }),
+        key_type: z
+          .enum(DATA_TYPES)
+          .optional()
+          .openapi({ description: "How keys are returned. Default BINARY" }),
+        value_type: z
+          .enum(DATA_TYPES)
+          .optional()
+          .openapi({ description: "How values are returned. Default BINARY" }),
+      }),
+      headers: z.object({
+        "last-event-id": integerText(0, Number.MAX_SAFE_INTEGER).optional().openapi({
+          type: "string",
+          description: "SSE: resume after this offset",
+        }),
+      }),
+    },
+    responses: {
+      200: {
+        description: "Records",
+        content: {
+          "application/json": { schema: ReadResponseSchema },
+          // A plain schema object (not zod): the stream is text, so the handler returns a plain Response.
+          "text/event-stream": {
+            schema: {
+              type: "string",
+              description:
+                "Events `record` (id = offset, data = a ConsumedRecord plus partition_id) and `error`",
+            },
+          },
+        },
+      },
+      ...errorResponses(...COMMON_ERRORS, 416),
+    },
+  });
+
+  app.openapi(readRecords, async (c) => {
+    const { topic_name, partition_id } = c.req.valid("param");
+    const query = c.req.valid("query");
+    const keyType = query.key_type ?? "BINARY";
+    const valueType = query.value_type ?? "BINARY";
+    let known: PartitionOffsets | undefined;
+    const offsets = async () => {
+      known ??= await engine.partitionOffsets(topic_name, partition_id);
+      return known;
+    };
+    const readFrom = (offset: number) =>
+      engine.fetch({
+        topic: topic_name,
+        partition: partition_id,
+        offset,
+        ...(query.max_bytes === undefined ? {} : { maxBytes: query.max_bytes }),
+        ...(query.max_records === undefined ? {} : { maxRecords: query.max_records }),
+      });
+
+    if (c.req.header("accept")?.includes("text/event-stream")) {
+      const lastEventId = c.req.valid("header")["last-event-id"];
+      const start = lastEventId === undefined ? await resolveOffset(query.offset, offsets) : lastEventId + 1;
+      // The first fetch happens before the stream starts, so a bad offset is a plain 416.
+      const first = await readFrom(start);
+      const deadline =
+        query.timeout_ms === undefined ? Number.POSITIVE_INFINITY : Date.now() + query.timeout_ms;
+      return streamSSE(c, async (stream) => {
+        const stop = new AbortController();
+        const onRequestAbort = () => stop.abort();
+        stream.onAbort(() => stop.abort());
+        c.req.raw.signal.addEventListener("abort", onRequestAbort);
+        try {
+          let result: FetchResult = first;
+          for (;;) {
+            for (const record of result.records) {
+              if (stop.signal.aborted) return;
+              const data = { ...recordJson(record, keyType, valueType), partition_id };
+              await stream.writeSSE({
+                id: String(record.offset),
+                event: "record",
+                data: JSON.stringify(data),
+              });
+            }
+            const offset = result.nextOffset;
+            if (stop.signal.aborted || Date.now() >= deadline) return;
+            if (result.records.length === 0) {
+              const wait = Math.min(deadline - Date.now(), limits.keepAliveIntervalMs);
+              const highWatermark = await unlessAborted(stop.signal, () =>
+                engine.waitForRecords(topic_name, partition_id, offset, wait, stop.signal),
+              );
+              if (highWatermark === undefined || stop.signal.aborted) return;
+              if (highWatermark <= offset) {
+                if (Date.now() >= deadline) return;
+                await stream.write(": keep-alive\n\n");
+                result = { ...result, records: [] };
+                continue;
+              }
+            }
+            result = await readFrom(offset);
+          }
+        } catch (error) {
+          const described = describeError(error, context.logger, {
+            method: "GET",
+            path: c.req.path,
+            sse: true,
+          });
+          await stream.writeSSE({
+            event: "error",
+            data: JSON.stringify({ error_code: described.status, message: described.message }),
+          });
+        } finally {
+          c.req.raw.signal.removeEventListener("abort", onRequestAbort);
+        }
+      });
+    }
+
+    const offset = await resolveOffset(query.offset, offsets);
+    const timeoutMs = query.timeout_ms ?? 0;
+    // Only a read at the end waits; an offset past the end must answer 416 at once, not after the wait.
+    if (timeoutMs > 0 && offset === (await offsets()).highWatermark) {
+      const signal = c.req.raw.signal;
+      await unlessAborted(signal, () =>
+        engine.waitForRecords(topic_name, partition_id, offset, timeoutMs, signal),
+      );
+    }
+    const result = await readFrom(offset);
+    return c.json(
+      {
+        cluster_id: clusterId,
+        topic_name,
+        partition_id,
+        records: result.records.map((record) => recordJson(record, keyType, valueType)),
+        next_offset: result.nextOffset,
+        high_watermark: result.highWatermark,
+        log_start_offset: result.logStartOffset,
+      },
+      200,
+    );
+  });
+}

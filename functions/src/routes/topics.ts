@@ -1,0 +1,172 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { jsonBody } from "../body.js";
+import type { AppContext, SluiceApp } from "../context.js";
+import { clusterPath, topicResource, urlOf } from "../resources.js";
+import {
+  ClusterParamsSchema,
+  COMMON_ERRORS,
+  errorResponses,
+  ListMetadataSchema,
+  RelatedSchema,
+  ResourceMetadataSchema,
+  TopicParamsSchema,
+} from "../schemas.js";
+
+export const TopicSchema = z
+  .object({
+    kind: z.literal("KafkaTopic"),
+    metadata: ResourceMetadataSchema,
+    cluster_id: z.string(),
+    topic_name: z.string(),
+    is_internal: z.boolean(),
+    replication_factor: z.number().int().openapi({
+      description:
+        "Reported, not configured: S3 and DynamoDB replicate every write across three availability zones",
+    }),
+    partitions_count: z.number().int(),
+    partitions: RelatedSchema,
+    configs: RelatedSchema,
+    partition_reassignments: RelatedSchema,
+    authorized_operations: z.array(z.string()),
+  })
+  .openapi("Topic");
+
+const TopicListSchema = z
+  .object({ kind: z.literal("KafkaTopicList"), metadata: ListMetadataSchema, data: z.array(TopicSchema) })
+  .openapi("TopicList");
+
+const CreateTopicSchema = z
+  .object({
+    topic_name: z.string().openapi({ example: "orders" }),
+    partitions_count: z.number().int().optional().openapi({ description: "Default 1", example: 3 }),
+    replication_factor: z.number().int().optional().openapi({
+      description: "Accepted for compatibility and ignored: storage is replicated by S3 and DynamoDB",
+    }),
+    configs: z
+      .array(z.object({ name: z.string(), value: z.string() }))
+      .optional()
+      .openapi({ example: [{ name: "retention.ms", value: "86400000" }] }),
+  })
+  .openapi("CreateTopicRequest");
+
+const UpdateTopicSchema = z
+  .object({ partitions_count: z.number().int().openapi({ description: "Can only grow", example: 6 }) })
+  .openapi("UpdateTopicRequest");
+
+const TAGS = ["Topics"];
+
+const listTopics = createRoute({
+  method: "get",
+  path: "/v3/clusters/{cluster_id}/topics",
+  tags: TAGS,
+  summary: "List topics",
+  request: { params: ClusterParamsSchema },
+  responses: {
+    200: {
+      description: "Every topic, by name",
+      content: { "application/json": { schema: TopicListSchema } },
+    },
+    ...errorResponses(...COMMON_ERRORS),
+  },
+});
+
+export function registerTopicRoutes(app: SluiceApp, context: AppContext): void {
+  const { engine } = context;
+  const createTopic = createRoute({
+    method: "post",
+    path: "/v3/clusters/{cluster_id}/topics",
+    tags: TAGS,
+    summary: "Create a topic",
+    middleware: [jsonBody({ bytesMax: context.limits.requestBytesMax, required: true })] as const,
+    request: {
+      params: ClusterParamsSchema,
+      body: { required: true, content: { "application/json": { schema: CreateTopicSchema } } },
+    },
+    responses: {
+      201: { description: "The topic, created", content: { "application/json": { schema: TopicSchema } } },
+      ...errorResponses(...COMMON_ERRORS, 409, 413),
+    },
+  });
+  const getTopic = createRoute({
+    method: "get",
+    path: "/v3/clusters/{cluster_id}/topics/{topic_name}",
+    tags: TAGS,
+    summary: "Get a topic",
+    request: { params: TopicParamsSchema },
+    responses: {
+      200: { description: "The topic", content: { "application/json": { schema: TopicSchema } } },
+      ...errorResponses(...COMMON_ERRORS),
+    },
+  });
+  const updateTopic = createRoute({
+    method: "patch",
+    path: "/v3/clusters/{cluster_id}/topics/{topic_name}",
+    tags: TAGS,
+    summary: "Increase a topic's partition count",
+    description:
+      "Partitions can be added, never removed (a smaller count is 400). Keyed records map to partitions by murmur2 modulo the count, so adding partitions moves keys, as in Kafka.",
+    middleware: [jsonBody({ bytesMax: context.limits.requestBytesMax, required: true })] as const,
+    request: {
+      params: TopicParamsSchema,
+      body: { required: true, content: { "application/json": { schema: UpdateTopicSchema } } },
+    },
+    responses: {
+      200: { description: "The topic, updated", content: { "application/json": { schema: TopicSchema } } },
+      ...errorResponses(...COMMON_ERRORS, 409, 413),
+    },
+  });
+  const deleteTopic = createRoute({
+    method: "delete",
+    path: "/v3/clusters/{cluster_id}/topics/{topic_name}",
+    tags: TAGS,
+    summary: "Delete a topic and its records",
+    request: { params: TopicParamsSchema },
+    responses: { 204: { description: "Deleted" }, ...errorResponses(...COMMON_ERRORS) },
+  });
+
+  app.openapi(listTopics, async (c) => {
+    const topics = await engine.listTopics();
+    const { cluster_id } = c.req.valid("param");
+    return c.json(
+      {
+        kind: "KafkaTopicList" as const,
+        metadata: { self: urlOf(c, `${clusterPath(cluster_id)}/topics`), next: null },
+        data: topics.map((topic) => topicResource(c, context, topic)),
+      },
+      200,
+    );
+  });
+
+  app.openapi(createTopic, async (c) => {
+    const body = c.req.valid("json");
+    const configs = Object.fromEntries((body.configs ?? []).map(({ name, value }) => [name, value]));
+    const topic = await engine.createTopic({
+      name: body.topic_name,
+      partitions: body.partitions_count ?? 1,
+      configs,
+    });
+    const resource = topicResource(c, context, topic);
+    c.header("Location", resource.metadata.self);
+    return c.json(resource, 201);
+  });
+
+  app.openapi(getTopic, async (c) => {
+    const { topic_name } = c.req.valid("param");
+    return c.json(topicResource(c, context, await engine.describeTopic(topic_name)), 200);
+  });
+
+  app.openapi(updateTopic, async (c) => {
+    const { topic_name } = c.req.valid("param");
+    const { partitions_count } = c.req.valid("json");
+    return c.json(
+      topicResource(c, context, await engine.increasePartitions(topic_name, partitions_count)),
+      200,
+    );
+  });
+
+  app.openapi(deleteTopic, async (c) => {
+    const { topic_name } = c.req.valid("param");
+    await engine.deleteTopic(topic_name);
+    return c.body(null, 204);
+  });
+}

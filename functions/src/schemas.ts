@@ -1,0 +1,81 @@
+import { z } from "@hono/zod-openapi";
+
+/** Schemas shared by the route modules: errors, path parameters, resource metadata. */
+
+export const ErrorBodySchema = z
+  .object({
+    error_code: z.number().int().openapi({ description: "The HTTP status again", example: 404 }),
+    message: z.string().openapi({ description: "What is wrong, naming the field, record or limit" }),
+  })
+  .openapi("Error");
+
+/** One response entry per error status a route can answer with. */
+export function errorResponses(...statuses: number[]) {
+  const descriptions: Record<number, string> = {
+    400: "Bad input: malformed JSON, a schema violation, bad base64 or a bad query parameter",
+    404: "Unknown cluster, topic, partition, config or producer",
+    409: "Conflict: the topic exists, the idempotency key was used for another request, or the producer is fenced or out of sequence",
+    413: "Too large: a record over max.message.bytes, a body over 6 MiB, or more than 10,000 records",
+    416: "The offset is outside [log start offset, high watermark]",
+    500: "Internal error or data corruption (the cause is logged under the error id in the message)",
+    503: "Temporarily unavailable; retry after the Retry-After header",
+  };
+  return Object.fromEntries(
+    statuses.map((status) => [
+      status,
+      {
+        description: descriptions[status] ?? "Error",
+        content: { "application/json": { schema: ErrorBodySchema } },
+      },
+    ]),
+  ) as Record<
+    number,
+    { description: string; content: { "application/json": { schema: typeof ErrorBodySchema } } }
+  >;
+}
+
+/** The errors every route under /v3/clusters/{cluster_id} can give. */
+export const COMMON_ERRORS = [400, 404, 500, 503] as const;
+
+/** A non-negative integer in a string (path and query parameters). */
+export function integerText(min: number, max: number) {
+  return z
+    .string()
+    .refine((text) => /^-?\d+$/.test(text) && Number(text) >= min && Number(text) <= max, {
+      message: `must be an integer from ${min} to ${max}`,
+    })
+    .transform(Number);
+}
+
+export const ClusterParamsSchema = z.object({
+  cluster_id: z.string().openapi({ param: { name: "cluster_id", in: "path" }, example: "sluice" }),
+});
+
+export const TopicParamsSchema = ClusterParamsSchema.extend({
+  topic_name: z.string().openapi({ param: { name: "topic_name", in: "path" }, example: "orders" }),
+});
+
+export const PartitionParamsSchema = TopicParamsSchema.extend({
+  partition_id: integerText(0, 2_147_483_647).openapi({
+    param: { name: "partition_id", in: "path" },
+    type: "string",
+    example: "0",
+  }),
+});
+
+export const ConfigParamsSchema = TopicParamsSchema.extend({
+  name: z.string().openapi({ param: { name: "name", in: "path" }, example: "retention.ms" }),
+});
+
+export const ResourceMetadataSchema = z
+  .object({
+    self: z.string().openapi({ description: "This resource's URL" }),
+    resource_name: z.string().optional().openapi({ description: "Confluent resource name (CRN)" }),
+  })
+  .openapi("ResourceMetadata");
+
+export const ListMetadataSchema = z
+  .object({ self: z.string(), next: z.string().nullable() })
+  .openapi("ListMetadata");
+
+export const RelatedSchema = z.object({ related: z.string() }).openapi("Related");
