@@ -4,8 +4,10 @@ import { defineConfig } from "vitest/config";
  * Two projects on the testing ladder:
  * - unit: pure code, the engine and the contract suites over in-process adapters (memory,
  *   filesystem, SQLite); no network.
+ * - smoke: the local server as a child process, over real HTTP and with the CLI.
  * - integration: anything that talks to AWS APIs (S3, DynamoDB) through the emulator, which the
  *   global setup starts, and the HTTP apps over it. Files end in `.integration.test.ts`.
+ * - e2e: the CDK stack deployed onto the emulator and driven over HTTP.
  */
 export default defineConfig({
   test: {
@@ -36,6 +38,17 @@ export default defineConfig({
           globalSetup: ["./packages/testing/src/emulator/global-setup.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+        },
+      },
+      {
+        // The CDK app deployed onto the emulator and driven over HTTP (docs/deploy.md).
+        test: {
+          name: "e2e",
+          include: ["test/e2e/**/*.e2e.test.ts"],
+          exclude: ["**/node_modules/**"],
+          globalSetup: ["./packages/testing/src/emulator/global-setup.ts"],
+          testTimeout: 120_000,
+          hookTimeout: 600_000,
         },
       },
     ],

@@ -55,12 +55,14 @@ const NATIVE_THRESHOLD_BYTES = 512;
 /** The native function, or undefined where no binary exists for this platform. */
 const nativeCrc32c = loadNative();
 
-function loadNative(): ((input: Buffer, initial?: number) => number) | undefined {
+type NativeCrc32c = (input: Buffer, initial?: number) => number;
+
+function loadNative(): NativeCrc32c | undefined {
   try {
-    const module = createRequire(import.meta.url)("@node-rs/crc32") as {
-      crc32c?: (input: Buffer, initial?: number) => number;
-    };
-    return module.crc32c;
+    // In a CommonJS bundle (Lambda) `require` exists and the literal lets the bundler include the
+    // package and its binary; under ESM (tests, the local server) it is made from this module's URL.
+    if (typeof require === "function") return (require("@node-rs/crc32") as { crc32c?: NativeCrc32c }).crc32c;
+    return (createRequire(import.meta.url)("@node-rs/crc32") as { crc32c?: NativeCrc32c }).crc32c;
   } catch {
     return undefined;
   }

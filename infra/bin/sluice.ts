@@ -1,0 +1,105 @@
+import { App, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { Architecture, FunctionUrlAuthType } from "aws-cdk-lib/aws-lambda";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { SluiceStack, type TopicDeclaration } from "../lib/sluice-stack.js";
+
+/**
+ * The Sluice CDK app (`npx cdk synth|deploy|destroy` from the repository root). Settings come from
+ * CDK context, in cdk.json or as `-c key=value`:
+ *
+ * - stackName (default "Sluice"), clusterId (default "sluice")
+ * - apiAuthType: AWS_IAM (default) or NONE (a public URL; see docs/deploy.md)
+ * - architecture: x86_64 (default) or arm64 (needs arm64 codec binaries; see docs/deploy.md)
+ * - dataRemovalPolicy: retain (default) or destroy (throwaway stacks: emulators, CI)
+ * - alarms, dashboard, pointInTimeRecovery: true (default) or false
+ * - entry: the HTTP apps' Lambda entry (default functions/src/lambda.ts)
+ * - topics: topics to declare, e.g. [{"topicName":"orders","partitions":3,"configs":{"retention.ms":"604800000"}}]
+ * - nag: run the cdk-nag AwsSolutions checks (default true)
+ *
+ * The stack is environment-agnostic: no lookups, so a fresh clone synthesizes offline.
+ */
+const app = new App();
+
+const stackName = stringContext("stackName") ?? "Sluice";
+new SluiceStack(app, stackName, {
+  description: "Sluice: serverless Kafka-style streaming on S3 and DynamoDB",
+  platform: {
+    clusterId: stringContext("clusterId"),
+    entry: stringContext("entry"),
+    apiAuthType: authTypeContext("apiAuthType"),
+    architecture: architectureContext("architecture"),
+    dataRemovalPolicy: removalPolicyContext("dataRemovalPolicy"),
+    alarms: booleanContext("alarms") === false ? false : {},
+    dashboard: booleanContext("dashboard"),
+    pointInTimeRecovery: booleanContext("pointInTimeRecovery"),
+  },
+  topics: topicsContext("topics"),
+});
+
+if (booleanContext("nag") ?? true)
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
+
+function stringContext(key: string): string | undefined {
+  const value: unknown = app.node.tryGetContext(key);
+  if (value === undefined || value === null || value === "") return undefined;
+  if (typeof value !== "string")
+    throw new Error(`context ${key} must be a string: value=${JSON.stringify(value)}`);
+  return value;
+}
+
+function booleanContext(key: string): boolean | undefined {
+  const value: unknown = app.node.tryGetContext(key);
+  if (value === undefined || value === null || value === "") return undefined;
+  if (value === true || value === "true") return true;
+  if (value === false || value === "false") return false;
+  throw new Error(`context ${key} must be true or false: value=${JSON.stringify(value)}`);
+}
+
+function authTypeContext(key: string): FunctionUrlAuthType | undefined {
+  const value = stringContext(key);
+  if (value === undefined) return undefined;
+  if (value === "AWS_IAM") return FunctionUrlAuthType.AWS_IAM;
+  if (value === "NONE") return FunctionUrlAuthType.NONE;
+  throw new Error(`context ${key} must be AWS_IAM or NONE: value=${value}`);
+}
+
+function architectureContext(key: string): Architecture | undefined {
+  const value = stringContext(key);
+  if (value === undefined) return undefined;
+  if (value === "x86_64") return Architecture.X86_64;
+  if (value === "arm64") return Architecture.ARM_64;
+  throw new Error(`context ${key} must be x86_64 or arm64: value=${value}`);
+}
+
+function removalPolicyContext(key: string): RemovalPolicy | undefined {
+  const value = stringContext(key)?.toLowerCase();
+  if (value === undefined) return undefined;
+  if (value === "retain") return RemovalPolicy.RETAIN;
+  if (value === "destroy") return RemovalPolicy.DESTROY;
+  throw new Error(`context ${key} must be retain or destroy: value=${value}`);
+}
+
+interface TopicContext {
+  topicName: string;
+  partitions?: number;
+  configs?: Record<string, string>;
+  removalPolicy?: "retain" | "destroy";
+}
+
+function topicsContext(key: string): TopicDeclaration[] {
+  const raw: unknown = app.node.tryGetContext(key);
+  if (raw === undefined || raw === null || raw === "") return [];
+  const value: unknown = typeof raw === "string" ? JSON.parse(raw) : raw;
+  if (!Array.isArray(value)) throw new Error(`context ${key} must be a JSON array of topics`);
+  return (value as TopicContext[]).map((topic) => ({
+    topicName: topic.topicName,
+    partitions: topic.partitions,
+    configs: topic.configs,
+    removalPolicy:
+      topic.removalPolicy === undefined
+        ? undefined
+        : topic.removalPolicy === "destroy"
+          ? RemovalPolicy.DESTROY
+          : RemovalPolicy.RETAIN,
+  }));
+}

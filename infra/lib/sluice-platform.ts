@@ -1,0 +1,344 @@
+import { AssetStaging, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as lambda from "aws-cdk-lib/aws-lambda";
+import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import * as logs from "aws-cdk-lib/aws-logs";
+import * as s3 from "aws-cdk-lib/aws-s3";
+import { Construct } from "constructs";
+import { assertNativeBinariesMatch } from "./native-binaries.js";
+import { bundlingRootOf, DEFAULT_API_ENTRY } from "./paths.js";
+
+/** The S3 prefix whose objects the lifecycle rule expires: the engine moves unreferenced objects here. */
+export const GARBAGE_PREFIX = "garbage/";
+
+export interface SluicePlatformAlarmOptions {
+  /** Alarm when the function reports at least this many errors in 5 minutes. @default 1 */
+  readonly errorsThreshold?: number;
+  /** Alarm when at least this many invocations are throttled in 5 minutes. @default 1 */
+  readonly throttlesThreshold?: number;
+  /** Alarm when p99 duration stays above this for 15 minutes. @default 80% of the function timeout */
+  readonly durationP99Threshold?: Duration;
+  /** Where the alarms notify (an SNS topic action, for example). @default none */
+  readonly actions?: cloudwatch.IAlarmAction[];
+}
+
+export interface SluicePlatformProps {
+  /** The cluster id the HTTP API answers to (`/v3/clusters/{cluster_id}`). @default "sluice" */
+  readonly clusterId?: string;
+  /**
+   * The Lambda entry of the HTTP apps, a module exporting `handler` (hono/aws-lambda, payload
+   * format 2.0). @default functions/src/lambda.ts
+   */
+  readonly entry?: string;
+  /**
+   * The HTTP function's architecture. ARM_64 costs 20% less per GB-second, but the codecs are
+   * native modules and the bundle carries the binaries npm installed on the build machine: on a
+   * Linux x64 machine those load on x86_64 only. Synthesis fails when the bundle's binaries do not
+   * match this architecture (see native-binaries.ts).
+   * @default X86_64
+   */
+  readonly architecture?: lambda.Architecture;
+  /** @default 1024 */
+  readonly memorySizeMb?: number;
+  /** The HTTP function's timeout; bounds long-poll reads. @default 30 seconds */
+  readonly timeout?: Duration;
+  /**
+   * Who may call the Function URL. AWS_IAM (the default) requires SigV4-signed requests from
+   * principals granted lambda:InvokeFunctionUrl. NONE makes the URL public: anyone on the internet
+   * can produce, consume and administer topics, because the HTTP apps carry no authentication of
+   * their own yet. Use NONE only on an emulator or behind your own authentication.
+   * @default FunctionUrlAuthType.AWS_IAM
+   */
+  readonly apiAuthType?: lambda.FunctionUrlAuthType;
+  /** CORS for browsers calling the Function URL directly. @default no CORS headers */
+  readonly apiCors?: lambda.FunctionUrlCorsOptions;
+  /** BUFFERED (hono/aws-lambda `handle`) or RESPONSE_STREAM (`streamHandle`). @default BUFFERED */
+  readonly apiInvokeMode?: lambda.InvokeMode;
+  /** Caps the HTTP function's concurrency (and so its cost under a flood). @default unreserved */
+  readonly reservedConcurrentExecutions?: number;
+  /** DynamoDB point-in-time recovery (35 days of restores, billed per GB-month). @default true */
+  readonly pointInTimeRecovery?: boolean;
+  /**
+   * What happens to the bucket and the table when they leave the stack. RETAIN keeps every
+   * record; DESTROY deletes the table and the bucket (which must be empty: the destroy scripts
+   * empty it first).
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly dataRemovalPolicy?: RemovalPolicy;
+  /** How long objects under `garbage/` live before S3 deletes them. @default 7 days */
+  readonly garbageExpiration?: Duration;
+  /** Retention of the HTTP function's logs. @default one month */
+  readonly logRetention?: logs.RetentionDays;
+  /** Errors, throttles and p99 duration alarms on the HTTP function; `false` creates none. @default {} */
+  readonly alarms?: SluicePlatformAlarmOptions | false;
+  /** A CloudWatch dashboard ($3/month beyond the free tier's three). @default true */
+  readonly dashboard?: boolean;
+  /**
+   * Bundle the HTTP apps with esbuild (minified, source maps, AWS SDK included). Template tests
+   * may turn bundling off for every stack with the context `aws:cdk:bundling-stacks: []`.
+   */
+  readonly bundling?: { readonly minify?: boolean; readonly sourceMap?: boolean };
+}
+
+/**
+ * The whole Sluice data plane in one construct: the bucket holding partition data, the table
+ * holding offsets, indexes and leases, and the HTTP apps in one Lambda function behind a
+ * Function URL, with least-privilege grants, logs, alarms and a dashboard.
+ */
+export class SluicePlatform extends Construct {
+  readonly clusterId: string;
+  readonly bucket: s3.Bucket;
+  readonly table: dynamodb.Table;
+  readonly api: NodejsFunction;
+  readonly apiUrl: lambda.FunctionUrl;
+  readonly apiLogGroup: logs.LogGroup;
+  readonly alarms: cloudwatch.Alarm[] = [];
+  readonly dashboard?: cloudwatch.Dashboard;
+
+  constructor(scope: Construct, id: string, props: SluicePlatformProps = {}) {
+    super(scope, id);
+    this.clusterId = props.clusterId ?? "sluice";
+    const dataRemovalPolicy = props.dataRemovalPolicy ?? RemovalPolicy.RETAIN;
+    const timeout = props.timeout ?? Duration.seconds(30);
+
+    this.bucket = new s3.Bucket(this, "Bucket", {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      versioned: false,
+      removalPolicy: dataRemovalPolicy,
+      lifecycleRules: [
+        {
+          id: "expire-garbage",
+          prefix: GARBAGE_PREFIX,
+          expiration: props.garbageExpiration ?? Duration.days(7),
+        },
+        { id: "abort-incomplete-multipart-uploads", abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+    });
+    Validations.of(this.bucket).acknowledge({
+      id: "AwsSolutions-S1",
+      reason:
+        "Server access logs would need a second bucket and write a log object per request batch on the hot path; audit data access with CloudTrail S3 data events when required.",
+    });
+
+    this.table = new dynamodb.Table(this, "Table", {
+      partitionKey: { name: "pk", type: dynamodb.AttributeType.STRING },
+      sortKey: { name: "sk", type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: "expiresAt",
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: props.pointInTimeRecovery ?? true },
+      // Processors are woken by commits: DynamoDB Streams on the index entries.
+      stream: dynamodb.StreamViewType.NEW_IMAGE,
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      removalPolicy: dataRemovalPolicy,
+    });
+
+    if (props.pointInTimeRecovery === false) {
+      Validations.of(this.table).acknowledge({
+        id: "AwsSolutions-DDB3",
+        reason: "Point-in-time recovery turned off by the deployer (throwaway stacks: emulators, CI).",
+      });
+    }
+
+    this.apiLogGroup = new logs.LogGroup(this, "ApiLogs", {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    // Our own role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.
+    const role = new iam.Role(this, "ApiRole", {
+      assumedBy: new iam.ServicePrincipal("lambda.amazonaws.com"),
+      description: "Sluice HTTP apps: read and write this platform's bucket and table, write its logs",
+    });
+    this.grantData(role);
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        resources: [this.apiLogGroup.logGroupArn],
+      }),
+    );
+
+    const entry = props.entry ?? DEFAULT_API_ENTRY;
+    const sourceMap = props.bundling?.sourceMap ?? true;
+    const architecture = props.architecture ?? lambda.Architecture.X86_64;
+    this.api = new NodejsFunction(this, "Api", {
+      entry,
+      handler: "handler",
+      ...bundlingRootOf(entry),
+      runtime: lambda.Runtime.NODEJS_22_X,
+      architecture,
+      memorySize: props.memorySizeMb ?? 1024,
+      timeout,
+      role,
+      logGroup: this.apiLogGroup,
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      description: "Sluice HTTP apps (produce, consume, admin, groups)",
+      environment: {
+        SLUICE_BUCKET: this.bucket.bucketName,
+        SLUICE_TABLE: this.table.tableName,
+        SLUICE_CLUSTER_ID: this.clusterId,
+        // Stack traces in the logs point into the TypeScript sources.
+        ...(sourceMap ? { NODE_OPTIONS: "--enable-source-maps" } : {}),
+      },
+      bundling: {
+        format: OutputFormat.CJS,
+        target: "node22",
+        minify: props.bundling?.minify ?? true,
+        sourceMap,
+        sourcesContent: false,
+        // Bundle the AWS SDK instead of using the runtime's copy: the function runs the SDK
+        // version the suites ran, and the same bundle works on emulators that provide none.
+        externalModules: [],
+        // Native modules (the codecs): copy each binary beside the bundle and require it there.
+        loader: { ".node": "copy" },
+      },
+    });
+    if (Stack.of(this).bundlingRequired) {
+      const staging = this.api.node.findChild("Code").node.findChild("Stage");
+      if (staging instanceof AssetStaging)
+        assertNativeBinariesMatch(staging.absoluteStagedPath, architecture.name);
+    }
+
+    this.apiUrl = this.api.addFunctionUrl({
+      authType: props.apiAuthType ?? lambda.FunctionUrlAuthType.AWS_IAM,
+      invokeMode: props.apiInvokeMode ?? lambda.InvokeMode.BUFFERED,
+      cors: props.apiCors,
+    });
+
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(this.bucket.node.defaultChild as CfnElement)}.Arn>/*]`,
+      reason:
+        "Object-level actions (get, put, delete, abort upload) on the objects of this platform's own bucket; partition objects have generated keys, so they cannot be named one by one.",
+    });
+    Validations.of(this.api).acknowledge({
+      id: "AwsSolutions-L1",
+      reason:
+        "nodejs22.x is the runtime Sluice is built and tested for (supported by AWS until 2027); moving to a newer one is a deliberate, tested change.",
+    });
+
+    if (props.alarms !== false) this.createAlarms(props.alarms ?? {}, timeout);
+    if (props.dashboard ?? true) this.dashboard = this.createDashboard();
+  }
+
+  /**
+   * Grants the data-plane permissions of the HTTP apps and processors: object get, put, delete
+   * and abort-upload plus list on this bucket only, item reads and writes on this table only.
+   * Every action is named; none is a wildcard.
+   */
+  grantData(grantee: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"],
+      resourceArns: [this.bucket.arnForObjects("*")],
+    });
+    iam.Grant.addToPrincipal({ grantee, actions: ["s3:ListBucket"], resourceArns: [this.bucket.bucketArn] });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: [
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:DescribeTable",
+      ],
+      resourceArns: [this.table.tableArn],
+    });
+  }
+
+  private createAlarms(options: SluicePlatformAlarmOptions, timeout: Duration): void {
+    const period = Duration.minutes(5);
+    const errors = new cloudwatch.Alarm(this, "ApiErrorsAlarm", {
+      alarmDescription: "Sluice HTTP function errors (uncaught exceptions, timeouts, out of memory)",
+      metric: this.api.metricErrors({ period, statistic: cloudwatch.Stats.SUM }),
+      threshold: options.errorsThreshold ?? 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const throttles = new cloudwatch.Alarm(this, "ApiThrottlesAlarm", {
+      alarmDescription: "Sluice HTTP function throttled: requests refused for lack of concurrency",
+      metric: this.api.metricThrottles({ period, statistic: cloudwatch.Stats.SUM }),
+      threshold: options.throttlesThreshold ?? 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const durationThreshold = options.durationP99Threshold ?? Duration.millis(timeout.toMilliseconds() * 0.8);
+    const durationP99 = new cloudwatch.Alarm(this, "ApiDurationP99Alarm", {
+      alarmDescription: `Sluice HTTP function p99 duration above ${durationThreshold.toMilliseconds()} ms for 15 minutes`,
+      metric: this.api.metricDuration({ period, statistic: cloudwatch.Stats.percentile(99) }),
+      threshold: durationThreshold.toMilliseconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.alarms.push(errors, throttles, durationP99);
+    for (const alarm of this.alarms) alarm.addAlarmAction(...(options.actions ?? []));
+  }
+
+  private createDashboard(): cloudwatch.Dashboard {
+    const period = Duration.minutes(5);
+    const tableMetric = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: "AWS/DynamoDB",
+        metricName,
+        dimensionsMap: { TableName: this.table.tableName },
+        statistic,
+        period,
+      });
+    const dashboard = new cloudwatch.Dashboard(this, "Dashboard", {
+      defaultInterval: Duration.hours(3),
+    });
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: "HTTP function: invocations, errors, throttles",
+        left: [this.api.metricInvocations({ period }), this.api.metricErrors({ period })],
+        right: [this.api.metricThrottles({ period })],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: "HTTP function: duration (ms)",
+        left: [
+          this.api.metricDuration({ period, statistic: cloudwatch.Stats.percentile(50) }),
+          this.api.metricDuration({ period, statistic: cloudwatch.Stats.percentile(99) }),
+        ],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: "Table: consumed capacity",
+        left: [
+          tableMetric("ConsumedReadCapacityUnits", cloudwatch.Stats.SUM),
+          tableMetric("ConsumedWriteCapacityUnits", cloudwatch.Stats.SUM),
+        ],
+        width: 12,
+      }),
+      new cloudwatch.GraphWidget({
+        title: "Table: throttles and conditional-check failures",
+        left: [
+          tableMetric("ThrottledRequests", cloudwatch.Stats.SUM),
+          tableMetric("ConditionalCheckFailedRequests", cloudwatch.Stats.SUM),
+        ],
+        width: 12,
+      }),
+    );
+    if (this.alarms.length > 0) {
+      dashboard.addWidgets(
+        new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms: this.alarms, width: 24 }),
+      );
+    }
+    return dashboard;
+  }
+}
+
+function logicalIdOf(element: CfnElement): string {
+  return Stack.of(element).resolve(element.logicalId) as string;
+}
