@@ -17,6 +17,10 @@ if (!/^\d+$/.test(portText) || port > 65_535)
   fail(`PORT must be a port number (0 for any free port), got ${portText}`);
 const host = process.env.HOST || DEFAULT_HOST;
 const dataDir = resolve(process.env.SLUICE_DATA_DIR || ".sluice");
+const durabilityText = process.env.SLUICE_DURABILITY || "fsync";
+if (durabilityText !== "fsync" && durabilityText !== "buffered")
+  fail(`SLUICE_DURABILITY must be fsync or buffered, got ${durabilityText}`);
+const durability = durabilityText as "fsync" | "buffered";
 
 let running: RunningServer;
 try {
@@ -25,6 +29,7 @@ try {
     dataDir,
     port,
     host,
+    durability,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
   });
 } catch (error) {
@@ -35,7 +40,7 @@ process.stdout.write(
   [
     "Sluice local server",
     `  url:        ${running.url}`,
-    `  data dir:   ${running.dataDir}`,
+    `  data dir:   ${running.dataDir} (${durability} writes)`,
     `  cluster id: ${running.clusterId}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",

@@ -2,14 +2,22 @@ import { resolve } from "node:path";
 import { type RunningEmulator, startMinistack } from "./ministack.js";
 
 /**
- * Vitest global setup for the integration project. With AWS_ENDPOINT_URL unset it runs MiniStack
- * on 127.0.0.1 for the whole run; with it set, the suites use that endpoint (LocalStack, another
- * MiniStack, or real AWS when it names an AWS endpoint). Workers inherit the environment.
+ * Vitest global setup for the integration and e2e projects. With AWS_ENDPOINT_URL unset it runs
+ * MiniStack on 127.0.0.1 for the whole run; with it set, the suites use that endpoint (LocalStack,
+ * another MiniStack); with SLUICE_TEST_TARGET=aws they use real AWS. Workers inherit the
+ * environment.
  */
 let emulator: RunningEmulator | undefined;
 
 export async function setup(): Promise<void> {
   const configured = process.env.AWS_ENDPOINT_URL;
+  if (process.env.SLUICE_TEST_TARGET === "aws") {
+    // Real AWS: the SDK's own endpoints, credentials and region; nothing is started.
+    process.stderr.write(
+      `[emulator] none: SLUICE_TEST_TARGET=aws, using real AWS in ${process.env.AWS_REGION ?? "the SDK's default region"}\n`,
+    );
+    return;
+  }
   if (configured) {
     process.stderr.write(`[emulator] using AWS_ENDPOINT_URL=${configured}\n`);
   } else {
