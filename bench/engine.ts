@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- engine [--json] [--requests N] [--concurrency C] [--partitions P]`
+ * `npm run bench -- engine [--json] [--requests N] [--concurrency C] [--partitions P]
+ *   [--durability buffered|fsync] [--dir PATH]`
  *
  * The engine in-process on the embedded adapters (SQLite + filesystem): appends of 1,000
  * records of 100 bytes per request, then fetches of everything back through a fresh engine
@@ -27,12 +28,14 @@ export async function main(argv: string[]): Promise<void> {
       concurrency: { type: "string", default: "4" },
       partitions: { type: "string", default: "8" },
       durability: { type: "string", default: "buffered" },
+      /** Where the data directory goes; e.g. /dev/shm to take the disk out of the measurement. */
+      dir: { type: "string", default: tmpdir() },
     },
   });
   const requests = Number(values.requests);
   const concurrency = Number(values.concurrency);
   const partitions = Number(values.partitions);
-  const dir = await mkdtemp(join(tmpdir(), "sluice-bench-engine-"));
+  const dir = await mkdtemp(join(values.dir, "sluice-bench-engine-"));
   const durability = values.durability === "fsync" ? "fsync" : "buffered";
   const sqlite = new SqliteMetadataStore({ path: join(dir, "metadata.sqlite"), durability });
   const metadata = new CountingMetadataStore(sqlite);
@@ -95,7 +98,7 @@ export async function main(argv: string[]): Promise<void> {
     );
 
     printTable(
-      `engine on SQLite + filesystem: ${requests} requests × ${RECORDS_PER_REQUEST} records × ${RECORD_BYTES} B, ${concurrency} in flight, ${partitions} partitions, ${durability} writes`,
+      `engine on SQLite + filesystem: ${requests} requests × ${RECORDS_PER_REQUEST} records × ${RECORD_BYTES} B, ${concurrency} in flight, ${partitions} partitions, ${durability} writes in ${values.dir}`,
       [
         {
           name: "append",

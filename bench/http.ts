@@ -1,5 +1,6 @@
 /**
- * `npm run bench -- http [--json] [--batches N] [--singles N] [--e2e N]`
+ * `npm run bench -- http [--json] [--batches N] [--singles N] [--e2e N] [--concurrency C]
+ *   [--durability buffered|fsync] [--dir PATH]`
  *
  * Drives the local server (`npm start`, a child process on loopback with its own data directory)
  * from this process, so server and client share the machine's two cores:
@@ -31,10 +32,14 @@ export async function main(argv: string[]): Promise<void> {
       singles: { type: "string", default: "3000" },
       e2e: { type: "string", default: "2000" },
       concurrency: { type: "string", default: "4" },
+      durability: { type: "string", default: "buffered" },
+      /** Where the server's data directory goes; e.g. /dev/shm to take the disk out of the measurement. */
+      dir: { type: "string", default: tmpdir() },
     },
   });
-  const dataDir = await mkdtemp(join(tmpdir(), "sluice-bench-http-"));
-  const server = await startServer(dataDir);
+  const dataDir = await mkdtemp(join(values.dir, "sluice-bench-http-"));
+  const durability = values.durability === "fsync" ? "fsync" : "buffered";
+  const server = await startServer(dataDir, durability);
   try {
     const api = await apiFor(server.url);
     await api.post("/topics", { topic_name: "bench-batch", partitions_count: 8 });
@@ -51,44 +56,52 @@ export async function main(argv: string[]): Promise<void> {
       { x: "seconds", y: "records/s" },
       [{ name: `1,000-record requests, ${values.concurrency} in flight`, points: batched.series }],
     );
-    printTable("local server over loopback (client in the same machine)", [
-      {
-        name: "batched produce",
-        value: batched.recordsPerS,
-        unit: "records/s",
-        target: { value: 1_000_000, higherIsBetter: true },
-      },
-      { name: "batched produce", value: (batched.recordsPerS * RECORD_BYTES) / 1e6, unit: "MB/s (payload)" },
-      {
-        name: "batched produce p50",
-        value: batched.latency.getValueAtPercentile(50) / 1000,
-        unit: "ms per request",
-      },
-      {
-        name: "batched produce p99",
-        value: batched.latency.getValueAtPercentile(99) / 1000,
-        unit: "ms per request",
-      },
-      { name: "single-record produce p50", value: single.getValueAtPercentile(50) / 1000, unit: "ms" },
-      {
-        name: "single-record produce p99",
-        value: single.getValueAtPercentile(99) / 1000,
-        unit: "ms",
-        target: { value: 5, higherIsBetter: false },
-      },
-      { name: "produce-to-consume p50", value: endToEnd.getValueAtPercentile(50) / 1000, unit: "ms" },
-      {
-        name: "produce-to-consume p99",
-        value: endToEnd.getValueAtPercentile(99) / 1000,
-        unit: "ms",
-        target: { value: 10, higherIsBetter: false },
-      },
-    ]);
+    printTable(
+      `local server over loopback (client on the same machine), ${durability} writes in ${values.dir}`,
+      [
+        {
+          name: "batched produce",
+          value: batched.recordsPerS,
+          unit: "records/s",
+          target: { value: 1_000_000, higherIsBetter: true },
+        },
+        {
+          name: "batched produce",
+          value: (batched.recordsPerS * RECORD_BYTES) / 1e6,
+          unit: "MB/s (payload)",
+        },
+        {
+          name: "batched produce p50",
+          value: batched.latency.getValueAtPercentile(50) / 1000,
+          unit: "ms per request",
+        },
+        {
+          name: "batched produce p99",
+          value: batched.latency.getValueAtPercentile(99) / 1000,
+          unit: "ms per request",
+        },
+        { name: "single-record produce p50", value: single.getValueAtPercentile(50) / 1000, unit: "ms" },
+        {
+          name: "single-record produce p99",
+          value: single.getValueAtPercentile(99) / 1000,
+          unit: "ms",
+          target: { value: 5, higherIsBetter: false },
+        },
+        { name: "produce-to-consume p50", value: endToEnd.getValueAtPercentile(50) / 1000, unit: "ms" },
+        {
+          name: "produce-to-consume p99",
+          value: endToEnd.getValueAtPercentile(99) / 1000,
+          unit: "ms",
+          target: { value: 10, higherIsBetter: false },
+        },
+      ],
+    );
     process.stdout.write(`chart: ${chart}\n`);
     if (values.json) {
       process.stdout.write(
         `${JSON.stringify({
           benchmark: "http",
+          durability,
           produce_records_per_s: Math.round(batched.recordsPerS),
           produce_mb_per_s: Number(((batched.recordsPerS * RECORD_BYTES) / 1e6).toFixed(2)),
           batch_request_p99_ms: batched.latency.getValueAtPercentile(99) / 1000,
@@ -237,13 +250,16 @@ async function produceToConsume(api: Api, records: number) {
   return latency;
 }
 
-async function startServer(dataDir: string): Promise<{ url: string; stop: () => Promise<void> }> {
+async function startServer(
+  dataDir: string,
+  durability: "fsync" | "buffered",
+): Promise<{ url: string; stop: () => Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
     ["--import", "tsx", join(ROOT, "packages/server/src/main.ts")],
     {
       cwd: ROOT,
-      env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir },
+      env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir, SLUICE_DURABILITY: durability },
       stdio: ["ignore", "pipe", "inherit"],
     },
   );

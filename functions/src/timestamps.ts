@@ -61,8 +61,16 @@ export function parseTimestamp(value: unknown, field: string): number {
 }
 
 export function isoTimestamp(millis: number): string {
-  return new Date(millis).toISOString();
+  // The records of one request mostly share their append time: format it once.
+  if (millis !== lastMillis) {
+    lastMillis = millis;
+    lastIso = new Date(millis).toISOString();
+  }
+  return lastIso;
 }
+
+let lastMillis = Number.NaN;
+let lastIso = "";
 
 function invalid(field: string, value: unknown): InvalidArgumentError {
   return new InvalidArgumentError(

@@ -75,8 +75,23 @@ export interface DecodedRecord extends Record {
 /** "create": producer-supplied timestamps. "log_append": the batch's maxTimestamp applies to all. */
 export type TimestampType = "create" | "log_append";
 
+/**
+ * A record to encode. Headers may be left out (none), and so may the timestamp when the options
+ * give `defaultTimestamp` or `timestamp`. Producers' own record objects can be passed as they are.
+ */
+export interface RecordInput {
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers?: readonly RecordHeader[];
+  timestamp?: number;
+}
+
 export interface EncodeRecordBatchOptions {
   compression: Compression;
+  /** The timestamp of records that carry none. */
+  defaultTimestamp?: number;
+  /** When set, every record gets this timestamp, whatever it carries (log-append time). */
+  timestamp?: number;
   /** Offset of the first record; default 0 (producers send 0 and the log assigns offsets). */
   baseOffset?: bigint | number;
   /** Default "create". "log_append" sets attribute bit 3. */
@@ -137,6 +152,9 @@ export interface DecodeRecordBatchesOptions {
 // ---- layout ----
 
 export const RECORD_BATCH_MAGIC = 2;
+
+/** The headers of a decoded record that has none; frozen, as decoded records are read-only. */
+const NO_HEADERS: RecordHeader[] = Object.freeze([]) as unknown as RecordHeader[];
 /** Bytes before the first record. */
 export const RECORD_BATCH_HEADER_SIZE = 61;
 /** baseOffset + batchLength: the bytes not counted by batchLength. */
@@ -173,7 +191,7 @@ const TWO_POW_32 = 0x1_0000_0000;
 
 /** Encodes `records` as one RecordBatch v2; offsets are consecutive from `baseOffset`. */
 export async function encodeRecordBatch(
-  records: readonly Record[],
+  records: readonly RecordInput[],
   options: EncodeRecordBatchOptions,
 ): Promise<Uint8Array> {
   const codec = compressionCode(options.compression);
@@ -206,11 +224,18 @@ export async function encodeRecordBatch(
     "partitionLeaderEpoch",
   );
 
-  // Pass 1: timestamp bounds, which every record's delta depends on.
+  // Pass 1: every record's timestamp and their bounds, which every record's delta depends on.
+  const timestamps = new Float64Array(count);
   let firstTimestamp = Number.POSITIVE_INFINITY;
   let maxTimestamp = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < count; i++) {
-    const timestamp = records[i]!.timestamp;
+    const timestamp = options.timestamp ?? records[i]!.timestamp ?? options.defaultTimestamp;
+    if (timestamp === undefined) {
+      throw new InvalidArgumentError(`record ${i} has no timestamp and no default was given`, {
+        details: { index: i },
+      });
+    }
+    timestamps[i] = timestamp;
     if (!Number.isSafeInteger(timestamp)) {
       throw new InvalidArgumentError(
         `record ${i} has timestamp ${timestamp}; expected integer milliseconds`,
@@ -235,11 +260,11 @@ export async function encodeRecordBatch(
     const record = records[i]!;
     const body =
       1 +
-      sizeOfVarlong(record.timestamp - firstTimestamp) +
+      sizeOfVarlong(timestamps[i]! - firstTimestamp) +
       sizeOfVarint(i) +
       sizeOfBytesField(record.key, i, "key") +
       sizeOfBytesField(record.value, i, "value") +
-      sizeOfHeaders(record.headers, i);
+      sizeOfHeaders(record.headers ?? NO_HEADERS, i);
     bodySizes[i] = body;
     recordsSize += sizeOfVarint(body) + body;
     if (recordsSize > MAX_BATCH_SIZE) throw tooLarge();
@@ -248,10 +273,10 @@ export async function encodeRecordBatch(
   let out: Uint8Array;
   if (codec === 0) {
     out = allocate(RECORD_BATCH_HEADER_SIZE + recordsSize);
-    writeRecords(out, RECORD_BATCH_HEADER_SIZE, records, bodySizes, firstTimestamp);
+    writeRecords(out, RECORD_BATCH_HEADER_SIZE, records, bodySizes, timestamps, firstTimestamp);
   } else {
     const raw = allocate(recordsSize);
-    writeRecords(raw, 0, records, bodySizes, firstTimestamp);
+    writeRecords(raw, 0, records, bodySizes, timestamps, firstTimestamp);
     const payload = await compress(options.compression, raw);
     if (RECORD_BATCH_HEADER_SIZE + payload.length > MAX_BATCH_SIZE) throw tooLarge();
     out = allocate(RECORD_BATCH_HEADER_SIZE + payload.length);
@@ -316,8 +341,9 @@ function sizeOfHeaders(headers: readonly RecordHeader[], index: number): number 
 function writeRecords(
   out: Uint8Array,
   start: number,
-  records: readonly Record[],
+  records: readonly RecordInput[],
   bodySizes: Int32Array,
+  timestamps: Float64Array,
   firstTimestamp: number,
 ): void {
   // A Buffer over the same memory, only for its fast UTF-8 writer; made once, only if needed.
@@ -327,11 +353,11 @@ function writeRecords(
     const record = records[i]!;
     pos = writeUnsignedVarint(out, pos, bodySizes[i]! << 1);
     out[pos++] = 0; // record attributes: unused in v2
-    pos = writeVarlong(out, pos, record.timestamp - firstTimestamp);
+    pos = writeVarlong(out, pos, timestamps[i]! - firstTimestamp);
     pos = writeUnsignedVarint(out, pos, i << 1);
     pos = writeBytesField(out, pos, record.key);
     pos = writeBytesField(out, pos, record.value);
-    const headers = record.headers;
+    const headers = record.headers ?? NO_HEADERS;
     pos = writeVarint(out, pos, headers.length);
     for (let h = 0; h < headers.length; h++) {
       const header = headers[h]!;
@@ -574,7 +600,8 @@ function decodeRecords(
     const key = readBytesField(buf, cursor, batchPosition, i);
     const value = readBytesField(buf, cursor, batchPosition, i);
     const headerCount = readVarint(buf, cursor);
-    const headers: RecordHeader[] = [];
+    // Most records carry no headers: they share one frozen empty list instead of allocating one each.
+    const headers: RecordHeader[] = headerCount === 0 ? NO_HEADERS : [];
     if (headerCount !== 0) {
       if (headerCount < 0 || headerCount * 2 > bodyEnd - cursor.pos) {
         throw recordError(batchPosition, i, `header count ${headerCount} does not fit the record`);

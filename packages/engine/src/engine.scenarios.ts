@@ -142,7 +142,7 @@ async function runScenario(backend: EngineBackend, scenario: Scenario): Promise<
   });
 
   const sent: Sent[] = [];
-  const observed: ConsumedRecord[][] = [];
+  const observed: { partition: number; records: ConsumedRecord[] }[] = [];
   let writing = true;
   // Each client gets a fresh Engine (empty caches) whenever its process "dies", as a Lambda would.
   const writers = scenario.clients.map((client, clientIndex) =>
@@ -154,7 +154,7 @@ async function runScenario(backend: EngineBackend, scenario: Scenario): Promise<
     while (writing) {
       for (let partition = 0; partition < scenario.partitions; partition++) {
         const result = await engine.fetch({ topic, partition, offset: next[partition]!, maxRecords: 7 });
-        observed.push(result.records);
+        observed.push({ partition, records: result.records });
         next[partition] = result.nextOffset;
       }
       await new Promise((resolve) => setImmediate(resolve));
@@ -314,11 +314,14 @@ function checkAcknowledgedRecords(log: ConsumedRecord[][], sent: Sent[], partiti
 }
 
 /** Invariant 3: whatever a reader saw mid-run was committed, stays where it was, in offset order. */
-function checkObservedFetches(log: ConsumedRecord[][], observed: ConsumedRecord[][]): void {
-  for (const records of observed) {
+function checkObservedFetches(
+  log: ConsumedRecord[][],
+  observed: { partition: number; records: ConsumedRecord[] }[],
+): void {
+  for (const { partition, records } of observed) {
     records.forEach((record, index) => {
       if (index > 0) expect(record.offset).toBe(records[index - 1]!.offset + 1);
-      const committed = log[record.partition]![record.offset];
+      const committed = log[partition]![record.offset];
       expect(committed && fromText.decode(committed.value!)).toBe(fromText.decode(record.value!));
     });
   }

@@ -5,6 +5,7 @@ import {
   encodeRecordBatch,
   InvalidArgumentError,
   partitionForKey,
+  readBatchHeader,
 } from "@sluice/core";
 import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
 import type { Clock } from "../clock.js";
@@ -70,7 +71,7 @@ export class Appender {
     const timestamps = request.records.map((record) =>
       topic.settings.timestampType === "LogAppendTime" ? appendTime : (record.timestamp ?? appendTime),
     );
-    const { body, writes } = await encodeObject(request, topic, byPartition, timestamps);
+    const { body, writes } = await encodeObject(request, topic, byPartition, appendTime);
     const objectKey = await this.upload(topic, body);
     for (const write of writes)
       this.deps.batches.set(
@@ -281,31 +282,28 @@ async function encodeObject(
   request: AppendRequest,
   topic: Topic,
   byPartition: Map<number, number[]>,
-  timestamps: number[],
+  appendTime: number,
 ): Promise<{ body: Uint8Array; writes: PartitionWrite[] }> {
   const compression = chooseCompression(topic, request.compression);
+  const logAppendTime = topic.settings.timestampType === "LogAppendTime";
   const partitions = [...byPartition.keys()].sort((a, b) => a - b);
   const batches = await Promise.all(
     partitions.map((partition) => {
       const indexes = byPartition.get(partition)!;
-      return encodeRecordBatch(
-        indexes.map((index) => {
-          const record = request.records[index]!;
-          return {
-            key: record.key,
-            value: record.value,
-            headers: record.headers ?? [],
-            timestamp: timestamps[index]!,
-          };
-        }),
-        {
-          compression,
-          timestampType: topic.settings.timestampType === "LogAppendTime" ? "log_append" : "create",
-          producerId: request.producer?.producerId ?? -1,
-          producerEpoch: request.producer?.producerEpoch ?? -1,
-          baseSequence: request.producer?.baseSequences[partition] ?? -1,
-        },
-      );
+      // The producer's record objects go to the encoder as they are: no copy per record.
+      const records =
+        indexes.length === request.records.length
+          ? request.records
+          : indexes.map((index) => request.records[index]!);
+      return encodeRecordBatch(records, {
+        compression,
+        defaultTimestamp: appendTime,
+        ...(logAppendTime ? { timestamp: appendTime } : {}),
+        timestampType: logAppendTime ? "log_append" : "create",
+        producerId: request.producer?.producerId ?? -1,
+        producerEpoch: request.producer?.producerEpoch ?? -1,
+        baseSequence: request.producer?.baseSequences[partition] ?? -1,
+      });
     }),
   );
   const size = batches.reduce((total, batch) => total + batch.byteLength, 0);
@@ -315,20 +313,15 @@ async function encodeObject(
   partitions.forEach((partition, order) => {
     const batch = batches[order]!;
     body.set(batch, position);
-    const indexes = byPartition.get(partition)!;
-    let first = Number.POSITIVE_INFINITY;
-    let max = Number.NEGATIVE_INFINITY;
-    for (const index of indexes) {
-      first = Math.min(first, timestamps[index]!);
-      max = Math.max(max, timestamps[index]!);
-    }
+    // The encoder already found the timestamp bounds; read them from the batch header.
+    const header = readBatchHeader(batch);
     writes.push({
       partition,
-      recordCount: indexes.length,
+      recordCount: header.recordCount,
       position,
       length: batch.byteLength,
-      firstTimestamp: first,
-      maxTimestamp: max,
+      firstTimestamp: header.firstTimestamp,
+      maxTimestamp: header.maxTimestamp,
       sequence: request.producer?.baseSequences[partition],
     });
     position += batch.byteLength;

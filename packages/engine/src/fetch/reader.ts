@@ -1,6 +1,10 @@
-import { DataCorruptionError, decodeRecordBatches, InvalidArgumentError } from "@sluice/core";
+import {
+  DataCorruptionError,
+  type DecodedRecord,
+  decodeRecordBatches,
+  InvalidArgumentError,
+} from "@sluice/core";
 import type { ObjectStore } from "@sluice/storage";
-import type { RecordHeader } from "../append/append-types.js";
 import { batchCacheKey } from "../append/appender.js";
 import { OffsetOutOfRangeError } from "../errors.js";
 import type { LruCache } from "../lru-cache.js";
@@ -17,14 +21,11 @@ export interface FetchRequest {
   maxRecords?: number;
 }
 
-export interface ConsumedRecord {
-  partition: number;
-  offset: number;
-  timestamp: number;
-  key: Uint8Array | null;
-  value: Uint8Array | null;
-  headers: RecordHeader[];
-}
+/**
+ * A record as read back: offset, timestamp, key, value and headers. The partition is the fetch's.
+ * Records are read-only views into the fetched bytes: callers must not modify them.
+ */
+export type ConsumedRecord = DecodedRecord;
 
 export interface FetchResult {
   topic: string;
@@ -130,19 +131,7 @@ export class Reader {
       this.batches.set(cacheKey, bytes);
     }
     const batches = await decodeRecordBatches(bytes, { baseOffsetOverride: entry.baseOffset });
-    const records: ConsumedRecord[] = [];
-    for (const batch of batches) {
-      for (const record of batch.records) {
-        records.push({
-          partition,
-          offset: record.offset,
-          timestamp: record.timestamp,
-          key: record.key,
-          value: record.value,
-          headers: record.headers,
-        });
-      }
-    }
+    const records = batches.length === 1 ? batches[0]!.records : batches.flatMap((batch) => batch.records);
     if (records.length !== entry.recordCount) {
       throw new DataCorruptionError(
         `batch at offset ${entry.baseOffset} of partition ${partition} holds ${records.length} records; its index entry says ${entry.recordCount}`,
