@@ -171,7 +171,7 @@ async function batchedProduce(api: Api, requests: number, concurrency: number) {
       latency.recordValue(Math.round((performance.now() - begin) * 1000));
       done++;
       const now = performance.now();
-      if (now - lastTick >= 250) {
+      if (now - lastTick >= 100) {
         const rate = ((done - lastDone) * RECORDS_PER_BATCH) / ((now - lastTick) / 1000);
         series.push([(now - started) / 1000, rate]);
         progress(

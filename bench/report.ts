@@ -76,9 +76,13 @@ export function writeLineChart(
       (tick) =>
         `<line x1="${pad.left}" x2="${width - pad.right}" y1="${sy(tick)}" y2="${sy(tick)}" stroke="#ddd"/><text x="${pad.left - 6}" y="${sy(tick) + 4}" text-anchor="end">${formatNumber(tick)}</text>`,
     ),
+    ...ticks.map((_, i) => {
+      const x = (maxX / 4) * i;
+      return `<text x="${sx(x)}" y="${height - pad.bottom + 16}" text-anchor="middle">${formatNumber(x)}</text>`;
+    }),
     `<line x1="${pad.left}" x2="${pad.left}" y1="${pad.top}" y2="${height - pad.bottom}" stroke="black"/>`,
     `<line x1="${pad.left}" x2="${width - pad.right}" y1="${height - pad.bottom}" y2="${height - pad.bottom}" stroke="black"/>`,
-    `<text x="${width / 2}" y="${height - 12}" text-anchor="middle">${escapeXml(axis.x)} (0 to ${formatNumber(maxX)})</text>`,
+    `<text x="${width / 2}" y="${height - 12}" text-anchor="middle">${escapeXml(axis.x)}</text>`,
     `<text x="16" y="${height / 2}" text-anchor="middle" transform="rotate(-90 16 ${height / 2})">${escapeXml(axis.y)}</text>`,
     ...series.map((s, i) => {
       const path = s.points
