@@ -40,8 +40,9 @@ process.stdout.write(
   [
     "Sluice local server",
     `  url:        ${running.url}`,
-    `  data dir:   ${running.dataDir} (${durability} writes)`,
+    `  data dir:   ${running.dataDir}`,
     `  cluster id: ${running.clusterId}`,
+    `  durability: ${durability}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",
   ].join("\n"),

@@ -23,7 +23,12 @@ export default class ContractSummaryReporter implements Reporter {
       }
     }
     // One plain closing line, whatever the reporter above printed, for tools that read it.
-    const failedModules = testModules.filter((module) => module.state() === "failed").length;
+    // A file that failed without a failed test (it did not load) counts once.
+    const failedModules = testModules.filter(
+      (module) =>
+        module.state() === "failed" &&
+        ![...module.children.allTests()].some((test) => test.result().state === "failed"),
+    ).length;
     const closing = `tests: ${total.passed} passed, ${total.failed + failedModules} failed, ${total.skipped} skipped\n`;
     if (counts.size === 0) {
       process.stdout.write(`\n${closing}`);
