@@ -9,7 +9,8 @@ import { SluiceStack, type TopicDeclaration } from "../lib/sluice-stack.js";
  *
  * - stackName (default "Sluice"), clusterId (default "sluice")
  * - apiAuthType: AWS_IAM (default) or NONE (a public URL; see docs/deploy.md)
- * - architecture: x86_64 (default) or arm64 (needs arm64 codec binaries; see docs/deploy.md)
+ * - architecture: arm64 (default; portable codecs) or x86_64 (native codecs when synthesized on
+ *   Linux x64; see docs/deploy.md)
  * - dataRemovalPolicy: retain (default) or destroy (throwaway stacks: emulators, CI)
  * - alarms, dashboard, pointInTimeRecovery: true (default) or false
  * - entry: the HTTP apps' Lambda entry (default functions/src/lambda.ts)

@@ -2,11 +2,13 @@ import { closeSync, openSync, readdirSync, readSync } from "node:fs";
 import { join } from "node:path";
 
 /**
- * The codecs (snappy, lz4-napi, @mongodb-js/zstd) are native Node-API modules. esbuild copies the
+ * The native codecs (snappy, lz4-napi, @mongodb-js/zstd) and @node-rs/crc32 are Node-API modules.
+ * When a function bundles them (x86_64 by default, `bundleNativeCodecs`), esbuild copies the
  * binaries npm installed into the bundle, and npm installs only the build machine's platform, so a
- * bundle made on Linux x64 runs on an x86_64 function and nowhere else. This check fails the
- * synthesis when a bundle holds a binary the function cannot load, instead of a deployed function
- * that fails every cold start. (An emulator running functions on the host would not notice.)
+ * bundle made on Linux x64 runs on an x86_64 function and nowhere else. (An arm64 function leaves
+ * them out and runs the portable codecs.) This check fails the synthesis when a bundle holds a
+ * binary the function cannot load, instead of a deployed function whose codecs fail at run time.
+ * An emulator running functions on the host CPU would not notice.
  */
 
 const ELF_MAGIC = [0x7f, 0x45, 0x4c, 0x46];
@@ -42,7 +44,7 @@ export function assertNativeBinariesMatch(dir: string, architecture: string): vo
   if (wrong.length === 0) return;
   const list = wrong.map((b) => `${b.file.slice(dir.length + 1)} (${b.architecture})`).join(", ");
   throw new Error(
-    `the bundle holds native modules a Linux ${architecture} function cannot load: ${list}. npm installs binaries for the build machine only: deploy with the architecture they were built for (-c architecture=x86_64 on a Linux x64 machine), or bundle on a matching Linux machine or in Docker (forceDockerBundling).`,
+    `the bundle holds native modules a Linux ${architecture} function cannot load: ${list}. npm installs binaries for the build machine only: leave them out of the bundle so that the portable codecs run (bundleNativeCodecs: false, the default on arm64), deploy with the architecture they were built for (-c architecture=x86_64 on a Linux x64 machine), or bundle on a matching Linux machine or in Docker (forceDockerBundling).`,
   );
 }
 

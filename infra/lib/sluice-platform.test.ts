@@ -2,7 +2,7 @@ import { type App, RemovalPolicy } from "aws-cdk-lib";
 import { Match } from "aws-cdk-lib/assertions";
 import { Architecture, FunctionUrlAuthType } from "aws-cdk-lib/aws-lambda";
 import { describe, expect, it } from "vitest";
-import { GARBAGE_PREFIX } from "./sluice-platform.js";
+import { GARBAGE_PREFIX, NATIVE_MODULES, type SluicePlatformProps } from "./sluice-platform.js";
 import { onlyLogicalId, propertyOf, resourcesOf, synthStack } from "./test-support.js";
 
 const { template } = synthStack();
@@ -101,10 +101,10 @@ describe("the table", () => {
 });
 
 describe("the HTTP function", () => {
-  it("runs nodejs22.x on x86_64 with the bucket, table and cluster id in its environment", () => {
+  it("runs nodejs22.x on arm64 with the bucket, table and cluster id in its environment", () => {
     template.hasResourceProperties("AWS::Lambda::Function", {
       Runtime: "nodejs22.x",
-      Architectures: ["x86_64"],
+      Architectures: ["arm64"],
       Handler: "index.handler",
       MemorySize: 1024,
       Timeout: 30,
@@ -119,12 +119,26 @@ describe("the HTTP function", () => {
     });
   });
 
-  it("runs on arm64 when asked", () => {
-    const arm = synthStack({ platform: { architecture: Architecture.ARM_64 } }).template;
-    arm.hasResourceProperties("AWS::Lambda::Function", {
+  it("runs on x86_64 when asked", () => {
+    const x86 = synthStack({ platform: { architecture: Architecture.X86_64 } }).template;
+    x86.hasResourceProperties("AWS::Lambda::Function", {
       Environment: { Variables: Match.objectLike({ SLUICE_CLUSTER_ID: "sluice" }) },
-      Architectures: ["arm64"],
+      Architectures: ["x86_64"],
     });
+  });
+
+  it("leaves the native modules out of the bundle except on x86_64, unless told otherwise", () => {
+    // The template cannot show bundling; bundling.test.ts checks what real bundles hold.
+    const external = (props: SluicePlatformProps) =>
+      synthStack({ platform: props }).stack.platform.apiExternalModules;
+    expect([...NATIVE_MODULES].sort()).toEqual(["@mongodb-js/zstd", "@node-rs/crc32", "lz4-napi", "snappy"]);
+    expect(external({})).toEqual(NATIVE_MODULES);
+    expect(external({ architecture: Architecture.ARM_64 })).toEqual(NATIVE_MODULES);
+    expect(external({ architecture: Architecture.X86_64 })).toEqual([]);
+    expect(external({ architecture: Architecture.ARM_64, bundleNativeCodecs: true })).toEqual([]);
+    expect(external({ architecture: Architecture.X86_64, bundleNativeCodecs: false })).toEqual(
+      NATIVE_MODULES,
+    );
   });
 
   it("logs to its own log group, kept one month", () => {

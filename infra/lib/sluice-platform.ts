@@ -1,9 +1,11 @@
+import { createRequire } from "node:module";
+import { dirname, join, relative, sep } from "node:path";
 import { AssetStaging, type CfnElement, Duration, RemovalPolicy, Stack, Validations } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as iam from "aws-cdk-lib/aws-iam";
 import * as lambda from "aws-cdk-lib/aws-lambda";
-import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { type ICommandHooks, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
@@ -12,6 +14,15 @@ import { bundlingRootOf, DEFAULT_API_ENTRY } from "./paths.js";
 
 /** The S3 prefix whose objects the lifecycle rule expires: the engine moves unreferenced objects here. */
 export const GARBAGE_PREFIX = "garbage/";
+
+/**
+ * The Node-API packages of @sluice/core: the codecs and the CRC-32C. Each has a portable fallback
+ * (packages/core/src/compression.ts, crc32c.ts), so a bundle may leave them out.
+ */
+export const NATIVE_MODULES: readonly string[] = ["snappy", "lz4-napi", "@mongodb-js/zstd", "@node-rs/crc32"];
+
+/** The WebAssembly zstd's module, which it reads from beside the bundle (`__dirname`). */
+export const ZSTD_WASM_FILE = "zstd.wasm";
 
 export interface SluicePlatformAlarmOptions {
   /** Alarm when the function reports at least this many errors in 5 minutes. @default 1 */
@@ -33,13 +44,22 @@ export interface SluicePlatformProps {
    */
   readonly entry?: string;
   /**
-   * The HTTP function's architecture. ARM_64 costs 20% less per GB-second, but the codecs are
-   * native modules and the bundle carries the binaries npm installed on the build machine: on a
-   * Linux x64 machine those load on x86_64 only. Synthesis fails when the bundle's binaries do not
-   * match this architecture (see native-binaries.ts).
-   * @default X86_64
+   * The HTTP function's architecture. ARM_64 costs 20% less per GB-second and runs
+   * the portable codecs (see `bundleNativeCodecs`); X86_64 carries the native codec binaries npm
+   * installed on a Linux x64 build machine, which compress and decompress faster (docs/deploy.md).
+   * @default ARM_64
    */
   readonly architecture?: lambda.Architecture;
+  /**
+   * Bundle the native modules (NATIVE_MODULES: snappy, lz4-napi, @mongodb-js/zstd, @node-rs/crc32)
+   * with their binaries. Left out, they are esbuild externals that fail to load at run time, and
+   * the codecs and CRC-32C run their portable JavaScript and WebAssembly implementations. npm
+   * installs binaries for the build machine only, so this is right only when the function's
+   * architecture matches it (a Linux x64 machine for X86_64); synthesis fails when a bundled
+   * binary does not match the function's architecture (native-binaries.ts).
+   * @default true for X86_64, false for ARM_64
+   */
+  readonly bundleNativeCodecs?: boolean;
   /** @default 1024 */
   readonly memorySizeMb?: number;
   /** The HTTP function's timeout; bounds long-poll reads. @default 30 seconds */
@@ -94,6 +114,8 @@ export class SluicePlatform extends Construct {
   readonly api: NodejsFunction;
   readonly apiUrl: lambda.FunctionUrl;
   readonly apiLogGroup: logs.LogGroup;
+  /** The packages the HTTP function's bundle leaves out (esbuild externals): NATIVE_MODULES or none. */
+  readonly apiExternalModules: readonly string[];
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard?: cloudwatch.Dashboard;
 
@@ -163,11 +185,16 @@ export class SluicePlatform extends Construct {
 
     const entry = props.entry ?? DEFAULT_API_ENTRY;
     const sourceMap = props.bundling?.sourceMap ?? true;
-    const architecture = props.architecture ?? lambda.Architecture.X86_64;
+    const architecture = props.architecture ?? lambda.Architecture.ARM_64;
+    const bundleNativeCodecs =
+      props.bundleNativeCodecs ?? architecture.name === lambda.Architecture.X86_64.name;
+    this.apiExternalModules = bundleNativeCodecs ? [] : NATIVE_MODULES;
+    const bundlingRoot = bundlingRootOf(entry);
+    const zstdWasm = zstdWasmCopy(entry, bundlingRoot.projectRoot);
     this.api = new NodejsFunction(this, "Api", {
       entry,
       handler: "handler",
-      ...bundlingRootOf(entry),
+      ...bundlingRoot,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture,
       memorySize: props.memorySizeMb ?? 1024,
@@ -191,9 +218,13 @@ export class SluicePlatform extends Construct {
         sourcesContent: false,
         // Bundle the AWS SDK instead of using the runtime's copy: the function runs the SDK
         // version the suites ran, and the same bundle works on emulators that provide none.
-        externalModules: [],
+        // Without native codecs their packages stay external: `require` fails in the function
+        // and the portable implementations take over.
+        externalModules: [...this.apiExternalModules],
         // Native modules (the codecs): copy each binary beside the bundle and require it there.
         loader: { ".node": "copy" },
+        // The WebAssembly zstd reads its module from the bundle's directory.
+        ...(zstdWasm ? { commandHooks: zstdWasm } : {}),
       },
     });
     if (Stack.of(this).bundlingRequired) {
@@ -337,6 +368,28 @@ export class SluicePlatform extends Construct {
     }
     return dashboard;
   }
+}
+
+/**
+ * Bundling hooks copying @bokuweb/zstd-wasm's `zstd.wasm` beside the bundle, where the package
+ * looks for it. Undefined when the entry does not resolve the package (another entry's project):
+ * then zstd compression without the native module is unavailable in the function (decompression
+ * still works), as packages/core/src/compression.ts explains.
+ */
+function zstdWasmCopy(entry: string, projectRoot: string): ICommandHooks | undefined {
+  let wasm: string;
+  try {
+    wasm = join(dirname(createRequire(entry).resolve("@bokuweb/zstd-wasm")), ZSTD_WASM_FILE);
+  } catch {
+    return undefined;
+  }
+  // Relative to the project root, so that the command also works inside a bundling container.
+  const source = relative(projectRoot, wasm).split(sep).join("/");
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (inputDir, outputDir) => [`cp "${inputDir}/${source}" "${outputDir}/${ZSTD_WASM_FILE}"`],
+  };
 }
 
 function logicalIdOf(element: CfnElement): string {

@@ -4,19 +4,42 @@
  * writes, so batches we produce can be served to Kafka consumers byte for byte:
  * - gzip: a gzip member (node:zlib).
  * - snappy: xerial snappy-java framing (see below); raw snappy is also accepted when reading.
- * - lz4: the standard LZ4 frame format (lz4-napi's compressFrame emits 64 KiB independent blocks
- *   without checksums, the same profile Kafka's own LZ4 stream uses).
+ * - lz4: the standard LZ4 frame format with independent blocks and no checksums, the profile
+ *   Kafka's own LZ4 stream uses; every conforming frame is accepted when reading.
  * - zstd: a zstd frame (level 3, Kafka's default).
  * Decompression failures are stored bytes failing verification, hence DataCorruptionError.
+ *
+ * Backends. snappy, lz4 and zstd each have a native implementation (the Node-API packages snappy,
+ * lz4-napi and @mongodb-js/zstd) and a portable one, chosen per codec on first use: native when its
+ * binary loads, portable otherwise (an arm64 Lambda bundled without native modules, a platform
+ * npm has no binary for). The portable ones are plain JavaScript (snappyjs for snappy
+ * compression, our own snappy block decoder and LZ4 frame codec in snappy-block.ts and
+ * lz4-frame.ts, fzstd for zstd decompression) except zstd compression, which is the reference C
+ * library compiled to WebAssembly (@bokuweb/zstd-wasm). Should that fail to load (its zstd.wasm
+ * missing beside a bundle), zstd compression alone is unavailable: compress("zstd") throws
+ * InternalError, and everything else, zstd decompression included, still works. Both backends
+ * write the same formats and read each other's output (compression-portable.test.ts).
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
-import { compress as zstdCompress, decompress as zstdDecompress } from "@mongodb-js/zstd";
-import { compressFrame, decompressFrame } from "lz4-napi";
-import { compress as snappyCompress, uncompress as snappyUncompress } from "snappy";
-import { DataCorruptionError, InvalidArgumentError } from "./errors.js";
+import {
+  loadFzstd,
+  loadNativeLz4,
+  loadNativeSnappy,
+  loadNativeZstd,
+  loadSnappyJs,
+  loadZstdWasm,
+  type ZstdWasm,
+} from "./compression-vendor.js";
+import { DataCorruptionError, InternalError, InvalidArgumentError } from "./errors.js";
+import { lz4CompressFrame, lz4DecompressFrame } from "./lz4-frame.js";
+import { snappyDecompressBlock } from "./snappy-block.js";
 
 export type Compression = "none" | "gzip" | "snappy" | "lz4" | "zstd";
+
+/** Which implementation a codec runs on. */
+export type CodecBackend = "native" | "portable";
 
 /** Kafka's codec ids, as stored in bits 0–2 of a batch's attributes. */
 export const COMPRESSION_CODES: { readonly [C in Compression]: number } = Object.freeze({
@@ -65,9 +88,9 @@ export async function compress(compression: Compression, data: Uint8Array): Prom
     case 2:
       return await encodeXerialSnappy(data);
     case 3:
-      return plain(await compressFrame(data));
+      return await codec("lz4").compress(data);
     default:
-      return plain(await zstdCompress(asBuffer(data), ZSTD_LEVEL));
+      return await codec("zstd").compress(data);
   }
 }
 
@@ -82,12 +105,12 @@ export async function decompress(compression: Compression, data: Uint8Array): Pr
       case 2:
         return await decodeSnappy(data);
       case 3:
-        return plain(await decompressFrame(data));
+        return await codec("lz4").decompress(data);
       default:
-        return plain(await zstdDecompress(asBuffer(data)));
+        return await codec("zstd").decompress(data);
     }
   } catch (error) {
-    if (error instanceof DataCorruptionError) throw error;
+    if (error instanceof DataCorruptionError || error instanceof InternalError) throw error;
     throw new DataCorruptionError(
       `${compression} payload of ${data.length} bytes failed to decompress: ${(error as Error).message}`,
       { cause: error, details: { compression, length: data.length } },
@@ -96,16 +119,185 @@ export async function decompress(compression: Compression, data: Uint8Array): Pr
 }
 
 /**
+ * Runs `fn` with every codec forced onto one backend, for tests and benchmarks. The choice follows
+ * the asynchronous calls `fn` makes and nothing else (AsyncLocalStorage), so it never leaks into
+ * other tests or concurrent requests. Forcing "native" where a native module is missing makes the
+ * codec throw InternalError.
+ */
+export function withCodecBackend<T>(backend: CodecBackend, fn: () => T): T {
+  return forcedBackend.run(backend, fn);
+}
+
+/**
+ * What each codec compresses with here (under withCodecBackend, what it would use there):
+ * "native", "portable", or "unavailable" (zstd when neither its native module nor its WebAssembly
+ * build loads; decompression works on every platform regardless). "none" and gzip (node:zlib) are
+ * always "native". Loads the codecs it reports on.
+ */
+export async function compressionBackends(): Promise<Record<Compression, CodecBackend | "unavailable">> {
+  const report = async (name: NativeCodec): Promise<CodecBackend | "unavailable"> => {
+    const forced = forcedBackend.getStore();
+    if (forced !== "portable" && nativeCodec(name)) return "native";
+    if (forced === "native") return "unavailable";
+    if (name === "zstd" && (await zstdWasm()).module === undefined) return "unavailable";
+    return "portable";
+  };
+  return {
+    none: "native",
+    gzip: "native",
+    snappy: await report("snappy"),
+    lz4: await report("lz4"),
+    zstd: await report("zstd"),
+  };
+}
+
+/**
  * The bindings return Buffers; hand out plain Uint8Arrays over the same memory instead, because
  * Buffer's `slice` returns a view where Uint8Array's copies, a trap behind a Uint8Array type.
+ * (Some JavaScript codecs also answer a Buffer with a Buffer; they get plain views too.)
  */
-function plain(buffer: Buffer): Uint8Array {
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+function plain(buffer: Uint8Array): Uint8Array {
+  return Buffer.isBuffer(buffer)
+    ? new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+    : buffer;
 }
 
 /** A Buffer over the same memory (no copy), for bindings typed to take Buffer. */
 function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
+// ---- backends ----
+
+type NativeCodec = "snappy" | "lz4" | "zstd";
+
+/** One codec's payload format: a raw snappy block (xerial framing is added above), an LZ4 frame, a zstd frame. */
+interface Codec {
+  compress(data: Uint8Array): Promise<Uint8Array>;
+  decompress(data: Uint8Array): Promise<Uint8Array>;
+}
+
+const forcedBackend = new AsyncLocalStorage<CodecBackend>();
+
+/** The codec's implementation for this call: the forced backend, else native when it loaded. */
+function codec(name: NativeCodec): Codec {
+  const forced = forcedBackend.getStore();
+  if (forced === "portable") return PORTABLE[name];
+  const native = nativeCodec(name);
+  if (native) return native;
+  if (forced === "native") {
+    throw new InternalError(`the native ${name} codec is not installed on this platform`, {
+      details: { compression: name, platform: `${process.platform}-${process.arch}` },
+    });
+  }
+  return PORTABLE[name];
+}
+
+/** Native codecs, loaded on first use; null once loading failed. */
+const natives: { [C in NativeCodec]?: Codec | null } = {};
+
+function nativeCodec(name: NativeCodec): Codec | undefined {
+  let loaded = natives[name];
+  if (loaded === undefined) {
+    loaded = loadNative(name) ?? null;
+    natives[name] = loaded;
+  }
+  return loaded ?? undefined;
+}
+
+function loadNative(name: NativeCodec): Codec | undefined {
+  switch (name) {
+    case "snappy": {
+      const snappy = loadNativeSnappy();
+      return (
+        snappy && {
+          compress: async (data) => plain(await snappy.compress(data)),
+          decompress: async (data) => plain((await snappy.uncompress(data, { asBuffer: true })) as Buffer),
+        }
+      );
+    }
+    case "lz4": {
+      const lz4 = loadNativeLz4();
+      return (
+        lz4 && {
+          compress: async (data) => plain(await lz4.compressFrame(data)),
+          decompress: async (data) => plain(await lz4.decompressFrame(data)),
+        }
+      );
+    }
+    case "zstd": {
+      const zstd = loadNativeZstd();
+      return (
+        zstd && {
+          compress: async (data) => plain(await zstd.compress(asBuffer(data), ZSTD_LEVEL)),
+          decompress: async (data) => plain(await zstd.decompress(asBuffer(data))),
+        }
+      );
+    }
+  }
+}
+
+const PORTABLE: { readonly [C in NativeCodec]: Codec } = {
+  snappy: {
+    // snappyjs returns a Buffer for a Buffer (a view over a larger allocation); hand it a plain view.
+    compress: async (data) => portable("snappyjs", loadSnappyJs).compress(plain(data)),
+    decompress: async (data) => snappyDecompressBlock(data),
+  },
+  lz4: {
+    compress: async (data) => lz4CompressFrame(data),
+    decompress: async (data) => lz4DecompressFrame(data),
+  },
+  zstd: {
+    compress: async (data) => {
+      const wasm = await zstdWasm();
+      if (wasm.module === undefined) {
+        throw new InternalError(
+          `zstd compression is unavailable here: the native module is not installed and its WebAssembly build did not load (${errorMessage(wasm.error)}); zstd decompression still works`,
+          { cause: wasm.error, details: { compression: "zstd" } },
+        );
+      }
+      return wasm.module.compress(data, ZSTD_LEVEL);
+    },
+    decompress: async (data) => portable("fzstd", loadFzstd).decompress(data),
+  },
+};
+
+const portables = new Map<string, unknown>();
+
+/** A pure-JavaScript dependency; failing to load one is a broken installation. */
+function portable<T>(name: string, load: () => T | undefined): T {
+  let module = portables.get(name) as T | undefined;
+  if (module === undefined) {
+    module = load();
+    if (module === undefined) {
+      throw new InternalError(`the ${name} package did not load; reinstall dependencies`, {
+        details: { package: name },
+      });
+    }
+    portables.set(name, module);
+  }
+  return module;
+}
+
+let zstdWasmState: Promise<{ module?: ZstdWasm; error?: unknown }> | undefined;
+
+/** The WebAssembly zstd, instantiated once (its zstd.wasm is read and compiled on first use). */
+function zstdWasm(): Promise<{ module?: ZstdWasm; error?: unknown }> {
+  zstdWasmState ??= (async () => {
+    const module = loadZstdWasm();
+    if (module === undefined) return { error: new Error("the @bokuweb/zstd-wasm package did not load") };
+    try {
+      await module.init();
+      return { module };
+    } catch (error) {
+      return { error };
+    }
+  })();
+  return zstdWasmState;
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 // ---- snappy with xerial (snappy-java) framing ----
@@ -140,9 +332,10 @@ export function isXerialSnappy(data: Uint8Array): boolean {
 
 /** Snappy-compresses `data` in 32 KiB blocks inside xerial framing, as snappy-java writes it. */
 export async function encodeXerialSnappy(data: Uint8Array): Promise<Uint8Array> {
-  const pending: Promise<Buffer>[] = [];
+  const snappy = codec("snappy");
+  const pending: Promise<Uint8Array>[] = [];
   for (let start = 0; start < data.length; start += XERIAL_BLOCK_SIZE) {
-    pending.push(snappyCompress(data.subarray(start, start + XERIAL_BLOCK_SIZE)));
+    pending.push(snappy.compress(data.subarray(start, start + XERIAL_BLOCK_SIZE)));
   }
   const blocks = await Promise.all(pending);
   let total = XERIAL_HEADER_SIZE;
@@ -163,11 +356,12 @@ export async function encodeXerialSnappy(data: Uint8Array): Promise<Uint8Array> 
 
 /** Decodes snappy data in xerial framing or, failing the magic check, as one raw block. */
 export async function decodeSnappy(data: Uint8Array): Promise<Uint8Array> {
-  if (!isXerialSnappy(data)) {
-    return plain((await snappyUncompress(data, { asBuffer: true })) as Buffer);
-  }
+  const snappy = codec("snappy");
+  if (!isXerialSnappy(data)) return await snappy.decompress(data);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  const pending: Promise<Buffer>[] = [];
+  // The whole framing is checked before any block is decoded, so that no decode is left running
+  // (its failure unobserved) when the framing turns out broken.
+  const chunks: Uint8Array[] = [];
   let pos = 0;
   while (pos < data.length) {
     // At pos there is either a (possibly repeated) stream header or a chunk.
@@ -182,13 +376,11 @@ export async function decodeSnappy(data: Uint8Array): Promise<Uint8Array> {
     if (length < 0 || pos + 4 + length > data.length) {
       throw framingError(`chunk of ${length} bytes does not fit in the payload`, pos);
     }
-    pending.push(
-      snappyUncompress(data.subarray(pos + 4, pos + 4 + length), { asBuffer: true }) as Promise<Buffer>,
-    );
+    chunks.push(data.subarray(pos + 4, pos + 4 + length));
     pos += 4 + length;
   }
-  const blocks = await Promise.all(pending);
-  return plain(blocks.length === 1 ? blocks[0]! : Buffer.concat(blocks));
+  const blocks = await Promise.all(chunks.map((chunk) => snappy.decompress(chunk)));
+  return blocks.length === 1 ? blocks[0]! : plain(Buffer.concat(blocks));
 }
 
 function framingError(what: string, position: number): DataCorruptionError {
