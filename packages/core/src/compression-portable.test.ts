@@ -12,6 +12,7 @@ import fc from "fast-check";
 import { compressFrame, decompressFrame } from "lz4-napi";
 import { compress as nativeSnappyCompress, uncompress as nativeSnappyUncompress } from "snappy";
 import { afterAll, describe, expect, it } from "vitest";
+import { zstdFrameWithoutContentSize } from "./compression.fixtures.js";
 import {
   type CodecBackend,
   type Compression,
@@ -232,20 +233,7 @@ describe("portable and native codecs read each other's output", () => {
   });
 
   it("zstd: portable decompression reads frames without a content size", async () => {
-    const data = new TextEncoder().encode("a raw zstd block in a frame that omits its content size");
-    const blockHeader = 1 | (data.length << 3);
-    const frame = Uint8Array.of(
-      0x28,
-      0xb5,
-      0x2f,
-      0xfd,
-      0x00,
-      0x00,
-      blockHeader & 0xff,
-      (blockHeader >> 8) & 0xff,
-      (blockHeader >> 16) & 0xff,
-      ...data,
-    );
+    const { data, frame } = zstdFrameWithoutContentSize();
     expect(same(await portable(() => decompress("zstd", frame)), data)).toBe(true);
   });
 });

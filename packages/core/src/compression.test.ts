@@ -2,6 +2,8 @@ import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import { compress as rawSnappyCompress } from "snappy";
 import { describe, expect, it } from "vitest";
+import { zstdFrameWithoutContentSize } from "./compression.fixtures.js";
+
 import {
   COMPRESSION_CODES,
   type Compression,
@@ -87,22 +89,7 @@ describe("compress / decompress", () => {
   });
 
   it("zstd reads frames without a content size, as streaming writers (the Java client) emit", async () => {
-    const data = new TextEncoder().encode("a raw zstd block in a frame that omits its content size");
-    // Magic, frame header descriptor 0 (no content size, not single-segment), window byte,
-    // then one last raw block: header = last(1) | type raw(0) << 1 | size << 3, 3 bytes little-endian.
-    const blockHeader = 1 | (data.length << 3);
-    const frame = Uint8Array.of(
-      0x28,
-      0xb5,
-      0x2f,
-      0xfd,
-      0x00,
-      0x00,
-      blockHeader & 0xff,
-      (blockHeader >> 8) & 0xff,
-      (blockHeader >> 16) & 0xff,
-      ...data,
-    );
+    const { data, frame } = zstdFrameWithoutContentSize();
     expect(new Uint8Array(await decompress("zstd", frame))).toEqual(data);
   });
 });

@@ -1,0 +1,24 @@
+/**
+ * Hand-built codec inputs shared by the compression tests.
+ *
+ * A zstd frame without a content size, as streaming writers (the Java client) emit: magic, frame
+ * header descriptor 0 (no content size, not single-segment), window byte, then one last raw
+ * block whose 3-byte little-endian header is last(1) | type raw(0) << 1 | size << 3.
+ */
+export function zstdFrameWithoutContentSize(): { data: Uint8Array; frame: Uint8Array } {
+  const data = new TextEncoder().encode("a raw zstd block in a frame that omits its content size");
+  const blockHeader = 1 | (data.length << 3);
+  const frame = Uint8Array.of(
+    0x28,
+    0xb5,
+    0x2f,
+    0xfd,
+    0x00,
+    0x00,
+    blockHeader & 0xff,
+    (blockHeader >> 8) & 0xff,
+    (blockHeader >> 16) & 0xff,
+    ...data,
+  );
+  return { data, frame };
+}
