@@ -149,6 +149,61 @@ describe("help and usage", () => {
     expect(await run(["--url", "http://other.test", "topic", "list"], cliIO)).toBe(0);
     expect(seen.every((url) => url.startsWith("http://other.test/"))).toBe(true);
   });
+
+  it("takes host:port without a scheme, and -b as kcat's alias for --url", async () => {
+    const cases: Array<[string[], Record<string, string>, string]> = [
+      [["--url", "other.test:8080", "topic", "list"], {}, "http://other.test:8080/"],
+      [["-b", "other.test:8080", "topic", "list"], {}, "http://other.test:8080/"],
+      [["topic", "list", "-b", "other.test"], {}, "http://other.test/"],
+      [["topic", "list", "-bhttps://other.test:8443/"], {}, "https://other.test:8443/"],
+      [["topic", "list"], { SLUICE_URL: "other.test:9000" }, "http://other.test:9000/"],
+      [["topic", "list", "-b", ":8080"], {}, "http://127.0.0.1:8080/"],
+    ];
+    for (const [args, env, prefix] of cases) {
+      const { cliIO, stderr } = io();
+      cliIO.env = env;
+      const seen: string[] = [];
+      cliIO.fetch = (url, init) => {
+        seen.push(url);
+        return fetchFn(`${URL}${new globalThis.URL(url).pathname}`, init);
+      };
+      expect(await run(args, cliIO), `${args.join(" ")}: ${stderr.text}`).toBe(0);
+      expect(seen.length, args.join(" ")).toBeGreaterThan(0);
+      expect(
+        seen.every((url) => url.startsWith(prefix)),
+        `${args.join(" ")}: ${seen.join(" ")}`,
+      ).toBe(true);
+    }
+    for (const bad of ["ftp://other.test", "http://", "a b:80"]) {
+      const result = await sluice(`topic list --url '${bad}'`);
+      expect(result.code, bad).toBe(2);
+      expect(result.stderr, bad).toMatch(/^sluice: invalid --url .*\n$/);
+    }
+  });
+
+  it("prints each command group's own help", async () => {
+    for (const args of ["cluster --help", "cluster -h", "help cluster", "--url localhost:1 cluster --help"]) {
+      const result = await sluice(args);
+      expect(result.code, args).toBe(0);
+      expect(result.stdout, args).toMatch(
+        /^the cluster the API serves\n\nUsage: sluice cluster <subcommand>/,
+      );
+      expect(result.stdout, args).toContain("sluice cluster info\n");
+      expect(result.stdout, args).not.toContain("sluice topic");
+    }
+    const topic = await sluice("topic --help");
+    expect(topic.code).toBe(0);
+    expect(topic.stdout).toMatch(/^create, list, describe.*\n\nUsage: sluice topic <subcommand>/);
+    for (const word of ["list", "create", "describe", "delete", "config", "add-partitions"]) {
+      expect(topic.stdout).toContain(`sluice topic ${word}`);
+    }
+    expect((await sluice("help consume")).stdout).toContain("-f, --format-string");
+    expect(await sluice("cluster")).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: "sluice: sluice cluster needs a subcommand: info (see sluice cluster --help)\n",
+    });
+  });
 });
 
 describe("topic commands", () => {
@@ -198,7 +253,10 @@ describe("produce", () => {
   });
 
   it("sends one record per line with keys, headers and a summary", async () => {
-    const result = await sluice("produce t -k : -H source=test -H v=1", "a:1\nb:2:x\nno-key\r\n\n");
+    const result = await sluice(
+      "produce t -k : -H source=test -H v=1 --keep-empty-lines",
+      "a:1\nb:2:x\nno-key\r\n\n",
+    );
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
       /^produced 4 records to t \(partitions? [\d, ]+\) in \d+\.\d\d s, [\d,]+ records\/s\n$/,
@@ -223,6 +281,33 @@ describe("produce", () => {
       ]),
     );
     expect(records).toHaveLength(4);
+  });
+
+  it("skips empty lines unless asked to keep them, and says how many", async () => {
+    const result = await sluice("produce t -p 0 --format json", "\nx\n\r\n\ny\n\n");
+    expect(result.code).toBe(0);
+    const reports = result.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    // Delivery reports keep the input's line numbers.
+    expect(reports).toEqual([
+      { line: 2, partition: 0, offset: 0, timestamp: expect.any(Number) },
+      { line: 5, partition: 0, offset: 1, timestamp: expect.any(Number) },
+    ]);
+    expect(result.stderr).toMatch(/^produced 2 records to t \(partition 0\) in .*; 4 empty lines skipped\n$/);
+    const page = await client.readPartition("t", 0, { valueType: "STRING" });
+    expect(page.records.map((record) => record.value?.data)).toEqual(["x", "y"]);
+
+    const kept = await sluice("produce t -p 1 --keep-empty-lines", "\nz\n");
+    expect(kept.code).toBe(0);
+    expect(kept.stdout).toMatch(/^produced 2 records to t \(partition 1\) in [^;]*\n$/);
+    const keptPage = await client.readPartition("t", 1, { valueType: "STRING" });
+    expect(keptPage.records.map((record) => record.value?.data)).toEqual(["", "z"]);
+
+    const onlyEmpty = await sluice("produce t", "\n\n");
+    expect(onlyEmpty.code).toBe(0);
+    expect(onlyEmpty.stdout).toMatch(/^produced 0 records to t in .*; 2 empty lines skipped\n$/);
   });
 
   it("sends to one partition with -p and prints delivery reports with --format json", async () => {
@@ -268,10 +353,22 @@ describe("produce", () => {
     );
   });
 
-  it("fails with one line for an unknown topic", async () => {
-    const result = await sluice("produce missing", "a\n");
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^sluice: .*missing.*\(0 of 1 records sent were acknowledged\)\n$/);
+  it("fails with one line for an unknown topic or partition, before reading stdin", async () => {
+    for (const stdin of ["a\n", ""]) {
+      const result = await sluice("produce missing", stdin);
+      expect(result, JSON.stringify(stdin)).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: "sluice: topic not found: missing (HTTP 404)\n",
+      });
+    }
+    const noPartition = await sluice("produce t -p 3", "a\n");
+    expect(noPartition).toEqual({
+      code: 2,
+      stdout: "",
+      stderr: "sluice: topic t has no partition 3 (it has 3)\n",
+    });
+    expect(requests.filter((request) => request.url.endsWith("/records"))).toEqual([]);
   });
 
   it("fails at once when a request fails, even while stdin stays open", async () => {
@@ -378,6 +475,72 @@ describe("consume", () => {
     expect((await sluice("consume c -p 5")).code).toBe(2);
   });
 
+  it("says an offset past the end is past the end and exits 1, after printing what exists", async () => {
+    expect(await sluice("consume c -o 999")).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "sluice: offset 999 is past the end of c partitions 0 (next offset 2), 1 (next offset 3)\n",
+    });
+    expect(await sluice("consume c -p 1 -o 4")).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "sluice: offset 4 is past the end of c partition 1 (next offset 3)\n",
+    });
+    // Partition 0 ends at 2, partition 1 still has offset 2: only partition 0 is out of range.
+    expect(await sluice("consume c -o 2")).toEqual({
+      code: 0,
+      stdout: "p1-c\n",
+      stderr: "",
+    });
+    expect(await sluice("consume c -o 3")).toEqual({
+      code: 1,
+      stdout: "",
+      stderr: "sluice: offset 3 is past the end of c partition 0 (next offset 2)\n",
+    });
+  });
+
+  it("says on stderr when --follow has caught up and waits, after the records before it", async () => {
+    const controller = new AbortController();
+    const { cliIO, stdout, stderr } = io([], { signal: controller.signal });
+    const running = run(["consume", "c", "-o", "start", "--follow", "-f", "%p/%o\\n"], cliIO);
+    await stderr.waitFor(/waiting/);
+    expect(stderr.text).toBe(
+      "sluice: at the end of c (all 2 partitions); waiting for new records (Ctrl-C to stop)\n",
+    );
+    expect(stdout.text.split("\n").sort()).toEqual(["", "0/0", "0/1", "1/0", "1/1", "1/2"]);
+    controller.abort();
+    expect(await running).toBe(0);
+
+    const atEnd = io();
+    const tail = run(["consume", "c", "-p", "1", "-o", "end", "--follow", "-n", "1"], atEnd.cliIO);
+    await atEnd.stderr.waitFor(/waiting/);
+    expect(atEnd.stderr.text).toBe(
+      "sluice: at the end of c (partition 1); waiting for new records (Ctrl-C to stop)\n",
+    );
+    await client.produce("c", { partitionId: 1, value: "p1-d" });
+    expect(await tail).toBe(0);
+    expect(atEnd.stdout.text).toBe("p1-d\n");
+  });
+
+  it("with --follow, waits for an offset past the end", async () => {
+    const { cliIO, stdout, stderr } = io();
+    const running = run(
+      ["consume", "c", "-p", "1", "-o", "5", "--follow", "-n", "1", "-f", "%o:%v\\n"],
+      cliIO,
+    );
+    await stderr.waitFor(/waiting/);
+    expect(stderr.text).toBe(
+      "sluice: offset 5 is past the end of c partition 1 (next offset 3); waiting for new records (Ctrl-C to stop)\n",
+    );
+    await client.produceMany("c", [
+      { partitionId: 1, value: "p1-d" },
+      { partitionId: 1, value: "p1-e" },
+      { partitionId: 1, value: "p1-f" },
+    ]);
+    expect(await running).toBe(0);
+    expect(stdout.text).toBe("5:p1-f\n");
+  });
+
   it("follows new records with --follow until -n", async () => {
     const { cliIO, stdout } = io();
     const running = run(
@@ -392,8 +555,8 @@ describe("consume", () => {
 
   it("follows all partitions by long-polling with --poll, and stops cleanly on Ctrl-C", async () => {
     const controller = new AbortController();
-    const { cliIO, stdout } = io([], { signal: controller.signal });
-    const running = run(["consume", "c", "-o", "end", "--follow", "--poll"], cliIO);
+    const { cliIO, stdout, stderr } = io([], { signal: controller.signal });
+    const running = run(["consume", "c", "-o", "end", "--follow", "--poll", "-q"], cliIO);
     // Wait until both partitions' long-polls are waiting, so the records below are not missed.
     await until(() => requests.filter((request) => request.url.includes("timeout_ms=")).length >= 2);
     await client.produceMany("c", [
@@ -404,6 +567,7 @@ describe("consume", () => {
     controller.abort();
     expect(await running).toBe(0);
     expect(stdout.text.split("\n").sort()).toEqual(["", "new-0", "new-1"]);
+    expect(stderr.text).toBe(""); // -q: no word about waiting
   });
 });
 

@@ -17,7 +17,8 @@ export const DEFAULT_URL = "http://127.0.0.1:8080";
 const VERSION = "0.1.0";
 
 const GLOBAL_OPTIONS: OptionSpec[] = [
-  { name: "url", type: "string" },
+  // -b is kcat's broker flag, so `sluice consume t -b localhost:8080` reads as a kcat user expects.
+  { name: "url", short: "b", type: "string" },
   { name: "format", type: "string" },
   { name: "help", short: "h", type: "boolean" },
   { name: "version", type: "boolean" },
@@ -106,6 +107,7 @@ const COMMANDS: Command[] = [
       { name: "partition", short: "p", type: "string" },
       { name: "batch-size", type: "string" },
       { name: "retries", type: "string" },
+      { name: "keep-empty-lines", type: "boolean" },
     ],
     optionHelp: [
       "-k, --key-delimiter SEP   split each line into key and value at the first SEP (\\t for a tab)",
@@ -114,8 +116,9 @@ const COMMANDS: Command[] = [
       "--batch-size N            records per request (default 1000, at most 10000)",
       "--retries N               resend a request after a connection failure or 429/503 (default 3);",
       "                          each request has an Idempotency-Key, so a resend never duplicates",
+      "--keep-empty-lines        send an empty line as a record with an empty value (default: skip it)",
       "",
-      "One record per line (UTF-8). With --format json, prints one delivery report per line",
+      "One record per line (UTF-8); the topic must exist. With --format json, prints one delivery report per line",
       '({"line","partition","offset","timestamp"} or {"line","error_code","message"}) and the',
       "summary on stderr.",
     ],
@@ -132,6 +135,7 @@ const COMMANDS: Command[] = [
       { name: "format-string", short: "f", type: "string" },
       { name: "follow", type: "boolean" },
       { name: "poll", type: "boolean" },
+      { name: "quiet", short: "q", type: "boolean" },
     ],
     optionHelp: [
       "-o, --offset OFFSET     where to start: start (or beginning), end, N, -N (N before the end),",
@@ -143,6 +147,10 @@ const COMMANDS: Command[] = [
       "                        \\n \\t escapes (default %v\\n; --format json prints JSON lines)",
       "--follow                keep waiting for new records (server-sent events) until Ctrl-C or -n",
       "--poll                  with --follow, long-poll instead of server-sent events",
+      "-q, --quiet             with --follow, do not say on stderr when it waits at the end",
+      "",
+      "An offset past a partition's end is an error (exit 1) without --follow; with --follow,",
+      "consume waits for the partition to reach it.",
     ],
     run: consume,
   },
@@ -165,6 +173,12 @@ const COMMANDS: Command[] = [
   },
 ];
 
+/** The command groups: a word that names several commands (`sluice topic …`). */
+const GROUPS: Record<string, string> = {
+  topic: "create, list, describe, configure, grow and delete topics",
+  cluster: "the cluster the API serves",
+};
+
 function mainHelp(): string {
   const width = Math.max(...COMMANDS.map((command) => command.words.join(" ").length));
   return [
@@ -176,7 +190,7 @@ function mainHelp(): string {
     ...COMMANDS.map((command) => `  ${command.words.join(" ").padEnd(width)}  ${command.summary}`),
     "",
     "Global options:",
-    `  --url URL        the API (default: $SLUICE_URL, else ${DEFAULT_URL})`,
+    `  -b, --url URL    the API, e.g. localhost:8080 (default: $SLUICE_URL, else ${DEFAULT_URL})`,
     "  --format FORMAT  text (default) or json",
     "  -h, --help       help for a command, e.g. sluice consume --help",
     "  --version        print the version",
@@ -195,7 +209,7 @@ function commandHelp(command: Command): string {
       ? ["", "Options:", ...command.optionHelp.map((line) => `  ${line}`)]
       : []),
     "",
-    "Global options: --url URL, --format text|json, -h/--help",
+    "Global options: -b/--url URL, --format text|json, -h/--help",
     "",
   ].join("\n");
 }
@@ -211,7 +225,7 @@ function findCommand(argv: readonly string[]): {
   let i = 0;
   for (; i < argv.length; i++) {
     const arg = argv[i] as string;
-    if (arg === "--url" || arg === "--format") {
+    if (arg === "--url" || arg === "-b" || arg === "--format") {
       rest.push(arg, ...argv.slice(i + 1, i + 2));
       i++;
       continue;
@@ -236,26 +250,41 @@ export async function run(argv: readonly string[], io: CliIO): Promise<number> {
   try {
     const { command, words, rest } = findCommand(argv);
     if (!command) {
-      const asked = parseArgs(
-        argv.filter((arg) => arg.startsWith("-")),
-        GLOBAL_OPTIONS,
-      );
-      if (asked.values.version) {
+      // No command matched: only --help and --version matter (other options belong to a command).
+      const asked = {
+        help: rest.includes("--help") || rest.includes("-h"),
+        version: rest.includes("--version"),
+      };
+      if (asked.version) {
         await write(io.stdout, `sluice ${VERSION}\n`);
         return 0;
       }
-      if (words.length === 0 || words[0] === "help" || (asked.values.help && words.length <= 1)) {
-        const plain = argv.filter((arg) => !arg.startsWith("-"));
-        if (plain[0] === "topic" || (plain[0] === "help" && plain[1] === "topic"))
-          await write(io.stdout, topicHelp());
-        else await write(io.stdout, mainHelp());
-        return words.length === 0 && !asked.values.help ? 2 : 0;
+      // `sluice help consume` is `sluice consume --help`.
+      if (words[0] === "help") return await run([...rest, "--help"], io);
+      if (asked.help) {
+        const group = words.length === 1 ? (words[0] as string) : undefined;
+        if (group !== undefined && group in GROUPS) {
+          await write(io.stdout, groupHelp(group));
+          return 0;
+        }
+        if (words.length === 0) {
+          await write(io.stdout, mainHelp());
+          return 0;
+        }
       }
-      if (words[0] === "topic") {
+      if (words.length === 0) {
+        await write(io.stdout, mainHelp());
+        return 2;
+      }
+      const first = words[0] as string;
+      if (first in GROUPS) {
+        const subcommands = COMMANDS.filter((command) => command.words[0] === first)
+          .map((command) => command.words[1])
+          .join(", ");
         throw new UsageError(
           words.length === 1
-            ? "sluice topic needs a subcommand: list, create, describe, delete, config, add-partitions"
-            : `unknown command "topic ${words[1]}"`,
+            ? `sluice ${first} needs a subcommand: ${subcommands} (see sluice ${first} --help)`
+            : `unknown command "${words.join(" ")}" (sluice ${first} has ${subcommands})`,
         );
       }
       throw new UsageError(`unknown command "${words.join(" ")}" (see sluice --help)`);
@@ -268,12 +297,11 @@ export async function run(argv: readonly string[], io: CliIO): Promise<number> {
     const format = stringOption(values, "format") ?? "text";
     if (format !== "text" && format !== "json")
       throw new UsageError(`--format must be text or json, got ${format}`);
-    const url = stringOption(values, "url") ?? io.env.SLUICE_URL ?? DEFAULT_URL;
-    try {
-      new URL(url);
-    } catch {
-      throw new UsageError(`invalid --url ${JSON.stringify(url)}`);
-    }
+    const urlOption = stringOption(values, "url");
+    const url = normalizeUrl(
+      urlOption ?? io.env.SLUICE_URL ?? DEFAULT_URL,
+      urlOption === undefined && io.env.SLUICE_URL !== undefined ? "SLUICE_URL" : "--url",
+    );
     const client = new SluiceClient({ url, ...(io.fetch ? { fetch: io.fetch } : {}) });
     return await command.run({
       client,
@@ -288,14 +316,45 @@ export async function run(argv: readonly string[], io: CliIO): Promise<number> {
   }
 }
 
-function topicHelp(): string {
-  const topics = COMMANDS.filter((command) => command.words[0] === "topic");
+function groupHelp(group: string): string {
+  const commands = COMMANDS.filter((command) => command.words[0] === group);
   return [
-    "Usage: sluice topic <subcommand>",
+    `${GROUPS[group]}`,
     "",
-    ...topics.map((command) => `  ${command.usage}\n      ${command.summary}`),
+    `Usage: sluice ${group} <subcommand> [options]`,
+    "",
+    "Subcommands:",
+    ...commands.map((command) => `  ${command.usage}\n      ${command.summary}`),
+    "",
+    `Help for one: sluice ${group} ${commands[0]?.words[1] ?? "<subcommand>"} --help`,
+    "Global options: -b/--url URL, --format text|json, -h/--help",
     "",
   ].join("\n");
+}
+
+/**
+ * The API's base URL. Like kcat's `-b host:port`, a bare `host:port` (or `host`, or `:port` for
+ * this machine) means http; any scheme other than http and https is refused.
+ */
+export function normalizeUrl(text: string, shown = "--url"): string {
+  const trimmed = text.trim();
+  let candidate = trimmed;
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
+    candidate = `http://${trimmed.startsWith(":") ? `127.0.0.1${trimmed}` : trimmed}`;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(candidate);
+  } catch {
+    throw new UsageError(`invalid ${shown} ${JSON.stringify(text)} (expected host:port or http://host:port)`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new UsageError(`invalid ${shown} ${JSON.stringify(text)}: the API speaks http or https`);
+  }
+  if (trimmed === "" || parsed.hostname === "") {
+    throw new UsageError(`invalid ${shown} ${JSON.stringify(text)} (expected host:port or http://host:port)`);
+  }
+  return candidate.replace(/\/+$/, "");
 }
 
 function report(error: unknown, io: CliIO): number {

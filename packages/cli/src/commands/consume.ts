@@ -45,6 +45,17 @@ export async function consume(ctx: CommandContext): Promise<number> {
     partitions = [chosen];
   }
   const starts = await resolveStartOffsets(ctx.client, topic, partitions, start);
+  // An offset past a partition's end (`-o 999` when it ends at 5): Kafka calls it out of range.
+  // Without --follow that is an error; with --follow we wait for the partition to reach it.
+  const pastEnd = partitions.filter(
+    (partition) => start.kind === "absolute" && start.offset > partition.latestOffset,
+  );
+  const pastEndText =
+    start.kind === "absolute" && pastEnd.length > 0
+      ? `offset ${start.offset} is past the end of ${topic} ${pastEnd.length === 1 ? "partition" : "partitions"} ${pastEnd
+          .map((partition) => `${partition.partitionId} (next offset ${partition.latestOffset})`)
+          .join(", ")}`
+      : undefined;
 
   let printed = 0;
   const limit = count ?? Number.POSITIVE_INFINITY;
@@ -56,11 +67,33 @@ export async function consume(ctx: CommandContext): Promise<number> {
   };
 
   if (follow) {
-    await followPartitions(ctx, topic, partitions, starts, poll, emit, () => printed >= limit);
-  } else {
-    await readToEnd(ctx.client, topic, partitions, starts, limit, emit, ctx.signal);
+    const quiet = ctx.values.quiet === true;
+    let told = false;
+    // Once every partition is read up to where it ended when we started, say that we now wait
+    // (on stderr, so a pipeline's output stays records only).
+    const caughtUp = (next: Map<number, number>) => {
+      if (quiet || told || printed >= limit) return;
+      if (!partitions.every((partition) => (next.get(partition.partitionId) ?? 0) >= partition.latestOffset))
+        return;
+      told = true;
+      const which =
+        partitions.length === 1
+          ? `partition ${partitions[0]?.partitionId}`
+          : `all ${partitions.length} partitions`;
+      const where = pastEndText ?? `at the end of ${topic} (${which})`;
+      ctx.io.stderr.write(`sluice: ${where}; waiting for new records (Ctrl-C to stop)\n`);
+    };
+    await followPartitions(ctx, topic, partitions, starts, poll, emit, () => printed >= limit, caughtUp);
+    return 0;
   }
+  await readToEnd(ctx.client, topic, partitions, starts, limit, emit, ctx.signal);
+  if (pastEndText) throw new ConsumeError(pastEndText);
   return 0;
+}
+
+/** A consume that could not read what was asked (an offset out of range): exit code 1. */
+export class ConsumeError extends Error {
+  override readonly name = "ConsumeError";
 }
 
 /** Reads every partition from its start to its end as of now, merged in timestamp order. */
@@ -140,6 +173,7 @@ async function followPartitions(
   poll: boolean,
   emit: (records: ConsumedRecord[]) => Promise<void>,
   enough: () => boolean,
+  caughtUp: (next: Map<number, number>) => void,
 ): Promise<void> {
   const stop = new AbortController();
   const signal = AbortSignal.any([stop.signal, ctx.signal]);
@@ -157,14 +191,21 @@ async function followPartitions(
   };
   signal.addEventListener("abort", notify, { once: true });
 
+  // The next offset to print of each partition; a start past the end is waited for from the end.
+  const next = new Map<number, number>();
+  for (const partition of partitions) {
+    next.set(partition.partitionId, starts.get(partition.partitionId) ?? partition.latestOffset);
+  }
   const tails = partitions.map(async (partition) => {
+    const from = next.get(partition.partitionId) as number;
     try {
       const records = ctx.client.tailPartition(topic, partition.partitionId, {
-        offset: starts.get(partition.partitionId) ?? partition.latestOffset,
+        offset: Math.min(from, partition.latestOffset),
         signal,
         transport: poll ? "poll" : "sse",
       });
       for await (const record of records) {
+        if (record.offset < from) continue;
         queue.push(record);
         notify();
         while (queue.length >= FOLLOW_QUEUE_MAX && !signal.aborted) {
@@ -181,6 +222,7 @@ async function followPartitions(
   });
 
   try {
+    caughtUp(next);
     while (!signal.aborted) {
       if (queue.length === 0) {
         if (running === 0) break;
@@ -189,9 +231,12 @@ async function followPartitions(
         });
         continue;
       }
-      await emit(queue.splice(0));
+      const batch = queue.splice(0);
+      await emit(batch);
+      for (const record of batch) next.set(record.partitionId, record.offset + 1);
       makeRoom();
       if (enough()) break;
+      caughtUp(next);
     }
   } finally {
     stop.abort();

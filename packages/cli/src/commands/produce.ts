@@ -38,6 +38,16 @@ export async function produce(ctx: CommandContext): Promise<number> {
   if (separator === "") throw new UsageError("-k/--key-delimiter must not be empty");
   const headerPairs = listOption(ctx.values, "header").map((pair) => keyValue(pair, "-H/--header"));
   const headers = headerPairs.map(([name, value]) => ({ name, value }));
+  const keepEmptyLines = ctx.values["keep-empty-lines"] === true;
+
+  // Fail before reading stdin when the topic (or the partition) does not exist, rather than
+  // reading everything and reporting each record refused, or "produced 0 records" for no input.
+  const described = await ctx.client.describeTopic(topic);
+  if (partition !== undefined && partition >= described.partitionsCount) {
+    throw new UsageError(
+      `topic ${topic} has no partition ${partition} (it has ${described.partitionsCount})`,
+    );
+  }
 
   const toRecord = (line: string): ProduceRecord => {
     const record: ProduceRecord = { value: line };
@@ -55,7 +65,7 @@ export async function produce(ctx: CommandContext): Promise<number> {
 
   const now = ctx.io.now ?? Date.now;
   const started = now();
-  const stats = { sent: 0, acknowledged: 0, failed: 0, partitions: new Set<number>() };
+  const stats = { sent: 0, acknowledged: 0, failed: 0, skipped: 0, partitions: new Set<number>() };
   let firstFailure: string | undefined;
   let requestError: unknown;
   let lineNumber = 0;
@@ -64,7 +74,8 @@ export async function produce(ctx: CommandContext): Promise<number> {
   // closed under it, a 503) can be sent again without writing its records twice.
   const run = randomUUID();
   let requestNumber = 0;
-  const send = async (batch: ProduceRecord[], firstLine: number) => {
+  /** Sends `batch`; `lines` are the input line numbers of its records (empty lines are skipped). */
+  const send = async (batch: ProduceRecord[], lines: number[]) => {
     stats.sent += batch.length;
     const idempotencyKey = `sluice-cli-${run}-${requestNumber++}`;
     const outcomes = await produceWithRetries(ctx.client, topic, batch, idempotencyKey, retries, ctx.signal);
@@ -73,7 +84,7 @@ export async function produce(ctx: CommandContext): Promise<number> {
     }
     const reports: string[] = [];
     outcomes.forEach((outcome: ProduceOutcome, index) => {
-      const line = firstLine + index;
+      const line = lines[index] as number;
       if (outcome.ok) {
         stats.acknowledged++;
         stats.partitions.add(outcome.report.partitionId);
@@ -99,16 +110,16 @@ export async function produce(ctx: CommandContext): Promise<number> {
     announceFailure = resolve;
   });
   let batch: ProduceRecord[] = [];
-  let batchFirstLine = 1;
+  let batchLines: number[] = [];
   const dispatch = async () => {
     if (batch.length === 0) return;
     const full = batch;
-    const firstLine = batchFirstLine;
+    const lines = batchLines;
     batch = [];
-    batchFirstLine = lineNumber + 1;
+    batchLines = [];
     await inFlight;
     if (requestError !== undefined) return;
-    inFlight = send(full, firstLine).catch((error: unknown) => {
+    inFlight = send(full, lines).catch((error: unknown) => {
       requestError = error;
       announceFailure("failed");
     });
@@ -163,7 +174,12 @@ export async function produce(ctx: CommandContext): Promise<number> {
       if (next.done) break;
       for (const line of next.value) {
         lineNumber++;
+        if (line === "" && !keepEmptyLines) {
+          stats.skipped++;
+          continue;
+        }
         batch.push(toRecord(line));
+        batchLines.push(lineNumber);
         if (batch.length >= batchSize) await dispatch();
       }
     }
@@ -188,6 +204,7 @@ export async function produce(ctx: CommandContext): Promise<number> {
       : "") +
     ` in ${seconds.toFixed(2)} s, ${rate.toLocaleString("en-US")} records/s` +
     (stats.failed > 0 ? `; ${stats.failed} failed` : "") +
+    (stats.skipped > 0 ? `; ${plural(stats.skipped, "empty line")} skipped` : "") +
     (interrupted ? "; interrupted" : "");
   if (requestError !== undefined) {
     const message = requestError instanceof Error ? requestError.message : String(requestError);
