@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Engine } from "@sluice/engine";
-import { FilesystemObjectStore, SqliteMetadataStore } from "@sluice/storage";
+import { FilesystemObjectStore } from "@sluice/storage/filesystem";
+import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { CountingMetadataStore } from "@sluice/testing";
 import { printTable, progress, progressDone, writeLineChart } from "./report.js";
 

@@ -1,7 +1,8 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Engine } from "@sluice/engine";
-import { DynamoDbMetadataStore, S3ObjectStore } from "@sluice/storage";
+import { DynamoDbMetadataStore } from "@sluice/storage/dynamodb";
+import { S3ObjectStore } from "@sluice/storage/s3";
 
 /** The environment the Lambda function is deployed with (infra/lib/sluice-platform.ts). */
 export const ENGINE_ENVIRONMENT = ["SLUICE_BUCKET", "SLUICE_TABLE", "SLUICE_CLUSTER_ID"] as const;

@@ -91,6 +91,10 @@ describe("bundling", () => {
       for (const name of NATIVE_MODULES) expect(code).toContain(`require("${name}")`);
       expect(nativeBinaries(api)).toEqual([]);
       expect(existsSync(join(api, ZSTD_WASM_FILE))).toBe(true);
+      // Adapters have their own entry points: the function carries no embedded backend.
+      expect(code).not.toContain("better-sqlite3");
+      expect(code).not.toContain("class SqliteMetadataStore");
+      expect(code).not.toContain("class FilesystemObjectStore");
     },
     120_000,
   );

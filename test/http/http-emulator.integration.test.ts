@@ -3,14 +3,8 @@ import { S3Client } from "@aws-sdk/client-s3";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { Engine } from "@sluice/engine";
 import { createApp } from "@sluice/functions";
-import {
-  createBucketIfMissing,
-  createMetadataTable,
-  DynamoDbMetadataStore,
-  deleteBucketAndContents,
-  deleteMetadataTable,
-  S3ObjectStore,
-} from "@sluice/storage";
+import { createMetadataTable, DynamoDbMetadataStore, deleteMetadataTable } from "@sluice/storage/dynamodb";
+import { createBucketIfMissing, deleteBucketAndContents, S3ObjectStore } from "@sluice/storage/s3";
 import { awsClientConfig, CountingMetadataStore, CountingObjectStore, uniqueName } from "@sluice/testing";
 import { afterAll, beforeAll } from "vitest";
 import { runHttpSuite } from "./http-suite.js";

@@ -2,7 +2,7 @@ import type { AddressInfo } from "node:net";
 import { serve } from "@hono/node-server";
 import { Engine } from "@sluice/engine";
 import { createApp } from "@sluice/functions";
-import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { CountingMetadataStore, CountingObjectStore } from "@sluice/testing";
 import { afterAll, beforeAll } from "vitest";
 import { requestOverUrl, runHttpSuite } from "./http-suite.js";

@@ -1,7 +1,7 @@
 import { type FetchFunction, SluiceClient } from "@sluice/client";
 import { Engine } from "@sluice/engine";
 import { createApp } from "@sluice/functions";
-import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { beforeEach, describe, expect, it } from "vitest";
 import { run } from "./cli.js";
 import type { CliIO, Output } from "./io.js";

@@ -1,6 +1,6 @@
 import { Engine } from "@sluice/engine";
 import { createApp } from "@sluice/functions";
-import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { beforeEach, describe, expect, it } from "vitest";
 import { SluiceClient } from "./client.js";
 import { dataText, headerText } from "./data.js";

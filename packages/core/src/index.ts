@@ -1,3 +1,4 @@
+export * from "./clock.js";
 export * from "./compression.js";
 export * from "./crc32c.js";
 export * from "./errors.js";

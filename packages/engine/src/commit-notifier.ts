@@ -1,28 +1,51 @@
 /**
- * Tells waiting readers in this process that a partition's high watermark moved. It is only a
- * shortcut: readers also re-read the head on an interval, so a commit made by another process
- * (another Lambda, another server) is never missed.
+ * Tells waiting readers in this process that a partition's high watermark moved, or that its
+ * topic was deleted. It is only a shortcut: readers also re-read the head on an interval, so a
+ * commit made by another process (another Lambda, another server) is never missed.
  */
 export class CommitNotifier {
-  private readonly waiters = new Map<string, Set<(highWatermark: number) => void>>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
 
   notify(topicId: string, partition: number, highWatermark: number): void {
     const set = this.waiters.get(key(topicId, partition));
     if (!set) return;
-    for (const wake of [...set]) wake(highWatermark);
+    for (const waiter of [...set]) waiter.onCommit(highWatermark);
   }
 
-  /** Calls `listener` on each commit to the partition until the returned function is called. */
-  subscribe(topicId: string, partition: number, listener: (highWatermark: number) => void): () => void {
+  /** Wakes every waiter on any partition of the topic: there is nothing left to wait for. */
+  notifyDeleted(topicId: string): void {
+    const prefix = `${topicId}:`;
+    for (const [k, set] of [...this.waiters]) {
+      if (!k.startsWith(prefix)) continue;
+      for (const waiter of [...set]) waiter.onDeleted?.();
+    }
+  }
+
+  /**
+   * Calls `listener` on each commit to the partition, and `onDeleted` when its topic is deleted,
+   * until the returned function is called.
+   */
+  subscribe(
+    topicId: string,
+    partition: number,
+    listener: (highWatermark: number) => void,
+    onDeleted?: () => void,
+  ): () => void {
     const k = key(topicId, partition);
     const set = this.waiters.get(k) ?? new Set();
     this.waiters.set(k, set);
-    set.add(listener);
+    const waiter: Waiter = { onCommit: listener, ...(onDeleted ? { onDeleted } : {}) };
+    set.add(waiter);
     return () => {
-      set.delete(listener);
+      set.delete(waiter);
       if (set.size === 0) this.waiters.delete(k);
     };
   }
+}
+
+interface Waiter {
+  onCommit(highWatermark: number): void;
+  onDeleted?(): void;
 }
 
 function key(topicId: string, partition: number): string {

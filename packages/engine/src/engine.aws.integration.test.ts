@@ -1,13 +1,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
-import {
-  createBucketIfMissing,
-  createMetadataTable,
-  DynamoDbMetadataStore,
-  deleteBucketAndContents,
-  deleteMetadataTable,
-  S3ObjectStore,
-} from "@sluice/storage";
+import { createMetadataTable, DynamoDbMetadataStore, deleteMetadataTable } from "@sluice/storage/dynamodb";
+import { createBucketIfMissing, deleteBucketAndContents, S3ObjectStore } from "@sluice/storage/s3";
 import { awsClientConfig, uniqueName } from "@sluice/testing";
 import { afterAll, beforeAll } from "vitest";
 import { runEngineScenarios } from "./engine.scenarios.js";

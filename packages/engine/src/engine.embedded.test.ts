@@ -1,7 +1,8 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FilesystemObjectStore, SqliteMetadataStore } from "@sluice/storage";
+import { FilesystemObjectStore } from "@sluice/storage/filesystem";
+import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { runEngineScenarios } from "./engine.scenarios.js";
 
 runEngineScenarios({

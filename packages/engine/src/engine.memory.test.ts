@@ -1,4 +1,4 @@
-import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { runEngineScenarios } from "./engine.scenarios.js";
 
 runEngineScenarios({

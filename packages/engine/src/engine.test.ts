@@ -6,10 +6,9 @@ import {
   NotFoundError,
   partitionForKey,
 } from "@sluice/core";
-import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage";
-import { CountingMetadataStore, CountingObjectStore } from "@sluice/testing";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
+import { CountingMetadataStore, CountingObjectStore, SimulatedClock } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
-import { ManualClock } from "./clock.js";
 import { Engine } from "./engine.js";
 import { OffsetOutOfRangeError, OutOfOrderSequenceError, RecordTooLargeError } from "./errors.js";
 
@@ -27,13 +26,13 @@ const record = (
 
 let objects: CountingObjectStore;
 let metadata: CountingMetadataStore;
-let clock: ManualClock;
+let clock: SimulatedClock;
 let engine: Engine;
 
 beforeEach(() => {
   objects = new CountingObjectStore(new MemoryObjectStore());
   metadata = new CountingMetadataStore(new MemoryMetadataStore());
-  clock = new ManualClock();
+  clock = new SimulatedClock();
   engine = new Engine({ objects, metadata, clock });
 });
 
@@ -258,7 +257,7 @@ describe("append and fetch", () => {
       partitions: 1,
       configs: { "message.timestamp.type": "LogAppendTime" },
     });
-    clock.advance(5_000);
+    await clock.advance(5_000);
     await engine.append({ topic: "lat", records: [record("x", null, { timestamp: 1 })] });
     const [fetched] = (await otherProcess().fetch({ topic: "lat", partition: 0, offset: 0 })).records;
     expect(fetched!.timestamp).toBe(clock.now());
@@ -281,8 +280,29 @@ describe("append and fetch", () => {
     expect(await waiting).toBe(1);
   });
 
-  it("returns the current high watermark when a wait times out", async () => {
-    expect(await engine.waitForRecords("t", 0, 0, 1)).toBe(0);
+  it("returns the current high watermark when a wait times out on the engine's clock", async () => {
+    let resolved: number | undefined;
+    const waiting = engine.waitForRecords("t", 0, 0, 5_000).then((hw) => {
+      resolved = hw;
+      return hw;
+    });
+    await clock.advance(4_999);
+    expect(resolved).toBeUndefined();
+    await clock.advance(1);
+    expect(await waiting).toBe(0);
+  });
+
+  it("sees a commit made by another process at the next poll of the head", async () => {
+    let resolved: number | undefined;
+    const waiting = engine.waitForRecords("t", 0, 0, 60_000).then((hw) => {
+      resolved = hw;
+      return hw;
+    });
+    await otherProcess().append({ topic: "t", records: [record("elsewhere", null, { partition: 0 })] });
+    await clock.advance(100);
+    expect(resolved).toBeUndefined();
+    await clock.advance(250);
+    expect(await waiting).toBe(1);
   });
 });
 
@@ -368,7 +388,7 @@ describe("idempotency keys", () => {
   it("forgets a key after 24 hours", async () => {
     const request = { topic: "t", records: [record("a", null, { partition: 0 })], idempotencyKey: "req-1" };
     await engine.append(request);
-    clock.advance(24 * 60 * 60 * 1000 + 1000);
+    await clock.advance(24 * 60 * 60 * 1000 + 1000);
     const again = await otherProcess().append(request);
     expect(again.duplicate).toBe(false);
     expect(again.records[0]!.offset).toBe(1);

@@ -1,9 +1,8 @@
-import { InvalidArgumentError, NotFoundError } from "@sluice/core";
+import { type Clock, InvalidArgumentError, NotFoundError, repeatEvery, systemClock } from "@sluice/core";
 import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
 import type { AppendRequest, AppendResult } from "./append/append-types.js";
 import { Appender } from "./append/appender.js";
 import type { ProducerState } from "./append/producer-state.js";
-import { type Clock, systemClock } from "./clock.js";
 import { CommitNotifier } from "./commit-notifier.js";
 import { type IndexEntry, IndexReader } from "./fetch/index-entries.js";
 import { type FetchRequest, type FetchResult, type PartitionOffsets, Reader } from "./fetch/reader.js";
@@ -84,6 +83,7 @@ export class Engine {
   async deleteTopic(name: string): Promise<void> {
     const topic = await this.topics.delete(name);
     this.index.forgetTopic(topic.topicId);
+    this.notifier.notifyDeleted(topic.topicId);
   }
 
   updateTopicConfigs(name: string, changes: Record<string, string | null>): Promise<Topic> {
@@ -143,7 +143,8 @@ export class Engine {
   /**
    * Resolves with the high watermark once it is above `offset`, or with the current one when
    * `timeoutMs` passes first (or `signal` aborts). Commits in this process wake it at once;
-   * others are seen by re-reading the head every poll interval.
+   * others are seen by re-reading the head every poll interval. Rejects with NotFoundError at once
+   * when this process deletes the topic meanwhile.
    */
   async waitForRecords(
     topicName: string,
@@ -155,36 +156,43 @@ export class Engine {
     const topic = await this.topicWithPartition(topicName, partition);
     const current = await this.offsetsOf(topic, partition);
     if (current.highWatermark > offset || timeoutMs <= 0 || signal?.aborted) return current.highWatermark;
-    return new Promise<number>((resolve) => {
+    return new Promise<number>((resolve, reject) => {
       let settled = false;
-      const finish = (highWatermark: number) => {
+      const finish = (highWatermark: number | NotFoundError) => {
         if (settled) return;
         settled = true;
         unsubscribe();
-        clearTimeout(deadline);
-        clearInterval(poll);
+        deadline.cancel();
+        poll.cancel();
         signal?.removeEventListener("abort", onAbort);
-        resolve(highWatermark);
+        if (highWatermark instanceof NotFoundError) reject(highWatermark);
+        else resolve(highWatermark);
       };
-      const unsubscribe = this.notifier.subscribe(topic.topicId, partition, (highWatermark) => {
-        if (highWatermark > offset) finish(highWatermark);
-      });
+      const unsubscribe = this.notifier.subscribe(
+        topic.topicId,
+        partition,
+        (highWatermark) => {
+          if (highWatermark > offset) finish(highWatermark);
+        },
+        // Deleted here: waiting on would only end in "not found" at the deadline, so say it now.
+        () => finish(new NotFoundError(`topic not found: ${topicName} (deleted while waiting for records)`)),
+      );
       const onAbort = () => finish(current.highWatermark);
       signal?.addEventListener("abort", onAbort);
-      const deadline = setTimeout(() => {
+      const deadline = this.clock.setTimer(timeoutMs, () => {
         void this.offsetsOf(topic, partition).then(
           (latest) => finish(latest.highWatermark),
           () => finish(current.highWatermark),
         );
-      }, timeoutMs);
-      const poll = setInterval(() => {
+      });
+      const poll = repeatEvery(this.clock, this.pollIntervalMs, () => {
         void this.offsetsOf(topic, partition).then(
           (latest) => {
             if (latest.highWatermark > offset) finish(latest.highWatermark);
           },
           () => undefined,
         );
-      }, this.pollIntervalMs);
+      });
     });
   }
 

@@ -1,5 +1,5 @@
+export { type Clock, systemClock, type Timer } from "@sluice/core";
 export * from "./append/append-types.js";
-export { type Clock, ManualClock, systemClock } from "./clock.js";
 export { Engine, type EngineOptions, type ProducerIdentity } from "./engine.js";
 export * from "./errors.js";
 export type { ConsumedRecord, FetchRequest, FetchResult, PartitionOffsets } from "./fetch/reader.js";

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ConsumedRecord, dataText, SluiceClient, SluiceConnectionError } from "@sluice/client";
-import { MemoryMetadataStore } from "@sluice/storage";
+import { MemoryMetadataStore } from "@sluice/storage/memory";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadClusterId } from "./cluster-id.js";
 import { type RunningServer, startServer } from "./server.js";

@@ -5,7 +5,8 @@ import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { Engine } from "@sluice/engine";
 import { createApp, type Logger } from "@sluice/functions";
-import { FilesystemObjectStore, SqliteMetadataStore } from "@sluice/storage";
+import { FilesystemObjectStore } from "@sluice/storage/filesystem";
+import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { loadClusterId } from "./cluster-id.js";
 
 export interface ServerOptions {

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import type { Clock } from "@sluice/core";
 import {
   type Compression,
   ConflictError,
@@ -8,7 +9,6 @@ import {
   readBatchHeader,
 } from "@sluice/core";
 import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
-import type { Clock } from "../clock.js";
 import { idempotencyKeyItem, newDataObjectKey } from "../keys.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic, TopicRegistry } from "../topics/topic-registry.js";
@@ -151,7 +151,8 @@ export class Appender {
   }
 
   private nextStickyPartition(topic: Topic): number {
-    const counter = this.stickyCounters.get(topic.topicId) ?? Math.floor(Math.random() * topic.partitions);
+    const counter =
+      this.stickyCounters.get(topic.topicId) ?? Math.floor(this.deps.clock.random() * topic.partitions);
     this.stickyCounters.set(topic.topicId, counter + 1);
     return counter % topic.partitions;
   }

@@ -1,4 +1,5 @@
-import { ConflictError, FencedError, NotFoundError, UnavailableError } from "@sluice/core";
+import type { Clock } from "@sluice/core";
+import { backoffMs, ConflictError, FencedError, NotFoundError, UnavailableError } from "@sluice/core";
 import {
   cond,
   type Item,
@@ -6,7 +7,6 @@ import {
   TransactionCanceledError,
   type TransactOperation,
 } from "@sluice/storage";
-import type { Clock } from "../clock.js";
 import { headKey, idempotencyKeyItem, indexKey, producerKey, producerStateKey, topicKey } from "../keys.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic } from "../topics/topic-registry.js";
@@ -104,7 +104,7 @@ export async function commitGroup(deps: CommitDependencies, group: CommitGroup):
     } catch (error) {
       if (error instanceof UnavailableError) {
         if (++unavailable >= UNAVAILABLE_ATTEMPTS_MAX) throw error;
-        await backoff(unavailable);
+        await backoff(deps.clock, unavailable);
         continue;
       }
       if (!(error instanceof TransactionCanceledError)) throw error;
@@ -121,7 +121,7 @@ export async function commitGroup(deps: CommitDependencies, group: CommitGroup):
           },
         );
       }
-      if (conflicts > 3) await backoff(conflicts - 3);
+      if (conflicts > 3) await backoff(deps.clock, conflicts - 3);
       continue;
     }
     return finish(deps, group, pending, expected, producerStates, duplicates);
@@ -431,7 +431,6 @@ export function producerCacheKey(topicId: string, partition: number, producerId:
   return `${topicId}:${partition}:${producerId}`;
 }
 
-async function backoff(attempt: number): Promise<void> {
-  const ceilingMs = Math.min(1_000, 10 * 2 ** attempt);
-  await new Promise((resolve) => setTimeout(resolve, Math.random() * ceilingMs));
+function backoff(clock: Clock, attempt: number): Promise<void> {
+  return clock.sleep(backoffMs(clock, attempt));
 }

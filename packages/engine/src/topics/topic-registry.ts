@@ -1,6 +1,6 @@
+import type { Clock } from "@sluice/core";
 import { ConflictError, InvalidArgumentError, NotFoundError } from "@sluice/core";
 import { cond, type Item, type ItemKey, type MetadataStore, type ObjectStore } from "@sluice/storage";
-import type { Clock } from "../clock.js";
 import {
   idempotencyKeyItem,
   newTopicId,

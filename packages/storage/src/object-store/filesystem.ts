@@ -421,18 +421,6 @@ function readExactlySync(descriptor: number, position: number, length: number): 
   return bytes;
 }
 
-async function _readExactly(file: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const bytes = new Uint8Array(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await file.read(bytes, filled, length - filled, position + filled);
-    if (bytesRead === 0)
-      throw new InternalError("object file shrank while being read", { details: { position } });
-    filled += bytesRead;
-  }
-  return bytes;
-}
-
 async function readDirectory(dir: string): Promise<Dirent[]> {
   try {
     return await readdir(dir, { withFileTypes: true });
