@@ -251,7 +251,9 @@ describe("reads, beyond the suite", () => {
     const text = response.text();
     expect((await app.request("/v3/clusters/c/topics/t", { method: "DELETE" })).status).toBe(204);
     // Whether the delete lands before or during the wait, the stream ends with one 404 event.
-    expect(await text).toMatch(/^event: error\ndata: \{"error_code":404,"message":"topic not found: t[^\n]*"\}\n\n$/);
+    expect(await text).toMatch(
+      /^event: error\ndata: \{"error_code":404,"message":"topic not found: t[^\n]*"\}\n\n$/,
+    );
   });
 });
 

@@ -5,6 +5,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppContext } from "./context.js";
 import { type OpenApiDocument, renderDocsPage } from "./docs-page.js";
 import {
+  type ClientDisconnectListener,
   consoleLogger,
   createErrorHandler,
   type Logger,
@@ -12,12 +13,15 @@ import {
   validationHook,
 } from "./http-errors.js";
 import { DEFAULT_LIMITS, type HttpLimits } from "./limits.js";
+import { allowedMethods } from "./methods.js";
+import { baseUrlFor, normalisePublicUrl, setBaseUrl } from "./resources.js";
 import { registerClusterRoutes } from "./routes/clusters.js";
 import { registerConfigRoutes } from "./routes/configs.js";
 import { registerPartitionRoutes } from "./routes/partitions.js";
 import { registerProduceRoutes } from "./routes/produce.js";
 import { registerProducerRoutes } from "./routes/producers.js";
 import { registerReadRoutes } from "./routes/read.js";
+import { registerRootRoutes } from "./routes/root.js";
 import { registerTopicRoutes } from "./routes/topics.js";
 
 export interface CreateAppOptions {
@@ -29,6 +33,15 @@ export interface CreateAppOptions {
   logger?: Logger;
   /** Reported as every topic's replication_factor. Default 3: S3 and DynamoDB keep three copies. */
   replicationFactor?: number;
+  /**
+   * Where clients reach this deployment, e.g. `https://sluice.example.com` (a path is kept as a
+   * prefix): every `self` and `related` link starts with it. Without it, links use the request's
+   * origin when its host is a plain host[:port] (the Host header is the client's to choose, so set
+   * this behind a proxy or a custom domain).
+   */
+  publicUrl?: string;
+  /** Told of each request whose client closed the connection before its body ended. */
+  onClientDisconnect?: ClientDisconnectListener;
 }
 
 export const API_VERSION = "0.1.0";
@@ -56,9 +69,28 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
     logger,
     replicationFactor: options.replicationFactor ?? 3,
   };
+  const publicUrl = options.publicUrl === undefined ? undefined : normalisePublicUrl(options.publicUrl);
   const app = new OpenAPIHono({ defaultHook: validationHook });
-  app.onError(createErrorHandler(logger));
-  app.notFound(notFoundHandler);
+  app.onError(createErrorHandler(logger, options.onClientDisconnect));
+  // A path the API knows, asked with a method it does not serve: 405 with the methods it does.
+  let allowed: ((path: string) => string[]) | undefined;
+  app.notFound((c) => {
+    allowed ??= allowedMethods(app.routes);
+    const methods = allowed(c.req.path);
+    if (methods.length === 0) return notFoundHandler(c);
+    c.header("Allow", methods.join(", "));
+    return c.json(
+      {
+        error_code: 405,
+        message: `method ${c.req.method} is not allowed on ${c.req.path}; allowed: ${methods.join(", ")}`,
+      },
+      405,
+    );
+  });
+  app.use("*", async (c, next) => {
+    setBaseUrl(c, baseUrlFor(c.req.raw, publicUrl));
+    await next();
+  });
 
   const requireCluster: MiddlewareHandler = async (c, next) => {
     const clusterId = c.req.param("cluster_id");
@@ -72,6 +104,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   app.use("/v3/clusters/:cluster_id", requireCluster);
   app.use("/v3/clusters/:cluster_id/*", requireCluster);
 
+  registerRootRoutes(app, context, API_VERSION);
   registerClusterRoutes(app, context);
   registerTopicRoutes(app, context);
   registerConfigRoutes(app, context);

@@ -1,5 +1,5 @@
 import type { HonoRequest, MiddlewareHandler } from "hono";
-import { httpError } from "./http-errors.js";
+import { ClientDisconnectedError, httpError } from "./http-errors.js";
 
 /**
  * Request bodies, read with a byte limit: a declared Content-Length over the limit is refused
@@ -16,7 +16,14 @@ export async function* readBodyChunks(request: Request, bytesMax: number): Async
   let total = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        // The transport failed under the body (Node: "aborted" when the socket closes mid-body).
+        throw new ClientDisconnectedError(total, { cause: error });
+      }
+      const { done, value } = chunk;
       if (done) return;
       total += value.byteLength;
       if (total > bytesMax) {

@@ -63,20 +63,28 @@ describe("encodeData and decodeData", () => {
     );
   });
 
-  it("reads bytes back in the requested type", () => {
+  it("reads bytes back in the preferred type", () => {
     const bytes = new TextEncoder().encode('{"n":1}');
-    expect(decodeData(bytes, "BINARY", "value")).toEqual({ type: "BINARY", data: encodeBase64(bytes) });
-    expect(decodeData(bytes, "STRING", "value")).toEqual({ type: "STRING", data: '{"n":1}' });
-    expect(decodeData(bytes, "JSON", "value")).toEqual({ type: "JSON", data: { n: 1 } });
-    expect(decodeData(null, "JSON", "value")).toBeNull();
+    expect(decodeData(bytes, "BINARY")).toEqual({ type: "BINARY", data: encodeBase64(bytes) });
+    expect(decodeData(bytes, "STRING")).toEqual({ type: "STRING", data: '{"n":1}' });
+    expect(decodeData(bytes, "JSON")).toEqual({ type: "JSON", data: { n: 1 } });
+    expect(decodeData(null, "JSON")).toBeNull();
   });
 
-  it("refuses to read bytes as a type they are not", () => {
-    expect(() => decodeData(Uint8Array.of(0xff, 0xfe), "STRING", "the value of offset 4")).toThrow(
-      "the value of offset 4 is not valid UTF-8, so it cannot be read as STRING; read it as BINARY",
-    );
-    expect(() => decodeData(new TextEncoder().encode("plain"), "JSON", "the value of offset 4")).toThrow(
-      /not valid JSON, so it cannot be read as JSON/,
-    );
+  it("falls back per record when the bytes do not fit the preferred type", () => {
+    expect(decodeData(Uint8Array.of(0xff, 0xfe), "STRING")).toEqual({ type: "BINARY", data: "//4=" });
+    expect(decodeData(Uint8Array.of(0xff, 0xfe), "JSON")).toEqual({ type: "BINARY", data: "//4=" });
+    expect(decodeData(new TextEncoder().encode("plain"), "JSON")).toEqual({ type: "STRING", data: "plain" });
+  });
+
+  it("refuses JSON data nested deeper than 512 levels, without overflowing the stack", () => {
+    const nested = (depth: number) => JSON.parse("[".repeat(depth) + "]".repeat(depth));
+    expect(encodeData({ type: "JSON", data: nested(512) }, "record 0: value").byteLength).toBe(1024);
+    for (const depth of [513, 100_000]) {
+      expect(() => encodeData({ type: "JSON", data: nested(depth) }, "record 0: value")).toThrow(
+        "record 0: value.data is nested deeper than 512 levels (arrays and objects)",
+      );
+    }
+    expect(() => encodeData({ type: "JSON", data: { a: nested(512) } }, "v")).toThrow(/nested deeper/);
   });
 });

@@ -89,34 +89,54 @@ export function encodeData(value: Data, field: string): Uint8Array {
           },
         );
       }
+      checkJsonDepth(value.data, `${field}.data`);
       return utf8.encode(JSON.stringify(value.data));
   }
 }
 
-/** The `{type, data}` a reader asked for, or an error naming the record when its bytes do not fit the type. */
-export function decodeData(bytes: Uint8Array | null, type: DataType, field: string): Data | null {
+/**
+ * How deeply a JSON `data` may nest (an array or object is one level; `[[1]]` is two). Both
+ * produce routes apply it to the value itself, wherever the record sits in the body. It keeps
+ * encoding (JSON.stringify recurses) and any consumer's recursive parser well inside its stack.
+ */
+export const JSON_DATA_DEPTH_MAX = 512;
+
+/** Walks without recursion, so that the check itself cannot overflow the stack. */
+function checkJsonDepth(data: unknown, field: string): void {
+  const pending: [unknown, number][] = [[data, 0]];
+  while (pending.length > 0) {
+    const [node, depth] = pending.pop()!;
+    if (typeof node !== "object" || node === null) continue;
+    if (depth + 1 > JSON_DATA_DEPTH_MAX) {
+      throw new InvalidArgumentError(
+        `${field} is nested deeper than ${JSON_DATA_DEPTH_MAX} levels (arrays and objects)`,
+        { details: { field, depthMax: JSON_DATA_DEPTH_MAX } },
+      );
+    }
+    for (const child of Array.isArray(node) ? node : Object.values(node)) pending.push([child, depth + 1]);
+  }
+}
+
+/**
+ * The `{type, data}` of stored bytes, in the type the reader prefers when the bytes allow it.
+ * Records are bytes (Kafka's rule): nothing stored says how they were produced, so a reader names a
+ * preference and each record says what it got. JSON falls back to STRING when the bytes are UTF-8
+ * but not JSON text, and either falls back to BINARY when they are not UTF-8; BINARY always fits.
+ * One odd record therefore never fails a page.
+ */
+export function decodeData(bytes: Uint8Array | null, preferred: DataType): Data | null {
   if (bytes === null) return null;
-  if (type === "BINARY") return { type, data: encodeBase64(bytes) };
+  if (preferred === "BINARY") return { type: "BINARY", data: encodeBase64(bytes) };
   let text: string;
   try {
     text = strictUtf8.decode(bytes);
   } catch {
-    throw new InvalidArgumentError(
-      `${field} is not valid UTF-8, so it cannot be read as ${type}; read it as BINARY`,
-      {
-        details: { field },
-      },
-    );
+    return { type: "BINARY", data: encodeBase64(bytes) };
   }
-  if (type === "STRING") return { type, data: text };
+  if (preferred === "STRING") return { type: "STRING", data: text };
   try {
-    return { type, data: JSON.parse(text) as unknown };
+    return { type: "JSON", data: JSON.parse(text) as unknown };
   } catch {
-    throw new InvalidArgumentError(
-      `${field} is not valid JSON, so it cannot be read as JSON; read it as STRING or BINARY`,
-      {
-        details: { field },
-      },
-    );
+    return { type: "STRING", data: text };
   }
 }

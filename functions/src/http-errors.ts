@@ -15,7 +15,29 @@ export interface ErrorBody {
 /** Where the apps report failures that are not the caller's fault. */
 export interface Logger {
   error(message: string, details: Record<string, unknown>): void;
+  /** Routine events worth a line when debugging (a client that hung up mid-request). Optional. */
+  debug?(message: string, details: Record<string, unknown>): void;
 }
+
+/**
+ * The request body could not be read to its end: the client closed the connection (or the
+ * network dropped it) mid-upload. The client's doing, and nobody is left to answer: it is counted
+ * and logged at debug level, never as an internal error.
+ */
+export class ClientDisconnectedError extends Error {
+  override readonly name = "ClientDisconnectedError";
+
+  constructor(
+    /** Bytes of body read before the connection went. */
+    readonly bytesRead: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`the client closed the connection after ${bytesRead} bytes of the request body`, options);
+  }
+}
+
+/** Told of each request whose client went away mid-body (the local server counts them). */
+export type ClientDisconnectListener = (request: { method: string; path: string; bytesRead: number }) => void;
 
 export const consoleLogger: Logger = {
   error: (message, details) => console.error(message, details),
@@ -101,8 +123,20 @@ export function errorResponse(c: Context, error: unknown, logger: Logger): Respo
   );
 }
 
-export function createErrorHandler(logger: Logger): ErrorHandler {
-  return (error, c) => errorResponse(c, error, logger);
+export function createErrorHandler(
+  logger: Logger,
+  onClientDisconnect?: ClientDisconnectListener,
+): ErrorHandler {
+  return (error, c) => {
+    if (error instanceof ClientDisconnectedError) {
+      const request = { method: c.req.method, path: c.req.path, bytesRead: error.bytesRead };
+      logger.debug?.("sluice http: client disconnected before the request body ended", request);
+      onClientDisconnect?.(request);
+      // Nobody reads this answer; it is a 400 so that no layer counts it as a server failure.
+      return c.json({ error_code: 400, message: error.message } satisfies ErrorBody, 400);
+    }
+    return errorResponse(c, error, logger);
+  };
 }
 
 export const notFoundHandler: NotFoundHandler = (c) =>

@@ -28,8 +28,6 @@ function isWhitespace(byte: number): boolean {
   return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 }
 
-export const JSON_DEPTH_MAX = 512;
-
 export interface JsonObjectSlice {
   /** Byte offset of the object's '{' in the whole stream. */
   start: number;
@@ -46,7 +44,12 @@ export class JsonObjectSplitter {
   private consumed = 0;
   private objectStart = 0;
 
-  constructor(private readonly depthMax = JSON_DEPTH_MAX) {}
+  /**
+   * No depth limit by default: depth here is a counter, and JSON.parse does not recurse. How deep
+   * a record's data may nest is checked on the data itself (data-encoding.ts), so that both produce
+   * routes draw the line at the same place whatever wraps the record.
+   */
+  constructor(private readonly depthMax = Number.POSITIVE_INFINITY) {}
 
   /** Feeds the next bytes; returns the objects completed by them, in order, with their byte offsets. */
   push(chunk: Uint8Array): JsonObjectSlice[] {

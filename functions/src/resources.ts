@@ -3,8 +3,8 @@ import type { Context } from "hono";
 import type { AppContext } from "./context.js";
 
 /**
- * Confluent REST v3 resource shapes. `self` and `related` links are absolute URLs on the origin
- * the request came to, as Confluent's proxy writes them.
+ * Confluent REST v3 resource shapes. `self` and `related` links are absolute URLs, as Confluent's
+ * proxy writes them, on the deployment's public URL (see `baseUrlFor`).
  */
 export function clusterPath(clusterId: string): string {
   return `/v3/clusters/${encodeURIComponent(clusterId)}`;
@@ -14,8 +14,52 @@ export function topicPath(clusterId: string, topic: string): string {
   return `${clusterPath(clusterId)}/topics/${encodeURIComponent(topic)}`;
 }
 
+/** A host name or address with an optional port, and nothing else (no user info, no path). */
+const HOST_AND_PORT =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+/**
+ * Checks a configured public URL (`createApp({ publicUrl })`): http or https, no query or
+ * fragment; a path is kept as a prefix (a proxy serving the API under `/sluice`). Returned without
+ * a trailing slash.
+ */
+export function normalisePublicUrl(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new Error(`invalid public URL ${JSON.stringify(text)}: expected e.g. https://sluice.example.com`);
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.search || url.hash || url.username) {
+    throw new Error(
+      `invalid public URL ${JSON.stringify(text)}: expected http(s)://host[:port][/path], without credentials, query or fragment`,
+    );
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
+}
+
+/**
+ * What links start with. A configured public URL always wins: the Host header is the client's to
+ * choose, and echoing it lets anyone who can reach the server behind a proxy plant links to a host
+ * of their own. Without one, the request's origin is used when its host is a plain host[:port];
+ * otherwise links are paths on this server.
+ */
+export function baseUrlFor(request: Request, publicUrl: string | undefined): string {
+  if (publicUrl !== undefined) return publicUrl;
+  const url = new URL(request.url);
+  return HOST_AND_PORT.test(url.host) ? url.origin : "";
+}
+
+const BASE_URL = "sluiceBaseUrl";
+
+/** Set once per request by the app (see app.ts), read by every link. */
+export function setBaseUrl(c: Context, baseUrl: string): void {
+  (c as Context<{ Variables: { [BASE_URL]: string } }>).set(BASE_URL, baseUrl);
+}
+
 export function urlOf(c: Context, path: string): string {
-  return `${new URL(c.req.url).origin}${path}`;
+  const base = (c as Context<{ Variables: { [BASE_URL]?: string } }>).get(BASE_URL);
+  return `${base ?? new URL(c.req.url).origin}${path}`;
 }
 
 export function clusterResource(c: Context, clusterId: string) {

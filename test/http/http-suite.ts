@@ -50,6 +50,7 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("reads", () => readCases(api, registry.test));
     describe("bad input", () => badInputCases(api, registry.test));
     describe("openapi and docs", () => documentationCases(api, registry.test));
+    describe("first contact", () => firstContactCases(api, registry.test));
     // After collection: a skip that names no case is a typo that would hide nothing.
     afterAll(() => registry.assertSkipsExist());
   });
@@ -357,6 +358,30 @@ function topicCases(api: Api, test: Test): void {
     expect(again.status).toBe(404);
   });
 
+  test("deleting a topic wakes its long-polls with 404 and ends its SSE streams with an error event", async () => {
+    const name = await api.createTopic("delete-wakes");
+    const started = Date.now();
+    const longPoll = api.read(name, 0, "offset=latest&timeout_ms=30000");
+    const stream = await api.raw(
+      `${api.topicPath(name)}/partitions/0/records?offset=latest&timeout_ms=30000`,
+      {
+        headers: { accept: "text/event-stream" },
+      },
+    );
+    expect(stream.status).toBe(200);
+    const streamed = readSse(stream, 1);
+    expect((await api.call(api.topicPath(name), { method: "DELETE" })).status).toBe(204);
+    const polled = await longPoll;
+    expect(polled.status).toBe(404);
+    expect(polled.body.message).toContain(name);
+    const { events, ended } = await streamed;
+    expect(ended).toBe(true);
+    const errors = events.filter((event) => event.event === "error");
+    expect(errors.map((event) => JSON.parse(event.data!).error_code)).toEqual([404]);
+    // Both waited 30 s before; woken, they answer long before their timeout.
+    expect(Date.now() - started).toBeLessThan(15_000);
+  });
+
   test("a topic created again after delete starts empty", async () => {
     const name = await api.createTopic("recreate");
     await api.produce(name, { value: stringValue("old") });
@@ -508,6 +533,32 @@ function partitionCases(api: Api, test: Test): void {
     ]);
   });
 
+  test("lists partitions in pages linked by metadata.next", async () => {
+    const name = await api.createTopic("partition-pages", 5);
+    const first = await api.call(`${api.topicPath(name)}/partitions?page_size=2`);
+    expect(first.status).toBe(200);
+    expect(first.body.data.map((partition: Json) => partition.partition_id)).toEqual([0, 1]);
+    const seen = [...first.body.data.map((partition: Json) => partition.partition_id)];
+    let next: string | null = first.body.metadata.next;
+    for (let pages = 0; next !== null && pages < 5; pages++) {
+      const url = new URL(next);
+      const page = await api.call(`${url.pathname}${url.search}`);
+      expect(page.status).toBe(200);
+      seen.push(...page.body.data.map((partition: Json) => partition.partition_id));
+      next = page.body.metadata.next;
+    }
+    expect(next).toBeNull();
+    expect(seen).toEqual([0, 1, 2, 3, 4]);
+    const whole = await api.call(`${api.topicPath(name)}/partitions`);
+    expect(whole.body.data).toHaveLength(5);
+    expect(whole.body.metadata.next).toBeNull();
+    for (const query of ["page_size=0", "page_size=1001", "page_token=x"]) {
+      const bad = await api.call(`${api.topicPath(name)}/partitions?${query}`);
+      expect(bad.status, query).toBe(400);
+      expect(bad.body.message).toMatch(/query parameter (page_size|page_token)/);
+    }
+  });
+
   test("gets one partition; an unknown partition is 404", async () => {
     const name = await api.createTopic("partition", 2);
     await api.produce(name, { partition_id: 1, value: stringValue("x") });
@@ -579,7 +630,7 @@ function produceCases(api: Api, test: Test): void {
       key: { type: "BINARY", size: 3 },
       value: { type: "BINARY", size: 13 },
     });
-    const read = await api.read(name, 2);
+    const read = await api.read(name, 2, "key_type=BINARY&value_type=BINARY");
     expect(read.body.records).toEqual([
       {
         offset: 0,
@@ -648,7 +699,7 @@ function produceCases(api: Api, test: Test): void {
       ["customer-7", "héllo ✓"],
       ["customer-7", "again"],
     ]);
-    const binary = await api.read(name, first.partition_id);
+    const binary = await api.read(name, first.partition_id, "value_type=BINARY");
     expect(binary.body.records[0].value).toEqual({ type: "BINARY", data: base64("héllo ✓") });
   });
 
@@ -977,12 +1028,68 @@ function readCases(api: Api, test: Test): void {
     expect(atEnd.body).toMatchObject({ records: [], next_offset: 5 });
   });
 
-  test("a value that is not valid in the requested type is 400 naming its offset", async () => {
+  test("a read without types gives back what was produced, each record naming its type", async () => {
+    const name = await api.createTopic("read-back");
+    await api.produce(name, {
+      key: stringValue("customer-42"),
+      value: { type: "JSON", data: { item: "tea", qty: 2 } },
+    });
+    await api.produceStream(
+      name,
+      [
+        { value: stringValue("a") },
+        { key: { type: "BINARY", data: base64("\u00ff\u00fe") }, value: { type: "BINARY", data: "//79" } },
+        { value: { type: "JSON", data: "quoted" } },
+        { value: null },
+      ]
+        .map((record) => JSON.stringify(record))
+        .join(""),
+    );
+    const response = await api.read(name, 0);
+    expect(response.status).toBe(200);
+    expect(response.body.records.map((record: Json) => [record.key, record.value])).toEqual([
+      [stringValue("customer-42"), { type: "JSON", data: { item: "tea", qty: 2 } }],
+      [null, stringValue("a")],
+      [
+        { type: "STRING", data: "\u00ff\u00fe" },
+        { type: "BINARY", data: "//79" },
+      ],
+      [null, { type: "JSON", data: "quoted" }],
+      [null, null],
+    ]);
+  });
+
+  test("a record not valid in the requested type falls back to STRING or BINARY, not a failed page", async () => {
     const name = await api.createTopic("read-type");
-    await api.produce(name, { value: stringValue("not json") });
-    const response = await api.read(name, 0, "value_type=JSON");
-    expect(response.status).toBe(400);
-    expect(response.body.message).toMatch(/offset 0 is not valid JSON/);
+    await api.produceStream(
+      name,
+      [
+        { value: stringValue("not json") },
+        { value: { type: "BINARY", data: "//79" } },
+        { value: stringValue("7") },
+      ]
+        .map((record) => JSON.stringify(record))
+        .join(""),
+    );
+    const asJson = await api.read(name, 0, "value_type=JSON");
+    expect(asJson.status).toBe(200);
+    expect(asJson.body.records.map((record: Json) => record.value)).toEqual([
+      stringValue("not json"),
+      { type: "BINARY", data: "//79" },
+      { type: "JSON", data: 7 },
+    ]);
+    const asString = await api.read(name, 0, "value_type=STRING&key_type=BINARY");
+    expect(asString.body.records.map((record: Json) => record.value)).toEqual([
+      stringValue("not json"),
+      { type: "BINARY", data: "//79" },
+      stringValue("7"),
+    ]);
+    const asBinary = await api.read(name, 0, "value_type=BINARY");
+    expect(asBinary.body.records.map((record: Json) => record.value.type)).toEqual([
+      "BINARY",
+      "BINARY",
+      "BINARY",
+    ]);
   });
 
   test("a long-poll returns when a record is produced during the wait", async () => {
@@ -1318,6 +1425,70 @@ function badInputCases(api: Api, test: Test): void {
     expect(sequence.body.message).toMatch(/header sluice-producer-epoch: must be an integer from 0 to 32767/);
   });
 
+  test("JSON data nested deeper than 512 levels is 400 on both produce routes; 512 is accepted", async () => {
+    const name = await api.createTopic("deep-json");
+    const nested = (depth: number) => JSON.parse("[".repeat(depth) + "]".repeat(depth));
+    const accepted = await api.send("POST", records(name), { value: { type: "JSON", data: nested(512) } });
+    expect(accepted.status, JSON.stringify(accepted.body)).toBe(200);
+    const batchAccepted = await api.send("POST", `${records(name)}:batch`, {
+      entries: [{ id: "ok", value: { type: "JSON", data: nested(512) } }],
+    });
+    expect(batchAccepted.status).toBe(207);
+    expect(batchAccepted.body.failures).toEqual([]);
+    for (const depth of [513, 4_100]) {
+      const single = await api.expectNoWrites(() =>
+        api.send("POST", records(name), { key: { type: "JSON", data: nested(depth) } }),
+      );
+      expect(single.status, `depth ${depth}`).toBe(400);
+      expect(single.body.message).toMatch(/record 0: key\.data is nested deeper than 512 levels/);
+      const batch = await api.expectNoWrites(() =>
+        api.send("POST", `${records(name)}:batch`, {
+          entries: [{ id: "deep", value: { type: "JSON", data: nested(depth) } }],
+        }),
+      );
+      expect(batch.status, `depth ${depth}`).toBe(207);
+      expect(batch.body.failures).toEqual([
+        {
+          id: "deep",
+          error_code: 400,
+          message: expect.stringMatching(
+            /entries\.0 \(id "deep"\): value\.data is nested deeper than 512 levels/,
+          ),
+        },
+      ]);
+    }
+  });
+
+  test("an offset past 2^53 is 416 quoting the offset exactly as sent", async () => {
+    const name = await api.createTopic("huge-offset");
+    for (const offset of ["9223372036854775807", "9007199254740993"]) {
+      const response = await api.expectNoWrites(() => api.read(name, 0, `offset=${offset}`));
+      expect(response.status).toBe(416);
+      expect(response.body.message).toContain(`offset ${offset} is out of range`);
+    }
+  });
+
+  test("a known path with another method is 405 with an Allow header", async () => {
+    const name = await api.createTopic("method");
+    const cases: [string, string, string][] = [
+      ["DELETE", "/v3/clusters", "GET, HEAD"],
+      ["PUT", api.topicPath(name), "DELETE, GET, HEAD, PATCH"],
+      ["GET", records(name), "POST"],
+      ["DELETE", `${records(name)}:batch`, "POST"],
+      ["POST", `${api.topicPath(name)}/partitions/0/records`, "GET, HEAD"],
+      ["POST", "/openapi.json", "GET, HEAD"],
+    ];
+    for (const [method, path, allow] of cases) {
+      const response = await api.expectNoWrites(() => api.call(path, { method }));
+      expect(response.status, `${method} ${path}`).toBe(405);
+      expect(response.headers.get("allow"), `${method} ${path}`).toBe(allow);
+      expect(response.body).toEqual({
+        error_code: 405,
+        message: expect.stringContaining(`${method} is not allowed on ${path}`),
+      });
+    }
+  });
+
   test("an unknown route is 404 pointing at the docs", async () => {
     const response = await api.call("/v3/nowhere");
     expect(response.status).toBe(404);
@@ -1429,5 +1600,37 @@ function documentationCases(api: Api, test: Test): void {
     expect(html).toMatch(/^<!doctype html>/i);
     for (const [, path] of ROUTES) expect(html).toContain(path);
     expect(html).not.toMatch(/<(script|link|img)[^>]+(src|href)=["']?(https?:)?\/\//i);
+  });
+}
+
+function firstContactCases(api: Api, test: Test): void {
+  test("GET / names the cluster and version and links to the docs, the spec and the clusters", async () => {
+    const response = await api.call("/");
+    expect(response.status).toBe(200);
+    expect(response.body).toMatchObject({
+      name: "Sluice",
+      cluster_id: api.options.clusterId(),
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+    });
+    for (const [link, path] of [
+      ["docs", "/docs"],
+      ["openapi", "/openapi.json"],
+      ["clusters", "/v3/clusters"],
+      ["health", "/health"],
+    ] as [string, string][]) {
+      expect(new URL(response.body.links[link]).pathname, link).toBe(path);
+    }
+    const html = await api.raw("/", { headers: { accept: "text/html,application/xhtml+xml" } });
+    expect(html.status).toBe(200);
+    expect(html.headers.get("content-type")).toMatch(/^text\/html/);
+    const page = await html.text();
+    expect(page).toContain(api.options.clusterId());
+    for (const path of ["/docs", "/openapi.json", "/v3/clusters"]) expect(page).toContain(`href="${path}"`);
+  });
+
+  test("GET /health answers 200 for load balancers", async () => {
+    const response = await api.call("/health");
+    expect(response.status).toBe(200);
+    expect(response.body).toEqual({ status: "ok" });
   });
 }

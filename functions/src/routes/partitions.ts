@@ -4,6 +4,7 @@ import { mapLimited, partitionResource, topicPath, urlOf } from "../resources.js
 import {
   COMMON_ERRORS,
   errorResponses,
+  integerText,
   ListMetadataSchema,
   PartitionParamsSchema,
   ResourceMetadataSchema,
@@ -51,6 +52,11 @@ const OffsetsByTimestampSchema = z
 const TAGS = ["Partitions"];
 /** Head reads in flight when listing a topic's partitions. */
 const PARTITION_READS_IN_FLIGHT = 16;
+/**
+ * Partitions per page of the list: about 340 bytes each, so a page stays near 340 KB and costs at
+ * most this many head reads, however many partitions the topic has (up to 10,000).
+ */
+const PAGE_SIZE_MAX = 1_000;
 
 export function registerPartitionRoutes(app: SluiceApp, context: AppContext): void {
   const { engine, clusterId } = context;
@@ -60,7 +66,18 @@ export function registerPartitionRoutes(app: SluiceApp, context: AppContext): vo
     path: "/v3/clusters/{cluster_id}/topics/{topic_name}/partitions",
     tags: TAGS,
     summary: "List a topic's partitions with their earliest and latest offsets",
-    request: { params: TopicParamsSchema },
+    description: `In pages of \`page_size\` partitions (default and most ${PAGE_SIZE_MAX}); \`metadata.next\` links to the next page, null on the last.`,
+    request: {
+      params: TopicParamsSchema,
+      query: z.object({
+        page_size: integerText(1, PAGE_SIZE_MAX)
+          .optional()
+          .openapi({ description: `Partitions per page (1 to ${PAGE_SIZE_MAX}, default ${PAGE_SIZE_MAX})` }),
+        page_token: integerText(0, 2_147_483_647)
+          .optional()
+          .openapi({ description: "From the previous page's metadata.next; where this page starts" }),
+      }),
+    },
     responses: {
       200: {
         description: "The partitions",
@@ -105,8 +122,20 @@ export function registerPartitionRoutes(app: SluiceApp, context: AppContext): vo
 
   app.openapi(listPartitions, async (c) => {
     const { topic_name } = c.req.valid("param");
+    const query = c.req.valid("query");
+    const pageSize = query.page_size ?? PAGE_SIZE_MAX;
+    const first = query.page_token ?? 0;
     const topic = await engine.describeTopic(topic_name);
-    const partitions = Array.from({ length: topic.partitions }, (_, partition) => partition);
+    const end = Math.min(topic.partitions, first + pageSize);
+    const partitions = Array.from({ length: Math.max(0, end - first) }, (_, index) => first + index);
+    const path = `${topicPath(clusterId, topic_name)}/partitions`;
+    const next =
+      end < topic.partitions
+        ? urlOf(
+            c,
+            `${path}?${query.page_size === undefined ? "" : `page_size=${pageSize}&`}page_token=${end}`,
+          )
+        : null;
     const data = await mapLimited(partitions, PARTITION_READS_IN_FLIGHT, async (partition) =>
       partitionResource(
         c,
@@ -119,7 +148,7 @@ export function registerPartitionRoutes(app: SluiceApp, context: AppContext): vo
     return c.json(
       {
         kind: "KafkaPartitionList" as const,
-        metadata: { self: urlOf(c, `${topicPath(clusterId, topic_name)}/partitions`), next: null },
+        metadata: { self: urlOf(c, `${path}${new URL(c.req.url).search}`), next },
         data,
       },
       200,

@@ -1,5 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { ConsumedRecord, FetchResult, PartitionOffsets } from "@sluice/engine";
+import {
+  type ConsumedRecord,
+  type FetchResult,
+  OffsetOutOfRangeError,
+  type PartitionOffsets,
+} from "@sluice/engine";
 import { streamSSE } from "hono/streaming";
 import type { AppContext, SluiceApp } from "../context.js";
 import { DATA_TYPES, type DataType, decodeData, encodeBase64 } from "../data-encoding.js";
@@ -41,8 +46,8 @@ function recordJson(record: ConsumedRecord, keyType: DataType, valueType: DataTy
     offset: record.offset,
     timestamp: isoTimestamp(record.timestamp),
     timestamp_ms: record.timestamp,
-    key: decodeData(record.key, keyType, `the key of the record at offset ${record.offset}`),
-    value: decodeData(record.value, valueType, `the value of the record at offset ${record.offset}`),
+    key: decodeData(record.key, keyType),
+    value: decodeData(record.value, valueType),
     headers: record.headers.map((header) => ({
       name: header.key,
       value: header.value === null ? null : encodeBase64(header.value),
@@ -54,10 +59,19 @@ function recordJson(record: ConsumedRecord, keyType: DataType, valueType: DataTy
 async function resolveOffset(
   requested: string | undefined,
   offsets: () => Promise<PartitionOffsets>,
+  where: { topic: string; partition: number },
 ): Promise<number> {
   if (requested === undefined || requested === "earliest") return (await offsets()).logStartOffset;
   if (requested === "latest") return (await offsets()).highWatermark;
-  return Number(requested);
+  const offset = Number(requested);
+  if (!Number.isSafeInteger(offset)) {
+    // Past 2^53 a number is no longer exact, and no partition gets there: quote the text as sent.
+    const known = await offsets();
+    throw new OffsetOutOfRangeError(
+      `offset ${requested} is out of range for partition ${where.partition} of topic ${where.topic}: valid offsets are ${known.logStartOffset} to ${known.highWatermark}`,
+    );
+  }
+  return offset;
 }
 
 /**
@@ -119,14 +133,14 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
             type: "string",
             description: `Long-poll wait when no records are there yet (0 to ${limits.readTimeoutMsMax}, default 0); bounds an SSE stream`,
           }),
-        key_type: z
-          .enum(DATA_TYPES)
-          .optional()
-          .openapi({ description: "How keys are returned. Default BINARY" }),
-        value_type: z
-          .enum(DATA_TYPES)
-          .optional()
-          .openapi({ description: "How values are returned. Default BINARY" }),
+        key_type: z.enum(DATA_TYPES).optional().openapi({
+          description:
+            "The preferred type of keys; each record falls back when its bytes do not fit (JSON to STRING when not JSON text, to BINARY when not UTF-8) and says the type it got. Default JSON",
+        }),
+        value_type: z.enum(DATA_TYPES).optional().openapi({
+          description:
+            "The preferred type of values; each record falls back when its bytes do not fit (JSON to STRING when not JSON text, to BINARY when not UTF-8) and says the type it got. Default JSON",
+        }),
       }),
       headers: z.object({
         "last-event-id": integerText(0, Number.MAX_SAFE_INTEGER).optional().openapi({
@@ -157,8 +171,10 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
   app.openapi(readRecords, async (c) => {
     const { topic_name, partition_id } = c.req.valid("param");
     const query = c.req.valid("query");
-    const keyType = query.key_type ?? "BINARY";
-    const valueType = query.value_type ?? "BINARY";
+    // JSON by default: with its fallbacks, each record comes back as it was most likely produced.
+    const keyType = query.key_type ?? "JSON";
+    const valueType = query.value_type ?? "JSON";
+    const where = { topic: topic_name, partition: partition_id };
     let known: PartitionOffsets | undefined;
     const offsets = async () => {
       known ??= await engine.partitionOffsets(topic_name, partition_id);
@@ -175,7 +191,8 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
 
     if (c.req.header("accept")?.includes("text/event-stream")) {
       const lastEventId = c.req.valid("header")["last-event-id"];
-      const start = lastEventId === undefined ? await resolveOffset(query.offset, offsets) : lastEventId + 1;
+      const start =
+        lastEventId === undefined ? await resolveOffset(query.offset, offsets, where) : lastEventId + 1;
       // The first fetch happens before the stream starts, so a bad offset is a plain 416.
       const first = await readFrom(start);
       const deadline =
@@ -230,7 +247,7 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
       });
     }
 
-    const offset = await resolveOffset(query.offset, offsets);
+    const offset = await resolveOffset(query.offset, offsets, where);
     const timeoutMs = query.timeout_ms ?? 0;
     // Only a read at the end waits; an offset past the end must answer 416 at once, not after the wait.
     if (timeoutMs > 0 && offset === (await offsets()).highWatermark) {

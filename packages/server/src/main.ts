@@ -4,7 +4,8 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
 /**
  * `npm start`: the local server. Environment: PORT (default 8080; 0 picks a free port), HOST
  * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_LOG_REQUESTS=1 (a line per
- * request on stdout). SIGINT/SIGTERM stop it gracefully; a second signal exits at once.
+ * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
+ * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it). SIGINT/SIGTERM stop it gracefully; a second signal exits at once.
  */
 function fail(message: string): never {
   process.stderr.write(`sluice-server: ${message}\n`);
@@ -22,6 +23,11 @@ if (durabilityText !== "fsync" && durabilityText !== "buffered")
   fail(`SLUICE_DURABILITY must be fsync or buffered, got ${durabilityText}`);
 const durability = durabilityText as "fsync" | "buffered";
 
+const logLevel = (process.env.SLUICE_LOG_LEVEL || "info").toLowerCase();
+if (logLevel !== "info" && logLevel !== "debug")
+  fail(`SLUICE_LOG_LEVEL must be info or debug, got ${logLevel}`);
+const debug = logLevel === "debug";
+
 let running: RunningServer;
 try {
   const logRequests = ["1", "true", "yes"].includes((process.env.SLUICE_LOG_REQUESTS ?? "").toLowerCase());
@@ -31,6 +37,16 @@ try {
     host,
     durability,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
+    ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
+    ...(debug
+      ? {
+          logger: {
+            error: (message: string, details: Record<string, unknown>) => console.error(message, details),
+            debug: (message: string, details: Record<string, unknown>) =>
+              process.stdout.write(`${message} ${JSON.stringify(details)}\n`),
+          },
+        }
+      : {}),
   });
 } catch (error) {
   fail(error instanceof Error ? error.message : String(error));

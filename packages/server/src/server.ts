@@ -29,8 +29,13 @@ export interface ServerOptions {
    * several times faster.
    */
   durability?: "fsync" | "buffered";
-  /** Receives server-side failures (500, 503). Default: console.error. */
+  /**
+   * Receives server-side failures (500, 503), and at debug level routine events such as a client
+   * that hung up mid-upload. Default: console.error, and no debug lines.
+   */
   logger?: Logger;
+  /** Where clients reach the server (`SLUICE_PUBLIC_URL`); links start with it. See createApp. */
+  publicUrl?: string;
   /** Receives a line when each request arrives (`-> GET /path`) and when it ends (`<- 200 GET /path 3 ms`). */
   logRequests?: (line: string) => void;
 }
@@ -46,6 +51,8 @@ export interface RunningServer {
   engine: Engine;
   /** The Node HTTP server (e.g. to observe its 'request' events). */
   httpServer: Server;
+  /** Requests whose client closed the connection before sending all of the body, since start. */
+  readonly clientDisconnects: number;
   /**
    * Graceful stop: stops accepting connections, ends long-polls and event streams, lets other
    * requests finish (bounded by `shutdownTimeoutMs`), then closes the metadata store. Idempotent.
@@ -74,7 +81,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const objects = new FilesystemObjectStore({ root: join(dataDir, "objects"), durability });
     const engine = new Engine({ objects, metadata });
     const clusterId = await loadClusterId(metadata);
-    const app = createApp({ engine, clusterId, ...(options.logger ? { logger: options.logger } : {}) });
+    let clientDisconnects = 0;
+    const app = createApp({
+      engine,
+      clusterId,
+      ...(options.logger ? { logger: options.logger } : {}),
+      ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
+      onClientDisconnect: () => {
+        clientDisconnects++;
+      },
+    });
 
     // Reads observe this signal as well as the client's: aborting it ends long-polls and event
     // streams with a proper response instead of a cut connection.
@@ -139,7 +155,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       return closing;
     };
 
-    return { url, port, host, clusterId, dataDir, engine, httpServer: server, close };
+    return {
+      url,
+      port,
+      host,
+      clusterId,
+      dataDir,
+      engine,
+      httpServer: server,
+      get clientDisconnects() {
+        return clientDisconnects;
+      },
+      close,
+    };
   } catch (error) {
     metadata.close();
     throw error;
