@@ -5,6 +5,7 @@ import { defineConfig } from "vitest/config";
  * - unit: pure code, the engine and the contract suites over in-process adapters (memory,
  *   filesystem, SQLite); no network.
  * - smoke: the local server as a child process, over real HTTP and with the CLI.
+ * - fuzz: the local server under schemathesis, generated from /openapi.json (Python, from PyPI).
  * - integration: anything that talks to AWS APIs (S3, DynamoDB) through the emulator, which the
  *   global setup starts, and the HTTP apps over it. Files end in `.integration.test.ts`.
  * - e2e: the CDK stack deployed onto the emulator and driven over HTTP.
@@ -28,6 +29,16 @@ export default defineConfig({
           include: ["test/smoke/**/*.smoke.test.ts"],
           testTimeout: 120_000,
           hookTimeout: 90_000,
+        },
+      },
+      {
+        // The local server as a child process under schemathesis, from its own /openapi.json.
+        test: {
+          name: "fuzz",
+          include: ["test/fuzz/**/*.fuzz.test.ts"],
+          testTimeout: 300_000,
+          // Installing schemathesis from PyPI the first time.
+          hookTimeout: 300_000,
         },
       },
       {

@@ -40,7 +40,7 @@ export const HeaderSchema = z
 
 export const ProduceRecordSchema = z
   .strictObject({
-    partition_id: z.number().int().min(0).optional().openapi({
+    partition_id: z.number().int().min(0).max(2_147_483_647).optional().openapi({
       description:
         "Explicit partition; otherwise murmur2(key) like Kafka's default partitioner, or sticky for null keys",
     }),

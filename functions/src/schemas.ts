@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { TOPIC_CONFIG_DEFAULTS } from "@sluice/engine";
 
 /** Schemas shared by the route modules: errors, path parameters, resource metadata. */
 
@@ -37,34 +38,51 @@ export function errorResponses(...statuses: number[]) {
 /** The errors every route under /v3/clusters/{cluster_id} can give. */
 export const COMMON_ERRORS = [400, 404, 500, 503] as const;
 
-/** A non-negative integer in a string (path and query parameters). */
+/**
+ * An integer in a path, query or header parameter: decimal digits (an optional minus) within
+ * [min, max], nothing else (no spaces, exponents or hex, which Number() would take). Documented as
+ * an integer with its range, so that clients and fuzzers send what is accepted.
+ */
 export function integerText(min: number, max: number) {
   return z
     .string()
     .refine((text) => /^-?\d+$/.test(text) && Number(text) >= min && Number(text) <= max, {
       message: `must be an integer from ${min} to ${max}`,
     })
-    .transform(Number);
+    .transform(Number)
+    .openapi({ type: "integer", minimum: min, maximum: max });
 }
 
+/** Topic names as the engine accepts them (Kafka's rule). */
+export const TOPIC_NAME_PATTERN = "^(?!\\.\\.?$)[a-zA-Z0-9._-]{1,249}$";
+
 export const ClusterParamsSchema = z.object({
-  cluster_id: z.string().openapi({ param: { name: "cluster_id", in: "path" }, example: "sluice" }),
+  cluster_id: z
+    .string()
+    .min(1)
+    .openapi({ param: { name: "cluster_id", in: "path" }, example: "sluice" }),
 });
 
 export const TopicParamsSchema = ClusterParamsSchema.extend({
-  topic_name: z.string().openapi({ param: { name: "topic_name", in: "path" }, example: "orders" }),
+  topic_name: z
+    .string()
+    .min(1)
+    .openapi({ param: { name: "topic_name", in: "path" }, example: "orders" }),
 });
 
 export const PartitionParamsSchema = TopicParamsSchema.extend({
   partition_id: integerText(0, 2_147_483_647).openapi({
     param: { name: "partition_id", in: "path" },
-    type: "string",
-    example: "0",
+    example: 0,
   }),
 });
 
 export const ConfigParamsSchema = TopicParamsSchema.extend({
-  name: z.string().openapi({ param: { name: "name", in: "path" }, example: "retention.ms" }),
+  name: z.string().openapi({
+    param: { name: "name", in: "path" },
+    example: "retention.ms",
+    enum: Object.keys(TOPIC_CONFIG_DEFAULTS),
+  }),
 });
 
 export const ResourceMetadataSchema = z

@@ -45,7 +45,7 @@ const AlterConfigsSchema = z
   .object({
     data: z.array(
       z.object({
-        name: z.string(),
+        name: z.string().openapi({ enum: Object.keys(TOPIC_CONFIG_DEFAULTS) }),
         value: z.string().optional(),
         operation: z.enum(["SET", "DELETE"]).optional().openapi({ description: "Default SET" }),
       }),

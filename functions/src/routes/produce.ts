@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { IDEMPOTENCY_KEY_PATTERN } from "@sluice/engine";
 import type { Context } from "hono";
 import { parseJsonBytes, readBodyBytes, readBodyChunks } from "../body.js";
 import { type AppContext, type SluiceApp, untypedResponse } from "../context.js";
@@ -24,7 +25,7 @@ import { COMMON_ERRORS, errorResponses, integerText, TopicParamsSchema } from ".
 const ProduceHeadersSchema = z.object({
   "idempotency-key": z
     .string()
-    .regex(/^[\x21-\x7e]{1,255}$/, { message: "must be 1 to 255 printable ASCII characters without spaces" })
+    .regex(IDEMPOTENCY_KEY_PATTERN, { message: "must be 1 to 255 printable ASCII characters without spaces" })
     .optional()
     .openapi({
       description:
@@ -32,22 +33,23 @@ const ProduceHeadersSchema = z.object({
     }),
   "sluice-producer-id": integerText(0, Number.MAX_SAFE_INTEGER)
     .optional()
-    .openapi({ type: "string", description: "From POST /producers" }),
-  "sluice-producer-epoch": integerText(0, 32_767).optional().openapi({ type: "string" }),
+    .openapi({ description: "From POST /producers" }),
+  "sluice-producer-epoch": integerText(0, 32_767).optional(),
   "sluice-producer-sequence": integerText(0, 2_147_483_647).optional().openapi({
-    type: "string",
     description: "Sequence number of the request's first record in its partition",
   }),
 });
 
 const BatchEntrySchema = z
   .strictObject({
-    id: z.string().openapi({ description: "The caller's name for the entry, unique in the request" }),
+    id: z.string().min(1).openapi({ description: "The caller's name for the entry, unique in the request" }),
     ...ProduceRecordSchema.shape,
   })
   .openapi("ProduceBatchEntry");
 
-const BatchRequestSchema = z.object({ entries: z.array(BatchEntrySchema) }).openapi("ProduceBatchRequest");
+const BatchRequestSchema = z
+  .strictObject({ entries: z.array(BatchEntrySchema).min(1).max(10_000) })
+  .openapi("ProduceBatchRequest");
 
 const BatchResponseSchema = z
   .object({

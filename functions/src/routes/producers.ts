@@ -5,7 +5,7 @@ import { ClusterParamsSchema, COMMON_ERRORS, errorResponses } from "../schemas.j
 
 const InitProducerSchema = z
   .object({
-    producer_id: z.number().int().min(0).optional().openapi({
+    producer_id: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional().openapi({
       description: "An existing producer id: bumps its epoch, fencing every earlier incarnation",
     }),
   })

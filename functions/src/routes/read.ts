@@ -121,16 +121,12 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
           .optional()
           .openapi({ description: "earliest (default), latest, or an offset", example: "earliest" }),
         max_bytes: integerText(1, limits.readBytesMax).optional().openapi({
-          type: "string",
           description: "Soft limit; at least one batch is returned. Default 1 MiB",
         }),
-        max_records: integerText(1, 10_000)
-          .optional()
-          .openapi({ type: "string", description: "Default 10,000" }),
+        max_records: integerText(1, 10_000).optional().openapi({ description: "Default 10,000" }),
         timeout_ms: integerText(0, limits.readTimeoutMsMax)
           .optional()
           .openapi({
-            type: "string",
             description: `Long-poll wait when no records are there yet (0 to ${limits.readTimeoutMsMax}, default 0); bounds an SSE stream`,
           }),
         key_type: z.enum(DATA_TYPES).optional().openapi({
@@ -144,7 +140,6 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
       }),
       headers: z.object({
         "last-event-id": integerText(0, Number.MAX_SAFE_INTEGER).optional().openapi({
-          type: "string",
           description: "SSE: resume after this offset",
         }),
       }),

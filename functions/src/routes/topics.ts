@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { TOPIC_CONFIG_DEFAULTS } from "@sluice/engine";
 import { jsonBody } from "../body.js";
 import type { AppContext, SluiceApp } from "../context.js";
 import { clusterPath, topicResource, urlOf } from "../resources.js";
@@ -9,6 +10,7 @@ import {
   ListMetadataSchema,
   RelatedSchema,
   ResourceMetadataSchema,
+  TOPIC_NAME_PATTERN,
   TopicParamsSchema,
 } from "../schemas.js";
 
@@ -37,20 +39,36 @@ const TopicListSchema = z
 
 const CreateTopicSchema = z
   .object({
-    topic_name: z.string().openapi({ example: "orders" }),
-    partitions_count: z.number().int().optional().openapi({ description: "Default 1", example: 3 }),
+    topic_name: z
+      .string()
+      .openapi({ example: "orders", pattern: TOPIC_NAME_PATTERN, minLength: 1, maxLength: 249 }),
+    partitions_count: z
+      .number()
+      .int()
+      .optional()
+      .openapi({ description: "Default 1", example: 3, minimum: 1, maximum: 10_000 }),
     replication_factor: z.number().int().optional().openapi({
       description: "Accepted for compatibility and ignored: storage is replicated by S3 and DynamoDB",
     }),
     configs: z
-      .array(z.object({ name: z.string(), value: z.string() }))
+      .array(
+        z.object({
+          name: z.string().openapi({ enum: Object.keys(TOPIC_CONFIG_DEFAULTS) }),
+          value: z.string(),
+        }),
+      )
       .optional()
       .openapi({ example: [{ name: "retention.ms", value: "86400000" }] }),
   })
   .openapi("CreateTopicRequest");
 
 const UpdateTopicSchema = z
-  .object({ partitions_count: z.number().int().openapi({ description: "Can only grow", example: 6 }) })
+  .object({
+    partitions_count: z
+      .number()
+      .int()
+      .openapi({ description: "Can only grow", example: 6, minimum: 1, maximum: 10_000 }),
+  })
   .openapi("UpdateTopicRequest");
 
 const TAGS = ["Topics"];
