@@ -3,9 +3,9 @@ import { InvalidArgumentError } from "@sluice/core";
 import {
   type AppendedRecord,
   type ProduceRecord,
-  RECORDS_PER_REQUEST_MAX,
-  RecordTooLargeError,
+  type RecordOutcome,
   type Topic,
+  validateRecord,
 } from "@sluice/engine";
 import type { AppContext } from "./context.js";
 import { DATA_TYPES, type DataType, decodeBase64, encodeData, encodeUtf8 } from "./data-encoding.js";
@@ -110,41 +110,30 @@ export function prepareRecord(input: unknown, label: string, topic: Topic): Prep
     throw new InvalidArgumentError(`${label}: ${problems.join("; ")}`);
   }
   const fields = parsed.data;
-  if (fields.partition_id !== undefined && fields.partition_id >= topic.partitions) {
-    throw new InvalidArgumentError(
-      `${label}: partition_id ${fields.partition_id} does not exist; topic ${topic.name} has ${topic.partitions} partition${topic.partitions === 1 ? "" : "s"} (0 to ${topic.partitions - 1})`,
-      { details: { partition: fields.partition_id, partitions: topic.partitions } },
-    );
-  }
   const key = fields.key ? encodeData(fields.key, `${label}: key`) : null;
   const value = fields.value ? encodeData(fields.value, `${label}: value`) : null;
-  const headers = (fields.headers ?? []).map((header, index) => ({
-    key: header.name,
-    keyBytes: encodeUtf8(header.name, `${label}: headers.${index}.name`),
-    value:
-      header.value === null || header.value === undefined
-        ? null
-        : decodeBase64(header.value, `${label}: headers.${index}.value`),
-  }));
+  const headers = (fields.headers ?? []).map((header, index) => {
+    encodeUtf8(header.name, `${label}: headers.${index}.name`); // refuses names that are not well-formed text
+    return {
+      key: header.name,
+      value:
+        header.value === null || header.value === undefined
+          ? null
+          : decodeBase64(header.value, `${label}: headers.${index}.value`),
+    };
+  });
   const timestamp =
     fields.timestamp === undefined ? undefined : parseTimestamp(fields.timestamp, `${label}: timestamp`);
-  let size = (key?.byteLength ?? 0) + (value?.byteLength ?? 0);
-  for (const header of headers) size += header.keyBytes.byteLength + (header.value?.byteLength ?? 0);
-  const limit = topic.settings.maxMessageBytes;
-  if (size > limit) {
-    throw new RecordTooLargeError(
-      `${label} is ${size} bytes (key, value and headers), over the topic's max.message.bytes of ${limit}`,
-      { details: { bytes: size, limit } },
-    );
-  }
+  const record: ProduceRecord = {
+    key,
+    value,
+    headers,
+    ...(timestamp === undefined ? {} : { timestamp }),
+    ...(fields.partition_id === undefined ? {} : { partition: fields.partition_id }),
+  };
+  validateRecord(record, topic, { label, partitionField: "partition_id" });
   return {
-    record: {
-      key,
-      value,
-      headers: headers.map((header) => ({ key: header.key, value: header.value })),
-      ...(timestamp === undefined ? {} : { timestamp }),
-      ...(fields.partition_id === undefined ? {} : { partition: fields.partition_id }),
-    },
+    record,
     key: fields.key && key ? { type: fields.key.type, size: key.byteLength } : null,
     value: fields.value && value ? { type: fields.value.type, size: value.byteLength } : null,
   };
@@ -173,44 +162,26 @@ export function producerPartition(inputs: unknown[], label: (index: number) => s
   return partition!;
 }
 
-export type AppendOutcome = { ok: true; appended: AppendedRecord } | { ok: false; error: unknown };
+export type AppendOutcome = RecordOutcome;
 
-/**
- * Appends records in chunks of at most the engine's limit: one object and one commit per chunk.
- * Returns one outcome per record; a chunk's failure is every record of that chunk's failure.
- */
-export async function appendInChunks(
+/** Appends the records through the engine, which splits them into appends of 10,000 at most. */
+export function appendInChunks(
   context: AppContext,
   topicName: string,
   records: ProduceRecord[],
   options: { idempotencyKey?: string; producer?: ProducerHeaders & { partition: number } },
 ): Promise<AppendOutcome[]> {
-  const outcomes: AppendOutcome[] = [];
-  for (let start = 0; start < records.length; start += RECORDS_PER_REQUEST_MAX) {
-    const chunk = records.slice(start, start + RECORDS_PER_REQUEST_MAX);
-    const chunkNumber = start / RECORDS_PER_REQUEST_MAX;
-    const idempotencyKey =
-      options.idempotencyKey === undefined || chunkNumber === 0
-        ? options.idempotencyKey
-        : `${options.idempotencyKey}#${chunkNumber}`;
-    const producer = options.producer && {
-      producerId: options.producer.producerId,
-      producerEpoch: options.producer.producerEpoch,
-      baseSequences: { [options.producer.partition]: options.producer.sequence + start },
-    };
-    try {
-      const result = await context.engine.append({
-        topic: topicName,
-        records: chunk,
-        ...(idempotencyKey === undefined ? {} : { idempotencyKey }),
-        ...(producer ? { producer } : {}),
-      });
-      for (const appended of result.records) outcomes.push({ ok: true, appended });
-    } catch (error) {
-      for (let index = 0; index < chunk.length; index++) outcomes.push({ ok: false, error });
-    }
-  }
-  return outcomes;
+  const producer = options.producer && {
+    producerId: options.producer.producerId,
+    producerEpoch: options.producer.producerEpoch,
+    baseSequences: { [options.producer.partition]: options.producer.sequence },
+  };
+  return context.engine.appendInChunks({
+    topic: topicName,
+    records,
+    ...(options.idempotencyKey === undefined ? {} : { idempotencyKey: options.idempotencyKey }),
+    ...(producer ? { producer } : {}),
+  });
 }
 
 export function deliveryReport(

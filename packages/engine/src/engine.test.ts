@@ -9,6 +9,7 @@ import {
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { CountingMetadataStore, CountingObjectStore, SimulatedClock } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
+import { RECORDS_PER_REQUEST_MAX } from "./append/append-types.js";
 import { Engine } from "./engine.js";
 import { OffsetOutOfRangeError, OutOfOrderSequenceError, RecordTooLargeError } from "./errors.js";
 
@@ -318,7 +319,7 @@ describe("bad input never writes", () => {
     [
       "a record over max.message.bytes",
       () => engine.append({ topic: "t", records: [record("x".repeat(101))] }),
-      /record 0 is 101 bytes, over the topic's max.message.bytes of 100/,
+      /record 0 is 101 bytes \(key, value and headers\), over the topic's max.message.bytes of 100/,
     ],
     [
       "a partition out of range",
@@ -496,5 +497,78 @@ describe("waiting for records", () => {
     const waiting = engine.waitForRecords("w", 0, 0, 60_000, controller.signal);
     controller.abort();
     expect(await waiting).toBe(0);
+  });
+});
+
+describe("appends larger than one request", () => {
+  const many = (count: number, partition = 0) =>
+    Array.from({ length: count }, (_, i) => record(`v${i}`, null, { partition }));
+
+  beforeEach(async () => {
+    await engine.createTopic({ name: "big", partitions: 2 });
+  });
+
+  it("splits into appends of RECORDS_PER_REQUEST_MAX and reports each record in order", async () => {
+    const outcomes = await engine.appendInChunks({
+      topic: "big",
+      records: many(RECORDS_PER_REQUEST_MAX * 2 + 5),
+    });
+    expect(outcomes).toHaveLength(RECORDS_PER_REQUEST_MAX * 2 + 5);
+    expect(outcomes.every((outcome) => outcome.ok)).toBe(true);
+    expect(outcomes.map((outcome) => (outcome.ok ? outcome.appended.offset : -1))).toEqual(
+      outcomes.map((_, index) => index),
+    );
+    expect(objects.calls.put).toBe(3);
+  });
+
+  it("remembers an idempotency key for every chunk, apart from any other key", async () => {
+    const records = many(RECORDS_PER_REQUEST_MAX + 3);
+    const first = await engine.appendInChunks({ topic: "big", records, idempotencyKey: "batch" });
+    // A key that looks like a derived chunk key is a key of its own, not a replay of chunk 1.
+    const other = await engine.append({
+      topic: "big",
+      records: [record("x", null, { partition: 0 })],
+      idempotencyKey: "batch#1",
+    });
+    expect(other.duplicate).toBe(false);
+    expect(other.records[0]!.offset).toBe(RECORDS_PER_REQUEST_MAX + 3);
+    const retried = await otherProcess().appendInChunks({ topic: "big", records, idempotencyKey: "batch" });
+    expect(retried).toEqual(first);
+    expect((await engine.partitionOffsets("big", 0)).highWatermark).toBe(RECORDS_PER_REQUEST_MAX + 4);
+  });
+
+  it("runs an idempotent producer's sequences on across chunks, so the next request and a retry line up", async () => {
+    const producer = await engine.initProducer();
+    const records = many(RECORDS_PER_REQUEST_MAX + 10, 1);
+    const first = await engine.appendInChunks({
+      topic: "big",
+      records,
+      producer: { ...producer, baseSequences: { 1: 0 } },
+    });
+    expect(first.every((outcome) => outcome.ok)).toBe(true);
+    const retried = await otherProcess().appendInChunks({
+      topic: "big",
+      records,
+      producer: { ...producer, baseSequences: { 1: 0 } },
+    });
+    expect(retried).toEqual(first);
+    const next = await engine.append({
+      topic: "big",
+      records: [record("after", null, { partition: 1 })],
+      producer: { ...producer, baseSequences: { 1: RECORDS_PER_REQUEST_MAX + 10 } },
+    });
+    expect(next.records[0]!.offset).toBe(RECORDS_PER_REQUEST_MAX + 10);
+  });
+
+  it("refuses a chunked producer request whose unkeyed records name no partition, writing nothing", async () => {
+    const producer = await engine.initProducer();
+    const records = Array.from({ length: RECORDS_PER_REQUEST_MAX + 1 }, (_, i) => record(`v${i}`));
+    const outcomes = engine.appendInChunks({
+      topic: "big",
+      records,
+      producer: { ...producer, baseSequences: { 0: 0, 1: 0 } },
+    });
+    await expect(outcomes).rejects.toThrow(/record 0 has neither a partition nor a key/);
+    expect(objects.calls.put).toBe(0);
   });
 });

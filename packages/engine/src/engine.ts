@@ -1,6 +1,6 @@
 import { type Clock, InvalidArgumentError, NotFoundError, repeatEvery, systemClock } from "@sluice/core";
 import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
-import type { AppendRequest, AppendResult } from "./append/append-types.js";
+import type { AppendRequest, AppendResult, RecordOutcome } from "./append/append-types.js";
 import { Appender } from "./append/appender.js";
 import type { ProducerState } from "./append/producer-state.js";
 import { CommitNotifier } from "./commit-notifier.js";
@@ -111,8 +111,17 @@ export class Engine {
     return { producerId, producerEpoch: Number(bumped.epoch) };
   }
 
+  /** Appends at most RECORDS_PER_REQUEST_MAX records, all or nothing per partition. */
   append(request: AppendRequest): Promise<AppendResult> {
     return this.appender.append(request);
+  }
+
+  /**
+   * Appends any number of records as consecutive appends of at most RECORDS_PER_REQUEST_MAX,
+   * with one outcome per record; the idempotency key and producer sequences cover every chunk.
+   */
+  appendInChunks(request: AppendRequest): Promise<RecordOutcome[]> {
+    return this.appender.appendInChunks(request);
   }
 
   async fetch(request: FetchRequest): Promise<FetchResult> {

@@ -1,5 +1,12 @@
 export { type Clock, systemClock, type Timer } from "@sluice/core";
 export * from "./append/append-types.js";
+export {
+  IDEMPOTENCY_KEY_PATTERN,
+  type RecordLabels,
+  recordPayloadBytes,
+  validateIdempotencyKey,
+  validateRecord,
+} from "./append/validate-append.js";
 export { Engine, type EngineOptions, type ProducerIdentity } from "./engine.js";
 export * from "./errors.js";
 export type { ConsumedRecord, FetchRequest, FetchResult, PartitionOffsets } from "./fetch/reader.js";

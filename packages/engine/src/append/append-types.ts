@@ -47,5 +47,8 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
+/** The fate of one record of a chunked append (Engine.appendInChunks). */
+export type RecordOutcome = { ok: true; appended: AppendedRecord } | { ok: false; error: unknown };
+
 export const RECORDS_PER_REQUEST_MAX = 10_000;
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;

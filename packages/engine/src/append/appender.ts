@@ -9,7 +9,7 @@ import {
   readBatchHeader,
 } from "@sluice/core";
 import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
-import { idempotencyKeyItem, newDataObjectKey } from "../keys.js";
+import { newDataObjectKey } from "../keys.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic, TopicRegistry } from "../topics/topic-registry.js";
 import {
@@ -18,17 +18,27 @@ import {
   type AppendResult,
   IDEMPOTENCY_KEY_TTL_MS,
   type ProduceRecord,
+  RECORDS_PER_REQUEST_MAX,
+  type RecordOutcome,
 } from "./append-types.js";
 import {
   type CommitGroup,
   type CommitOutcome,
   commitGroup,
   fixedOperations,
-  type IdempotencyRecord,
-  idempotencyRecordFromItem,
   operationsPerPartition,
   type PartitionWrite,
 } from "./commit.js";
+import {
+  doneItem,
+  type IdempotencyClaim,
+  type IdempotencyRecord,
+  idempotencyItemKey,
+  idempotencyKeyFree,
+  idempotencyRecordFromItem,
+  isExpired,
+  pendingItem,
+} from "./idempotency.js";
 import type { ProducerState } from "./producer-state.js";
 import { validateAppend } from "./validate-append.js";
 
@@ -54,13 +64,96 @@ export class Appender {
 
   constructor(private readonly deps: AppenderDependencies) {}
 
-  async append(request: AppendRequest): Promise<AppendResult> {
+  /** One append of at most RECORDS_PER_REQUEST_MAX records: one object, one commit. */
+  append(request: AppendRequest): Promise<AppendResult> {
+    return this.appendChunk(request, 0);
+  }
+
+  /**
+   * Appends any number of records as consecutive appends of at most RECORDS_PER_REQUEST_MAX
+   * each, and reports per record. A chunk fails or succeeds as a whole; later chunks are still
+   * tried, as Kafka's producer sends later batches after one failed. An idempotency key covers
+   * every chunk (each remembers its own outcome), and an idempotent producer's sequences run on
+   * across chunks per partition, so a retry of the whole request writes nothing twice.
+   */
+  async appendInChunks(request: AppendRequest): Promise<RecordOutcome[]> {
+    if (request.records.length <= RECORDS_PER_REQUEST_MAX) {
+      try {
+        const result = await this.appendChunk(request, 0);
+        return result.records.map((appended) => ({ ok: true, appended }));
+      } catch (error) {
+        return request.records.map(() => ({ ok: false, error }));
+      }
+    }
+    const sequences = request.producer && (await this.chunkSequences(request));
+    const outcomes: RecordOutcome[] = [];
+    for (
+      let start = 0, chunk = 0;
+      start < request.records.length;
+      start += RECORDS_PER_REQUEST_MAX, chunk++
+    ) {
+      const records = request.records.slice(start, start + RECORDS_PER_REQUEST_MAX);
+      const producer = request.producer && { ...request.producer, baseSequences: sequences![chunk]! };
+      try {
+        const result = await this.appendChunk(
+          { ...request, records, ...(producer ? { producer } : {}) },
+          chunk,
+        );
+        for (const appended of result.records) outcomes.push({ ok: true, appended });
+      } catch (error) {
+        for (let index = 0; index < records.length; index++) outcomes.push({ ok: false, error });
+      }
+    }
+    return outcomes;
+  }
+
+  /**
+   * Each chunk's base sequence per partition: the request's base plus the records earlier chunks
+   * send to that partition. Every record must name its partition or carry a key, so its partition
+   * is known before it is sent.
+   */
+  private async chunkSequences(request: AppendRequest): Promise<Record<number, number>[]> {
+    const topic = await this.topicFor(request);
+    const sent = new Map<number, number>();
+    const chunks: Record<number, number>[] = [];
+    for (let start = 0; start < request.records.length; start += RECORDS_PER_REQUEST_MAX) {
+      const end = Math.min(request.records.length, start + RECORDS_PER_REQUEST_MAX);
+      const bases: Record<number, number> = {};
+      for (let index = start; index < end; index++) {
+        const record = request.records[index]!;
+        const partition =
+          record.partition ??
+          (record.key === null ? undefined : partitionForKey(record.key, topic.partitions));
+        if (partition === undefined) {
+          throw new InvalidArgumentError(
+            `record ${index} has neither a partition nor a key: an idempotent producer's request of more than ${RECORDS_PER_REQUEST_MAX} records names each record's partition`,
+          );
+        }
+        const base = request.producer!.baseSequences[partition];
+        if (base === undefined) {
+          throw new InvalidArgumentError(
+            `producer ${request.producer!.producerId} sent no base sequence for partition ${partition}, which record ${index} goes to`,
+          );
+        }
+        bases[partition] ??= base + (sent.get(partition) ?? 0);
+      }
+      for (let index = start; index < end; index++) {
+        const record = request.records[index]!;
+        const partition = record.partition ?? partitionForKey(record.key!, topic.partitions);
+        sent.set(partition, (sent.get(partition) ?? 0) + 1);
+      }
+      chunks.push(bases);
+    }
+    return chunks;
+  }
+
+  private async appendChunk(request: AppendRequest, chunk: number): Promise<AppendResult> {
     const topic = await this.topicFor(request);
     validateAppend(request, topic);
     const appendTime = this.deps.clock.now();
     const requestHash = request.idempotencyKey === undefined ? undefined : hashRequest(request);
     if (request.idempotencyKey !== undefined) {
-      const replay = await this.replayIfSeen(topic, request, requestHash!);
+      const replay = await this.replayIfSeen(topic, request, requestHash!, chunk);
       if (replay) return replay;
     }
 
@@ -88,7 +181,7 @@ export class Appender {
             recordPartitions: encodePartitions(recordPartitions),
             appendTime,
           };
-    const outcome = await this.commit(topic, objectKey, writes, request, idempotencyRecord);
+    const outcome = await this.commit(topic, objectKey, writes, request, idempotencyRecord, chunk);
     if (outcome.kind === "idempotent-replay") return replayResult(topic, request, outcome.record);
 
     for (const write of writes) {
@@ -118,9 +211,12 @@ export class Appender {
     topic: Topic,
     request: AppendRequest,
     requestHash: string,
+    chunk: number,
   ): Promise<AppendResult | undefined> {
-    const item = await this.deps.metadata.get(idempotencyKeyItem(topic.topicId, request.idempotencyKey!));
-    if (!item || Number(item.expiresAt) * 1000 < this.deps.clock.now()) return undefined;
+    const item = await this.deps.metadata.get(
+      idempotencyItemKey(topic.topicId, request.idempotencyKey!, chunk),
+    );
+    if (!item || isExpired(item, this.deps.clock.now())) return undefined;
     const record = idempotencyRecordFromItem(item);
     if (item.state === "pending") {
       throw new ConflictError(
@@ -176,14 +272,16 @@ export class Appender {
     writes: PartitionWrite[],
     request: AppendRequest,
     idempotencyRecord: IdempotencyRecord | undefined,
+    chunk: number,
   ): Promise<CommitOutcome> {
     const producer = request.producer && {
       producerId: request.producer.producerId,
       producerEpoch: request.producer.producerEpoch,
     };
     const expiresAtMs = this.deps.clock.now() + IDEMPOTENCY_KEY_TTL_MS;
-    const idempotency = idempotencyRecord && {
+    const idempotency: IdempotencyClaim | undefined = idempotencyRecord && {
       key: request.idempotencyKey!,
+      itemKey: idempotencyItemKey(topic.topicId, request.idempotencyKey!, chunk),
       record: idempotencyRecord,
       expiresAtMs,
     };
@@ -195,7 +293,7 @@ export class Appender {
     if (writes.length <= perGroup) return commitGroup(this.deps, { ...base, writes, idempotency });
 
     // Several transactions: claim the idempotency key first, so a concurrent retry waits instead of writing.
-    if (idempotency) await this.claimIdempotencyKey(topic, idempotency);
+    if (idempotency) await this.claimIdempotencyKey(idempotency);
     const baseOffsets = new Map<number, number>();
     const duplicatePartitions = new Set<number>();
     const groupSize = Math.floor(
@@ -211,25 +309,15 @@ export class Appender {
       for (const [partition, offset] of outcome.baseOffsets) baseOffsets.set(partition, offset);
       for (const partition of outcome.duplicatePartitions) duplicatePartitions.add(partition);
     }
-    if (idempotency) await this.completeIdempotencyKey(topic, idempotency, baseOffsets);
+    if (idempotency) await this.completeIdempotencyKey(idempotency, baseOffsets);
     return { kind: "committed", baseOffsets, duplicatePartitions };
   }
 
-  private async claimIdempotencyKey(
-    topic: Topic,
-    idempotency: NonNullable<CommitGroup["idempotency"]>,
-  ): Promise<void> {
-    const nowSeconds = Math.floor(this.deps.clock.now() / 1000);
+  private async claimIdempotencyKey(idempotency: IdempotencyClaim): Promise<void> {
     try {
-      await this.deps.metadata.put(
-        {
-          ...idempotencyKeyItem(topic.topicId, idempotency.key),
-          state: "pending",
-          requestHash: idempotency.record.requestHash,
-          expiresAt: Math.ceil(idempotency.expiresAtMs / 1000),
-        },
-        { condition: cond.or(cond.notExists("pk"), cond.compare("expiresAt", "<", nowSeconds)) },
-      );
+      await this.deps.metadata.put(pendingItem(idempotency), {
+        condition: idempotencyKeyFree(this.deps.clock.now()),
+      });
     } catch (error) {
       if (error instanceof ConflictError) {
         throw new ConflictError(`a request with idempotency key ${idempotency.key} is in progress or done`, {
@@ -241,20 +329,10 @@ export class Appender {
   }
 
   private async completeIdempotencyKey(
-    topic: Topic,
-    idempotency: NonNullable<CommitGroup["idempotency"]>,
+    idempotency: IdempotencyClaim,
     baseOffsets: Map<number, number>,
   ): Promise<void> {
-    await this.deps.metadata.update(idempotencyKeyItem(topic.topicId, idempotency.key), {
-      set: {
-        state: "done",
-        baseOffsets: Object.fromEntries(
-          [...baseOffsets].map(([partition, offset]) => [String(partition), offset]),
-        ),
-        recordPartitions: idempotency.record.recordPartitions,
-        appendTime: idempotency.record.appendTime,
-      },
-    });
+    await this.deps.metadata.put(doneItem(idempotency, baseOffsets));
   }
 }
 

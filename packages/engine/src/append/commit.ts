@@ -7,9 +7,16 @@ import {
   TransactionCanceledError,
   type TransactOperation,
 } from "@sluice/storage";
-import { headKey, idempotencyKeyItem, indexKey, producerKey, producerStateKey, topicKey } from "../keys.js";
+import { headKey, indexKey, producerKey, producerStateKey, topicKey } from "../keys.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic } from "../topics/topic-registry.js";
+import {
+  doneItem,
+  type IdempotencyClaim,
+  type IdempotencyRecord,
+  idempotencyKeyFree,
+  idempotencyRecordFromItem,
+} from "./idempotency.js";
 import {
   classifySequenceFailure,
   nextProducerStateItem,
@@ -30,21 +37,12 @@ export interface PartitionWrite {
   sequence?: number;
 }
 
-/** The outcome an idempotency key remembers, written in the same transaction as the records. */
-export interface IdempotencyRecord {
-  requestHash: string;
-  baseOffsets: Record<number, number>;
-  /** The partition of each record, in request order (Uint16, little-endian). */
-  recordPartitions: Uint8Array;
-  appendTime: number;
-}
-
 export interface CommitGroup {
   topic: Topic;
   objectKey: string;
   writes: PartitionWrite[];
   producer?: { producerId: number; producerEpoch: number };
-  idempotency?: { key: string; record: IdempotencyRecord; expiresAtMs: number };
+  idempotency?: IdempotencyClaim;
 }
 
 export type CommitOutcome =
@@ -157,24 +155,12 @@ function buildTransaction(
     );
   }
   if (group.idempotency) {
-    const { key, record, expiresAtMs } = group.idempotency;
-    const item: Item = {
-      ...idempotencyKeyItem(topic.topicId, key),
-      state: "done",
-      requestHash: record.requestHash,
-      baseOffsets: Object.fromEntries(
-        pending.map((write) => [String(write.partition), expected.get(write.partition)!]),
-      ),
-      recordPartitions: record.recordPartitions,
-      appendTime: record.appendTime,
-      expiresAt: Math.ceil(expiresAtMs / 1000),
-    };
-    const nowSeconds = Math.floor(deps.clock.now() / 1000);
+    const baseOffsets = new Map(pending.map((write) => [write.partition, expected.get(write.partition)!]));
     add(
       {
         kind: "put",
-        item,
-        condition: cond.or(cond.notExists("pk"), cond.compare("expiresAt", "<", nowSeconds)),
+        item: doneItem(group.idempotency, baseOffsets),
+        condition: idempotencyKeyFree(deps.clock.now()),
       },
       { role: "idempotency" },
     );
@@ -407,20 +393,6 @@ async function knownProducerStates(
     states.set(partition, producerStateFromItem(items[index]));
   });
   return states;
-}
-
-export function idempotencyRecordFromItem(item: Item | undefined): IdempotencyRecord | undefined {
-  if (!item || typeof item.requestHash !== "string") return undefined;
-  const baseOffsets: Record<number, number> = {};
-  for (const [partition, offset] of Object.entries((item.baseOffsets ?? {}) as Record<string, number>)) {
-    baseOffsets[Number(partition)] = Number(offset);
-  }
-  return {
-    requestHash: item.requestHash,
-    baseOffsets,
-    recordPartitions: item.recordPartitions instanceof Uint8Array ? item.recordPartitions : new Uint8Array(),
-    appendTime: Number(item.appendTime ?? 0),
-  };
 }
 
 export function headCacheKey(topicId: string, partition: number): string {

@@ -3,7 +3,8 @@ import { RecordTooLargeError } from "../errors.js";
 import type { Topic } from "../topics/topic-registry.js";
 import { type AppendRequest, type ProduceRecord, RECORDS_PER_REQUEST_MAX } from "./append-types.js";
 
-const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+/** Printable ASCII without spaces, 1 to 255 characters (the HTTP schema documents the same pattern). */
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 
 /**
  * Checks the whole request before anything is written, so a rejected request leaves no trace.
@@ -20,55 +21,72 @@ export function validateAppend(request: AppendRequest, topic: Topic): void {
       { details: { records: records.length } },
     );
   }
-  const limit = topic.settings.maxMessageBytes;
   for (let index = 0; index < records.length; index++) {
-    const record = records[index]!;
-    validateRecordShape(record, index, topic);
-    const size = recordPayloadBytes(record);
-    if (size > limit) {
-      throw new RecordTooLargeError(
-        `record ${index} is ${size} bytes, over the topic's max.message.bytes of ${limit}`,
-        { details: { record: index, bytes: size, limit } },
-      );
-    }
+    validateRecord(records[index]!, topic, { label: `record ${index}` });
   }
-  if (request.idempotencyKey !== undefined && !IDEMPOTENCY_KEY_PATTERN.test(request.idempotencyKey)) {
-    throw new InvalidArgumentError(
-      "an idempotency key is 1 to 255 printable ASCII characters without spaces",
-    );
-  }
+  if (request.idempotencyKey !== undefined) validateIdempotencyKey(request.idempotencyKey);
   if (request.producer) validateProducer(request.producer);
 }
 
-function validateRecordShape(record: ProduceRecord, index: number, topic: Topic): void {
+export interface RecordLabels {
+  /** Names the record in messages: `record 2`, `entries.2 (id "c")`. */
+  label: string;
+  /** What the caller calls the partition field. Default "partition". */
+  partitionField?: string;
+}
+
+/**
+ * The rules for one record, whoever sends it (the HTTP apps check each record with these before
+ * appending, so one bad record is reported on its own): bytes or null, a sane timestamp, an
+ * existing partition, and key, value and headers within the topic's max.message.bytes.
+ * Throws InvalidArgumentError, or RecordTooLargeError (413).
+ */
+export function validateRecord(record: ProduceRecord, topic: Topic, labels: RecordLabels): void {
+  const { label } = labels;
+  const partitionField = labels.partitionField ?? "partition";
   if (record.key !== null && !(record.key instanceof Uint8Array)) {
-    throw new InvalidArgumentError(`record ${index}: key must be bytes or null`);
+    throw new InvalidArgumentError(`${label}: key must be bytes or null`);
   }
   if (record.value !== null && !(record.value instanceof Uint8Array)) {
-    throw new InvalidArgumentError(`record ${index}: value must be bytes or null`);
+    throw new InvalidArgumentError(`${label}: value must be bytes or null`);
   }
   if (record.timestamp !== undefined && (!Number.isSafeInteger(record.timestamp) || record.timestamp < 0)) {
-    throw new InvalidArgumentError(
-      `record ${index}: timestamp must be a non-negative integer of milliseconds`,
-    );
+    throw new InvalidArgumentError(`${label}: timestamp must be a non-negative integer of milliseconds`);
   }
   if (record.partition !== undefined) {
     if (!Number.isInteger(record.partition) || record.partition < 0) {
-      throw new InvalidArgumentError(`record ${index}: invalid partition ${record.partition}`);
+      throw new InvalidArgumentError(`${label}: invalid ${partitionField} ${record.partition}`);
     }
     if (record.partition >= topic.partitions) {
       throw new InvalidArgumentError(
-        `record ${index}: partition ${record.partition} does not exist; topic ${topic.name} has ${topic.partitions} partitions (0 to ${topic.partitions - 1})`,
+        `${label}: ${partitionField} ${record.partition} does not exist; topic ${topic.name} has ${topic.partitions} partition${topic.partitions === 1 ? "" : "s"} (0 to ${topic.partitions - 1})`,
         { details: { partition: record.partition, partitions: topic.partitions } },
       );
     }
   }
   for (const header of record.headers ?? []) {
     if (typeof header.key !== "string")
-      throw new InvalidArgumentError(`record ${index}: header keys must be strings`);
+      throw new InvalidArgumentError(`${label}: header keys must be strings`);
     if (header.value !== null && !(header.value instanceof Uint8Array)) {
-      throw new InvalidArgumentError(`record ${index}: header ${header.key} value must be bytes or null`);
+      throw new InvalidArgumentError(`${label}: header ${header.key} value must be bytes or null`);
     }
+  }
+  const size = recordPayloadBytes(record);
+  const limit = topic.settings.maxMessageBytes;
+  if (size > limit) {
+    throw new RecordTooLargeError(
+      `${label} is ${size} bytes (key, value and headers), over the topic's max.message.bytes of ${limit}`,
+      { details: { bytes: size, limit } },
+    );
+  }
+}
+
+/** An idempotency key is 1 to 255 printable ASCII characters without spaces. */
+export function validateIdempotencyKey(key: string): void {
+  if (!IDEMPOTENCY_KEY_PATTERN.test(key)) {
+    throw new InvalidArgumentError(
+      `invalid idempotency key: an idempotency key is 1 to 255 printable ASCII characters without spaces`,
+    );
   }
 }
 
