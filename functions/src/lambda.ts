@@ -9,4 +9,6 @@ import { createEngineFromEnv } from "./aws-engine.js";
  */
 const { engine, clusterId } = createEngineFromEnv();
 
-export const handler = handle(createApp({ engine, clusterId }));
+// Without SLUICE_PUBLIC_URL, links use the Function URL's domain, which AWS sets, not the Host header.
+const publicUrl = process.env.SLUICE_PUBLIC_URL || undefined;
+export const handler = handle(createApp({ engine, clusterId, ...(publicUrl ? { publicUrl } : {}) }));
