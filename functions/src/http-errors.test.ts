@@ -31,8 +31,29 @@ describe("describeError", () => {
     [new HTTPException(413, { message: "request body is over the limit" }), 413],
   ])("maps %s to %i and passes its message through", (error, status) => {
     const { logger, lines } = recordingLogger();
-    expect(describeError(error, logger)).toEqual({ status, message: error.message });
+    const code =
+      error instanceof Error && "code" in error && typeof error.code === "string" ? error.code : undefined;
+    expect(describeError(error, logger)).toEqual({
+      status,
+      message: error.message,
+      ...(code ? { code } : {}),
+    });
     expect(lines).toEqual([]);
+  });
+
+  it("carries a stable code and Confluent's five-digit error code when the error names them", () => {
+    const { logger } = recordingLogger();
+    expect(describeError(new OutOfOrderSequenceError("gap"), logger).code).toBe("OUT_OF_ORDER_SEQUENCE");
+    const named = new FencedError("member m is fenced", {
+      code: "FENCED_MEMBER_EPOCH",
+      restErrorCode: 40903,
+    });
+    expect(describeError(named, logger)).toEqual({
+      status: 409,
+      message: "member m is fenced",
+      code: "FENCED_MEMBER_EPOCH",
+      errorCode: 40903,
+    });
   });
 
   it("maps UnavailableError to 503 with Retry-After, logging the cause", () => {

@@ -1,15 +1,20 @@
 import type { Hook } from "@hono/zod-openapi";
-import { isSluiceError } from "@sluice/core";
+import { isSluiceError, type SluiceError } from "@sluice/core";
 import { OffsetOutOfRangeError, RecordTooLargeError } from "@sluice/engine";
 import type { Context, Env, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
 
-/** Confluent's error body: the HTTP status again, and a message that names the problem. */
+/**
+ * Confluent's error body: the HTTP status again (or the REST Proxy's five-digit code where its
+ * API defines one), a message that names the problem, and — where the condition has a stable
+ * name — `code`, for clients to branch on (`FENCED_MEMBER_EPOCH`, `REBALANCE_IN_PROGRESS`).
+ */
 export interface ErrorBody {
   error_code: number;
   message: string;
+  code?: string;
 }
 
 /** Where the apps report failures that are not the caller's fault. */
@@ -51,6 +56,10 @@ export function httpError(status: ContentfulStatusCode, message: string): HTTPEx
 export interface DescribedError {
   status: ContentfulStatusCode;
   message: string;
+  /** The stable name of the condition, when it has one. */
+  code?: string;
+  /** The body's error_code when it is not the status itself. */
+  errorCode?: number;
   /** Seconds a client should wait before retrying, for 503. */
   retryAfterSeconds?: number;
 }
@@ -69,28 +78,43 @@ export function describeError(
     return { status: error.status as ContentfulStatusCode, message: error.message || "request failed" };
   }
   if (isSluiceError(error)) {
-    if (error instanceof RecordTooLargeError) return { status: 413, message: error.message };
-    if (error instanceof OffsetOutOfRangeError) return { status: 416, message: error.message };
-    switch (error.kind) {
-      case "invalid_argument":
-        return { status: 400, message: error.message };
-      case "not_found":
-        return { status: 404, message: error.message };
-      case "conflict":
-      case "fenced":
-        return { status: 409, message: error.message };
-      case "unavailable": {
-        const id = logFailure(logger, "unavailable", error, context);
-        return {
-          status: 503,
-          message: `the storage backend is temporarily unavailable; retry with backoff (error id ${id})`,
-          retryAfterSeconds: 1,
-        };
-      }
-      case "data_corruption":
-      case "internal":
-        break;
+    const named = {
+      ...(error.code === undefined ? {} : { code: error.code }),
+      ...(error.restErrorCode === undefined ? {} : { errorCode: error.restErrorCode }),
+    };
+    const described = describeSluiceError(error, logger, context);
+    return described.status >= 500 ? described : { ...described, ...named };
+  }
+  const id = logFailure(logger, "internal error", error, context);
+  return { status: 500, message: `internal error (error id ${id}); the cause is in the server log` };
+}
+
+function describeSluiceError(
+  error: SluiceError,
+  logger: Logger,
+  context: Record<string, unknown>,
+): DescribedError {
+  if (error instanceof RecordTooLargeError) return { status: 413, message: error.message };
+  if (error instanceof OffsetOutOfRangeError) return { status: 416, message: error.message };
+  switch (error.kind) {
+    case "invalid_argument":
+      return { status: 400, message: error.message };
+    case "not_found":
+      return { status: 404, message: error.message };
+    case "conflict":
+    case "fenced":
+      return { status: 409, message: error.message };
+    case "unavailable": {
+      const id = logFailure(logger, "unavailable", error, context);
+      return {
+        status: 503,
+        message: `the storage backend is temporarily unavailable; retry with backoff (error id ${id})`,
+        retryAfterSeconds: 1,
+      };
     }
+    case "data_corruption":
+    case "internal":
+      break;
   }
   const id = logFailure(logger, "internal error", error, context);
   return { status: 500, message: `internal error (error id ${id}); the cause is in the server log` };
@@ -117,10 +141,9 @@ function errorDetails(error: unknown, depth = 0): unknown {
 export function errorResponse(c: Context, error: unknown, logger: Logger): Response {
   const described = describeError(error, logger, { method: c.req.method, path: c.req.path });
   if (described.retryAfterSeconds !== undefined) c.header("Retry-After", String(described.retryAfterSeconds));
-  return c.json(
-    { error_code: described.status, message: described.message } satisfies ErrorBody,
-    described.status,
-  );
+  const body: ErrorBody = { error_code: described.errorCode ?? described.status, message: described.message };
+  if (described.code !== undefined) body.code = described.code;
+  return c.json(body, described.status);
 }
 
 export function createErrorHandler(

@@ -207,7 +207,8 @@ export function recordError(context: AppContext, error: unknown, logged: Map<unk
   let body = logged.get(error);
   if (!body) {
     const described = describeError(error, context.logger);
-    body = { error_code: described.status, message: described.message };
+    body = { error_code: described.errorCode ?? described.status, message: described.message };
+    if (described.code !== undefined) body.code = described.code;
     logged.set(error, body);
   }
   return body;

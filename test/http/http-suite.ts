@@ -882,7 +882,11 @@ function idempotenceCases(api: Api, test: Test): void {
 
     const gap = await api.send("POST", `${api.topicPath(name)}/records`, record("seq 5"), headers(5));
     expect(gap.status).toBe(409);
-    expect(gap.body).toEqual({ error_code: 409, message: expect.stringMatching(/sequence 5 skips ahead/) });
+    expect(gap.body).toEqual({
+      error_code: 409,
+      code: "OUT_OF_ORDER_SEQUENCE",
+      message: expect.stringMatching(/sequence 5 skips ahead/),
+    });
     expect(await api.latestOffset(name, 1)).toBe(1);
 
     const stream = await api.produceStream(
@@ -917,6 +921,7 @@ function idempotenceCases(api: Api, test: Test): void {
     expect(fenced.status).toBe(409);
     expect(fenced.body).toEqual({
       error_code: 409,
+      code: "INVALID_PRODUCER_EPOCH",
       message: expect.stringMatching(/epoch 0 is fenced by epoch 1/),
     });
     expect(await api.latestOffset(name, 0)).toBe(1);
@@ -1190,6 +1195,7 @@ function readCases(api: Api, test: Test): void {
     expect(response.status).toBe(416);
     expect(response.body).toEqual({
       error_code: 416,
+      code: "OFFSET_OUT_OF_RANGE",
       message: expect.stringMatching(/offset 3 is out of range/),
     });
   });
@@ -1323,6 +1329,7 @@ function badInputCases(api: Api, test: Test): void {
     expect(response.status).toBe(413);
     expect(response.body).toEqual({
       error_code: 413,
+      code: "RECORD_TOO_LARGE",
       message: expect.stringMatching(/record 0 is 101 bytes.*max\.message\.bytes of 100/),
     });
     const fits = await api.produce(name, { value: stringValue("v".repeat(100)) });
@@ -1363,6 +1370,7 @@ function badInputCases(api: Api, test: Test): void {
     expect(response.status).toBe(416);
     expect(response.body).toEqual({
       error_code: 416,
+      code: "OFFSET_OUT_OF_RANGE",
       message: expect.stringMatching(/offset 2 is out of range .* valid offsets are 0 to 1/),
     });
   });

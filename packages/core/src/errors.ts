@@ -16,16 +16,28 @@ export interface SluiceErrorOptions {
   cause?: unknown;
   /** Structured context (`key=value` in logs); never secrets. */
   details?: Record<string, unknown>;
+  /**
+   * A stable machine-readable name for the exact condition, in Kafka's vocabulary where it has
+   * one (`FENCED_MEMBER_EPOCH`, `UNKNOWN_MEMBER_ID`, `OUT_OF_ORDER_SEQUENCE`): clients branch on
+   * it, so it never changes once published.
+   */
+  code?: string;
+  /** Confluent REST Proxy's five-digit error_code where its API defines one (40403: no such consumer instance). */
+  restErrorCode?: number;
 }
 
 export abstract class SluiceError extends Error {
   abstract readonly kind: ErrorKind;
   abstract readonly retryable: boolean;
   readonly details: Record<string, unknown>;
+  readonly code: string | undefined;
+  readonly restErrorCode: number | undefined;
 
   constructor(message: string, options: SluiceErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.details = options.details ?? {};
+    this.code = options.code;
+    this.restErrorCode = options.restErrorCode;
   }
 }
 

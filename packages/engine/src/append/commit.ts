@@ -305,7 +305,11 @@ function interpretFailures(
 function fencedProducer(group: CommitGroup, currentEpoch: number, cause: unknown): FencedError {
   return new FencedError(
     `producer ${group.producer?.producerId} epoch ${group.producer?.producerEpoch} is fenced by epoch ${currentEpoch}`,
-    { cause, details: { producerId: group.producer?.producerId, currentEpoch } },
+    {
+      cause,
+      code: "INVALID_PRODUCER_EPOCH",
+      details: { producerId: group.producer?.producerId, currentEpoch },
+    },
   );
 }
 
