@@ -1,0 +1,28 @@
+export * from "./assignors/index.js";
+export {
+  type AutoOffsetReset,
+  ConsumerGroups,
+  type ConsumerGroupsOptions,
+  describeState,
+  type GroupDescription,
+  type GroupStateName,
+  type MemberDescription,
+  type OffsetResetPlan,
+  type OffsetResetSpec,
+  type PartitionLag,
+} from "./consumer-groups.js";
+export {
+  type CoordinatorOptions,
+  decide,
+  GroupCoordinator,
+  type HeartbeatRequest,
+  type HeartbeatResponse,
+  JOIN_EPOCH,
+  LEAVE_EPOCH,
+  SESSION_TIMEOUT_MS_DEFAULT,
+  STATIC_LEAVE_EPOCH,
+} from "./coordinator.js";
+export * from "./errors.js";
+export * from "./keys.js";
+export { type CommittedOffset, type OffsetCommit, OffsetStore } from "./offsets.js";
+export { type GroupMeta, type GroupState, loadGroupState, type MemberRecord, tpKey } from "./state.js";
