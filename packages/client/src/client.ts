@@ -1,15 +1,27 @@
 import { type Data, type DataType, fromBase64, toData, toWireHeaders } from "./data.js";
 import { errorFromResponse, SluiceConnectionError, SluiceHttpError } from "./errors.js";
+import { GroupConsumer, type GroupConsumerOptions } from "./group-consumer.js";
 import { parseConcatenatedJson } from "./json-stream.js";
 import { parseServerSentEvents } from "./sse.js";
 import type {
   BatchEntry,
   BatchResult,
   Cluster,
+  CommittedGroupOffset,
   ConsumedRecord,
+  ConsumerGroupInfo,
+  ConsumerGroupLag,
+  ConsumerGroupLagSummary,
+  ConsumerGroupMember,
   CreateTopicOptions,
   DeliveryReport,
+  GroupHeartbeatRequest,
+  GroupHeartbeatResponse,
+  OffsetResetOptions,
+  OffsetResetResult,
+  OffsetResetTarget,
   OffsetSpec,
+  OffsetToCommit,
   PartitionInfo,
   PartitionOffsetForTimestamp,
   ProduceOptions,
@@ -22,6 +34,7 @@ import type {
   TopicConfig,
   TopicConfigChange,
   TopicInfo,
+  TopicPartition,
 } from "./types.js";
 
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
@@ -402,7 +415,139 @@ export class SluiceClient {
     }
   }
 
+  // --- consumer groups --------------------------------------------------------------------
+
+  /**
+   * A member of consumer group `groupId` reading `topics`: `for await (const batch of consumer)`
+   * yields batches of the partitions the group gives it. See GroupConsumer.
+   */
+  groupConsumer(options: GroupConsumerOptions): GroupConsumer {
+    return new GroupConsumer(this, options);
+  }
+
+  async listGroups(): Promise<ConsumerGroupInfo[]> {
+    const items = await this.list(`${await this.clusterPath()}/consumer-groups`);
+    return items.map(toGroupInfo);
+  }
+
+  async describeGroup(groupId: string): Promise<ConsumerGroupInfo> {
+    return toGroupInfo(await this.json("GET", await this.groupPath(groupId)));
+  }
+
+  async listGroupMembers(groupId: string): Promise<ConsumerGroupMember[]> {
+    const items = await this.list(`${await this.groupPath(groupId)}/consumers`);
+    return items.map(toGroupMember);
+  }
+
+  /** Lag per partition: committed offset, log end, lag and the owning member. */
+  async getGroupLags(groupId: string): Promise<ConsumerGroupLag[]> {
+    const items = await this.list(`${await this.groupPath(groupId)}/lags`);
+    return items.map((item) => ({
+      ...toTopicPartition(item),
+      currentOffset: numberOrNull(item.current_offset),
+      logEndOffset: Number(item.log_end_offset),
+      lag: Number(item.lag),
+      consumerId: stringOrNull(item.consumer_id),
+    }));
+  }
+
+  async getGroupLagSummary(groupId: string): Promise<ConsumerGroupLagSummary> {
+    const body = await this.json("GET", `${await this.groupPath(groupId)}/lag-summary`);
+    return {
+      maxLag: Number(body.max_lag ?? 0),
+      totalLag: Number(body.total_lag ?? 0),
+      maxLagTopicName: stringOrNull(body.max_lag_topic_name),
+      maxLagPartitionId: numberOrNull(body.max_lag_partition_id),
+      maxLagConsumerId: stringOrNull(body.max_lag_consumer_id),
+    };
+  }
+
+  /** Deletes an empty group and its committed offsets (409 NON_EMPTY_GROUP while it has members). */
+  async deleteGroup(groupId: string): Promise<void> {
+    await this.send("DELETE", await this.groupPath(groupId));
+  }
+
+  /**
+   * Moves the committed offsets of an empty group, as `kafka-consumer-groups --reset-offsets`
+   * does. A dry run (the default) only returns the plan.
+   */
+  async resetGroupOffsets(
+    groupId: string,
+    target: OffsetResetTarget,
+    options: OffsetResetOptions = {},
+  ): Promise<OffsetResetResult> {
+    const json: Json = { to: target.to, dry_run: options.dryRun ?? true };
+    if (target.to === "offset") json.offset = target.offset;
+    if (target.to === "shift-by") json.shift_by = target.shiftBy;
+    if (target.to === "datetime") json.datetime = new Date(target.datetime).toISOString();
+    if (options.topics !== undefined) json.topic_names = options.topics;
+    const body = await this.json("POST", `${await this.groupPath(groupId)}/offsets:reset`, { json });
+    return {
+      dryRun: body.dry_run !== false,
+      data: asArray(body.data).map((item) => ({
+        ...toTopicPartition(item),
+        previousOffset: numberOrNull(item.previous_offset),
+        newOffset: Number(item.new_offset),
+      })),
+    };
+  }
+
+  /** The group's committed offsets. */
+  async getGroupOffsets(groupId: string): Promise<CommittedGroupOffset[]> {
+    const items = await this.list(`${await this.groupPath(groupId)}/offsets`);
+    return items.map((item) => ({
+      ...toTopicPartition(item),
+      offset: Number(item.offset),
+      metadata: stringOrNull(item.metadata),
+      committedAt:
+        item.committed_at === undefined || item.committed_at === null ? null : toMillis(item.committed_at),
+    }));
+  }
+
+  /**
+   * Commits offsets as member `memberId`, which must own each partition (else 409
+   * FENCED_MEMBER_EPOCH, and nothing is committed). The group consumer calls this for you.
+   */
+  async commitGroupOffsets(groupId: string, memberId: string, offsets: OffsetToCommit[]): Promise<void> {
+    const json = {
+      member_id: memberId,
+      offsets: offsets.map((offset) => ({
+        topic_name: offset.topicName,
+        partition_id: offset.partitionId,
+        offset: offset.offset,
+        ...(offset.metadata === undefined ? {} : { metadata: offset.metadata }),
+      })),
+    };
+    await this.send("POST", `${await this.groupPath(groupId)}/offsets`, { json });
+  }
+
+  /** One heartbeat of the client-side group protocol; the group consumer sends these for you. */
+  async groupHeartbeat(groupId: string, request: GroupHeartbeatRequest): Promise<GroupHeartbeatResponse> {
+    const json: Json = { member_id: request.memberId, member_epoch: request.memberEpoch };
+    if (request.subscribedTopicNames !== undefined)
+      json.subscribed_topic_names = request.subscribedTopicNames;
+    if (request.ownedPartitions !== undefined) json.owned_partitions = request.ownedPartitions.map(toWireTp);
+    if (request.instanceId !== undefined) json.instance_id = request.instanceId;
+    if (request.clientId !== undefined) json.client_id = request.clientId;
+    if (request.sessionTimeoutMs !== undefined) json.session_timeout_ms = request.sessionTimeoutMs;
+    if (request.assignor !== undefined) json.assignor = request.assignor;
+    const body = await this.json("POST", `${await this.groupPath(groupId)}/heartbeat`, { json });
+    return {
+      memberId: String(body.member_id),
+      memberEpoch: Number(body.member_epoch),
+      groupEpoch: Number(body.group_epoch),
+      heartbeatIntervalMs: Number(body.heartbeat_interval_ms),
+      assignment: asArray(body.assignment).map(toTopicPartition),
+      revoking: asArray(body.revoking).map(toTopicPartition),
+      pending: asArray(body.pending).map(toTopicPartition),
+    };
+  }
+
   // --- plumbing ---------------------------------------------------------------------------
+
+  private async groupPath(groupId: string): Promise<string> {
+    return `${await this.clusterPath()}/consumer-groups/${enc(groupId)}`;
+  }
 
   private async clusterPath(): Promise<string> {
     return `/v3/clusters/${enc(await this.clusterId())}`;
@@ -516,6 +661,40 @@ function toPartitionInfo(body: Json): PartitionInfo {
   };
 }
 
+function toTopicPartition(body: Json): TopicPartition {
+  return { topicName: String(body.topic_name), partitionId: Number(body.partition_id) };
+}
+
+function toWireTp(tp: TopicPartition): Json {
+  return { topic_name: tp.topicName, partition_id: tp.partitionId };
+}
+
+function toGroupInfo(body: Json): ConsumerGroupInfo {
+  return {
+    groupId: String(body.consumer_group_id),
+    state: String(body.state ?? ""),
+    partitionAssignor: String(body.partition_assignor ?? ""),
+    groupEpoch: numberOrNull(body.group_epoch),
+  };
+}
+
+function toGroupMember(body: Json): ConsumerGroupMember {
+  return {
+    consumerId: String(body.consumer_id),
+    instanceId: stringOrNull(body.instance_id),
+    clientId: stringOrNull(body.client_id),
+    assignments: asArray(body.assignments).map(toTopicPartition),
+  };
+}
+
+function numberOrNull(value: unknown): number | null {
+  return value === null || value === undefined || value === "" ? null : Number(value);
+}
+
+function stringOrNull(value: unknown): string | null {
+  return value === null || value === undefined || value === "" ? null : String(value);
+}
+
 function toWireRecord(record: ProduceRecord): Json {
   const wire: Json = {};
   if (record.partitionId !== undefined) wire.partition_id = record.partitionId;
@@ -622,8 +801,13 @@ function toDataOrNull(value: unknown): Data | null {
 function errorFromEvent(data: string): SluiceHttpError {
   try {
     const body = asObject(JSON.parse(data));
-    const code = Number(body.error_code ?? 500);
-    return new SluiceHttpError(code, code, String(body.message ?? data));
+    const status = Number(body.error_code ?? 500);
+    return new SluiceHttpError(
+      status,
+      status,
+      String(body.message ?? data),
+      typeof body.code === "string" ? { code: body.code } : {},
+    );
   } catch {
     return new SluiceHttpError(500, 500, data);
   }

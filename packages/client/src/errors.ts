@@ -1,19 +1,29 @@
 /**
- * An HTTP error answer from the Sluice API: `status` is the HTTP status, `errorCode` and `message`
- * come from the JSON error body (`{"error_code", "message"}`), or are derived from the status when
- * the body is not one.
+ * An HTTP error answer from the Sluice API: `status` is the HTTP status, `errorCode`, `message` and
+ * `code` come from the JSON error body (`{"error_code", "message", "code"?}`), or are derived from
+ * the status when the body is not one. `code` is the condition's stable name where it has one
+ * (Kafka's: `UNKNOWN_MEMBER_ID`, `FENCED_MEMBER_EPOCH`, `NON_EMPTY_GROUP`, …), for branching on;
+ * `errorCode` is the HTTP status or the REST Proxy's five-digit code (`40403`).
  */
 export class SluiceHttpError extends Error {
   override readonly name = "SluiceHttpError";
   readonly status: number;
   readonly errorCode: number;
+  /** The condition's stable name from the body's `code`, when the server gave one. */
+  readonly code: string | undefined;
   /** From a Retry-After header, in milliseconds. */
   readonly retryAfterMs: number | undefined;
 
-  constructor(status: number, errorCode: number, message: string, options: { retryAfterMs?: number } = {}) {
+  constructor(
+    status: number,
+    errorCode: number,
+    message: string,
+    options: { retryAfterMs?: number; code?: string } = {},
+  ) {
     super(message);
     this.status = status;
     this.errorCode = errorCode;
+    this.code = options.code;
     this.retryAfterMs = options.retryAfterMs;
   }
 
@@ -58,8 +68,12 @@ export async function errorFromResponse(response: Response): Promise<SluiceHttpE
   const retryAfterMs = parseRetryAfter(response.headers.get("retry-after"));
   const options = retryAfterMs === undefined ? {} : { retryAfterMs };
   const body = parseErrorBody(text);
-  if (body)
-    return new SluiceHttpError(response.status, body.errorCode ?? response.status, body.message, options);
+  if (body) {
+    return new SluiceHttpError(response.status, body.errorCode ?? response.status, body.message, {
+      ...options,
+      ...(body.code === undefined ? {} : { code: body.code }),
+    });
+  }
   const fallback = text.trim().slice(0, 200) || response.statusText || "request failed";
   return new SluiceHttpError(
     response.status,
@@ -69,8 +83,10 @@ export async function errorFromResponse(response: Response): Promise<SluiceHttpE
   );
 }
 
-/** `{"error_code", "message"}`, or undefined when `text` is not such a body. */
-export function parseErrorBody(text: string): { errorCode: number | undefined; message: string } | undefined {
+/** `{"error_code", "message", "code"?}`, or undefined when `text` is not such a body. */
+export function parseErrorBody(
+  text: string,
+): { errorCode: number | undefined; message: string; code?: string } | undefined {
   try {
     const parsed: unknown = JSON.parse(text);
     if (
@@ -78,8 +94,16 @@ export function parseErrorBody(text: string): { errorCode: number | undefined; m
       typeof parsed === "object" &&
       typeof (parsed as { message?: unknown }).message === "string"
     ) {
-      const { message, error_code } = parsed as { message: string; error_code?: unknown };
-      return { errorCode: typeof error_code === "number" ? error_code : undefined, message };
+      const { message, error_code, code } = parsed as {
+        message: string;
+        error_code?: unknown;
+        code?: unknown;
+      };
+      return {
+        errorCode: typeof error_code === "number" ? error_code : undefined,
+        message,
+        ...(typeof code === "string" ? { code } : {}),
+      };
     }
   } catch {
     // not JSON

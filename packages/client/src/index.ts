@@ -12,6 +12,13 @@ export {
   toBase64,
 } from "./data.js";
 export { parseErrorBody, SluiceConnectionError, SluiceHttpError } from "./errors.js";
+export {
+  type ConsumerClock,
+  GroupConsumer,
+  type GroupConsumerBatch,
+  type GroupConsumerOptions,
+  type PartitionsListener,
+} from "./group-consumer.js";
 export { parseConcatenatedJson } from "./json-stream.js";
 export { parseServerSentEvents, type ServerSentEvent } from "./sse.js";
 export type * from "./types.js";

@@ -161,3 +161,116 @@ export interface PartitionOffsetForTimestamp {
   /** The first offset whose timestamp is at or after the one asked, or null when there is none yet. */
   offset: number | null;
 }
+
+// --- consumer groups ----------------------------------------------------------------------
+
+export interface TopicPartition {
+  topicName: string;
+  partitionId: number;
+}
+
+/** Kafka's names for a group's state. */
+export type ConsumerGroupState = "EMPTY" | "RECONCILING" | "STABLE" | "DEAD" | (string & {});
+
+export type GroupAssignor = "uniform" | "range";
+
+export type AutoOffsetReset = "earliest" | "latest" | "none";
+
+/** One heartbeat of Sluice's client-side group protocol (`POST …/consumer-groups/{group}/heartbeat`). */
+export interface GroupHeartbeatRequest {
+  /** Unique to this incarnation of the member. */
+  memberId: string;
+  /** 0 to join, -1 to leave, else the member's current epoch. */
+  memberEpoch: number;
+  /** Required when joining. */
+  subscribedTopicNames?: string[];
+  /** The partitions the member still holds (a revoked one until it has committed it). */
+  ownedPartitions?: TopicPartition[];
+  instanceId?: string;
+  clientId?: string;
+  sessionTimeoutMs?: number;
+  assignor?: GroupAssignor;
+}
+
+export interface GroupHeartbeatResponse {
+  memberId: string;
+  memberEpoch: number;
+  groupEpoch: number;
+  heartbeatIntervalMs: number;
+  /** What the member owns now: it may fetch these and commit their offsets. */
+  assignment: TopicPartition[];
+  /** What it holds that is now another member's: stop fetching, commit, then stop reporting them. */
+  revoking: TopicPartition[];
+  /** Its partitions still held by their previous owner; they come in a later heartbeat. */
+  pending: TopicPartition[];
+}
+
+export interface OffsetToCommit extends TopicPartition {
+  /** The offset of the next record to read (the last processed one + 1). */
+  offset: number;
+  metadata?: string;
+}
+
+export interface CommittedGroupOffset extends TopicPartition {
+  offset: number;
+  metadata: string | null;
+  /** Epoch milliseconds, when the server says. */
+  committedAt: number | null;
+}
+
+export interface ConsumerGroupInfo {
+  groupId: string;
+  state: ConsumerGroupState;
+  partitionAssignor: string;
+  groupEpoch: number | null;
+}
+
+export interface ConsumerGroupMember {
+  consumerId: string;
+  instanceId: string | null;
+  clientId: string | null;
+  /** The partitions it owns, when the server lists them with the member. */
+  assignments: TopicPartition[];
+}
+
+export interface ConsumerGroupLag extends TopicPartition {
+  /** The committed offset; null when the group has none for the partition. */
+  currentOffset: number | null;
+  logEndOffset: number;
+  lag: number;
+  /** The member owning the partition now; null when nobody does. */
+  consumerId: string | null;
+}
+
+export interface ConsumerGroupLagSummary {
+  maxLag: number;
+  totalLag: number;
+  maxLagTopicName: string | null;
+  maxLagPartitionId: number | null;
+  maxLagConsumerId: string | null;
+}
+
+/** What `resetGroupOffsets` moves the group's committed offsets to (kafka-consumer-groups' --to-* options). */
+export type OffsetResetTarget =
+  | { to: "earliest" }
+  | { to: "latest" }
+  | { to: "offset"; offset: number }
+  | { to: "datetime"; datetime: Date | string | number }
+  | { to: "shift-by"; shiftBy: number };
+
+export interface OffsetResetOptions {
+  /** Default: every topic the group has offsets for. */
+  topics?: string[];
+  /** Default true: only the plan, nothing changes. */
+  dryRun?: boolean;
+}
+
+export interface OffsetResetPlanEntry extends TopicPartition {
+  previousOffset: number | null;
+  newOffset: number;
+}
+
+export interface OffsetResetResult {
+  dryRun: boolean;
+  data: OffsetResetPlanEntry[];
+}

@@ -1,0 +1,684 @@
+import type { SluiceClient } from "./client.js";
+import type { DataType } from "./data.js";
+import { SluiceConnectionError, SluiceHttpError } from "./errors.js";
+import type {
+  AutoOffsetReset,
+  CommittedGroupOffset,
+  ConsumedRecord,
+  GroupAssignor,
+  GroupHeartbeatResponse,
+  OffsetToCommit,
+  TopicPartition,
+} from "./types.js";
+
+/**
+ * Time as the group consumer needs it. Structurally a subset of `Clock` in @sluice/core, so a
+ * `SimulatedClock` from @sluice/testing drives heartbeats in tests; the default is real time.
+ */
+export interface ConsumerClock {
+  now(): number;
+  /** Resolves after `ms`; may reject (or resolve early) when `signal` aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+}
+
+export type PartitionsListener = (partitions: TopicPartition[]) => void | Promise<void>;
+
+export interface GroupConsumerOptions {
+  groupId: string;
+  /** The topics to subscribe to. */
+  topics: string[];
+  /**
+   * Default true: what was yielded is committed every `autoCommitIntervalMs` (between batches),
+   * when a partition is revoked, and on `close()`. With false, call `commit()`.
+   */
+  autoCommit?: boolean;
+  /** Default 5,000 ms. */
+  autoCommitIntervalMs?: number;
+  /** Where a partition without a committed offset starts. Default "latest" (as in Kafka). */
+  autoOffsetReset?: AutoOffsetReset;
+  /** The server expires the member when it has not heard from it for this long. Server default 45 s. */
+  sessionTimeoutMs?: number;
+  /** Static membership (`group.instance.id`): a restart under the same id keeps the assignment. */
+  instanceId?: string;
+  clientId?: string;
+  /** Taken when the group is created. Server default "uniform" (sticky). */
+  assignor?: GroupAssignor;
+  /**
+   * Called (and awaited) with newly assigned partitions before they are fetched; `seek` here
+   * chooses where they start.
+   */
+  onAssigned?: PartitionsListener;
+  /**
+   * Called (and awaited) with partitions the member is giving up — revoked by a rebalance, or all
+   * of them on `close()` — after their last batch and before they are committed (autoCommit) and
+   * released. Commit here for manual commits.
+   */
+  onRevoked?: PartitionsListener;
+  /**
+   * Called with partitions the member lost without giving them up (its session ended or it was
+   * fenced): they may already be another member's, so they cannot be committed. Default: onRevoked.
+   */
+  onLost?: PartitionsListener;
+  /** Long-poll wait of each fetch (`timeout_ms`). Default 5,000 ms. */
+  fetchWaitMs?: number;
+  /** Passed to each fetch as `max_bytes`. */
+  maxBytes?: number;
+  keyType?: DataType;
+  valueType?: DataType;
+  /** Default real time. */
+  clock?: ConsumerClock;
+  /** Makes each incarnation's member id. Default `crypto.randomUUID()`. */
+  memberIdFactory?: () => string;
+}
+
+/** Records of one partition, in offset order. */
+export interface GroupConsumerBatch {
+  topicName: string;
+  partitionId: number;
+  records: ConsumedRecord[];
+  /** The partition's high watermark when the batch was read. */
+  highWatermark: number;
+}
+
+type Status = "new" | "active" | "revoking";
+
+interface OwnedPartition {
+  tp: TopicPartition;
+  status: Status;
+  /** onAssigned was called for it (so onRevoked / onLost will be). */
+  announced: boolean;
+  /** The next offset to fetch; undefined until its start is known. */
+  fetchOffset: number | undefined;
+  /** The position the user has reached: after the last record yielded, or where it seeked. */
+  position: number | undefined;
+  /** The last offset committed by this member. */
+  committed: number | undefined;
+  /** Bumped by seek and loss, so a fetch answering for an older state is dropped. */
+  generation: number;
+  fetch: AbortController | undefined;
+  /** A batch fetched and waiting to be yielded. */
+  buffered: boolean;
+}
+
+interface ReadyBatch {
+  key: string;
+  generation: number;
+  batch: GroupConsumerBatch;
+}
+
+const FENCED_CODES = new Set(["UNKNOWN_MEMBER_ID", "FENCED_MEMBER_EPOCH"]);
+const RETRY_DELAY_MS = 1_000;
+
+const realClock: ConsumerClock = {
+  now: () => Date.now(),
+  sleep: (ms, signal) =>
+    new Promise<void>((resolve) => {
+      if (signal?.aborted) return resolve();
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+      const timer = setTimeout(() => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      }, ms);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    }),
+};
+
+function tpKey(tp: TopicPartition): string {
+  return `${tp.topicName}\u0000${tp.partitionId}`;
+}
+
+function isFenced(error: unknown): error is SluiceHttpError {
+  return error instanceof SluiceHttpError && error.code !== undefined && FENCED_CODES.has(error.code);
+}
+
+function isTransient(error: unknown): boolean {
+  return error instanceof SluiceConnectionError || (error instanceof SluiceHttpError && error.retryable);
+}
+
+/**
+ * A member of a consumer group over Sluice's client-side group protocol (ARCHITECTURE.md,
+ * "Consumer groups"). Iterate it to get batches of the partitions the group assigns it:
+ *
+ * ```ts
+ * const consumer = client.groupConsumer({ groupId: "billing", topics: ["orders"] });
+ * for await (const batch of consumer) handle(batch.records);   // break or close() to leave
+ * ```
+ *
+ * Heartbeats run in the background at the interval the server asks for, reporting the partitions
+ * the member still holds. Rebalance work — `onRevoked`, committing revoked partitions, `onAssigned`
+ * and resolving start offsets — happens between batches, inside the iteration, as Kafka's poll
+ * does, so a callback never runs while the loop body is handling a batch. A partition being
+ * revoked is not fetched again; its buffered records are dropped (the next owner starts from the
+ * committed offset). An answer that the member is unknown or fenced drops every partition
+ * (`onLost`) and rejoins under a new member id.
+ */
+export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> {
+  readonly groupId: string;
+  private readonly client: SluiceClient;
+  private readonly options: GroupConsumerOptions;
+  private readonly clock: ConsumerClock;
+  private readonly autoCommit: boolean;
+  private readonly newMemberId: () => string;
+
+  private memberIdValue: string;
+  private memberEpoch = 0;
+  private heartbeatIntervalMs = 0;
+  private readonly owned = new Map<string, OwnedPartition>();
+  /** Partitions lost since the last reconcile, announced ones only: for onLost. */
+  private lost: TopicPartition[] = [];
+  private ready: ReadyBatch[] = [];
+  private failure: { error: unknown } | undefined;
+  private started: Promise<void> | undefined;
+  private heartbeatLoop: Promise<void> | undefined;
+  private heartbeatSleep: AbortController | undefined;
+  private heartbeatRequested = false;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private lastAutoCommitMs: number;
+  /** Serialises rebalance work, commits and close, so none runs inside another. */
+  private lock: Promise<unknown> = Promise.resolve();
+  private iterating: Promise<IteratorResult<GroupConsumerBatch>> | undefined;
+
+  constructor(client: SluiceClient, options: GroupConsumerOptions) {
+    if (!Array.isArray(options.topics) || options.topics.length === 0) {
+      throw new TypeError("a group consumer needs at least one topic");
+    }
+    this.client = client;
+    this.options = options;
+    this.groupId = options.groupId;
+    this.clock = options.clock ?? realClock;
+    this.autoCommit = options.autoCommit ?? true;
+    this.newMemberId = options.memberIdFactory ?? (() => globalThis.crypto.randomUUID());
+    this.memberIdValue = this.newMemberId();
+    this.lastAutoCommitMs = this.clock.now();
+  }
+
+  /** This incarnation's member id (a new one after a rejoin). */
+  get memberId(): string {
+    return this.memberIdValue;
+  }
+
+  /** The partitions it may fetch now (assigned, started, not being revoked), sorted. */
+  assignment(): TopicPartition[] {
+    return [...this.owned.values()]
+      .filter((partition) => partition.status === "active")
+      .map((partition) => partition.tp)
+      .sort((a, b) =>
+        a.topicName === b.topicName ? a.partitionId - b.partitionId : a.topicName < b.topicName ? -1 : 1,
+      );
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  /** The next batch; done once the consumer is closed. */
+  next(): Promise<IteratorResult<GroupConsumerBatch>> {
+    // for-await never overlaps calls, but a caller might: each waits for the one before.
+    const previous = this.iterating ?? Promise.resolve(undefined);
+    const current = previous.then(
+      () => this.nextBatch(),
+      () => this.nextBatch(),
+    );
+    this.iterating = current;
+    return current;
+  }
+
+  /** Breaking out of `for await` lands here: the consumer closes. */
+  async return(): Promise<IteratorResult<GroupConsumerBatch>> {
+    await this.close();
+    return { done: true, value: undefined };
+  }
+
+  /**
+   * Commits offsets as this member. Without arguments: the position of every partition it owns
+   * (after the last record yielded, or where it seeked), where that moved since its last commit.
+   * A partition the member no longer owns fails the whole commit with 409 FENCED_MEMBER_EPOCH
+   * (`error.code`); nothing is committed then.
+   */
+  async commit(offsets?: OffsetToCommit[]): Promise<OffsetToCommit[]> {
+    return this.locked(() => this.commitNow(offsets, false));
+  }
+
+  /**
+   * Sets where an owned partition continues: the next batch of it starts at `offset`, and the
+   * position `commit()` commits is `offset`. Throws when the member does not own the partition.
+   */
+  seek(topicName: string, partitionId: number, offset: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      throw new RangeError(`invalid offset ${offset}: expected an integer >= 0`);
+    }
+    const partition = this.owned.get(tpKey({ topicName, partitionId }));
+    if (!partition || partition.status === "revoking") {
+      throw new Error(`partition ${partitionId} of ${topicName} is not assigned to this consumer`);
+    }
+    this.invalidate(partition);
+    partition.fetchOffset = offset;
+    partition.position = offset;
+    this.notify();
+  }
+
+  /**
+   * Leaves the group: calls onRevoked with the partitions it owns, commits them (autoCommit),
+   * sends the leave heartbeat (member epoch -1) so they move at once, and ends the iteration.
+   * Safe to call more than once, and from inside the loop.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  // --- the iteration ----------------------------------------------------------------------
+
+  private async nextBatch(): Promise<IteratorResult<GroupConsumerBatch>> {
+    for (;;) {
+      if (this.closed) return { done: true, value: undefined };
+      this.throwFailure();
+      this.started ??= this.join();
+      await this.started;
+      if (this.closed) return { done: true, value: undefined };
+      await this.locked(() => this.reconcile());
+      if (this.closed) return { done: true, value: undefined };
+      this.throwFailure();
+      this.startFetches();
+      const ready = this.takeReady();
+      if (ready) return { done: false, value: ready };
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  private takeReady(): GroupConsumerBatch | undefined {
+    while (this.ready.length > 0) {
+      const entry = this.ready.shift() as ReadyBatch;
+      const partition = this.owned.get(entry.key);
+      if (!partition || partition.generation !== entry.generation) continue;
+      partition.buffered = false;
+      if (partition.status !== "active") continue;
+      const last = entry.batch.records[entry.batch.records.length - 1];
+      if (last) partition.position = last.offset + 1;
+      return entry.batch;
+    }
+    return undefined;
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  private throwFailure(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= { error };
+    this.notify();
+  }
+
+  private locked<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(work, work);
+    this.lock = run.catch(() => undefined);
+    return run;
+  }
+
+  // --- membership -------------------------------------------------------------------------
+
+  private async join(): Promise<void> {
+    await this.heartbeat();
+    this.throwFailure();
+    this.heartbeatLoop = this.runHeartbeats();
+  }
+
+  private async runHeartbeats(): Promise<void> {
+    while (!this.closed) {
+      if (!this.heartbeatRequested) {
+        const sleep = new AbortController();
+        this.heartbeatSleep = sleep;
+        try {
+          await this.clock.sleep(this.heartbeatIntervalMs, sleep.signal);
+        } catch {
+          // Woken early (a revocation finished, or close): heartbeat now, or stop.
+        }
+      }
+      this.heartbeatRequested = false;
+      if (this.closed) return;
+      await this.heartbeat();
+      if (this.failure) return;
+    }
+  }
+
+  /** Asks the heartbeat loop to send at once (a revoked partition was released). */
+  private heartbeatSoon(): void {
+    this.heartbeatRequested = true;
+    this.heartbeatSleep?.abort();
+  }
+
+  private async heartbeat(): Promise<void> {
+    const joining = this.memberEpoch === 0;
+    const memberId = this.memberIdValue;
+    const sentOwned = [...this.owned.values()].map((partition) => partition.tp);
+    try {
+      const answer = await this.client.groupHeartbeat(this.groupId, {
+        memberId,
+        memberEpoch: this.memberEpoch,
+        ownedPartitions: sentOwned,
+        ...(joining
+          ? {
+              subscribedTopicNames: this.options.topics,
+              ...(this.options.instanceId === undefined ? {} : { instanceId: this.options.instanceId }),
+              ...(this.options.clientId === undefined ? {} : { clientId: this.options.clientId }),
+              ...(this.options.sessionTimeoutMs === undefined
+                ? {}
+                : { sessionTimeoutMs: this.options.sessionTimeoutMs }),
+              ...(this.options.assignor === undefined ? {} : { assignor: this.options.assignor }),
+            }
+          : {}),
+      });
+      // Closed (or rejoined) while the answer travelled: it no longer describes this member.
+      if (this.closed || memberId !== this.memberIdValue) return;
+      this.memberEpoch = answer.memberEpoch;
+      this.heartbeatIntervalMs = answer.heartbeatIntervalMs;
+      this.apply(answer);
+    } catch (error) {
+      if (this.closed) return;
+      if (isFenced(error)) {
+        // The group no longer knows this incarnation: whatever it held may be another's now.
+        for (const partition of this.owned.values()) this.drop(partition);
+        this.memberIdValue = this.newMemberId();
+        this.memberEpoch = 0;
+        this.heartbeatIntervalMs = 0;
+      } else if (isTransient(error)) {
+        this.heartbeatIntervalMs = RETRY_DELAY_MS;
+      } else {
+        this.fail(error);
+      }
+    }
+    this.notify();
+  }
+
+  private apply(answer: GroupHeartbeatResponse): void {
+    const assigned = new Set(answer.assignment.map(tpKey));
+    const revoking = new Set(answer.revoking.map(tpKey));
+    for (const partition of [...this.owned.values()]) {
+      const key = tpKey(partition.tp);
+      if (revoking.has(key)) {
+        if (partition.status === "new") {
+          // Never started: nothing to commit or announce.
+          this.invalidate(partition);
+          this.owned.delete(key);
+        } else if (partition.status === "active") {
+          // Stop fetching it now; what was buffered goes to the next owner from the committed offset.
+          partition.status = "revoking";
+          this.invalidate(partition);
+        }
+      } else if (!assigned.has(key)) {
+        this.drop(partition);
+      }
+    }
+    for (const tp of answer.assignment) {
+      const key = tpKey(tp);
+      if (this.owned.has(key)) continue;
+      this.owned.set(key, {
+        tp: { topicName: tp.topicName, partitionId: tp.partitionId },
+        status: "new",
+        announced: false,
+        fetchOffset: undefined,
+        position: undefined,
+        committed: undefined,
+        generation: 0,
+        fetch: undefined,
+        buffered: false,
+      });
+    }
+  }
+
+  /** Forgets a partition the member lost without giving it up. */
+  private drop(partition: OwnedPartition): void {
+    this.invalidate(partition);
+    this.owned.delete(tpKey(partition.tp));
+    if (partition.announced) this.lost.push(partition.tp);
+  }
+
+  /** Ends the partition's in-flight fetch and forgets its buffered batch. */
+  private invalidate(partition: OwnedPartition): void {
+    partition.generation++;
+    partition.fetch?.abort();
+    partition.fetch = undefined;
+    partition.buffered = false;
+    partition.fetchOffset = partition.position;
+  }
+
+  // --- rebalance work, between batches ------------------------------------------------------
+
+  private async reconcile(): Promise<void> {
+    if (this.closed) return;
+    if (this.lost.length > 0) {
+      const lost = this.lost.splice(0);
+      await (this.options.onLost ?? this.options.onRevoked)?.(lost);
+    }
+
+    const revoking = [...this.owned.values()].filter((partition) => partition.status === "revoking");
+    if (revoking.length > 0) {
+      await this.options.onRevoked?.(revoking.map((partition) => partition.tp));
+      if (this.autoCommit) await this.commitQuietly(revoking);
+      for (const partition of revoking) {
+        if (this.owned.get(tpKey(partition.tp)) === partition) this.owned.delete(tpKey(partition.tp));
+      }
+      this.heartbeatSoon();
+    }
+
+    if (
+      this.autoCommit &&
+      this.clock.now() - this.lastAutoCommitMs >= (this.options.autoCommitIntervalMs ?? 5_000)
+    ) {
+      this.lastAutoCommitMs = this.clock.now();
+      await this.commitQuietly([...this.owned.values()].filter((partition) => partition.status === "active"));
+    }
+
+    const fresh = [...this.owned.values()].filter((partition) => partition.status === "new");
+    if (fresh.length > 0) {
+      for (const partition of fresh) partition.announced = true;
+      await this.options.onAssigned?.(fresh.map((partition) => partition.tp));
+      const unplaced = fresh.filter((partition) => partition.fetchOffset === undefined);
+      const committed = unplaced.length > 0 ? await this.client.getGroupOffsets(this.groupId) : [];
+      for (const partition of fresh) {
+        if (this.owned.get(tpKey(partition.tp)) !== partition || partition.status !== "new") continue;
+        if (partition.fetchOffset === undefined) {
+          const start = await this.startOffset(partition.tp, committed);
+          partition.fetchOffset = start;
+          partition.position = start;
+          partition.committed = findOffset(committed, partition.tp)?.offset;
+        }
+        partition.status = "active";
+      }
+    }
+  }
+
+  private async startOffset(tp: TopicPartition, committed: CommittedGroupOffset[]): Promise<number> {
+    const found = findOffset(committed, tp);
+    if (found) return found.offset;
+    return this.resetOffset(tp, undefined);
+  }
+
+  /** auto.offset.reset: where a partition with no (valid) committed offset starts. */
+  private async resetOffset(tp: TopicPartition, outOfRange: number | undefined): Promise<number> {
+    const reset = this.options.autoOffsetReset ?? "latest";
+    if (reset === "none") {
+      throw new Error(
+        outOfRange === undefined
+          ? `group ${this.groupId} has no committed offset for partition ${tp.partitionId} of ${tp.topicName} and autoOffsetReset is none`
+          : `offset ${outOfRange} of partition ${tp.partitionId} of ${tp.topicName} is out of range and autoOffsetReset is none`,
+      );
+    }
+    const info = await this.client.getPartition(tp.topicName, tp.partitionId);
+    return reset === "earliest" ? info.earliestOffset : info.latestOffset;
+  }
+
+  // --- commits ------------------------------------------------------------------------------
+
+  private async commitNow(explicit: OffsetToCommit[] | undefined, quiet: boolean): Promise<OffsetToCommit[]> {
+    const offsets =
+      explicit ??
+      [...this.owned.values()]
+        .filter(
+          (partition) =>
+            partition.status !== "new" &&
+            partition.position !== undefined &&
+            partition.position !== partition.committed,
+        )
+        .map((partition) => ({ ...partition.tp, offset: partition.position as number }));
+    if (offsets.length === 0) return [];
+    const memberId = this.memberIdValue;
+    try {
+      await this.client.commitGroupOffsets(this.groupId, memberId, offsets);
+    } catch (error) {
+      // A partition lost meanwhile: the heartbeat finds out and rejoins; auto-commits shrug.
+      if (quiet && (isFenced(error) || isTransient(error))) return [];
+      throw error;
+    }
+    if (memberId === this.memberIdValue) {
+      for (const offset of offsets) {
+        const partition = this.owned.get(tpKey(offset));
+        if (partition) partition.committed = offset.offset;
+      }
+    }
+    return offsets;
+  }
+
+  private commitQuietly(partitions: OwnedPartition[]): Promise<OffsetToCommit[]> {
+    const offsets = partitions
+      .filter((partition) => partition.position !== undefined && partition.position !== partition.committed)
+      .map((partition) => ({ ...partition.tp, offset: partition.position as number }));
+    return this.commitNow(offsets, true);
+  }
+
+  // --- fetching -----------------------------------------------------------------------------
+
+  /** One fetch in flight or one batch buffered per active partition. */
+  private startFetches(): void {
+    for (const [key, partition] of this.owned) {
+      if (partition.status !== "active" || partition.fetch || partition.buffered) continue;
+      if (partition.fetchOffset === undefined) continue;
+      this.fetch(key, partition);
+    }
+  }
+
+  private fetch(key: string, partition: OwnedPartition): void {
+    const controller = new AbortController();
+    partition.fetch = controller;
+    const generation = partition.generation;
+    const offset = partition.fetchOffset as number;
+    const current = () =>
+      !this.closed && this.owned.get(key) === partition && partition.generation === generation;
+    const done = () => {
+      if (partition.fetch === controller) partition.fetch = undefined;
+      this.notify();
+    };
+    this.client
+      .readPartition(partition.tp.topicName, partition.tp.partitionId, {
+        offset,
+        timeoutMs: this.options.fetchWaitMs ?? 5_000,
+        ...(this.options.maxBytes === undefined ? {} : { maxBytes: this.options.maxBytes }),
+        ...(this.options.keyType === undefined ? {} : { keyType: this.options.keyType }),
+        ...(this.options.valueType === undefined ? {} : { valueType: this.options.valueType }),
+        signal: controller.signal,
+      })
+      .then(
+        (result) => {
+          if (!current()) return done();
+          partition.fetchOffset = Math.max(result.nextOffset, offset);
+          if (result.records.length > 0) {
+            partition.buffered = true;
+            this.ready.push({
+              key,
+              generation,
+              batch: {
+                topicName: partition.tp.topicName,
+                partitionId: partition.tp.partitionId,
+                records: result.records,
+                highWatermark: result.highWatermark,
+              },
+            });
+          }
+          done();
+        },
+        async (error: unknown) => {
+          if (!current()) return done();
+          try {
+            if (error instanceof SluiceHttpError && error.status === 416) {
+              // The offset left the log (retention) or lies past its end: auto.offset.reset.
+              const start = await this.resetOffset(partition.tp, offset);
+              if (current()) {
+                partition.fetchOffset = start;
+                partition.position = start;
+              }
+            } else if (isTransient(error) || (error instanceof SluiceHttpError && error.status === 404)) {
+              // A blip, or a topic going away: wait, and let the next heartbeat say what we own.
+              await this.clock.sleep(RETRY_DELAY_MS, controller.signal).catch(() => undefined);
+            } else {
+              this.fail(error);
+            }
+          } catch (resetError) {
+            this.fail(resetError);
+          }
+          done();
+        },
+      );
+  }
+
+  // --- leaving ------------------------------------------------------------------------------
+
+  private async shutDown(): Promise<void> {
+    const errors: unknown[] = [];
+    const joined = this.started;
+    // Stop the iteration and the fetches at once, then let rebalance work in progress finish.
+    this.closed = true;
+    this.notify();
+    await this.locked(async () => {
+      for (const partition of this.owned.values()) this.invalidate(partition);
+      this.heartbeatSleep?.abort();
+      await this.heartbeatLoop;
+      if (!joined) return;
+      try {
+        await joined;
+      } catch {
+        return; // never joined: nothing to leave
+      }
+      const held = [...this.owned.values()].filter((partition) => partition.announced);
+      try {
+        if (held.length > 0) await this.options.onRevoked?.(held.map((partition) => partition.tp));
+      } catch (error) {
+        errors.push(error);
+      }
+      if (this.autoCommit) {
+        try {
+          await this.commitQuietly(held);
+        } catch (error) {
+          errors.push(error);
+        }
+      }
+      try {
+        await this.client.groupHeartbeat(this.groupId, { memberId: this.memberIdValue, memberEpoch: -1 });
+      } catch (error) {
+        // An unknown member has nothing to leave; anything else is worth telling.
+        if (!isFenced(error)) errors.push(error);
+      }
+      this.owned.clear();
+      this.ready = [];
+    });
+    if (errors.length > 0) throw errors[0];
+  }
+}
+
+function findOffset(committed: CommittedGroupOffset[], tp: TopicPartition): CommittedGroupOffset | undefined {
+  return committed.find(
+    (offset) => offset.topicName === tp.topicName && offset.partitionId === tp.partitionId,
+  );
+}
