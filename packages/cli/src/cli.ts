@@ -1,6 +1,7 @@
 import { SluiceClient, SluiceConnectionError, SluiceHttpError } from "@sluice/client";
 import { type OptionSpec, parseArgs, stringOption, UsageError } from "./args.js";
 import { consume } from "./commands/consume.js";
+import { groupDelete, groupDescribe, groupList, groupReset } from "./commands/group.js";
 import { ProduceError, produce } from "./commands/produce.js";
 import {
   topicAddPartitions,
@@ -126,9 +127,12 @@ const COMMANDS: Command[] = [
   },
   {
     words: ["consume"],
-    summary: "print records of a topic",
-    usage: "sluice consume <topic> [-o offset] [-n count] [-p partition] [-f format] [--follow]",
+    summary: "print records of a topic, or consume as a member of a group (-g)",
+    usage:
+      "sluice consume <topic> [-o offset] [-n count] [-p partition] [-f format] [--follow]\n" +
+      "       sluice consume -g <group> <topic>... [-o start|end] [-n count] [-f format]",
     options: [
+      { name: "group", short: "g", type: "string" },
       { name: "offset", short: "o", type: "string" },
       { name: "num", short: "n", type: "string" },
       { name: "partition", short: "p", type: "string" },
@@ -149,10 +153,77 @@ const COMMANDS: Command[] = [
       "--poll                  with --follow, long-poll instead of server-sent events",
       "-q, --quiet             with --follow, do not say on stderr when it waits at the end",
       "",
+      "-g, --group GROUP       consume as a member of consumer group GROUP (see below)",
+      "",
       "An offset past a partition's end is an error (exit 1) without --follow; with --follow,",
       "consume waits for the partition to reach it.",
+      "",
+      "With -g, the group shares the topics' partitions among its members: this one prints the",
+      "records of the partitions it is given, from the group's committed offsets, and commits each",
+      "batch once it is printed. It keeps waiting for records (as --follow does) until -n records",
+      "or Ctrl-C, then leaves the group, so its partitions move to the other members at once.",
+      "-o start (the default) or end says where a partition without a committed offset starts;",
+      "-p is not allowed. Assignment changes are reported on stderr unless -q.",
     ],
     run: consume,
+  },
+  {
+    words: ["group", "list"],
+    summary: "list consumer groups with their state and member count",
+    usage: "sluice group list",
+    options: [],
+    optionHelp: [],
+    run: groupList,
+  },
+  {
+    words: ["group", "describe"],
+    summary: "show a group: state, members, and per partition its offset, log end, lag and consumer",
+    usage: "sluice group describe <group>",
+    options: [],
+    optionHelp: [
+      "Prints the group's state (EMPTY, RECONCILING, STABLE), assignor, epoch, member count and",
+      "total lag, then one line per partition: GROUP TOPIC PARTITION CURRENT-OFFSET LOG-END-OFFSET",
+      "LAG CONSUMER-ID (- where the group has no committed offset or no member owns the partition).",
+    ],
+    run: groupDescribe,
+  },
+  {
+    words: ["group", "delete"],
+    summary: "delete consumer groups and their committed offsets (only groups without members)",
+    usage: "sluice group delete <group>...",
+    options: [],
+    optionHelp: [],
+    run: groupDelete,
+  },
+  {
+    words: ["group", "reset"],
+    summary: "move a group's committed offsets (a dry run unless --execute)",
+    usage:
+      "sluice group reset <group> [--topic T]... (--to-earliest|--to-latest|--to-offset N|--to-datetime T|--shift-by N) [--dry-run|--execute]",
+    options: [
+      { name: "topic", type: "string", multiple: true },
+      { name: "to-earliest", type: "boolean" },
+      { name: "to-latest", type: "boolean" },
+      { name: "to-offset", type: "string" },
+      { name: "to-datetime", type: "string" },
+      { name: "shift-by", type: "string" },
+      { name: "dry-run", type: "boolean" },
+      { name: "execute", type: "boolean" },
+    ],
+    optionHelp: [
+      "--topic T         only topic T, repeatable (default: every topic the group has offsets for)",
+      "--to-earliest     to each partition's log start",
+      "--to-latest       to each partition's end (skip everything so far)",
+      "--to-offset N     to offset N (clamped to each partition's log)",
+      "--to-datetime T   to the first record at or after T (ISO-8601, e.g. 2025-11-26T03:00:00Z, or epoch ms)",
+      "--shift-by N      N records on (negative: back) from the committed offset",
+      "--dry-run         print the plan and change nothing (the default)",
+      "--execute         apply the plan",
+      "",
+      "Prints the plan: TOPIC PARTITION PREVIOUS NEW. The group must have no members (stop its",
+      "consumers first); the server refuses otherwise and nothing changes.",
+    ],
+    run: groupReset,
   },
   {
     words: ["cluster", "info"],
@@ -176,6 +247,7 @@ const COMMANDS: Command[] = [
 /** The command groups: a word that names several commands (`sluice topic …`). */
 const GROUPS: Record<string, string> = {
   topic: "create, list, describe, configure, grow and delete topics",
+  group: "list, describe, delete consumer groups and reset their offsets",
   cluster: "the cluster the API serves",
 };
 

@@ -4,6 +4,7 @@ import type { CommandContext } from "../context.js";
 import { compileFormat, concat, recordJson } from "../format.js";
 import { write } from "../io.js";
 import { parseStartSpec, resolveStartOffsets } from "../offsets.js";
+import { groupConsume } from "./group-consume.js";
 
 const READ_RECORDS_MAX = 1_000;
 /** Records buffered from the tails before they wait for the output (follow mode). */
@@ -16,14 +17,6 @@ const FOLLOW_QUEUE_MAX = 5_000;
  * they arrive, until -n records or Ctrl-C.
  */
 export async function consume(ctx: CommandContext): Promise<number> {
-  if (ctx.args.length !== 1)
-    throw new UsageError("usage: sluice consume <topic> [-o offset] [-n count] [-p N] [-f format]");
-  const topic = ctx.args[0] as string;
-  const start = parseStartSpec(stringOption(ctx.values, "offset") ?? "start");
-  const count = integerOption(ctx.values, "num", "-n/--num", { min: 0 });
-  const only = integerOption(ctx.values, "partition", "-p/--partition", { min: 0 });
-  const follow = ctx.values.follow === true;
-  const poll = ctx.values.poll === true;
   const formatString = stringOption(ctx.values, "format-string");
   if (formatString !== undefined && ctx.format === "json" && ctx.values.format !== undefined) {
     throw new UsageError("use either -f <format> or --format json, not both");
@@ -33,6 +26,16 @@ export async function consume(ctx: CommandContext): Promise<number> {
     formatString === undefined && ctx.format === "json"
       ? (record: ConsumedRecord) => utf8.encode(`${recordJson(record)}\n`)
       : compileFormat(formatString ?? "%v\\n");
+  const group = stringOption(ctx.values, "group");
+  if (group !== undefined) return groupConsume(ctx, group, render);
+  if (ctx.args.length !== 1)
+    throw new UsageError("usage: sluice consume <topic> [-o offset] [-n count] [-p N] [-f format]");
+  const topic = ctx.args[0] as string;
+  const start = parseStartSpec(stringOption(ctx.values, "offset") ?? "start");
+  const count = integerOption(ctx.values, "num", "-n/--num", { min: 0 });
+  const only = integerOption(ctx.values, "partition", "-p/--partition", { min: 0 });
+  const follow = ctx.values.follow === true;
+  const poll = ctx.values.poll === true;
   if (count === 0) return 0;
 
   let partitions = await ctx.client.listPartitions(topic);
