@@ -96,6 +96,7 @@ function describeSluiceError(
 ): DescribedError {
   if (error instanceof RecordTooLargeError) return { status: 413, message: error.message };
   if (error instanceof OffsetOutOfRangeError) return { status: 416, message: error.message };
+  if (isUnknownPartition(error)) return { status: 404, message: error.message };
   switch (error.kind) {
     case "invalid_argument":
       return { status: 400, message: error.message };
@@ -118,6 +119,21 @@ function describeSluiceError(
   }
   const id = logFailure(logger, "internal error", error, context);
   return { status: 500, message: `internal error (error id ${id}); the cause is in the server log` };
+}
+
+/**
+ * A record sent to a partition the topic does not have. The engine calls it an invalid argument;
+ * over HTTP it is a resource that does not exist (Confluent's 404 "partition not found"), and
+ * whether it exists depends on the topic's current partition count, not on the request's form.
+ */
+function isUnknownPartition(error: SluiceError): boolean {
+  const { partition, partitions } = error.details;
+  return (
+    error.kind === "invalid_argument" &&
+    typeof partition === "number" &&
+    typeof partitions === "number" &&
+    partition >= partitions
+  );
 }
 
 function logFailure(logger: Logger, what: string, error: unknown, context: Record<string, unknown>): string {

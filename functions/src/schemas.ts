@@ -1,5 +1,4 @@
 import { z } from "@hono/zod-openapi";
-import { TOPIC_CONFIG_DEFAULTS } from "@sluice/engine";
 
 /** Schemas shared by the route modules: errors, path parameters, resource metadata. */
 
@@ -15,7 +14,7 @@ export function errorResponses(...statuses: number[]) {
   const descriptions: Record<number, string> = {
     400: "Bad input: malformed JSON, a schema violation, bad base64 or a bad query parameter",
     404: "Unknown cluster, topic, partition, config or producer",
-    409: "Conflict: the topic exists, the idempotency key was used for another request, or the producer is fenced or out of sequence",
+    409: "Conflict with the current state: the topic exists or has more partitions than asked, the idempotency key was used for another request, or the producer is fenced or out of sequence",
     413: "Too large: a record over max.message.bytes, a body over 6 MiB, or more than 10,000 records",
     416: "The offset is outside [log start offset, high watermark]",
     500: "Internal error or data corruption (the cause is logged under the error id in the message)",
@@ -74,14 +73,6 @@ export const PartitionParamsSchema = TopicParamsSchema.extend({
   partition_id: integerText(0, 2_147_483_647).openapi({
     param: { name: "partition_id", in: "path" },
     example: 0,
-  }),
-});
-
-export const ConfigParamsSchema = TopicParamsSchema.extend({
-  name: z.string().openapi({
-    param: { name: "name", in: "path" },
-    example: "retention.ms",
-    enum: Object.keys(TOPIC_CONFIG_DEFAULTS),
   }),
 });
 

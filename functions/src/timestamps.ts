@@ -1,14 +1,18 @@
 import { InvalidArgumentError } from "@sluice/core";
+import { EPOCH_MILLIS_PATTERN, ISO_DATE_TIME_PATTERN, TIMESTAMP_MAX } from "./patterns.js";
 
-/** The largest time a JavaScript Date holds (year 275760). */
-const TIMESTAMP_MAX = 8_640_000_000_000_000;
-const ISO_8601 =
-  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|([+-])(\d{2}):(\d{2}))$/;
+const EPOCH_MILLIS = new RegExp(EPOCH_MILLIS_PATTERN);
+/** The document's pattern decides what is a date-time; this one only picks out its fields. */
+const ISO_DATE_TIME = new RegExp(ISO_DATE_TIME_PATTERN);
+const ISO_FIELDS =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:Z|([+-])(\d{2}):(\d{2}))$/;
 
 /**
- * A timestamp as the API accepts it: epoch milliseconds (a non-negative integer) or an ISO-8601
- * date-time with a zone (`2024-05-01T12:00:00.250Z`, `…+02:00`). Impossible dates (February 30th)
- * are refused rather than rolled over. `field` names the value in the error.
+ * A timestamp as the API accepts it: epoch milliseconds (a non-negative integer, or its digits as
+ * text) or an ISO-8601 date-time with a zone (`2024-05-01T12:00:00.250Z`, `…+02:00`), exactly as
+ * `EPOCH_MILLIS_PATTERN` and `ISO_DATE_TIME_PATTERN` (the OpenAPI document's) describe them:
+ * impossible dates (February 30th) and times before 1970 are refused, not rolled over. `field`
+ * names the value in the error.
  */
 export function parseTimestamp(value: unknown, field: string): number {
   if (typeof value === "number") {
@@ -16,16 +20,10 @@ export function parseTimestamp(value: unknown, field: string): number {
     throw invalid(field, value);
   }
   if (typeof value !== "string") throw invalid(field, value);
-  if (/^\d+$/.test(value)) {
-    const millis = Number(value);
-    if (Number.isSafeInteger(millis) && millis <= TIMESTAMP_MAX) return millis;
-    throw invalid(field, value);
-  }
-  const match = ISO_8601.exec(value);
+  if (EPOCH_MILLIS.test(value)) return Number(value);
+  const match = ISO_DATE_TIME.test(value) ? ISO_FIELDS.exec(value) : null;
   if (!match) throw invalid(field, value);
-  const [year, month, day, hour, minute, second = "0"] = match.slice(1, 7).map((part) => part ?? "0");
-  const fraction = (match[7] ?? "").padEnd(3, "0").slice(0, 3);
-  const fields = [year, month, day, hour, minute, second].map(Number) as [
+  const [year, month, day, hour, minute, second] = match.slice(1, 7).map((part) => Number(part ?? "0")) as [
     number,
     number,
     number,
@@ -33,30 +31,17 @@ export function parseTimestamp(value: unknown, field: string): number {
     number,
     number,
   ];
-  const local = Date.UTC(
-    fields[0],
-    fields[1] - 1,
-    fields[2],
-    fields[3],
-    fields[4],
-    fields[5],
-    Number(fraction),
-  );
+  const fraction = Number((match[7] ?? "").padEnd(3, "0").slice(0, 3));
+  const local = Date.UTC(year, month - 1, day, hour, minute, second, fraction);
   const check = new Date(local);
-  if (
-    check.getUTCFullYear() !== fields[0] ||
-    check.getUTCMonth() !== fields[1] - 1 ||
-    check.getUTCDate() !== fields[2] ||
-    check.getUTCHours() !== fields[3] ||
-    check.getUTCMinutes() !== fields[4] ||
-    check.getUTCSeconds() !== fields[5]
-  ) {
+  // The pattern admits only real dates; this guards the two against drifting apart.
+  if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day) {
     throw invalid(field, value);
   }
   const offsetMinutes =
-    match[8] === "Z" ? 0 : (match[9] === "-" ? -1 : 1) * (Number(match[10]) * 60 + Number(match[11]));
+    match[8] === undefined ? 0 : (match[8] === "-" ? -1 : 1) * (Number(match[9]) * 60 + Number(match[10]));
   const millis = local - offsetMinutes * 60_000;
-  if (!Number.isSafeInteger(millis) || millis < 0 || millis > TIMESTAMP_MAX) throw invalid(field, value);
+  if (millis < 0) throw invalid(field, value);
   return millis;
 }
 

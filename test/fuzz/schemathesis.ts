@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 
 /** The schemathesis release the fuzz run is known to pass against. Bump it deliberately. */
 export const SCHEMATHESIS_VERSION = "4.32.5";
@@ -52,7 +53,12 @@ export function runSchemathesis(command: string, args: string[], cwd: string): P
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd,
-      env: { ...process.env, NO_COLOR: "1", SCHEMATHESIS_TELEMETRY: "false" },
+      env: {
+        ...process.env,
+        NO_COLOR: "1",
+        SCHEMATHESIS_TELEMETRY: "false",
+        SCHEMATHESIS_HOOKS: fileURLToPath(new URL("./hooks.py", import.meta.url)),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";

@@ -1,12 +1,18 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { InvalidArgumentError, NotFoundError } from "@sluice/core";
-import { effectiveConfigs, TOPIC_CONFIG_DEFAULTS } from "@sluice/engine";
+import { NotFoundError } from "@sluice/core";
+import { effectiveConfigs, type TopicConfigName } from "@sluice/engine";
 import { jsonBody } from "../body.js";
+import {
+  CONFIG_NAMES,
+  CONFIG_VALUE_RULES,
+  configPairAlternatives,
+  configValueProblem,
+  isConfigName,
+} from "../config-values.js";
 import type { AppContext, SluiceApp } from "../context.js";
 import { topicConfigResource, topicPath, urlOf } from "../resources.js";
 import {
   COMMON_ERRORS,
-  ConfigParamsSchema,
   errorResponses,
   ListMetadataSchema,
   ResourceMetadataSchema,
@@ -37,32 +43,82 @@ const TopicConfigListSchema = z
   })
   .openapi("TopicConfigList");
 
-const UpdateConfigSchema = z
-  .object({ value: z.string().openapi({ example: "86400000" }) })
-  .openapi("UpdateConfigRequest");
+/** PUT's body for one config: its value in the form the document states for that config. */
+function updateConfigSchema(name: TopicConfigName) {
+  return z
+    .object({
+      value: z
+        .string()
+        .superRefine((value, ctx) => {
+          const problem = configValueProblem(name, value);
+          if (problem !== undefined) ctx.addIssue({ code: "custom", message: problem });
+        })
+        .openapi(CONFIG_VALUE_RULES[name].schema),
+    })
+    .openapi(`Update${configSchemaName(name)}Request`);
+}
 
-const AlterConfigsSchema = z
+/** `retention.ms` → `RetentionMs`, for component names. */
+function configSchemaName(name: string): string {
+  return name
+    .split(".")
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join("");
+}
+
+const AlterConfigSchema = z
   .object({
-    data: z.array(
-      z.object({
-        name: z.string().openapi({ enum: Object.keys(TOPIC_CONFIG_DEFAULTS) }),
-        value: z.string().optional(),
-        operation: z.enum(["SET", "DELETE"]).optional().openapi({ description: "Default SET" }),
-      }),
-    ),
+    name: z.string().openapi({ enum: CONFIG_NAMES }),
+    value: z.string().optional(),
+    operation: z.enum(["SET", "DELETE"]).optional().openapi({ description: "Default SET" }),
   })
-  .openapi("AlterConfigsRequest");
+  .superRefine((change, ctx) => {
+    if (!isConfigName(change.name)) {
+      ctx.addIssue({ code: "custom", path: ["name"], message: unknownConfig(change.name) });
+      return;
+    }
+    if (change.operation === "DELETE") return;
+    if (change.value === undefined) {
+      ctx.addIssue({ code: "custom", path: ["value"], message: `SET of ${change.name} needs a value` });
+      return;
+    }
+    const problem = configValueProblem(change.name, change.value);
+    if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["value"], message: problem });
+  })
+  .openapi({
+    description:
+      "SET (the default) needs a value valid for the named config; DELETE resets it to its default and ignores a value.",
+    oneOf: [
+      ...configPairAlternatives({ operation: { type: "string", const: "SET" } }),
+      {
+        type: "object",
+        properties: { operation: { type: "string", const: "DELETE" } },
+        required: ["name", "operation"],
+      },
+    ],
+  });
+
+const AlterConfigsSchema = z.object({ data: z.array(AlterConfigSchema) }).openapi("AlterConfigsRequest");
 
 const TAGS = ["Topic configs"];
-const SUPPORTED = Object.keys(TOPIC_CONFIG_DEFAULTS).join(", ");
+const SUPPORTED = CONFIG_NAMES.join(", ");
 
-function requireKnownConfig(name: string): void {
-  if (!Object.hasOwn(TOPIC_CONFIG_DEFAULTS, name)) {
-    throw new NotFoundError(`topic config not found: ${name} (supported: ${SUPPORTED})`, {
-      details: { config: name },
-    });
-  }
+function unknownConfig(name: string): string {
+  return `unknown topic config: ${name} (supported: ${SUPPORTED})`;
 }
+
+function configNotFound(name: string): NotFoundError {
+  return new NotFoundError(`topic config not found: ${name} (supported: ${SUPPORTED})`, {
+    details: { config: name },
+  });
+}
+
+/**
+ * The document lists each config as its own resource (`…/configs/retention.ms`, …), because what a
+ * PUT accepts depends on the name and OpenAPI cannot tie a body to a path parameter's value. The
+ * URLs are Confluent's `…/configs/{name}`; any other name is 404.
+ */
+const CONFIGS_PATH = "/v3/clusters/{cluster_id}/topics/{topic_name}/configs";
 
 export function registerConfigRoutes(app: SluiceApp, context: AppContext): void {
   const { engine, clusterId } = context;
@@ -70,7 +126,7 @@ export function registerConfigRoutes(app: SluiceApp, context: AppContext): void 
 
   const listConfigs = createRoute({
     method: "get",
-    path: "/v3/clusters/{cluster_id}/topics/{topic_name}/configs",
+    path: CONFIGS_PATH,
     tags: TAGS,
     summary: "List a topic's configs",
     description: `Every supported config (${SUPPORTED}) with its effective value.`,
@@ -80,40 +136,9 @@ export function registerConfigRoutes(app: SluiceApp, context: AppContext): void 
       ...errorResponses(...COMMON_ERRORS),
     },
   });
-  const getConfig = createRoute({
-    method: "get",
-    path: "/v3/clusters/{cluster_id}/topics/{topic_name}/configs/{name}",
-    tags: TAGS,
-    summary: "Get one config of a topic",
-    request: { params: ConfigParamsSchema },
-    responses: {
-      200: { description: "The config", content: { "application/json": { schema: TopicConfigSchema } } },
-      ...errorResponses(...COMMON_ERRORS),
-    },
-  });
-  const putConfig = createRoute({
-    method: "put",
-    path: "/v3/clusters/{cluster_id}/topics/{topic_name}/configs/{name}",
-    tags: TAGS,
-    summary: "Set one config of a topic",
-    middleware: [body] as const,
-    request: {
-      params: ConfigParamsSchema,
-      body: { required: true, content: { "application/json": { schema: UpdateConfigSchema } } },
-    },
-    responses: { 204: { description: "Set" }, ...errorResponses(...COMMON_ERRORS, 409, 413) },
-  });
-  const deleteConfig = createRoute({
-    method: "delete",
-    path: "/v3/clusters/{cluster_id}/topics/{topic_name}/configs/{name}",
-    tags: TAGS,
-    summary: "Reset one config of a topic to its default",
-    request: { params: ConfigParamsSchema },
-    responses: { 204: { description: "Reset" }, ...errorResponses(...COMMON_ERRORS, 409) },
-  });
   const alterConfigs = createRoute({
     method: "post",
-    path: "/v3/clusters/{cluster_id}/topics/{topic_name}/configs:alter",
+    path: `${CONFIGS_PATH}:alter`,
     tags: TAGS,
     summary: "Set and reset several configs at once",
     description: "All changes apply together or not at all. SET needs a value; DELETE resets to the default.",
@@ -140,41 +165,85 @@ export function registerConfigRoutes(app: SluiceApp, context: AppContext): void 
     );
   });
 
-  app.openapi(getConfig, async (c) => {
-    const { topic_name, name } = c.req.valid("param");
-    const topic = await engine.describeTopic(topic_name);
-    requireKnownConfig(name);
-    const config = effectiveConfigs(topic.configs).find((candidate) => candidate.name === name)!;
-    return c.json(topicConfigResource(c, clusterId, topic_name, config), 200);
-  });
+  for (const name of CONFIG_NAMES) registerOneConfig(app, context, name, body);
 
-  app.openapi(putConfig, async (c) => {
-    const { topic_name, name } = c.req.valid("param");
-    requireKnownConfig(name);
-    await engine.updateTopicConfigs(topic_name, { [name]: c.req.valid("json").value });
-    return c.body(null, 204);
-  });
-
-  app.openapi(deleteConfig, async (c) => {
-    const { topic_name, name } = c.req.valid("param");
-    requireKnownConfig(name);
-    await engine.updateTopicConfigs(topic_name, { [name]: null });
-    return c.body(null, 204);
+  // Names the document does not list: Confluent's URL shape, answered 404 naming the supported ones.
+  app.on(["GET", "PUT", "DELETE"], "/v3/clusters/:cluster_id/topics/:topic_name/configs/:name", async (c) => {
+    if (c.req.method === "GET") await engine.describeTopic(c.req.param("topic_name"));
+    throw configNotFound(c.req.param("name"));
   });
 
   app.openapi(alterConfigs, async (c) => {
     const { topic_name } = c.req.valid("param");
     const changes: Record<string, string | null> = {};
-    c.req.valid("json").data.forEach((change, index) => {
-      const operation = change.operation ?? "SET";
-      if (operation === "SET" && change.value === undefined) {
-        throw new InvalidArgumentError(
-          `invalid request body: data.${index}: SET of ${change.name} needs a value`,
-        );
-      }
-      changes[change.name] = operation === "DELETE" ? null : change.value!;
-    });
+    for (const change of c.req.valid("json").data) {
+      changes[change.name] = change.operation === "DELETE" ? null : change.value!;
+    }
     await engine.updateTopicConfigs(topic_name, changes);
+    return c.body(null, 204);
+  });
+}
+
+function registerOneConfig(
+  app: SluiceApp,
+  context: AppContext,
+  name: TopicConfigName,
+  body: ReturnType<typeof jsonBody>,
+): void {
+  const { engine, clusterId } = context;
+  const path = `${CONFIGS_PATH}/${name}`;
+  const value = CONFIG_VALUE_RULES[name].expected;
+  const getConfig = createRoute({
+    method: "get",
+    path,
+    tags: TAGS,
+    summary: `Get ${name}`,
+    request: { params: TopicParamsSchema },
+    responses: {
+      200: { description: "The config", content: { "application/json": { schema: TopicConfigSchema } } },
+      ...errorResponses(...COMMON_ERRORS),
+    },
+  });
+  const putConfig = createRoute({
+    method: "put",
+    path,
+    tags: TAGS,
+    summary: `Set ${name}`,
+    description: `The value: ${value}.`,
+    middleware: [body] as const,
+    request: {
+      params: TopicParamsSchema,
+      body: { required: true, content: { "application/json": { schema: updateConfigSchema(name) } } },
+    },
+    responses: { 204: { description: "Set" }, ...errorResponses(...COMMON_ERRORS, 409, 413) },
+  });
+  const deleteConfig = createRoute({
+    method: "delete",
+    path,
+    tags: TAGS,
+    summary: `Reset ${name} to its default`,
+    description:
+      "As in Kafka, a topic config is never absent: deleting the override puts the default back, and the config still reads (is_default true).",
+    request: { params: TopicParamsSchema },
+    responses: { 204: { description: "Reset" }, ...errorResponses(...COMMON_ERRORS, 409) },
+  });
+
+  app.openapi(getConfig, async (c) => {
+    const { topic_name } = c.req.valid("param");
+    const topic = await engine.describeTopic(topic_name);
+    const config = effectiveConfigs(topic.configs).find((candidate) => candidate.name === name)!;
+    return c.json(topicConfigResource(c, clusterId, topic_name, config), 200);
+  });
+
+  app.openapi(putConfig, async (c) => {
+    const { topic_name } = c.req.valid("param");
+    await engine.updateTopicConfigs(topic_name, { [name]: c.req.valid("json").value });
+    return c.body(null, 204);
+  });
+
+  app.openapi(deleteConfig, async (c) => {
+    const { topic_name } = c.req.valid("param");
+    await engine.updateTopicConfigs(topic_name, { [name]: null });
     return c.body(null, 204);
   });
 }

@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { AppContext, SluiceApp } from "../context.js";
+import { TIMESTAMP_DESCRIPTION, TIMESTAMP_TEXT_FORMS } from "../patterns.js";
 import { mapLimited, partitionResource, topicPath, urlOf } from "../resources.js";
 import {
   COMMON_ERRORS,
@@ -106,8 +107,9 @@ export function registerPartitionRoutes(app: SluiceApp, context: AppContext): vo
       params: TopicParamsSchema,
       query: z.object({
         timestamp: z.string().openapi({
-          description: "Epoch milliseconds or an ISO-8601 date-time with a zone",
+          description: TIMESTAMP_DESCRIPTION,
           example: "2024-05-01T12:00:00Z",
+          oneOf: TIMESTAMP_TEXT_FORMS,
         }),
       }),
     },

@@ -3,9 +3,16 @@ import { IDEMPOTENCY_KEY_PATTERN } from "@sluice/engine";
 import type { Context } from "hono";
 import { parseJsonBytes, readBodyBytes, readBodyChunks } from "../body.js";
 import { type AppContext, type SluiceApp, untypedResponse } from "../context.js";
+import { type DataType, JSON_DATA_DEPTH_MAX } from "../data-encoding.js";
 import { type ErrorBody, httpError } from "../http-errors.js";
 import { JsonObjectSplitter, MalformedJsonError } from "../json-stream.js";
 import type { HttpLimits } from "../limits.js";
+import {
+  BASE64_PATTERN,
+  TIMESTAMP_DESCRIPTION,
+  TIMESTAMP_SCHEMA,
+  WELL_FORMED_TEXT_PATTERN,
+} from "../patterns.js";
 import {
   type AppendOutcome,
   appendInChunks,
@@ -22,6 +29,10 @@ import {
 } from "../produce-records.js";
 import { COMMON_ERRORS, errorResponses, integerText, TopicParamsSchema } from "../schemas.js";
 
+/** What OpenAPI cannot say of parameters, said in each one's description. */
+const PRODUCER_HEADERS_RULE =
+  "Sluice-Producer-Id, -Epoch and -Sequence go together (one without the others is 400), and with them every record names the same explicit partition_id.";
+
 const ProduceHeadersSchema = z.object({
   "idempotency-key": z
     .string()
@@ -33,17 +44,83 @@ const ProduceHeadersSchema = z.object({
     }),
   "sluice-producer-id": integerText(0, Number.MAX_SAFE_INTEGER)
     .optional()
-    .openapi({ description: "From POST /producers" }),
-  "sluice-producer-epoch": integerText(0, 32_767).optional(),
-  "sluice-producer-sequence": integerText(0, 2_147_483_647).optional().openapi({
-    description: "Sequence number of the request's first record in its partition",
-  }),
+    .openapi({ description: `From POST /producers. ${PRODUCER_HEADERS_RULE}` }),
+  "sluice-producer-epoch": integerText(0, 32_767)
+    .optional()
+    .openapi({ description: `From POST /producers. ${PRODUCER_HEADERS_RULE}` }),
+  "sluice-producer-sequence": integerText(0, 2_147_483_647)
+    .optional()
+    .openapi({
+      description: `Sequence number of the request's first record in its partition. ${PRODUCER_HEADERS_RULE}`,
+    }),
 });
+
+/**
+ * ProduceRecord as the document states it: the record's fields, with the timestamp in exactly the
+ * forms parseTimestamp reads. Documentation only: records are checked one by one by prepareRecord,
+ * so that one bad record in a stream or batch is reported without failing the others.
+ */
+const DocumentedRecordShape = {
+  ...ProduceRecordSchema.shape,
+  headers: z
+    .array(z.unknown())
+    .optional()
+    .openapi({ items: { $ref: "#/components/schemas/ProduceHeader" } }),
+  key: z
+    .unknown()
+    .optional()
+    .openapi({ oneOf: [{ $ref: "#/components/schemas/ProduceData" }, { type: "null" }] }),
+  value: z
+    .unknown()
+    .optional()
+    .openapi({ oneOf: [{ $ref: "#/components/schemas/ProduceData" }, { type: "null" }] }),
+  timestamp: z
+    .unknown()
+    .optional()
+    .openapi({ ...TIMESTAMP_SCHEMA, description: `${TIMESTAMP_DESCRIPTION}; default the append time` }),
+};
+/** `{type, data}` with `data` as each type takes it (encodeData). */
+const PRODUCE_DATA_SCHEMA = {
+  description: `How \`data\` becomes the stored bytes. JSON data nests at most ${JSON_DATA_DEPTH_MAX} levels.`,
+  oneOf: [
+    dataForm("BINARY", { type: "string", pattern: BASE64_PATTERN, description: "Canonical base64" }),
+    dataForm("STRING", {
+      type: "string",
+      pattern: WELL_FORMED_TEXT_PATTERN,
+      description: "Text, stored as UTF-8 (so no lone surrogate)",
+    }),
+    dataForm("JSON", { description: "Any JSON value, null included, stored as its JSON text" }),
+  ],
+};
+
+function dataForm(type: DataType, data: Record<string, unknown>) {
+  return {
+    type: "object" as const,
+    additionalProperties: false,
+    required: ["type", "data"],
+    properties: { type: { type: "string" as const, const: type }, data },
+  };
+}
+
+const PRODUCE_HEADER_SCHEMA = {
+  type: "object" as const,
+  additionalProperties: false,
+  required: ["name"],
+  properties: {
+    name: { type: "string" as const, pattern: WELL_FORMED_TEXT_PATTERN },
+    value: {
+      oneOf: [{ type: "string" as const, pattern: BASE64_PATTERN }, { type: "null" as const }],
+      description: "Canonical base64, or null",
+    },
+  },
+};
+
+const DocumentedRecordSchema = z.strictObject(DocumentedRecordShape).openapi("ProduceRecord");
 
 const BatchEntrySchema = z
   .strictObject({
     id: z.string().min(1).openapi({ description: "The caller's name for the entry, unique in the request" }),
-    ...ProduceRecordSchema.shape,
+    ...DocumentedRecordShape,
   })
   .openapi("ProduceBatchEntry");
 
@@ -163,7 +240,9 @@ function retryAfterIfUnavailable(c: Context, errors: ErrorBody[]): void {
 
 export function registerProduceRoutes(app: SluiceApp, context: AppContext): void {
   const { engine, limits } = context;
-  app.openAPIRegistry.register("ProduceRecord", ProduceRecordSchema);
+  app.openAPIRegistry.registerComponent("schemas", "ProduceData", PRODUCE_DATA_SCHEMA);
+  app.openAPIRegistry.registerComponent("schemas", "ProduceHeader", PRODUCE_HEADER_SCHEMA);
+  app.openAPIRegistry.register("ProduceRecord", DocumentedRecordSchema);
   app.openAPIRegistry.register("ProduceBatchRequest", BatchRequestSchema);
 
   const produce = createRoute({

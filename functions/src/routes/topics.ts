@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { TOPIC_CONFIG_DEFAULTS } from "@sluice/engine";
+import { ConflictError, InvalidArgumentError } from "@sluice/core";
 import { jsonBody } from "../body.js";
+import { CONFIG_NAMES, configPairAlternatives, configValueProblem, isConfigName } from "../config-values.js";
 import type { AppContext, SluiceApp } from "../context.js";
 import { clusterPath, topicResource, urlOf } from "../resources.js";
 import {
@@ -47,15 +48,27 @@ const CreateTopicSchema = z
       .int()
       .optional()
       .openapi({ description: "Default 1", example: 3, minimum: 1, maximum: 10_000 }),
-    replication_factor: z.number().int().optional().openapi({
-      description: "Accepted for compatibility and ignored: storage is replicated by S3 and DynamoDB",
+    replication_factor: z.number().int().min(-1).max(32_767).optional().openapi({
+      description:
+        "Accepted for compatibility and ignored: storage is replicated by S3 and DynamoDB. Kafka's range: -1 (the default) to 32767",
     }),
     configs: z
       .array(
-        z.object({
-          name: z.string().openapi({ enum: Object.keys(TOPIC_CONFIG_DEFAULTS) }),
-          value: z.string(),
-        }),
+        z
+          .object({ name: z.string().openapi({ enum: CONFIG_NAMES }), value: z.string() })
+          .superRefine((config, ctx) => {
+            if (!isConfigName(config.name)) {
+              ctx.addIssue({
+                code: "custom",
+                path: ["name"],
+                message: `unknown topic config: ${config.name} (supported: ${CONFIG_NAMES.join(", ")})`,
+              });
+              return;
+            }
+            const problem = configValueProblem(config.name, config.value);
+            if (problem !== undefined) ctx.addIssue({ code: "custom", path: ["value"], message: problem });
+          })
+          .openapi({ oneOf: configPairAlternatives() }),
       )
       .optional()
       .openapi({ example: [{ name: "retention.ms", value: "86400000" }] }),
@@ -122,7 +135,7 @@ export function registerTopicRoutes(app: SluiceApp, context: AppContext): void {
     tags: TAGS,
     summary: "Increase a topic's partition count",
     description:
-      "Partitions can be added, never removed (a smaller count is 400). Keyed records map to partitions by murmur2 modulo the count, so adding partitions moves keys, as in Kafka.",
+      "Partitions can be added, never removed: a count below the topic's current one is 409 (it conflicts with the topic's state; the same count is a no-op). Keyed records map to partitions by murmur2 modulo the count, so adding partitions moves keys, as in Kafka.",
     middleware: [jsonBody({ bytesMax: context.limits.requestBytesMax, required: true })] as const,
     request: {
       params: TopicParamsSchema,
@@ -141,6 +154,25 @@ export function registerTopicRoutes(app: SluiceApp, context: AppContext): void {
     request: { params: TopicParamsSchema },
     responses: { 204: { description: "Deleted" }, ...errorResponses(...COMMON_ERRORS) },
   });
+
+  /**
+   * The engine refuses a shrink as an invalid argument; over HTTP the same count is valid for one
+   * topic and not another, so it is a conflict with the topic's state (409), not a malformed request.
+   */
+  async function increasePartitions(topicName: string, partitions: number) {
+    try {
+      return await engine.increasePartitions(topicName, partitions);
+    } catch (error) {
+      if (!(error instanceof InvalidArgumentError)) throw error;
+      const current = await engine.describeTopic(topicName);
+      if (current.partitions <= partitions) throw error;
+      throw new ConflictError(error.message, {
+        cause: error,
+        code: "INVALID_PARTITIONS",
+        details: { topic: topicName, partitions },
+      });
+    }
+  }
 
   app.openapi(listTopics, async (c) => {
     const topics = await engine.listTopics();
@@ -176,10 +208,7 @@ export function registerTopicRoutes(app: SluiceApp, context: AppContext): void {
   app.openapi(updateTopic, async (c) => {
     const { topic_name } = c.req.valid("param");
     const { partitions_count } = c.req.valid("json");
-    return c.json(
-      topicResource(c, context, await engine.increasePartitions(topic_name, partitions_count)),
-      200,
-    );
+    return c.json(topicResource(c, context, await increasePartitions(topic_name, partitions_count)), 200);
   });
 
   app.openapi(deleteTopic, async (c) => {

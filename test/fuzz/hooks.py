@@ -1,0 +1,61 @@
+"""Schemathesis hooks for the fuzz run (loaded through SCHEMATHESIS_HOOKS by schemathesis.ts)."""
+
+import schemathesis
+
+# Two rules of the produce routes that OpenAPI 3.1 cannot state in a schema, so the document says
+# them in words (docs/http-api.md, "The fuzz run") and the generator is told them here:
+# - Sluice-Producer-Id, -Epoch and -Sequence go together, and with them every record of the
+#   request names the same explicit partition_id: one parameter cannot depend on another, nor the
+#   body on a header.
+# - the ids of records:batch entries are unique: JSON Schema's uniqueItems compares whole items,
+#   not one property of them.
+# Only requests generated as valid are completed (missing producer headers set to 0, every record
+# sent to the first record's partition or 0, a repeated id given a suffix); invalid ones are sent
+# as generated, so their mutation stays what is tested.
+PRODUCER_HEADERS = ("sluice-producer-id", "sluice-producer-epoch", "sluice-producer-sequence")
+
+
+def _generated_valid(case):
+    meta = case.meta
+    return meta is None or meta.generation.mode.is_positive
+
+
+def _records(case):
+    body = case.body
+    if isinstance(body, dict) and isinstance(body.get("entries"), list):
+        return [entry for entry in body["entries"] if isinstance(entry, dict)]
+    if isinstance(body, dict):
+        return [body]
+    return []
+
+
+def _unique_batch_ids(case):
+    body = case.body
+    if not (isinstance(body, dict) and isinstance(body.get("entries"), list)):
+        return
+    seen = set()
+    for index, entry in enumerate(body["entries"]):
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            while entry["id"] in seen:
+                entry["id"] = f"{entry['id']}-{index}"
+            seen.add(entry["id"])
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    if not _generated_valid(case):
+        return
+    _unique_batch_ids(case)
+    headers = case.headers
+    if not headers:
+        return
+    present = {name.lower() for name in headers} & set(PRODUCER_HEADERS)
+    if not present:
+        return
+    for name in PRODUCER_HEADERS:
+        if name not in present:
+            headers[name] = "0"
+    records = _records(case)
+    partition = records[0].get("partition_id", 0) if records else 0
+    for record in records:
+        record["partition_id"] = partition
