@@ -47,6 +47,25 @@ const previousArb = fc
   )
   .map((entries) => Object.fromEntries(entries) as Record<string, TopicPartition[]>);
 
+/**
+ * A previous target that is a real assignment of some other membership: each partition of the
+ * first few once, to a random member id (present now or not) or to nobody. Random lists of
+ * partitions rarely leave a group unbalanced in the ways a membership change does.
+ */
+const previousAssignmentArb = fc
+  .array(fc.constantFrom(...MEMBER_IDS.slice(0, 5), null), {
+    minLength: TOPICS.length * 3,
+    maxLength: TOPICS.length * 3,
+  })
+  .map((owners) => {
+    const previous: Record<string, TopicPartition[]> = {};
+    owners.forEach((owner, i) => {
+      if (owner === null) return;
+      previous[owner] = [...(previous[owner] ?? []), tp(TOPICS[Math.floor(i / 3)]!, i % 3)];
+    });
+    return previous;
+  });
+
 const memberArb: fc.Arbitrary<AssignorMember> = fc.record(
   {
     memberId: fc.constantFrom(...MEMBER_IDS),
@@ -414,7 +433,7 @@ describe("uniform assignor", () => {
           partitionCounts: countsArb.map((c) =>
             Object.fromEntries(Object.entries(c).map(([t, n]) => [t, Math.min(n, 3)] as const)),
           ),
-          previous: previousArb,
+          previous: fc.oneof(previousArb, previousAssignmentArb),
         }),
         (input) => {
           const assignment = uniformAssignor.assign(input);
@@ -485,6 +504,31 @@ describe("uniform assignor", () => {
       }),
       { numRuns: RUNS },
     );
+  });
+
+  it("hands on partitions nobody kept before it moves a kept one", () => {
+    // The fill gives b0 to m2 and c2 to m0, leaving m3 (which takes only a and b) with none.
+    // Passing c2 on to m2 and b0 on to m3 balances without moving anything kept; moving m0's
+    // kept a0 to m3 would balance too, at the cost of a revocation.
+    const members = [
+      { memberId: "m0", topics: ["a", "c"] },
+      { memberId: "m1", topics: ["a", "b", "c"] },
+      { memberId: "m2", topics: ["a", "b", "c"] },
+      { memberId: "m3", topics: ["a", "b"] },
+    ];
+    const input = {
+      members,
+      partitionCounts: { a: 1, b: 1, c: 3 },
+      previous: { m0: [tp("a", 0)], m1: [tp("c", 0), tp("c", 1)] },
+    };
+    const assignment = uniformAssignor.assign(input);
+    expect(movedCount(input, assignment)).toBe(0);
+    expect(assignment).toEqual({
+      m0: [tp("a", 0)],
+      m1: [tp("c", 0), tp("c", 1)],
+      m2: [tp("c", 2)],
+      m3: [tp("b", 0)],
+    });
   });
 
   it("evens out differing subscriptions through a chain when no single move can", () => {
