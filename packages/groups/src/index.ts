@@ -25,4 +25,21 @@ export {
 export * from "./errors.js";
 export * from "./keys.js";
 export { type CommittedOffset, type OffsetCommit, OffsetStore } from "./offsets.js";
+export {
+  type CreateInstanceRequest,
+  instanceNotFound,
+  type PolledRecord,
+  type PollOptions,
+  partitionKey,
+  REST_ERROR_CODES,
+  REST_MAX_BYTES_DEFAULT,
+  REST_REQUEST_TIMEOUT_MS_DEFAULT,
+  REST_SESSION_TIMEOUT_MS_DEFAULT,
+  type RestConsumerFormat,
+  type RestConsumerInstance,
+  type RestConsumerSettings,
+  RestConsumers,
+  type RestConsumersOptions,
+  validateInstanceName,
+} from "./rest-consumers.js";
 export { type GroupMeta, type GroupState, loadGroupState, type MemberRecord, tpKey } from "./state.js";
