@@ -1,4 +1,7 @@
 export { awsClientConfig, hasAwsEndpoint } from "./aws.js";
+export * from "./delaying-store.js";
 export { uniqueName } from "./names.js";
+export * from "./recording-store.js";
+export * from "./replay.js";
 export * from "./simulated-clock.js";
 export * from "./store-wrappers.js";
