@@ -44,6 +44,7 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("clusters", () => clusterCases(api, registry.test));
     describe("topics", () => topicCases(api, registry.test));
     describe("configs", () => configCases(api, registry.test));
+    describe("config values", () => configValueCases(api, registry.test));
     describe("partitions", () => partitionCases(api, registry.test));
     describe("produce", () => produceCases(api, registry.test));
     describe("idempotence", () => idempotenceCases(api, registry.test));
@@ -325,7 +326,7 @@ function topicCases(api: Api, test: Test): void {
     expect(missing.body).toEqual({ error_code: 404, message: expect.stringContaining(`${name}-missing`) });
   });
 
-  test("PATCH increases partitions; fewer partitions is 400", async () => {
+  test("PATCH increases partitions; fewer partitions is 409, a conflict with the topic's state", async () => {
     const name = await api.createTopic("patch", 2);
     const grown = await api.send("PATCH", api.topicPath(name), { partitions_count: 4 });
     expect(grown.status).toBe(200);
@@ -337,11 +338,13 @@ function topicCases(api: Api, test: Test): void {
     const shrunk = await api.expectNoWrites(() =>
       api.send("PATCH", api.topicPath(name), { partitions_count: 1 }),
     );
-    expect(shrunk.status).toBe(400);
-    expect(shrunk.body).toEqual({
-      error_code: 400,
+    expect(shrunk.status).toBe(409);
+    expect(shrunk.body).toMatchObject({
+      error_code: 409,
       message: expect.stringMatching(/4 partitions.*shrink to 1/),
     });
+    const same = await api.send("PATCH", api.topicPath(name), { partitions_count: 4 });
+    expect(same.status).toBe(200);
     expect((await api.call(api.topicPath(name))).body.partitions_count).toBe(4);
   });
 
@@ -507,6 +510,60 @@ function configCases(api: Api, test: Test): void {
     );
     expect(alter.status).toBe(400);
     expect(alter.body.message).toMatch(/retention\.ms needs a value/);
+  });
+}
+
+function configValueCases(api: Api, test: Test): void {
+  test("config values are checked per name as the document states them", async () => {
+    const name = await api.createTopic("config-values");
+    const configs = `${api.topicPath(name)}/configs`;
+    for (const [config, value] of [
+      ["retention.ms", ""],
+      ["retention.ms", "0100"],
+      ["max.message.bytes", "0"],
+      ["cleanup.policy", "delete,"],
+      ["compression.type", "brotli"],
+    ]) {
+      const put = await api.expectNoWrites(() => api.send("PUT", `${configs}/${config}`, { value }));
+      expect(put.status, `${config}=${value}`).toBe(400);
+      expect(put.body.message).toContain(
+        `invalid value for topic config ${config}: ${JSON.stringify(value)}`,
+      );
+    }
+    const policy = await api.send("PUT", `${configs}/cleanup.policy`, { value: "compact, delete" });
+    expect(policy.status).toBe(204);
+    const retention = await api.send("PUT", `${configs}/retention.ms`, { value: "-1" });
+    expect(retention.status).toBe(204);
+    const unknownName = await api.expectNoWrites(() =>
+      api.send("POST", `${api.cluster()}/topics`, {
+        topic_name: uniqueTopic("config-values-create"),
+        configs: [{ name: "segment.bytes", value: "1" }],
+      }),
+    );
+    expect(unknownName.status).toBe(400);
+    expect(unknownName.body.message).toMatch(/configs\.0\.name: unknown topic config: segment\.bytes/);
+    const deleteIgnoresValue = await api.send("POST", `${configs}:alter`, {
+      data: [{ name: "retention.ms", operation: "DELETE", value: "not a number" }],
+    });
+    expect(deleteIgnoresValue.status).toBe(204);
+  });
+
+  test("the document gives each config its value schema", async () => {
+    const document = (await api.call("/openapi.json")).body;
+    const put = document.paths["/v3/clusters/{cluster_id}/topics/{topic_name}/configs/retention.ms"].put;
+    const ref = put.requestBody.content["application/json"].schema.$ref.split("/").pop();
+    const value = document.components.schemas[ref].properties.value;
+    expect(new RegExp(value.pattern).test("86400000")).toBe(true);
+    expect(new RegExp(value.pattern).test("soon")).toBe(false);
+    const compression =
+      document.paths["/v3/clusters/{cluster_id}/topics/{topic_name}/configs/compression.type"];
+    const compressionRef = compression.put.requestBody.content["application/json"].schema.$ref
+      .split("/")
+      .pop();
+    expect(document.components.schemas[compressionRef].properties.value.enum).toContain("zstd");
+    expect(document.paths["/v3/clusters/{cluster_id}/topics/{topic_name}/configs/{name}"]).toBeUndefined();
+    const alterItem = document.components.schemas.AlterConfigsRequest.properties.data.items;
+    expect(alterItem.oneOf).toContainEqual(expect.objectContaining({ required: ["name", "operation"] }));
   });
 }
 
@@ -810,7 +867,7 @@ function produceCases(api: Api, test: Test): void {
     expect(response.body.failures).toEqual([
       {
         id: "b",
-        error_code: 400,
+        error_code: 404,
         message: expect.stringMatching(/entries\.1 \(id "b"\): partition_id 5 does not exist/),
       },
       {
@@ -1259,15 +1316,22 @@ function badInputCases(api: Api, test: Test): void {
     expect(create.status).toBe(404);
   });
 
-  test("an invalid partition is 400 on produce, 404 or 400 on read", async () => {
+  test("a partition the topic does not have is 404 on produce and read; a malformed one 400", async () => {
     const name = await api.createTopic("bad-partition", 2);
     const produce = await api.expectNoWrites(() =>
       api.send("POST", records(name), { partition_id: 2, value: stringValue("x") }),
     );
-    expect(produce.status).toBe(400);
+    expect(produce.status).toBe(404);
     expect(produce.body.message).toMatch(
       /record 0: partition_id 2 does not exist; topic .* has 2 partitions/,
     );
+    const batch = await api.send("POST", `${records(name)}:batch`, {
+      entries: [{ id: "a", partition_id: 5, value: stringValue("x") }],
+    });
+    expect(batch.status).toBe(207);
+    expect(batch.body.failures).toEqual([
+      expect.objectContaining({ id: "a", error_code: 404, message: expect.stringMatching(/partition_id 5/) }),
+    ]);
     const negative = await api.expectNoWrites(() =>
       api.send("POST", records(name), { partition_id: -1, value: stringValue("x") }),
     );
@@ -1517,9 +1581,14 @@ const ROUTES: [string, string][] = [
   ["patch", "/v3/clusters/{cluster_id}/topics/{topic_name}"],
   ["delete", "/v3/clusters/{cluster_id}/topics/{topic_name}"],
   ["get", "/v3/clusters/{cluster_id}/topics/{topic_name}/configs"],
-  ["get", "/v3/clusters/{cluster_id}/topics/{topic_name}/configs/{name}"],
-  ["put", "/v3/clusters/{cluster_id}/topics/{topic_name}/configs/{name}"],
-  ["delete", "/v3/clusters/{cluster_id}/topics/{topic_name}/configs/{name}"],
+  ...["retention.ms", "retention.bytes", "cleanup.policy", "max.message.bytes", "compression.type"]
+    .concat("message.timestamp.type")
+    .flatMap((config): [string, string][] =>
+      ["get", "put", "delete"].map((method) => [
+        method,
+        `/v3/clusters/{cluster_id}/topics/{topic_name}/configs/${config}`,
+      ]),
+    ),
   ["post", "/v3/clusters/{cluster_id}/topics/{topic_name}/configs:alter"],
   ["get", "/v3/clusters/{cluster_id}/topics/{topic_name}/partitions"],
   ["get", "/v3/clusters/{cluster_id}/topics/{topic_name}/partitions/{partition_id}"],

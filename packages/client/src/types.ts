@@ -103,9 +103,13 @@ export interface ReadOptions {
   maxRecords?: number;
   /** Long-poll: wait up to this long (0..30,000 ms) when there are no records at `offset` yet. */
   timeoutMs?: number;
-  /** How keys are returned. Default BINARY. */
+  /**
+   * The preferred type for keys. Default JSON: each key comes back as JSON when its bytes are JSON
+   * text, else as STRING when they are UTF-8, else as BINARY, and names the type it got
+   * (docs/http-api.md, "Reading back what was produced").
+   */
   keyType?: DataType;
-  /** How values are returned. Default BINARY. */
+  /** The preferred type for values, as for `keyType`. Default JSON, with the same per-record fallback. */
   valueType?: DataType;
   signal?: AbortSignal;
 }
