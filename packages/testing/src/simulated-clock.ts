@@ -64,7 +64,9 @@ export class SimulatedClock implements Clock {
   sleep(ms: number, signal?: AbortSignal): Promise<void> {
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (this.sleeps === "jump") {
-      this.current += Math.max(0, ms);
+      // Whole milliseconds, as Date.now() gives: callers stamp records with now(). Jittered
+      // backoffs ask for fractions.
+      this.current += Math.max(0, Math.ceil(ms));
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
