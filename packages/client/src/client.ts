@@ -683,7 +683,7 @@ function toGroupMember(body: Json): ConsumerGroupMember {
     consumerId: String(body.consumer_id),
     instanceId: stringOrNull(body.instance_id),
     clientId: stringOrNull(body.client_id),
-    assignments: asArray(body.assignments).map(toTopicPartition),
+    assignments: asArray(body.assigned_partitions).map(toTopicPartition),
   };
 }
 

@@ -494,7 +494,9 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
           const start = await this.startOffset(partition.tp, committed);
           partition.fetchOffset = start;
           partition.position = start;
-          partition.committed = findOffset(committed, partition.tp)?.offset;
+          // Only what moves from here is committed: a partition nothing was read from is left
+          // as the group has it.
+          partition.committed = start;
         }
         partition.status = "active";
       }
