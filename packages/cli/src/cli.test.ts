@@ -50,8 +50,9 @@ let requests: Array<{ method: string; url: string; body: string }>;
 let onRequest: Array<() => void>;
 
 beforeEach(() => {
-  const engine = new Engine({ objects: new MemoryObjectStore(), metadata: new MemoryMetadataStore() });
-  const app = createApp({ engine, clusterId: "cli-test", logger: { error: () => undefined } });
+  const metadata = new MemoryMetadataStore();
+  const engine = new Engine({ objects: new MemoryObjectStore(), metadata });
+  const app = createApp({ engine, metadata, clusterId: "cli-test", logger: { error: () => undefined } });
   requests = [];
   onRequest = [];
   fetchFn = async (url, init) => {
@@ -581,3 +582,241 @@ function until(condition: () => boolean): Promise<void> {
     check();
   });
 }
+
+describe("consumer groups", () => {
+  beforeEach(async () => {
+    await client.createTopic("orders", { partitions: 2 });
+    await client.produceMany("orders", [
+      ...["a0", "a1", "a2", "a3", "a4"].map((value) => ({ partitionId: 0, value })),
+      ...["b0", "b1", "b2"].map((value) => ({ partitionId: 1, value })),
+    ]);
+  });
+
+  const describeText = (epoch: number | null, state: string, members: number, lag: number, rows: string) =>
+    [
+      "GROUP      g",
+      `STATE      ${state}`,
+      "ASSIGNOR   uniform",
+      `EPOCH      ${epoch}`,
+      `MEMBERS    ${members}`,
+      `TOTAL-LAG  ${lag}`,
+      "",
+      rows,
+    ].join("\n");
+
+  it("consume -g prints every record once, commits what it printed and leaves; describe shows the lag", async () => {
+    const consumed = await sluice("consume -g g orders -n 8 -q -f %p/%v\\n");
+    expect(consumed).toMatchObject({ code: 0, stderr: "" });
+    expect(consumed.stdout.split("\n").sort()).toEqual([
+      "",
+      "0/a0",
+      "0/a1",
+      "0/a2",
+      "0/a3",
+      "0/a4",
+      "1/b0",
+      "1/b1",
+      "1/b2",
+    ]);
+    await client.produceMany("orders", [
+      { partitionId: 0, value: "a5" },
+      { partitionId: 0, value: "a6" },
+    ]);
+
+    const { groupEpoch } = await client.describeGroup("g");
+    expect(await sluice("group describe g")).toEqual({
+      code: 0,
+      stderr: "",
+      stdout: describeText(
+        groupEpoch,
+        "EMPTY",
+        0,
+        2,
+        [
+          "GROUP  TOPIC   PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG  CONSUMER-ID",
+          "g      orders  0          5               7               2    -",
+          "g      orders  1          3               3               0    -",
+          "",
+        ].join("\n"),
+      ),
+    });
+    const json = JSON.parse((await sluice("group describe g --format json")).stdout);
+    expect(json).toMatchObject({ group: "g", state: "EMPTY", members: [], total_lag: 2 });
+    expect(json.partitions).toEqual([
+      { topic: "orders", partition: 0, current_offset: 5, log_end_offset: 7, lag: 2, consumer_id: null },
+      { topic: "orders", partition: 1, current_offset: 3, log_end_offset: 3, lag: 0, consumer_id: null },
+    ]);
+
+    // The next member starts where the group stopped.
+    const next = await sluice("consume -g g orders -n 2 -q");
+    expect(next).toEqual({ code: 0, stdout: "a5\na6\n", stderr: "" });
+  });
+
+  it("consume -g -n commits exactly the records it printed, even part of a batch", async () => {
+    expect((await sluice("consume -g g orders -n 1 -q -f %v\\n")).code).toBe(0);
+    const lags = await client.getGroupLags("g");
+    // One record of one partition committed; nothing of the other.
+    expect(lags.map((lag) => lag.currentOffset ?? 0).reduce((sum, offset) => sum + offset, 0)).toBe(1);
+    const rest = await sluice("consume -g g orders -n 7 -q -f %v\\n");
+    const first = (await client.getGroupOffsets("g")).map((offset) => offset.offset);
+    expect(first.sort()).toEqual([3, 5]);
+    expect(rest.stdout.split("\n").filter(Boolean)).toHaveLength(7);
+  });
+
+  it("consume -g reports its assignment on stderr and leaves cleanly on Ctrl-C", async () => {
+    const controller = new AbortController();
+    const { cliIO, stdout, stderr } = io([], { signal: controller.signal });
+    const running = run(["consume", "-g", "g", "orders", "-f", "%v\\n"], cliIO);
+    await stdout.waitFor(/(?:[ab]\d\n){8}/);
+    controller.abort();
+    expect(await running).toBe(0);
+    expect(stdout.text.split("\n").filter(Boolean)).toHaveLength(8);
+    expect(stderr.text).toBe(
+      "sluice: group g: assigned orders partitions 0, 1\nsluice: group g: revoked orders partitions 0, 1\n",
+    );
+    // It left: no members, and what it printed is committed.
+    expect(await client.listGroupMembers("g")).toEqual([]);
+    expect((await client.getGroupLags("g")).map((lag) => lag.lag)).toEqual([0, 0]);
+  });
+
+  it("describe names the member owning each partition while it runs, and reset refuses a group with members", async () => {
+    const member = client.groupConsumer({ groupId: "g", topics: ["orders"], autoOffsetReset: "earliest" });
+    try {
+      await member.next();
+      const { groupEpoch } = await client.describeGroup("g");
+      const described = await sluice("group describe g");
+      expect(described.stdout).toBe(
+        describeText(
+          groupEpoch,
+          "STABLE",
+          1,
+          8,
+          [
+            "GROUP  TOPIC   PARTITION  CURRENT-OFFSET  LOG-END-OFFSET  LAG  CONSUMER-ID",
+            `g      orders  0          -               5               5    ${member.memberId}`,
+            `g      orders  1          -               3               3    ${member.memberId}`,
+            "",
+          ].join("\n"),
+        ),
+      );
+      const refused = await sluice("group reset g --topic orders --to-earliest --execute");
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        /^sluice: cannot reset offsets of consumer group g: it has 1 active member; .*\(HTTP 409\)\n$/,
+      );
+      expect((await sluice("group delete g")).code).toBe(1);
+    } finally {
+      await member.close();
+    }
+    expect((await client.describeGroup("g")).state).toBe("EMPTY");
+  });
+
+  it("reset prints the plan and changes nothing without --execute; with it, moves the offsets", async () => {
+    expect((await sluice("consume -g g orders -n 8 -q")).code).toBe(0);
+    const committed = async () =>
+      (await client.getGroupOffsets("g")).map((offset) => `${offset.partitionId}:${offset.offset}`).sort();
+    expect(await committed()).toEqual(["0:5", "1:3"]);
+
+    const plan = [
+      "TOPIC   PARTITION  PREVIOUS  NEW",
+      "orders  0          5         0",
+      "orders  1          3         0",
+      "",
+    ].join("\n");
+    expect(await sluice("group reset g --to-earliest")).toEqual({
+      code: 0,
+      stdout: plan,
+      stderr: "sluice: dry run, nothing changed; add --execute to apply this plan\n",
+    });
+    expect((await sluice("group reset g --to-earliest --dry-run")).stdout).toBe(plan);
+    expect(await committed()).toEqual(["0:5", "1:3"]);
+
+    const shifted = await sluice("group reset g --topic orders --shift-by -2 --execute");
+    expect(shifted).toEqual({
+      code: 0,
+      stdout: [
+        "TOPIC   PARTITION  PREVIOUS  NEW",
+        "orders  0          5         3",
+        "orders  1          3         1",
+        "",
+      ].join("\n"),
+      stderr: "sluice: reset 2 partitions of consumer group g\n",
+    });
+    expect(await committed()).toEqual(["0:3", "1:1"]);
+    // Clamped to each log: offset 4 is past partition 1's end (3).
+    expect((await sluice("group reset g --to-offset 4 --execute")).code).toBe(0);
+    expect(await committed()).toEqual(["0:4", "1:3"]);
+    expect((await sluice("group reset g --to-latest --execute")).code).toBe(0);
+    expect(await committed()).toEqual(["0:5", "1:3"]);
+    expect((await sluice("group reset g --to-datetime 2000-01-01T00:00:00Z --execute")).code).toBe(0);
+    expect(await committed()).toEqual(["0:0", "1:0"]);
+    const json = JSON.parse((await sluice("group reset g --to-offset 1 --format json")).stdout);
+    expect(json).toEqual({
+      group: "g",
+      dry_run: true,
+      partitions: [
+        { topic: "orders", partition: 0, previous_offset: 0, new_offset: 1 },
+        { topic: "orders", partition: 1, previous_offset: 0, new_offset: 1 },
+      ],
+    });
+  });
+
+  it("lists and deletes groups; an unknown group is exit 1 with the server's message", async () => {
+    expect((await sluice("consume -g g orders -n 1 -q")).code).toBe(0);
+    expect((await sluice("consume -g h orders -n 1 -q")).code).toBe(0);
+    expect(await sluice("group list")).toEqual({
+      code: 0,
+      stdout: "GROUP  STATE  MEMBERS\ng      EMPTY  0\nh      EMPTY  0\n",
+      stderr: "",
+    });
+    expect(JSON.parse((await sluice("group list --format json")).stdout)).toEqual([
+      { group: "g", state: "EMPTY", members: 0 },
+      { group: "h", state: "EMPTY", members: 0 },
+    ]);
+    expect(await sluice("group delete g")).toEqual({
+      code: 0,
+      stdout: "deleted consumer group g\n",
+      stderr: "",
+    });
+    expect((await sluice("group list")).stdout).toBe("GROUP  STATE  MEMBERS\nh      EMPTY  0\n");
+    for (const args of ["group describe g", "group delete g", "group reset g --to-earliest"]) {
+      expect(await sluice(args), args).toEqual({
+        code: 1,
+        stdout: "",
+        stderr: "sluice: consumer group not found: g (HTTP 404)\n",
+      });
+    }
+  });
+
+  it("refuses wrong usage with exit 2, and has help for the group and each command", async () => {
+    for (const args of [
+      "group",
+      "group frob",
+      "group describe",
+      "group describe a b",
+      "group reset g",
+      "group reset g --to-earliest --to-latest",
+      "group reset g --to-offset x",
+      "group reset g --to-datetime soon",
+      "group reset g --to-earliest --dry-run --execute",
+      "group delete",
+      "consume -g g",
+      "consume -g g orders -p 0",
+      "consume -g g orders -o 5",
+    ]) {
+      const result = await sluice(args);
+      expect(result.code, args).toBe(2);
+      expect(result.stderr, args).toMatch(/^sluice: [^\n]+\n$/);
+    }
+    const help = await sluice("group --help");
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(
+      /^list, describe, delete consumer groups.*\n\nUsage: sluice group <subcommand>/,
+    );
+    for (const word of ["list", "describe", "delete", "reset"])
+      expect(help.stdout).toContain(`sluice group ${word}`);
+    expect((await sluice("group reset --help")).stdout).toContain("--to-datetime T");
+    expect((await sluice("consume --help")).stdout).toContain("-g, --group GROUP");
+    expect((await sluice("--help")).stdout).toContain("group describe");
+  });
+});

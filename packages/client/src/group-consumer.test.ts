@@ -317,6 +317,22 @@ describe("group consumer", () => {
     expect(a.seen.sort()).toEqual(all(3));
   });
 
+  it("an aborted signal ends the iteration between batches: the batch in hand still commits, then it leaves", async () => {
+    await produce(2, [0]);
+    const controller = new AbortController();
+    const a = start({ autoCommit: false, signal: controller.signal }, async (running) => {
+      controller.abort();
+      // Still a member while it handles the batch: the commit lands.
+      await running.consumer.commit();
+    });
+    await a.done;
+    expect(a.seen).toEqual(["0:0", "0:1"]);
+    expect(await client.getGroupOffsets("g")).toEqual([
+      expect.objectContaining({ topicName: "orders", partitionId: 0, offset: 2 }),
+    ]);
+    expect(await client.listGroupMembers("g")).toEqual([]);
+  });
+
   it("exposes the server's code on errors", async () => {
     const error = await client.describeGroup("nope").catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(SluiceHttpError);

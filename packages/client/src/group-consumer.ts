@@ -65,6 +65,12 @@ export interface GroupConsumerOptions {
   maxBytes?: number;
   keyType?: DataType;
   valueType?: DataType;
+  /**
+   * Ends the iteration at the next batch boundary: once aborted, the next `next()` (or the one
+   * waiting) closes the consumer and finishes, so a batch being handled is never cut off from
+   * its commit. (`close()` instead closes at once.)
+   */
+  signal?: AbortSignal;
   /** Default real time. */
   clock?: ConsumerClock;
   /** Makes each incarnation's member id. Default `crypto.randomUUID()`. */
@@ -195,6 +201,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
     this.newMemberId = options.memberIdFactory ?? (() => globalThis.crypto.randomUUID());
     this.memberIdValue = this.newMemberId();
     this.lastAutoCommitMs = this.clock.now();
+    options.signal?.addEventListener("abort", () => this.notify(), { once: true });
   }
 
   /** This incarnation's member id (a new one after a rejoin). */
@@ -276,6 +283,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
 
   private async nextBatch(): Promise<IteratorResult<GroupConsumerBatch>> {
     for (;;) {
+      if (this.options.signal?.aborted) await this.close();
       if (this.closed) return { done: true, value: undefined };
       this.throwFailure();
       this.started ??= this.join();

@@ -43,12 +43,9 @@ export async function groupConsume(
     onAssigned: (partitions) => say(`assigned ${describePartitions(partitions)}`),
     onRevoked: (partitions) => say(`revoked ${describePartitions(partitions)}`),
     onLost: (partitions) => say(`lost ${describePartitions(partitions)}`),
+    // Ctrl-C ends the loop between batches, so the batch being printed is still committed.
+    signal: ctx.signal,
   });
-  const onAbort = () => {
-    void consumer.close().catch(() => undefined);
-  };
-  ctx.signal.addEventListener("abort", onAbort, { once: true });
-  if (ctx.signal.aborted) onAbort();
 
   let printed = 0;
   try {
@@ -70,7 +67,6 @@ export async function groupConsume(
       if (printed >= limit) break;
     }
   } finally {
-    ctx.signal.removeEventListener("abort", onAbort);
     await consumer.close();
   }
   return 0;
