@@ -10,7 +10,7 @@ import type { Logger } from "./http-errors.js";
 
 const objects = new CountingObjectStore(new MemoryObjectStore());
 const metadata = new CountingMetadataStore(new MemoryMetadataStore());
-const app = createApp({ engine: new Engine({ objects, metadata }), clusterId: "unit-cluster" });
+const app = createApp({ engine: new Engine({ objects, metadata }), metadata, clusterId: "unit-cluster" });
 
 runHttpSuite({
   name: "in-process memory",
@@ -28,7 +28,7 @@ function isolatedApp(options: Partial<CreateAppOptions> & { metadata?: MetadataS
   const engine = options.engine ?? new Engine({ objects: counted.objects, metadata: counted.metadata });
   const lines: { message: string; details: Record<string, unknown> }[] = [];
   const logger: Logger = { error: (message, details) => lines.push({ message, details }) };
-  const instance = createApp({ clusterId: "c", logger, ...options, engine });
+  const instance = createApp({ clusterId: "c", logger, ...options, engine, metadata: counted.metadata });
   const json = (body: unknown) => ({
     method: "POST",
     headers: { "content-type": "application/json" },

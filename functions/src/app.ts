@@ -1,6 +1,8 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { NotFoundError } from "@sluice/core";
+import { type Clock, NotFoundError } from "@sluice/core";
 import type { Engine } from "@sluice/engine";
+import { ConsumerGroups, RestConsumers } from "@sluice/groups";
+import type { MetadataStore } from "@sluice/storage";
 import type { MiddlewareHandler } from "hono";
 import type { AppContext } from "./context.js";
 import { type OpenApiDocument, renderDocsPage } from "./docs-page.js";
@@ -17,6 +19,8 @@ import { allowedMethods } from "./methods.js";
 import { baseUrlFor, normalisePublicUrl, setBaseUrl } from "./resources.js";
 import { registerClusterRoutes } from "./routes/clusters.js";
 import { registerConfigRoutes } from "./routes/configs.js";
+import { registerConsumerGroupRoutes } from "./routes/consumer-groups.js";
+import { registerConsumerV2Routes } from "./routes/consumers-v2.js";
 import { registerPartitionRoutes } from "./routes/partitions.js";
 import { registerProduceRoutes } from "./routes/produce.js";
 import { registerProducerRoutes } from "./routes/producers.js";
@@ -26,6 +30,12 @@ import { registerTopicRoutes } from "./routes/topics.js";
 
 export interface CreateAppOptions {
   engine: Engine;
+  /** The engine's metadata store, which also holds the consumer groups and v2 consumer instances. */
+  metadata: MetadataStore;
+  /** Drives group sessions and v2 consumer instances. Default: the system clock. */
+  clock?: Clock;
+  /** Consumer groups built elsewhere (their session settings); default: over `engine` and `metadata`. */
+  groups?: ConsumerGroups;
   /** The one cluster this deployment serves (`/v3/clusters/{cluster_id}`). */
   clusterId: string;
   limits?: Partial<HttpLimits>;
@@ -62,8 +72,22 @@ const OPENAPI_INFO = {
  */
 export function createApp(options: CreateAppOptions): OpenAPIHono {
   const logger = options.logger ?? consoleLogger;
+  const groups =
+    options.groups ??
+    new ConsumerGroups({
+      engine: options.engine,
+      metadata: options.metadata,
+      ...(options.clock ? { clock: options.clock } : {}),
+    });
   const context: AppContext = {
     engine: options.engine,
+    groups,
+    restConsumers: new RestConsumers({
+      groups,
+      engine: options.engine,
+      metadata: options.metadata,
+      ...(options.clock ? { clock: options.clock } : {}),
+    }),
     clusterId: options.clusterId,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
@@ -112,6 +136,8 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   registerProduceRoutes(app, context);
   registerReadRoutes(app, context);
   registerProducerRoutes(app, context);
+  registerConsumerGroupRoutes(app, context);
+  registerConsumerV2Routes(app, context);
 
   app.doc31("/openapi.json", OPENAPI_INFO);
   let docsPage: string | undefined;

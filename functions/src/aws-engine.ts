@@ -1,6 +1,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Engine } from "@sluice/engine";
+import type { MetadataStore } from "@sluice/storage";
 import { DynamoDbMetadataStore } from "@sluice/storage/dynamodb";
 import { S3ObjectStore } from "@sluice/storage/s3";
 
@@ -9,6 +10,8 @@ export const ENGINE_ENVIRONMENT = ["SLUICE_BUCKET", "SLUICE_TABLE", "SLUICE_CLUS
 
 export interface AwsEngine {
   engine: Engine;
+  /** The engine's table, which the consumer groups share. */
+  metadata: MetadataStore;
   clusterId: string;
 }
 
@@ -27,11 +30,10 @@ export function createEngineFromEnv(env: Record<string, string | undefined> = pr
   // Emulators resolve bucket names only in the path, not as virtual hosts.
   const s3 = new S3Client({ forcePathStyle: Boolean(env.AWS_ENDPOINT_URL) });
   const dynamodb = new DynamoDBClient({});
+  const metadata = new DynamoDbMetadataStore({ client: dynamodb, tableName: env.SLUICE_TABLE! });
   return {
-    engine: new Engine({
-      objects: new S3ObjectStore({ client: s3, bucket: env.SLUICE_BUCKET! }),
-      metadata: new DynamoDbMetadataStore({ client: dynamodb, tableName: env.SLUICE_TABLE! }),
-    }),
+    engine: new Engine({ objects: new S3ObjectStore({ client: s3, bucket: env.SLUICE_BUCKET! }), metadata }),
+    metadata,
     clusterId: env.SLUICE_CLUSTER_ID!,
   };
 }

@@ -1,11 +1,18 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Engine } from "@sluice/engine";
+import type { ConsumerGroups, RestConsumers } from "@sluice/groups";
 import type { Logger } from "./http-errors.js";
 import type { HttpLimits } from "./limits.js";
 
-/** What every route module is given: the engine, the cluster it answers for, limits and a logger. */
+/**
+ * What every route module is given: the engine, the consumer groups over the same store, the
+ * cluster it answers for, limits and a logger.
+ */
 export interface AppContext {
   engine: Engine;
+  groups: ConsumerGroups;
+  /** Confluent v2 consumer instances, kept in the store so any server can answer any call. */
+  restConsumers: RestConsumers;
   clusterId: string;
   limits: HttpLimits;
   logger: Logger;

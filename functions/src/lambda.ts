@@ -7,8 +7,10 @@ import { createEngineFromEnv } from "./aws-engine.js";
  * per execution environment, so its caches (topics, heads, index entries, batches) outlive a
  * single invocation. A missing variable fails the cold start with a message naming it.
  */
-const { engine, clusterId } = createEngineFromEnv();
+const { engine, metadata, clusterId } = createEngineFromEnv();
 
 // Without SLUICE_PUBLIC_URL, links use the Function URL's domain, which AWS sets, not the Host header.
 const publicUrl = process.env.SLUICE_PUBLIC_URL || undefined;
-export const handler = handle(createApp({ engine, clusterId, ...(publicUrl ? { publicUrl } : {}) }));
+export const handler = handle(
+  createApp({ engine, metadata, clusterId, ...(publicUrl ? { publicUrl } : {}) }),
+);

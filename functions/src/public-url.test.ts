@@ -4,8 +4,10 @@ import { describe, expect, it } from "vitest";
 import { createApp } from "./app.js";
 
 function app(publicUrl?: string) {
+  const metadata = new MemoryMetadataStore();
   return createApp({
-    engine: new Engine({ objects: new MemoryObjectStore(), metadata: new MemoryMetadataStore() }),
+    engine: new Engine({ objects: new MemoryObjectStore(), metadata }),
+    metadata,
     clusterId: "c",
     ...(publicUrl === undefined ? {} : { publicUrl }),
   });

@@ -23,7 +23,7 @@ let app: OpenAPIHono | undefined;
 
 beforeAll(async () => {
   await Promise.all([createBucketIfMissing(s3, bucket), createMetadataTable(dynamodb, table)]);
-  app = createApp({ engine: new Engine({ objects, metadata }), clusterId: CLUSTER_ID });
+  app = createApp({ engine: new Engine({ objects, metadata }), metadata, clusterId: CLUSTER_ID });
 });
 
 afterAll(async () => {

@@ -19,7 +19,7 @@ let server: ReturnType<typeof serve> | undefined;
 let baseUrl: string | undefined;
 
 beforeAll(async () => {
-  const app = createApp({ engine: new Engine({ objects, metadata }), clusterId: CLUSTER_ID });
+  const app = createApp({ engine: new Engine({ objects, metadata }), metadata, clusterId: CLUSTER_ID });
   await new Promise<void>((resolve) => {
     server = serve({ fetch: app.fetch, port: 0, hostname: "127.0.0.1" }, (info: AddressInfo) => {
       baseUrl = `http://127.0.0.1:${info.port}`;

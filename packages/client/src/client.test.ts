@@ -11,14 +11,15 @@ const CLUSTER = "test-cluster";
 const BASE_URL = "http://sluice.test";
 
 /** A client that calls the real Hono app in-process, over in-memory stores. */
-function setup(): { client: SluiceClient; engine: Engine } {
-  const engine = new Engine({ objects: new MemoryObjectStore(), metadata: new MemoryMetadataStore() });
-  const app = createApp({ engine, clusterId: CLUSTER, logger: { error: () => undefined } });
+function setup(): { client: SluiceClient; engine: Engine; metadata: MemoryMetadataStore } {
+  const metadata = new MemoryMetadataStore();
+  const engine = new Engine({ objects: new MemoryObjectStore(), metadata });
+  const app = createApp({ engine, metadata, clusterId: CLUSTER, logger: { error: () => undefined } });
   const client = new SluiceClient({
     url: `${BASE_URL}/`,
     fetch: async (url, init) => app.request(url, init),
   });
-  return { client, engine };
+  return { client, engine, metadata };
 }
 
 async function rejection(promise: Promise<unknown>): Promise<SluiceHttpError> {
@@ -32,8 +33,9 @@ async function rejection(promise: Promise<unknown>): Promise<SluiceHttpError> {
 
 let client: SluiceClient;
 let engine: Engine;
+let metadata: MemoryMetadataStore;
 beforeEach(() => {
-  ({ client, engine } = setup());
+  ({ client, engine, metadata } = setup());
 });
 
 describe("clusters", () => {
@@ -44,7 +46,7 @@ describe("clusters", () => {
   });
 
   it("uses a given cluster id as is, and an unknown one is a 404", async () => {
-    const app = createApp({ engine, clusterId: CLUSTER, logger: { error: () => undefined } });
+    const app = createApp({ engine, metadata, clusterId: CLUSTER, logger: { error: () => undefined } });
     const other = new SluiceClient({
       url: BASE_URL,
       clusterId: "nope",

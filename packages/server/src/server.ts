@@ -84,6 +84,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     let clientDisconnects = 0;
     const app = createApp({
       engine,
+      metadata,
       clusterId,
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
