@@ -79,11 +79,15 @@ export interface CoordinatorOptions {
   partitionCount: (topic: string) => Promise<number>;
   /** Default 45 s (Kafka's group.consumer.session.timeout.ms). */
   sessionTimeoutMs?: number;
-  /** Default 1 s; while partitions move, members are asked back after 50 ms. */
+  /**
+   * Default 500 ms, so that a rebalance reaches every member within a second; a stable member's
+   * heartbeat is one read. While partitions move, members are asked back after 50 ms.
+   */
   heartbeatIntervalMs?: number;
 }
 
 export const SESSION_TIMEOUT_MS_DEFAULT = 45_000;
+export const HEARTBEAT_INTERVAL_MS_DEFAULT = 500;
 export const SESSION_TIMEOUT_MS_MIN = 1_000;
 export const SESSION_TIMEOUT_MS_MAX = 30 * 60_000;
 const MOVING_HEARTBEAT_MS = 50;
@@ -101,7 +105,7 @@ export class GroupCoordinator {
 
   constructor(private readonly options: CoordinatorOptions) {
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? SESSION_TIMEOUT_MS_DEFAULT;
-    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 1_000;
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS_DEFAULT;
   }
 
   async heartbeat(request: HeartbeatRequest): Promise<HeartbeatResponse> {
@@ -339,7 +343,7 @@ export function decide(
   for (const other of members.values()) for (const topic of other.subscription) subscribed.add(topic);
   const counts: Record<string, number> = {};
   for (const topic of [...subscribed].sort()) counts[topic] = partitionCounts[topic] ?? 0;
-  if (JSON.stringify(counts) !== JSON.stringify(meta.partitionCounts)) structural = true;
+  if (!sameCounts(counts, meta.partitionCounts)) structural = true;
   if (structural) recompute();
   meta.memberCount = members.size;
 
@@ -499,6 +503,12 @@ export function decide(
     meta.partitionCounts = counts;
     meta.groupEpoch += 1;
   }
+}
+
+/** Stored maps come back in any key order (DynamoDB's do): compare entries, not JSON. */
+function sameCounts(a: Record<string, number>, b: Record<string, number>): boolean {
+  const keys = Object.keys(a);
+  return keys.length === Object.keys(b).length && keys.every((topic) => b[topic] === a[topic]);
 }
 
 function validateHeartbeat(request: HeartbeatRequest): void {
