@@ -25,7 +25,7 @@ afterAll(async () => {
 
 runGroupScenarios({
   name: "dynamodb + s3",
-  runs: 3,
+  runs: 8,
   timeoutMs: 150_000,
   runTimeoutMs: 60_000,
   create: async () => ({

@@ -313,10 +313,13 @@ async function runScenario(backend: GroupsBackend, scenario: Scenario): Promise<
             : {}),
         }
       : { groupId, memberId: member.id, memberEpoch: 0, subscription: [topic] };
+    const id = member.id;
     let answer: Awaited<ReturnType<ConsumerGroups["heartbeat"]>>;
     try {
       answer = await member.groups.heartbeat(request);
     } catch (error) {
+      // A concurrent call of the same member already found it gone and started it again.
+      if (member.id !== id) return;
       if (error instanceof FencedError) {
         // Expired or fenced: everything it held is gone; it joins again under a new id.
         expect(["UNKNOWN_MEMBER_ID", "FENCED_MEMBER_EPOCH"]).toContain(error.code);
@@ -326,6 +329,7 @@ async function runScenario(backend: GroupsBackend, scenario: Scenario): Promise<
       tolerate(member, error);
       return;
     }
+    if (member.id !== id || member.state !== "active") return;
     member.joined = true;
     member.epoch = answer.memberEpoch;
     const assignment = answer.assignment.map((tp) => tp.partition);
@@ -370,20 +374,33 @@ async function runScenario(backend: GroupsBackend, scenario: Scenario): Promise<
         deliveries.set(key, (deliveries.get(key) ?? 0) + 1);
         delivered[partition] = Math.max(delivered[partition]!, record.offset);
       }
-      owned.position = result.nextOffset;
+      if (member.owned.get(partition) === owned) owned.position = result.nextOffset;
+      // Dropped by a concurrent heartbeat while fetching: what it fetched was in flight, and lost.
+      else lostWindows.push({ partition, from: owned.position, to: result.nextOffset });
     }
   };
 
-  const commit = async (member: Member, partitions = [...member.owned.keys()]) => {
+  /**
+   * Commits each partition's position (`snapshot`: positions taken earlier, as a request another
+   * function instance is still carrying out while this member's heartbeat moves on).
+   */
+  const commit = async (
+    member: Member,
+    partitions = [...member.owned.keys()],
+    snapshot?: Map<number, number>,
+  ) => {
+    const id = member.id;
     // One partition per call, so a fence names exactly the partition lost.
     for (const partition of partitions) {
-      const owned = member.owned.get(partition);
-      if (!owned || member.state !== "active") continue;
-      const offset = owned.position;
+      if (member.id !== id || member.state !== "active") return;
+      const offset = snapshot?.get(partition) ?? member.owned.get(partition)?.position;
+      if (offset === undefined) continue;
       try {
-        await member.groups.commit(groupId, member.id, [{ topic, partition, offset }]);
-        owned.acked = Math.max(owned.acked, offset);
+        await member.groups.commit(groupId, id, [{ topic, partition, offset }]);
+        const owned = member.owned.get(partition);
+        if (owned && member.id === id) owned.acked = Math.max(owned.acked, offset);
       } catch (error) {
+        if (member.id !== id) return;
         if (error instanceof FencedError) {
           if (error.code === "UNKNOWN_MEMBER_ID") {
             restart(member);
@@ -449,6 +466,25 @@ async function runScenario(backend: GroupsBackend, scenario: Scenario): Promise<
         return;
       case "step":
       case "step-commit":
+        if (member.kind === "server") {
+          // A server-side consumer's poll and its heartbeat may reach two function instances at
+          // once: the poll fetches and commits what it believed owned while the heartbeat may
+          // give those partitions away.
+          const snapshot = new Map(
+            [...member.owned].map(([partition, owned]) => [partition, owned.position]),
+          );
+          await Promise.all([
+            heartbeat(member),
+            (async () => {
+              await fetch(member);
+              if (action.kind !== "step-commit") return;
+              // Still owned: the position after this fetch; given away meanwhile: the one believed.
+              for (const [partition, owned] of member.owned) snapshot.set(partition, owned.position);
+              await commit(member, [...snapshot.keys()], snapshot);
+            })(),
+          ]);
+          return;
+        }
         await heartbeat(member);
         if (member.state !== "active") return;
         await fetch(member);

@@ -19,7 +19,7 @@ afterAll(async () => {
 
 runLeaseScenarios({
   name: "dynamodb",
-  runs: 5,
+  runs: 15,
   timeoutMs: 120_000,
   runTimeoutMs: 40_000,
   create: async () => ({ metadata: new DynamoDbMetadataStore({ client: dynamodb, tableName: table }) }),
