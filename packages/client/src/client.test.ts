@@ -89,7 +89,7 @@ describe("topics", () => {
     expect(missing).toMatchObject({ status: 404, errorCode: 404 });
     expect(missing.message).toContain("missing");
     expect(missing.retryable).toBe(false);
-    expect(await rejection(client.increasePartitions("orders", 1))).toMatchObject({ status: 400 });
+    expect(await rejection(client.increasePartitions("orders", 1))).toMatchObject({ status: 409 });
     expect(await rejection(client.createTopic("bad", { configs: { "no.such.config": "1" } }))).toMatchObject({
       status: 400,
     });
