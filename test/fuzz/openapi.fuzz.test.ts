@@ -6,7 +6,8 @@ import { REPO_ROOT, type ServerProcess, startServerProcess } from "../smoke/proc
 import { ensureSchemathesis, runSchemathesis } from "./schemathesis.js";
 
 /**
- * The local server against schemathesis, driven by its own /openapi.json with every check: no 5xx,
+ * The local server against schemathesis, driven by its own /openapi.json with every check
+ * (schemathesis.toml turns on all of them, as `--checks all` would): no 5xx,
  * no answer outside the document, schema-valid requests accepted and invalid ones refused, 405
  * with Allow for other methods. Bounded in time (FUZZ_SECONDS, default 90) with a fixed seed, so
  * a run is repeatable; set FUZZ_SEED to explore others. schemathesis.toml loosens single checks
@@ -44,14 +45,14 @@ describe("the OpenAPI document under schemathesis", () => {
           join(REPO_ROOT, "test/fuzz/schemathesis.toml"),
           "run",
           `${server.url}/openapi.json`,
-          "--checks",
-          "all",
           "--max-time",
           String(seconds),
           "--seed",
           seed,
+          // One worker: the order of requests, and so the run, follows from the seed alone (and
+          // schemathesis' coverage phase has hit a Python threading error with two).
           "--workers",
-          "2",
+          "1",
           "--request-timeout",
           "40",
         ],
@@ -59,9 +60,15 @@ describe("the OpenAPI document under schemathesis", () => {
       );
       process.stdout.write(`schemathesis: ${run.generated ?? "?"} test cases generated\n`);
       expect(run.output, "schemathesis printed no summary").toMatch(/generated/);
-      expect(run.exitCode, run.output.slice(-20_000)).toBe(0);
+      expect(run.exitCode, readable(run.output)).toBe(0);
       expect(server.stderr.text, "the server logged errors").not.toMatch(/internal error/);
     },
     (seconds + 120) * 1000,
   );
 });
+
+/** The run's report with each line cut to 2,000 characters, so that one huge request cannot hide the rest. */
+function readable(output: string): string {
+  const lines = output.split("\n").map((line) => (line.length > 2_000 ? `${line.slice(0, 2_000)}…` : line));
+  return lines.join("\n").slice(-30_000);
+}
