@@ -52,6 +52,7 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("bad input", () => badInputCases(api, registry.test));
     describe("openapi and docs", () => documentationCases(api, registry.test));
     describe("first contact", () => firstContactCases(api, registry.test));
+    describe("consumer groups", () => consumerGroupCases(api, registry.test));
     // After collection: a skip that names no case is a typo that would hide nothing.
     afterAll(() => registry.assertSkipsExist());
   });
@@ -1709,5 +1710,596 @@ function firstContactCases(api: Api, test: Test): void {
     const response = await api.call("/health");
     expect(response.status).toBe(200);
     expect(response.body).toEqual({ status: "ok" });
+  });
+}
+
+// Consumer groups: the v2 consumer-instance flow, the v3 admin routes and the SDK's group protocol.
+// Each case uses its own topic and group, so cases stay independent on a long-lived deployment.
+
+const V2_TYPE = "application/vnd.kafka.v2+json";
+
+function consumerGroupCases(api: Api, test: Test): void {
+  const groups = () => `${api.cluster()}/consumer-groups`;
+  const uniqueGroup = (prefix: string) => uniqueTopic(prefix);
+
+  /** A call whose answer may be JSON of any `+json` type (the v2 routes answer in Confluent's). */
+  async function v2(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
+    const response = await api.raw(path, {
+      method,
+      headers: {
+        // Confluent's type for the v2 routes; the v3 routes take plain JSON.
+        ...(body === undefined
+          ? {}
+          : { "content-type": path.startsWith("/consumers") ? V2_TYPE : "application/json" }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    const text = await response.text();
+    const json =
+      /\+json|\/json/.test(response.headers.get("content-type") ?? "") && text ? JSON.parse(text) : text;
+    return { status: response.status, headers: response.headers, body: json as Json };
+  }
+
+  const instancePath = (group: string, name: string) => `/consumers/${group}/instances/${name}`;
+
+  async function createInstance(group: string, name: string, config: Record<string, string> = {}) {
+    const response = await v2("POST", `/consumers/${group}`, {
+      name,
+      "auto.offset.reset": "earliest",
+      ...config,
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    expect(response.headers.get("content-type")).toMatch(/^application\/vnd\.kafka\.v2\+json/);
+    expect(response.body.instance_id).toBe(name);
+    expect(new URL(response.body.base_uri).pathname).toBe(instancePath(group, name));
+  }
+
+  async function subscribe(group: string, name: string, topics: string[]) {
+    const response = await v2("POST", `${instancePath(group, name)}/subscription`, { topics });
+    expect(response.status, JSON.stringify(response.body)).toBe(204);
+  }
+
+  async function poll(group: string, name: string, query = "timeout=0"): Promise<Json[]> {
+    const response = await v2("GET", `${instancePath(group, name)}/records?${query}`);
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    return response.body;
+  }
+
+  async function assigned(group: string, name: string): Promise<string[]> {
+    const response = await v2("GET", `${instancePath(group, name)}/assignments`);
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    return response.body.partitions.map((tp: Json) => `${tp.topic}-${tp.partition}`).sort();
+  }
+
+  const values = (records: Json[]) =>
+    records.map((record) => Buffer.from(record.value, "base64").toString()).sort();
+
+  async function produceTo(topic: string, partition: number, data: string[]): Promise<void> {
+    for (const value of data)
+      await api.produce(topic, { partition_id: partition, value: stringValue(value) });
+  }
+
+  async function heartbeat(group: string, body: Json) {
+    return api.send("POST", `${groups()}/${group}/heartbeat`, body);
+  }
+
+  async function join(group: string, memberId: string, topics: string[]): Promise<Json> {
+    const response = await heartbeat(group, {
+      member_id: memberId,
+      member_epoch: 0,
+      subscribed_topic_names: topics,
+    });
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    return response.body;
+  }
+
+  async function committedOffsets(group: string): Promise<string[]> {
+    const response = await api.call(`${groups()}/${group}/offsets`);
+    expect(response.status, JSON.stringify(response.body)).toBe(200);
+    return response.body.data.map(
+      (offset: Json) => `${offset.topic_name}-${offset.partition_id}@${offset.offset}`,
+    );
+  }
+
+  test("v2: two instances of one group share a topic's partitions, never one partition in both", async () => {
+    const topic = await api.createTopic("v2-share", 4);
+    for (let partition = 0; partition < 4; partition++) await produceTo(topic, partition, [`p${partition}`]);
+    const group = uniqueGroup("v2-share");
+    await createInstance(group, "a");
+    await createInstance(group, "b");
+    await subscribe(group, "a", [topic]);
+    await subscribe(group, "b", [topic]);
+    // a gives b's share up at its poll, b takes it at its own.
+    const fromA = await poll(group, "a");
+    const fromB = await poll(group, "b");
+    const a = await assigned(group, "a");
+    const b = await assigned(group, "b");
+    expect(a).toHaveLength(2);
+    expect(b).toHaveLength(2);
+    expect(new Set([...a, ...b]).size).toBe(4);
+    expect(fromA.every((record) => a.includes(`${record.topic}-${record.partition}`))).toBe(true);
+    expect(fromB.every((record) => b.includes(`${record.topic}-${record.partition}`))).toBe(true);
+    expect(values([...fromA, ...fromB])).toEqual(["p0", "p1", "p2", "p3"]);
+    expect(fromA[0]).toEqual({
+      topic,
+      key: null,
+      value: expect.any(String),
+      partition: expect.any(Number),
+      offset: 0,
+    });
+    const subscription = await v2("GET", `${instancePath(group, "a")}/subscription`);
+    expect(subscription.body).toEqual({ topics: [topic] });
+  });
+
+  test("v2: commits and reads back offsets; seeks to an offset, the beginning and the end", async () => {
+    const topic = await api.createTopic("v2-seek", 1);
+    await produceTo(topic, 0, ["a", "b", "c", "d", "e"]);
+    const group = uniqueGroup("v2-seek");
+    await createInstance(group, "c", { "auto.commit.enable": "false", format: "json" });
+    await subscribe(group, "c", [topic]);
+    const first = await poll(group, "c");
+    expect(first.map((record) => record.offset)).toEqual([0, 1, 2, 3, 4]);
+    // json format: the value is the JSON value (here a string, as produced).
+    expect(first.map((record) => record.value)).toEqual(["a", "b", "c", "d", "e"]);
+    const offsets = `${instancePath(group, "c")}/offsets`;
+    const commit = await v2("POST", offsets, { offsets: [{ topic, partition: 0, offset: 3 }] });
+    expect(commit.status, JSON.stringify(commit.body)).toBe(200);
+    expect((await v2("GET", offsets)).body).toEqual({
+      offsets: [{ topic, partition: 0, offset: 3, metadata: "" }],
+    });
+    // No body: everything consumed so far.
+    expect((await v2("POST", offsets)).status).toBe(200);
+    expect(await committedOffsets(group)).toEqual([`${topic}-0@5`]);
+
+    const seek = await v2("POST", `${instancePath(group, "c")}/positions`, {
+      offsets: [{ topic, partition: 0, offset: 2 }],
+    });
+    expect(seek.status, JSON.stringify(seek.body)).toBe(204);
+    expect((await poll(group, "c")).map((record) => record.offset)).toEqual([2, 3, 4]);
+    const partitions = { partitions: [{ topic, partition: 0 }] };
+    expect((await v2("POST", `${instancePath(group, "c")}/positions/beginning`, partitions)).status).toBe(
+      204,
+    );
+    expect((await poll(group, "c")).map((record) => record.offset)).toEqual([0, 1, 2, 3, 4]);
+    expect((await v2("POST", `${instancePath(group, "c")}/positions/end`, partitions)).status).toBe(204);
+    expect(await poll(group, "c")).toEqual([]);
+    await produceTo(topic, 0, ["f"]);
+    expect((await poll(group, "c")).map((record) => record.offset)).toEqual([5]);
+    // Auto-commit is off: what was read since is not committed.
+    expect(await committedOffsets(group)).toEqual([`${topic}-0@5`]);
+  });
+
+  test("v2: auto-commit commits at the next poll what the previous poll returned", async () => {
+    const topic = await api.createTopic("v2-auto", 1);
+    await produceTo(topic, 0, ["a", "b", "c"]);
+    const group = uniqueGroup("v2-auto");
+    await createInstance(group, "c");
+    await subscribe(group, "c", [topic]);
+    expect(await poll(group, "c")).toHaveLength(3);
+    expect(await committedOffsets(group)).toEqual([]);
+    expect(await poll(group, "c")).toEqual([]);
+    expect(await committedOffsets(group)).toEqual([`${topic}-0@3`]);
+  });
+
+  test("v2: deleting an instance moves its partitions to the others", async () => {
+    const topic = await api.createTopic("v2-delete", 2);
+    const group = uniqueGroup("v2-delete");
+    await createInstance(group, "a");
+    await createInstance(group, "b");
+    await subscribe(group, "a", [topic]);
+    await subscribe(group, "b", [topic]);
+    await poll(group, "a");
+    await poll(group, "b");
+    expect(await assigned(group, "b")).toHaveLength(1);
+    expect((await v2("DELETE", instancePath(group, "a"))).status).toBe(204);
+    const gone = await v2("GET", `${instancePath(group, "a")}/assignments`);
+    expect(gone.status).toBe(404);
+    expect(gone.body).toMatchObject({ error_code: 40403, message: expect.stringContaining("a") });
+    await poll(group, "b");
+    expect(await assigned(group, "b")).toEqual([`${topic}-0`, `${topic}-1`]);
+  });
+
+  test("v2: media types — records in the instance's format, 406 (40601) for the other one", async () => {
+    const topic = await api.createTopic("v2-types", 1);
+    await produceTo(topic, 0, ["x"]);
+    const group = uniqueGroup("v2-types");
+    await createInstance(group, "c");
+    await subscribe(group, "c", [topic]);
+    const refused = await v2("GET", `${instancePath(group, "c")}/records?timeout=0`, undefined, {
+      accept: "application/vnd.kafka.json.v2+json",
+    });
+    expect(refused.status).toBe(406);
+    expect(refused.body).toMatchObject({ error_code: 40601, message: expect.stringContaining("binary") });
+    const records = await v2("GET", `${instancePath(group, "c")}/records?timeout=0`, undefined, {
+      accept: "application/vnd.kafka.binary.v2+json",
+    });
+    expect(records.status).toBe(200);
+    expect(records.headers.get("content-type")).toMatch(/^application\/vnd\.kafka\.binary\.v2\+json/);
+    expect(values(records.body)).toEqual(["x"]);
+    // Plain JSON bodies are accepted too.
+    const plain = await api.send("POST", `/consumers/${group}`, { name: "plain" });
+    expect(plain.status, JSON.stringify(plain.body)).toBe(200);
+  });
+
+  test("v3: list, describe, consumers, lags and lag summary, with exact numbers", async () => {
+    const topic = await api.createTopic("v3-lag", 2);
+    await produceTo(topic, 0, ["a", "b", "c"]);
+    await produceTo(topic, 1, ["a", "b", "c", "d", "e"]);
+    const group = uniqueGroup("v3-lag");
+    const member = await join(group, "worker-1", [topic]);
+    expect(member.assignment).toHaveLength(2);
+    const commit = await api.send("POST", `${groups()}/${group}/offsets`, {
+      member_id: "worker-1",
+      offsets: [
+        { topic_name: topic, partition_id: 0, offset: 1, metadata: "batch 7" },
+        { topic_name: topic, partition_id: 1, offset: 5 },
+      ],
+    });
+    expect(commit.status, JSON.stringify(commit.body)).toBe(200);
+    expect(commit.body.data).toHaveLength(2);
+
+    const list = await api.call(groups());
+    expect(list.status).toBe(200);
+    expect(list.body.kind).toBe("KafkaConsumerGroupList");
+    expect(list.body.data.map((entry: Json) => entry.consumer_group_id)).toContain(group);
+    const described = await api.call(`${groups()}/${group}`);
+    expect(described.status).toBe(200);
+    expect(described.body).toMatchObject({
+      kind: "KafkaConsumerGroup",
+      cluster_id: api.options.clusterId(),
+      consumer_group_id: group,
+      state: "STABLE",
+      partition_assignor: "uniform",
+      group_epoch: 1,
+    });
+    expect(described.body.lag_summary.related).toMatch(new RegExp(`/consumer-groups/${group}/lag-summary$`));
+
+    const consumers = await api.call(`${groups()}/${group}/consumers`);
+    expect(consumers.body.data).toHaveLength(1);
+    expect(consumers.body.data[0]).toMatchObject({ consumer_id: "worker-1", member_epoch: 1 });
+    const one = await api.call(`${groups()}/${group}/consumers/worker-1`);
+    expect(one.body.assigned_partitions).toEqual([
+      { topic_name: topic, partition_id: 0 },
+      { topic_name: topic, partition_id: 1 },
+    ]);
+    const assignments = await api.call(`${groups()}/${group}/consumers/worker-1/assignments`);
+    expect(assignments.body.data.map((entry: Json) => entry.partition_id)).toEqual([0, 1]);
+    expect((await api.call(`${groups()}/${group}/consumers/nobody`)).status).toBe(404);
+
+    const lags = await api.call(`${groups()}/${group}/lags`);
+    expect(lags.status).toBe(200);
+    expect(
+      lags.body.data.map((lag: Json) => [
+        lag.partition_id,
+        lag.current_offset,
+        lag.log_end_offset,
+        lag.lag,
+        lag.consumer_id,
+      ]),
+    ).toEqual([
+      [0, 1, 3, 2, "worker-1"],
+      [1, 5, 5, 0, "worker-1"],
+    ]);
+    const summary = await api.call(`${groups()}/${group}/lag-summary`);
+    expect(summary.body).toMatchObject({
+      max_lag: 2,
+      total_lag: 2,
+      max_lag_topic_name: topic,
+      max_lag_partition_id: 0,
+      max_lag_consumer_id: "worker-1",
+    });
+    const offsets = await api.call(`${groups()}/${group}/offsets`);
+    expect(offsets.body.data[0]).toMatchObject({
+      topic_name: topic,
+      partition_id: 0,
+      offset: 1,
+      metadata: "batch 7",
+      committed_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    });
+  });
+
+  test("v3: offset reset is refused while members are active, then dry-runs and executes", async () => {
+    const topic = await api.createTopic("v3-reset", 1);
+    await produceTo(topic, 0, ["a", "b", "c"]);
+    const group = uniqueGroup("v3-reset");
+    await join(group, "m", [topic]);
+    await api.send("POST", `${groups()}/${group}/offsets`, {
+      member_id: "m",
+      offsets: [{ topic_name: topic, partition_id: 0, offset: 1 }],
+    });
+    const reset = (body: Json) => api.send("POST", `${groups()}/${group}/offsets:reset`, body);
+    const refused = await reset({ to: "earliest", dry_run: false });
+    expect(refused.status).toBe(409);
+    expect(refused.body).toMatchObject({
+      code: "NON_EMPTY_GROUP",
+      message: expect.stringContaining("1 active member"),
+    });
+    expect(await committedOffsets(group)).toEqual([`${topic}-0@1`]);
+
+    expect((await heartbeat(group, { member_id: "m", member_epoch: -1 })).status).toBe(200);
+    expect((await api.call(`${groups()}/${group}`)).body.state).toBe("EMPTY");
+    const dryRun = await reset({ to: "latest" });
+    expect(dryRun.status, JSON.stringify(dryRun.body)).toBe(200);
+    expect(dryRun.body).toEqual({
+      dry_run: true,
+      data: [{ topic_name: topic, partition_id: 0, previous_offset: 1, new_offset: 3 }],
+    });
+    expect(await committedOffsets(group)).toEqual([`${topic}-0@1`]);
+    const executed = await reset({ to: "offset", offset: 2, dry_run: false });
+    expect(executed.body.data[0]).toMatchObject({ previous_offset: 1, new_offset: 2 });
+    expect(await committedOffsets(group)).toEqual([`${topic}-0@2`]);
+    const shifted = await reset({ to: "shift-by", shift_by: -5, dry_run: false, topic_names: [topic] });
+    expect(shifted.body.data[0]).toMatchObject({ previous_offset: 2, new_offset: 0 });
+    const byTime = await reset({ to: "datetime", datetime: "2999-01-01T00:00:00Z" });
+    expect(byTime.body.data[0]).toMatchObject({ previous_offset: 0, new_offset: 3 });
+  });
+
+  test("v3: deleting a group is refused while it has members, then done when it is empty", async () => {
+    const topic = await api.createTopic("v3-delete", 1);
+    const group = uniqueGroup("v3-delete");
+    await join(group, "m", [topic]);
+    const refused = await api.send("DELETE", `${groups()}/${group}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.code).toBe("NON_EMPTY_GROUP");
+    expect((await api.call(`${groups()}/${group}`)).status).toBe(200);
+    await heartbeat(group, { member_id: "m", member_epoch: -1 });
+    expect((await api.send("DELETE", `${groups()}/${group}`)).status).toBe(204);
+    const gone = await api.call(`${groups()}/${group}`);
+    expect(gone.status).toBe(404);
+    expect(gone.body.code).toBe("GROUP_ID_NOT_FOUND");
+  });
+
+  test("heartbeat: join, revoke before assign, leave; stale epochs and unknown members are 409 with a code", async () => {
+    const topic = await api.createTopic("hb", 2);
+    const group = uniqueGroup("hb");
+    let a = await join(group, "a-1", [topic]);
+    expect(a).toMatchObject({ member_id: "a-1", member_epoch: 1, group_epoch: 1, revoking: [], pending: [] });
+    expect(a.assignment).toHaveLength(2);
+    const b = await join(group, "b-1", [topic]);
+    expect(b.assignment).toEqual([]);
+    expect(b.pending).toHaveLength(1);
+    // a still reports both: one is revoking until it stops reporting it.
+    a = (
+      await heartbeat(group, {
+        member_id: "a-1",
+        member_epoch: a.member_epoch,
+        owned_partitions: a.assignment,
+      })
+    ).body;
+    expect(a.revoking).toHaveLength(1);
+    expect(a.assignment).toHaveLength(1);
+    a = (
+      await heartbeat(group, {
+        member_id: "a-1",
+        member_epoch: a.member_epoch,
+        owned_partitions: a.assignment,
+      })
+    ).body;
+    expect(a.revoking).toEqual([]);
+    const taken = (
+      await heartbeat(group, { member_id: "b-1", member_epoch: b.member_epoch, owned_partitions: [] })
+    ).body;
+    expect(taken.assignment).toEqual(b.pending);
+    expect(taken.member_epoch).toBe(taken.group_epoch);
+
+    const stale = await heartbeat(group, { member_id: "a-1", member_epoch: 99 });
+    expect(stale.status).toBe(409);
+    expect(stale.body).toMatchObject({ code: "FENCED_MEMBER_EPOCH", message: expect.stringContaining("99") });
+    const unknown = await heartbeat(group, { member_id: "ghost", member_epoch: 1 });
+    expect(unknown.status).toBe(409);
+    expect(unknown.body.code).toBe("UNKNOWN_MEMBER_ID");
+    const left = await heartbeat(group, { member_id: "b-1", member_epoch: -1 });
+    expect(left.body.member_epoch).toBe(-1);
+    expect(
+      (await api.call(`${groups()}/${group}/consumers`)).body.data.map((entry: Json) => entry.consumer_id),
+    ).toEqual(["a-1"]);
+  });
+
+  test("a commit for a partition the member does not own is 409 and writes nothing", async () => {
+    const owned = await api.createTopic("commit-own", 1);
+    const other = await api.createTopic("commit-other", 1);
+    const group = uniqueGroup("commit");
+    await join(group, "m", [owned]);
+    const commit = (memberId: string, topic: string) =>
+      api.send("POST", `${groups()}/${group}/offsets`, {
+        member_id: memberId,
+        offsets: [{ topic_name: topic, partition_id: 0, offset: 0 }],
+      });
+    const notMine = await commit("m", other);
+    expect(notMine.status).toBe(409);
+    expect(notMine.body).toMatchObject({
+      code: "FENCED_MEMBER_EPOCH",
+      message: expect.stringContaining(other),
+    });
+    const ghost = await commit("ghost", owned);
+    expect(ghost.status).toBe(409);
+    expect(ghost.body.code).toBe("UNKNOWN_MEMBER_ID");
+    const missing = await commit("m", uniqueTopic("no-such-topic"));
+    expect(missing.status).toBe(404);
+    expect(await committedOffsets(group)).toEqual([]);
+  });
+
+  test("unknown groups are 404 GROUP_ID_NOT_FOUND and unknown instances 404 with error_code 40403", async () => {
+    const group = uniqueGroup("nobody");
+    for (const path of ["", "/consumers", "/lags", "/lag-summary", "/offsets"]) {
+      const response = await api.call(`${groups()}/${group}${path}`);
+      expect(response.status, path).toBe(404);
+      expect(response.body, path).toMatchObject({
+        code: "GROUP_ID_NOT_FOUND",
+        message: expect.stringContaining(group),
+      });
+    }
+    expect((await api.send("DELETE", `${groups()}/${group}`)).status).toBe(404);
+    for (const [method, path] of [
+      ["GET", "/records?timeout=0"],
+      ["GET", "/subscription"],
+      ["GET", "/assignments"],
+      ["GET", "/offsets"],
+      ["DELETE", ""],
+    ] as const) {
+      const response = await v2(method, `${instancePath(group, "nobody")}${path}`);
+      expect(response.status, `${method} ${path}`).toBe(404);
+      expect(response.body, `${method} ${path}`).toMatchObject({ error_code: 40403 });
+    }
+    await createInstance(group, "twice");
+    const again = await v2("POST", `/consumers/${group}`, { name: "twice" });
+    expect(again.status).toBe(409);
+    expect(again.body).toMatchObject({ error_code: 40902, message: expect.stringContaining("twice") });
+  });
+
+  test("v2: a poll without a subscription, manual assignment and topic patterns are refused clearly", async () => {
+    const topic = await api.createTopic("v2-refuse", 1);
+    const group = uniqueGroup("v2-refuse");
+    await createInstance(group, "c");
+    const unsubscribed = await v2("GET", `${instancePath(group, "c")}/records?timeout=0`);
+    expect(unsubscribed.status).toBe(409);
+    expect(unsubscribed.body).toMatchObject({
+      error_code: 40903,
+      message: expect.stringContaining("not subscribed"),
+    });
+    const manual = await v2("POST", `${instancePath(group, "c")}/assignments`, {
+      partitions: [{ topic, partition: 0 }],
+    });
+    expect(manual.status).toBe(409);
+    expect(manual.body).toMatchObject({
+      error_code: 40903,
+      message: expect.stringContaining("subscribe instead"),
+    });
+    const pattern = await v2("POST", `${instancePath(group, "c")}/subscription`, {
+      topic_pattern: "orders-.*",
+    });
+    expect(pattern.status).toBe(400);
+    expect(pattern.body.message).toMatch(/topic_pattern.*not supported/);
+    const missingTopic = await v2("POST", `${instancePath(group, "c")}/subscription`, {
+      topics: [uniqueTopic("no-such-topic")],
+    });
+    expect(missingTopic.status).toBe(404);
+    expect(missingTopic.body.error_code).toBe(40401);
+    expect((await v2("GET", `${instancePath(group, "c")}/subscription`)).body).toEqual({ topics: [] });
+    // Seeking a partition it does not own.
+    await subscribe(group, "c", [topic]);
+    const seek = await v2("POST", `${instancePath(group, "c")}/positions`, {
+      offsets: [{ topic, partition: 5, offset: 0 }],
+    });
+    expect(seek.status).toBe(409);
+    expect(seek.body.message).toContain("not assigned");
+  });
+
+  test("bad bodies and parameters of the group routes are 400 naming the field, and write nothing", async () => {
+    const topic = await api.createTopic("group-bad", 1);
+    const group = uniqueGroup("group-bad");
+    await createInstance(group, "c");
+    const cases: [string, string, Json, RegExp][] = [
+      [
+        "POST",
+        `${groups()}/${group}/heartbeat`,
+        { member_epoch: 0, subscribed_topic_names: [topic] },
+        /member_id/,
+      ],
+      ["POST", `${groups()}/${group}/heartbeat`, { member_id: "m", member_epoch: "1" }, /member_epoch/],
+      [
+        "POST",
+        `${groups()}/${group}/heartbeat`,
+        { member_id: "m", member_epoch: 0 },
+        /subscribed_topic_names/,
+      ],
+      ["POST", `${groups()}/${group}/heartbeat`, { member_id: "m m", member_epoch: 1 }, /member_id/],
+      [
+        "POST",
+        `${groups()}/${group}/heartbeat`,
+        { member_id: "m", member_epoch: 0, subscribed_topic_names: [topic], session_timeout_ms: 5 },
+        /session_timeout_ms/,
+      ],
+      [
+        "POST",
+        `${groups()}/${group}/heartbeat`,
+        { member_id: "m", member_epoch: 0, subscribed_topic_names: [topic], assignor: "sticky" },
+        /assignor/,
+      ],
+      ["POST", `${groups()}/${group}/offsets`, { member_id: "m", offsets: [] }, /offsets/],
+      [
+        "POST",
+        `${groups()}/${group}/offsets`,
+        { member_id: "m", offsets: [{ topic_name: topic, partition_id: 0, offset: -1 }] },
+        /offsets\.0\.offset/,
+      ],
+      ["POST", `${groups()}/${group}/offsets:reset`, { to: "yesterday" }, /\bto\b/],
+      ["POST", `${groups()}/${group}/offsets:reset`, { to: "offset" }, /offset/],
+      [
+        "POST",
+        `${groups()}/${group}/offsets:reset`,
+        { to: "datetime", datetime: "last tuesday" },
+        /datetime/,
+      ],
+      ["POST", `${groups()}/${group}/offsets:reset`, { to: "earliest", dry_run: "no" }, /dry_run/],
+      ["POST", `/consumers/${group}`, { name: "x", format: "avro" }, /format/],
+      ["POST", `/consumers/${group}`, { name: "x", "auto.commit.enable": true }, /auto\.commit\.enable/],
+      ["POST", `/consumers/${group}`, { name: "x", "auto.offset.reset": "smallest" }, /auto\.offset\.reset/],
+      ["POST", `/consumers/${group}`, { name: "no spaces" }, /name/],
+      ["POST", `${instancePath(group, "c")}/subscription`, { topics: [] }, /topics/],
+      [
+        "POST",
+        `${instancePath(group, "c")}/positions`,
+        { offsets: [{ topic, partition: 0, offset: -3 }] },
+        /offset/,
+      ],
+      [
+        "POST",
+        `${instancePath(group, "c")}/positions/end`,
+        { partition: [{ topic, partition: 0 }] },
+        /partitions/,
+      ],
+      [
+        "POST",
+        `${instancePath(group, "c")}/offsets`,
+        { offsets: [{ topic, partition: 0 }] },
+        /offsets\.0\.offset/,
+      ],
+      ["GET", `${instancePath(group, "c")}/records?timeout=soon`, undefined, /timeout/],
+      ["GET", `${instancePath(group, "c")}/records?max_bytes=0`, undefined, /max_bytes/],
+      ["GET", `${groups()}/bad%20group`, undefined, /group_id/],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const response = await api.expectNoWrites(() => v2(method, path, body));
+      const label = `${method} ${path} ${JSON.stringify(body)}`;
+      expect(response.status, label).toBe(400);
+      expect(response.body.error_code, label).toBe(400);
+      expect(response.body.message, label).toMatch(field);
+    }
+  });
+
+  test("/openapi.json lists every consumer-group route", async () => {
+    const document = await api.call("/openapi.json");
+    const expected: [string, string][] = [
+      ["get", "/v3/clusters/{cluster_id}/consumer-groups"],
+      ["get", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}"],
+      ["delete", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}"],
+      ["get", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}/consumers"],
+      ["get", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}/consumers/{consumer_id}"],
+      ["get", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}/consumers/{consumer_id}/assignments"],
+      ["get", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}/lags"],
+      ["get", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}/lag-summary"],
+      ["post", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}/offsets:reset"],
+      ["post", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}/heartbeat"],
+      ["post", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}/offsets"],
+      ["get", "/v3/clusters/{cluster_id}/consumer-groups/{group_id}/offsets"],
+      ["post", "/consumers/{group_name}"],
+      ["delete", "/consumers/{group_name}/instances/{instance}"],
+      ["post", "/consumers/{group_name}/instances/{instance}/subscription"],
+      ["get", "/consumers/{group_name}/instances/{instance}/subscription"],
+      ["delete", "/consumers/{group_name}/instances/{instance}/subscription"],
+      ["get", "/consumers/{group_name}/instances/{instance}/records"],
+      ["post", "/consumers/{group_name}/instances/{instance}/offsets"],
+      ["get", "/consumers/{group_name}/instances/{instance}/offsets"],
+      ["post", "/consumers/{group_name}/instances/{instance}/positions"],
+      ["post", "/consumers/{group_name}/instances/{instance}/positions/beginning"],
+      ["post", "/consumers/{group_name}/instances/{instance}/positions/end"],
+      ["get", "/consumers/{group_name}/instances/{instance}/assignments"],
+      ["post", "/consumers/{group_name}/instances/{instance}/assignments"],
+    ];
+    for (const [method, path] of expected) {
+      expect(document.body.paths[path]?.[method]?.summary, `${method} ${path}`).toEqual(expect.any(String));
+    }
   });
 }
