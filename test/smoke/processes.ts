@@ -74,10 +74,20 @@ export interface ServerProcess {
  * for it to print its URL. It runs `node --import tsx` directly rather than through `npm start`, so that signals
  * reach the server itself (npm's `sh -c` does not pass SIGTERM on).
  */
-export async function startServerProcess(dataDir: string): Promise<ServerProcess> {
+export async function startServerProcess(
+  dataDir: string,
+  options: { port?: number; env?: Record<string, string> } = {},
+): Promise<ServerProcess> {
   const child = spawn(process.execPath, ["--import", "tsx", SERVER_MAIN], {
     cwd: REPO_ROOT,
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", SLUICE_DATA_DIR: dataDir, SLUICE_LOG_REQUESTS: "1" },
+    env: {
+      ...process.env,
+      PORT: String(options.port ?? 0),
+      HOST: "127.0.0.1",
+      SLUICE_DATA_DIR: dataDir,
+      SLUICE_LOG_REQUESTS: "1",
+      ...options.env,
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   const stdout = new Collected(child.stdout);

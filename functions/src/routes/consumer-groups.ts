@@ -218,6 +218,10 @@ const HeartbeatResponseSchema = z
     member_epoch: z.number().int(),
     group_epoch: z.number().int(),
     heartbeat_interval_ms: z.number().int(),
+    session_remaining_ms: z.number().int().min(0).openapi({
+      description:
+        "How long the session lasts without another heartbeat, from when the server decided: a member counts it from when it sent the request and stops handing out records once it has passed, as its partitions may be another's by then",
+    }),
     assignment: z.array(TopicPartitionSchema).openapi({ description: "Owned now: fetch and commit these" }),
     revoking: z
       .array(TopicPartitionSchema)
@@ -780,6 +784,7 @@ export function registerConsumerGroupRoutes(app: SluiceApp, context: AppContext)
         member_epoch: answer.memberEpoch,
         group_epoch: answer.groupEpoch,
         heartbeat_interval_ms: answer.heartbeatIntervalMs,
+        session_remaining_ms: answer.sessionRemainingMs,
         assignment: answer.assignment.map(partitionJson),
         revoking: answer.revoking.map(partitionJson),
         pending: answer.pending.map(partitionJson),

@@ -537,6 +537,7 @@ export class SluiceClient {
       memberEpoch: Number(body.member_epoch),
       groupEpoch: Number(body.group_epoch),
       heartbeatIntervalMs: Number(body.heartbeat_interval_ms),
+      sessionRemainingMs: Number(body.session_remaining_ms ?? 0),
       assignment: asArray(body.assignment).map(toTopicPartition),
       revoking: asArray(body.revoking).map(toTopicPartition),
       pending: asArray(body.pending).map(toTopicPartition),

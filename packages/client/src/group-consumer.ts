@@ -172,6 +172,8 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
   private memberIdValue: string;
   private memberEpoch = 0;
   private heartbeatIntervalMs = 0;
+  /** Until when the last heartbeat answer vouches that this member's session lasts. */
+  private sessionValidUntilMs = Number.POSITIVE_INFINITY;
   private readonly owned = new Map<string, OwnedPartition>();
   /** Partitions lost since the last reconcile, announced ones only: for onLost. */
   private lost: TopicPartition[] = [];
@@ -292,6 +294,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
       await this.locked(() => this.reconcile());
       if (this.closed) return { done: true, value: undefined };
       this.throwFailure();
+      this.loseIfSessionOver();
       this.startFetches();
       const ready = this.takeReady();
       if (ready) return { done: false, value: ready };
@@ -371,6 +374,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
   private async heartbeat(): Promise<void> {
     const joining = this.memberEpoch === 0;
     const memberId = this.memberIdValue;
+    const sentAtMs = this.clock.now();
     const sentOwned = [...this.owned.values()].map((partition) => partition.tp);
     try {
       const answer = await this.client.groupHeartbeat(this.groupId, {
@@ -393,15 +397,13 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
       if (this.closed || memberId !== this.memberIdValue) return;
       this.memberEpoch = answer.memberEpoch;
       this.heartbeatIntervalMs = answer.heartbeatIntervalMs;
+      // Counted from the send, which came before the server's decision: never later than its deadline.
+      this.sessionValidUntilMs = sentAtMs + answer.sessionRemainingMs;
       this.apply(answer);
     } catch (error) {
       if (this.closed) return;
       if (isFenced(error)) {
-        // The group no longer knows this incarnation: whatever it held may be another's now.
-        for (const partition of this.owned.values()) this.drop(partition);
-        this.memberIdValue = this.newMemberId();
-        this.memberEpoch = 0;
-        this.heartbeatIntervalMs = 0;
+        this.forgetMembership();
       } else if (isTransient(error)) {
         this.heartbeatIntervalMs = RETRY_DELAY_MS;
       } else {
@@ -409,6 +411,25 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
       }
     }
     this.notify();
+  }
+
+  /** The group no longer knows this incarnation: whatever it held may be another's now. */
+  private forgetMembership(): void {
+    for (const partition of this.owned.values()) this.drop(partition);
+    this.memberIdValue = this.newMemberId();
+    this.memberEpoch = 0;
+    this.heartbeatIntervalMs = 0;
+    this.sessionValidUntilMs = Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * No heartbeat got through for as long as the server keeps a session: the partitions may be
+   * another member's by now, so nothing more of them is handed out; the member rejoins.
+   */
+  private loseIfSessionOver(): void {
+    if (this.memberEpoch <= 0 || this.clock.now() < this.sessionValidUntilMs) return;
+    this.forgetMembership();
+    this.heartbeatSoon();
   }
 
   private apply(answer: GroupHeartbeatResponse): void {

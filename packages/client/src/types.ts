@@ -201,6 +201,8 @@ export interface GroupHeartbeatResponse {
   memberEpoch: number;
   groupEpoch: number;
   heartbeatIntervalMs: number;
+  /** How long the session lasts without another heartbeat, counted from when the request was sent. */
+  sessionRemainingMs: number;
   /** What the member owns now: it may fetch these and commit their offsets. */
   assignment: TopicPartition[];
   /** What it holds that is now another member's: stop fetching, commit, then stop reporting them. */

@@ -70,6 +70,13 @@ export interface HeartbeatResponse {
   revoking: TopicPartition[];
   /** Partitions of its target still held by their previous owner; they come in a later heartbeat. */
   pending: TopicPartition[];
+  /**
+   * How long the member's session lasts from when the coordinator decided, without another
+   * heartbeat. A member that measures it from when it sent the request knows, without trusting
+   * any clock but its own, when its partitions may be another's: it must stop handing out
+   * records by then.
+   */
+  sessionRemainingMs: number;
 }
 
 export interface CoordinatorOptions {
@@ -235,6 +242,7 @@ export function decide(
     assignment: [],
     revoking: [],
     pending: [],
+    sessionRemainingMs: 0,
   });
 
   // Leaving: delete the member and give its partitions back at once.
@@ -454,6 +462,7 @@ export function decide(
     assignment: sortPartitions(assignment),
     revoking: sortPartitions(revoking),
     pending: sortPartitions(pending),
+    sessionRemainingMs: Math.max(0, member.sessionDeadlineMs - nowMs),
   };
   return finish(response);
 
