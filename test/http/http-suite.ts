@@ -2166,6 +2166,8 @@ function consumerGroupCases(api: Api, test: Test): void {
       error_code: 40903,
       message: expect.stringContaining("subscribe instead"),
     });
+    // With no body (or any partition list) the answer is the same.
+    expect((await v2("POST", `${instancePath(group, "c")}/assignments`)).status).toBe(409);
     const pattern = await v2("POST", `${instancePath(group, "c")}/subscription`, {
       topic_pattern: "orders-.*",
     });

@@ -96,6 +96,10 @@ const PartitionsSchema = z
   .strictObject({ partitions: z.array(PartitionSchema).min(1).max(10_000) })
   .openapi("ConsumerPartitions");
 
+const ManualAssignmentSchema = z
+  .strictObject({ partitions: z.array(PartitionSchema).max(10_000).optional() })
+  .openapi("ConsumerManualAssignment");
+
 const SeekSchema = z
   .strictObject({
     offsets: z
@@ -475,7 +479,8 @@ export function registerConsumerV2Routes(app: SluiceApp, context: AppContext): v
     description:
       "Sluice's instances always take their partitions from the group: subscribe instead. The answer is 409 with error_code 40903.",
     middleware: body(false),
-    request: { params: InstanceParams, body: { required: false, content: v2Body(PartitionsSchema) } },
+    // Any partition list (or none) gets the same 409: the body is read only to be well-formed JSON.
+    request: { params: InstanceParams, body: { required: false, content: v2Body(ManualAssignmentSchema) } },
     responses: { ...errorResponses(...V2_ERRORS) },
   });
   app.openapi(assign, async (c) => {
