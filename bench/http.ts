@@ -10,18 +10,16 @@
  *    latency from the send to the record arriving at the reader.
  * Latencies go into HdrHistograms; throughput over time is drawn as an SVG chart.
  */
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { parseArgs } from "node:util";
 import * as hdr from "hdr-histogram-js";
+import { startServer } from "./local-server.js";
 import { printTable, progress, progressDone, writeLineChart } from "./report.js";
 
 const RECORD_BYTES = 100;
 const RECORDS_PER_BATCH = 1_000;
-const ROOT = join(import.meta.dirname, "..");
 
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -248,42 +246,4 @@ async function produceToConsume(api: Api, records: number) {
   await reader;
   progressDone();
   return latency;
-}
-
-async function startServer(
-  dataDir: string,
-  durability: "fsync" | "buffered",
-): Promise<{ url: string; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    ["--import", "tsx", join(ROOT, "packages/server/src/main.ts")],
-    {
-      cwd: ROOT,
-      env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir, SLUICE_DURABILITY: durability },
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error("the local server did not print its URL within 60 s")),
-      60_000,
-    );
-    const lines = createInterface({ input: child.stdout! });
-    lines.on("line", (line) => {
-      const match = line.match(/https?:\/\/127\.0\.0\.1:\d+/);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[0]);
-      }
-    });
-    child.once("exit", (code) => reject(new Error(`the local server exited with code ${code}`)));
-  });
-  return {
-    url,
-    stop: async () => {
-      child.kill("SIGTERM");
-      await exited;
-    },
-  };
 }

@@ -4,6 +4,7 @@
  */
 const benchmarks: Record<string, () => Promise<{ main: (args: string[]) => Promise<void> }>> = {
   engine: () => import("./engine.js"),
+  groups: () => import("./groups.js"),
   http: () => import("./http.js"),
 };
 
