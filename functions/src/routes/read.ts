@@ -191,7 +191,7 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
       // The first fetch happens before the stream starts, so a bad offset is a plain 416.
       const first = await readFrom(start);
       const deadline =
-        query.timeout_ms === undefined ? Number.POSITIVE_INFINITY : Date.now() + query.timeout_ms;
+        query.timeout_ms === undefined ? Number.POSITIVE_INFINITY : engine.clock.now() + query.timeout_ms;
       return streamSSE(c, async (stream) => {
         const stop = new AbortController();
         const onRequestAbort = () => stop.abort();
@@ -210,15 +210,15 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
               });
             }
             const offset = result.nextOffset;
-            if (stop.signal.aborted || Date.now() >= deadline) return;
+            if (stop.signal.aborted || engine.clock.now() >= deadline) return;
             if (result.records.length === 0) {
-              const wait = Math.min(deadline - Date.now(), limits.keepAliveIntervalMs);
+              const wait = Math.min(deadline - engine.clock.now(), limits.keepAliveIntervalMs);
               const highWatermark = await unlessAborted(stop.signal, () =>
                 engine.waitForRecords(topic_name, partition_id, offset, wait, stop.signal),
               );
               if (highWatermark === undefined || stop.signal.aborted) return;
               if (highWatermark <= offset) {
-                if (Date.now() >= deadline) return;
+                if (engine.clock.now() >= deadline) return;
                 await stream.write(": keep-alive\n\n");
                 result = { ...result, records: [] };
                 continue;

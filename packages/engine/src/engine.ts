@@ -34,7 +34,8 @@ export interface ProducerIdentity {
 export class Engine {
   readonly topics: TopicRegistry;
   private readonly metadata: MetadataStore;
-  private readonly clock: Clock;
+  /** The engine's time: the HTTP apps' own waits (SSE streams) run on it too. */
+  readonly clock: Clock;
   private readonly appender: Appender;
   private readonly reader: Reader;
   private readonly index: IndexReader;

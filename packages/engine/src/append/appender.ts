@@ -8,7 +8,7 @@ import {
   partitionForKey,
   readBatchHeader,
 } from "@sluice/core";
-import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
+import type { MetadataStore, ObjectStore } from "@sluice/storage";
 import { newDataObjectKey } from "../keys.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic, TopicRegistry } from "../topics/topic-registry.js";

@@ -1,12 +1,6 @@
 import type { Clock } from "@sluice/core";
 import { backoffMs, ConflictError, FencedError, NotFoundError, UnavailableError } from "@sluice/core";
-import {
-  cond,
-  type Item,
-  type MetadataStore,
-  TransactionCanceledError,
-  type TransactOperation,
-} from "@sluice/storage";
+import { cond, type MetadataStore, TransactionCanceledError, type TransactOperation } from "@sluice/storage";
 import { headKey, indexKey, producerKey, producerStateKey, topicKey } from "../keys.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic } from "../topics/topic-registry.js";
