@@ -293,6 +293,25 @@ describe("append and fetch", () => {
     expect(await waiting).toBe(0);
   });
 
+  it("ends a wait within four polls when another process deletes the topic", async () => {
+    let outcome: unknown;
+    const waiting = engine.waitForRecords("t", 0, 0, 60_000).then(
+      (hw) => {
+        outcome = hw;
+      },
+      (error: unknown) => {
+        outcome = error;
+      },
+    );
+    await otherProcess().deleteTopic("t");
+    await clock.advance(750);
+    expect(outcome).toBeUndefined();
+    await clock.advance(250);
+    await waiting;
+    expect(outcome).toBeInstanceOf(NotFoundError);
+    expect(String(outcome)).toMatch(/deleted while waiting for records/);
+  });
+
   it("sees a commit made by another process at the next poll of the head", async () => {
     let resolved: number | undefined;
     const waiting = engine.waitForRecords("t", 0, 0, 60_000).then((hw) => {

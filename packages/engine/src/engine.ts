@@ -185,7 +185,7 @@ export class Engine {
           if (highWatermark > offset) finish(highWatermark);
         },
         // Deleted here: waiting on would only end in "not found" at the deadline, so say it now.
-        () => finish(new NotFoundError(`topic not found: ${topicName} (deleted while waiting for records)`)),
+        () => finish(deletedWhileWaiting()),
       );
       const onAbort = () => finish(current.highWatermark);
       signal?.addEventListener("abort", onAbort);
@@ -195,6 +195,9 @@ export class Engine {
           () => finish(current.highWatermark),
         );
       });
+      const deletedWhileWaiting = () =>
+        new NotFoundError(`topic not found: ${topicName} (deleted while waiting for records)`);
+      let polls = 0;
       const poll = repeatEvery(this.clock, this.pollIntervalMs, () => {
         void this.offsetsOf(topic, partition).then(
           (latest) => {
@@ -202,6 +205,18 @@ export class Engine {
           },
           () => undefined,
         );
+        // A deletion by another process (another Lambda) is not notified here: look at the topic
+        // every fourth poll, so such a wait ends within about a second rather than at its timeout.
+        if (++polls % 4 === 0) {
+          void this.topics.describe(topicName).then(
+            (now) => {
+              if (now.topicId !== topic.topicId) finish(deletedWhileWaiting());
+            },
+            (error: unknown) => {
+              if (error instanceof NotFoundError) finish(deletedWhileWaiting());
+            },
+          );
+        }
       });
     });
   }
