@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { decodeRecordBatches } from "@sluice/core";
 import { afterAll, describe, expect, it } from "vitest";
 
 /**
@@ -53,6 +54,7 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("openapi and docs", () => documentationCases(api, registry.test));
     describe("first contact", () => firstContactCases(api, registry.test));
     describe("consumer groups", () => consumerGroupCases(api, registry.test));
+    describe("record batches", () => recordBatchCases(api, registry.test));
     // After collection: a skip that names no case is a typo that would hide nothing.
     afterAll(() => registry.assertSkipsExist());
   });
@@ -2311,5 +2313,111 @@ function consumerGroupCases(api: Api, test: Test): void {
     for (const [method, path] of expected) {
       expect(document.body.paths[path]?.[method]?.summary, `${method} ${path}`).toEqual(expect.any(String));
     }
+  });
+}
+
+const RECORD_BATCH = "application/vnd.kafka.record-batch.v2";
+
+function recordBatchCases(api: Api, test: Test): void {
+  /** A binary read: the response and its bytes. */
+  async function readBatches(topic: string, query: string) {
+    const response = await api.raw(`${api.topicPath(topic)}/partitions/0/records?${query}`, {
+      headers: { accept: RECORD_BATCH },
+    });
+    return { response, bytes: new Uint8Array(await response.arrayBuffer()) };
+  }
+
+  test("a read with Accept: record-batch answers the stored batches from the one holding the offset", async () => {
+    const name = await api.createTopic("read-batches");
+    // Two requests, two batches: offsets 0-2 and 3-4.
+    await api.produceStream(
+      name,
+      [0, 1, 2]
+        .map((n) => JSON.stringify({ key: stringValue(`k${n}`), value: stringValue(`v${n}`) }))
+        .join(""),
+    );
+    await api.produceStream(
+      name,
+      [3, 4]
+        .map((n) =>
+          JSON.stringify({ value: stringValue(`v${n}`), headers: [{ name: "n", value: base64(String(n)) }] }),
+        )
+        .join(""),
+    );
+    const { response, bytes } = await readBatches(name, "offset=1");
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe(RECORD_BATCH);
+    expect(response.headers.get("sluice-next-offset")).toBe("5");
+    expect(response.headers.get("sluice-high-watermark")).toBe("5");
+    expect(response.headers.get("sluice-log-start-offset")).toBe("0");
+    const batches = await decodeRecordBatches(bytes);
+    // Offset 1 is inside the first batch, which comes whole: the reader skips offset 0.
+    expect(batches.map((batch) => [batch.baseOffset, batch.recordCount])).toEqual([
+      [0, 3],
+      [3, 2],
+    ]);
+    const text = new TextDecoder();
+    const records = batches.flatMap((batch) => batch.records);
+    expect(
+      records.map((record) => [
+        record.offset,
+        record.key && text.decode(record.key),
+        record.value && text.decode(record.value),
+        record.headers.map((header) => `${header.key}=${header.value && text.decode(header.value)}`),
+      ]),
+    ).toEqual([
+      [0, "k0", "v0", []],
+      [1, "k1", "v1", []],
+      [2, "k2", "v2", []],
+      [3, null, "v3", ["n=3"]],
+      [4, null, "v4", ["n=4"]],
+    ]);
+    // The JSON read of the same offset agrees on the records and carries the same headers.
+    const json = await api.read(name, 0, "offset=1&value_type=STRING");
+    expect(json.headers.get("sluice-next-offset")).toBe("5");
+    expect(
+      json.body.records.map((record: Json) => [record.offset, record.timestamp_ms, record.value.data]),
+    ).toEqual(
+      records.slice(1).map((record) => [record.offset, record.timestamp, text.decode(record.value!)]),
+    );
+    // From the second batch's own offset, only it comes.
+    const second = await readBatches(name, "offset=3");
+    expect((await decodeRecordBatches(second.bytes)).map((batch) => batch.baseOffset)).toEqual([3]);
+  });
+
+  test("a record-batch read at the end is empty, long-polls with timeout_ms, and answers 416 past the end", async () => {
+    const name = await api.createTopic("read-batches-end");
+    await api.produce(name, { value: stringValue("first") });
+    const atEnd = await readBatches(name, "offset=latest");
+    expect(atEnd.response.status).toBe(200);
+    expect(atEnd.bytes.byteLength).toBe(0);
+    expect(atEnd.response.headers.get("sluice-next-offset")).toBe("1");
+    // A long-poll that a produce answers: whether the record lands before or during the wait, the
+    // answer holds it.
+    const waiting = readBatches(name, "offset=1&timeout_ms=20000");
+    await api.produce(name, { value: stringValue("second") });
+    const woken = await waiting;
+    const records = (await decodeRecordBatches(woken.bytes)).flatMap((batch) => batch.records);
+    expect(records.map((record) => [record.offset, new TextDecoder().decode(record.value!)])).toEqual([
+      [1, "second"],
+    ]);
+    expect(woken.response.headers.get("sluice-next-offset")).toBe("2");
+    const past = await api.raw(`${api.topicPath(name)}/partitions/0/records?offset=3`, {
+      headers: { accept: RECORD_BATCH },
+    });
+    expect(past.status).toBe(416);
+  });
+
+  test("/openapi.json documents the record-batch form of the read and its offset headers", async () => {
+    const document = await api.call("/openapi.json");
+    const ok =
+      document.body.paths["/v3/clusters/{cluster_id}/topics/{topic_name}/partitions/{partition_id}/records"]
+        .get.responses["200"];
+    expect(ok.content[RECORD_BATCH].schema).toMatchObject({ type: "string", format: "binary" });
+    expect(Object.keys(ok.headers).sort()).toEqual([
+      "Sluice-High-Watermark",
+      "Sluice-Log-Start-Offset",
+      "Sluice-Next-Offset",
+    ]);
   });
 }

@@ -78,6 +78,30 @@ export function dataText(data: Data | null | undefined): string | null {
   return utf8Decoder.decode(fromBase64(data.data));
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * Stored bytes as the read route would give them in the `preferred` type, with its per-record
+ * fallback (docs/http-api.md, "Reading back what was produced"): JSON falls back to STRING when
+ * the bytes are not JSON text, and either falls back to BINARY when they are not UTF-8.
+ */
+export function dataFromBytes(bytes: Uint8Array | null, preferred: DataType): Data | null {
+  if (bytes === null) return null;
+  if (preferred === "BINARY") return { type: "BINARY", data: toBase64(bytes) };
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    return { type: "BINARY", data: toBase64(bytes) };
+  }
+  if (preferred === "STRING") return { type: "STRING", data: text };
+  try {
+    return { type: "JSON", data: JSON.parse(text) as unknown };
+  } catch {
+    return { type: "STRING", data: text };
+  }
+}
+
 export function headerText(header: Header): string | null {
   return header.value === null ? null : utf8Decoder.decode(header.value);
 }

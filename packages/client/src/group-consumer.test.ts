@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { SluiceClient } from "./client.js";
 import { SluiceHttpError } from "./errors.js";
 import type { GroupConsumer, GroupConsumerOptions } from "./group-consumer.js";
-import type { TopicPartition } from "./types.js";
+import type { ConsumedRecord, TopicPartition } from "./types.js";
 
 const CLUSTER = "test-cluster";
 const BASE_URL = "http://sluice.test";
@@ -21,6 +21,8 @@ let serverClock: SimulatedClock;
 let clientClock: SimulatedClock;
 let client: SluiceClient;
 let consumers: GroupConsumer[];
+/** The form of every partition read the app answered, by the Accept header it came with. */
+let readAccepts: string[];
 
 beforeEach(async () => {
   serverClock = new SimulatedClock({ seed: 3 });
@@ -36,7 +38,15 @@ beforeEach(async () => {
     clusterId: CLUSTER,
     logger: { error: () => undefined },
   });
-  client = new SluiceClient({ url: BASE_URL, fetch: async (url, init) => app.request(url, init) });
+  readAccepts = [];
+  client = new SluiceClient({
+    url: BASE_URL,
+    fetch: async (url, init) => {
+      if (/\/partitions\/\d+\/records/.test(url))
+        readAccepts.push(new Headers(init.headers).get("accept") ?? "");
+      return app.request(url, init);
+    },
+  });
   consumers = [];
   await client.createTopic("orders", { partitions: 4 });
 });
@@ -331,6 +341,56 @@ describe("group consumer", () => {
       expect.objectContaining({ topicName: "orders", partitionId: 0, offset: 2 }),
     ]);
     expect(await client.listGroupMembers("g")).toEqual([]);
+  });
+
+  it("yields the same records whether it reads record batches (the default) or JSON", async () => {
+    await client.produceMany("orders", [
+      {
+        partitionId: 0,
+        key: "k",
+        value: { type: "JSON", data: { n: 1 } },
+        headers: { h: "v" },
+        timestamp: 5,
+      },
+      { partitionId: 1, value: Uint8Array.of(0xff), timestamp: 6 },
+      { partitionId: 2, value: "text", timestamp: 7 },
+      { partitionId: 3, value: null, timestamp: 8 },
+    ]);
+    const read = async (readFormat: "record-batch" | "json" | undefined) => {
+      readAccepts = [];
+      const records: ConsumedRecord[] = [];
+      const consumer = client.groupConsumer({
+        groupId: `g-${readFormat ?? "default"}`,
+        topics: ["orders"],
+        autoOffsetReset: "earliest",
+        clock: clientClock,
+        ...(readFormat === undefined ? {} : { readFormat }),
+      });
+      consumers.push(consumer);
+      const done = (async () => {
+        for await (const batch of consumer) {
+          records.push(...batch.records);
+          if (records.length === 4) break;
+        }
+      })();
+      await until(() => records.length === 4, `every record read (${readFormat ?? "default"})`);
+      await done;
+      return {
+        records: records.sort((a, b) => a.partitionId - b.partitionId),
+        accepts: new Set(readAccepts),
+      };
+    };
+    const byDefault = await read(undefined);
+    const json = await read("json");
+    expect(byDefault.accepts).toEqual(new Set(["application/vnd.kafka.record-batch.v2"]));
+    expect(json.accepts).toEqual(new Set(["application/json"]));
+    expect(byDefault.records).toEqual(json.records);
+    expect(json.records.map((record) => [record.partitionId, record.value])).toEqual([
+      [0, { type: "JSON", data: { n: 1 } }],
+      [1, { type: "BINARY", data: "/w==" }],
+      [2, { type: "STRING", data: "text" }],
+      [3, null],
+    ]);
   });
 
   it("exposes the server's code on errors", async () => {

@@ -1,9 +1,15 @@
-export { type FetchFunction, SluiceClient, type SluiceClientOptions } from "./client.js";
+export {
+  type FetchFunction,
+  RECORD_BATCH_MEDIA_TYPE,
+  SluiceClient,
+  type SluiceClientOptions,
+} from "./client.js";
 export {
   type Data,
   type DataInput,
   type DataType,
   dataBytes,
+  dataFromBytes,
   dataText,
   fromBase64,
   type Header,

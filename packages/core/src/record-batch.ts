@@ -473,6 +473,31 @@ export function readBatchHeader(bytes: Uint8Array, position = 0): RecordBatchHea
 }
 
 /**
+ * Checks the batch at `position` as `decodeRecordBatches` does before it decodes — magic, lengths,
+ * CRC-32C — without decoding (or decompressing) its records, and returns its header. For readers
+ * that pass stored batches on as bytes. Failures are DataCorruptionErrors.
+ */
+export function verifyRecordBatch(bytes: Uint8Array, position = 0): RecordBatchHeader {
+  checkPosition(bytes, position);
+  const header = parseHeader(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), position);
+  const end = position + header.byteLength;
+  if (end > bytes.length) {
+    throw new DataCorruptionError(
+      `record batch at byte ${position} declares ${header.byteLength} bytes but only ${bytes.length - position} remain`,
+      { details: { position, byteLength: header.byteLength, available: bytes.length - position } },
+    );
+  }
+  const actualCrc = crc32c(bytes.subarray(position + ATTRIBUTES_OFFSET, end));
+  if (actualCrc !== header.crc) {
+    throw new DataCorruptionError(
+      `record batch at byte ${position} failed its CRC-32C check: expected ${hex(header.crc)}, actual ${hex(actualCrc)}`,
+      { details: { position, expectedCrc: header.crc, actualCrc } },
+    );
+  }
+  return header;
+}
+
+/**
  * Writes `baseOffset` into the batch at `position`, in place. The CRC starts at the attributes
  * field, after baseOffset, so the batch stays valid: this is how offsets get assigned to a
  * producer's batch without re-encoding it.

@@ -1,6 +1,7 @@
 import {
   ConflictError,
   DataCorruptionError,
+  decodeRecordBatches,
   FencedError,
   InvalidArgumentError,
   NotFoundError,
@@ -496,6 +497,119 @@ describe("verification of stored bytes", () => {
     corrupted[corrupted.length - 3]! ^= 0x01;
     await objects.put(stored!.key, corrupted);
     await expect(otherProcess().fetch({ topic: "t", partition: 0, offset: 0 })).rejects.toBeInstanceOf(
+      DataCorruptionError,
+    );
+  });
+});
+
+describe("fetching batches as bytes", () => {
+  /** Three appends of 3, 2 and 4 records: batches at offsets 0, 3 and 5. */
+  async function threeBatches(configs: Record<string, string> = {}) {
+    await engine.createTopic({ name: "t", partitions: 1, configs });
+    for (const [first, count] of [
+      [0, 3],
+      [3, 2],
+      [5, 4],
+    ] as const) {
+      const records = Array.from({ length: count }, (_, n) => ({
+        ...record(`v${first + n}`, `k${first + n}`),
+        headers: [{ key: "n", value: text.encode(String(first + n)) }],
+      }));
+      await engine.append({ topic: "t", records });
+    }
+  }
+
+  it("returns whole batches from the one holding the offset, with their offsets set", async () => {
+    await threeBatches();
+    const result = await otherProcess().fetchBatches({ topic: "t", partition: 0, offset: 4 });
+    expect(result).toMatchObject({
+      topic: "t",
+      partition: 0,
+      nextOffset: 9,
+      highWatermark: 9,
+      logStartOffset: 0,
+    });
+    // Decoded with the offsets the bytes carry, no override: the patch is in the bytes.
+    const batches = await decodeRecordBatches(result.batches);
+    expect(batches.map((batch) => [batch.baseOffset, batch.recordCount])).toEqual([
+      [3, 2],
+      [5, 4],
+    ]);
+    const records = batches.flatMap((batch) => batch.records);
+    const fetched = await engine.fetch({ topic: "t", partition: 0, offset: 3 });
+    expect(records).toEqual(fetched.records);
+    expect(
+      records.map((r) => [r.offset, decode(r.key), decode(r.value), decode(r.headers[0]!.value)]),
+    ).toEqual([3, 4, 5, 6, 7, 8].map((n) => [n, `k${n}`, `v${n}`, String(n)]));
+  });
+
+  it("leaves the cached bytes as they were: decoded fetches after a batch fetch still agree", async () => {
+    await threeBatches();
+    const before = await engine.fetch({ topic: "t", partition: 0, offset: 0 });
+    const bytes = await engine.fetchBatches({ topic: "t", partition: 0, offset: 0 });
+    bytes.batches.fill(0);
+    const after = await engine.fetch({ topic: "t", partition: 0, offset: 0 });
+    expect(after.records.map((r) => [r.offset, decode(r.value)])).toEqual(
+      before.records.map((r) => [r.offset, decode(r.value)]),
+    );
+    const again = await engine.fetchBatches({ topic: "t", partition: 0, offset: 0 });
+    expect((await decodeRecordBatches(again.batches)).map((batch) => batch.baseOffset)).toEqual([0, 3, 5]);
+  });
+
+  it("answers nothing at the high watermark and refuses offsets outside the log", async () => {
+    await threeBatches();
+    const atEnd = await engine.fetchBatches({ topic: "t", partition: 0, offset: 9 });
+    expect(atEnd.batches.byteLength).toBe(0);
+    expect(atEnd.nextOffset).toBe(9);
+    await expect(engine.fetchBatches({ topic: "t", partition: 0, offset: 10 })).rejects.toBeInstanceOf(
+      OffsetOutOfRangeError,
+    );
+    await expect(engine.fetchBatches({ topic: "t", partition: 1, offset: 0 })).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+  });
+
+  it("stops at max_bytes after whole batches, but always returns the first", async () => {
+    await threeBatches();
+    const one = await engine.fetchBatches({ topic: "t", partition: 0, offset: 1, maxBytes: 1 });
+    expect((await decodeRecordBatches(one.batches)).map((batch) => batch.baseOffset)).toEqual([0]);
+    expect(one.nextOffset).toBe(3);
+    const first = await engine.fetchBatches({ topic: "t", partition: 0, offset: 0, maxBytes: 1 });
+    const two = await engine.fetchBatches({
+      topic: "t",
+      partition: 0,
+      offset: 0,
+      maxBytes: first.batches.byteLength + 1,
+    });
+    expect(two.nextOffset).toBe(3);
+    const fetched = await engine.fetch({
+      topic: "t",
+      partition: 0,
+      offset: 0,
+      maxBytes: first.batches.byteLength + 1,
+    });
+    expect(fetched.nextOffset).toBe(two.nextOffset);
+  });
+
+  it("returns compressed batches as stored, still compressed", async () => {
+    await threeBatches({ "compression.type": "gzip" });
+    const result = await engine.fetchBatches({ topic: "t", partition: 0, offset: 0 });
+    const batches = await decodeRecordBatches(result.batches);
+    expect(batches.map((batch) => batch.compression)).toEqual(["gzip", "gzip", "gzip"]);
+    expect(batches.flatMap((batch) => batch.records).map((r) => decode(r.value))).toEqual(
+      Array.from({ length: 9 }, (_, n) => `v${n}`),
+    );
+  });
+
+  it("fails with DataCorruptionError when one stored byte changes", async () => {
+    await engine.createTopic({ name: "t", partitions: 1 });
+    await engine.append({ topic: "t", records: [record("precious data"), record("more")] });
+    const [stored] = (await objects.list("topics/")).objects;
+    const object = await objects.get(stored!.key);
+    const corrupted = object.body.slice();
+    corrupted[corrupted.length - 3]! ^= 0x01;
+    await objects.put(stored!.key, corrupted);
+    await expect(otherProcess().fetchBatches({ topic: "t", partition: 0, offset: 0 })).rejects.toBeInstanceOf(
       DataCorruptionError,
     );
   });

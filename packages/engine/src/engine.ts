@@ -5,7 +5,13 @@ import { Appender } from "./append/appender.js";
 import type { ProducerState } from "./append/producer-state.js";
 import { CommitNotifier } from "./commit-notifier.js";
 import { type IndexEntry, IndexReader } from "./fetch/index-entries.js";
-import { type FetchRequest, type FetchResult, type PartitionOffsets, Reader } from "./fetch/reader.js";
+import {
+  type FetchBatchesResult,
+  type FetchRequest,
+  type FetchResult,
+  type PartitionOffsets,
+  Reader,
+} from "./fetch/reader.js";
 import { headKey, producerCounterKey, producerKey } from "./keys.js";
 import { LruCache } from "./lru-cache.js";
 import { type CreateTopicRequest, type Topic, TopicRegistry } from "./topics/topic-registry.js";
@@ -128,6 +134,15 @@ export class Engine {
   async fetch(request: FetchRequest): Promise<FetchResult> {
     const topic = await this.topicWithPartition(request.topic, request.partition);
     return this.reader.fetch(topic, request, await this.offsetsOf(topic, request.partition));
+  }
+
+  /**
+   * What `fetch` reads, as the stored RecordBatch v2 bytes (CRC-checked, base offsets set) rather
+   * than decoded records; see FetchBatchesResult.
+   */
+  async fetchBatches(request: FetchRequest): Promise<FetchBatchesResult> {
+    const topic = await this.topicWithPartition(request.topic, request.partition);
+    return this.reader.fetchBatches(topic, request, await this.offsetsOf(topic, request.partition));
   }
 
   async partitionOffsets(topicName: string, partition: number): Promise<PartitionOffsets> {

@@ -9,7 +9,13 @@ export {
 } from "./append/validate-append.js";
 export { Engine, type EngineOptions, type ProducerIdentity } from "./engine.js";
 export * from "./errors.js";
-export type { ConsumedRecord, FetchRequest, FetchResult, PartitionOffsets } from "./fetch/reader.js";
+export type {
+  ConsumedRecord,
+  FetchBatchesResult,
+  FetchRequest,
+  FetchResult,
+  PartitionOffsets,
+} from "./fetch/reader.js";
 export {
   COMPRESSION_TYPES,
   effectiveConfigs,

@@ -1,0 +1,261 @@
+/**
+ * A decoder for the binary form of a partition read (docs/http-api.md, "Reading record batches"):
+ * Kafka RecordBatch v2 batches, concatenated. The client has no dependencies, so it carries its
+ * own: uncompressed batches only — a compressed one is reported, and the caller reads that page
+ * as JSON instead — with every batch's CRC-32C checked before its records are trusted.
+ *
+ * Batch layout, big-endian, by byte offset: 0 baseOffset int64, 8 batchLength int32 (bytes after
+ * itself), 12 partitionLeaderEpoch int32, 16 magic int8 (2), 17 crc uint32 (CRC-32C of byte 21 to
+ * the end), 21 attributes int16 (bits 0–2 codec, bit 3 log-append time), 23 lastOffsetDelta int32,
+ * 27 firstTimestamp int64, 35 maxTimestamp int64, 43 producerId int64, 51 producerEpoch int16,
+ * 53 baseSequence int32, 57 recordCount int32, 61 records. A record: length varint, attributes
+ * int8, timestampDelta varlong, offsetDelta varint, key and value (varint length, -1 for null, then
+ * the bytes), a header count varint, and per header a key (varint length, UTF-8) and a value.
+ */
+import type { Header } from "./data.js";
+
+/** A record as the batch holds it: bytes, not yet turned into the requested data type. */
+export interface BatchRecord {
+  offset: number;
+  timestamp: number;
+  key: Uint8Array | null;
+  value: Uint8Array | null;
+  headers: Header[];
+}
+
+export interface DecodedBatches {
+  records: BatchRecord[];
+  /** The first batch's base offset; undefined when there were no batches. */
+  firstBaseOffset: number | undefined;
+  /** True when some batch is compressed: `records` is then incomplete and must not be used. */
+  compressed: boolean;
+}
+
+const HEADER_SIZE = 61;
+const LOG_OVERHEAD = 12;
+const MAGIC = 2;
+const CRC_START = 21;
+const CODEC_MASK = 0x07;
+const LOG_APPEND_TIME_BIT = 0x08;
+const TWO_POW_32 = 0x1_0000_0000;
+const NO_HEADERS: Header[] = Object.freeze([]) as unknown as Header[];
+const headerKeyDecoder = new TextDecoder();
+
+/** Thrown for bytes that are not valid batches; the server checked them, so the answer was damaged. */
+export class RecordBatchFormatError extends Error {
+  override readonly name = "RecordBatchFormatError";
+}
+
+/**
+ * Decodes every batch in `bytes`, in order. Stops at the first compressed batch and says so
+ * (`compressed: true`); any malformed batch or CRC mismatch throws RecordBatchFormatError.
+ */
+export function decodeRecordBatches(bytes: Uint8Array): DecodedBatches {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const records: BatchRecord[] = [];
+  let firstBaseOffset: number | undefined;
+  let position = 0;
+  while (position < bytes.byteLength) {
+    if (bytes.byteLength - position < HEADER_SIZE) {
+      throw new RecordBatchFormatError(`record batch at byte ${position} is shorter than its header`);
+    }
+    const magic = bytes[position + 16];
+    if (magic !== MAGIC) {
+      throw new RecordBatchFormatError(`record batch at byte ${position} has magic ${magic}, expected 2`);
+    }
+    const end = position + LOG_OVERHEAD + view.getInt32(position + 8);
+    if (end < position + HEADER_SIZE || end > bytes.byteLength) {
+      throw new RecordBatchFormatError(
+        `record batch at byte ${position} declares a length that does not fit`,
+      );
+    }
+    const expected = view.getUint32(position + 17);
+    const actual = crc32c(bytes, position + CRC_START, end);
+    if (actual !== expected) {
+      throw new RecordBatchFormatError(
+        `record batch at byte ${position} failed its CRC-32C check: expected ${expected}, actual ${actual}`,
+      );
+    }
+    const baseOffset = int64(view, position);
+    firstBaseOffset ??= baseOffset;
+    const attributes = view.getInt16(position + 21);
+    if ((attributes & CODEC_MASK) !== 0) return { records, firstBaseOffset, compressed: true };
+    decodeRecords(bytes, position, end, {
+      baseOffset,
+      firstTimestamp: int64(view, position + 27),
+      // With log-append time every record carries the batch's maxTimestamp (Kafka's rule).
+      appendTime: (attributes & LOG_APPEND_TIME_BIT) !== 0 ? int64(view, position + 35) : undefined,
+      count: view.getInt32(position + 57),
+      out: records,
+    });
+    position = end;
+  }
+  return { records, firstBaseOffset, compressed: false };
+}
+
+interface BatchContext {
+  baseOffset: number;
+  firstTimestamp: number;
+  appendTime: number | undefined;
+  count: number;
+  out: BatchRecord[];
+}
+
+function decodeRecords(bytes: Uint8Array, batchStart: number, end: number, batch: BatchContext): void {
+  const cursor: Cursor = { bytes, pos: batchStart + HEADER_SIZE, end, batchStart };
+  for (let i = 0; i < batch.count; i++) {
+    const length = varint(cursor);
+    const recordEnd = cursor.pos + length;
+    if (length < 6 || recordEnd > end) throw malformed(cursor, `record ${i} has length ${length}`);
+    cursor.end = recordEnd;
+    cursor.pos++; // record attributes: unused in v2
+    const timestampDelta = varlong(cursor);
+    const offsetDelta = varint(cursor);
+    const key = bytesField(cursor);
+    const value = bytesField(cursor);
+    const headerCount = varint(cursor);
+    let headers = NO_HEADERS;
+    if (headerCount !== 0) {
+      if (headerCount < 0 || headerCount * 2 > recordEnd - cursor.pos) {
+        throw malformed(cursor, `record ${i} has ${headerCount} headers`);
+      }
+      headers = [];
+      for (let h = 0; h < headerCount; h++) {
+        const name = bytesField(cursor);
+        if (name === null) throw malformed(cursor, `record ${i} has a header without a key`);
+        headers.push({ name: headerKeyDecoder.decode(name), value: bytesField(cursor) });
+      }
+    }
+    if (cursor.pos !== recordEnd) throw malformed(cursor, `record ${i} does not end where its length says`);
+    cursor.end = end;
+    batch.out.push({
+      offset: batch.baseOffset + offsetDelta,
+      timestamp: batch.appendTime ?? batch.firstTimestamp + timestampDelta,
+      key,
+      value,
+      headers,
+    });
+  }
+  if (cursor.pos !== end) throw malformed(cursor, "bytes are left over after its records");
+}
+
+interface Cursor {
+  bytes: Uint8Array;
+  pos: number;
+  end: number;
+  batchStart: number;
+}
+
+function malformed(cursor: Cursor, what: string): RecordBatchFormatError {
+  return new RecordBatchFormatError(`record batch at byte ${cursor.batchStart}: ${what}`);
+}
+
+/** A zigzag varint of at most 5 bytes (a signed 32-bit value). */
+function varint(cursor: Cursor): number {
+  const { bytes, end } = cursor;
+  let pos = cursor.pos;
+  let raw = 0;
+  for (let shift = 0; ; shift += 7) {
+    if (pos >= end || shift > 28) throw malformed(cursor, "a varint is truncated or too long");
+    const byte = bytes[pos++]!;
+    raw |= (byte & 0x7f) << shift;
+    if (byte < 0x80) break;
+  }
+  cursor.pos = pos;
+  return (raw >>> 1) ^ -(raw & 1);
+}
+
+/**
+ * A zigzag varlong as a number. Timestamps deltas are milliseconds, far inside 2^53; anything
+ * wider is refused rather than rounded.
+ */
+function varlong(cursor: Cursor): number {
+  const { bytes, end } = cursor;
+  let pos = cursor.pos;
+  let raw = 0;
+  let scale = 1;
+  for (let count = 0; ; count++) {
+    if (pos >= end || count >= 10) throw malformed(cursor, "a varlong is truncated or too long");
+    const byte = bytes[pos++]!;
+    raw += (byte & 0x7f) * scale;
+    scale *= 128;
+    if (byte < 0x80) break;
+  }
+  if (raw > Number.MAX_SAFE_INTEGER) throw malformed(cursor, "a varlong is outside the safe integer range");
+  cursor.pos = pos;
+  return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
+}
+
+/** A length-prefixed byte field (-1 = null), as a view into the answer. */
+function bytesField(cursor: Cursor): Uint8Array | null {
+  const length = varint(cursor);
+  if (length === -1) return null;
+  const start = cursor.pos;
+  if (length < -1 || start + length > cursor.end)
+    throw malformed(cursor, `a field of length ${length} does not fit`);
+  cursor.pos = start + length;
+  return cursor.bytes.subarray(start, start + length);
+}
+
+function int64(view: DataView, position: number): number {
+  const value = view.getInt32(position) * TWO_POW_32 + view.getUint32(position + 4);
+  if (!Number.isSafeInteger(value)) {
+    throw new RecordBatchFormatError(`a 64-bit field at byte ${position} is outside the safe integer range`);
+  }
+  return value;
+}
+
+// --- CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) ------------------------------------
+
+/**
+ * Eight tables, so the loop folds in eight bytes per step (slicing-by-8): batches are checked on
+ * every read, and a byte at a time would cost more than decoding them.
+ */
+const CRC_TABLES = buildCrcTables();
+
+function buildCrcTables(): Uint32Array[] {
+  const tables = Array.from({ length: 8 }, () => new Uint32Array(256));
+  const first = tables[0]!;
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    first[n] = c >>> 0;
+  }
+  for (let t = 1; t < 8; t++) {
+    const previous = tables[t - 1]!;
+    const table = tables[t]!;
+    for (let n = 0; n < 256; n++) table[n] = (previous[n]! >>> 8) ^ first[previous[n]! & 0xff]!;
+  }
+  return tables;
+}
+
+/** The CRC-32C of `bytes[start, end)`. */
+export function crc32c(bytes: Uint8Array, start = 0, end = bytes.byteLength): number {
+  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES as [
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+    Uint32Array,
+  ];
+  let crc = 0xffffffff;
+  let pos = start;
+  for (; pos + 8 <= end; pos += 8) {
+    const low =
+      crc ^ (bytes[pos]! | (bytes[pos + 1]! << 8) | (bytes[pos + 2]! << 16) | (bytes[pos + 3]! << 24));
+    crc =
+      t7[low & 0xff]! ^
+      t6[(low >>> 8) & 0xff]! ^
+      t5[(low >>> 16) & 0xff]! ^
+      t4[low >>> 24]! ^
+      t3[bytes[pos + 4]!]! ^
+      t2[bytes[pos + 5]!]! ^
+      t1[bytes[pos + 6]!]! ^
+      t0[bytes[pos + 7]!]!;
+  }
+  for (; pos < end; pos++) crc = (crc >>> 8) ^ t0[(crc ^ bytes[pos]!) & 0xff]!;
+  return (crc ^ 0xffffffff) >>> 0;
+}
