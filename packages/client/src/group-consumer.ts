@@ -109,7 +109,8 @@ interface OwnedPartition {
   generation: number;
   fetch: AbortController | undefined;
   /** A batch fetched and waiting to be yielded. */
-  buffered: boolean;
+  /** Batches fetched and waiting to be yielded (at most BATCHES_AHEAD). */
+  buffered: number;
 }
 
 interface ReadyBatch {
@@ -120,6 +121,8 @@ interface ReadyBatch {
 
 const FENCED_CODES = new Set(["UNKNOWN_MEMBER_ID", "FENCED_MEMBER_EPOCH"]);
 const RETRY_DELAY_MS = 1_000;
+/** Batches per partition fetched ahead of the loop, so a round trip overlaps the handling of a batch. */
+const BATCHES_AHEAD = 2;
 
 const realClock: ConsumerClock = {
   now: () => Date.now(),
@@ -315,7 +318,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
       const entry = this.ready.shift() as ReadyBatch;
       const partition = this.owned.get(entry.key);
       if (!partition || partition.generation !== entry.generation) continue;
-      partition.buffered = false;
+      partition.buffered = Math.max(0, partition.buffered - 1);
       if (partition.status !== "active") continue;
       const last = entry.batch.records[entry.batch.records.length - 1];
       if (last) partition.position = last.offset + 1;
@@ -469,7 +472,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
         committed: undefined,
         generation: 0,
         fetch: undefined,
-        buffered: false,
+        buffered: 0,
       });
     }
   }
@@ -486,7 +489,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
     partition.generation++;
     partition.fetch?.abort();
     partition.fetch = undefined;
-    partition.buffered = false;
+    partition.buffered = 0;
     partition.fetchOffset = partition.position;
   }
 
@@ -598,10 +601,13 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
 
   // --- fetching -----------------------------------------------------------------------------
 
-  /** One fetch in flight or one batch buffered per active partition. */
+  /**
+   * One fetch in flight per active partition, while fewer than BATCHES_AHEAD of its batches wait
+   * to be yielded: the next batch is on its way while the loop handles this one.
+   */
   private startFetches(): void {
     for (const [key, partition] of this.owned) {
-      if (partition.status !== "active" || partition.fetch || partition.buffered) continue;
+      if (partition.status !== "active" || partition.fetch || partition.buffered >= BATCHES_AHEAD) continue;
       if (partition.fetchOffset === undefined) continue;
       this.fetch(key, partition);
     }
@@ -631,7 +637,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
         if (!current()) return done();
         partition.fetchOffset = Math.max(result.nextOffset, offset);
         if (result.records.length > 0) {
-          partition.buffered = true;
+          partition.buffered++;
           this.ready.push({
             key,
             generation,
