@@ -223,14 +223,19 @@ describe("share groups", () => {
     await join("a", { deliveryCountLimit: 3 });
     await expect(join("b", { deliveryCountLimit: 4 })).rejects.toThrow(/delivery.count.limit=3, not 4/);
     await expect(join("b", { deliveryCountLimit: 4 })).rejects.toThrow(ConflictError);
-    await expect(
-      queues.join({ groupId: "q", memberId: "c", topics: ["nope"] }),
-    ).rejects.toMatchObject({ kind: "not_found" });
+    await expect(queues.join({ groupId: "q", memberId: "c", topics: ["nope"] })).rejects.toMatchObject({
+      kind: "not_found",
+    });
     await expect(
       queues.join({ groupId: "d", memberId: "c", topics: ["jobs"], configs: { deadLetterTopic: "missing" } }),
     ).rejects.toThrow(/dead-letter topic missing does not exist/);
     await expect(
-      queues.join({ groupId: "e", memberId: "c", topics: ["jobs", "jobs-dlq"], configs: { deadLetterTopic: "jobs-dlq" } }),
+      queues.join({
+        groupId: "e",
+        memberId: "c",
+        topics: ["jobs", "jobs-dlq"],
+        configs: { deadLetterTopic: "jobs-dlq" },
+      }),
     ).rejects.toThrow(/cannot consume it/);
   });
 

@@ -448,7 +448,7 @@ export class ShareGroups {
     for (const partition of await this.sharePartitions(groupId, topics)) {
       const window = await loadWindow(this.metadata, partition);
       const offsets = await this.engine.partitionOffsets(partition.topic, partition.partition);
-      partitions.push(describeWindow(window, offsets.highWatermark, nowMs, meta.configs, held));
+      partitions.push(describeWindow(window, offsets, nowMs, meta.configs, held));
     }
     return {
       groupId,
@@ -906,7 +906,7 @@ function validateAcknowledgements(acknowledgements: Acknowledgement[]): void {
 
 function describeWindow(
   window: Window,
-  highWatermark: number,
+  { highWatermark, logStartOffset }: { highWatermark: number; logStartOffset: number },
   nowMs: number,
   configs: ShareGroupConfigs,
   held: Map<string, number>,
@@ -927,8 +927,10 @@ function describeWindow(
     }
   }
   const state = window.state;
-  const startOffset = state?.startOffset ?? highWatermark;
-  const endOffset = state?.endOffset ?? highWatermark;
+  // Not looked at yet: it will start where auto.offset.reset says.
+  const initialStart = configs.autoOffsetReset === "earliest" ? logStartOffset : highWatermark;
+  const startOffset = state?.startOffset ?? initialStart;
+  const endOffset = state?.endOffset ?? initialStart;
   const unsettled = window.batches.reduce(
     (sum, batch) => sum + batch.slots.filter((slot) => !SETTLED.has(slot.state)).length,
     0,
