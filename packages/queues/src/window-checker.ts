@@ -12,7 +12,8 @@
  * - a delivery count moves by one at each acquisition and never otherwise;
  * - records leave the window only settled, and only because the start offset passed them; fresh
  *   records enter only at the old end; the start and end never move back, and batches tile the
- *   window.
+ *   window;
+ * - only a member whose session lasts (at the decision) acquires.
  * It also keeps each record's acquisitions and settlements, for the suite's final checks.
  */
 import type { Item, TransactOperation } from "@sluice/storage";
@@ -59,6 +60,8 @@ export class WindowChecker {
   /** By `${topicId}:${partition}:${offset}`. */
   readonly trails = new Map<string, RecordTrail>();
   private readonly prefix: string;
+  /** Whether the writer of the write being judged was a member whose session lasted. */
+  private memberLive = false;
 
   constructor(private readonly options: WindowCheckerOptions) {
     this.prefix = `share-partition#${options.groupId}#`;
@@ -100,6 +103,9 @@ export class WindowChecker {
     const before = view(beforeItems.values());
     const after = view(afterItems);
     const stamp = stampOf(write.operations, pk);
+    // Only a member whose session had not ended at the decision may take records.
+    const memberItem = mirror.get(`share-group#${this.options.groupId}\u0000member#${stamp.writtenBy}`);
+    this.memberLive = memberItem !== undefined && Number(memberItem.sessionDeadlineMs) >= stamp.writtenAtMs;
     const t = stamp.writtenAtMs;
     const writer = stamp.writtenBy;
     const limit = this.options.deliveryCountLimit;
@@ -244,6 +250,8 @@ export class WindowChecker {
   }
 
   private acquire(trail: RecordTrail, slot: Slot, atMs: number, sequence: number, where: string): void {
+    if (!this.memberLive)
+      this.violations.push(`${where}: acquired by ${slot.member}, not a member whose session lasts`);
     trail.acquisitions.push({
       member: slot.member,
       deliveryCount: slot.deliveries,
