@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { type Clock, NotFoundError } from "@sluice/core";
 import type { Engine } from "@sluice/engine";
 import { ConsumerGroups, RestConsumers } from "@sluice/groups";
+import { ShareGroups } from "@sluice/queues";
 import type { MetadataStore } from "@sluice/storage";
 import type { MiddlewareHandler } from "hono";
 import type { AppContext } from "./context.js";
@@ -26,6 +27,7 @@ import { registerProduceRoutes } from "./routes/produce.js";
 import { registerProducerRoutes } from "./routes/producers.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRootRoutes } from "./routes/root.js";
+import { registerShareGroupRoutes } from "./routes/share-groups.js";
 import { registerTopicRoutes } from "./routes/topics.js";
 
 export interface CreateAppOptions {
@@ -36,6 +38,8 @@ export interface CreateAppOptions {
   clock?: Clock;
   /** Consumer groups built elsewhere (their session settings); default: over `engine` and `metadata`. */
   groups?: ConsumerGroups;
+  /** Share groups built elsewhere (their session settings); default: over `engine` and `metadata`. */
+  shareGroups?: ShareGroups;
   /** The one cluster this deployment serves (`/v3/clusters/{cluster_id}`). */
   clusterId: string;
   limits?: Partial<HttpLimits>;
@@ -88,6 +92,13 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
       metadata: options.metadata,
       ...(options.clock ? { clock: options.clock } : {}),
     }),
+    shareGroups:
+      options.shareGroups ??
+      new ShareGroups({
+        engine: options.engine,
+        metadata: options.metadata,
+        ...(options.clock ? { clock: options.clock } : {}),
+      }),
     clusterId: options.clusterId,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
@@ -138,6 +149,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   registerProducerRoutes(app, context);
   registerConsumerGroupRoutes(app, context);
   registerConsumerV2Routes(app, context);
+  registerShareGroupRoutes(app, context);
 
   app.doc31("/openapi.json", OPENAPI_INFO);
   let docsPage: string | undefined;

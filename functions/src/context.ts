@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Engine } from "@sluice/engine";
 import type { ConsumerGroups, RestConsumers } from "@sluice/groups";
+import type { ShareGroups } from "@sluice/queues";
 import type { Logger } from "./http-errors.js";
 import type { HttpLimits } from "./limits.js";
 
@@ -13,6 +14,8 @@ export interface AppContext {
   groups: ConsumerGroups;
   /** Confluent v2 consumer instances, kept in the store so any server can answer any call. */
   restConsumers: RestConsumers;
+  /** Share groups (queues), over the same store. */
+  shareGroups: ShareGroups;
   clusterId: string;
   limits: HttpLimits;
   logger: Logger;
