@@ -330,14 +330,14 @@ export function shareGroupCases(api: Api, test: Test): void {
         `${groupPath(uniqueGroup("x"))}/members`,
         { topic_names: [topic], configs: [{ name: "delivery.count.limit", value: "0" }] },
         400,
-        /delivery.count.limit "0": expected an integer from 1 to 100/,
+        /configs.0.value: must be an integer from 1 to 100/,
       ],
       [
         "POST",
         `${groupPath(uniqueGroup("x"))}/members`,
         { topic_names: [topic], configs: [{ name: "max.poll", value: "1" }] },
         400,
-        /configs.0.name/,
+        /configs.0/,
       ],
       [
         "POST",
@@ -355,6 +355,18 @@ export function shareGroupCases(api: Api, test: Test): void {
         "POST",
         `${memberPath(group, "w")}/records:acknowledge`,
         { acknowledgements: [{ topic_name: topic, partition_id: 0, offsets: [1, 1], type: "ACCEPT" }] },
+        400,
+        /offsets must be unique/,
+      ],
+      [
+        "POST",
+        `${memberPath(group, "w")}/records:acknowledge`,
+        {
+          acknowledgements: [
+            { topic_name: topic, partition_id: 0, offsets: [1], type: "ACCEPT" },
+            { topic_name: topic, partition_id: 0, offsets: [1], type: "RELEASE" },
+          ],
+        },
         400,
         /acknowledged twice/,
       ],

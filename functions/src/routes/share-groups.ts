@@ -136,6 +136,29 @@ const SharePartitionSchema = z
   })
   .openapi("SharePartition");
 
+/** Each config with the values it takes, so a schema-valid config is one the group accepts. */
+const ConfigEntrySchema = z.discriminatedUnion("name", [
+  z.strictObject({
+    name: z.literal(DELIVERY_COUNT_LIMIT),
+    value: z.string().regex(/^([1-9]|[1-9][0-9]|100)$/, {
+      message: `must be an integer from 1 to ${DELIVERY_COUNT_LIMIT_MAX}`,
+    }),
+  }),
+  z.strictObject({
+    name: z.literal(RECORD_LOCK_DURATION_MS),
+    value: z.string().regex(/^([1-9][0-9]{3,5}|[12][0-9]{6}|3[0-5][0-9]{5}|3600000)$/, {
+      message: `must be an integer from ${LOCK_DURATION_MS_MIN} to ${LOCK_DURATION_MS_MAX}`,
+    }),
+  }),
+  z.strictObject({ name: z.literal(AUTO_OFFSET_RESET), value: z.enum(["earliest", "latest"]) }),
+  z.strictObject({
+    name: z.literal(DEAD_LETTER_TOPIC),
+    value: z.string().regex(new RegExp(`${TOPIC_NAME_PATTERN}|^$`), {
+      message: "must be a topic name, or empty for none",
+    }),
+  }),
+]);
+
 const JoinBodySchema = z
   .strictObject({
     member_id: memberIdText.optional().openapi({
@@ -148,7 +171,7 @@ const JoinBodySchema = z
       .max(1_000)
       .openapi({ example: ["jobs"] }),
     configs: z
-      .array(z.strictObject({ name: z.enum(SHARE_GROUP_CONFIG_NAMES), value: z.string().max(249) }))
+      .array(ConfigEntrySchema)
       .max(SHARE_GROUP_CONFIG_NAMES.length)
       .optional()
       .openapi({
@@ -191,7 +214,12 @@ const AcknowledgeTypeSchema = z.enum(["ACCEPT", "RELEASE", "REJECT", "RENEW"]).o
 const AcknowledgementSchema = z.strictObject({
   topic_name: topicNameText,
   partition_id: z.number().int().min(0).max(INT32_MAX),
-  offsets: z.array(offsetNumber).min(1).max(ACKNOWLEDGEMENTS_MAX),
+  offsets: z
+    .array(offsetNumber)
+    .min(1)
+    .max(ACKNOWLEDGEMENTS_MAX)
+    .refine((offsets) => new Set(offsets).size === offsets.length, { message: "offsets must be unique" })
+    .openapi({ uniqueItems: true }),
   type: AcknowledgeTypeSchema,
 });
 

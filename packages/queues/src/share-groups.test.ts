@@ -228,7 +228,7 @@ describe("share groups", () => {
     });
     await expect(
       queues.join({ groupId: "d", memberId: "c", topics: ["jobs"], configs: { deadLetterTopic: "missing" } }),
-    ).rejects.toThrow(/dead-letter topic missing does not exist/);
+    ).rejects.toThrow(/dead-letter topic not found: missing/);
     await expect(
       queues.join({
         groupId: "e",

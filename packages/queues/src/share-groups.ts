@@ -622,8 +622,9 @@ export class ShareGroups {
       if (configs.deadLetterTopic !== null) {
         await this.engine.topics.get(configs.deadLetterTopic).catch((error: unknown) => {
           if (error instanceof NotFoundError)
-            throw invalidConfig(
-              `dead-letter topic ${configs.deadLetterTopic} does not exist; create it first`,
+            throw new NotFoundError(
+              `dead-letter topic not found: ${configs.deadLetterTopic} (create it before the share group)`,
+              { code: "UNKNOWN_TOPIC_OR_PARTITION" },
             );
           throw error;
         });
