@@ -26,5 +26,12 @@ export {
   type PartitionsListener,
 } from "./group-consumer.js";
 export { parseConcatenatedJson } from "./json-stream.js";
+export {
+  QueueAcknowledgementError,
+  QueueConsumer,
+  type QueueConsumerOptions,
+  QueueRecord,
+} from "./queue-consumer.js";
+export type * from "./queue-types.js";
 export { parseServerSentEvents, type ServerSentEvent } from "./sse.js";
 export type * from "./types.js";
