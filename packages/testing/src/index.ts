@@ -3,6 +3,7 @@ export * from "./delaying-store.js";
 export * from "./history-checker.js";
 export * from "./lease-checker.js";
 export { uniqueName } from "./names.js";
+export * from "./queue-history-checker.js";
 export * from "./recording-store.js";
 export * from "./replay.js";
 export * from "./simulated-clock.js";
