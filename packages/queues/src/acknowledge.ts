@@ -6,6 +6,7 @@ import { writeDueDeadLetters } from "./dead-letters.js";
 import {
   type ArchivePolicy,
   giveBack,
+  loadBatchesFor,
   loadWindow,
   locate,
   type SharePartition,
@@ -56,7 +57,7 @@ const ATTEMPTS_MAX = 30;
 export async function acknowledgeInPartition(
   deps: AcknowledgeDeps,
   request: PartitionAcknowledgeRequest,
-): Promise<{ results: AcknowledgementResult[]; released: boolean }> {
+): Promise<{ results: AcknowledgementResult[]; headSettled: boolean; released: boolean }> {
   const { metadata, clock } = deps;
   const { memberId, configs } = request;
   const policy: ArchivePolicy = {
@@ -67,7 +68,14 @@ export async function acknowledgeInPartition(
   let mayHaveLanded = false;
   for (let attempt = 1; ; attempt++) {
     const nowMs = clock.now();
-    const window = await loadWindow(metadata, request.partition);
+    const window = await loadBatchesFor(
+      metadata,
+      request.partition,
+      request.acknowledgements.map((ack) => ack.offset),
+    );
+    // Records given back are there to take; settling the head batch lets the start (and, in a full
+    // window, fresh records) move. Settling records further in changes nothing anyone waits for.
+    let headSettled = false;
     let released = false;
     let deadLettersDue = false;
     const results = request.acknowledgements.map((ack): AcknowledgementResult => {
@@ -77,6 +85,7 @@ export async function acknowledgeInPartition(
         batch.slots[index] = outcome.slot;
         batch.changed = true;
         if (outcome.slot.state === "A") released = true;
+        else if (outcome.slot.state !== "Q" && batch.base === window.state?.startOffset) headSettled = true;
         if (outcome.slot.state === "L" || outcome.slot.state === "R") deadLettersDue = true;
       }
       return {
@@ -93,7 +102,7 @@ export async function acknowledgeInPartition(
     const operations = window.batches
       .filter((batch) => batch.changed)
       .map((batch) => batchUpdate(batch, stamp));
-    if (operations.length === 0) return { results, released: false };
+    if (operations.length === 0) return { results, headSettled: false, released: false };
     try {
       await metadata.transactWrite(operations);
     } catch (error) {
@@ -110,7 +119,7 @@ export async function acknowledgeInPartition(
     if (deadLettersDue && configs.deadLetterTopic !== null) {
       await deadLetterNow(deps, request.partition, configs.deadLetterTopic, request.groupUid, memberId);
     }
-    return { results, released };
+    return { results, headSettled, released };
   }
 }
 
@@ -209,10 +218,8 @@ function decide(
   }
   const found = locate(window, ack.offset);
   if (!found) {
-    return {
-      ok: false,
-      message: `${where} is already settled (the share-partition starts at ${state.startOffset})`,
-    };
+    // Before the start, or in a batch dropped (settled) since the state was read.
+    return { ok: false, message: `${where} is already settled` };
   }
   const slot = found.batch.slots[found.index]!;
   const held = slot.state === "Q" && slot.member === memberId;

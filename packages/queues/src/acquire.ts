@@ -14,6 +14,7 @@ import { shareMemberKey } from "./keys.js";
 import {
   type ArchivePolicy,
   type Batch,
+  loadBatchesFor,
   loadWindow,
   newBatch,
   resolvePassedLocks,
@@ -37,6 +38,8 @@ export interface AcquiredRecord {
 
 export interface PartitionAcquisition {
   records: AcquiredRecord[];
+  /** Whether the whole window was read (else only fresh records were taken, from the state item). */
+  scanned: boolean;
   /** What a waiting poll watches: the window's end, whether fresh records would fit, the next lock to pass. */
   endOffset: number;
   room: boolean;
@@ -57,6 +60,12 @@ export interface PartitionAcquireRequest {
   maxBytes: number;
   configs: ShareGroupConfigs;
   groupUid: string;
+  /**
+   * Read the whole window: hand out records given back (released, or whose lock passed) first,
+   * write due dead letters, drop the settled head. Without it only fresh records are taken, from
+   * the `state` item alone — unless there are none, when the window is read anyway.
+   */
+  scan: boolean;
 }
 
 /** Records of one fresh batch at most: bounds a batch item (runs of up to this many records). */
@@ -83,9 +92,12 @@ export async function acquireFromPartition(
     deliveryCountLimit: configs.deliveryCountLimit,
     deadLetter: configs.deadLetterTopic !== null,
   };
+  let scan = request.scan;
   for (let attempt = 1; ; attempt++) {
     const nowMs = clock.now();
-    const window = await loadWindow(metadata, request.partition);
+    const window = scan
+      ? await loadWindow(metadata, request.partition)
+      : await loadBatchesFor(metadata, request.partition, []);
     const offsets = await engine.partitionOffsets(request.partition.topic, request.partition.partition);
     if (!window.state) {
       const start = configs.autoOffsetReset === "earliest" ? offsets.logStartOffset : offsets.highWatermark;
@@ -118,6 +130,11 @@ export async function acquireFromPartition(
         state.startOffset + deps.maxInFlightRecords - state.endOffset,
       ),
     );
+    if (!scan && (freshWanted === 0 || !state.exists)) {
+      // Nothing fresh to take without looking at what is in flight: look at the whole window.
+      scan = true;
+      continue;
+    }
     const read = await readRecords(
       engine,
       request.partition,
@@ -176,6 +193,7 @@ export async function acquireFromPartition(
     if (!state.exists || fresh || tidied.startOffset !== state.startOffset)
       operations.push(stateWrite(window, tidied.startOffset, endOffset, stamp));
     const waitInfo = {
+      scanned: scan,
       endOffset,
       room: endOffset - tidied.startOffset < deps.maxInFlightRecords,
       nextLockDeadlineMs: nextLockDeadline(window, fresh),

@@ -6,7 +6,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import type { AcknowledgeType } from "./acknowledge.js";
 import type { ShareGroupConfigs } from "./configs.js";
 import { DEAD_LETTER_HEADERS } from "./dead-letters.js";
-import { sharePartitionPk } from "./keys.js";
+import { batchSortKey, sharePartitionPk } from "./keys.js";
 import { ShareGroups } from "./share-groups.js";
 
 let clock: SimulatedClock;
@@ -258,6 +258,35 @@ describe("share groups", () => {
     await queues.resetStartOffsets("q", { to: "earliest" }, { dryRun: false });
     await join("a");
     expect(offsets(await queues.acquire("q", "a"))).toEqual([0, 1, 2, 3, 4]);
+  });
+
+  it("applies an acknowledgement whose batch sits behind garbage of an older epoch (a process died before deleting it)", async () => {
+    await join("a");
+    await produce(10);
+    await queues.leave("q", "a");
+    await queues.resetStartOffsets("q", { to: "offset", offset: 6 }, { dryRun: false });
+    await queues.resetStartOffsets("q", { to: "earliest" }, { dryRun: false });
+    await join("a");
+    expect(offsets(await queues.acquire("q", "a", { maxRecords: 10 }))).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
+    // A batch of epoch 1 at offset 4, as an acquisition that died before deleting garbage leaves it:
+    // the last batch key at or before offset 7, yet not the live batch holding it.
+    const topic = await engine.topics.get("jobs");
+    await metadata.put({
+      pk: sharePartitionPk("q", topic.topicId, 0),
+      sk: batchSortKey(4),
+      base: 4,
+      count: 6,
+      epoch: 1,
+      version: 3,
+      runs: [[6, "A", 1, "", 0]],
+    });
+    const results = await ack("a", "ACCEPT", 7, 8);
+    expect(results.map((result) => result.outcome.ok)).toEqual([true, true]);
+    await queues.leave("q", "a");
+    await join("b");
+    expect(offsets(await queues.acquire("q", "b", { maxRecords: 10 }))).toEqual([0, 1, 2, 3, 4, 5, 6, 9]);
   });
 
   it("keeps a window compact: records that go the same way share one run, settled batches merge", async () => {

@@ -46,10 +46,20 @@ export interface ShareGroupsOptions {
   clock?: Clock;
   /** How long a member stays without a call. Default 45 s. */
   sessionTimeoutMs?: number;
-  /** Records a share-partition's window spans at most (end − start). Default 2,000. */
+  /**
+   * Records a share-partition's window spans at most (end − start): past it, no fresh record is
+   * handed out until the head settles. Default 10,000 — a record held long at the head (a slow or
+   * dead member) stops the share-partition only after this many behind it.
+   */
   maxInFlightRecords?: number;
   /** How often a waiting acquisition looks again for records released by other processes. Default 1 s. */
   recheckIntervalMs?: number;
+  /**
+   * How often an acquisition reads a share-partition's whole window (records given back in other
+   * processes, the settled head) when it could take fresh records from the `state` item alone.
+   * Default 250 ms; 0 reads it every time.
+   */
+  rescanIntervalMs?: number;
 }
 
 export interface JoinRequest {
@@ -148,7 +158,7 @@ export interface StartOffsetResetPlan {
 export const SHARE_SESSION_TIMEOUT_MS_DEFAULT = 45_000;
 export const SHARE_SESSION_TIMEOUT_MS_MIN = 1_000;
 export const SHARE_SESSION_TIMEOUT_MS_MAX = 30 * 60_000;
-export const MAX_IN_FLIGHT_RECORDS_DEFAULT = 2_000;
+export const MAX_IN_FLIGHT_RECORDS_DEFAULT = 10_000;
 export const ACQUIRE_RECORDS_MAX = 10_000;
 const ACQUIRE_RECORDS_DEFAULT = 100;
 const ACQUIRE_BYTES_DEFAULT = 1024 * 1024;
@@ -185,10 +195,20 @@ export class ShareGroups {
   private readonly sessionTimeoutMs: number;
   private readonly maxInFlightRecords: number;
   private readonly recheckIntervalMs: number;
+  private readonly rescanIntervalMs: number;
   private readonly metaCache = new Map<string, { meta: ShareGroupMeta; readAtMs: number }>();
   /** One acquisition per share-partition at a time in this process: they would only fail each other. */
   private readonly acquiring = new Map<string, Promise<unknown>>();
-  /** Waiting acquisitions of this process, woken when records are released here. */
+  /**
+   * When this process last read each share-partition's whole window, the earliest lock it saw, and
+   * whether records were given back here since. Between such reads acquisitions take fresh records
+   * from the `state` item alone (ARCHITECTURE.md, "Queues", Throughput).
+   */
+  private readonly scans = new Map<
+    string,
+    { atMs: number; nextLockDeadlineMs: number | undefined; released: boolean }
+  >();
+  /** Waiting acquisitions of this process, woken when records are released or settled here. */
   private readonly waiters = new Map<string, Set<() => void>>();
 
   constructor(options: ShareGroupsOptions) {
@@ -198,6 +218,7 @@ export class ShareGroups {
     this.sessionTimeoutMs = options.sessionTimeoutMs ?? SHARE_SESSION_TIMEOUT_MS_DEFAULT;
     this.maxInFlightRecords = options.maxInFlightRecords ?? MAX_IN_FLIGHT_RECORDS_DEFAULT;
     this.recheckIntervalMs = options.recheckIntervalMs ?? 1_000;
+    this.rescanIntervalMs = options.rescanIntervalMs ?? 250;
   }
 
   // --- membership ---------------------------------------------------------------------------
@@ -310,7 +331,10 @@ export class ShareGroups {
     const meta = await this.meta(groupId);
     for (const partition of await this.sharePartitions(groupId, member.topics)) {
       const released = await releaseAllHeld(this.deps(), partition, memberId, meta.configs, meta.uid);
-      if (released > 0) this.wake(partition);
+      if (released > 0) {
+        this.markReleased(partition);
+        this.wake(partition);
+      }
     }
     await this.removeMember(groupId, member.memberId, member.sessionDeadlineMs, true);
   }
@@ -341,16 +365,32 @@ export class ShareGroups {
       const watched: { partition: SharePartition; acquisition: PartitionAcquisition }[] = [];
       for (const partition of partitions) {
         if (records.length >= maxRecords) break;
-        const acquisition = await this.serially(partition, () =>
-          acquireFromPartition(this.deps(), {
+        const acquisition = await this.serially(partition, async () => {
+          const key = partitionKey(partition);
+          const seen = this.scans.get(key);
+          const nowMs = this.clock.now();
+          const scan =
+            seen === undefined ||
+            seen.released ||
+            nowMs - seen.atMs >= this.rescanIntervalMs ||
+            (seen.nextLockDeadlineMs !== undefined && nowMs > seen.nextLockDeadlineMs);
+          const result = await acquireFromPartition(this.deps(), {
             partition,
             memberId,
             maxRecords: maxRecords - records.length,
             maxBytes,
             configs: meta.configs,
             groupUid: meta.uid,
-          }),
-        );
+            scan,
+          });
+          if (result.scanned)
+            this.scans.set(key, {
+              atMs: nowMs,
+              nextLockDeadlineMs: result.nextLockDeadlineMs,
+              released: false,
+            });
+          return result;
+        });
         records.push(...acquisition.records);
         watched.push({ partition, acquisition });
       }
@@ -410,7 +450,8 @@ export class ShareGroups {
         done.results.forEach((result, index) => {
           results.set(acks[index]!, result);
         });
-        if (done.released) this.wake(partition);
+        if (done.released) this.markReleased(partition);
+        if (done.released || done.headSettled) this.wake(partition);
       }),
     );
     return acknowledgements.map((ack) => results.get(ack)!);
@@ -807,6 +848,12 @@ export class ShareGroups {
       if (this.acquiring.get(key) === tail) this.acquiring.delete(key);
     });
     return run;
+  }
+
+  /** Records were given back here: the next acquisition of the share-partition reads its window. */
+  private markReleased(partition: SharePartition): void {
+    const seen = this.scans.get(partitionKey(partition));
+    if (seen) seen.released = true;
   }
 
   private wake(partition: SharePartition): void {

@@ -1,6 +1,6 @@
 import { InternalError } from "@sluice/core";
 import type { AttributeValue, Item, ItemKey, MetadataStore } from "@sluice/storage";
-import { BATCH_PREFIX, batchKey, STATE_SK, sharePartitionPk } from "./keys.js";
+import { BATCH_PREFIX, batchKey, batchSortKey, STATE_SK, sharePartitionPk } from "./keys.js";
 
 /**
  * A share-partition's window (ARCHITECTURE.md, "Queues"): the `state` item and the batch items
@@ -155,6 +155,50 @@ export async function loadWindow(metadata: MetadataStore, partition: SharePartit
   live.sort((a, b) => a.base - b.base);
   if (state) checkTiling(partition, state, live);
   return { ...partition, state, batches: live, garbage };
+}
+
+/**
+ * Reads the `state` item and just the batches holding `offsets` (one query each, for the batch
+ * starting at or before the offset), not the whole window: what acknowledgements need. The
+ * batches found need not be adjacent; an offset no batch holds was settled and dropped.
+ */
+export async function loadBatchesFor(
+  metadata: MetadataStore,
+  partition: SharePartition,
+  offsets: readonly number[],
+): Promise<Window> {
+  const pk = sharePartitionPk(partition.groupId, partition.topicId, partition.partition);
+  const stateItem = await metadata.get({ pk, sk: STATE_SK });
+  const state: WindowState | undefined = stateItem && {
+    exists: true,
+    startOffset: Number(stateItem.startOffset),
+    endOffset: Number(stateItem.endOffset),
+    epoch: Number(stateItem.epoch),
+    version: Number(stateItem.version),
+  };
+  const batches: Batch[] = [];
+  if (state) {
+    for (const offset of [...offsets].sort((a, b) => a - b)) {
+      if (offset < state.startOffset || offset >= state.endOffset) continue;
+      if (batches.some((batch) => offset >= batch.base && offset < batch.base + batch.count)) continue;
+      const page = await metadata.query({
+        pk,
+        sk: { kind: "between", low: BATCH_PREFIX, high: batchSortKey(offset) },
+        order: "desc",
+        limit: 1,
+      });
+      const item = page.items[0];
+      const batch = item && batchFromItem(item);
+      if (!batch || batch.epoch !== state.epoch || offset >= batch.base + batch.count) {
+        // Inside the window yet not in a live batch: garbage of an older epoch hides it, or the
+        // window moved since the state was read. The whole window settles which.
+        return loadWindow(metadata, partition);
+      }
+      batches.push(batch);
+    }
+  }
+  batches.sort((a, b) => a.base - b.base);
+  return { ...partition, state, batches, garbage: [] };
 }
 
 /** Batches tile the window exactly; anything else is a bug worth stopping for. */
