@@ -36,7 +36,10 @@ export interface QueueConsumerOptions {
   pollWaitMs?: number;
   /** Renew the locks of records it holds (waiting or being handled) at half their length. Default true. */
   renewLocks?: boolean;
-  /** Acknowledgements wait this long to be sent together (or go with the next acquisition). Default 5 ms. */
+  /**
+   * Acknowledgements are sent together: with the next acquisition (due once half of the records
+   * held are handled), or on their own after this long. Default 250 ms. `flush()` sends them now.
+   */
   ackLingerMs?: number;
   maxBytes?: number;
   keyType?: DataType;
@@ -129,6 +132,12 @@ interface PendingAck {
 
 const RETRY_DELAY_MS = 1_000;
 const IDLE_POLL_MS = 100;
+/**
+ * How long an acknowledgement waits for company. A consumer asks for records again once half of
+ * those it holds are handled — about when half as many acknowledgements are due — so they
+ * usually travel together in one request; the linger only bounds the wait when none is due.
+ */
+const ACK_LINGER_MS_DEFAULT = 250;
 const ACK_ATTEMPTS_MAX = 5;
 const ACKS_PER_REQUEST_MAX = 1_000;
 
@@ -180,6 +189,8 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   private readonly options: QueueConsumerOptions;
   private readonly clock: ConsumerClock;
   private readonly maxRecords: number;
+  /** Fewer records than this waiting: ask for more. */
+  private readonly lowWater: number;
   private readonly explicit: boolean;
   private readonly waiting: QueueRecord[] = [];
   private readonly handed = new Set<QueueRecord>();
@@ -211,6 +222,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
     this.memberId = options.memberId ?? globalThis.crypto.randomUUID();
     this.clock = options.clock ?? realClock;
     this.maxRecords = options.maxRecords ?? 10;
+    this.lowWater = Math.floor(this.maxRecords / 2);
     this.explicit = options.acknowledgement === "explicit";
     options.signal?.addEventListener("abort", () => this.notify(), { once: true });
   }
@@ -236,6 +248,8 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
       await this.started;
       const record = this.takeWaiting();
       if (record) return { done: false, value: record };
+      // Closed or failed while this call was on its way here: nobody would wake it.
+      if (this.closed || this.failure || this.options.signal?.aborted) continue;
       await new Promise<void>((resolve) => {
         this.wakeIteration = resolve;
       });
@@ -255,6 +269,12 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   close(): Promise<void> {
     this.closing ??= this.shutDown();
     return this.closing;
+  }
+
+  /** Sends the acknowledgements waiting to be sent now, and resolves once they were answered. */
+  async flush(): Promise<void> {
+    while (this.pending.length > 0) await this.send(this.takePending());
+    await Promise.allSettled([...this.sending]);
   }
 
   /** @internal Queues an acknowledgement of `record`; resolves when the server applied it. */
@@ -283,6 +303,9 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
     }
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ record, type, resolve, reject });
+      // Usually they ride with the next acquisition, due once half of the records are handled;
+      // else they go after the linger, or at once when as many are due as records are held.
+      if (this.pending.length >= this.maxRecords) this.wakeFetch?.();
       this.scheduleFlush();
     });
   }
@@ -343,9 +366,11 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
 
   /** Keeps up to `maxRecords` records waiting: asks for more once half of them were taken. */
   private async fetchLoop(): Promise<void> {
-    const lowWater = Math.floor(this.maxRecords / 2);
     while (!this.closed) {
-      if (this.waiting.length > lowWater) {
+      if (this.waiting.length > this.lowWater) {
+        // Enough records wait, yet acknowledgements piled up (the handler settles records it
+        // had earlier): they go on their own.
+        if (this.pending.length >= this.maxRecords) void this.send(this.takePending());
         await new Promise<void>((resolve) => {
           this.wakeFetch = resolve;
           this.stop.signal.addEventListener("abort", () => resolve(), { once: true });
@@ -402,7 +427,15 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   // --- acknowledgements -----------------------------------------------------------------------
 
   private takePending(): PendingAck[] {
-    return this.pending.splice(0, ACKS_PER_REQUEST_MAX);
+    const taken = this.pending.splice(0, ACKS_PER_REQUEST_MAX);
+    // A record being settled needs no renewal (and may be named once per request).
+    const settling = new Set(taken.filter((ack) => ack.type !== "RENEW").map((ack) => ack.record));
+    return taken.filter((ack) => {
+      if (ack.type !== "RENEW" || !settling.has(ack.record)) return true;
+      ack.record.renewing = false;
+      ack.resolve();
+      return false;
+    });
   }
 
   private requeue(acks: PendingAck[]): void {
@@ -414,7 +447,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   private scheduleFlush(): void {
     if (this.flushTimer) return;
     this.flushTimer = (async () => {
-      await this.clock.sleep(this.options.ackLingerMs ?? 5);
+      await this.clock.sleep(this.options.ackLingerMs ?? ACK_LINGER_MS_DEFAULT);
       this.flushTimer = undefined;
       while (this.pending.length > 0) await this.send(this.takePending());
     })();
@@ -500,7 +533,8 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
 
   /** Renews locks past half their length and keeps the session alive while the handler works. */
   private async maintenanceLoop(): Promise<void> {
-    while (!this.closed) {
+    // A failed consumer renews nothing: its records go to others when their locks pass.
+    while (!this.closed && !this.failure) {
       const intervalMs = Math.max(50, Math.min(this.lockDurationMs / 4, this.sessionTimeoutMs / 6, 1_000));
       await this.clock.sleep(intervalMs, this.stop.signal);
       if (this.closed) return;
@@ -542,9 +576,10 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
     }
     // Acknowledgements already made go out before the member leaves (leaving releases the rest).
     this.draining = true;
-    while (this.pending.length > 0 || this.sending.size > 0 || this.flushTimer) {
+    // Not waiting out the linger: what is pending goes now, and the timer then finds nothing.
+    while (this.pending.length > 0 || this.sending.size > 0) {
       if (this.pending.length > 0) await this.send(this.takePending());
-      await Promise.allSettled([...this.sending, this.flushTimer]);
+      await Promise.allSettled([...this.sending]);
     }
     this.draining = false;
     for (const record of [...this.waiting, ...this.handed]) record.status = "lost";

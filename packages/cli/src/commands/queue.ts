@@ -62,14 +62,13 @@ export async function queueConsume(ctx: CommandContext): Promise<number> {
     for await (const record of consumer) {
       await write(ctx.io.stdout, render(record));
       printed++;
-      try {
-        await record.accept();
-      } catch (error) {
+      // Accepted in the background, with the next acquisition; closing sends what is left.
+      record.accept().catch((error: unknown) => {
         // Its lock passed while it was printed: another member may print it too (at least once).
         say(
           `could not accept offset ${record.offset} of ${record.topicName}/${record.partitionId}: ${error instanceof Error ? error.message : String(error)}`,
         );
-      }
+      });
       if (printed >= limit) break;
     }
   } finally {
