@@ -8,7 +8,7 @@ const ROOT = join(import.meta.dirname, "..");
 export async function startServer(
   dataDir: string,
   durability: "fsync" | "buffered",
-): Promise<{ url: string; stop: () => Promise<void> }> {
+): Promise<{ url: string; pid: number; stop: () => Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
     ["--import", "tsx", join(ROOT, "packages/server/src/main.ts")],
@@ -36,6 +36,7 @@ export async function startServer(
   });
   return {
     url,
+    pid: child.pid ?? 0,
     stop: async () => {
       child.kill("SIGTERM");
       await exited;

@@ -6,6 +6,7 @@ const benchmarks: Record<string, () => Promise<{ main: (args: string[]) => Promi
   engine: () => import("./engine.js"),
   groups: () => import("./groups.js"),
   http: () => import("./http.js"),
+  queues: () => import("./queues.js"),
 };
 
 const [name, ...args] = process.argv.slice(2);
