@@ -3,6 +3,7 @@ import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
 import type { AppendRequest, AppendResult, RecordOutcome } from "./append/append-types.js";
 import { Appender } from "./append/appender.js";
 import type { ProducerState } from "./append/producer-state.js";
+import type { AppendBatchesRequest, AppendBatchesResult } from "./append/raw-batches.js";
 import { CommitNotifier } from "./commit-notifier.js";
 import { type IndexEntry, IndexReader } from "./fetch/index-entries.js";
 import {
@@ -129,6 +130,14 @@ export class Engine {
    */
   appendInChunks(request: AppendRequest): Promise<RecordOutcome[]> {
     return this.appender.appendInChunks(request);
+  }
+
+  /**
+   * Appends Kafka RecordBatch v2 batches as a producer encoded them, one per partition, checked
+   * and stored as sent (ARCHITECTURE.md, "Append"); committed like `append`.
+   */
+  appendBatches(request: AppendBatchesRequest): Promise<AppendBatchesResult> {
+    return this.appender.appendBatches(request);
   }
 
   async fetch(request: FetchRequest): Promise<FetchResult> {
