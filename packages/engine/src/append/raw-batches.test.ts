@@ -202,6 +202,30 @@ describe("appendBatches: idempotent producers, from the batch header", () => {
     expect((await engine.partitionOffsets("orders", 1)).highWatermark).toBe(0);
   });
 
+  it("remembers every batch of two appends of one producer and partition committed at once", async () => {
+    const { producerId, producerEpoch } = await engine.initProducer();
+    const batch = (sequence: number) =>
+      kafkajsBatch(messages(`s${sequence}`, 1), { producerId, producerEpoch, firstSequence: sequence });
+    await engine.appendBatches({ topic: "orders", batches: await batch(0), partitions: [0] });
+    // Sequences 1 and 2 race in one process: both start from the same cached producer state.
+    const [one, two] = await Promise.all(
+      [1, 2].map(async (sequence) =>
+        engine.appendBatches({ topic: "orders", batches: await batch(sequence), partitions: [0] }),
+      ),
+    );
+    expect([one!.batches[0]!.baseOffset, two!.batches[0]!.baseOffset]).toEqual([1, 2]);
+    // A retry of either is a duplicate answered with its offset: both are among the batches remembered.
+    for (const sequence of [1, 2]) {
+      const again = await engine.appendBatches({
+        topic: "orders",
+        batches: await batch(sequence),
+        partitions: [0],
+      });
+      expect(again.batches[0]).toMatchObject({ baseOffset: sequence, duplicate: true });
+    }
+    expect((await engine.partitionOffsets("orders", 0)).highWatermark).toBe(3);
+  });
+
   it("ignores the epoch and sequence of batches from no producer (kafkajs writes 0 for both)", async () => {
     const plain = await kafkajsBatch(messages("a", 2));
     expect(readBatchHeader(plain)).toMatchObject({ producerId: -1, producerEpoch: 0, baseSequence: 0 });
