@@ -5,9 +5,9 @@ import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { Engine } from "@sluice/engine";
 import { createApp, type Logger } from "@sluice/functions";
-import { FilesystemObjectStore } from "@sluice/storage/filesystem";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { loadClusterId } from "./cluster-id.js";
+import { type ObjectStoreKind, openObjectStore } from "./object-store-choice.js";
 
 export interface ServerOptions {
   /** Holds `objects/` (the object store) and `metadata.sqlite`; created when missing. */
@@ -29,6 +29,12 @@ export interface ServerOptions {
    * several times faster.
    */
   durability?: "fsync" | "buffered";
+  /**
+   * "packed" (default for a new data directory): objects packed into append-only segment files
+   * and an index, no file per object. "files": one file per object, the layout of data
+   * directories written before packing, which keep it (see openObjectStore).
+   */
+  objectStore?: ObjectStoreKind;
   /**
    * Receives server-side failures (500, 503), and at debug level routine events such as a client
    * that hung up mid-upload. Default: console.error, and no debug lines.
@@ -74,11 +80,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const host = options.host ?? DEFAULT_HOST;
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS;
   const streamGraceMs = options.streamGraceMs ?? STREAM_GRACE_MS;
-  await mkdir(join(dataDir, "objects"), { recursive: true });
+  await mkdir(dataDir, { recursive: true });
   const durability = options.durability ?? "fsync";
   const metadata = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
+  let objectStore: ReturnType<typeof openObjectStore> | undefined;
   try {
-    const objects = new FilesystemObjectStore({ root: join(dataDir, "objects"), durability });
+    objectStore = openObjectStore(dataDir, durability, options.objectStore);
+    const objects = objectStore.store;
     const engine = new Engine({ objects, metadata });
     const clusterId = await loadClusterId(metadata);
     let clientDisconnects = 0;
@@ -151,6 +159,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           clearTimeout(streamTimer);
           clearTimeout(forceTimer);
           metadata.close();
+          objectStore?.close();
         }
       })();
       return closing;
@@ -171,6 +180,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     };
   } catch (error) {
     metadata.close();
+    objectStore?.close();
     throw error;
   }
 }
