@@ -317,6 +317,35 @@ export class Producer {
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
+  /**
+   * Stops at once: records not yet sent fail with ProducerClosedError (carrying `reason`), and the
+   * producer takes no more; requests already sent finish, and their records settle as answered.
+   * Resolves once every record has settled.
+   */
+  async abort(reason?: unknown): Promise<void> {
+    const error = new ProducerClosedError(
+      reason === undefined ? "the producer was aborted" : `the producer was aborted: ${describe(reason)}`,
+      { cause: reason },
+    );
+    this.closed = true;
+    for (const topic of this.topicStates.values()) {
+      for (const part of topic.parts.values()) {
+        const batches = [...part.queue, ...(part.open ? [part.open] : [])];
+        part.open = undefined;
+        for (const batch of batches) {
+          if (batch.state !== "open" && batch.state !== "ready") continue;
+          batch.lingerAbort?.abort();
+          batch.state = "failed";
+          for (const record of batch.records) record.deferred.reject(error);
+          this.settle(batch);
+        }
+      }
+    }
+    for (const wake of this.roomWaiters.splice(0)) wake();
+    if (this.unsettled === 0) return;
+    await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
   /** Flushes, then refuses further records. */
   async close(): Promise<void> {
     if (this.closed) return;

@@ -1,5 +1,6 @@
 import {
   DeliveryUnknownError,
+  ProducerClosedError,
   type ProducerRecord,
   type RecordMetadata,
   SluiceConnectionError,
@@ -87,7 +88,10 @@ export async function produce(ctx: CommandContext): Promise<number> {
   let printing = Promise.resolve();
   const flushReports = () => {
     const ready: string[] = [];
-    while (pending.length > 0 && pending[0]!.outcome !== undefined) ready.push(pending.shift()!.outcome!);
+    while (pending.length > 0 && pending[0]!.outcome !== undefined) {
+      const outcome = pending.shift()!.outcome!;
+      if (outcome !== "") ready.push(outcome);
+    }
     if (ready.length > 0 && ctx.format === "json") {
       const text = `${ready.join("\n")}\n`;
       printing = printing.then(() => write(ctx.io.stdout, text));
@@ -109,9 +113,13 @@ export async function produce(ctx: CommandContext): Promise<number> {
     announceFatal = resolve;
   });
   const refused = (slot: { line: number; outcome?: string }, error: unknown) => {
-    if (isFatal(error)) {
-      fatal ??= error;
+    if (isFatal(error) || error instanceof ProducerClosedError) {
+      // The run stops: such records get no report line (the summary says how many were acknowledged).
+      if (!(error instanceof ProducerClosedError)) fatal ??= error;
       announceFatal("failed");
+      slot.outcome = "";
+      flushReports();
+      return;
     }
     stats.failed++;
     const status = error instanceof SluiceHttpError ? error.status : 500;
@@ -169,7 +177,9 @@ export async function produce(ctx: CommandContext): Promise<number> {
         if (fatal !== undefined) break reading;
       }
     }
-    await producer.flush().catch(() => undefined);
+    // After a failure that stops the run, what is unsent is dropped; what is in flight finishes.
+    if (fatal === undefined) await producer.flush().catch(() => undefined);
+    else await producer.abort(fatal);
     flushReports();
     await printing;
   } finally {
