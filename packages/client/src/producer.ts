@@ -259,8 +259,9 @@ export class Producer {
    */
   async produce(record: ProducerRecord): Promise<ProduceTicket> {
     this.checkOpen();
-    const topic = await this.topic(record.topic);
-    if (this.idempotent) await this.ensureIdentity();
+    // Once the topic and the producer id are known, a record costs no waiting (the usual case).
+    const topic = this.topicStates.get(record.topic) ?? (await this.topic(record.topic));
+    if (this.idempotent && this.producerId < 0) await this.ensureIdentity();
     const pending = toPending(record, this.clock.now());
     if (pending.bytes - RECORD_OVERHEAD > topic.recordBytesMax) {
       throw new SluiceHttpError(
@@ -291,7 +292,7 @@ export class Producer {
       pending.deferred = { resolve, reject };
     });
     // Marked handled: a caller that never looks at a failed delivery must not crash the process.
-    delivered.catch(() => undefined);
+    delivered.catch(ignore);
     this.bufferedBytes += pending.bytes;
     this.unsettled++;
     this.append(topic, record, pending);
@@ -866,6 +867,9 @@ function isUnknownOutcome(error: unknown): boolean {
 
 const utf8 = new TextEncoder();
 const EMPTY = new Uint8Array(0);
+function ignore(): void {}
+/** A record's deferred until produce gives it its own (shared, so no closures per record). */
+const UNSET: Deferred = { resolve: ignore, reject: ignore };
 
 function toPending(record: ProducerRecord, now: number): PendingRecord {
   const key = toBytes(record.key);
@@ -901,7 +905,7 @@ function toPending(record: ProducerRecord, now: number): PendingRecord {
     headers,
     timestamp,
     bytes,
-    deferred: { resolve: () => undefined, reject: () => undefined },
+    deferred: UNSET,
   };
 }
 
