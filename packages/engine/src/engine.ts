@@ -27,6 +27,12 @@ export interface EngineOptions {
   indexCacheEntries?: number;
   /** How often a waiting reader re-reads the head, for commits made by other processes. Default 250 ms. */
   pollIntervalMs?: number;
+  /**
+   * Hedged uploads: when an object upload has not answered after this long, a second starts under
+   * another key and the first to succeed is used (append/hedged-upload.ts). For object stores
+   * with a long latency tail (S3); default off.
+   */
+  uploadHedgeAfterMs?: number;
 }
 
 export interface ProducerIdentity {
@@ -73,6 +79,7 @@ export class Engine {
       batches,
       onCommit: (topicId, partition, highWatermark) =>
         this.notifier.notify(topicId, partition, highWatermark),
+      ...(options.uploadHedgeAfterMs === undefined ? {} : { uploadHedgeAfterMs: options.uploadHedgeAfterMs }),
     });
   }
 

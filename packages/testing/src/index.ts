@@ -2,6 +2,7 @@ export { awsClientConfig, hasAwsEndpoint } from "./aws.js";
 export * from "./delaying-store.js";
 export * from "./history-checker.js";
 export * from "./kafkajs-batches.js";
+export * from "./latency-store.js";
 export * from "./lease-checker.js";
 export { uniqueName } from "./names.js";
 export * from "./recording-store.js";

@@ -29,6 +29,7 @@ import {
   operationsPerPartition,
   type PartitionWrite,
 } from "./commit.js";
+import { hedgedUpload } from "./hedged-upload.js";
 import {
   doneItem,
   type IdempotencyClaim,
@@ -54,6 +55,8 @@ export interface AppenderDependencies {
   batches: LruCache<string, Uint8Array>;
   /** Told of every partition whose high watermark moved. */
   onCommit: (topicId: string, partition: number, highWatermark: number) => void;
+  /** Start a second upload under another key when the first has not answered by then (hedged-upload.ts). */
+  uploadHedgeAfterMs?: number;
 }
 
 const TRANSACTION_OPERATIONS = 100;
@@ -298,7 +301,11 @@ export class Appender {
     return counter % topic.partitions;
   }
 
-  private async upload(topic: Topic, body: Uint8Array): Promise<string> {
+  private upload(topic: Topic, body: Uint8Array): Promise<string> {
+    return hedgedUpload(this.deps.clock, this.deps.uploadHedgeAfterMs, () => this.uploadOnce(topic, body));
+  }
+
+  private async uploadOnce(topic: Topic, body: Uint8Array): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       const key = newDataObjectKey(topic.topicId, this.deps.clock.now());
       try {
