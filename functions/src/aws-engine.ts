@@ -17,8 +17,9 @@ export interface AwsEngine {
 
 /**
  * The engine over S3 and DynamoDB, configured from the environment: SLUICE_BUCKET (partition
- * data), SLUICE_TABLE (offsets, indexes, producers) and SLUICE_CLUSTER_ID. The SDK clients take
- * region, credentials and AWS_ENDPOINT_URL (emulators) from the environment as usual.
+ * data), SLUICE_TABLE (offsets, indexes, producers) and SLUICE_CLUSTER_ID; optionally
+ * SLUICE_UPLOAD_HEDGE_MS (hedged uploads: a second upload when the first is that late). The SDK
+ * clients take region, credentials and AWS_ENDPOINT_URL (emulators) from the environment as usual.
  */
 export function createEngineFromEnv(env: Record<string, string | undefined> = process.env): AwsEngine {
   const missing = ENGINE_ENVIRONMENT.filter((name) => !env[name]);
@@ -31,8 +32,16 @@ export function createEngineFromEnv(env: Record<string, string | undefined> = pr
   const s3 = new S3Client({ forcePathStyle: Boolean(env.AWS_ENDPOINT_URL) });
   const dynamodb = new DynamoDBClient({});
   const metadata = new DynamoDbMetadataStore({ client: dynamodb, tableName: env.SLUICE_TABLE! });
+  const hedge = env.SLUICE_UPLOAD_HEDGE_MS;
+  if (hedge !== undefined && hedge !== "" && !/^\d{1,6}$/.test(hedge)) {
+    throw new Error(`SLUICE_UPLOAD_HEDGE_MS must be a number of milliseconds, got ${hedge}`);
+  }
   return {
-    engine: new Engine({ objects: new S3ObjectStore({ client: s3, bucket: env.SLUICE_BUCKET! }), metadata }),
+    engine: new Engine({
+      objects: new S3ObjectStore({ client: s3, bucket: env.SLUICE_BUCKET! }),
+      metadata,
+      ...(hedge ? { uploadHedgeAfterMs: Number(hedge) } : {}),
+    }),
     metadata,
     clusterId: env.SLUICE_CLUSTER_ID!,
   };
