@@ -44,7 +44,8 @@ export async function main(argv: string[]): Promise<void> {
   const sqlite = new SqliteMetadataStore({ path: join(dir, "metadata.sqlite"), durability });
   const metadata = new CountingMetadataStore(sqlite);
   const storeKind = values.store === "files" ? "files" : "packed";
-  const packed = storeKind === "packed" ? new PackedObjectStore({ root: join(dir, "packed"), durability }) : undefined;
+  const packed =
+    storeKind === "packed" ? new PackedObjectStore({ root: join(dir, "packed"), durability }) : undefined;
   const objects = packed ?? new FilesystemObjectStore({ root: join(dir, "objects"), durability });
   try {
     const engine = new Engine({ objects, metadata });
