@@ -21,7 +21,11 @@ export function openObjectStore(
   const packed = join(dataDir, "packed");
   const chosen = kind ?? (!existsSync(packed) && hasEntries(files) ? "files" : "packed");
   if (chosen === "files") {
-    return { store: new FilesystemObjectStore({ root: files, durability }), kind: chosen, close: () => undefined };
+    return {
+      store: new FilesystemObjectStore({ root: files, durability }),
+      kind: chosen,
+      close: () => undefined,
+    };
   }
   const store = new PackedObjectStore({ root: packed, durability });
   return { store, kind: chosen, close: () => store.close() };
