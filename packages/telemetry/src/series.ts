@@ -89,7 +89,7 @@ export const produceBatchBytes: HistogramSeries<"topic"> = {
 export const fetchRequests: CounterSeries<"topic" | "partition"> = {
   kind: "counter",
   name: "sluice_fetch_requests_total",
-  help: "Fetch calls to the engine that read the log (a long-poll counts once, when it reads).",
+  help: "Fetch calls to the engine, answered or not (a long-poll counts once, when it reads).",
   unit: "requests",
   labels: ["topic", "partition"],
   cloudwatch: { metric: "FetchRequests", dimensions: [["topic"], []] },
@@ -116,7 +116,7 @@ export const fetchBytes: CounterSeries<"topic" | "partition"> = {
 export const fetchLatency: HistogramSeries<"topic"> = {
   kind: "histogram",
   name: "sluice_fetch_latency_seconds",
-  help: "Time the engine spends reading the log for a fetch (index, objects, checks); a long-poll's wait is not included.",
+  help: "Time the engine spends reading the log for a fetch that answered (index, objects, checks); a long-poll's wait is not included.",
   unit: "seconds",
   labels: ["topic"],
   buckets: LATENCY_SECONDS_BUCKETS,
