@@ -189,6 +189,21 @@ export class Engine {
   }
 
   /**
+   * The timestamp of the record at `offset`, or null when no record is there (at or past the high
+   * watermark, or before the log start). Consumer-group lag in time is now minus this, for the
+   * first record a group has not consumed. Not measured as a fetch.
+   */
+  async timestampAt(topicName: string, partition: number, offset: number): Promise<number | null> {
+    const topic = await this.topicWithPartition(topicName, partition);
+    const { logStartOffset, highWatermark } = await this.offsetsOf(topic, partition);
+    if (offset < logStartOffset || offset >= highWatermark) return null;
+    const entry = await this.index.entryHolding(topic.topicId, partition, offset);
+    if (!entry) return null;
+    const [records] = await this.reader.readEntries(topic, partition, [entry]);
+    return records?.find((record) => record.offset >= offset)?.timestamp ?? null;
+  }
+
+  /**
    * Resolves with the high watermark once it is above `offset`, or with the current one when
    * `timeoutMs` passes first (or `signal` aborts). Commits in this process wake it at once;
    * others are seen by re-reading the head every poll interval. Rejects with NotFoundError at once
