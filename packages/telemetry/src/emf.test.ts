@@ -113,6 +113,7 @@ describe("EmfMetrics", () => {
     expect(doc!._aws.CloudWatchMetrics[0]!.Dimensions).toEqual([
       ["service", "group", "topic"],
       ["service", "group"],
+      ["service"],
     ]);
     expect(doc!.ConsumerGroupLagRecords).toBe(13);
     expect(doc!.ConsumerGroupLagSeconds).toBe(2500);

@@ -190,7 +190,7 @@ export const consumerGroupLagRecords: GaugeSeries<"group" | "topic" | "partition
   labels: ["group", "topic", "partition"],
   cloudwatch: {
     metric: "ConsumerGroupLagRecords",
-    dimensions: [["group", "topic"], ["group"]],
+    dimensions: [["group", "topic"], ["group"], []],
     gaugeAggregate: "sum",
   },
 };
@@ -203,7 +203,7 @@ export const consumerGroupLagSeconds: GaugeSeries<"group" | "topic" | "partition
   labels: ["group", "topic", "partition"],
   cloudwatch: {
     metric: "ConsumerGroupLagSeconds",
-    dimensions: [["group", "topic"], ["group"]],
+    dimensions: [["group", "topic"], ["group"], []],
     gaugeAggregate: "max",
   },
 };
