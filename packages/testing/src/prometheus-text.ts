@@ -1,4 +1,7 @@
 import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /** One sample of a Prometheus text exposition: `name{labels} value`. */
 export interface PrometheusSample {
@@ -69,4 +72,34 @@ export function promtoolCheckMetrics(text: string): { status: number | null; out
   const result = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
   if (result.error) throw result.error;
   return { status: result.status, output: `${result.stdout}${result.stderr}`.trim() };
+}
+
+/**
+ * Runs `promtool check rules` on PromQL expressions, each as a recording rule: Prometheus' own
+ * query parser. Returns its output and status (0: every expression parses).
+ */
+export function promtoolCheckExpressions(expressions: readonly string[]): {
+  status: number | null;
+  output: string;
+} {
+  const rules = [
+    "groups:",
+    "  - name: checked",
+    "    rules:",
+    ...expressions.flatMap((expression, index) => [
+      `      - record: checked:expression_${index}`,
+      `        expr: ${JSON.stringify(expression)}`,
+    ]),
+    "",
+  ].join("\n");
+  const dir = mkdtempSync(join(tmpdir(), "promtool-rules-"));
+  try {
+    const file = join(dir, "rules.yml");
+    writeFileSync(file, rules);
+    const result = spawnSync("promtool", ["check", "rules", file], { encoding: "utf8" });
+    if (result.error) throw result.error;
+    return { status: result.status, output: `${result.stdout}${result.stderr}`.trim() };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
