@@ -13,6 +13,7 @@ import { SluiceStack, type TopicDeclaration } from "../lib/sluice-stack.js";
  *   Linux x64; see docs/deploy.md)
  * - dataRemovalPolicy: retain (default) or destroy (throwaway stacks: emulators, CI)
  * - alarms, dashboard, pointInTimeRecovery, monitoring: true (default) or false
+ * - serverErrorRateAlarm: true (default) or false (no metric-math alarm: emulators refuse them)
  * - tracing: false (default) or true (X-Ray on the HTTP function)
  * - entry: the HTTP apps' Lambda entry (default functions/src/lambda.ts)
  * - topics: topics to declare, e.g. [{"topicName":"orders","partitions":3,"configs":{"retention.ms":"604800000"}}]
@@ -34,7 +35,12 @@ new SluiceStack(app, stackName, {
     alarms: booleanContext("alarms") === false ? false : {},
     dashboard: booleanContext("dashboard"),
     pointInTimeRecovery: booleanContext("pointInTimeRecovery"),
-    monitoring: booleanContext("monitoring") === false ? false : {},
+    monitoring:
+      booleanContext("monitoring") === false
+        ? false
+        : booleanContext("serverErrorRateAlarm") === false
+          ? { serverErrorRatePercent: false }
+          : {},
     tracing: booleanContext("tracing"),
   },
   topics: topicsContext("topics"),

@@ -208,6 +208,15 @@ describe("golden-signal monitoring", () => {
     });
   });
 
+  it("leaves the error-rate alarm out when asked (emulators refuse metric math), the others stay", () => {
+    const noMath = synthStack({ platform: { monitoring: { serverErrorRatePercent: false } } }).template;
+    const alarms = Object.values(resourcesOf(noMath, "AWS::CloudWatch::Alarm")).map(
+      (a) => a.Properties as Props,
+    );
+    expect(alarms.filter((a) => a.Metrics !== undefined)).toEqual([]);
+    expect(alarms.filter((a) => a.Namespace === "Sluice")).toHaveLength(4);
+  });
+
   it("can be left out: no Sluice alarms and no schedule", () => {
     const bare = synthStack({ platform: { monitoring: false } }).template;
     bare.resourceCountIs("AWS::Events::Rule", 0);

@@ -21,9 +21,10 @@ export const LAG_COLLECTION_EVENT = { source: "sluice.monitoring", action: "coll
 export interface SluiceMonitoringOptions {
   /**
    * Alarm when more than this percentage of HTTP requests are answered with a server error (5xx)
-   * in each of three consecutive 5-minute periods. @default 1 (percent)
+   * in each of three consecutive 5-minute periods; `false`: no such alarm (it is a metric-math
+   * alarm, which some emulators refuse). @default 1 (percent)
    */
-  readonly serverErrorRatePercent?: number;
+  readonly serverErrorRatePercent?: number | false;
   /** Alarm when p99 produce acknowledgement latency stays above this for 15 minutes. @default 1 second */
   readonly produceLatencyP99?: Duration;
   /** Alarm when p99 fetch latency stays above this for 15 minutes. @default 1 second */
@@ -88,14 +89,16 @@ export class SluiceMonitoring extends Construct {
     }
 
     const errorRate = props.serverErrorRatePercent ?? 1;
-    this.alarm("ServerErrorRateAlarm", {
-      alarmDescription: `Sluice: more than ${errorRate}% of HTTP requests answered with a server error (5xx) for 15 minutes`,
-      metric: this.serverErrorRate(),
-      threshold: errorRate,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 3,
-      datapointsToAlarm: 3,
-    });
+    if (errorRate !== false) {
+      this.alarm("ServerErrorRateAlarm", {
+        alarmDescription: `Sluice: more than ${errorRate}% of HTTP requests answered with a server error (5xx) for 15 minutes`,
+        metric: this.serverErrorRate(),
+        threshold: errorRate,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 3,
+      });
+    }
     const produceP99 = props.produceLatencyP99 ?? Duration.seconds(1);
     this.alarm("ProduceLatencyP99Alarm", {
       alarmDescription: `Sluice: p99 produce acknowledgement latency above ${produceP99.toMilliseconds()} ms for 15 minutes`,
