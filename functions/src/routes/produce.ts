@@ -404,7 +404,7 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
     for (const outcome of outcomes) {
       answer += outcome.ok
         ? writer.report(outcome.prepared!, outcome.appended)
-        : writer.error(recordError(context, outcome.error, logged));
+        : writer.error(recordError(context, outcome.error, logged, topic_name));
     }
     retryAfterIfUnavailable(c, [...logged.values()]);
     c.header("Content-Type", "application/x-ndjson");
@@ -452,7 +452,7 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
       const id = entries[index]!.id;
       if (outcome.ok)
         successes.push({ id, ...deliveryReport(context, topic_name, outcome.prepared!, outcome.appended) });
-      else failures.push({ id, ...recordError(context, outcome.error, logged) });
+      else failures.push({ id, ...recordError(context, outcome.error, logged, topic_name) });
     });
     retryAfterIfUnavailable(c, [...logged.values()]);
     return c.json({ successes, failures }, 207);

@@ -3,6 +3,7 @@ import { type OptionSpec, parseArgs, stringOption, UsageError } from "./args.js"
 import { consume } from "./commands/consume.js";
 import { groupDelete, groupDescribe, groupList, groupReset } from "./commands/group.js";
 import { ProduceError, produce } from "./commands/produce.js";
+import { top } from "./commands/top.js";
 import {
   topicAddPartitions,
   topicConfig,
@@ -228,6 +229,24 @@ const COMMANDS: Command[] = [
       "consumers first); the server refuses otherwise and nothing changes.",
     ],
     run: groupReset,
+  },
+  {
+    words: ["top"],
+    summary: "a live view: per topic records/s in and out, p99 latency, errors; per group lag",
+    usage: "sluice top [-i seconds] [-n refreshes]",
+    options: [
+      { name: "interval", short: "i", type: "string" },
+      { name: "iterations", short: "n", type: "string" },
+    ],
+    optionHelp: [
+      "-i, --interval S     seconds between refreshes (default 2)",
+      "-n, --iterations N   stop after N refreshes (default: until Ctrl-C)",
+      "",
+      "On a terminal the view is redrawn in place and fits 100 columns; into a pipe each refresh",
+      "is printed after the last; --format json prints one JSON object per refresh. Rates are the",
+      "server's, over its last 10 seconds (docs/operations.md).",
+    ],
+    run: top,
   },
   {
     words: ["cluster", "info"],

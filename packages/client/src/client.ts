@@ -1,3 +1,4 @@
+import { toPartitionActivity, toTopicActivity } from "./activity.js";
 import { type Data, type DataType, fromBase64, RangeDecoder, toData, toWireHeaders } from "./data.js";
 import { errorFromResponse, SluiceConnectionError, SluiceHttpError } from "./errors.js";
 import { GroupConsumer, type GroupConsumerOptions } from "./group-consumer.js";
@@ -859,7 +860,12 @@ function toTopicInfo(body: Json): TopicInfo {
     isInternal: body.is_internal === true,
     replicationFactor: Number(body.replication_factor ?? 0),
     partitionsCount: Number(body.partitions_count),
+    ...optional("activity", toTopicActivity(body.activity)),
   };
+}
+
+function optional<K extends string, V>(key: K, value: V | undefined): { [key in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [key in K]?: V };
 }
 
 function toTopicConfig(body: Json): TopicConfig {
@@ -880,6 +886,7 @@ function toPartitionInfo(body: Json): PartitionInfo {
     partitionId: Number(body.partition_id),
     earliestOffset: Number(body.earliest_offset ?? 0),
     latestOffset: Number(body.latest_offset ?? 0),
+    ...optional("activity", toPartitionActivity(body.activity)),
   };
 }
 

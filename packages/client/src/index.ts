@@ -1,3 +1,4 @@
+export type { PartitionActivity, TopicActivity } from "./activity.js";
 export {
   type AppendedBatchReport,
   type FetchFunction,

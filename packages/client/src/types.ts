@@ -1,3 +1,4 @@
+import type { PartitionActivity, TopicActivity } from "./activity.js";
 import type { Data, DataInput, DataType, Header, HeaderInput } from "./data.js";
 
 export interface Cluster {
@@ -10,6 +11,8 @@ export interface TopicInfo {
   isInternal: boolean;
   replicationFactor: number;
   partitionsCount: number;
+  /** Rates over the server's recent window; absent from servers that do not report them. */
+  activity?: TopicActivity;
 }
 
 export interface CreateTopicOptions {
@@ -44,6 +47,8 @@ export interface PartitionInfo {
   earliestOffset: number;
   /** The high watermark: the offset the next record will get. */
   latestOffset: number;
+  /** Rates over the server's recent window; absent from servers that do not report them. */
+  activity?: PartitionActivity;
 }
 
 export interface ProduceRecord {

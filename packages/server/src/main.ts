@@ -6,7 +6,9 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
  * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_OBJECT_STORE (packed, the
  * default for a new data directory, or files: one file per object), SLUICE_LOG_REQUESTS=1 (a line per
  * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
- * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it). SIGINT/SIGTERM stop it gracefully; a second signal exits at once.
+ * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it),
+ * SLUICE_METRICS=off (no measuring and no GET /metrics). SIGINT/SIGTERM stop it gracefully; a
+ * second signal exits at once.
  */
 function fail(message: string): never {
   process.stderr.write(`sluice-server: ${message}\n`);
@@ -32,6 +34,11 @@ if (logLevel !== "info" && logLevel !== "debug")
   fail(`SLUICE_LOG_LEVEL must be info or debug, got ${logLevel}`);
 const debug = logLevel === "debug";
 
+const metricsText = (process.env.SLUICE_METRICS || "on").toLowerCase();
+if (!["on", "off", "1", "0", "true", "false"].includes(metricsText))
+  fail(`SLUICE_METRICS must be on or off, got ${metricsText}`);
+const metrics = ["on", "1", "true"].includes(metricsText);
+
 let running: RunningServer;
 try {
   const logRequests = ["1", "true", "yes"].includes((process.env.SLUICE_LOG_REQUESTS ?? "").toLowerCase());
@@ -41,6 +48,7 @@ try {
     host,
     durability,
     ...(objectStoreText ? { objectStore: objectStoreText as "packed" | "files" } : {}),
+    metrics,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
     ...(debug
@@ -64,6 +72,7 @@ process.stdout.write(
     `  data dir:   ${running.dataDir}`,
     `  cluster id: ${running.clusterId}`,
     `  durability: ${durability}`,
+    `  metrics:    ${metrics ? `${running.url}/metrics (Prometheus)` : "off"}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",
   ].join("\n"),

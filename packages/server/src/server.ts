@@ -5,7 +5,11 @@ import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { Engine } from "@sluice/engine";
 import { createApp, type Logger } from "@sluice/functions";
+import { ConsumerGroups, collectConsumerGroupLag } from "@sluice/groups";
+import { MeteredMetadataStore, MeteredObjectStore } from "@sluice/storage";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
+import { noopMetrics } from "@sluice/telemetry";
+import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import { loadClusterId } from "./cluster-id.js";
 import { type ObjectStoreKind, openObjectStore } from "./object-store-choice.js";
 
@@ -44,6 +48,11 @@ export interface ServerOptions {
   publicUrl?: string;
   /** Receives a line when each request arrives (`-> GET /path`) and when it ends (`<- 200 GET /path 3 ms`). */
   logRequests?: (line: string) => void;
+  /**
+   * Measure throughput, latency, errors, storage calls and group lag, and serve them at
+   * `GET /metrics` for Prometheus (docs/operations.md). Default true (`SLUICE_METRICS=off`).
+   */
+  metrics?: boolean;
 }
 
 export interface RunningServer {
@@ -59,6 +68,8 @@ export interface RunningServer {
   httpServer: Server;
   /** Requests whose client closed the connection before sending all of the body, since start. */
   readonly clientDisconnects: number;
+  /** The Prometheus sink behind `GET /metrics`; absent with `metrics: false`. */
+  metrics?: PrometheusMetrics;
   /**
    * Graceful stop: stops accepting connections, ends long-polls and event streams, lets other
    * requests finish (bounded by `shutdownTimeoutMs`), then closes the metadata store. Idempotent.
@@ -82,18 +93,39 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const streamGraceMs = options.streamGraceMs ?? STREAM_GRACE_MS;
   await mkdir(dataDir, { recursive: true });
   const durability = options.durability ?? "fsync";
-  const metadata = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
+  const sqlite = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
   let objectStore: ReturnType<typeof openObjectStore> | undefined;
   try {
     objectStore = openObjectStore(dataDir, durability, options.objectStore);
-    const objects = objectStore.store;
-    const engine = new Engine({ objects, metadata });
+    const prometheus =
+      options.metrics === false
+        ? undefined
+        : new PrometheusMetrics({
+            onCollectError: (name, error) =>
+              (options.logger ?? console).error(`sluice metrics: collector ${name} failed`, {
+                error: error instanceof Error ? error.message : String(error),
+              }),
+          });
+    const metrics = prometheus ?? noopMetrics;
+    const metadata = prometheus ? new MeteredMetadataStore(sqlite, metrics, "sqlite") : sqlite;
+    // Packed or a file per object, both are the filesystem backend in the storage metrics.
+    const objects = prometheus
+      ? new MeteredObjectStore(objectStore.store, metrics, "filesystem")
+      : objectStore.store;
+    const engine = new Engine({ objects, metadata, metrics });
+    const groups = new ConsumerGroups({ engine, metadata });
+    prometheus?.addCollector("consumer-group-lag", () =>
+      collectConsumerGroupLag({ groups, engine, metrics }),
+    );
     const clusterId = await loadClusterId(metadata);
     let clientDisconnects = 0;
     const app = createApp({
       engine,
       metadata,
+      groups,
       clusterId,
+      metrics,
+      ...(prometheus ? { metricsExposition: prometheus } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
       onClientDisconnect: () => {
@@ -158,7 +190,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         } finally {
           clearTimeout(streamTimer);
           clearTimeout(forceTimer);
-          metadata.close();
+          sqlite.close();
           objectStore?.close();
         }
       })();
@@ -176,10 +208,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       get clientDisconnects() {
         return clientDisconnects;
       },
+      ...(prometheus ? { metrics: prometheus } : {}),
       close,
     };
   } catch (error) {
-    metadata.close();
+    sqlite.close();
     objectStore?.close();
     throw error;
   }
