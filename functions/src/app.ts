@@ -26,6 +26,7 @@ import { registerConsumerV2Routes } from "./routes/consumers-v2.js";
 import { type MetricsExposition, registerMetricsRoute } from "./routes/metrics.js";
 import { registerPartitionRoutes } from "./routes/partitions.js";
 import { registerProduceRoutes } from "./routes/produce.js";
+import { registerProduceBatchRoutes } from "./routes/produce-batches.js";
 import { registerProducerRoutes } from "./routes/producers.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRootRoutes } from "./routes/root.js";
@@ -143,6 +144,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   registerConfigRoutes(app, context);
   registerPartitionRoutes(app, context);
   registerProduceRoutes(app, context);
+  registerProduceBatchRoutes(app, context);
   registerReadRoutes(app, context);
   registerProducerRoutes(app, context);
   registerConsumerGroupRoutes(app, context);
