@@ -107,7 +107,7 @@ export async function main(argv: string[]): Promise<void> {
           firstRecord.add(index);
           if (firstRecord.size === consumerCount) {
             steadyFrom = { at: performance.now(), acknowledged };
-            cpuAtSteady = { client: clientCpuMs(), server: processCpuMs(server.pid) };
+            cpuAtSteady = { client: clientCpuMs(), server: processCpuMs(server.pid ?? 0) };
           }
         }
         await sleep(handleMs);
@@ -153,7 +153,7 @@ export async function main(argv: string[]): Promise<void> {
     if (stalled) throw new Error(`the run stalled: ${stalled}`);
     if (consumerErrors.length > 0) throw consumerErrors[0];
     const end = performance.now();
-    const cpuAtEnd = { client: clientCpuMs(), server: processCpuMs(server.pid) };
+    const cpuAtEnd = { client: clientCpuMs(), server: processCpuMs(server.pid ?? 0) };
     progressDone();
     await Promise.all(consumers.map((consumer) => consumer.close()));
     await Promise.all(loops);

@@ -224,9 +224,10 @@ describe("IAM", () => {
 
 describe("alarms and dashboard", () => {
   it("alarm on errors, throttles and p99 duration of the HTTP function", () => {
-    const alarms = Object.values(resourcesOf(template, "AWS::CloudWatch::Alarm")).map(
-      (a) => a.Properties ?? {},
-    );
+    // The golden-signal alarms on Sluice's own metrics are monitoring.test.ts's.
+    const alarms = Object.values(resourcesOf(template, "AWS::CloudWatch::Alarm"))
+      .map((a) => a.Properties ?? {})
+      .filter((a) => a.Namespace === "AWS/Lambda");
     expect(alarms.map((a) => a.MetricName).sort()).toEqual(["Duration", "Errors", "Throttles"]);
     for (const alarm of alarms) {
       expect(alarm.Namespace).toBe("AWS/Lambda");
@@ -238,7 +239,7 @@ describe("alarms and dashboard", () => {
   });
 
   it("can be left out", () => {
-    const bare = synthStack({ platform: { alarms: false, dashboard: false } }).template;
+    const bare = synthStack({ platform: { alarms: false, dashboard: false, monitoring: false } }).template;
     bare.resourceCountIs("AWS::CloudWatch::Alarm", 0);
     bare.resourceCountIs("AWS::CloudWatch::Dashboard", 0);
     template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
@@ -260,5 +261,46 @@ describe("the stack", () => {
     expect(stack.resolve(stack.region)).toEqual({ Ref: "AWS::Region" });
     const assembly = (stack.node.root as App).synth();
     expect(assembly.manifest.missing ?? []).toEqual([]);
+  });
+});
+
+describe("S3 Express One Zone data storage", () => {
+  const express = synthStack({
+    platform: { dataStorage: { kind: "express-one-zone", availabilityZoneId: "use1-az4" } },
+  }).template;
+  const directoryId = onlyLogicalId(express, "AWS::S3Express::DirectoryBucket");
+
+  it("puts partition data in a single-zone directory bucket that expires garbage/ objects", () => {
+    express.hasResourceProperties("AWS::S3Express::DirectoryBucket", {
+      DataRedundancy: "SingleAvailabilityZone",
+      LocationName: "use1-az4",
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: GARBAGE_PREFIX, ExpirationInDays: 7, Status: "Enabled" }),
+        ]),
+      },
+    });
+    express.hasResource("AWS::S3Express::DirectoryBucket", { DeletionPolicy: "Retain" });
+  });
+
+  it("points the HTTP function and the BucketName output at the directory bucket", () => {
+    express.hasResourceProperties("AWS::Lambda::Function", {
+      Environment: { Variables: Match.objectLike({ SLUICE_BUCKET: { Ref: directoryId } }) },
+    });
+    express.hasOutput("BucketName", { Value: { Ref: directoryId } });
+  });
+
+  it("grants s3express:CreateSession on that bucket only", () => {
+    const statements = Object.values(resourcesOf(express, "AWS::IAM::Policy")).flatMap(
+      (policy) =>
+        (policy.Properties as { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } })
+          .PolicyDocument.Statement,
+    );
+    const session = statements.filter((statement) => statement.Action === "s3express:CreateSession");
+    expect(session).toEqual([expect.objectContaining({ Resource: { "Fn::GetAtt": [directoryId, "Arn"] } })]);
+  });
+
+  it("is not there by default", () => {
+    expect(Object.keys(resourcesOf(template, "AWS::S3Express::DirectoryBucket"))).toEqual([]);
   });
 });

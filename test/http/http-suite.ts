@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { decodeRecordBatches } from "@sluice/core";
 import { afterAll, describe, expect, it } from "vitest";
+import { produceRecordBatchCases } from "./record-batch-produce-cases.js";
 import { shareGroupCases } from "./share-group-cases.js";
 
 /**
@@ -57,6 +58,7 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("consumer groups", () => consumerGroupCases(api, registry.test));
     describe("record batches", () => recordBatchCases(api, registry.test));
     describe("share groups", () => shareGroupCases(api, registry.test));
+    describe("produce record batches", () => produceRecordBatchCases(api, registry.test));
     // After collection: a skip that names no case is a typo that would hide nothing.
     afterAll(() => registry.assertSkipsExist());
   });
@@ -218,6 +220,7 @@ const base64 = (text: string) => Buffer.from(text).toString("base64");
 const stringValue = (data: string): DataInput => ({ type: "STRING", data });
 
 const TOPIC_KEYS = [
+  "activity",
   "authorized_operations",
   "cluster_id",
   "configs",

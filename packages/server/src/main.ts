@@ -3,9 +3,12 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
 
 /**
  * `npm start`: the local server. Environment: PORT (default 8080; 0 picks a free port), HOST
- * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_LOG_REQUESTS=1 (a line per
+ * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_OBJECT_STORE (packed, the
+ * default for a new data directory, or files: one file per object), SLUICE_LOG_REQUESTS=1 (a line per
  * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
- * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it). SIGINT/SIGTERM stop it gracefully; a second signal exits at once.
+ * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it),
+ * SLUICE_METRICS=off (no measuring and no GET /metrics). SIGINT/SIGTERM stop it gracefully; a
+ * second signal exits at once.
  */
 function fail(message: string): never {
   process.stderr.write(`sluice-server: ${message}\n`);
@@ -22,11 +25,19 @@ const durabilityText = process.env.SLUICE_DURABILITY || "fsync";
 if (durabilityText !== "fsync" && durabilityText !== "buffered")
   fail(`SLUICE_DURABILITY must be fsync or buffered, got ${durabilityText}`);
 const durability = durabilityText as "fsync" | "buffered";
+const objectStoreText = process.env.SLUICE_OBJECT_STORE || undefined;
+if (objectStoreText !== undefined && objectStoreText !== "packed" && objectStoreText !== "files")
+  fail(`SLUICE_OBJECT_STORE must be packed or files, got ${objectStoreText}`);
 
 const logLevel = (process.env.SLUICE_LOG_LEVEL || "info").toLowerCase();
 if (logLevel !== "info" && logLevel !== "debug")
   fail(`SLUICE_LOG_LEVEL must be info or debug, got ${logLevel}`);
 const debug = logLevel === "debug";
+
+const metricsText = (process.env.SLUICE_METRICS || "on").toLowerCase();
+if (!["on", "off", "1", "0", "true", "false"].includes(metricsText))
+  fail(`SLUICE_METRICS must be on or off, got ${metricsText}`);
+const metrics = ["on", "1", "true"].includes(metricsText);
 
 let running: RunningServer;
 try {
@@ -36,6 +47,8 @@ try {
     port,
     host,
     durability,
+    ...(objectStoreText ? { objectStore: objectStoreText as "packed" | "files" } : {}),
+    metrics,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
     ...(debug
@@ -59,6 +72,7 @@ process.stdout.write(
     `  data dir:   ${running.dataDir}`,
     `  cluster id: ${running.clusterId}`,
     `  durability: ${durability}`,
+    `  metrics:    ${metrics ? `${running.url}/metrics (Prometheus)` : "off"}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",
   ].join("\n"),

@@ -5,9 +5,13 @@ import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { Engine } from "@sluice/engine";
 import { createApp, type Logger } from "@sluice/functions";
-import { FilesystemObjectStore } from "@sluice/storage/filesystem";
+import { ConsumerGroups, collectConsumerGroupLag } from "@sluice/groups";
+import { MeteredMetadataStore, MeteredObjectStore } from "@sluice/storage";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
+import { noopMetrics } from "@sluice/telemetry";
+import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import { loadClusterId } from "./cluster-id.js";
+import { type ObjectStoreKind, openObjectStore } from "./object-store-choice.js";
 
 export interface ServerOptions {
   /** Holds `objects/` (the object store) and `metadata.sqlite`; created when missing. */
@@ -30,6 +34,12 @@ export interface ServerOptions {
    */
   durability?: "fsync" | "buffered";
   /**
+   * "packed" (default for a new data directory): objects packed into append-only segment files
+   * and an index, no file per object. "files": one file per object, the layout of data
+   * directories written before packing, which keep it (see openObjectStore).
+   */
+  objectStore?: ObjectStoreKind;
+  /**
    * Receives server-side failures (500, 503), and at debug level routine events such as a client
    * that hung up mid-upload. Default: console.error, and no debug lines.
    */
@@ -38,6 +48,11 @@ export interface ServerOptions {
   publicUrl?: string;
   /** Receives a line when each request arrives (`-> GET /path`) and when it ends (`<- 200 GET /path 3 ms`). */
   logRequests?: (line: string) => void;
+  /**
+   * Measure throughput, latency, errors, storage calls and group lag, and serve them at
+   * `GET /metrics` for Prometheus (docs/operations.md). Default true (`SLUICE_METRICS=off`).
+   */
+  metrics?: boolean;
 }
 
 export interface RunningServer {
@@ -53,6 +68,8 @@ export interface RunningServer {
   httpServer: Server;
   /** Requests whose client closed the connection before sending all of the body, since start. */
   readonly clientDisconnects: number;
+  /** The Prometheus sink behind `GET /metrics`; absent with `metrics: false`. */
+  metrics?: PrometheusMetrics;
   /**
    * Graceful stop: stops accepting connections, ends long-polls and event streams, lets other
    * requests finish (bounded by `shutdownTimeoutMs`), then closes the metadata store. Idempotent.
@@ -74,18 +91,41 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const host = options.host ?? DEFAULT_HOST;
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS;
   const streamGraceMs = options.streamGraceMs ?? STREAM_GRACE_MS;
-  await mkdir(join(dataDir, "objects"), { recursive: true });
+  await mkdir(dataDir, { recursive: true });
   const durability = options.durability ?? "fsync";
-  const metadata = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
+  const sqlite = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
+  let objectStore: ReturnType<typeof openObjectStore> | undefined;
   try {
-    const objects = new FilesystemObjectStore({ root: join(dataDir, "objects"), durability });
-    const engine = new Engine({ objects, metadata });
+    objectStore = openObjectStore(dataDir, durability, options.objectStore);
+    const prometheus =
+      options.metrics === false
+        ? undefined
+        : new PrometheusMetrics({
+            onCollectError: (name, error) =>
+              (options.logger ?? console).error(`sluice metrics: collector ${name} failed`, {
+                error: error instanceof Error ? error.message : String(error),
+              }),
+          });
+    const metrics = prometheus ?? noopMetrics;
+    const metadata = prometheus ? new MeteredMetadataStore(sqlite, metrics, "sqlite") : sqlite;
+    // Packed or a file per object, both are the filesystem backend in the storage metrics.
+    const objects = prometheus
+      ? new MeteredObjectStore(objectStore.store, metrics, "filesystem")
+      : objectStore.store;
+    const engine = new Engine({ objects, metadata, metrics });
+    const groups = new ConsumerGroups({ engine, metadata });
+    prometheus?.addCollector("consumer-group-lag", () =>
+      collectConsumerGroupLag({ groups, engine, metrics }),
+    );
     const clusterId = await loadClusterId(metadata);
     let clientDisconnects = 0;
     const app = createApp({
       engine,
       metadata,
+      groups,
       clusterId,
+      metrics,
+      ...(prometheus ? { metricsExposition: prometheus } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
       onClientDisconnect: () => {
@@ -150,7 +190,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         } finally {
           clearTimeout(streamTimer);
           clearTimeout(forceTimer);
-          metadata.close();
+          sqlite.close();
+          objectStore?.close();
         }
       })();
       return closing;
@@ -167,10 +208,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       get clientDisconnects() {
         return clientDisconnects;
       },
+      ...(prometheus ? { metrics: prometheus } : {}),
       close,
     };
   } catch (error) {
-    metadata.close();
+    sqlite.close();
+    objectStore?.close();
     throw error;
   }
 }
