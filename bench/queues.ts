@@ -125,6 +125,9 @@ export async function main(argv: string[]): Promise<void> {
         groupId: GROUP,
         topics: [TOPIC],
         acknowledgement: "explicit",
+        // Nothing here awaits an acceptance: let them wait for the next acquisition, as implicit
+        // acceptance does by default.
+        ackLingerMs: 250,
         maxRecords,
         valueType: "STRING",
         configs: { autoOffsetReset: "earliest" },

@@ -221,10 +221,12 @@ describe("queues across server and worker processes killed at random", () => {
     );
 
     // Drained: every window closed at its partition's end, no dead letter due.
+    let lastSeen: unknown;
     await within(
       (async () => {
         for (;;) {
           const partitions = await admin.getSharePartitions("workers").catch(() => undefined);
+          lastSeen = partitions;
           if (
             partitions?.length === PARTITIONS &&
             partitions.every(
@@ -241,7 +243,12 @@ describe("queues across server and worker processes killed at random", () => {
       })(),
       60_000,
       "the share group to drain",
-    );
+    ).catch((error: unknown) => {
+      // Where the windows stand says which record (or dead letter) held the drain up.
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}: ${JSON.stringify(lastSeen)}`,
+      );
+    });
     for (const worker of workers) worker!.child.kill("SIGTERM");
     await within(Promise.all(workers.map((worker) => worker!.exited)), 30_000, "the workers to leave");
 

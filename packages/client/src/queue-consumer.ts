@@ -38,7 +38,9 @@ export interface QueueConsumerOptions {
   renewLocks?: boolean;
   /**
    * Acknowledgements are sent together: with the next acquisition (due once half of the records
-   * held are handled), or on their own after this long. Default 250 ms. `flush()` sends them now.
+   * held are handled), or on their own after this long. Default 250 ms with implicit acceptance
+   * (nobody awaits it), 5 ms with explicit acknowledgement (a handler may await `accept()`, and
+   * would wait out the linger on every record). `flush()` sends them now.
    */
   ackLingerMs?: number;
   maxBytes?: number;
@@ -137,7 +139,8 @@ const IDLE_POLL_MS = 100;
  * those it holds are handled — about when half as many acknowledgements are due — so they
  * usually travel together in one request; the linger only bounds the wait when none is due.
  */
-const ACK_LINGER_MS_DEFAULT = 250;
+const ACK_LINGER_MS_IMPLICIT = 250;
+const ACK_LINGER_MS_EXPLICIT = 5;
 const ACK_ATTEMPTS_MAX = 5;
 const ACKS_PER_REQUEST_MAX = 1_000;
 
@@ -447,7 +450,9 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   private scheduleFlush(): void {
     if (this.flushTimer) return;
     this.flushTimer = (async () => {
-      await this.clock.sleep(this.options.ackLingerMs ?? ACK_LINGER_MS_DEFAULT);
+      await this.clock.sleep(
+        this.options.ackLingerMs ?? (this.explicit ? ACK_LINGER_MS_EXPLICIT : ACK_LINGER_MS_IMPLICIT),
+      );
       this.flushTimer = undefined;
       while (this.pending.length > 0) await this.send(this.takePending());
     })();
