@@ -106,6 +106,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
         engine: options.engine,
         metadata: options.metadata,
         ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.metrics ? { metrics: options.metrics } : {}),
       }),
     clusterId: options.clusterId,
     limits: { ...DEFAULT_LIMITS, ...options.limits },

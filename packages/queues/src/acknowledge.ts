@@ -3,6 +3,7 @@ import type { Engine } from "@sluice/engine";
 import { type MetadataStore, TransactionCanceledError } from "@sluice/storage";
 import type { ShareGroupConfigs } from "./configs.js";
 import { writeDueDeadLetters } from "./dead-letters.js";
+import type { ShareGroupMeter } from "./metrics.js";
 import {
   type ArchivePolicy,
   giveBack,
@@ -36,6 +37,7 @@ export interface AcknowledgeDeps {
   engine: Engine;
   metadata: MetadataStore;
   clock: Clock;
+  meter?: ShareGroupMeter;
 }
 
 export interface PartitionAcknowledgeRequest {
@@ -78,9 +80,13 @@ export async function acknowledgeInPartition(
     let headSettled = false;
     let released = false;
     let deadLettersDue = false;
+    const applied = new Map<AcknowledgeType, number>();
+    const rejected = new Set<number>();
     const results = request.acknowledgements.map((ack): AcknowledgementResult => {
       const outcome = decide(window, ack, memberId, nowMs, policy, configs, mayHaveLanded);
       if (outcome.ok && outcome.slot) {
+        applied.set(ack.type, (applied.get(ack.type) ?? 0) + 1);
+        if (ack.type === "REJECT") rejected.add(ack.offset);
         const { batch, index } = locate(window, ack.offset)!;
         batch.slots[index] = outcome.slot;
         batch.changed = true;
@@ -99,12 +105,13 @@ export async function acknowledgeInPartition(
       };
     });
     const stamp: WriteStamp = { writtenBy: memberId, writtenAtMs: nowMs };
-    const operations = window.batches
-      .filter((batch) => batch.changed)
-      .map((batch) => batchUpdate(batch, stamp));
+    const changed = window.batches.filter((batch) => batch.changed);
+    const operations = changed.map((batch) => batchUpdate(batch, stamp));
     if (operations.length === 0) return { results, headSettled: false, released: false };
     try {
       await metadata.transactWrite(operations);
+      for (const [type, count] of applied) deps.meter?.acknowledged(request.partition, type, count);
+      deps.meter?.written(request.partition, changed, policy.deadLetter, rejected);
     } catch (error) {
       if (error instanceof TransactionCanceledError && attempt < ATTEMPTS_MAX) {
         await clock.sleep(backoffMs(clock, Math.min(attempt, 6), 2, 100));
@@ -154,14 +161,15 @@ export async function releaseAllHeld(
       });
     }
     const stamp: WriteStamp = { writtenBy: memberId, writtenAtMs: nowMs };
-    const operations = window.batches
-      .filter((batch) => batch.changed)
-      .map((batch) => batchUpdate(batch, stamp));
+    const changed = window.batches.filter((batch) => batch.changed);
+    const operations = changed.map((batch) => batchUpdate(batch, stamp));
     if (operations.length === 0) return 0;
     try {
-      // Bounded by the window (2,000 records); a member rarely holds more than a few batches.
-      for (let start = 0; start < operations.length; start += 100)
+      // Bounded by the window; a member rarely holds more than a few batches.
+      for (let start = 0; start < operations.length; start += 100) {
         await deps.metadata.transactWrite(operations.slice(start, start + 100));
+        deps.meter?.written(partition, changed.slice(start, start + 100), policy.deadLetter);
+      }
     } catch (error) {
       if (
         (error instanceof TransactionCanceledError || error instanceof UnavailableError) &&
@@ -189,10 +197,10 @@ async function deadLetterNow(
   const window = await loadWindow(deps.metadata, partition);
   if ((await writeDueDeadLetters(deps.engine, window, topic, groupUid)) === 0) return;
   const stamp: WriteStamp = { writtenBy: memberId, writtenAtMs: deps.clock.now() };
+  const changed = window.batches.filter((batch) => batch.changed);
   try {
-    await deps.metadata.transactWrite(
-      window.batches.filter((batch) => batch.changed).map((batch) => batchUpdate(batch, stamp)),
-    );
+    await deps.metadata.transactWrite(changed.map((batch) => batchUpdate(batch, stamp)));
+    deps.meter?.written(partition, changed, true);
   } catch (error) {
     // Changed meanwhile, or unknown: still due, and the next acquisition finishes it (the
     // dead letters' idempotency keys make the second append a replay).

@@ -11,6 +11,7 @@ import type { ShareGroupConfigs } from "./configs.js";
 import { writeDueDeadLetters } from "./dead-letters.js";
 import { unknownShareMember } from "./errors.js";
 import { shareMemberKey } from "./keys.js";
+import type { ShareGroupMeter } from "./metrics.js";
 import {
   type ArchivePolicy,
   type Batch,
@@ -51,6 +52,7 @@ export interface AcquireDeps {
   metadata: MetadataStore;
   clock: Clock;
   maxInFlightRecords: number;
+  meter?: ShareGroupMeter;
 }
 
 export interface PartitionAcquireRequest {
@@ -203,8 +205,17 @@ export async function acquireFromPartition(
       throw new Error(`an acquisition built ${operations.length} operations`); // bounded above; a bug
     }
 
+    const landed = () => {
+      deps.meter?.acquired(request.partition, records.length);
+      deps.meter?.written(
+        request.partition,
+        [...window.batches.filter((batch) => batch.changed), ...tidied.deleted],
+        policy.deadLetter,
+      );
+    };
     try {
       await metadata.transactWrite(operations);
+      landed();
       if (window.garbage.length > 0) await deleteGarbage(metadata, window);
       return { records, ...waitInfo };
     } catch (error) {
@@ -219,8 +230,10 @@ export async function acquireFromPartition(
       if (error instanceof UnavailableError && records.length > 0 && attempt < ATTEMPTS_MAX) {
         // The answer may be lost after the write landed: the records are then ours, with our
         // deadline. Otherwise it never arrived, and deciding again is safe.
-        if (await landed(metadata, request.partition, records, memberId, lockDeadlineMs))
+        if (await wroteAll(metadata, request.partition, records, memberId, lockDeadlineMs)) {
+          landed();
           return { records, ...waitInfo };
+        }
         continue;
       }
       throw error;
@@ -256,7 +269,7 @@ function nextLockDeadline(window: Window, fresh: Batch | undefined): number | un
 }
 
 /** Whether an acquisition whose answer was lost landed: every record it took is ours at its deadline. */
-async function landed(
+async function wroteAll(
   metadata: MetadataStore,
   partition: SharePartition,
   records: AcquiredRecord[],

@@ -10,6 +10,7 @@ export * from "./configs.js";
 export { DEAD_LETTER_HEADERS, type DeadLetterReason, deadLetterKey } from "./dead-letters.js";
 export * from "./errors.js";
 export * from "./keys.js";
+export { collectShareGroupMetrics, ShareGroupMeter } from "./metrics.js";
 export * from "./share-groups.js";
 export {
   decodeRuns,

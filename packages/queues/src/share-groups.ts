@@ -3,6 +3,7 @@ import { type Clock, ConflictError, InvalidArgumentError, NotFoundError, systemC
 import type { Engine } from "@sluice/engine";
 import { validateGroupId } from "@sluice/groups";
 import { cond, type MetadataStore, TransactionCanceledError } from "@sluice/storage";
+import type { Metrics } from "@sluice/telemetry";
 import {
   ACKNOWLEDGE_TYPES,
   type Acknowledgement,
@@ -38,6 +39,7 @@ import {
   TOPIC_PREFIX,
   windowStateKey,
 } from "./keys.js";
+import { ShareGroupMeter } from "./metrics.js";
 import { loadWindow, SETTLED, type SharePartition, type Window } from "./window.js";
 
 export interface ShareGroupsOptions {
@@ -60,6 +62,8 @@ export interface ShareGroupsOptions {
    * Default 250 ms; 0 reads it every time.
    */
   rescanIntervalMs?: number;
+  /** Where the share-group series go (records acquired, acknowledged, archived, dead-lettered). Default: nowhere. */
+  metrics?: Metrics;
 }
 
 export interface JoinRequest {
@@ -196,6 +200,7 @@ export class ShareGroups {
   private readonly maxInFlightRecords: number;
   private readonly recheckIntervalMs: number;
   private readonly rescanIntervalMs: number;
+  private readonly meter: ShareGroupMeter;
   private readonly metaCache = new Map<string, { meta: ShareGroupMeta; readAtMs: number }>();
   /** One acquisition per share-partition at a time in this process: they would only fail each other. */
   private readonly acquiring = new Map<string, Promise<unknown>>();
@@ -219,6 +224,7 @@ export class ShareGroups {
     this.maxInFlightRecords = options.maxInFlightRecords ?? MAX_IN_FLIGHT_RECORDS_DEFAULT;
     this.recheckIntervalMs = options.recheckIntervalMs ?? 1_000;
     this.rescanIntervalMs = options.rescanIntervalMs ?? 250;
+    this.meter = new ShareGroupMeter(options.metrics);
   }
 
   // --- membership ---------------------------------------------------------------------------
@@ -627,6 +633,7 @@ export class ShareGroups {
       metadata: this.metadata,
       clock: this.clock,
       maxInFlightRecords: this.maxInFlightRecords,
+      meter: this.meter,
     };
   }
 

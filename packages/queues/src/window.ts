@@ -30,6 +30,9 @@ export interface Batch {
   slots: Slot[];
   /** Set when this operation changed a slot: the batch must be written. */
   changed: boolean;
+  /** The runs and count as read (undefined for a fresh batch): what a landed write changed, for metrics. */
+  storedRuns?: AttributeValue;
+  storedCount: number;
 }
 
 export interface WindowState {
@@ -115,6 +118,8 @@ export function batchFromItem(item: Item): Batch {
     version: Number(item.version),
     slots: decodeRuns(item.runs, count, `${item.pk}/${item.sk}`),
     changed: false,
+    storedRuns: item.runs,
+    storedCount: count,
   };
 }
 
@@ -234,6 +239,7 @@ export function newBatch(
     version: 0,
     slots: Array.from({ length: count }, () => ({ ...slot })),
     changed: true,
+    storedCount: 0,
   };
 }
 

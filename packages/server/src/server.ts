@@ -6,6 +6,7 @@ import { createAdaptorServer } from "@hono/node-server";
 import { Engine } from "@sluice/engine";
 import { createApp, type Logger } from "@sluice/functions";
 import { ConsumerGroups, collectConsumerGroupLag } from "@sluice/groups";
+import { collectShareGroupMetrics, ShareGroups } from "@sluice/queues";
 import { MeteredMetadataStore, MeteredObjectStore } from "@sluice/storage";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { noopMetrics } from "@sluice/telemetry";
@@ -117,12 +118,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     prometheus?.addCollector("consumer-group-lag", () =>
       collectConsumerGroupLag({ groups, engine, metrics }),
     );
+    const shareGroups = new ShareGroups({ engine, metadata, metrics });
+    prometheus?.addCollector("share-groups", () => collectShareGroupMetrics({ shareGroups, metrics }));
     const clusterId = await loadClusterId(metadata);
     let clientDisconnects = 0;
     const app = createApp({
       engine,
       metadata,
       groups,
+      shareGroups,
       clusterId,
       metrics,
       ...(prometheus ? { metricsExposition: prometheus } : {}),
