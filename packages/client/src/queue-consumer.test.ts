@@ -211,6 +211,20 @@ describe("queue consumer", () => {
     ]);
   });
 
+  it("a handler awaiting each explicit accept waits a few milliseconds for it, not the implicit linger", async () => {
+    await produce(8);
+    const waits: number[] = [];
+    const state = run(consumer({ acknowledgement: "explicit", maxRecords: 4 }), async (record) => {
+      const askedAt = clientClock.now();
+      await record.accept();
+      waits.push(clientClock.now() - askedAt);
+    });
+    await drive(() => waits.length === 8, 60_000, 1);
+    expect(state.error).toBeUndefined();
+    // Sent after the 5 ms linger (or sooner, with an acquisition): well under the 250 ms of implicit acceptance.
+    expect(Math.max(...waits)).toBeLessThan(50);
+  });
+
   it("closing releases what the consumer held but had not acknowledged, at once, to the others", async () => {
     await produce(4);
     const first = consumer({ maxRecords: 4, acknowledgement: "explicit" });

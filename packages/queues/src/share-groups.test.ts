@@ -289,6 +289,35 @@ describe("share groups", () => {
     expect(offsets(await queues.acquire("q", "b", { maxRecords: 10 }))).toEqual([0, 1, 2, 3, 4, 5, 6, 9]);
   });
 
+  it("between window reads takes fresh records only, and hands out records given back in another process within the rescan interval", async () => {
+    // Two instances (two servers or Lambdas) over one store; each reads a window on its own schedule.
+    const other = new ShareGroups({ engine, metadata, clock, sessionTimeoutMs: 60_000 });
+    await join("x");
+    await join("y");
+    await produce(10);
+    expect(offsets(await queues.acquire("q", "x", { maxRecords: 2 }))).toEqual([0, 1]);
+    expect(offsets(await other.acquire("q", "y", { maxRecords: 2 }))).toEqual([2, 3]);
+    const [released] = await other.acknowledge("q", "y", [
+      { topic: "jobs", partition: 0, offset: 2, type: "RELEASE" },
+    ]);
+    expect(released!.outcome.ok).toBe(true);
+    // This instance read the window just now and gave nothing back since: fresh records only.
+    expect(offsets(await queues.acquire("q", "x", { maxRecords: 1 }))).toEqual([4]);
+    await clock.advance(250);
+    const again = await queues.acquire("q", "x", { maxRecords: 1 });
+    expect(offsets(again)).toEqual([2]);
+    expect(again.records[0]!.deliveryCount).toBe(2);
+    // A release served here makes the next acquisition here read the window at once.
+    await ack("x", "RELEASE", 0);
+    expect(offsets(await queues.acquire("q", "x", { maxRecords: 1 }))).toEqual([0]);
+    // The other instance's interval has passed: records given back go first, then fresh ones.
+    await ack("x", "RELEASE", 1);
+    expect(offsets(await other.acquire("q", "y", { maxRecords: 10 }))).toEqual([1, 5, 6, 7, 8, 9]);
+    // With nothing fresh to take, an acquisition reads the window whatever the interval.
+    await ack("x", "RELEASE", 0);
+    expect(offsets(await other.acquire("q", "y", { maxRecords: 10 }))).toEqual([0]);
+  });
+
   it("keeps a window compact: records that go the same way share one run, settled batches merge", async () => {
     await join("a");
     await produce(50);
