@@ -1,6 +1,13 @@
 export { type Clock, systemClock, type Timer } from "@sluice/core";
 export * from "./append/append-types.js";
 export {
+  type CallerConditionFailure,
+  type TopicAppend,
+  TransactionalAppender,
+  type TransactionalAppendRequest,
+  type TransactionalAppendResult,
+} from "./append/transactional.js";
+export {
   IDEMPOTENCY_KEY_PATTERN,
   type RecordLabels,
   recordPayloadBytes,
