@@ -154,6 +154,8 @@ export function progressUpdate(
     ),
     version: expectedVersion + 1,
     commitId,
+    // Who made the commit: the lease owner it was conditioned on (for audits and the scenario checks).
+    committedBy: lease.owner,
     [LEASE_EXPIRES_AT]: leaseExpiresAtMs,
   };
   if (change.lastError) {

@@ -89,8 +89,10 @@ export interface RecordFailedEvent {
 export type RunOutcome =
   /** Another runner holds the lease. */
   | "held"
-  /** No lag left (nothing to do, or only retries due later than the runner waits). */
+  /** No lag left. */
   | "drained"
+  /** Nothing to do but retries due later than the runner waits for them: the sweep comes back. */
+  | "waiting"
   /** Asked to stop, or its deadline came. */
   | "stopped"
   | "paused"
@@ -203,6 +205,8 @@ export class PartitionRunner {
   private readonly queuedAtMs = new Map<number, number>();
   private lanes: Lane[] = [];
   private readonly blocked = new Map<string, Blocked>();
+  /** Blocked keys whose retry is in flight: beside the lanes, so a failing key never takes a lane. */
+  private readonly retrying = new Set<string>();
   private filteredUncommitted = 0;
   private readonly results: LaneResult[] = [];
   private readonly calls = new Map<number, { controller: AbortController; done: Promise<void> }>();
@@ -311,6 +315,7 @@ export class PartitionRunner {
     this.queuedAtMs.clear();
     this.lanes = Array.from({ length: this.laneCount() }, () => ({ queue: [], busy: false }));
     this.blocked.clear();
+    this.retrying.clear();
     this.filteredUncommitted = 0;
     this.results.length = 0;
   }
@@ -406,8 +411,8 @@ export class PartitionRunner {
           await this.waitForSignal(this.lingerMs);
           continue;
         }
-        if (this.fetchWanted) continue;
-        return "drained";
+        // Only retries due later than it waits: the sweep comes back for them.
+        return due === undefined ? "drained" : "waiting";
       }
       lingered = false;
       await this.waitForSignal(this.nextTimerMs());
@@ -466,8 +471,16 @@ export class PartitionRunner {
 
   private isIdle(): boolean {
     if (this.calls.size > 0 || this.committing || this.results.length > 0) return false;
-    if (this.fetchCursor < this.highWatermark && this.lookaheadRoom() > 0) return false;
-    return !this.lanes.some((_, lane) => this.canDispatch(lane));
+    if (this.canFetch()) return false;
+    return this.dueRetry() === undefined && !this.lanes.some((_, lane) => this.canDispatch(lane));
+  }
+
+  /** More records may be fetched now: some are known or said to be there, and there is room for them. */
+  private canFetch(): boolean {
+    if (this.fetchCursor >= this.highWatermark && !this.fetchWanted) return false;
+    let queued = 0;
+    for (const lane of this.lanes) queued += lane.queue.length;
+    return this.lookaheadRoom() > 0 && queued < 2 * this.definition.spec.batchRecords * this.lanes.length;
   }
 
   private hasProgressToCommit(): boolean {
@@ -489,10 +502,12 @@ export class PartitionRunner {
     return lookahead - (this.fetchCursor - this.checkpointInHand());
   }
 
+  /** When the next retry that could start is due. */
   private nextRetryDueMs(): number | undefined {
+    if (this.retrying.size >= this.lanes.length) return undefined;
     let due: number | undefined;
-    for (const [, blocked] of this.blocked) {
-      if (!this.lanes[blocked.lane]!.queue.includes(blocked.head)) continue;
+    for (const [key, blocked] of this.blocked) {
+      if (this.retrying.has(key) || !this.lanes[blocked.lane]!.queue.includes(blocked.head)) continue;
       if (due === undefined || blocked.nextAttemptAtMs < due) due = blocked.nextAttemptAtMs;
     }
     return due;
@@ -501,21 +516,21 @@ export class PartitionRunner {
   /** Until the next thing the loop must do by itself: a retry, a batching window, the lease renewal, a definition read. */
   private nextTimerMs(): number {
     const now = this.clock.now();
-    const candidates = [
-      this.lease!.expiresAtMs - this.leaseTtlMs / 2,
-      this.definitionReadAtMs + this.definitionRefreshMs,
-      this.deadlineMs,
-    ];
+    const candidates = [this.definitionReadAtMs + this.definitionRefreshMs, this.deadlineMs];
+    // Renewal waits while a commit (which renews too) is in flight.
+    if (!this.committing) candidates.push(this.lease!.expiresAtMs - this.leaseTtlMs / 2);
     const due = this.nextRetryDueMs();
     if (due !== undefined) candidates.push(due);
     const windowMs = this.definition.spec.batchWindowMs;
     if (windowMs > 0) {
       for (const lane of this.lanes) {
         const first = lane.queue[0];
-        if (first !== undefined) candidates.push((this.queuedAtMs.get(first) ?? now) + windowMs);
+        if (first !== undefined && !lane.busy)
+          candidates.push((this.queuedAtMs.get(first) ?? now) + windowMs);
       }
     }
-    return Math.max(0, Math.min(...candidates) - now);
+    // At least a millisecond: a timer due now that nothing can act on must not fire again at once.
+    return Math.max(1, Math.min(...candidates) - now);
   }
 
   private signal(): void {
@@ -573,12 +588,8 @@ export class PartitionRunner {
 
   private async fetchMore(): Promise<void> {
     const spec = this.definition.spec;
-    let queued = 0;
-    for (const lane of this.lanes) queued += lane.queue.length;
-    const enough = 2 * spec.batchRecords * this.lanes.length;
+    if (!this.canFetch()) return;
     const room = this.lookaheadRoom();
-    if (room <= 0 || queued >= enough) return;
-    if (this.fetchCursor >= this.highWatermark && !this.fetchWanted) return;
     this.fetchWanted = false;
     const generation = this.generation;
     let result: Awaited<ReturnType<Engine["fetch"]>>;
@@ -654,23 +665,38 @@ export class PartitionRunner {
   // ---- dispatching ----
 
   private dispatch(): void {
+    // Retries of blocked keys first, each alone, at most one per lane in flight beside the lanes.
+    for (let retry = this.dueRetry(); retry; retry = this.dueRetry()) {
+      const [key, blocked] = retry;
+      const lane = this.lanes[blocked.lane]!;
+      const limit = Math.min(blocked.limit, this.definition.spec.batchRecords);
+      const records = this.take(lane, (record) => this.keyOf(record) === key, limit);
+      this.call({ lane: blocked.lane, records, solo: key, attempt: blocked.attempts + 1 });
+    }
     for (let lane = 0; lane < this.lanes.length; lane++) {
       const batch = this.formBatch(lane);
       if (batch) this.call(batch);
     }
   }
 
+  /** The blocked key whose retry is due first and may start now. */
+  private dueRetry(): [string, Blocked] | undefined {
+    if (this.retrying.size >= this.lanes.length) return undefined;
+    const now = this.clock.now();
+    let due: [string, Blocked] | undefined;
+    for (const entry of this.blocked) {
+      const [key, blocked] = entry;
+      if (blocked.nextAttemptAtMs > now || this.retrying.has(key)) continue;
+      if (!this.lanes[blocked.lane]!.queue.includes(blocked.head)) continue;
+      if (!due || blocked.nextAttemptAtMs < due[1].nextAttemptAtMs) due = entry;
+    }
+    return due;
+  }
+
   private canDispatch(lane: number): boolean {
     const state = this.lanes[lane]!;
     if (state.busy || state.queue.length === 0) return false;
-    const now = this.clock.now();
-    for (const offset of state.queue) {
-      const record = this.records.get(offset)!;
-      const blocked = this.blocked.get(this.keyOf(record));
-      if (!blocked) return true;
-      if (blocked.head === offset && blocked.nextAttemptAtMs <= now) return true;
-    }
-    return false;
+    return state.queue.some((offset) => !this.blocked.has(this.keyOf(this.records.get(offset)!)));
   }
 
   private formBatch(laneIndex: number): Batch | undefined {
@@ -678,23 +704,6 @@ export class PartitionRunner {
     if (lane.busy || lane.queue.length === 0) return undefined;
     const spec = this.definition.spec;
     const now = this.clock.now();
-    // A blocked key whose retry is due goes first, alone.
-    let due: [string, Blocked] | undefined;
-    for (const entry of this.blocked) {
-      const [, blocked] = entry;
-      if (blocked.lane !== laneIndex || blocked.nextAttemptAtMs > now || !lane.queue.includes(blocked.head))
-        continue;
-      if (!due || blocked.nextAttemptAtMs < due[1].nextAttemptAtMs) due = entry;
-    }
-    if (due) {
-      const [key, blocked] = due;
-      const records = this.take(
-        lane,
-        (record) => this.keyOf(record) === key,
-        Math.min(blocked.limit, spec.batchRecords),
-      );
-      return { lane: laneIndex, records, solo: key, attempt: blocked.attempts + 1 };
-    }
     const open = (record: ConsumedRecord) => !this.blocked.has(this.keyOf(record));
     const first = lane.queue.find((offset) => open(this.records.get(offset)!));
     if (first === undefined) return undefined;
@@ -736,7 +745,8 @@ export class PartitionRunner {
 
   private call(batch: Batch): void {
     const lane = this.lanes[batch.lane]!;
-    lane.busy = true;
+    if (batch.solo === undefined) lane.busy = true;
+    else this.retrying.add(batch.solo);
     const generation = this.generation;
     const id = ++this.callCounter;
     const spec = this.definition.spec;
@@ -771,7 +781,8 @@ export class PartitionRunner {
         timer.cancel();
         this.calls.delete(id);
         if (generation !== this.generation || this.stoppedCall(controller)) return;
-        lane.busy = false;
+        if (batch.solo === undefined) lane.busy = false;
+        else this.retrying.delete(batch.solo);
         this.interpret(batch, outcome);
         this.signal();
       });
@@ -791,6 +802,7 @@ export class PartitionRunner {
     for (const { controller } of pending) controller.abort(new RunnerStopped());
     await Promise.all(pending.map((call) => call.done));
     for (const lane of this.lanes) lane.busy = false;
+    this.retrying.clear();
   }
 
   // ---- results ----
