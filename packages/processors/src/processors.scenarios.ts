@@ -406,7 +406,7 @@ async function runScenario(backend: ProcessorsBackend, scenario: Scenario): Prom
     } catch {
       return;
     }
-    if (!definition || definition.state !== "running" || process.running.has(partition)) return;
+    if (definition?.state !== "running" || process.running.has(partition)) return;
     const runnerId = `p${process.index}.${process.incarnation}`;
     const runner = new PartitionRunner(
       {
@@ -580,6 +580,18 @@ async function runScenario(backend: ProcessorsBackend, scenario: Scenario): Prom
     expected.set(value, expected.get(value)! + 1);
   }
   for (const [value, count] of expected) expect(count, `output ${value} appended exactly once`).toBe(1);
+
+  // The counters each commit adds: every record counted once, as processed or as dead-lettered.
+  let processedCount = 0;
+  let deadLetteredCount = 0;
+  for (let partition = 0; partition < scenario.partitions; partition++) {
+    const progress = progressFromItem(await backend.metadata.get(progressKey(name, source, partition)));
+    processedCount += progress.processed;
+    deadLetteredCount += progress.deadLettered;
+  }
+  const poisonCount = [...produced.values()].filter((record) => record.kind === "poison").length;
+  expect(processedCount, "records counted as processed").toBe(produced.size - poisonCount);
+  expect(deadLetteredCount, "records counted as dead-lettered").toBe(poisonCount);
 
   // Poison records: dead-lettered once each, with where they came from and the attempts spent.
   const deadLetters = await readAll(producer, dead);
