@@ -105,6 +105,8 @@ interface Scenario {
   ordering: "PARTITION" | "KEY";
   parallelism: number;
   batchSize: number;
+  /** Records a runner keeps in hand above the checkpoint: small ones make it fetch in steps. */
+  lookahead: number;
   bisect: boolean;
   maxAttempts: number;
   /** How poison records fail; flaky ones are always named or thrown. */
@@ -132,6 +134,7 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
         ordering: fc.constantFrom<"PARTITION" | "KEY">("PARTITION", "KEY"),
         parallelism: fc.integer({ min: 1, max: 3 }),
         batchSize: fc.integer({ min: 1, max: 6 }),
+        lookahead: fc.constantFrom(3, 8, 1_000),
         bisect: fc.boolean(),
         maxAttempts: fc.integer({ min: 2, max: 4 }),
         styles: fc.subarray<FailureStyle>(["named", "throw", "hang", "garbage"], { minLength: 1 }),
@@ -420,6 +423,7 @@ async function runScenario(backend: ProcessorsBackend, scenario: Scenario): Prom
         lingerMs: 0,
         retryHoldMs: 3_000,
         definitionRefreshMs: 300,
+        lookaheadRecords: scenario.lookahead,
         events: { recordFailed: (event) => failureEvents.push({ ...event, atMs: clock.now(), runnerId }) },
       },
       definition,

@@ -52,6 +52,11 @@ export interface RunnerOptions {
   retryHoldMs?: number;
   /** How often a runner reads its definition again (pause, delete, changes). Default 1 s. */
   definitionRefreshMs?: number;
+  /**
+   * Records above the checkpoint a runner keeps in hand at most. Default twice a batch per lane,
+   * within 1,000 and LOOKAHEAD_RECORDS_MAX.
+   */
+  lookaheadRecords?: number;
   events?: ProcessorEvents;
 }
 
@@ -495,10 +500,9 @@ export class PartitionRunner {
 
   private lookaheadRoom(): number {
     const spec = this.definition.spec;
-    const lookahead = Math.min(
-      LOOKAHEAD_RECORDS_MAX,
-      Math.max(LOOKAHEAD_RECORDS_MIN, 2 * spec.batchRecords * this.lanes.length),
-    );
+    const lookahead =
+      this.options.lookaheadRecords ??
+      Math.min(LOOKAHEAD_RECORDS_MAX, Math.max(LOOKAHEAD_RECORDS_MIN, 2 * spec.batchRecords * this.lanes.length));
     return lookahead - (this.fetchCursor - this.checkpointInHand());
   }
 
