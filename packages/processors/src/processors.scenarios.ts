@@ -105,8 +105,11 @@ interface Scenario {
   ordering: "PARTITION" | "KEY";
   parallelism: number;
   batchSize: number;
-  /** Records a runner keeps in hand above the checkpoint: small ones make it fetch in steps. */
-  lookahead: number;
+  /**
+   * Records each process's runners keep in hand above the checkpoint (the drainer's last): small
+   * ones fetch in steps, and differing ones meet progress a runner with a longer reach left.
+   */
+  lookaheads: number[];
   bisect: boolean;
   maxAttempts: number;
   /** How poison records fail; flaky ones are always named or thrown. */
@@ -134,7 +137,10 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
         ordering: fc.constantFrom<"PARTITION" | "KEY">("PARTITION", "KEY"),
         parallelism: fc.integer({ min: 1, max: 3 }),
         batchSize: fc.integer({ min: 1, max: 6 }),
-        lookahead: fc.constantFrom(3, 8, 1_000),
+        lookaheads: fc.array(fc.constantFrom(3, 8, 1_000), {
+          minLength: processes + 1,
+          maxLength: processes + 1,
+        }),
         bisect: fc.boolean(),
         maxAttempts: fc.integer({ min: 2, max: 4 }),
         styles: fc.subarray<FailureStyle>(["named", "throw", "hang", "garbage"], { minLength: 1 }),
@@ -423,7 +429,7 @@ async function runScenario(backend: ProcessorsBackend, scenario: Scenario): Prom
         lingerMs: 0,
         retryHoldMs: 3_000,
         definitionRefreshMs: 300,
-        lookaheadRecords: scenario.lookahead,
+        lookaheadRecords: scenario.lookaheads[Math.min(process.index, scenario.processes)]!,
         events: { recordFailed: (event) => failureEvents.push({ ...event, atMs: clock.now(), runnerId }) },
       },
       definition,

@@ -502,7 +502,10 @@ export class PartitionRunner {
     const spec = this.definition.spec;
     const lookahead =
       this.options.lookaheadRecords ??
-      Math.min(LOOKAHEAD_RECORDS_MAX, Math.max(LOOKAHEAD_RECORDS_MIN, 2 * spec.batchRecords * this.lanes.length));
+      Math.min(
+        LOOKAHEAD_RECORDS_MAX,
+        Math.max(LOOKAHEAD_RECORDS_MIN, 2 * spec.batchRecords * this.lanes.length),
+      );
     return lookahead - (this.fetchCursor - this.checkpointInHand());
   }
 
