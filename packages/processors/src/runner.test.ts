@@ -1,3 +1,4 @@
+import type { MetadataStore } from "@sluice/storage";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { SimulatedClock } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -223,5 +224,96 @@ describe("a partition runner", () => {
     expect(calls.flatMap((call) => call.offsets)).toEqual([0]);
     const details = await bed.admin.describe("enrich");
     expect(details.partitions[0]).toMatchObject({ checkpoint: 3, processed: 1, filtered: 2 });
+  });
+});
+
+/** Holds every transaction (commits, lease writes) until released, as a process frozen mid-write would. */
+class HoldingWrites {
+  private held: (() => void)[] = [];
+  private holding = false;
+  readonly metadata: MetadataStore;
+  constructor(inner: MetadataStore) {
+    this.metadata = {
+      get: (key) => inner.get(key),
+      query: (query) => inner.query(query),
+      put: (item, options) => inner.put(item, options),
+      update: (key, changes, options) => inner.update(key, changes, options),
+      delete: (key, options) => inner.delete(key, options),
+      transactWrite: async (operations) => {
+        if (this.holding) await new Promise<void>((resolve) => this.held.push(resolve));
+        return inner.transactWrite(operations);
+      },
+    };
+  }
+  hold(): void {
+    this.holding = true;
+  }
+  release(): void {
+    this.holding = false;
+    for (const resume of this.held.splice(0)) resume();
+  }
+}
+
+describe("a runner that lost its lease", () => {
+  it("cannot commit: a holder frozen mid-commit past its lease is fenced, and the new holder's outputs stand alone", async () => {
+    const answers: (() => void)[] = [];
+    bed.modules.set("enrich", async (batch) => {
+      await new Promise<void>((resolve) => answers.push(resolve));
+      return { outputs: batch.records.map((record) => ({ value: text(record.value)!.toUpperCase() })) };
+    });
+    await bed.admin.create(definition(), { allowModuleHandlers: true });
+    await produce([{ value: "a", partition: 0 }]);
+    const frozen = new HoldingWrites(metadata);
+    const first = await bed.runner("enrich", "orders", 0, {
+      runnerId: "first",
+      metadata: frozen.metadata,
+      leaseTtlMs: 1_000,
+    });
+    const firstRun = first.run();
+    await clock.advance(10);
+    expect(answers).toHaveLength(1);
+    // The first runner's commit is on its way when its process freezes.
+    frozen.hold();
+    answers.shift()!();
+    await clock.advance(10);
+    await clock.advance(2_000);
+    const second = await bed.runner("enrich", "orders", 0, { runnerId: "second", leaseTtlMs: 1_000 });
+    const secondRun = second.run();
+    await clock.advance(10);
+    expect(answers).toHaveLength(1);
+    // The first wakes before the second has committed anything: its commit must fail.
+    frozen.release();
+    expect((await firstRun).outcome).toBe("fenced");
+    answers.shift()!();
+    await clock.advance(10);
+    expect((await secondRun).outcome).toBe("drained");
+    expect(await outputValues()).toEqual(["A"]);
+    const item = await metadata.get({ pk: "processor#enrich", sk: "partition#orders#0000000000" });
+    expect(item?.committedBy).toBe("second");
+  });
+
+  it("carries a record's attempts over to the next runner", async () => {
+    const calls: { offsets: number[]; attempt: number }[] = [];
+    enrichModule(calls);
+    await bed.admin.create(definition(), { allowModuleHandlers: true });
+    await produce([
+      { value: "a", partition: 0 },
+      { value: "fail-b", partition: 0 },
+    ]);
+    // The first runner gives up once only a retry 1 s away is left (it waits for none).
+    const first = await bed.runner("enrich", "orders", 0, { retryHoldMs: 0 });
+    expect((await runWithClock(first, clock)).outcome).toBe("waiting");
+    const described = await bed.admin.describe("enrich");
+    expect(described.partitions[0]!.retries).toEqual([
+      expect.objectContaining({ offset: 1, attempts: 1, error: "the handler reported offset 1 as failed" }),
+    ]);
+    expect((await runWithClock(await bed.runner("enrich", "orders", 0), clock, 50)).outcome).toBe("drained");
+    expect(calls.map((call) => [call.offsets[0], call.attempt])).toEqual([
+      [0, 1],
+      [1, 2],
+      [1, 3],
+    ]);
+    const dead = await readAll(bed.engine, "dead");
+    expect(dead.map((record) => header(record, DEAD_LETTER_HEADERS.attempts))).toEqual(["3"]);
   });
 });
