@@ -525,6 +525,8 @@ async function runScenario(backend: ProcessorsBackend, scenario: Scenario): Prom
     process.frozenUntilRound = -1;
     process.stores.thaw();
   }
+  // Writes held up in flight land now.
+  await clock.advance(delays.maxMs);
   await admin.resume(name);
   // Stall: a poison record first failing after the faults stopped is dead-lettered within what
   // its retry policy allows (backoffs, and each attempt's timeout), plus the rounds' granularity.
@@ -561,6 +563,12 @@ async function runScenario(backend: ProcessorsBackend, scenario: Scenario): Prom
     for (let partition = 0; partition < scenario.partitions; partition++)
       await startRunner(drainer, partition);
     watch(drainer);
+    // Time moves on only once every runner waits for it, so simulated time never outruns real I/O.
+    await Promise.all(
+      [...processes, drainer].flatMap((process) =>
+        [...process.running.values()].map(({ runner }) => runner.whenParked()),
+      ),
+    );
     await clock.advance(DRAIN_ADVANCE_MS);
     if (failures.length > 0) throw failures[0];
   }

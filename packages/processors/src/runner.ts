@@ -222,6 +222,8 @@ export class PartitionRunner {
 
   // The loop's wake-ups.
   private kick: (() => void) | undefined;
+  private parkedWaiters: (() => void)[] = [];
+  private ended = false;
   private kicked = false;
   private stopRequested = false;
   private deadlineMs = Number.POSITIVE_INFINITY;
@@ -258,11 +260,15 @@ export class PartitionRunner {
 
   async run(options: { deadlineMs?: number } = {}): Promise<RunResult> {
     this.deadlineMs = options.deadlineMs ?? Number.POSITIVE_INFINITY;
-    try {
-      this.lease = await this.leases.acquire(this.key, this.options.runnerId, this.leaseTtlMs);
-    } catch (error) {
-      if (error instanceof LeaseHeldError) return { outcome: "held", fetchedTo: 0 };
+    const early = await this.beforeAcquiring().catch((error: unknown) => {
+      this.ended = true;
+      this.parked();
       throw error;
+    });
+    if (early) {
+      this.ended = true;
+      this.parked();
+      return { outcome: early, fetchedTo: 0 };
     }
     let outcome: RunOutcome;
     try {
@@ -276,7 +282,24 @@ export class PartitionRunner {
     }
     // Released even after a failure (best effort): the next runner need not wait for its expiry.
     if (outcome !== "fenced" && this.lease) await this.leases.release(this.lease).catch(() => undefined);
+    this.ended = true;
+    this.parked();
     return { outcome, fetchedTo: this.fetchCursor };
+  }
+
+  /** The definition as it is now, then the lease; an outcome when the run ends before it starts. */
+  private async beforeAcquiring(): Promise<RunOutcome | undefined> {
+    const current = await this.options.store.get(this.definition.spec.name);
+    if (!current || current.uid !== this.definition.uid) return "deleted";
+    if (current.state === "paused") return "paused";
+    if (current.version !== this.definition.version) return "changed";
+    try {
+      this.lease = await this.leases.acquire(this.key, this.options.runnerId, this.leaseTtlMs);
+    } catch (error) {
+      if (error instanceof LeaseHeldError) return "held";
+      throw error;
+    }
+    return undefined;
   }
 
   // ---- start: the source topic, the stored progress, its first commit if it has none ----
@@ -547,6 +570,20 @@ export class PartitionRunner {
     kick?.();
   }
 
+  /**
+   * Resolves once the runner waits for nothing but the clock or a wake-up (no commit, read or
+   * other store call in flight), or has ended: a test on a simulated clock moves time on then,
+   * so that time never runs ahead of real I/O.
+   */
+  whenParked(): Promise<void> {
+    if (this.ended || (this.kick !== undefined && !this.committing)) return Promise.resolve();
+    return new Promise((resolve) => this.parkedWaiters.push(resolve));
+  }
+
+  private parked(): void {
+    for (const resolve of this.parkedWaiters.splice(0)) resolve();
+  }
+
   private async waitForSignal(ms: number): Promise<void> {
     if (this.kicked) {
       this.kicked = false;
@@ -556,6 +593,7 @@ export class PartitionRunner {
     await new Promise<void>((resolve) => {
       this.kick = resolve;
       if (Number.isFinite(ms)) timer = this.clock.setTimer(ms, () => this.signal());
+      if (!this.committing) this.parked();
     });
     timer?.cancel();
     this.kicked = false;
