@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { type Clock, NotFoundError } from "@sluice/core";
 import type { Engine } from "@sluice/engine";
 import { ConsumerGroups, RestConsumers } from "@sluice/groups";
+import { ProcessorAdmin } from "@sluice/processors";
 import type { MetadataStore } from "@sluice/storage";
 import type { MiddlewareHandler } from "hono";
 import type { AppContext } from "./context.js";
@@ -22,6 +23,7 @@ import { registerConfigRoutes } from "./routes/configs.js";
 import { registerConsumerGroupRoutes } from "./routes/consumer-groups.js";
 import { registerConsumerV2Routes } from "./routes/consumers-v2.js";
 import { registerPartitionRoutes } from "./routes/partitions.js";
+import { registerProcessorRoutes } from "./routes/processors.js";
 import { registerProduceRoutes } from "./routes/produce.js";
 import { registerProducerRoutes } from "./routes/producers.js";
 import { registerReadRoutes } from "./routes/read.js";
@@ -52,6 +54,11 @@ export interface CreateAppOptions {
   publicUrl?: string;
   /** Told of each request whose client closed the connection before its body ended. */
   onClientDisconnect?: ClientDisconnectListener;
+  /**
+   * Processor administration built elsewhere (the local server's, whose runtime wants to hear of
+   * changes at once); default: over `engine` and `metadata`.
+   */
+  processors?: { admin: ProcessorAdmin; changed?: (name: string) => void };
 }
 
 export const API_VERSION = "0.1.0";
@@ -92,6 +99,14 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     replicationFactor: options.replicationFactor ?? 3,
+    processors:
+      options.processors?.admin ??
+      new ProcessorAdmin({
+        engine: options.engine,
+        metadata: options.metadata,
+        ...(options.clock ? { clock: options.clock } : {}),
+      }),
+    ...(options.processors?.changed ? { processorsChanged: options.processors.changed } : {}),
   };
   const publicUrl = options.publicUrl === undefined ? undefined : normalisePublicUrl(options.publicUrl);
   const app = new OpenAPIHono({ defaultHook: validationHook });
@@ -138,6 +153,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   registerProducerRoutes(app, context);
   registerConsumerGroupRoutes(app, context);
   registerConsumerV2Routes(app, context);
+  registerProcessorRoutes(app, context);
 
   app.doc31("/openapi.json", OPENAPI_INFO);
   let docsPage: string | undefined;

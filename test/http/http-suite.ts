@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { decodeRecordBatches } from "@sluice/core";
 import { afterAll, describe, expect, it } from "vitest";
+import { processorCases } from "./processors-suite.js";
 
 /**
  * The HTTP API's behaviour, written once and bound to every way the apps run: in-process over
@@ -55,12 +56,13 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("first contact", () => firstContactCases(api, registry.test));
     describe("consumer groups", () => consumerGroupCases(api, registry.test));
     describe("record batches", () => recordBatchCases(api, registry.test));
+    describe("processors", () => processorCases(api, registry.test));
     // After collection: a skip that names no case is a typo that would hide nothing.
     afterAll(() => registry.assertSkipsExist());
   });
 }
 
-type Test = (title: string, body: () => Promise<void>) => void;
+export type Test = (title: string, body: () => Promise<void>) => void;
 
 /** Registers cases, turning the listed ones into `it.skip` with the reason in the title. */
 function caseRegistry(skips: { reason: string; tests: string[] }[]) {
@@ -206,9 +208,9 @@ function apiFor(options: HttpSuiteOptions) {
   };
 }
 
-type Api = ReturnType<typeof apiFor>;
+export type Api = ReturnType<typeof apiFor>;
 
-function uniqueTopic(prefix: string): string {
+export function uniqueTopic(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 

@@ -8,6 +8,7 @@ import { createApp, type Logger } from "@sluice/functions";
 import { FilesystemObjectStore } from "@sluice/storage/filesystem";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { loadClusterId } from "./cluster-id.js";
+import { type LocalProcessors, startLocalProcessors } from "./processors.js";
 
 export interface ServerOptions {
   /** Holds `objects/` (the object store) and `metadata.sqlite`; created when missing. */
@@ -38,6 +39,12 @@ export interface ServerOptions {
   publicUrl?: string;
   /** Receives a line when each request arrives (`-> GET /path`) and when it ends (`<- 200 GET /path 3 ms`). */
   logRequests?: (line: string) => void;
+  /** A JSON file of processors to declare at start (`SLUICE_PROCESSORS`); see docs/processors.md. */
+  processorsFile?: string;
+  /** Receives what the processors do that an operator wants to see (declared, dead-lettered, failing). */
+  logProcessors?: (line: string) => void;
+  /** How often the processors' sweep looks for lag. Default 1 s. */
+  processorSweepIntervalMs?: number;
 }
 
 export interface RunningServer {
@@ -49,6 +56,8 @@ export interface RunningServer {
   /** Absolute. */
   dataDir: string;
   engine: Engine;
+  /** The processors running inside the server. */
+  processors: LocalProcessors;
   /** The Node HTTP server (e.g. to observe its 'request' events). */
   httpServer: Server;
   /** Requests whose client closed the connection before sending all of the body, since start. */
@@ -77,15 +86,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await mkdir(join(dataDir, "objects"), { recursive: true });
   const durability = options.durability ?? "fsync";
   const metadata = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
+  let started: LocalProcessors | undefined;
   try {
     const objects = new FilesystemObjectStore({ root: join(dataDir, "objects"), durability });
     const engine = new Engine({ objects, metadata });
     const clusterId = await loadClusterId(metadata);
+    const processors = await startLocalProcessors({
+      engine,
+      metadata,
+      ...(options.processorsFile ? { configFile: options.processorsFile } : {}),
+      ...(options.logProcessors ? { log: options.logProcessors } : {}),
+      ...(options.processorSweepIntervalMs === undefined
+        ? {}
+        : { sweepIntervalMs: options.processorSweepIntervalMs }),
+    });
+    started = processors;
     let clientDisconnects = 0;
     const app = createApp({
       engine,
       metadata,
       clusterId,
+      processors: { admin: processors.admin, changed: () => void processors.runtime.sweep() },
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
       onClientDisconnect: () => {
@@ -150,6 +171,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         } finally {
           clearTimeout(streamTimer);
           clearTimeout(forceTimer);
+          // Runners finish their calls in flight, commit them and let go of their leases first.
+          await processors.stop().catch(() => undefined);
           metadata.close();
         }
       })();
@@ -163,6 +186,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clusterId,
       dataDir,
       engine,
+      processors,
       httpServer: server,
       get clientDisconnects() {
         return clientDisconnects;
@@ -170,6 +194,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       close,
     };
   } catch (error) {
+    await started?.stop().catch(() => undefined);
     metadata.close();
     throw error;
   }
