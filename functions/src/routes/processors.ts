@@ -72,12 +72,9 @@ const RetrySchema = z
     max_backoff_ms: int(0, 86_400_000)
       .optional()
       .openapi({ description: "Longest wait between attempts, at least backoff_ms. Default 60000" }),
-    max_record_age_ms: int(1_000, 31_536_000_000)
-      .nullable()
-      .optional()
-      .openapi({
-        description: "A record failing when older than this is dead-lettered at once. Default none",
-      }),
+    max_record_age_ms: int(1_000, 31_536_000_000).nullable().optional().openapi({
+      description: "A record failing when older than this is dead-lettered at once. Default none",
+    }),
     timeout_ms: int(1, 900_000)
       .optional()
       .openapi({ description: "A handler call running longer fails. Default 30000" }),
@@ -116,31 +113,21 @@ const definitionFields = {
     .openapi({ description: "With AT_TIMESTAMP (only): epoch milliseconds or an ISO-8601 date-time" }),
   filter: FilterSchema.nullable().optional(),
   retry: RetrySchema.optional(),
-  bisect_on_error: z
-    .boolean()
-    .optional()
-    .openapi({
-      description:
-        "Halve a failing batch until the failing record is alone (no attempts spent). Default false",
-    }),
-  dead_letter_topic: topicName
-    .nullable()
-    .optional()
-    .openapi({
-      description: "Where records go once their retries are spent, with sluice-* headers naming them",
-    }),
+  bisect_on_error: z.boolean().optional().openapi({
+    description: "Halve a failing batch until the failing record is alone (no attempts spent). Default false",
+  }),
+  dead_letter_topic: topicName.nullable().optional().openapi({
+    description: "Where records go once their retries are spent, with sluice-* headers naming them",
+  }),
   output_topics: z
     .array(topicName)
     .max(10)
     .optional()
     .openapi({ description: "Topics the handler's outputs may go to" }),
-  ordering: z
-    .enum(["PARTITION", "KEY"])
-    .optional()
-    .openapi({
-      description:
-        "PARTITION (default): a partition in offset order. KEY: each key in order, several keys at once",
-    }),
+  ordering: z.enum(["PARTITION", "KEY"]).optional().openapi({
+    description:
+      "PARTITION (default): a partition in offset order. KEY: each key in order, several keys at once",
+  }),
   parallelism: int(1, 100)
     .optional()
     .openapi({ description: "Keys' batches in flight at once, KEY ordering only. Default 4" }),

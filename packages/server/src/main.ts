@@ -5,7 +5,10 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
  * `npm start`: the local server. Environment: PORT (default 8080; 0 picks a free port), HOST
  * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_LOG_REQUESTS=1 (a line per
  * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
- * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it). SIGINT/SIGTERM stop it gracefully; a second signal exits at once.
+ * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it),
+ * SLUICE_PROCESSORS (a JSON file of processors to declare at start, docs/processors.md),
+ * SLUICE_PROCESSORS_RUN=0 (manage processors but run none). SIGINT/SIGTERM stop it gracefully; a
+ * second signal exits at once.
  */
 function fail(message: string): never {
   process.stderr.write(`sluice-server: ${message}\n`);
@@ -27,6 +30,11 @@ const logLevel = (process.env.SLUICE_LOG_LEVEL || "info").toLowerCase();
 if (logLevel !== "info" && logLevel !== "debug")
   fail(`SLUICE_LOG_LEVEL must be info or debug, got ${logLevel}`);
 const debug = logLevel === "debug";
+const processorsFile = process.env.SLUICE_PROCESSORS ? resolve(process.env.SLUICE_PROCESSORS) : undefined;
+const runProcessorsText = (process.env.SLUICE_PROCESSORS_RUN ?? "1").toLowerCase();
+if (!["0", "1", "true", "false", "yes", "no"].includes(runProcessorsText))
+  fail(`SLUICE_PROCESSORS_RUN must be 1 or 0, got ${runProcessorsText}`);
+const runProcessors = ["1", "true", "yes"].includes(runProcessorsText);
 
 let running: RunningServer;
 try {
@@ -38,6 +46,9 @@ try {
     durability,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
+    ...(processorsFile ? { processorsFile } : {}),
+    runProcessors,
+    logProcessors: (line: string) => process.stdout.write(`${line}\n`),
     ...(debug
       ? {
           logger: {
@@ -59,6 +70,7 @@ process.stdout.write(
     `  data dir:   ${running.dataDir}`,
     `  cluster id: ${running.clusterId}`,
     `  durability: ${durability}`,
+    `  processors: ${running.processors.declared.length > 0 ? `${running.processors.declared.join(", ")} (${processorsFile})` : runProcessors ? "run here (none declared in a file)" : "not run (SLUICE_PROCESSORS_RUN=0)"}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",
   ].join("\n"),

@@ -19,6 +19,8 @@ export interface LocalProcessorsOptions {
   sweepIntervalMs?: number;
   /** Told of processors declared, waiting for a topic, failing; default nowhere. */
   log?: (line: string) => void;
+  /** Start the runtime (default); false: definitions are declared and managed, nothing runs them. */
+  run?: boolean;
 }
 
 export interface LocalProcessors {
@@ -85,7 +87,7 @@ export async function startLocalProcessors(options: LocalProcessorsOptions): Pro
     }
   };
   await declare();
-  runtime.start();
+  if (options.run !== false) runtime.start();
   let stopped = false;
   const retry = repeatEvery(systemClock, options.sweepIntervalMs ?? 1_000, () => {
     if (pending.size === 0 || stopped) return;

@@ -45,6 +45,8 @@ export interface ServerOptions {
   logProcessors?: (line: string) => void;
   /** How often the processors' sweep looks for lag. Default 1 s. */
   processorSweepIntervalMs?: number;
+  /** Run processors here (default); false: the API manages them, nothing runs them. */
+  runProcessors?: boolean;
 }
 
 export interface RunningServer {
