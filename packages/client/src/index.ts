@@ -26,5 +26,6 @@ export {
   type PartitionsListener,
 } from "./group-consumer.js";
 export { parseConcatenatedJson } from "./json-stream.js";
+export type * from "./processor-types.js";
 export { parseServerSentEvents, type ServerSentEvent } from "./sse.js";
 export type * from "./types.js";
