@@ -74,11 +74,14 @@ export interface ProcessorOutput {
 export interface ProcessorResult {
   outputs?: ProcessorOutput[];
   /**
-   * Offsets of the batch's records that failed. Records before the first failure of their
-   * ordering key (the partition, under per-partition ordering) succeed; that failure is retried.
+   * The batch's records that failed: offsets, or `{ offset, error }` to say why (the error ends up
+   * in the dead letter's `sluice-error`). Records before the first failure of their ordering key
+   * (the partition, under per-partition ordering) succeed; that failure is retried.
    */
-  failures?: number[];
+  failures?: Failure[];
 }
+
+export type Failure = number | { offset: number; error?: string };
 
 export type ProcessorHandler = (
   batch: ProcessorBatch,
@@ -115,14 +118,17 @@ export function defineRecordProcessor(
 ): Processor {
   return defineProcessor(async (batch, ctx) => {
     const outputs: ProcessorOutput[] = [];
-    const failures: number[] = [];
+    const failures: Failure[] = [];
     for (const record of batch.records) {
       try {
         const produced = await handle(record, ctx, batch);
         const list = produced === undefined ? [] : Array.isArray(produced) ? produced : [produced];
         for (const output of list) outputs.push({ ...output, sourceOffset: record.offset });
-      } catch {
-        failures.push(record.offset);
+      } catch (error) {
+        failures.push({
+          offset: record.offset,
+          error: error instanceof Error ? error.message : String(error),
+        });
       }
     }
     return { outputs, failures };
@@ -192,7 +198,7 @@ export interface ProcessorEventOutput {
 /** A webhook may also answer 2xx with no body: every record succeeded and there are no outputs. */
 export interface ProcessorEventResult {
   outputs?: ProcessorEventOutput[];
-  failures?: number[];
+  failures?: Failure[];
 }
 
 /**

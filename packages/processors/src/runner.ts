@@ -878,7 +878,10 @@ export class PartitionRunner {
           wholeError = `the handler named offset ${failure} as failed, which is not in the batch`;
           break;
         }
-        named.set(failure, `the handler reported offset ${failure} as failed`);
+        named.set(
+          failure,
+          outcome.result.errors.get(failure) ?? `the handler reported offset ${failure} as failed`,
+        );
       }
       outcome.result.outputs.forEach((output, index) => {
         if (wholeError) return;

@@ -51,6 +51,7 @@ describe("module handlers", () => {
     );
     expect(seen).toEqual(["uid:topic:2:7", "uid:topic:2:8"]);
     expect(result.failures).toEqual([8]);
+    expect(result.errors).toEqual(new Map());
     expect(result.outputs).toEqual([
       { topic: undefined, sourceOffset: 7, record: { key: encoder.encode("k"), value: encoder.encode("v") } },
     ]);
@@ -162,6 +163,7 @@ describe("Lambda handlers", () => {
     ).resolves.toEqual({
       outputs: [],
       failures: [],
+      errors: new Map(),
     });
   });
 });
@@ -210,7 +212,11 @@ describe("webhook handlers", () => {
       response.writeHead(204);
       response.end();
     };
-    await expect(new Handlers().invoke(call(webhook()))).resolves.toEqual({ outputs: [], failures: [] });
+    await expect(new Handlers().invoke(call(webhook()))).resolves.toEqual({
+      outputs: [],
+      failures: [],
+      errors: new Map(),
+    });
   });
 
   it("fail the batch on a non-2xx answer with its status and body, and when the answer never comes", async () => {

@@ -1,10 +1,12 @@
 import type { ProduceRecord } from "@sluice/engine";
 import type { ProcessorOutput, ProcessorResult } from "@sluice/processor-sdk";
 
-/** A handler's answer, checked: outputs as records to append, failures as offsets. */
+/** A handler's answer, checked: outputs as records to append, failures as offsets (with why, when said). */
 export interface HandlerResult {
   outputs: HandlerOutput[];
   failures: number[];
+  /** What the handler said about a failure, by offset. */
+  errors: Map<number, string>;
 }
 
 export interface HandlerOutput {
@@ -47,7 +49,7 @@ function optionalInteger(value: unknown, field: string): number | undefined {
 
 /** Checks a module handler's result (anything it returned) against ProcessorResult. */
 export function checkModuleResult(value: unknown): HandlerResult {
-  if (value === undefined || value === null) return { outputs: [], failures: [] };
+  if (value === undefined || value === null) return { outputs: [], failures: [], errors: new Map() };
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new MalformedResultError(
       `the handler must return { outputs, failures } or nothing, got ${describe(value)}`,
@@ -58,7 +60,7 @@ export function checkModuleResult(value: unknown): HandlerResult {
     outputs: checkList(result.outputs, "outputs").map((output, index) =>
       checkModuleOutput(output as ProcessorOutput, index),
     ),
-    failures: checkFailures(result.failures),
+    ...checkFailures(result.failures),
   };
 }
 
@@ -103,18 +105,26 @@ export function checkList(value: unknown, field: string): unknown[] {
   return value;
 }
 
-/** Failures: offsets, or Lambda's `{ itemIdentifier }` entries with the offset as text. */
-export function checkFailures(value: unknown): number[] {
-  return checkList(value, "failures").map((entry, index) => {
-    const candidate =
-      typeof entry === "object" && entry !== null && "itemIdentifier" in entry
-        ? Number((entry as { itemIdentifier: unknown }).itemIdentifier)
-        : entry;
+/**
+ * Failures: offsets, `{ offset, error }`, or Lambda's `{ itemIdentifier }` entries with the offset
+ * as text.
+ */
+export function checkFailures(value: unknown): { failures: number[]; errors: Map<number, string> } {
+  const errors = new Map<number, string>();
+  const failures = checkList(value, "failures").map((entry, index) => {
+    let candidate: unknown = entry;
+    if (typeof entry === "object" && entry !== null) {
+      const object = entry as { itemIdentifier?: unknown; offset?: unknown; error?: unknown };
+      candidate = "itemIdentifier" in object ? Number(object.itemIdentifier) : object.offset;
+      if (typeof object.error === "string" && typeof candidate === "number")
+        errors.set(candidate, object.error.slice(0, 1_000));
+    }
     if (typeof candidate !== "number" || !Number.isSafeInteger(candidate) || candidate < 0) {
       throw new MalformedResultError(
-        `failures[${index}] must be the offset of a record of the batch, got ${describe(entry)}`,
+        `failures[${index}] must be the offset of a record of the batch (or {offset, error}), got ${describe(entry)}`,
       );
     }
     return candidate;
   });
+  return { failures, errors };
 }

@@ -52,7 +52,8 @@ export function toData(bytes: Uint8Array | null): EventData | null {
 
 /** Checks a JSON result (already parsed) from a Lambda function or a webhook. */
 export function fromEventResult(value: unknown): HandlerResult {
-  if (value === undefined || value === null || value === "") return { outputs: [], failures: [] };
+  if (value === undefined || value === null || value === "")
+    return { outputs: [], failures: [], errors: new Map() };
   if (typeof value !== "object" || Array.isArray(value)) {
     throw new MalformedResultError(
       `the answer must be a JSON object { outputs, failures } or empty, got ${JSON.stringify(value).slice(0, 100)}`,
@@ -62,7 +63,7 @@ export function fromEventResult(value: unknown): HandlerResult {
   return {
     outputs: checkList(result.outputs, "outputs").map((output, index) => fromEventOutput(output, index)),
     // Lambda's ReportBatchItemFailures answer is accepted too, with offsets as item identifiers.
-    failures: checkFailures(result.failures ?? result.batchItemFailures),
+    ...checkFailures(result.failures ?? result.batchItemFailures),
   };
 }
 
