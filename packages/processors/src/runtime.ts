@@ -102,8 +102,9 @@ export class ProcessorRuntime {
     for (const source of sources) this.runPartition(source.processor, source.topic, partition);
   }
 
-  /** Wakes every processor of `topic` (by name) on `partition`; refreshes the processors first. */
-  async wakeTopic(topicId: string, partition: number): Promise<void> {
+  /** Wakes every processor of the topic named `topic` on `partition`. */
+  async wakeByName(topic: string, partition: number): Promise<void> {
+    const topicId = (await this.options.engine.describeTopic(topic)).topicId;
     if (!this.byTopicId.has(topicId)) await this.refresh();
     this.wake(topicId, partition);
   }
