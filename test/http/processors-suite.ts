@@ -151,6 +151,27 @@ export function processorCases(api: Api, test: Test): void {
     expect(resumed.body.state).toBe("RUNNING");
   });
 
+  test("PUT creates a processor, then replaces its definition keeping its progress and state", async () => {
+    const source = await api.createTopic("proc-put");
+    const name = uniqueTopic("proc-put");
+    const definition = { name, topics: [source], handler: webhook };
+    const created = await api.send("PUT", `${processors()}/${name}`, definition);
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const uid = created.body.uid;
+    expect((await api.send("POST", `${processors()}/${name}/pause`)).status).toBe(200);
+    const same = await api.send("PUT", `${processors()}/${name}`, definition);
+    expect(same.status).toBe(200);
+    const replaced = await api.send("PUT", `${processors()}/${name}`, { ...definition, batch_size: 7 });
+    expect(replaced.status).toBe(200);
+    expect(replaced.body).toMatchObject({ uid, state: "PAUSED", definition: { batch_size: 7 } });
+    const mismatch = await api.send("PUT", `${processors()}/${name}`, {
+      ...definition,
+      name: `${name}-other`,
+    });
+    expect(mismatch.status).toBe(400);
+    expect(mismatch.body.message).toMatch(/^name: must be the processor named in the path/);
+  });
+
   test("deletes a processor; it is gone afterwards", async () => {
     const source = await api.createTopic("proc-del");
     const name = uniqueTopic("proc-del");

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { InvalidArgumentError, NotFoundError } from "@sluice/core";
 import type {
   PartitionDescription,
   ProcessorDescription,
@@ -372,6 +373,55 @@ export function registerProcessorRoutes(app: SluiceApp, context: AppContext): vo
     changed(created.name);
     c.header("Location", urlOf(c, processorPath(clusterId, created.name)));
     return c.json(processorResource(c, clusterId, created), 201);
+  });
+
+  const replace = createRoute({
+    method: "put",
+    path: `${base}/{processor_name}`,
+    tags,
+    summary: "Create a processor, or bring an existing one to this definition keeping its progress",
+    description: [
+      "The same checks as creating. An existing processor keeps its checkpoints, blocked keys and state;",
+      "partitions of a new source topic start at the starting position as of now. Its runners pick the new",
+      "definition up within a second. 201 when created, 200 otherwise.",
+    ].join(" "),
+    middleware: [body(true)] as const,
+    request: {
+      params: ProcessorParamsSchema,
+      body: { required: true, content: { "application/json": { schema: CreateBodySchema } } },
+    },
+    responses: {
+      200: {
+        description: "Changed, or already so",
+        content: { "application/json": { schema: ProcessorSchema } },
+      },
+      201: { description: "Created", content: { "application/json": { schema: ProcessorSchema } } },
+      ...errorResponses(...COMMON_ERRORS, 409, 413),
+    },
+  });
+  app.openapi(replace, async (c) => {
+    const { processor_name } = c.req.valid("param");
+    const definition = c.req.valid("json");
+    if (definition.name !== processor_name) {
+      throw new InvalidArgumentError(
+        `name: must be the processor named in the path (${processor_name}), got ${definition.name}`,
+        {
+          details: { field: "name" },
+        },
+      );
+    }
+    const json =
+      definition.starting_timestamp === undefined
+        ? definition
+        : {
+            ...definition,
+            starting_timestamp: parseTimestamp(definition.starting_timestamp, "starting_timestamp"),
+          };
+    const outcome = await processors.apply(json);
+    changed(processor_name);
+    const [processor] = (await processors.list()).filter((candidate) => candidate.name === processor_name);
+    if (!processor) throw new NotFoundError(`processor not found: ${processor_name} (deleted meanwhile)`);
+    return c.json(processorResource(c, clusterId, processor), outcome === "created" ? 201 : 200);
   });
 
   const list = createRoute({
