@@ -153,7 +153,8 @@ describe("Processor", () => {
           .filter((entry) => entry.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
           .flatMap((entry) =>
             Object.keys(entry.data as object).map(
-              (id) => `${construct.node.path} ${id.replace(/<.*>/, "<bucket>")}`,
+              (id) =>
+                `${construct.node.path} ${id.replace(/^annotation::/i, "").replace(/<.*>/, "<bucket>")}`,
             ),
           ),
       )
