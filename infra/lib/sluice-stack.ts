@@ -90,5 +90,12 @@ export class SluiceStack extends Stack {
     new CfnOutput(this, "BucketName", { value: this.platform.bucket.bucketName });
     new CfnOutput(this, "TableName", { value: this.platform.table.tableName });
     new CfnOutput(this, "ClusterId", { value: this.platform.clusterId });
+    const dispatcher = this.processors[0]?.dispatcher;
+    if (dispatcher) {
+      new CfnOutput(this, "DispatcherFunction", {
+        value: dispatcher.function.functionName,
+        description: 'The processors\' dispatcher (invoke with {"sluice":"sweep"} to sweep now)',
+      });
+    }
   }
 }

@@ -207,7 +207,7 @@ export interface ProcessorEventResult {
  */
 export function eventHandler(
   processor: Processor,
-): (event: ProcessorEvent, signal?: AbortSignal) => Promise<ProcessorEventResult> {
+): (event: ProcessorEvent, signal?: unknown) => Promise<ProcessorEventResult> {
   return async (event, signal) => {
     const keys = new Map(event.records.map((record) => [record.offset, record.idempotencyKey]));
     const batch: ProcessorBatch = {
@@ -229,7 +229,8 @@ export function eventHandler(
     const ctx: ProcessorContext = {
       idempotencyKey: (record) =>
         keys.get(record.offset) ?? `${event.processor}:${event.topic}:${event.partition}:${record.offset}`,
-      signal: signal ?? new AbortController().signal,
+      // As a Lambda handler the second argument is Lambda's context, not a signal.
+      signal: signal instanceof AbortSignal ? signal : new AbortController().signal,
     };
     const result = (await processor.handle(batch, ctx)) ?? {};
     return {
