@@ -8,13 +8,14 @@ const ROOT = join(import.meta.dirname, "..");
 export async function startServer(
   dataDir: string,
   durability: "fsync" | "buffered",
+  env: Record<string, string> = {},
 ): Promise<{ url: string; stop: () => Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
     ["--import", "tsx", join(ROOT, "packages/server/src/main.ts")],
     {
       cwd: ROOT,
-      env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir, SLUICE_DURABILITY: durability },
+      env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir, SLUICE_DURABILITY: durability, ...env },
       stdio: ["ignore", "pipe", "inherit"],
     },
   );
