@@ -64,14 +64,14 @@ export async function main(argv: string[]): Promise<void> {
         batch_max_bytes: 4 * 1024 * 1024,
       },
     ]);
-    const started = performance.now();
     const server = await startServer(dataDir, durability, { SLUICE_PROCESSORS: passConfig });
     let throughput: number;
     let latencies: { fromAck: number[]; fromSend: number[] };
     try {
       const client = new SluiceClient({ url: server.url });
-      await waitForOutputs(client, "bench-out", partitions, records, "throughput");
-      throughput = records / ((performance.now() - started) / 1000);
+      // From the server's first answer (its processors run by then) to the last output committed.
+      const drain = await waitForOutputs(client, "bench-out", partitions, records, "throughput");
+      throughput = (records - drain.countAtStart) / ((drain.finishedAt - drain.startedAt) / 1000);
       latencies = await measureLatency(client, partitions, samples);
     } finally {
       await server.stop();
@@ -250,8 +250,10 @@ async function waitForOutputs(
   partitions: number,
   count: number,
   what: string,
-) {
-  const deadline = performance.now() + 600_000;
+): Promise<{ startedAt: number; countAtStart: number; finishedAt: number }> {
+  const startedAt = performance.now();
+  let countAtStart: number | undefined;
+  const deadline = startedAt + 600_000;
   for (;;) {
     const marks = await Promise.all(
       Array.from({ length: partitions }, (_, partition) =>
@@ -259,6 +261,7 @@ async function waitForOutputs(
       ),
     );
     const total = marks.reduce((sum, mark) => sum + mark, 0);
+    countAtStart ??= total;
     progress(`${what}: ${total.toLocaleString("en-US")}/${count.toLocaleString("en-US")} outputs committed`);
     if (total >= count) break;
     if (performance.now() > deadline)
@@ -266,6 +269,7 @@ async function waitForOutputs(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   progressDone();
+  return { startedAt, countAtStart: countAtStart ?? 0, finishedAt: performance.now() };
 }
 
 /** Single records, one at a time, each awaited in the output topic by a long-poll. */

@@ -1,5 +1,5 @@
 import { partitionForKey } from "@sluice/core";
-import { type ProduceRecord, type Topic, TransactionalAppender, validateRecord } from "@sluice/engine";
+import { type ProduceRecord, recordPayloadBytes, type Topic, validateRecord } from "@sluice/engine";
 import type { HandlerOutput } from "./handlers/result.js";
 
 /** An output with its topic and partition decided. */
@@ -43,36 +43,24 @@ export function routeOutput(
   }
   const topic = topics.get(name);
   if (!topic) return { ok: false, problem: `outputs[${index}] goes to topic ${name}, which does not exist` };
-  const record = output.record;
-  const partition =
-    record.partition ??
-    (record.key !== null
-      ? partitionForKey(record.key, topic.partitions)
-      : sourcePartition % topic.partitions);
-  const routed = { ...record, partition };
-  try {
-    validateRecord(routed, topic, { label: `outputs[${index}]` });
-  } catch (error) {
-    return {
-      ok: false,
-      problem: `${error instanceof Error ? error.message : String(error)} (topic ${name})`,
-    };
+  // The record is the handler result's own copy (built by the invoker): it takes its partition in place.
+  const routed = output.record as ProduceRecord & { partition: number };
+  routed.partition ??=
+    routed.key !== null ? partitionForKey(routed.key, topic.partitions) : sourcePartition % topic.partitions;
+  // The common case is checked inline; anything unusual goes through the engine's rules, for their message.
+  const usual =
+    routed.partition < topic.partitions &&
+    (routed.timestamp === undefined || (Number.isSafeInteger(routed.timestamp) && routed.timestamp >= 0)) &&
+    recordPayloadBytes(routed) <= topic.settings.maxMessageBytes;
+  if (!usual) {
+    try {
+      validateRecord(routed, topic, { label: `outputs[${index}]` });
+    } catch (error) {
+      return {
+        ok: false,
+        problem: `${error instanceof Error ? error.message : String(error)} (topic ${name})`,
+      };
+    }
   }
   return { ok: true, output: { topic: name, record: routed, sourceOffset: output.sourceOffset } };
-}
-
-/** Metadata operations a set of appends costs in the engine's transaction (without the caller's). */
-export function appendOperations(
-  records: Iterable<{ topic: string; record: { partition: number } }>,
-): number {
-  const partitions = new Map<string, Set<number>>();
-  for (const { topic, record } of records) {
-    const set = partitions.get(topic) ?? new Set<number>();
-    set.add(record.partition);
-    partitions.set(topic, set);
-  }
-  return TransactionalAppender.operationCount(
-    [...partitions.values()].map((set) => set.size),
-    0,
-  );
 }

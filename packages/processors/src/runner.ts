@@ -23,7 +23,8 @@ import { compileFilter } from "./filter.js";
 import type { HandlerInvoker } from "./handlers/invoker.js";
 import type { HandlerResult } from "./handlers/result.js";
 import { progressKey } from "./keys.js";
-import { appendOperations, type RoutedOutput, routeOutput } from "./outputs.js";
+import { OffsetSet } from "./offset-set.js";
+import { type RoutedOutput, routeOutput } from "./outputs.js";
 import {
   type LastError,
   newCommitId,
@@ -163,7 +164,8 @@ interface LaneResult {
   processed: number;
   deadLettered: number;
   lastError: LastError | undefined;
-  operations: number;
+  /** The partitions its outputs and dead letters go to, by topic. */
+  touched: Map<string, Set<number>>;
 }
 
 type Outcome = { ok: true; result: HandlerResult } | { ok: false; error: string };
@@ -206,7 +208,9 @@ export class PartitionRunner {
   private fetchWanted = true;
   private readonly records = new Map<number, ConsumedRecord>();
   /** Not done in the store: fetched and waiting, in flight, or handled but not yet committed. */
-  private readonly outstanding = new Set<number>();
+  private readonly outstanding = new OffsetSet();
+  /** The highest offset done (committed, or filtered) in this run: the frontier needs go no further. */
+  private highestDone = -1;
   private readonly queuedAtMs = new Map<number, number>();
   private lanes: Lane[] = [];
   private readonly blocked = new Map<string, Blocked>();
@@ -340,6 +344,7 @@ export class PartitionRunner {
     this.records.clear();
     this.outstanding.clear();
     for (const offset of this.persisted.pending) this.outstanding.add(offset);
+    this.highestDone = this.persisted.frontier - 1;
     this.queuedAtMs.clear();
     this.lanes = Array.from({ length: this.laneCount() }, () => ({ queue: [], busy: false }));
     this.blocked.clear();
@@ -516,9 +521,10 @@ export class PartitionRunner {
   }
 
   private checkpointInHand(): number {
-    let lowest = Number.POSITIVE_INFINITY;
-    for (const offset of this.outstanding) if (offset < lowest) lowest = offset;
-    return Math.min(lowest, Math.max(this.fetchCursor, this.loadedFrontier));
+    return Math.min(
+      this.outstanding.min() ?? Number.POSITIVE_INFINITY,
+      Math.max(this.fetchCursor, this.loadedFrontier),
+    );
   }
 
   private lookaheadRoom(): number {
@@ -668,6 +674,7 @@ export class PartitionRunner {
       if (!this.filter(record)) {
         this.outstanding.delete(offset);
         this.filteredUncommitted++;
+        this.highestDone = Math.max(this.highestDone, offset);
         continue;
       }
       this.outstanding.add(offset);
@@ -694,7 +701,8 @@ export class PartitionRunner {
   }
 
   private skipTo(offset: number): void {
-    for (const pending of [...this.outstanding]) if (pending < offset) this.outstanding.delete(pending);
+    for (const pending of this.outstanding.below(offset)) this.outstanding.delete(pending);
+    this.highestDone = Math.max(this.highestDone, offset - 1);
     this.fetchCursor = offset;
     this.loadedFrontier = Math.max(this.loadedFrontier, offset);
     this.fetchWanted = true;
@@ -864,7 +872,7 @@ export class PartitionRunner {
       processed: 0,
       deadLettered: 0,
       lastError: undefined,
-      operations: 0,
+      touched: new Map(),
     };
     let wholeError: string | undefined;
     let forceBisect = false;
@@ -902,8 +910,11 @@ export class PartitionRunner {
         wholeError =
           "the result names failures, so every output must say which record it comes from (sourceOffset)";
       }
-      if (!wholeError && appendOperations(routed) > TRANSACTION_OPERATIONS_MAX - 1 - DEAD_LETTER_OPERATIONS) {
-        wholeError = `the outputs of ${batch.records.length} record${batch.records.length === 1 ? "" : "s"} span ${appendOperations(routed)} metadata operations; one transaction holds ${TRANSACTION_OPERATIONS_MAX}`;
+      const touched = new Map<string, Set<number>>();
+      for (const output of routed) touch(touched, output.topic, output.record.partition);
+      const operations = operationsOf(touched);
+      if (!wholeError && operations > TRANSACTION_OPERATIONS_MAX - 1 - DEAD_LETTER_OPERATIONS) {
+        wholeError = `the outputs of ${batch.records.length} record${batch.records.length === 1 ? "" : "s"} span ${operations} metadata operations; one transaction holds ${TRANSACTION_OPERATIONS_MAX}`;
         forceBisect = true;
       }
     }
@@ -913,13 +924,8 @@ export class PartitionRunner {
     } else {
       this.batchAnswered(batch, named, routed, result);
     }
-    result.operations = appendOperations([
-      ...result.outputs,
-      ...result.deadLetters.map((record) => ({
-        topic: spec.deadLetterTopic!,
-        record: record as { partition: number },
-      })),
-    ]);
+    for (const output of result.outputs) touch(result.touched, output.topic, output.record.partition);
+    for (const record of result.deadLetters) touch(result.touched, spec.deadLetterTopic!, record.partition!);
     this.results.push(result);
   }
 
@@ -1112,33 +1118,33 @@ export class PartitionRunner {
     if (this.committing || this.commitFailure !== undefined) return;
     if (this.results.length === 0 && !progressOnly) return;
     const deadLetterTopic = this.definition.spec.deadLetterTopic;
-    const appended = (result: LaneResult) => [
-      ...result.outputs,
-      ...result.deadLetters.map((record) => ({
-        topic: deadLetterTopic!,
-        record: record as { partition: number },
-      })),
-    ];
+    // As many results as fit one transaction, oldest first (always at least one).
     const taken: LaneResult[] = [];
-    const writes: { topic: string; record: { partition: number } }[] = [];
+    const touched = new Map<string, Set<number>>();
     for (const result of this.results) {
-      const candidate = [...writes, ...appended(result)];
-      if (taken.length > 0 && 1 + appendOperations(candidate) > TRANSACTION_OPERATIONS_MAX) break;
+      const merged = new Map([...touched].map(([topic, partitions]) => [topic, new Set(partitions)]));
+      for (const [topic, partitions] of result.touched) {
+        const set = merged.get(topic) ?? new Set<number>();
+        for (const partition of partitions) set.add(partition);
+        merged.set(topic, set);
+      }
+      if (taken.length > 0 && 1 + operationsOf(merged) > TRANSACTION_OPERATIONS_MAX) break;
       taken.push(result);
-      writes.push(...appended(result));
+      touched.clear();
+      for (const [topic, partitions] of merged) touched.set(topic, partitions);
     }
-    const outputs = taken.flatMap((result) => result.outputs);
-    const done = new Set(taken.flatMap((result) => result.done));
-    const remaining: number[] = [];
-    let checkpoint = Number.POSITIVE_INFINITY;
-    for (const offset of this.outstanding) {
-      if (done.has(offset)) continue;
-      remaining.push(offset);
-      if (offset < checkpoint) checkpoint = offset;
+    const done = new Set<number>();
+    let highestDone = this.highestDone;
+    for (const result of taken) {
+      for (const offset of result.done) {
+        done.add(offset);
+        if (offset > highestDone) highestDone = offset;
+      }
     }
-    const frontier = Math.max(this.persisted.frontier, this.fetchCursor, this.loadedFrontier);
-    if (checkpoint > frontier) checkpoint = frontier;
-    remaining.sort((a, b) => a - b);
+    // Everything done lies below the frontier; what is in hand above it need not be listed.
+    const frontier = Math.max(this.persisted.frontier, highestDone + 1);
+    const remaining = this.outstanding.below(frontier).filter((offset) => !done.has(offset));
+    const checkpoint = remaining[0] ?? frontier;
     const retries = new Map(this.persisted.retries);
     let lastError = this.persisted.lastError;
     for (const result of taken) {
@@ -1164,11 +1170,20 @@ export class PartitionRunner {
       lastError,
     };
     const appends = new Map<string, ProduceRecord[]>();
-    for (const output of outputs)
-      appends.set(output.topic, [...(appends.get(output.topic) ?? []), output.record]);
-    const deadLetters = taken.flatMap((result) => result.deadLetters);
-    if (deadLetters.length > 0)
-      appends.set(deadLetterTopic!, [...(appends.get(deadLetterTopic!) ?? []), ...deadLetters]);
+    let outputCount = 0;
+    for (const result of taken) {
+      for (const output of result.outputs) {
+        let list = appends.get(output.topic);
+        if (!list) appends.set(output.topic, (list = []));
+        list.push(output.record);
+        outputCount++;
+      }
+      if (result.deadLetters.length > 0) {
+        let list = appends.get(deadLetterTopic!);
+        if (!list) appends.set(deadLetterTopic!, (list = []));
+        for (const record of result.deadLetters) list.push(record);
+      }
+    }
     const generation = this.generation;
     this.committing = this.commitNow(
       [...appends].map(([topic, records]) => ({ topic, records })),
@@ -1185,13 +1200,14 @@ export class PartitionRunner {
             this.queuedAtMs.delete(offset);
           }
           this.filteredUncommitted -= filtered;
+          this.highestDone = Math.max(this.highestDone, highestDone);
           this.storeFailures = 0;
           this.options.events?.committed?.({
             ...this.label,
             processed: change.processed,
             deadLettered: change.deadLettered,
             filtered,
-            outputs: outputs.length,
+            outputs: outputCount,
             checkpoint,
             doneTimestamps: taken.flatMap((result) => result.doneTimestamps),
           });
@@ -1266,6 +1282,19 @@ export class PartitionRunner {
       lastError: change.lastError,
     };
   }
+}
+
+function touch(touched: Map<string, Set<number>>, topic: string, partition: number): void {
+  let partitions = touched.get(topic);
+  if (!partitions) touched.set(topic, (partitions = new Set()));
+  partitions.add(partition);
+}
+
+/** Operations of the engine's part of a transaction: per topic 1, per partition 2. */
+function operationsOf(touched: Map<string, Set<number>>): number {
+  let operations = 0;
+  for (const partitions of touched.values()) operations += 1 + 2 * partitions.size;
+  return operations;
 }
 
 /** Dead letters of one result go to one topic: at most one topic check and one partition. */
