@@ -205,7 +205,7 @@ async function fill(
   topic: string,
   partitions: number,
   count: number,
-  valueOf: (index: number) => string,
+  valueAt: (index: number) => string,
   keyOf: ((index: number) => string) | null,
 ): Promise<void> {
   const { metadata, engine } = stores(dataDir, durability);
@@ -222,7 +222,7 @@ async function fill(
         for (let index = start; index < end; index++) {
           records.push({
             key: keyOf ? encoder.encode(keyOf(index)) : null,
-            value: encoder.encode(valueOf(index)),
+            value: encoder.encode(valueAt(index)),
             ...(keyOf ? {} : { partition: Math.floor(start / 1_000) % partitions }),
           });
         }

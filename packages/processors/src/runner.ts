@@ -1173,14 +1173,11 @@ export class PartitionRunner {
     let outputCount = 0;
     for (const result of taken) {
       for (const output of result.outputs) {
-        let list = appends.get(output.topic);
-        if (!list) appends.set(output.topic, (list = []));
-        list.push(output.record);
+        listOf(appends, output.topic).push(output.record);
         outputCount++;
       }
       if (result.deadLetters.length > 0) {
-        let list = appends.get(deadLetterTopic!);
-        if (!list) appends.set(deadLetterTopic!, (list = []));
+        const list = listOf(appends, deadLetterTopic!);
         for (const record of result.deadLetters) list.push(record);
       }
     }
@@ -1286,8 +1283,20 @@ export class PartitionRunner {
 
 function touch(touched: Map<string, Set<number>>, topic: string, partition: number): void {
   let partitions = touched.get(topic);
-  if (!partitions) touched.set(topic, (partitions = new Set()));
+  if (!partitions) {
+    partitions = new Set();
+    touched.set(topic, partitions);
+  }
   partitions.add(partition);
+}
+
+function listOf<T>(lists: Map<string, T[]>, key: string): T[] {
+  let list = lists.get(key);
+  if (!list) {
+    list = [];
+    lists.set(key, list);
+  }
+  return list;
 }
 
 /** Operations of the engine's part of a transaction: per topic 1, per partition 2. */
