@@ -4,6 +4,7 @@ import type { Engine } from "@sluice/engine";
 import { ConsumerGroups, RestConsumers } from "@sluice/groups";
 import { ProcessorAdmin } from "@sluice/processors";
 import type { MetadataStore } from "@sluice/storage";
+import { type Metrics, noopMetrics } from "@sluice/telemetry";
 import type { MiddlewareHandler } from "hono";
 import type { AppContext } from "./context.js";
 import { type OpenApiDocument, renderDocsPage } from "./docs-page.js";
@@ -15,6 +16,7 @@ import {
   notFoundHandler,
   validationHook,
 } from "./http-errors.js";
+import { HttpMeter } from "./http-meter.js";
 import { DEFAULT_LIMITS, type HttpLimits } from "./limits.js";
 import { allowedMethods } from "./methods.js";
 import { baseUrlFor, normalisePublicUrl, setBaseUrl } from "./resources.js";
@@ -22,6 +24,7 @@ import { registerClusterRoutes } from "./routes/clusters.js";
 import { registerConfigRoutes } from "./routes/configs.js";
 import { registerConsumerGroupRoutes } from "./routes/consumer-groups.js";
 import { registerConsumerV2Routes } from "./routes/consumers-v2.js";
+import { type MetricsExposition, registerMetricsRoute } from "./routes/metrics.js";
 import { registerPartitionRoutes } from "./routes/partitions.js";
 import { registerProcessorRoutes } from "./routes/processors.js";
 import { registerProduceRoutes } from "./routes/produce.js";
@@ -59,6 +62,10 @@ export interface CreateAppOptions {
    * changes at once); default: over `engine` and `metadata`.
    */
   processors?: { admin: ProcessorAdmin; changed?: (name: string) => void };
+  /** Where HTTP requests and errors are measured (docs/operations.md). Default: nowhere. */
+  metrics?: Metrics;
+  /** Serves `GET /metrics` (the local server's Prometheus sink). Default: no such route. */
+  metricsExposition?: MetricsExposition;
 }
 
 export const API_VERSION = "0.1.0";
@@ -107,6 +114,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
         ...(options.clock ? { clock: options.clock } : {}),
       }),
     ...(options.processors?.changed ? { processorsChanged: options.processors.changed } : {}),
+    meter: new HttpMeter(options.metrics ?? noopMetrics, options.engine.activity),
   };
   const publicUrl = options.publicUrl === undefined ? undefined : normalisePublicUrl(options.publicUrl);
   const app = new OpenAPIHono({ defaultHook: validationHook });
@@ -126,6 +134,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
       405,
     );
   });
+  app.use("*", context.meter.middleware);
   app.use("*", async (c, next) => {
     setBaseUrl(c, baseUrlFor(c.req.raw, publicUrl));
     await next();
@@ -154,6 +163,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   registerConsumerGroupRoutes(app, context);
   registerConsumerV2Routes(app, context);
   registerProcessorRoutes(app, context);
+  if (options.metricsExposition) registerMetricsRoute(app, options.metricsExposition);
 
   app.doc31("/openapi.json", OPENAPI_INFO);
   let docsPage: string | undefined;

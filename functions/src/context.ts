@@ -3,6 +3,7 @@ import type { Engine } from "@sluice/engine";
 import type { ConsumerGroups, RestConsumers } from "@sluice/groups";
 import type { ProcessorAdmin } from "@sluice/processors";
 import type { Logger } from "./http-errors.js";
+import type { HttpMeter } from "./http-meter.js";
 import type { HttpLimits } from "./limits.js";
 
 /**
@@ -23,6 +24,8 @@ export interface AppContext {
   processors: ProcessorAdmin;
   /** Told when a processor was created, resumed, paused or deleted here (the local runtime looks at once). */
   processorsChanged?: (name: string) => void;
+  /** Counts requests and errors answered (docs/operations.md). */
+  meter: HttpMeter;
 }
 
 export type SluiceApp = OpenAPIHono;

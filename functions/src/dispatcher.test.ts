@@ -1,10 +1,10 @@
 import { Engine } from "@sluice/engine";
 import { defineProcessor } from "@sluice/processor-sdk";
-import { Handlers, ProcessorAdmin, ProcessorRuntime } from "@sluice/processors";
+import { Handlers, ProcessorAdmin, ProcessorRuntime, processorMetrics } from "@sluice/processors";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
+import { EmfMetrics } from "@sluice/telemetry/emf";
 import { beforeEach, describe, expect, it } from "vitest";
 import { createDispatcher, type DispatcherEvent } from "./dispatcher.js";
-import { ProcessorMetrics } from "./processor-metrics.js";
 
 const encoder = new TextEncoder();
 let engine: Engine;
@@ -31,7 +31,7 @@ beforeEach(async () => {
     { allowModuleHandlers: true },
   );
   lines = [];
-  const metrics = new ProcessorMetrics((line) => lines.push(line));
+  const metrics = new EmfMetrics({ service: "sluice-api", write: (line) => lines.push(line) });
   // The dispatcher's own engine: commits made by the "HTTP function" below reach no notifier here.
   const runtime = new ProcessorRuntime({
     engine: new Engine({ objects, metadata }),
@@ -44,7 +44,7 @@ beforeEach(async () => {
           })),
         })),
     }),
-    events: metrics.events(),
+    events: processorMetrics(metrics),
   });
   dispatch = createDispatcher(runtime, { metrics });
 });
@@ -79,8 +79,14 @@ describe("the dispatcher", () => {
     const summary = await dispatch(event, context);
     expect(summary).toEqual({ woken: [{ topicId, partition: 1 }], swept: false });
     expect(await outputs()).toEqual(["A", "B"]);
-    const emf = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((line) => line._aws);
-    expect(emf).toMatchObject({ Processor: "upper", Processed: 2, DeadLettered: 0 });
+    const documents = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(
+      documents.find((document) => document.processor === "upper" && "ProcessorRecordsProcessed" in document),
+    ).toMatchObject({
+      service: "sluice-api",
+      processor: "upper",
+      ProcessorRecordsProcessed: 2,
+    });
   });
 
   it("sweeps every partition with lag on a schedule, and wakes one by name", async () => {
@@ -91,8 +97,9 @@ describe("the dispatcher", () => {
     expect(await outputs()).toEqual(["A"]);
     const lag = lines
       .map((line) => JSON.parse(line) as Record<string, unknown>)
-      .find((line) => "Lag" in line);
-    expect(lag).toMatchObject({ Processor: "upper" });
+      .find((line) => "ProcessorLagRecords" in line);
+    // The sweep saw the record before the runner it woke had handled it.
+    expect(lag).toMatchObject({ service: "sluice-api", processor: "upper", ProcessorLagRecords: 1 });
     await produce("b", 1);
     expect(await dispatch({ sluice: "wake", topic: "orders", partition: 1 }, context)).toEqual({
       woken: [{ topic: "orders", partition: 1 }],

@@ -1,7 +1,8 @@
 import { type Clock, systemClock } from "@sluice/core";
-import { Handlers, ProcessorRuntime } from "@sluice/processors";
+import { combineEvents, Handlers, ProcessorRuntime, processorMetrics } from "@sluice/processors";
+import { EmfMetrics } from "@sluice/telemetry/emf";
 import { createEngineFromEnv } from "./aws-engine.js";
-import { ProcessorMetrics } from "./processor-metrics.js";
+import { API_SERVICE } from "./lambda-handler.js";
 
 /**
  * The processors' dispatcher Lambda (ARCHITECTURE.md, "Processors", "Triggering"): the same
@@ -39,7 +40,7 @@ const MARGIN_MS = 10_000;
 
 export function createDispatcher(
   runtime: ProcessorRuntime,
-  options: { clock?: Clock; metrics?: ProcessorMetrics } = {},
+  options: { clock?: Clock; metrics?: { flush(): void } } = {},
 ): (event: DispatcherEvent, context: DispatcherContext) => Promise<DispatchSummary> {
   const clock = options.clock ?? systemClock;
   return async (event, context) => {
@@ -70,16 +71,38 @@ export function createDispatcher(
   };
 }
 
-/** The Lambda entry: the engine from the environment (as the HTTP function's), Lambda and webhook handlers. */
+/**
+ * The Lambda entry: the engine from the environment (as the HTTP function's), Lambda and webhook
+ * handlers, the processors' series as EMF documents under the platform's `service`, so the
+ * platform's dashboard and alarms (infra/lib/monitoring.ts) and each Processor's alarms see them,
+ * and runner failures as JSON log lines.
+ */
 function fromEnvironment() {
-  const { engine, metadata } = createEngineFromEnv();
-  const metrics = new ProcessorMetrics((line) => process.stdout.write(`${line}\n`));
+  const metrics = new EmfMetrics({ service: API_SERVICE });
+  const { engine, metadata } = createEngineFromEnv(process.env, metrics);
+  const log = (fields: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(fields)}\n`);
   const runtime = new ProcessorRuntime({
     engine,
     metadata,
     handlers: new Handlers(),
     lingerMs: 0,
-    events: metrics.events(),
+    events: combineEvents(processorMetrics(metrics), {
+      runnerError: (event) =>
+        log({
+          level: "ERROR",
+          message: "processor runner failed",
+          processor: event.processor,
+          topic: event.topic,
+          partition: event.partition,
+          error: event.error instanceof Error ? event.error.message : String(event.error),
+        }),
+      sweepError: (error) =>
+        log({
+          level: "ERROR",
+          message: "processor sweep failed",
+          error: error instanceof Error ? error.message : String(error),
+        }),
+    }),
   });
   return createDispatcher(runtime, { metrics });
 }

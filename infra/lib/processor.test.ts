@@ -62,7 +62,9 @@ describe("Processor", () => {
     expect(patterns).toEqual([
       { eventName: ["INSERT"], dynamodb: { Keys: { sk: { S: [{ prefix: "index#" }] } } } },
     ]);
-    const rules = Object.values(resourcesOf(template, "AWS::Events::Rule"));
+    const rules = Object.values(resourcesOf(template, "AWS::Events::Rule")).filter((rule) =>
+      JSON.stringify(rule.Properties?.Targets).includes("sweep"),
+    );
     expect(rules).toHaveLength(1);
     expect(rules[0]!.Properties).toMatchObject({ ScheduleExpression: "rate(1 minute)", State: "ENABLED" });
     const targets = propertyOf<{ Input: string; Arn: unknown }[]>(rules[0], "Targets");
@@ -123,9 +125,13 @@ describe("Processor", () => {
 
   it("alarms on each processor's lag and dead-lettered records", () => {
     const alarms = Object.values(resourcesOf(template, "AWS::CloudWatch::Alarm")).filter(
-      (alarm) => alarm.Properties?.Namespace === "Sluice/Processors",
+      (alarm) =>
+        String(alarm.Properties?.MetricName).startsWith("Processor") &&
+        JSON.stringify(alarm.Properties?.Dimensions).includes('"processor"'),
     );
     expect(alarms).toHaveLength(4);
+    for (const alarm of alarms) expect(alarm.Properties?.Namespace).toBe("Sluice");
+    expect(JSON.stringify(alarms[0]!.Properties?.Dimensions)).toContain('"Value":"sluice-api"');
     const enrich = alarms.filter((alarm) => JSON.stringify(alarm.Properties?.Dimensions).includes("enrich"));
     expect(
       enrich
@@ -136,8 +142,8 @@ describe("Processor", () => {
         ])
         .sort(),
     ).toEqual([
-      ["DeadLettered", "Sum", 1],
-      ["Lag", "Maximum", 10000],
+      ["ProcessorDeadLettered", "Sum", 1],
+      ["ProcessorLagRecords", "Maximum", 10000],
     ]);
   });
 

@@ -8,12 +8,10 @@ import * as lambda from "aws-cdk-lib/aws-lambda";
 import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import { Construct } from "constructs";
+import { API_SERVICE, SLUICE_NAMESPACE } from "./monitoring.js";
 import { bundlingRootOf, REPO_ROOT } from "./paths.js";
 import { NATIVE_MODULES, type SluicePlatform } from "./sluice-platform.js";
 import { Topic, TopicProvider } from "./topic.js";
-
-/** The namespace the dispatcher writes processor metrics to (functions/src/processor-metrics.ts). */
-export const PROCESSOR_METRICS_NAMESPACE = "Sluice/Processors";
 
 export const DEFAULT_DISPATCHER_ENTRY = join(REPO_ROOT, "functions", "src", "dispatcher.ts");
 
@@ -263,15 +261,17 @@ export class Processor extends Construct {
     if (props.alarms !== false) this.createAlarms(props.alarms ?? {});
   }
 
-  /** A processor metric the dispatcher publishes: Processed, DeadLettered or Lag. */
-  metric(
-    metricName: "Processed" | "DeadLettered" | "Lag",
-    options: cloudwatch.MetricOptions = {},
-  ): cloudwatch.Metric {
+  /**
+   * A processor series as the dispatcher publishes it (EMF, namespace `Sluice`, the platform's
+   * `service` and this processor: packages/telemetry/src/series.ts): `ProcessorRecordsProcessed`,
+   * `ProcessorDeadLettered`, `ProcessorFailures`, `ProcessorRetries`, `ProcessorLagRecords` (the
+   * sum over partitions at each sweep), `ProcessorIteratorAge` or `ProcessorHandlerDuration`.
+   */
+  metric(metricName: string, options: cloudwatch.MetricOptions = {}): cloudwatch.Metric {
     return new cloudwatch.Metric({
-      namespace: PROCESSOR_METRICS_NAMESPACE,
+      namespace: SLUICE_NAMESPACE,
       metricName,
-      dimensionsMap: { Processor: this.processorName },
+      dimensionsMap: { service: API_SERVICE, processor: this.processorName },
       period: Duration.minutes(5),
       ...options,
     });
@@ -280,7 +280,7 @@ export class Processor extends Construct {
   private createAlarms(options: ProcessorAlarmOptions): void {
     const lag = new cloudwatch.Alarm(this, "LagAlarm", {
       alarmDescription: `Sluice processor ${this.processorName}: lag above ${options.lagThreshold ?? 10_000} records for 15 minutes`,
-      metric: this.metric("Lag", { statistic: cloudwatch.Stats.MAXIMUM }),
+      metric: this.metric("ProcessorLagRecords", { statistic: cloudwatch.Stats.MAXIMUM }),
       threshold: options.lagThreshold ?? 10_000,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
@@ -289,7 +289,7 @@ export class Processor extends Construct {
     });
     const deadLettered = new cloudwatch.Alarm(this, "DeadLetteredAlarm", {
       alarmDescription: `Sluice processor ${this.processorName}: records dead-lettered`,
-      metric: this.metric("DeadLettered", { statistic: cloudwatch.Stats.SUM }),
+      metric: this.metric("ProcessorDeadLettered", { statistic: cloudwatch.Stats.SUM }),
       threshold: options.deadLetteredThreshold ?? 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,

@@ -9,6 +9,7 @@ import { type ICommandHooks, NodejsFunction, OutputFormat } from "aws-cdk-lib/aw
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
+import { SluiceMonitoring, type SluiceMonitoringOptions } from "./monitoring.js";
 import { assertNativeBinariesMatch } from "./native-binaries.js";
 import { bundlingRootOf, DEFAULT_API_ENTRY } from "./paths.js";
 
@@ -96,6 +97,14 @@ export interface SluicePlatformProps {
   /** A CloudWatch dashboard ($3/month beyond the free tier's three). @default true */
   readonly dashboard?: boolean;
   /**
+   * Golden-signal alarms (error rate, p99 latencies, consumer lag, dead-lettered records) and
+   * dashboard widgets from the functions' metrics, and the lag-collection schedule
+   * (infra/lib/monitoring.ts, docs/operations.md); `false` creates none. @default {}
+   */
+  readonly monitoring?: SluiceMonitoringOptions | false;
+  /** AWS X-Ray active tracing on the HTTP function. @default false */
+  readonly tracing?: boolean;
+  /**
    * Bundle the HTTP apps with esbuild (minified, source maps, AWS SDK included). Template tests
    * may turn bundling off for every stack with the context `aws:cdk:bundling-stacks: []`.
    */
@@ -118,6 +127,7 @@ export class SluicePlatform extends Construct {
   readonly apiExternalModules: readonly string[];
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard?: cloudwatch.Dashboard;
+  readonly monitoring?: SluiceMonitoring;
 
   constructor(scope: Construct, id: string, props: SluicePlatformProps = {}) {
     super(scope, id);
@@ -202,6 +212,7 @@ export class SluicePlatform extends Construct {
       role,
       logGroup: this.apiLogGroup,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      ...(props.tracing ? { tracing: lambda.Tracing.ACTIVE } : {}),
       description: "Sluice HTTP apps (produce, consume, admin, groups)",
       environment: {
         SLUICE_BUCKET: this.bucket.bucketName,
@@ -251,6 +262,14 @@ export class SluicePlatform extends Construct {
     });
 
     if (props.alarms !== false) this.createAlarms(props.alarms ?? {}, timeout);
+    if (props.monitoring !== false) {
+      this.monitoring = new SluiceMonitoring(this, "Monitoring", {
+        api: this.api,
+        ...(props.alarms ? { actions: props.alarms.actions } : {}),
+        ...props.monitoring,
+      });
+      this.alarms.push(...this.monitoring.alarms);
+    }
     if (props.dashboard ?? true) this.dashboard = this.createDashboard();
   }
 
@@ -361,6 +380,7 @@ export class SluicePlatform extends Construct {
         width: 12,
       }),
     );
+    this.monitoring?.addWidgets(dashboard);
     if (this.alarms.length > 0) {
       dashboard.addWidgets(
         new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms: this.alarms, width: 24 }),

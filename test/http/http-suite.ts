@@ -218,6 +218,7 @@ const base64 = (text: string) => Buffer.from(text).toString("base64");
 const stringValue = (data: string): DataInput => ({ type: "STRING", data });
 
 const TOPIC_KEYS = [
+  "activity",
   "authorized_operations",
   "cluster_id",
   "configs",

@@ -351,7 +351,7 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
     const reports: (DeliveryReport | ErrorBody)[] = outcomes.map((outcome) =>
       outcome.ok
         ? deliveryReport(context, topic_name, outcome.prepared!, outcome.appended)
-        : recordError(context, outcome.error, logged),
+        : recordError(context, outcome.error, logged, topic_name),
     );
     retryAfterIfUnavailable(c, [...logged.values()]);
     c.header("Content-Type", "application/x-ndjson");
@@ -396,7 +396,7 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
       const id = entries[index]!.id;
       if (outcome.ok)
         successes.push({ id, ...deliveryReport(context, topic_name, outcome.prepared!, outcome.appended) });
-      else failures.push({ id, ...recordError(context, outcome.error, logged) });
+      else failures.push({ id, ...recordError(context, outcome.error, logged, topic_name) });
     });
     retryAfterIfUnavailable(c, [...logged.values()]);
     return c.json({ successes, failures }, 207);

@@ -14,6 +14,7 @@ import {
   processorResume,
 } from "./commands/processor.js";
 import { ProduceError, produce } from "./commands/produce.js";
+import { top } from "./commands/top.js";
 import {
   topicAddPartitions,
   topicConfig,
@@ -305,6 +306,24 @@ const COMMANDS: Command[] = [
     options: [],
     optionHelp: [],
     run: processorDelete,
+  },
+  {
+    words: ["top"],
+    summary: "a live view: per topic records/s in and out, p99 latency, errors; per group lag",
+    usage: "sluice top [-i seconds] [-n refreshes]",
+    options: [
+      { name: "interval", short: "i", type: "string" },
+      { name: "iterations", short: "n", type: "string" },
+    ],
+    optionHelp: [
+      "-i, --interval S     seconds between refreshes (default 2)",
+      "-n, --iterations N   stop after N refreshes (default: until Ctrl-C)",
+      "",
+      "On a terminal the view is redrawn in place and fits 100 columns; into a pipe each refresh",
+      "is printed after the last; --format json prints one JSON object per refresh. Rates are the",
+      "server's, over its last 10 seconds (docs/operations.md).",
+    ],
+    run: top,
   },
   {
     words: ["cluster", "info"],

@@ -1,3 +1,4 @@
+export type { PartitionActivity, TopicActivity } from "./activity.js";
 export {
   type FetchFunction,
   RECORD_BATCH_MEDIA_TYPE,

@@ -1,3 +1,4 @@
+import type { PartitionActivity, TopicActivity } from "./activity.js";
 import type { Data, DataInput, DataType, Header, HeaderInput } from "./data.js";
 
 export interface Cluster {
@@ -10,6 +11,8 @@ export interface TopicInfo {
   isInternal: boolean;
   replicationFactor: number;
   partitionsCount: number;
+  /** Rates over the server's recent window; absent from servers that do not report them. */
+  activity?: TopicActivity;
 }
 
 export interface CreateTopicOptions {
@@ -44,6 +47,8 @@ export interface PartitionInfo {
   earliestOffset: number;
   /** The high watermark: the offset the next record will get. */
   latestOffset: number;
+  /** Rates over the server's recent window; absent from servers that do not report them. */
+  activity?: PartitionActivity;
 }
 
 export interface ProduceRecord {
@@ -134,6 +139,23 @@ export interface ReadResult {
   nextOffset: number;
   highWatermark: number;
   logStartOffset: number;
+}
+
+/**
+ * A binary read's answer before its records are decoded (`fetchPartitionBatches`): the offsets
+ * are known at once, the records when `decode` runs.
+ */
+export interface BatchPage {
+  nextOffset: number;
+  highWatermark: number;
+  logStartOffset: number;
+  /** Nothing was read: the partition had no records at the offset (yet). */
+  empty: boolean;
+  /**
+   * The records, as `readPartitionBatches` gives them (CRC-checked; a page holding a compressed
+   * batch is read again as JSON), at most `maxRecords` of them (default: all the page holds).
+   */
+  decode(maxRecords?: number): Promise<ReadResult>;
 }
 
 export interface TailOptions {

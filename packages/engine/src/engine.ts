@@ -1,5 +1,6 @@
 import { type Clock, InvalidArgumentError, NotFoundError, repeatEvery, systemClock } from "@sluice/core";
 import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
+import { type Metrics, noopMetrics, RecentActivity } from "@sluice/telemetry";
 import type { AppendRequest, AppendResult, RecordOutcome } from "./append/append-types.js";
 import { Appender } from "./append/appender.js";
 import type { ProducerState } from "./append/producer-state.js";
@@ -9,6 +10,7 @@ import {
   type TransactionalAppendResult,
 } from "./append/transactional.js";
 import { CommitNotifier } from "./commit-notifier.js";
+import { EngineMeter } from "./engine-meter.js";
 import { type IndexEntry, IndexReader } from "./fetch/index-entries.js";
 import {
   type FetchBatchesResult,
@@ -31,6 +33,8 @@ export interface EngineOptions {
   indexCacheEntries?: number;
   /** How often a waiting reader re-reads the head, for commits made by other processes. Default 250 ms. */
   pollIntervalMs?: number;
+  /** Where produce and fetch are measured (docs/operations.md). Default: nowhere. */
+  metrics?: Metrics;
 }
 
 export interface ProducerIdentity {
@@ -53,10 +57,18 @@ export class Engine {
   private readonly index: IndexReader;
   private readonly notifier = new CommitNotifier();
   private readonly pollIntervalMs: number;
+  private readonly meter: EngineMeter;
+  /**
+   * What each topic did over the last seconds in this process (records and bytes in and out,
+   * p99 latencies, errors): the topic resources' rates.
+   */
+  readonly activity: RecentActivity;
 
   constructor(options: EngineOptions) {
     this.metadata = options.metadata;
     this.clock = options.clock ?? systemClock;
+    this.activity = new RecentActivity({ clock: this.clock });
+    this.meter = new EngineMeter(options.metrics ?? noopMetrics, this.activity);
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.topics = new TopicRegistry(options.metadata, options.objects, this.clock);
     const batches = new LruCache<string, Uint8Array>(
@@ -107,6 +119,7 @@ export class Engine {
   async deleteTopic(name: string): Promise<void> {
     const topic = await this.topics.delete(name);
     this.index.forgetTopic(topic.topicId);
+    this.activity.forget(name);
     this.notifier.notifyDeleted(topic.topicId);
   }
 
@@ -137,7 +150,7 @@ export class Engine {
 
   /** Appends at most RECORDS_PER_REQUEST_MAX records, all or nothing per partition. */
   append(request: AppendRequest): Promise<AppendResult> {
-    return this.appender.append(request);
+    return this.meter.append(request.topic, request.records, () => this.appender.append(request));
   }
 
   /**
@@ -145,7 +158,9 @@ export class Engine {
    * with one outcome per record; the idempotency key and producer sequences cover every chunk.
    */
   appendInChunks(request: AppendRequest): Promise<RecordOutcome[]> {
-    return this.appender.appendInChunks(request);
+    return this.meter.appendInChunks(request.topic, request.records, () =>
+      this.appender.appendInChunks(request),
+    );
   }
 
   /**
@@ -166,7 +181,11 @@ export class Engine {
     return this.notifier.subscribeAll(listener);
   }
 
-  async fetch(request: FetchRequest): Promise<FetchResult> {
+  fetch(request: FetchRequest): Promise<FetchResult> {
+    return this.meter.fetch(request, () => this.fetchUnmetered(request));
+  }
+
+  private async fetchUnmetered(request: FetchRequest): Promise<FetchResult> {
     const topic = await this.topicWithPartition(request.topic, request.partition);
     return this.reader.fetch(topic, request, await this.offsetsOf(topic, request.partition));
   }
@@ -175,7 +194,11 @@ export class Engine {
    * What `fetch` reads, as the stored RecordBatch v2 bytes (CRC-checked, base offsets set) rather
    * than decoded records; see FetchBatchesResult.
    */
-  async fetchBatches(request: FetchRequest): Promise<FetchBatchesResult> {
+  fetchBatches(request: FetchRequest): Promise<FetchBatchesResult> {
+    return this.meter.fetchBatches(request, () => this.fetchBatchesUnmetered(request));
+  }
+
+  private async fetchBatchesUnmetered(request: FetchRequest): Promise<FetchBatchesResult> {
     const topic = await this.topicWithPartition(request.topic, request.partition);
     return this.reader.fetchBatches(topic, request, await this.offsetsOf(topic, request.partition));
   }
@@ -198,6 +221,21 @@ export class Engine {
       if (found) return found.offset;
     }
     return null;
+  }
+
+  /**
+   * The timestamp of the record at `offset`, or null when no record is there (at or past the high
+   * watermark, or before the log start). Consumer-group lag in time is now minus this, for the
+   * first record a group has not consumed. Not measured as a fetch.
+   */
+  async timestampAt(topicName: string, partition: number, offset: number): Promise<number | null> {
+    const topic = await this.topicWithPartition(topicName, partition);
+    const { logStartOffset, highWatermark } = await this.offsetsOf(topic, partition);
+    if (offset < logStartOffset || offset >= highWatermark) return null;
+    const entry = await this.index.entryHolding(topic.topicId, partition, offset);
+    if (!entry) return null;
+    const [records] = await this.reader.readEntries(topic, partition, [entry]);
+    return records?.find((record) => record.offset >= offset)?.timestamp ?? null;
   }
 
   /**

@@ -22,6 +22,7 @@ export {
 export { type HandlerOutput, type HandlerResult, MalformedResultError } from "./handlers/result.js";
 export { fromEventResult, toEvent } from "./handlers/wire.js";
 export * from "./keys.js";
+export { combineEvents, processorMetrics } from "./metrics.js";
 export {
   decodeOffsets,
   encodeOffsets,
@@ -32,6 +33,7 @@ export {
 export { isSpent, retryDelayMs, retryStallMs } from "./retry.js";
 export {
   type CommittedEvent,
+  type HandlerCalledEvent,
   LOOKAHEAD_RECORDS_MAX,
   PartitionRunner,
   type ProcessorEvents,

@@ -65,6 +65,7 @@ export interface RunnerOptions {
 export interface ProcessorEvents {
   committed?(event: CommittedEvent): void;
   recordFailed?(event: RecordFailedEvent): void;
+  handlerCalled?(event: HandlerCalledEvent): void;
   runnerError?(event: { processor: string; topic: string; partition: number; error: unknown }): void;
 }
 
@@ -79,6 +80,19 @@ export interface CommittedEvent {
   checkpoint: number;
   /** The source records' timestamps: produce-to-output latency for benchmarks. */
   doneTimestamps: number[];
+}
+
+export interface HandlerCalledEvent {
+  processor: string;
+  topic: string;
+  partition: number;
+  records: number;
+  durationMs: number;
+  /** The whole batch failed, or this many of its records were named as failed. */
+  failed: boolean;
+  namedFailures: number;
+  /** The batch's last record's age when it was handed over (Lambda's IteratorAge). */
+  iteratorAgeMs: number;
 }
 
 export interface RecordFailedEvent {
@@ -825,6 +839,8 @@ export class PartitionRunner {
       if (controller.signal.aborted) reject(controller.signal.reason);
       controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true });
     });
+    const calledAtMs = this.clock.now();
+    const iteratorAgeMs = Math.max(0, calledAtMs - batch.records[batch.records.length - 1]!.timestamp);
     const done = Promise.race([invoked, aborted])
       .then(
         (result): Outcome => ({ ok: true, result }),
@@ -834,6 +850,14 @@ export class PartitionRunner {
         timer.cancel();
         this.calls.delete(id);
         if (generation !== this.generation || this.stoppedCall(controller)) return;
+        this.options.events?.handlerCalled?.({
+          ...this.label,
+          records: batch.records.length,
+          durationMs: this.clock.now() - calledAtMs,
+          failed: !outcome.ok,
+          namedFailures: outcome.ok ? outcome.result.failures.length : 0,
+          iteratorAgeMs,
+        });
         if (batch.solo === undefined) lane.busy = false;
         else this.retrying.delete(batch.solo);
         this.interpret(batch, outcome);

@@ -28,6 +28,8 @@ export interface ProcessorRuntimeOptions {
 export interface RuntimeEvents {
   /** Per processor, after every sweep: the total lag of its partitions. */
   lag?(event: { processor: string; lag: number; partitions: number }): void;
+  /** Per source partition, at every sweep: high watermark − checkpoint. */
+  partitionLag?(event: { processor: string; topic: string; partition: number; lag: number }): void;
   sweepError?(error: unknown): void;
 }
 
@@ -167,7 +169,15 @@ export class ProcessorRuntime {
             const progress = progressFromItem(item);
             const started = progress.uid === processor.uid;
             const behind = offsets.highWatermark - (started ? progress.checkpoint : 0);
-            if (started) lag += Math.max(0, behind);
+            if (started) {
+              lag += Math.max(0, behind);
+              this.options.events?.partitionLag?.({
+                processor: processor.spec.name,
+                topic,
+                partition,
+                lag: Math.max(0, behind),
+              });
+            }
             // Under partition ordering, nothing new since the last commit and the retry of its
             // first record later: nothing to do yet (under key ordering other keys may wait).
             const waiting =

@@ -7,7 +7,8 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
  * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
  * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it),
  * SLUICE_PROCESSORS (a JSON file of processors to declare at start, docs/processors.md),
- * SLUICE_PROCESSORS_RUN=0 (manage processors but run none). SIGINT/SIGTERM stop it gracefully; a
+ * SLUICE_PROCESSORS_RUN=0 (manage processors but run none),
+ * SLUICE_METRICS=off (no measuring and no GET /metrics). SIGINT/SIGTERM stop it gracefully; a
  * second signal exits at once.
  */
 function fail(message: string): never {
@@ -36,6 +37,11 @@ if (!["0", "1", "true", "false", "yes", "no"].includes(runProcessorsText))
   fail(`SLUICE_PROCESSORS_RUN must be 1 or 0, got ${runProcessorsText}`);
 const runProcessors = ["1", "true", "yes"].includes(runProcessorsText);
 
+const metricsText = (process.env.SLUICE_METRICS || "on").toLowerCase();
+if (!["on", "off", "1", "0", "true", "false"].includes(metricsText))
+  fail(`SLUICE_METRICS must be on or off, got ${metricsText}`);
+const metrics = ["on", "1", "true"].includes(metricsText);
+
 let running: RunningServer;
 try {
   const logRequests = ["1", "true", "yes"].includes((process.env.SLUICE_LOG_REQUESTS ?? "").toLowerCase());
@@ -44,6 +50,7 @@ try {
     port,
     host,
     durability,
+    metrics,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
     ...(processorsFile ? { processorsFile } : {}),
@@ -71,6 +78,7 @@ process.stdout.write(
     `  cluster id: ${running.clusterId}`,
     `  durability: ${durability}`,
     `  processors: ${running.processors.declared.length > 0 ? `${running.processors.declared.join(", ")} (${processorsFile})` : runProcessors ? "run here (none declared in a file)" : "not run (SLUICE_PROCESSORS_RUN=0)"}`,
+    `  metrics:    ${metrics ? `${running.url}/metrics (Prometheus)` : "off"}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",
   ].join("\n"),

@@ -4,8 +4,15 @@ import { pathToFileURL } from "node:url";
 import { InvalidArgumentError, isSluiceError, repeatEvery, systemClock } from "@sluice/core";
 import type { Engine } from "@sluice/engine";
 import { isProcessor, type Processor } from "@sluice/processor-sdk";
-import { Handlers, ProcessorAdmin, ProcessorRuntime } from "@sluice/processors";
+import {
+  combineEvents,
+  Handlers,
+  ProcessorAdmin,
+  ProcessorRuntime,
+  processorMetrics,
+} from "@sluice/processors";
 import type { MetadataStore } from "@sluice/storage";
+import { type Metrics, noopMetrics } from "@sluice/telemetry";
 
 export interface LocalProcessorsOptions {
   engine: Engine;
@@ -21,6 +28,8 @@ export interface LocalProcessorsOptions {
   log?: (line: string) => void;
   /** Start the runtime (default); false: definitions are declared and managed, nothing runs them. */
   run?: boolean;
+  /** Where the processors' series go (the server's Prometheus sink). Default nowhere. */
+  metrics?: Metrics;
 }
 
 export interface LocalProcessors {
@@ -53,7 +62,7 @@ export async function startLocalProcessors(options: LocalProcessorsOptions): Pro
     handlers,
     lingerMs: LOCAL_LINGER_MS,
     ...(options.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: options.sweepIntervalMs }),
-    events: {
+    events: combineEvents(processorMetrics(options.metrics ?? noopMetrics), {
       recordFailed: (event) => {
         if (event.spent) {
           log(
@@ -64,7 +73,7 @@ export async function startLocalProcessors(options: LocalProcessorsOptions): Pro
       runnerError: (event) =>
         log(`processor ${event.processor}: ${event.topic}/${event.partition}: ${errorText(event.error)}`),
       sweepError: (error) => log(`processors: sweep failed: ${errorText(error)}`),
-    },
+    }),
   });
   const definitions = options.configFile ? await readConfig(options.configFile) : [];
   const pending = new Map(definitions.map((definition) => [definition.name, definition.json]));

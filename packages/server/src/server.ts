@@ -5,8 +5,12 @@ import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { Engine } from "@sluice/engine";
 import { createApp, type Logger } from "@sluice/functions";
+import { ConsumerGroups, collectConsumerGroupLag } from "@sluice/groups";
+import { MeteredMetadataStore, MeteredObjectStore } from "@sluice/storage";
 import { FilesystemObjectStore } from "@sluice/storage/filesystem";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
+import { noopMetrics } from "@sluice/telemetry";
+import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import { loadClusterId } from "./cluster-id.js";
 import { type LocalProcessors, startLocalProcessors } from "./processors.js";
 
@@ -47,6 +51,11 @@ export interface ServerOptions {
   processorSweepIntervalMs?: number;
   /** Run processors here (default); false: the API manages them, nothing runs them. */
   runProcessors?: boolean;
+  /**
+   * Measure throughput, latency, errors, storage calls and group lag, and serve them at
+   * `GET /metrics` for Prometheus (docs/operations.md). Default true (`SLUICE_METRICS=off`).
+   */
+  metrics?: boolean;
 }
 
 export interface RunningServer {
@@ -64,6 +73,8 @@ export interface RunningServer {
   httpServer: Server;
   /** Requests whose client closed the connection before sending all of the body, since start. */
   readonly clientDisconnects: number;
+  /** The Prometheus sink behind `GET /metrics`; absent with `metrics: false`. */
+  metrics?: PrometheusMetrics;
   /**
    * Graceful stop: stops accepting connections, ends long-polls and event streams, lets other
    * requests finish (bounded by `shutdownTimeoutMs`), then closes the metadata store. Idempotent.
@@ -87,11 +98,27 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const streamGraceMs = options.streamGraceMs ?? STREAM_GRACE_MS;
   await mkdir(join(dataDir, "objects"), { recursive: true });
   const durability = options.durability ?? "fsync";
-  const metadata = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
+  const sqlite = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
   let started: LocalProcessors | undefined;
   try {
-    const objects = new FilesystemObjectStore({ root: join(dataDir, "objects"), durability });
-    const engine = new Engine({ objects, metadata });
+    const filesystem = new FilesystemObjectStore({ root: join(dataDir, "objects"), durability });
+    const prometheus =
+      options.metrics === false
+        ? undefined
+        : new PrometheusMetrics({
+            onCollectError: (name, error) =>
+              (options.logger ?? console).error(`sluice metrics: collector ${name} failed`, {
+                error: error instanceof Error ? error.message : String(error),
+              }),
+          });
+    const metrics = prometheus ?? noopMetrics;
+    const metadata = prometheus ? new MeteredMetadataStore(sqlite, metrics, "sqlite") : sqlite;
+    const objects = prometheus ? new MeteredObjectStore(filesystem, metrics, "filesystem") : filesystem;
+    const engine = new Engine({ objects, metadata, metrics });
+    const groups = new ConsumerGroups({ engine, metadata });
+    prometheus?.addCollector("consumer-group-lag", () =>
+      collectConsumerGroupLag({ groups, engine, metrics }),
+    );
     const clusterId = await loadClusterId(metadata);
     const processors = await startLocalProcessors({
       engine,
@@ -101,14 +128,19 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...(options.processorSweepIntervalMs === undefined
         ? {}
         : { sweepIntervalMs: options.processorSweepIntervalMs }),
+      run: options.runProcessors ?? true,
+      metrics,
     });
     started = processors;
     let clientDisconnects = 0;
     const app = createApp({
       engine,
       metadata,
+      groups,
       clusterId,
       processors: { admin: processors.admin, changed: () => void processors.runtime.sweep() },
+      metrics,
+      ...(prometheus ? { metricsExposition: prometheus } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
       onClientDisconnect: () => {
@@ -175,7 +207,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           clearTimeout(forceTimer);
           // Runners finish their calls in flight, commit them and let go of their leases first.
           await processors.stop().catch(() => undefined);
-          metadata.close();
+          sqlite.close();
         }
       })();
       return closing;
@@ -193,11 +225,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       get clientDisconnects() {
         return clientDisconnects;
       },
+      ...(prometheus ? { metrics: prometheus } : {}),
       close,
     };
   } catch (error) {
     await started?.stop().catch(() => undefined);
-    metadata.close();
+    sqlite.close();
     throw error;
   }
 }

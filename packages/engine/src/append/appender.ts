@@ -80,7 +80,7 @@ export class Appender {
     if (request.records.length <= RECORDS_PER_REQUEST_MAX) {
       try {
         const result = await this.appendChunk(request, 0);
-        return result.records.map((appended) => ({ ok: true, appended }));
+        return result.records.map((appended) => ({ ok: true, appended, duplicate: result.duplicate }));
       } catch (error) {
         return request.records.map(() => ({ ok: false, error }));
       }
@@ -99,7 +99,8 @@ export class Appender {
           { ...request, records, ...(producer ? { producer } : {}) },
           chunk,
         );
-        for (const appended of result.records) outcomes.push({ ok: true, appended });
+        for (const appended of result.records)
+          outcomes.push({ ok: true, appended, duplicate: result.duplicate });
       } catch (error) {
         for (let index = 0; index < records.length; index++) outcomes.push({ ok: false, error });
       }
