@@ -317,3 +317,88 @@ describe("a runner that lost its lease", () => {
     expect(dead.map((record) => header(record, DEAD_LETTER_HEADERS.attempts))).toEqual(["3"]);
   });
 });
+
+describe("settings a runner honours", () => {
+  it("waits up to the batching window for a short batch, then hands it over", async () => {
+    const calls: { offsets: number[]; at: number }[] = [];
+    bed.modules.set("enrich", (batch) => {
+      calls.push({ offsets: batch.records.map((record) => record.offset), at: clock.now() });
+      return { outputs: [] };
+    });
+    await bed.admin.create(definition({ batch_size: 3, batch_window_ms: 5_000 }), {
+      allowModuleHandlers: true,
+    });
+    await produce([{ value: "a", partition: 0 }]);
+    const started = clock.now();
+    const runner = await bed.runner("enrich", "orders", 0, { lingerMs: 60_000 });
+    const running = runner.run();
+    await clock.advance(2_000);
+    expect(calls).toEqual([]);
+    // Two more records fill the batch before the window ends: it goes at once, all three together.
+    await produce([
+      { value: "b", partition: 0 },
+      { value: "c", partition: 0 },
+    ]);
+    runner.wake(); // as the commit notifier would
+    await clock.advance(10);
+    expect(calls.map((call) => [call.offsets, call.at - started])).toEqual([[[0, 1, 2], 2_000]]);
+    // A lone record waits for the whole window.
+    await produce([{ value: "d", partition: 0 }]);
+    runner.wake();
+    await clock.advance(4_900);
+    expect(calls).toHaveLength(1);
+    await clock.advance(200);
+    expect(calls.map((call) => [call.offsets, call.at - started])).toEqual([
+      [[0, 1, 2], 2_000],
+      [[3], 2_010 + 5_000],
+    ]);
+    runner.stop();
+    await clock.advance(10);
+    expect((await running).outcome).toBe("stopped");
+  });
+
+  it("dead-letters a failing record older than max_record_age_ms at once", async () => {
+    const calls: { offsets: number[]; attempt: number }[] = [];
+    enrichModule(calls);
+    await bed.admin.create(
+      definition({ retry: { max_attempts: 5, backoff_ms: 1_000, max_record_age_ms: 60_000 } }),
+      {
+        allowModuleHandlers: true,
+      },
+    );
+    await bed.engine.append({
+      topic: "orders",
+      records: [{ key: null, value: bytes("fail-old"), partition: 0, timestamp: clock.now() - 120_000 }],
+    });
+    await runWithClock(await bed.runner("enrich", "orders", 0), clock);
+    expect(calls).toHaveLength(1);
+    const dead = await readAll(bed.engine, "dead");
+    expect(dead.map((record) => header(record, DEAD_LETTER_HEADERS.attempts))).toEqual(["1"]);
+  });
+
+  it("fails the records whose outputs go to a topic that no longer exists, and dead-letters them", async () => {
+    enrichModule();
+    await bed.admin.create(definition(), { allowModuleHandlers: true });
+    await bed.engine.deleteTopic("enriched");
+    await produce([{ value: "a", partition: 0 }]);
+    await runWithClock(await bed.runner("enrich", "orders", 0), clock, 100);
+    const dead = await readAll(bed.engine, "dead");
+    expect(dead.map((record) => text(record.value))).toEqual(["a"]);
+    expect(header(dead[0]!, DEAD_LETTER_HEADERS.error)).toMatch(
+      /goes to topic enriched, which does not exist/,
+    );
+  });
+
+  it("starts a processor created AT_TIMESTAMP at the first record at or after it", async () => {
+    enrichModule();
+    await produce([{ value: "old", partition: 0 }]);
+    await clock.advance(10_000);
+    const from = clock.now();
+    await produce([{ value: "new", partition: 0 }]);
+    await bed.admin.create(definition({ starting_position: "AT_TIMESTAMP", starting_timestamp: from }), {
+      allowModuleHandlers: true,
+    });
+    await runWithClock(await bed.runner("enrich", "orders", 0), clock);
+    expect(await outputValues()).toEqual(["NEW"]);
+  });
+});
