@@ -10,9 +10,9 @@
  *    a long-poll: from the produce's acknowledgement (and from its send) to the output's arrival;
  * 3. a poison record: M records, one of them failing every attempt, 3 retries (backoff 100 ms,
  *    doubled: 700 ms of waits), once under per-partition ordering and once under per-key ordering.
- *    From the outputs' commit times (their append timestamps): how much later the poison's
- *    partition finished than the median of the others (partition ordering), and how much later the
- *    other keys of the poison's partition finished than the other partitions (key ordering).
+ *    From the outputs' commit times (their append timestamps): the longest pause of the poison's
+ *    partition (partition ordering), of its key and of the other keys of its partition (key
+ *    ordering), beyond the longest pause other partitions make anyway.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -295,9 +295,11 @@ async function measureLatency(client: SluiceClient, partitions: number, samples:
 }
 
 /**
- * From the outputs' append timestamps (each output's commit time): when each source partition's
- * last output was committed, and in the poison's partition, when the last output of the poison's
- * key and of the other keys were.
+ * From the outputs' append timestamps (each output's commit time, in offset order per output
+ * partition — here the source partition, keys and partition counts being the same): the longest
+ * pause between consecutive outputs of the poison's partition, of its key and of its other keys,
+ * each less the median longest pause of the other partitions (how long a partition pauses anyway
+ * between commits on this machine). A poison record shows as a pause of about its backoffs.
  */
 async function stall(
   dataDir: string,
@@ -312,12 +314,18 @@ async function stall(
     const header = (name: string) =>
       new TextDecoder().decode(dead.records[0]!.headers.find((candidate) => candidate.key === name)!.value!);
     const poisonPartition = Number(header("sluice-source-partition"));
-    // Outputs keep their key, so a key's outputs are in one output partition; the source
-    // partition of an output is its key's partition in the source topic (same partition count).
-    const lastByPartition = new Array<number>(partitions).fill(0);
-    let poisonKeyLast = 0;
-    let otherKeysLast = 0;
+    const longestPause = (timestamps: number[]) => {
+      let longest = 0;
+      for (let index = 1; index < timestamps.length; index++) {
+        longest = Math.max(longest, timestamps[index]! - timestamps[index - 1]!);
+      }
+      return longest;
+    };
+    const pauses: number[] = [];
+    const poisonKeyTimes: number[] = [];
+    const otherKeyTimes: number[] = [];
     for (let partition = 0; partition < partitions; partition++) {
+      const times: number[] = [];
       let offset = 0;
       for (;;) {
         const page = await engine.fetch({
@@ -327,22 +335,24 @@ async function stall(
           maxBytes: 8 * 1024 * 1024,
         });
         for (const record of page.records) {
-          lastByPartition[partition] = Math.max(lastByPartition[partition]!, record.timestamp);
+          times.push(record.timestamp);
           if (partition !== poisonPartition) continue;
           const key = new TextDecoder().decode(record.key!);
-          if (key === poisonKey) poisonKeyLast = Math.max(poisonKeyLast, record.timestamp);
-          else otherKeysLast = Math.max(otherKeysLast, record.timestamp);
+          (key === poisonKey ? poisonKeyTimes : otherKeyTimes).push(record.timestamp);
         }
         if (page.records.length === 0 || page.nextOffset >= page.highWatermark) break;
         offset = page.nextOffset;
       }
+      pauses.push(longestPause(times));
     }
-    const others = lastByPartition.filter((_, partition) => partition !== poisonPartition);
-    const median = percentile(others, 50);
+    const usual = percentile(
+      pauses.filter((_, partition) => partition !== poisonPartition),
+      50,
+    );
     return {
-      poisonPartition: Math.max(0, lastByPartition[poisonPartition]! - median),
-      poisonKey: Math.max(0, poisonKeyLast - median),
-      otherKeys: Math.max(0, otherKeysLast - median),
+      poisonPartition: Math.max(0, pauses[poisonPartition]! - usual),
+      poisonKey: Math.max(0, longestPause(poisonKeyTimes) - usual),
+      otherKeys: Math.max(0, longestPause(otherKeyTimes) - usual),
     };
   } finally {
     metadata.close();
