@@ -682,6 +682,8 @@ export class PartitionRunner {
     this.highWatermark = result.highWatermark;
     const now = this.clock.now();
     const hash = this.definition.spec.ordering.kind === "key";
+    const windowed = spec.batchWindowMs > 0;
+    const retries = this.persisted.retries.size > 0;
     for (const record of result.records) {
       const offset = record.offset;
       if (offset < this.loadedFrontier && !this.loadedPending.has(offset)) continue;
@@ -693,10 +695,11 @@ export class PartitionRunner {
       }
       this.outstanding.add(offset);
       this.records.set(offset, record);
-      this.queuedAtMs.set(offset, now);
+      // Only a batching window needs to know since when a record waits.
+      if (windowed) this.queuedAtMs.set(offset, now);
       const lane = hash ? laneOf(record.key, this.lanes.length) : 0;
       this.lanes[lane]!.queue.push(offset);
-      const retry = this.persisted.retries.get(offset);
+      const retry = retries ? this.persisted.retries.get(offset) : undefined;
       if (retry) {
         this.blocked.set(this.keyOf(record), {
           lane,
@@ -1214,11 +1217,12 @@ export class PartitionRunner {
       .then(
         () => {
           if (generation !== this.generation) return;
+          const windowed = this.definition.spec.batchWindowMs > 0;
           this.results.splice(0, taken.length);
           for (const offset of done) {
             this.outstanding.delete(offset);
             this.records.delete(offset);
-            this.queuedAtMs.delete(offset);
+            if (windowed) this.queuedAtMs.delete(offset);
           }
           this.filteredUncommitted -= filtered;
           this.highestDone = Math.max(this.highestDone, highestDone);
