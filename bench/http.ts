@@ -178,12 +178,12 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-interface Api {
+export interface Api {
   base: string;
   post(path: string, body: unknown): Promise<unknown>;
 }
 
-async function apiFor(url: string): Promise<Api> {
+export async function apiFor(url: string): Promise<Api> {
   const clusters = (await (await fetch(`${url}/v3/clusters`)).json()) as { data: { cluster_id: string }[] };
   const base = `${url}/v3/clusters/${clusters.data[0]!.cluster_id}`;
   return {
@@ -201,7 +201,7 @@ async function apiFor(url: string): Promise<Api> {
   };
 }
 
-async function batchedProduce(api: Api, requests: number, concurrency: number) {
+export async function batchedProduce(api: Api, requests: number, concurrency: number) {
   const value = Buffer.alloc(RECORD_BYTES, "x").toString();
   const one = JSON.stringify({ value: { type: "STRING", data: value } });
   const body = Array.from({ length: RECORDS_PER_BATCH }, () => one).join("\n");
@@ -251,7 +251,7 @@ async function batchedProduce(api: Api, requests: number, concurrency: number) {
   };
 }
 
-async function singleProduce(api: Api, requests: number) {
+export async function singleProduce(api: Api, requests: number) {
   const latency = hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: 60_000_000,
@@ -275,7 +275,7 @@ async function singleProduce(api: Api, requests: number) {
 }
 
 /** A long-polling reader of partition 0; each record's value carries its send time. */
-async function produceToConsume(api: Api, records: number) {
+export async function produceToConsume(api: Api, records: number) {
   const latency = hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: 60_000_000,

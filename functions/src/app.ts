@@ -28,6 +28,7 @@ import { type MetricsExposition, registerMetricsRoute } from "./routes/metrics.j
 import { registerPartitionRoutes } from "./routes/partitions.js";
 import { registerProcessorRoutes } from "./routes/processors.js";
 import { registerProduceRoutes } from "./routes/produce.js";
+import { registerProduceBatchRoutes } from "./routes/produce-batches.js";
 import { registerProducerRoutes } from "./routes/producers.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRootRoutes } from "./routes/root.js";
@@ -158,6 +159,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   registerConfigRoutes(app, context);
   registerPartitionRoutes(app, context);
   registerProduceRoutes(app, context);
+  registerProduceBatchRoutes(app, context);
   registerReadRoutes(app, context);
   registerProducerRoutes(app, context);
   registerConsumerGroupRoutes(app, context);

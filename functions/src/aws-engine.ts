@@ -18,9 +18,10 @@ export interface AwsEngine {
 
 /**
  * The engine over S3 and DynamoDB, configured from the environment: SLUICE_BUCKET (partition
- * data), SLUICE_TABLE (offsets, indexes, producers) and SLUICE_CLUSTER_ID. The SDK clients take
- * region, credentials and AWS_ENDPOINT_URL (emulators) from the environment as usual. With a
- * metrics sink, the engine and both stores are measured into it.
+ * data), SLUICE_TABLE (offsets, indexes, producers) and SLUICE_CLUSTER_ID; optionally
+ * SLUICE_UPLOAD_HEDGE_MS (hedged uploads: a second upload when the first is that late). The SDK
+ * clients take region, credentials and AWS_ENDPOINT_URL (emulators) from the environment as usual.
+ * With a metrics sink, the engine and both stores are measured into it.
  */
 export function createEngineFromEnv(
   env: Record<string, string | undefined> = process.env,
@@ -40,8 +41,17 @@ export function createEngineFromEnv(
   const metadata = measured ? new MeteredMetadataStore(dynamo, metrics, "dynamodb") : dynamo;
   const s3Objects = new S3ObjectStore({ client: s3, bucket: env.SLUICE_BUCKET! });
   const objects = measured ? new MeteredObjectStore(s3Objects, metrics, "s3") : s3Objects;
+  const hedge = env.SLUICE_UPLOAD_HEDGE_MS;
+  if (hedge !== undefined && hedge !== "" && !/^\d{1,6}$/.test(hedge)) {
+    throw new Error(`SLUICE_UPLOAD_HEDGE_MS must be a number of milliseconds, got ${hedge}`);
+  }
   return {
-    engine: new Engine({ objects, metadata, metrics }),
+    engine: new Engine({
+      objects,
+      metadata,
+      metrics,
+      ...(hedge ? { uploadHedgeAfterMs: Number(hedge) } : {}),
+    }),
     metadata,
     clusterId: env.SLUICE_CLUSTER_ID!,
   };

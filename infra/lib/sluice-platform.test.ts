@@ -263,3 +263,44 @@ describe("the stack", () => {
     expect(assembly.manifest.missing ?? []).toEqual([]);
   });
 });
+
+describe("S3 Express One Zone data storage", () => {
+  const express = synthStack({
+    platform: { dataStorage: { kind: "express-one-zone", availabilityZoneId: "use1-az4" } },
+  }).template;
+  const directoryId = onlyLogicalId(express, "AWS::S3Express::DirectoryBucket");
+
+  it("puts partition data in a single-zone directory bucket that expires garbage/ objects", () => {
+    express.hasResourceProperties("AWS::S3Express::DirectoryBucket", {
+      DataRedundancy: "SingleAvailabilityZone",
+      LocationName: "use1-az4",
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: GARBAGE_PREFIX, ExpirationInDays: 7, Status: "Enabled" }),
+        ]),
+      },
+    });
+    express.hasResource("AWS::S3Express::DirectoryBucket", { DeletionPolicy: "Retain" });
+  });
+
+  it("points the HTTP function and the BucketName output at the directory bucket", () => {
+    express.hasResourceProperties("AWS::Lambda::Function", {
+      Environment: { Variables: Match.objectLike({ SLUICE_BUCKET: { Ref: directoryId } }) },
+    });
+    express.hasOutput("BucketName", { Value: { Ref: directoryId } });
+  });
+
+  it("grants s3express:CreateSession on that bucket only", () => {
+    const statements = Object.values(resourcesOf(express, "AWS::IAM::Policy")).flatMap(
+      (policy) =>
+        (policy.Properties as { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } })
+          .PolicyDocument.Statement,
+    );
+    const session = statements.filter((statement) => statement.Action === "s3express:CreateSession");
+    expect(session).toEqual([expect.objectContaining({ Resource: { "Fn::GetAtt": [directoryId, "Arn"] } })]);
+  });
+
+  it("is not there by default", () => {
+    expect(Object.keys(resourcesOf(template, "AWS::S3Express::DirectoryBucket"))).toEqual([]);
+  });
+});

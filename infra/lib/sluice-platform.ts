@@ -8,6 +8,7 @@ import * as lambda from "aws-cdk-lib/aws-lambda";
 import { type ICommandHooks, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
+import * as s3express from "aws-cdk-lib/aws-s3express";
 import { Construct } from "constructs";
 import { SluiceMonitoring, type SluiceMonitoringOptions } from "./monitoring.js";
 import { assertNativeBinariesMatch } from "./native-binaries.js";
@@ -36,7 +37,21 @@ export interface SluicePlatformAlarmOptions {
   readonly actions?: cloudwatch.IAlarmAction[];
 }
 
+/**
+ * Where partition data lives. "standard": an S3 bucket (the default). "express-one-zone": an S3
+ * Express One Zone directory bucket in one Availability Zone (`availabilityZoneId`, e.g.
+ * "use1-az4"; put the function's callers there too): single-digit-millisecond PUTs and GETs and
+ * cheaper requests, against pricier storage and one zone's durability — docs/benchmarks.md, "The
+ * AWS model", weighs it. Conditional writes (create-only) work on directory buckets; their
+ * listings are not in key order, which Sluice does not need (it lists only to delete a topic).
+ */
+export type SluiceDataStorage =
+  | { readonly kind: "standard" }
+  | { readonly kind: "express-one-zone"; readonly availabilityZoneId: string };
+
 export interface SluicePlatformProps {
+  /** Where partition data lives. @default { kind: "standard" } */
+  readonly dataStorage?: SluiceDataStorage;
   /** The cluster id the HTTP API answers to (`/v3/clusters/{cluster_id}`). @default "sluice" */
   readonly clusterId?: string;
   /**
@@ -119,6 +134,10 @@ export interface SluicePlatformProps {
 export class SluicePlatform extends Construct {
   readonly clusterId: string;
   readonly bucket: s3.Bucket;
+  /** With `dataStorage` "express-one-zone": the directory bucket holding partition data. */
+  readonly directoryBucket?: s3express.CfnDirectoryBucket;
+  /** The bucket the HTTP apps write partition data to: the directory bucket when there is one. */
+  readonly dataBucketName: string;
   readonly table: dynamodb.Table;
   readonly api: NodejsFunction;
   readonly apiUrl: lambda.FunctionUrl;
@@ -150,6 +169,30 @@ export class SluicePlatform extends Construct {
         { id: "abort-incomplete-multipart-uploads", abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
+    const storage = props.dataStorage ?? { kind: "standard" };
+    if (storage.kind === "express-one-zone") {
+      this.directoryBucket = new s3express.CfnDirectoryBucket(this, "DirectoryBucket", {
+        dataRedundancy: "SingleAvailabilityZone",
+        locationName: storage.availabilityZoneId,
+        lifecycleConfiguration: {
+          rules: [
+            {
+              id: "expire-garbage",
+              status: "Enabled",
+              prefix: GARBAGE_PREFIX,
+              expirationInDays: (props.garbageExpiration ?? Duration.days(7)).toDays(),
+            },
+            {
+              id: "abort-incomplete-multipart-uploads",
+              status: "Enabled",
+              abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+            },
+          ],
+        },
+      });
+      this.directoryBucket.applyRemovalPolicy(dataRemovalPolicy);
+    }
+    this.dataBucketName = this.directoryBucket?.ref ?? this.bucket.bucketName;
     Validations.of(this.bucket).acknowledge({
       id: "AwsSolutions-S1",
       reason:
@@ -215,7 +258,7 @@ export class SluicePlatform extends Construct {
       ...(props.tracing ? { tracing: lambda.Tracing.ACTIVE } : {}),
       description: "Sluice HTTP apps (produce, consume, admin, groups)",
       environment: {
-        SLUICE_BUCKET: this.bucket.bucketName,
+        SLUICE_BUCKET: this.dataBucketName,
         SLUICE_TABLE: this.table.tableName,
         SLUICE_CLUSTER_ID: this.clusterId,
         // Stack traces in the logs point into the TypeScript sources.
@@ -285,6 +328,14 @@ export class SluicePlatform extends Construct {
       resourceArns: [this.bucket.arnForObjects("*")],
     });
     iam.Grant.addToPrincipal({ grantee, actions: ["s3:ListBucket"], resourceArns: [this.bucket.bucketArn] });
+    if (this.directoryBucket) {
+      // Directory buckets authorise every object call through a session created for the bucket.
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ["s3express:CreateSession"],
+        resourceArns: [this.directoryBucket.attrArn],
+      });
+    }
     iam.Grant.addToPrincipal({
       grantee,
       actions: [

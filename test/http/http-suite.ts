@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { decodeRecordBatches } from "@sluice/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { processorCases } from "./processors-suite.js";
+import { produceRecordBatchCases } from "./record-batch-produce-cases.js";
 
 /**
  * The HTTP API's behaviour, written once and bound to every way the apps run: in-process over
@@ -57,6 +58,7 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("consumer groups", () => consumerGroupCases(api, registry.test));
     describe("record batches", () => recordBatchCases(api, registry.test));
     describe("processors", () => processorCases(api, registry.test));
+    describe("produce record batches", () => produceRecordBatchCases(api, registry.test));
     // After collection: a skip that names no case is a typo that would hide nothing.
     afterAll(() => registry.assertSkipsExist());
   });

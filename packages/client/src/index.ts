@@ -1,5 +1,6 @@
 export type { PartitionActivity, TopicActivity } from "./activity.js";
 export {
+  type AppendedBatchReport,
   type FetchFunction,
   RECORD_BATCH_MEDIA_TYPE,
   SluiceClient,
@@ -28,5 +29,14 @@ export {
 } from "./group-consumer.js";
 export { parseConcatenatedJson } from "./json-stream.js";
 export type * from "./processor-types.js";
+export {
+  DeliveryUnknownError,
+  Producer,
+  ProducerClosedError,
+  type ProducerOptions,
+  type ProducerRecord,
+  type ProduceTicket,
+  type RecordMetadata,
+} from "./producer.js";
 export { parseServerSentEvents, type ServerSentEvent } from "./sse.js";
 export type * from "./types.js";

@@ -39,6 +39,26 @@ async function value(name: string, labels: Record<string, string> = {}) {
 }
 
 describe("engine metrics", () => {
+  it("count a produce of record batches per batch: its records and its bytes as stored, duplicates not again", async () => {
+    const { encodeRecordBatch } = await import("@sluice/core");
+    const { producerId } = await engine.initProducer();
+    const batch = (count: number) =>
+      encodeRecordBatch(
+        Array.from({ length: count }, () => ({ key: null, value: new Uint8Array(10), timestamp: 1 })),
+        { compression: "none", producerId, producerEpoch: 0, baseSequence: 0 },
+      );
+    const [one, two] = [await batch(3), await batch(2)];
+    const body = new Uint8Array([...one, ...two]);
+    await engine.appendBatches({ topic: "orders", batches: body, partitions: [0, 2] });
+    await engine.appendBatches({ topic: "orders", batches: body, partitions: [0, 2] }); // duplicates
+    expect(await value("sluice_produce_records_total", { topic: "orders", partition: "0" })).toBe(3);
+    expect(await value("sluice_produce_records_total", { topic: "orders", partition: "2" })).toBe(2);
+    expect(await value("sluice_produce_bytes_total", { topic: "orders", partition: "2" })).toBe(
+      two.byteLength,
+    );
+    expect(await value("sluice_produce_requests_total", { topic: "orders" })).toBe(2);
+  });
+
   it("count produced records and record bytes per partition, one request and one latency per append", async () => {
     await engine.append({
       topic: "orders",

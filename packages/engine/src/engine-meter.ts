@@ -8,6 +8,7 @@ import {
   series,
 } from "@sluice/telemetry";
 import type { AppendResult, ProduceRecord, RecordOutcome } from "./append/append-types.js";
+import type { AppendBatchesResult } from "./append/raw-batches.js";
 import type { ConsumedRecord, FetchBatchesResult, FetchRequest, FetchResult } from "./fetch/reader.js";
 
 /**
@@ -75,6 +76,43 @@ export class EngineMeter {
       this.acknowledged(topic, records, written, secondsSince(started));
     }
     return outcomes;
+  }
+
+  /**
+   * A produce of record batches as sent (engine.appendBatches): counted per batch, its records and
+   * its bytes as stored (compressed batches compressed), since the records are not decoded.
+   */
+  async appendBatches(
+    topic: string,
+    body: Uint8Array,
+    append: () => Promise<AppendBatchesResult>,
+  ): Promise<AppendBatchesResult> {
+    const started = performance.now();
+    this.produceRequests.add(1, { topic });
+    const result = await append();
+    const seconds = secondsSince(started);
+    // The body was checked before anything was written: each batch's length field is sound.
+    const view = new DataView(body.buffer, body.byteOffset, body.byteLength);
+    let position = 0;
+    let totalRecords = 0;
+    let totalBytes = 0;
+    for (const batch of result.batches) {
+      const bytes = 12 + view.getInt32(position + 8);
+      position += bytes;
+      if (batch.duplicate) continue;
+      this.produceRecords.add(batch.recordCount, { topic, partition: batch.partition });
+      this.produceBytes.add(bytes, { topic, partition: batch.partition });
+      this.activity.produced(topic, batch.partition, batch.recordCount, bytes);
+      totalRecords += batch.recordCount;
+      totalBytes += bytes;
+    }
+    if (totalRecords > 0) {
+      this.produceLatency.record(seconds, { topic });
+      this.produceBatchRecords.record(totalRecords, { topic });
+      this.produceBatchBytes.record(totalBytes, { topic });
+      this.activity.produceLatency(topic, seconds);
+    }
+    return result;
   }
 
   async fetch(request: FetchRequest, fetch: () => Promise<FetchResult>): Promise<FetchResult> {

@@ -4,6 +4,7 @@ import { type Metrics, noopMetrics, RecentActivity } from "@sluice/telemetry";
 import type { AppendRequest, AppendResult, RecordOutcome } from "./append/append-types.js";
 import { Appender } from "./append/appender.js";
 import type { ProducerState } from "./append/producer-state.js";
+import type { AppendBatchesRequest, AppendBatchesResult } from "./append/raw-batches.js";
 import {
   TransactionalAppender,
   type TransactionalAppendRequest,
@@ -33,6 +34,12 @@ export interface EngineOptions {
   indexCacheEntries?: number;
   /** How often a waiting reader re-reads the head, for commits made by other processes. Default 250 ms. */
   pollIntervalMs?: number;
+  /**
+   * Hedged uploads: when an object upload has not answered after this long, a second starts under
+   * another key and the first to succeed is used (append/hedged-upload.ts). For object stores
+   * with a long latency tail (S3); default off.
+   */
+  uploadHedgeAfterMs?: number;
   /** Where produce and fetch are measured (docs/operations.md). Default: nowhere. */
   metrics?: Metrics;
 }
@@ -92,6 +99,7 @@ export class Engine {
       producerStates: new LruCache<string, ProducerState>(100_000),
       batches,
       onCommit,
+      ...(options.uploadHedgeAfterMs === undefined ? {} : { uploadHedgeAfterMs: options.uploadHedgeAfterMs }),
     });
     this.transactional = new TransactionalAppender({
       objects: options.objects,
@@ -160,6 +168,16 @@ export class Engine {
   appendInChunks(request: AppendRequest): Promise<RecordOutcome[]> {
     return this.meter.appendInChunks(request.topic, request.records, () =>
       this.appender.appendInChunks(request),
+    );
+  }
+
+  /**
+   * Appends Kafka RecordBatch v2 batches as a producer encoded them, one per partition, checked
+   * and stored as sent (ARCHITECTURE.md, "Append"); committed like `append`.
+   */
+  appendBatches(request: AppendBatchesRequest): Promise<AppendBatchesResult> {
+    return this.meter.appendBatches(request.topic, request.batches, () =>
+      this.appender.appendBatches(request),
     );
   }
 

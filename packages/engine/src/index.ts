@@ -1,5 +1,6 @@
 export { type Clock, systemClock, type Timer } from "@sluice/core";
 export * from "./append/append-types.js";
+export type { AppendBatchesRequest, AppendBatchesResult, AppendedBatch } from "./append/raw-batches.js";
 export {
   type CallerConditionFailure,
   type TopicAppend,

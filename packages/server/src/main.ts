@@ -3,7 +3,8 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
 
 /**
  * `npm start`: the local server. Environment: PORT (default 8080; 0 picks a free port), HOST
- * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_LOG_REQUESTS=1 (a line per
+ * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_OBJECT_STORE (packed, the
+ * default for a new data directory, or files: one file per object), SLUICE_LOG_REQUESTS=1 (a line per
  * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
  * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it),
  * SLUICE_PROCESSORS (a JSON file of processors to declare at start, docs/processors.md),
@@ -26,6 +27,9 @@ const durabilityText = process.env.SLUICE_DURABILITY || "fsync";
 if (durabilityText !== "fsync" && durabilityText !== "buffered")
   fail(`SLUICE_DURABILITY must be fsync or buffered, got ${durabilityText}`);
 const durability = durabilityText as "fsync" | "buffered";
+const objectStoreText = process.env.SLUICE_OBJECT_STORE || undefined;
+if (objectStoreText !== undefined && objectStoreText !== "packed" && objectStoreText !== "files")
+  fail(`SLUICE_OBJECT_STORE must be packed or files, got ${objectStoreText}`);
 
 const logLevel = (process.env.SLUICE_LOG_LEVEL || "info").toLowerCase();
 if (logLevel !== "info" && logLevel !== "debug")
@@ -50,6 +54,7 @@ try {
     port,
     host,
     durability,
+    ...(objectStoreText ? { objectStore: objectStoreText as "packed" | "files" } : {}),
     metrics,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),

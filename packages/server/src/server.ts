@@ -7,11 +7,11 @@ import { Engine } from "@sluice/engine";
 import { createApp, type Logger } from "@sluice/functions";
 import { ConsumerGroups, collectConsumerGroupLag } from "@sluice/groups";
 import { MeteredMetadataStore, MeteredObjectStore } from "@sluice/storage";
-import { FilesystemObjectStore } from "@sluice/storage/filesystem";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { noopMetrics } from "@sluice/telemetry";
 import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import { loadClusterId } from "./cluster-id.js";
+import { type ObjectStoreKind, openObjectStore } from "./object-store-choice.js";
 import { type LocalProcessors, startLocalProcessors } from "./processors.js";
 
 export interface ServerOptions {
@@ -34,6 +34,12 @@ export interface ServerOptions {
    * several times faster.
    */
   durability?: "fsync" | "buffered";
+  /**
+   * "packed" (default for a new data directory): objects packed into append-only segment files
+   * and an index, no file per object. "files": one file per object, the layout of data
+   * directories written before packing, which keep it (see openObjectStore).
+   */
+  objectStore?: ObjectStoreKind;
   /**
    * Receives server-side failures (500, 503), and at debug level routine events such as a client
    * that hung up mid-upload. Default: console.error, and no debug lines.
@@ -96,12 +102,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const host = options.host ?? DEFAULT_HOST;
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS;
   const streamGraceMs = options.streamGraceMs ?? STREAM_GRACE_MS;
-  await mkdir(join(dataDir, "objects"), { recursive: true });
+  await mkdir(dataDir, { recursive: true });
   const durability = options.durability ?? "fsync";
   const sqlite = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
   let started: LocalProcessors | undefined;
+  let objectStore: ReturnType<typeof openObjectStore> | undefined;
   try {
-    const filesystem = new FilesystemObjectStore({ root: join(dataDir, "objects"), durability });
+    objectStore = openObjectStore(dataDir, durability, options.objectStore);
     const prometheus =
       options.metrics === false
         ? undefined
@@ -113,7 +120,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           });
     const metrics = prometheus ?? noopMetrics;
     const metadata = prometheus ? new MeteredMetadataStore(sqlite, metrics, "sqlite") : sqlite;
-    const objects = prometheus ? new MeteredObjectStore(filesystem, metrics, "filesystem") : filesystem;
+    // Packed or a file per object, both are the filesystem backend in the storage metrics.
+    const objects = prometheus
+      ? new MeteredObjectStore(objectStore.store, metrics, "filesystem")
+      : objectStore.store;
     const engine = new Engine({ objects, metadata, metrics });
     const groups = new ConsumerGroups({ engine, metadata });
     prometheus?.addCollector("consumer-group-lag", () =>
@@ -208,6 +218,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           // Runners finish their calls in flight, commit them and let go of their leases first.
           await processors.stop().catch(() => undefined);
           sqlite.close();
+          objectStore?.close();
         }
       })();
       return closing;
@@ -231,6 +242,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (error) {
     await started?.stop().catch(() => undefined);
     sqlite.close();
+    objectStore?.close();
     throw error;
   }
 }
