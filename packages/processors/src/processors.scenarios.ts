@@ -94,8 +94,8 @@ interface Action {
 
 interface Round {
   advanceMs: number;
-  /** Records produced this round: [partition, key index, kind]. */
-  produce: [number, number, RecordKind][];
+  /** Records produced this round: [partition, key index, kind, larger than a small batch's bytes]. */
+  produce: [number, number, RecordKind, boolean][];
   actions: Action[];
   admin: "none" | "pause" | "resume";
 }
@@ -111,6 +111,8 @@ interface Scenario {
    */
   lookaheads: number[];
   bisect: boolean;
+  /** batch_max_bytes at its least (1 KiB), so a large record ends a batch; else the default. */
+  smallBatchBytes: boolean;
   maxAttempts: number;
   /** How poison records fail; flaky ones are always named or thrown. */
   styles: FailureStyle[];
@@ -127,6 +129,8 @@ const TIMEOUT_MS = 600;
 const BACKOFF_MS = 150;
 const DRAIN_ROUNDS_MIN = 100;
 const DRAIN_ADVANCE_MS = 100;
+/** Past 1 KiB on its own: a large record never shares a batch under the small byte limit. */
+const LARGE_PADDING = ".".repeat(1_100);
 
 function scenarioArbitrary(): fc.Arbitrary<Scenario> {
   return fc
@@ -142,6 +146,7 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
           maxLength: processes + 1,
         }),
         bisect: fc.boolean(),
+        smallBatchBytes: fc.boolean(),
         maxAttempts: fc.integer({ min: 2, max: 4 }),
         styles: fc.subarray<FailureStyle>(["named", "throw", "hang", "garbage"], { minLength: 1 }),
         processes: fc.constant(processes),
@@ -153,6 +158,7 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
                 fc.integer({ min: 0, max: partitions - 1 }),
                 fc.integer({ min: 0, max: KEYS.length - 1 }),
                 fc.constantFrom<RecordKind>("good", "good", "good", "good", "flaky", "poison"),
+                fc.constantFrom(false, false, false, true),
               ),
               { maxLength: 4 },
             ),
@@ -332,6 +338,7 @@ async function runScenario(backend: ProcessorsBackend, scenario: Scenario): Prom
       dead_letter_topic: dead,
       starting_position: "EARLIEST",
       batch_size: scenario.batchSize,
+      ...(scenario.smallBatchBytes ? { batch_max_bytes: 1_024 } : {}),
       bisect_on_error: bisect,
       ordering: scenario.ordering,
       ...(scenario.ordering === "KEY" ? { parallelism: scenario.parallelism } : {}),
@@ -493,13 +500,19 @@ async function runScenario(backend: ProcessorsBackend, scenario: Scenario): Prom
     watch(process);
   };
 
-  const produce = async (records: [number, number, RecordKind][]) => {
-    for (const [partition, keyIndex, kind] of records) {
+  const produce = async (records: [number, number, RecordKind, boolean][]) => {
+    for (const [partition, keyIndex, kind, large] of records) {
       const id = nextId++;
       const key = KEYS[keyIndex]!;
       const result = await producer.append({
         topic: source,
-        records: [{ key: encoder.encode(key), value: encoder.encode(`${kind}:${id}`), partition }],
+        records: [
+          {
+            key: encoder.encode(key),
+            value: encoder.encode(`${kind}:${id}${large ? `:${LARGE_PADDING}` : ""}`),
+            partition,
+          },
+        ],
       });
       const offset = result.records[0]!.offset;
       produced.set(`${partition}:${offset}`, { id, partition, offset, key, kind });

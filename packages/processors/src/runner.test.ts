@@ -357,6 +357,26 @@ describe("settings a runner honours", () => {
     expect((await running).outcome).toBe("stopped");
   });
 
+  it("keeps a batch within batch_max_bytes; a record larger than that goes alone", async () => {
+    const calls: number[][] = [];
+    bed.modules.set("enrich", (batch) => {
+      calls.push(batch.records.map((record) => record.offset));
+      return { outputs: [] };
+    });
+    await bed.admin.create(definition({ batch_size: 100, batch_max_bytes: 1_024 }), {
+      allowModuleHandlers: true,
+    });
+    // 400 bytes of value (and a little overhead) each: two fit in 1 KiB, three do not.
+    const small = "x".repeat(400);
+    await produce([
+      ...Array.from({ length: 5 }, () => ({ value: small, partition: 0 })),
+      { value: "y".repeat(2_000), partition: 0 },
+      { value: small, partition: 0 },
+    ]);
+    expect((await runWithClock(await bed.runner("enrich", "orders", 0), clock)).outcome).toBe("drained");
+    expect(calls).toEqual([[0, 1], [2, 3], [4], [5], [6]]);
+  });
+
   it("dead-letters a failing record older than max_record_age_ms at once", async () => {
     const calls: { offsets: number[]; attempt: number }[] = [];
     enrichModule(calls);

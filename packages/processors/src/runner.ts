@@ -793,19 +793,29 @@ export class PartitionRunner {
     return records.length === 0 ? undefined : { lane: laneIndex, records, solo: undefined, attempt: 1 };
   }
 
-  /** Takes records `pick` accepts from the lane's queue, in order, within the batch limits. */
+  /**
+   * Takes records `pick` accepts from the lane's queue, in order, within the batch limits. The
+   * first accepted record that does not fit ends the batch: taking a smaller one after it would
+   * hand the handler its partition's (or key's) records out of order.
+   */
   private take(lane: Lane, pick: (record: ConsumedRecord) => boolean, limit: number): ConsumedRecord[] {
     const spec = this.definition.spec;
     const taken: ConsumedRecord[] = [];
     const kept: number[] = [];
     let bytes = 0;
+    let full = false;
     for (const offset of lane.queue) {
       const record = this.records.get(offset)!;
+      if (full || !pick(record)) {
+        kept.push(offset);
+        continue;
+      }
       const size = recordBytes(record);
-      if (taken.length < limit && pick(record) && (taken.length === 0 || bytes + size <= spec.batchBytes)) {
+      if (taken.length < limit && (taken.length === 0 || bytes + size <= spec.batchBytes)) {
         taken.push(record);
         bytes += size;
       } else {
+        full = true;
         kept.push(offset);
       }
     }
