@@ -114,6 +114,17 @@ export function processorCases(api: Api, test: Test): void {
         400,
         /^starting_timestamp: required with AT_TIMESTAMP/,
       ],
+      [
+        {
+          name,
+          topics: [source],
+          handler: webhook,
+          starting_position: "AT_TIMESTAMP",
+          starting_timestamp: "last tuesday",
+        },
+        400,
+        /starting_timestamp: must be milliseconds since the epoch or an ISO-8601 date-time/,
+      ],
     ];
     for (const [body, status, message] of cases) {
       const response = await api.expectNoWrites(() => api.send("POST", processors(), body));
@@ -170,6 +181,51 @@ export function processorCases(api: Api, test: Test): void {
     });
     expect(mismatch.status).toBe(400);
     expect(mismatch.body.message).toMatch(/^name: must be the processor named in the path/);
+  });
+
+  test("refuses a reset body that names no target, or an impossible one, naming the field", async () => {
+    const source = await api.createTopic("proc-reset-bad");
+    const name = uniqueTopic("proc-reset-bad");
+    expect((await api.send("POST", processors(), { name, topics: [source], handler: webhook })).status).toBe(
+      201,
+    );
+    expect((await api.send("POST", `${processors()}/${name}/pause`)).status).toBe(200);
+    const cases: [unknown, RegExp][] = [
+      [{ to: "yesterday" }, /to: .*'earliest' \| 'latest' \| 'datetime' \| 'offsets'/],
+      [{ to: "datetime" }, /datetime: .*expected string/],
+      [
+        { to: "datetime", datetime: "last tuesday" },
+        /datetime: must be an ISO-8601 date-time with a zone, e\.g\. 2024-05-01T12:00:00Z$/,
+      ],
+      [{ to: "offsets", offsets: [{ topic_name: source, partition_id: 7, offset: 0 }] }, /partition 7/],
+      [{ to: "offsets", offsets: [{ topic_name: source, partition_id: 0, offset: -1 }] }, /offset/],
+      [{ to: "earliest", colour: "blue" }, /colour/],
+    ];
+    for (const [body, message] of cases) {
+      const response = await api.expectNoWrites(() =>
+        api.send("POST", `${processors()}/${name}/reset`, body),
+      );
+      expect(response.status, JSON.stringify(body)).toBe(400);
+      expect(response.body.message, JSON.stringify(body)).toMatch(message);
+    }
+  });
+
+  test("/openapi.json lists every processor route", async () => {
+    const document = await api.call("/openapi.json");
+    const base = "/v3/clusters/{cluster_id}/processors";
+    const expected: [string, string][] = [
+      ["post", base],
+      ["get", base],
+      ["get", `${base}/{processor_name}`],
+      ["put", `${base}/{processor_name}`],
+      ["delete", `${base}/{processor_name}`],
+      ["post", `${base}/{processor_name}/pause`],
+      ["post", `${base}/{processor_name}/resume`],
+      ["post", `${base}/{processor_name}/reset`],
+    ];
+    for (const [method, path] of expected) {
+      expect(document.body.paths[path]?.[method]?.summary, `${method} ${path}`).toEqual(expect.any(String));
+    }
   });
 
   test("deletes a processor; it is gone afterwards", async () => {

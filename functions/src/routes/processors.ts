@@ -105,11 +105,17 @@ const definitionFields = {
     .optional()
     .openapi({ description: "Where each partition starts, as of creation. Default LATEST" }),
   starting_timestamp: z
-    .union([
-      int(0, Number.MAX_SAFE_INTEGER),
-      z.string().regex(new RegExp(ISO_DATE_TIME_PATTERN)),
-      z.string().regex(new RegExp(EPOCH_MILLIS_PATTERN)),
-    ])
+    .union(
+      [
+        int(0, Number.MAX_SAFE_INTEGER),
+        z.string().regex(new RegExp(ISO_DATE_TIME_PATTERN)),
+        z.string().regex(new RegExp(EPOCH_MILLIS_PATTERN)),
+      ],
+      {
+        message:
+          "must be milliseconds since the epoch or an ISO-8601 date-time with a zone, e.g. 2024-05-01T12:00:00Z",
+      },
+    )
     .optional()
     .openapi({ description: "With AT_TIMESTAMP (only): epoch milliseconds or an ISO-8601 date-time" }),
   filter: FilterSchema.nullable().optional(),
@@ -243,7 +249,9 @@ const ResetBodySchema = z
       to: z.literal("datetime"),
       datetime: z
         .string()
-        .regex(new RegExp(ISO_DATE_TIME_PATTERN))
+        .regex(new RegExp(ISO_DATE_TIME_PATTERN), {
+          message: "must be an ISO-8601 date-time with a zone, e.g. 2024-05-01T12:00:00Z",
+        })
         .openapi({ example: "2024-05-01T12:00:00Z" }),
     }),
     z.strictObject({
