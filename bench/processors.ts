@@ -20,7 +20,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { SluiceClient } from "@sluice/client";
 import { Engine } from "@sluice/engine";
-import { FilesystemObjectStore } from "@sluice/storage/filesystem";
+import { PackedObjectStore } from "@sluice/storage/packed";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { startServer } from "./local-server.js";
 import { printTable, progress, progressDone } from "./report.js";
@@ -183,18 +183,26 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+/** The server's own stores for a new data directory (SQLite, the packed object store), opened before it starts. */
 function stores(dataDir: string, durability: "fsync" | "buffered") {
   const metadata = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
-  const objects = new FilesystemObjectStore({ root: join(dataDir, "objects"), durability });
-  return { metadata, engine: new Engine({ objects, metadata }) };
+  const objects = new PackedObjectStore({ root: join(dataDir, "packed"), durability });
+  return {
+    metadata,
+    engine: new Engine({ objects, metadata }),
+    close: () => {
+      metadata.close();
+      objects.close();
+    },
+  };
 }
 
 async function createTopics(dataDir: string, durability: "fsync" | "buffered", topics: [string, number][]) {
-  const { metadata, engine } = stores(dataDir, durability);
+  const { engine, close } = stores(dataDir, durability);
   try {
     for (const [name, partitions] of topics) await engine.createTopic({ name, partitions });
   } finally {
-    metadata.close();
+    close();
   }
 }
 
@@ -208,7 +216,7 @@ async function fill(
   valueAt: (index: number) => string,
   keyOf: ((index: number) => string) | null,
 ): Promise<void> {
-  const { metadata, engine } = stores(dataDir, durability);
+  const { engine, close } = stores(dataDir, durability);
   const encoder = new TextEncoder();
   try {
     await engine.createTopic({ name: topic, partitions });
@@ -233,7 +241,7 @@ async function fill(
     await Promise.all(Array.from({ length: 4 }, worker));
     progressDone();
   } finally {
-    metadata.close();
+    close();
   }
 }
 
@@ -308,7 +316,7 @@ async function stall(
   partitions: number,
   poisonKey: string,
 ): Promise<{ poisonPartition: number; poisonKey: number; otherKeys: number }> {
-  const { metadata, engine } = stores(dataDir, durability);
+  const { engine, close } = stores(dataDir, durability);
   try {
     const dead = await engine.fetch({ topic: `poison-${ordering}-dead`, partition: 0, offset: 0 });
     const header = (name: string) =>
@@ -355,7 +363,7 @@ async function stall(
       otherKeys: Math.max(0, longestPause(otherKeyTimes) - usual),
     };
   } finally {
-    metadata.close();
+    close();
   }
 }
 
