@@ -1,7 +1,7 @@
 import { Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
 import { describe, expect, it } from "vitest";
-import { propertyOf, resourcesOf, synthStack, TEMPLATE_TEST_ENTRY } from "./test-support.js";
+import { onlyLogicalId, propertyOf, resourcesOf, synthStack, TEMPLATE_TEST_ENTRY } from "./test-support.js";
 
 describe("Processor", () => {
   const { stack, template } = synthStack({
@@ -44,6 +44,26 @@ describe("Processor", () => {
     expect(Object.keys(propertyOf<{ Variables: object }>(dispatcher, "Environment").Variables)).toEqual(
       expect.arrayContaining(["SLUICE_BUCKET", "SLUICE_TABLE", "SLUICE_CLUSTER_ID"]),
     );
+  });
+
+  it("reads and writes the data the HTTP function does, in a standard bucket or a directory bucket", () => {
+    const express = synthStack({
+      platform: { dataStorage: { kind: "express-one-zone", availabilityZoneId: "use1-az4" } },
+      topics: [{ topicName: "orders" }],
+      processors: [{ processorName: "enrich", topics: ["orders"], handlerEntry: TEMPLATE_TEST_ENTRY }],
+    }).template;
+    for (const synthesized of [template, express]) {
+      const all = Object.values(resourcesOf(synthesized, "AWS::Lambda::Function"));
+      const described = (text: string) =>
+        all.find((fn) => String(JSON.stringify(fn.Properties?.Description)).includes(text))!;
+      const data = (fn: (typeof all)[number]) => {
+        const variables = propertyOf<{ Variables: Record<string, unknown> }>(fn, "Environment").Variables;
+        return [variables.SLUICE_BUCKET, variables.SLUICE_TABLE, variables.SLUICE_CLUSTER_ID];
+      };
+      expect(data(described("processor dispatcher"))).toEqual(data(described("Sluice HTTP apps")));
+    }
+    const directoryId = onlyLogicalId(express, "AWS::S3Express::DirectoryBucket");
+    expect(JSON.stringify(express.toJSON())).toContain(`"SLUICE_BUCKET":{"Ref":"${directoryId}"}`);
   });
 
   it("wakes the dispatcher from the table's stream, filtered to inserts of index entries, and sweeps every minute", () => {

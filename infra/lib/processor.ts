@@ -81,7 +81,7 @@ export class ProcessorDispatcher extends Construct {
       logGroup: this.logGroup,
       description: "Sluice processor dispatcher: runs processors on commits and sweeps",
       environment: {
-        SLUICE_BUCKET: platform.bucket.bucketName,
+        SLUICE_BUCKET: platform.dataBucketName,
         SLUICE_TABLE: platform.table.tableName,
         SLUICE_CLUSTER_ID: platform.clusterId,
         NODE_OPTIONS: "--enable-source-maps",
