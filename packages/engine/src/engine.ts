@@ -109,6 +109,7 @@ export class Engine {
       heads,
       batches,
       onCommit,
+      ...(options.uploadHedgeAfterMs === undefined ? {} : { uploadHedgeAfterMs: options.uploadHedgeAfterMs }),
     });
   }
 

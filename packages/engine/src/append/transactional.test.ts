@@ -209,6 +209,44 @@ describe("appendTransactional", () => {
     ).rejects.toThrow(/records for topic dead: record 0 is 19 bytes/);
   });
 
+  it("hedges a late upload as the plain append does: the second upload's object is the one committed", async () => {
+    const memory = new MemoryObjectStore();
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const keys: string[] = [];
+    // The first upload answers only when released; later ones at once.
+    const slowFirst = Object.assign(Object.create(memory) as MemoryObjectStore, {
+      put: async (...args: Parameters<MemoryObjectStore["put"]>) => {
+        keys.push(args[0]);
+        if (keys.length === 1) await held;
+        return memory.put(...args);
+      },
+    });
+    const hedging = new Engine({ objects: slowFirst, metadata, clock, uploadHedgeAfterMs: 50 });
+    await hedging.createTopic({ name: "hedged", partitions: 1 });
+    const appending = hedging.appendTransactional({
+      appends: [{ topic: "hedged", records: [record("a", null, 0)] }],
+      operations: [moveCheckpoint(0, "h1")],
+    });
+    await clock.advance(49);
+    expect(keys).toHaveLength(1);
+    await clock.advance(1);
+    const result = await appending;
+    expect(keys).toHaveLength(2);
+    expect(result.appends[0]!.records.map((r) => `${r.partition}:${r.offset}`)).toEqual(["0:0"]);
+    // Committed and readable while the first upload is still unanswered: the index names the second.
+    const fetched = await new Engine({ objects: memory, metadata, clock }).fetch({
+      topic: "hedged",
+      partition: 0,
+      offset: 0,
+    });
+    expect(fetched.records.map((consumed) => decode(consumed.value))).toEqual(["a"]);
+    await expect(memory.get(keys[0]!)).rejects.toBeInstanceOf(NotFoundError);
+    release();
+  });
+
   it("tells commit listeners of every partition it moved", async () => {
     const seen: string[] = [];
     const stop = engine.onCommit((topicId, partition, highWatermark) =>

@@ -23,6 +23,7 @@ import type { Topic, TopicRegistry } from "../topics/topic-registry.js";
 import { type AppendedRecord, type ProduceRecord, RECORDS_PER_REQUEST_MAX } from "./append-types.js";
 import { batchCacheKey } from "./appender.js";
 import { headCacheKey } from "./commit.js";
+import { hedgedUpload } from "./hedged-upload.js";
 import { type IndexedBatch, partitionCommitOperations } from "./partition-commit.js";
 import { recordPayloadBytes, validateAppend } from "./validate-append.js";
 
@@ -66,6 +67,8 @@ export interface TransactionalAppenderDependencies {
   heads: LruCache<string, number>;
   batches: LruCache<string, Uint8Array>;
   onCommit: (topicId: string, partition: number, highWatermark: number) => void;
+  /** Start a second upload under another key when the first has not answered by then (hedged-upload.ts). */
+  uploadHedgeAfterMs?: number;
 }
 
 /** A topic's share of the transaction: its uploaded object and one batch per partition. */
@@ -174,12 +177,26 @@ export class TransactionalAppender {
       ),
     );
     const body = new Uint8Array(batches.reduce((total, batch) => total + batch.byteLength, 0));
-    const objectKey = newDataObjectKey(topic.topicId, this.deps.clock.now());
-    const written: TopicWrite["partitions"] = [];
     let position = 0;
+    for (const batch of batches) {
+      body.set(batch, position);
+      position += batch.byteLength;
+    }
+    // The key is the upload's that answered first (with hedging, there may be two), else a fresh
+    // one nothing is written under when no partition has records.
+    const objectKey =
+      partitions.length > 0
+        ? await hedgedUpload(this.deps.clock, this.deps.uploadHedgeAfterMs, async () => {
+            // A fresh random key per upload: a collision is as unlikely as in the plain append.
+            const key = newDataObjectKey(topic.topicId, this.deps.clock.now());
+            await this.deps.objects.put(key, body, { condition: { ifNoneMatch: "*" } });
+            return key;
+          })
+        : newDataObjectKey(topic.topicId, this.deps.clock.now());
+    const written: TopicWrite["partitions"] = [];
+    position = 0;
     partitions.forEach((partition, order) => {
       const batch = batches[order]!;
-      body.set(batch, position);
       const header = readBatchHeader(batch);
       written.push({
         partition,
@@ -194,15 +211,11 @@ export class TransactionalAppender {
       });
       position += batch.byteLength;
     });
-    if (partitions.length > 0) {
-      // A fresh random key: a collision is as unlikely as in the plain append, which retries it.
-      await this.deps.objects.put(objectKey, body, { condition: { ifNoneMatch: "*" } });
-      for (const { batch } of written) {
-        this.deps.batches.set(
-          batchCacheKey(objectKey, batch.position, batch.length),
-          body.subarray(batch.position, batch.position + batch.length),
-        );
-      }
+    for (const { batch } of written) {
+      this.deps.batches.set(
+        batchCacheKey(objectKey, batch.position, batch.length),
+        body.subarray(batch.position, batch.position + batch.length),
+      );
     }
     return {
       topic,
