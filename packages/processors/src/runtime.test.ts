@@ -1,3 +1,4 @@
+import { encodeRecordBatch } from "@sluice/core";
 import { Engine } from "@sluice/engine";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { SimulatedClock } from "@sluice/testing";
@@ -76,6 +77,21 @@ describe("the processor runtime", () => {
     const tookMs = await until(async () => (await copies()).length === 1, 60_000);
     expect(tookMs).toBeLessThan(1_000);
     expect(await copies()).toEqual(["a"]);
+  });
+
+  it("runs a processor at once on record batches appended as a producer encoded them", async () => {
+    const local = runtime(engine);
+    local.start();
+    await clock.advance(10);
+    const batch = await encodeRecordBatch([{ key: null, value: bytes("binary") }], {
+      compression: "none",
+      defaultTimestamp: clock.now(),
+      timestampType: "create",
+    });
+    await engine.appendBatches({ topic: "orders", batches: batch, partitions: [0] });
+    const tookMs = await until(async () => (await copies()).length === 1, 60_000);
+    expect(tookMs).toBeLessThan(1_000);
+    expect(await copies()).toEqual(["binary"]);
   });
 
   it("finds a commit made by another process with its sweep", async () => {
