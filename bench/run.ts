@@ -8,6 +8,7 @@ const benchmarks: Record<string, () => Promise<{ main: (args: string[]) => Promi
   groups: () => import("./groups.js"),
   http: () => import("./http.js"),
   peers: () => import("./peers.js"),
+  processors: () => import("./processors.js"),
 };
 
 const [name, ...args] = process.argv.slice(2);
