@@ -9,6 +9,7 @@ import {
   type EmulatorStackOptions,
 } from "../../infra/emulator/deploy.js";
 import { requestOverUrl, runHttpSuite } from "../http/http-suite.js";
+import { PROCESSOR_TOPICS, PROCESSORS, processorCases } from "./processor-cases.js";
 
 /**
  * End to end: the CDK app deployed onto the emulator with the real CDK CLI (bootstrap, asset
@@ -35,7 +36,9 @@ const options: EmulatorStackOptions = {
       configs: { "retention.ms": "86400000" },
       removalPolicy: "destroy",
     },
+    ...PROCESSOR_TOPICS,
   ],
+  processors: PROCESSORS,
   log: process.env.SLUICE_E2E_VERBOSE ? (line) => process.stderr.write(`${line}\n`) : undefined,
 };
 
@@ -113,6 +116,8 @@ describe.skipIf(!local)("the CDK app deployed onto the emulator", () => {
     const objects = await s3.send(new ListObjectsV2Command({ Bucket: stack().bucketName }));
     expect(objects.KeyCount ?? 0).toBeGreaterThan(0);
   });
+
+  describe("processors", () => processorCases(stack));
 
   // The shared HTTP suite against the deployed Function URL. Registered inside this describe so
   // the deploy in beforeAll runs first; the URL is read lazily, after the deploy.

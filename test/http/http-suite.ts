@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { decodeRecordBatches } from "@sluice/core";
 import { afterAll, describe, expect, it } from "vitest";
+import { processorCases } from "./processors-suite.js";
 import { produceRecordBatchCases } from "./record-batch-produce-cases.js";
 import { shareGroupCases } from "./share-group-cases.js";
 
@@ -58,6 +59,7 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("consumer groups", () => consumerGroupCases(api, registry.test));
     describe("record batches", () => recordBatchCases(api, registry.test));
     describe("share groups", () => shareGroupCases(api, registry.test));
+    describe("processors", () => processorCases(api, registry.test));
     describe("produce record batches", () => produceRecordBatchCases(api, registry.test));
     // After collection: a skip that names no case is a typo that would hide nothing.
     afterAll(() => registry.assertSkipsExist());
@@ -212,7 +214,7 @@ function apiFor(options: HttpSuiteOptions) {
 
 export type Api = ReturnType<typeof apiFor>;
 
-function uniqueTopic(prefix: string): string {
+export function uniqueTopic(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 

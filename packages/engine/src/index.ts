@@ -2,6 +2,13 @@ export { type Clock, systemClock, type Timer } from "@sluice/core";
 export * from "./append/append-types.js";
 export type { AppendBatchesRequest, AppendBatchesResult, AppendedBatch } from "./append/raw-batches.js";
 export {
+  type CallerConditionFailure,
+  type TopicAppend,
+  TransactionalAppender,
+  type TransactionalAppendRequest,
+  type TransactionalAppendResult,
+} from "./append/transactional.js";
+export {
   IDEMPOTENCY_KEY_PATTERN,
   type RecordLabels,
   recordPayloadBytes,

@@ -7,6 +7,8 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
  * default for a new data directory, or files: one file per object), SLUICE_LOG_REQUESTS=1 (a line per
  * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
  * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it),
+ * SLUICE_PROCESSORS (a JSON file of processors to declare at start, docs/processors.md),
+ * SLUICE_PROCESSORS_RUN=0 (manage processors but run none),
  * SLUICE_METRICS=off (no measuring and no GET /metrics). SIGINT/SIGTERM stop it gracefully; a
  * second signal exits at once.
  */
@@ -33,6 +35,11 @@ const logLevel = (process.env.SLUICE_LOG_LEVEL || "info").toLowerCase();
 if (logLevel !== "info" && logLevel !== "debug")
   fail(`SLUICE_LOG_LEVEL must be info or debug, got ${logLevel}`);
 const debug = logLevel === "debug";
+const processorsFile = process.env.SLUICE_PROCESSORS ? resolve(process.env.SLUICE_PROCESSORS) : undefined;
+const runProcessorsText = (process.env.SLUICE_PROCESSORS_RUN ?? "1").toLowerCase();
+if (!["0", "1", "true", "false", "yes", "no"].includes(runProcessorsText))
+  fail(`SLUICE_PROCESSORS_RUN must be 1 or 0, got ${runProcessorsText}`);
+const runProcessors = ["1", "true", "yes"].includes(runProcessorsText);
 
 const metricsText = (process.env.SLUICE_METRICS || "on").toLowerCase();
 if (!["on", "off", "1", "0", "true", "false"].includes(metricsText))
@@ -51,6 +58,9 @@ try {
     metrics,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
+    ...(processorsFile ? { processorsFile } : {}),
+    runProcessors,
+    logProcessors: (line: string) => process.stdout.write(`${line}\n`),
     ...(debug
       ? {
           logger: {
@@ -72,6 +82,7 @@ process.stdout.write(
     `  data dir:   ${running.dataDir}`,
     `  cluster id: ${running.clusterId}`,
     `  durability: ${durability}`,
+    `  processors: ${running.processors.declared.length > 0 ? `${running.processors.declared.join(", ")} (${processorsFile})` : runProcessors ? "run here (none declared in a file)" : "not run (SLUICE_PROCESSORS_RUN=0)"}`,
     `  metrics:    ${metrics ? `${running.url}/metrics (Prometheus)` : "off"}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",

@@ -13,6 +13,7 @@ import { noopMetrics } from "@sluice/telemetry";
 import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import { loadClusterId } from "./cluster-id.js";
 import { type ObjectStoreKind, openObjectStore } from "./object-store-choice.js";
+import { type LocalProcessors, startLocalProcessors } from "./processors.js";
 
 export interface ServerOptions {
   /** Holds `objects/` (the object store) and `metadata.sqlite`; created when missing. */
@@ -49,6 +50,14 @@ export interface ServerOptions {
   publicUrl?: string;
   /** Receives a line when each request arrives (`-> GET /path`) and when it ends (`<- 200 GET /path 3 ms`). */
   logRequests?: (line: string) => void;
+  /** A JSON file of processors to declare at start (`SLUICE_PROCESSORS`); see docs/processors.md. */
+  processorsFile?: string;
+  /** Receives what the processors do that an operator wants to see (declared, dead-lettered, failing). */
+  logProcessors?: (line: string) => void;
+  /** How often the processors' sweep looks for lag. Default 1 s. */
+  processorSweepIntervalMs?: number;
+  /** Run processors here (default); false: the API manages them, nothing runs them. */
+  runProcessors?: boolean;
   /**
    * Measure throughput, latency, errors, storage calls and group lag, and serve them at
    * `GET /metrics` for Prometheus (docs/operations.md). Default true (`SLUICE_METRICS=off`).
@@ -65,6 +74,8 @@ export interface RunningServer {
   /** Absolute. */
   dataDir: string;
   engine: Engine;
+  /** The processors running inside the server. */
+  processors: LocalProcessors;
   /** The Node HTTP server (e.g. to observe its 'request' events). */
   httpServer: Server;
   /** Requests whose client closed the connection before sending all of the body, since start. */
@@ -95,6 +106,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await mkdir(dataDir, { recursive: true });
   const durability = options.durability ?? "fsync";
   const sqlite = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
+  let started: LocalProcessors | undefined;
   let objectStore: ReturnType<typeof openObjectStore> | undefined;
   try {
     objectStore = openObjectStore(dataDir, durability, options.objectStore);
@@ -121,6 +133,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const shareGroups = new ShareGroups({ engine, metadata, metrics });
     prometheus?.addCollector("share-groups", () => collectShareGroupMetrics({ shareGroups, metrics }));
     const clusterId = await loadClusterId(metadata);
+    const processors = await startLocalProcessors({
+      engine,
+      metadata,
+      ...(options.processorsFile ? { configFile: options.processorsFile } : {}),
+      ...(options.logProcessors ? { log: options.logProcessors } : {}),
+      ...(options.processorSweepIntervalMs === undefined
+        ? {}
+        : { sweepIntervalMs: options.processorSweepIntervalMs }),
+      run: options.runProcessors ?? true,
+      metrics,
+    });
+    started = processors;
     let clientDisconnects = 0;
     const app = createApp({
       engine,
@@ -128,6 +152,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       groups,
       shareGroups,
       clusterId,
+      processors: { admin: processors.admin, changed: () => void processors.runtime.sweep() },
       metrics,
       ...(prometheus ? { metricsExposition: prometheus } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
@@ -194,6 +219,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         } finally {
           clearTimeout(streamTimer);
           clearTimeout(forceTimer);
+          // Runners finish their calls in flight, commit them and let go of their leases first.
+          await processors.stop().catch(() => undefined);
           sqlite.close();
           objectStore?.close();
         }
@@ -208,6 +235,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clusterId,
       dataDir,
       engine,
+      processors,
       httpServer: server,
       get clientDisconnects() {
         return clientDisconnects;
@@ -216,6 +244,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       close,
     };
   } catch (error) {
+    await started?.stop().catch(() => undefined);
     sqlite.close();
     objectStore?.close();
     throw error;
