@@ -187,7 +187,7 @@ export async function releaseAllHeld(
 }
 
 /** Writes the share-partition's due dead letters now rather than at the next acquisition; one try. */
-async function deadLetterNow(
+export async function deadLetterNow(
   deps: AcknowledgeDeps,
   partition: SharePartition,
   topic: string,

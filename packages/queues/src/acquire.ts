@@ -7,6 +7,7 @@ import {
   TransactionCanceledError,
   type TransactOperation,
 } from "@sluice/storage";
+import { deadLetterNow } from "./acknowledge.js";
 import type { ShareGroupConfigs } from "./configs.js";
 import { writeDueDeadLetters } from "./dead-letters.js";
 import { unknownShareMember } from "./errors.js";
@@ -217,6 +218,12 @@ export async function acquireFromPartition(
       await metadata.transactWrite(operations);
       landed();
       if (window.garbage.length > 0) await deleteGarbage(metadata, window);
+      // Dead letters this write made due (locks that passed at the limit) go out now that they are stored.
+      const due = window.batches.some(
+        (batch) => batch.changed && batch.slots.some((slot) => slot.state === "L"),
+      );
+      if (due && configs.deadLetterTopic !== null)
+        await deadLetterNow(deps, request.partition, configs.deadLetterTopic, request.groupUid, memberId);
       return { records, ...waitInfo };
     } catch (error) {
       if (error instanceof TransactionCanceledError) {

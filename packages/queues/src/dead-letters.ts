@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { NotFoundError, type RecordHeader, UnavailableError } from "@sluice/core";
 import type { Engine } from "@sluice/engine";
-import type { Window } from "./window.js";
+import { type SlotState, storedStates, type Window } from "./window.js";
 
 /** The headers a dead letter carries besides the record's own (ARCHITECTURE.md, "Queues"). */
 export const DEAD_LETTER_HEADERS = {
@@ -44,9 +44,14 @@ export async function writeDueDeadLetters(
   const epoch = window.state?.epoch ?? 1;
   let written = 0;
   for (const batch of window.batches) {
+    let stored: SlotState[] | undefined;
     for (let index = 0; index < batch.slots.length; index++) {
       const slot = batch.slots[index]!;
       if (slot.state !== "L" && slot.state !== "R") continue;
+      // Only a dead letter due in the store is final: one decided in memory (a lock seen passed)
+      // may yet lose to the holder's acknowledgement, and an appended letter cannot be taken back.
+      stored ??= storedStates(batch) ?? [];
+      if (stored[index] !== slot.state) continue;
       if (written >= DEAD_LETTERS_PER_CALL_MAX) return written;
       const offset = batch.base + index;
       try {

@@ -258,17 +258,29 @@ export function giveBack(slot: Slot, policy: ArchivePolicy): Slot {
 }
 
 /**
- * Resolves locks that passed before `nowMs`, in memory: such records count as given back. The
- * batches are not marked changed (a passed lock needs no write to count as passed); whatever is
- * written later carries the resolution along.
+ * Resolves locks that passed before `nowMs`, in memory: such records count as given back. A passed
+ * lock needs no write to count as passed, so the batch is not marked changed for it — except when
+ * the record now has a dead letter due (`L`): that must be written down before the dead letter is
+ * appended (see `storedState`), or a holder's acknowledgement landing first would leave a dead
+ * letter for an accepted record.
  */
 export function resolvePassedLocks(window: Window, nowMs: number, policy: ArchivePolicy): void {
   for (const batch of window.batches) {
     for (let index = 0; index < batch.slots.length; index++) {
       const slot = batch.slots[index]!;
-      if (slot.state === "Q" && slot.deadlineMs < nowMs) batch.slots[index] = giveBack(slot, policy);
+      if (slot.state !== "Q" || slot.deadlineMs >= nowMs) continue;
+      batch.slots[index] = giveBack(slot, policy);
+      if (batch.slots[index]!.state === "L") batch.changed = true;
     }
   }
+}
+
+/** The state of the record at `index` as the batch was read from the store (undefined when fresh). */
+export function storedStates(batch: Batch): SlotState[] | undefined {
+  if (batch.storedRuns === undefined) return undefined;
+  return decodeRuns(batch.storedRuns, batch.storedCount, `${batch.key.pk}/${batch.key.sk}`).map(
+    (slot) => slot.state,
+  );
 }
 
 export function isSettled(batch: Batch): boolean {
