@@ -130,8 +130,9 @@ describe("queues across server and worker processes killed at random", () => {
         const id = `${event.member}|${event.partition}:${event.offset}|${event.type}`;
         if (event.outcome === "asked") asked.set(id, { ...event, outcome: "unknown" });
         else {
+          const askedAtMs = asked.get(id)?.atMs;
           asked.delete(id);
-          acknowledgements.push(event);
+          acknowledgements.push(askedAtMs === undefined ? event : { ...event, askedAtMs });
         }
       });
       const exited = new Promise<void>((resolve) =>

@@ -60,6 +60,24 @@ describe("queue history checker", () => {
     });
   });
 
+  it("counts a release as given back from when it was asked: the next holder may be handed it before the answer", () => {
+    const history = (askedAtMs?: number) =>
+      checkQueueHistory({
+        produced: [{ partition: 0, offset: 0 }],
+        deliveries: [deliver("a", 0, 1, 0), deliver("b", 0, 2, 20)],
+        acknowledgements: [
+          { ...ack("a", 0, "RELEASE", 25), ...(askedAtMs === undefined ? {} : { askedAtMs }) },
+          ack("b", 0, "ACCEPT", 30),
+        ],
+        deadLetters: [],
+        deliveryCountLimit: 3,
+      });
+    expect(history(15).heldTwice).toEqual([]);
+    // Asked after b was handed the record (or its asking unknown): two holders.
+    expect(history(22).heldTwice).toHaveLength(1);
+    expect(history().heldTwice).toHaveLength(1);
+  });
+
   it("names lost records, double acceptance, redelivery after acceptance, two holders and bad counts", () => {
     const result = checkQueueHistory({
       produced,

@@ -37,6 +37,11 @@ export interface QueueAcknowledgement {
   outcome: "confirmed" | "refused" | "unknown";
   /** When the outcome was known (or the member gave up on it). */
   atMs: number;
+  /**
+   * When the member asked for it. The server applies it before answering, so another member may be
+   * handed a released record before the releasing member hears back: a give-back counts from here.
+   */
+  askedAtMs?: number;
 }
 
 export interface QueueDeadLetter {
@@ -137,7 +142,7 @@ export function checkQueueHistory(history: QueueHistory): QueueCheckResult {
             ack.member === earlier.member &&
             ack.outcome === "confirmed" &&
             ack.type !== "ACCEPT" &&
-            ack.atMs <= later.atMs,
+            (ack.askedAtMs ?? ack.atMs) <= later.atMs,
         );
         if (!givenBack) result.heldTwice.push({ earlier, later });
       }
