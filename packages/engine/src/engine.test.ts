@@ -13,6 +13,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { RECORDS_PER_REQUEST_MAX } from "./append/append-types.js";
 import { Engine } from "./engine.js";
 import { OffsetOutOfRangeError, OutOfOrderSequenceError, RecordTooLargeError } from "./errors.js";
+import { deletionKey } from "./keys.js";
 
 const text = new TextEncoder();
 const decode = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
@@ -115,13 +116,22 @@ describe("topics", () => {
     await expect(engine.increasePartitions("t", 3)).rejects.toThrow(/can only grow/);
   });
 
-  it("deletes a topic's data, and a new topic of the same name starts empty", async () => {
-    await engine.createTopic({ name: "t", partitions: 1 });
+  it("deletes a topic at once, leaving a purge job for its data; a new topic of the same name starts empty", async () => {
+    const old = await engine.createTopic({ name: "t", partitions: 2 });
     await engine.append({ topic: "t", records: [record("old")] });
     await engine.deleteTopic("t");
-    expect((await objects.list("topics/")).objects).toEqual([]);
+    await expect(otherProcess().fetch({ topic: "t", partition: 0, offset: 0 })).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    expect(await metadata.get(deletionKey(old.topicId))).toMatchObject({
+      name: "t",
+      topicId: old.topicId,
+      partitions: 2,
+      deletedAt: clock.now(),
+    });
     await engine.createTopic({ name: "t", partitions: 1 });
     expect(await engine.partitionOffsets("t", 0)).toEqual({ logStartOffset: 0, highWatermark: 0 });
+    await expect(engine.deleteTopic("gone")).rejects.toBeInstanceOf(NotFoundError);
   });
 });
 
