@@ -215,6 +215,8 @@ function deletionItem(topic: Topic, nowMs: number): Item {
     topicId: topic.topicId,
     partitions: topic.partitions,
     deletedAt: nowMs,
+    // The purge job's lease lives on this item (packages/leases: leaseEpoch starts at 0 here).
+    leaseEpoch: 0,
   };
 }
 

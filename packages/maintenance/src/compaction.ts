@@ -1,0 +1,101 @@
+import { keys, type StoredIndexEntry, type Topic } from "@sluice/engine";
+import type { HeldLease, JobContext } from "./job-context.js";
+import { compactKeys } from "./key-compaction.js";
+import { type PartitionLog, readPartitionLog } from "./partition-log.js";
+import { readEntryBytes } from "./read-entries.js";
+import { deleteShadowed, replaceRun } from "./rewrite.js";
+import { segmentFromBatches } from "./segment.js";
+
+export interface CompactionOutcome {
+  /** Segments written and committed. */
+  segments: number;
+  /** Index entries the segments replaced. */
+  entriesReplaced: number;
+  /** Records key compaction removed. */
+  recordsRemoved: number;
+  /** Shadowed or below-start entries deleted before the run began. */
+  leftoversDeleted: number;
+  /** The index changed under the run (another writer won); the rest waits for the next run. */
+  interrupted: boolean;
+}
+
+/**
+ * The compaction job on one partition (ARCHITECTURE.md, "Compaction into segments", "Key
+ * compaction"): first the entries an earlier run left shadowed, then for topics whose
+ * cleanup.policy has `compact` a key-compaction run, otherwise runs of small entries merged into
+ * segments, each replaced by the conditioned transaction.
+ */
+export async function compactPartition(
+  context: JobContext,
+  lease: HeldLease,
+  topic: Topic,
+  partition: number,
+): Promise<CompactionOutcome> {
+  const log = await readPartitionLog(context.metadata, topic.topicId, partition);
+  const outcome: CompactionOutcome = {
+    segments: 0,
+    entriesReplaced: 0,
+    recordsRemoved: 0,
+    leftoversDeleted: await deleteShadowed(context, lease, topic.topicId, partition, [
+      ...log.below,
+      ...log.shadowed,
+    ]),
+    interrupted: false,
+  };
+  if (topic.settings.cleanupPolicy.compact) return compactKeys(context, lease, topic, log, outcome);
+  for (const run of planSegments(log.tiling, context)) {
+    await lease.keepAlive();
+    const content = segmentFromBatches(
+      await readEntryBytes(context.objects, run),
+      context.settings.segmentPieceBytes,
+    );
+    if (!(await replaceRun(context, lease, topic, log, run, content))) {
+      outcome.interrupted = true;
+      break;
+    }
+    outcome.segments++;
+    outcome.entriesReplaced += run.length;
+  }
+  return outcome;
+}
+
+/**
+ * Runs of consecutive entries to merge: entries smaller than the target accumulate until the run
+ * reaches it; a shorter run is merged once its newest entry is `segmentSettleMs` old and it holds
+ * at least two entries that are not segments yet (so a slow topic's tail is merged once, and every
+ * byte is rewritten at most twice on its way to a full segment).
+ */
+export function planSegments(
+  tiling: readonly StoredIndexEntry[],
+  context: Pick<JobContext, "clock" | "settings">,
+): StoredIndexEntry[][] {
+  const { segmentBytes, segmentSettleMs } = context.settings;
+  const now = context.clock.now();
+  const runs: StoredIndexEntry[][] = [];
+  let run: StoredIndexEntry[] = [];
+  let bytes = 0;
+  const closeShort = () => {
+    const fresh = run.filter((entry) => !keys.isSegmentObjectKey(entry.objectKey));
+    const newest = Math.max(...run.map((entry) => keys.objectKeyTimeMs(entry.objectKey) ?? now));
+    if (fresh.length >= 2 && now - newest >= segmentSettleMs) runs.push(run);
+    run = [];
+    bytes = 0;
+  };
+  for (const entry of tiling) {
+    if (entry.length >= segmentBytes) {
+      if (run.length > 0) closeShort();
+      continue;
+    }
+    run.push(entry);
+    bytes += entry.length;
+    if (bytes >= segmentBytes) {
+      if (run.length >= 2) runs.push(run);
+      run = [];
+      bytes = 0;
+    }
+  }
+  if (run.length > 0) closeShort();
+  return runs;
+}
+
+export type { PartitionLog };

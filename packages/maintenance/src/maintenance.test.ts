@@ -1,0 +1,461 @@
+import { NotFoundError } from "@sluice/core";
+import { type ConsumedRecord, Engine, keys, OffsetOutOfRangeError, storedIndexEntries } from "@sluice/engine";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
+import { CountingObjectStore, SimulatedClock } from "@sluice/testing";
+import { beforeEach, describe, expect, it } from "vitest";
+import { MaintenanceRunner, type RunReport } from "./runner.js";
+import type { MaintenanceSettings } from "./settings.js";
+
+const text = new TextEncoder();
+const decode = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
+const MINUTE = 60_000;
+
+let objects: CountingObjectStore;
+let metadata: MemoryMetadataStore;
+let clock: SimulatedClock;
+let engine: Engine;
+
+const defaults: Partial<MaintenanceSettings> = {
+  segmentBytes: 4096,
+  segmentPieceBytes: 1024,
+  segmentSettleMs: 0,
+  gcMinAgeMs: 10 * MINUTE,
+  objectGraceMs: MINUTE,
+};
+let settings: Partial<MaintenanceSettings>;
+
+function runner(overrides: Partial<MaintenanceSettings> = {}, owner?: string): MaintenanceRunner {
+  return new MaintenanceRunner({
+    objects,
+    metadata,
+    clock,
+    settings: { ...settings, ...overrides },
+    ...(owner ? { owner } : {}),
+  });
+}
+
+async function runOnce(overrides: Partial<MaintenanceSettings> = {}): Promise<RunReport> {
+  const report = await runner(overrides).runOnce();
+  expect(report.failures.map((failure) => String(failure.error))).toEqual([]);
+  return report;
+}
+
+/** A fresh process's view: nothing cached. */
+const otherEngine = () => new Engine({ objects, metadata, clock });
+
+async function readAll(
+  topic: string,
+  partition = 0,
+  from?: number,
+  reader = otherEngine(),
+): Promise<ConsumedRecord[]> {
+  const { logStartOffset, highWatermark } = await reader.partitionOffsets(topic, partition);
+  const records: ConsumedRecord[] = [];
+  let offset = from ?? logStartOffset;
+  while (offset < highWatermark) {
+    const page = await reader.fetch({ topic, partition, offset, maxRecords: 7 });
+    records.push(...page.records);
+    expect(page.nextOffset).toBeGreaterThan(offset);
+    offset = page.nextOffset;
+  }
+  return records;
+}
+
+async function append(
+  topic: string,
+  values: string[],
+  options: { key?: string; partition?: number; timestamp?: number } = {},
+) {
+  return engine.append({
+    topic,
+    records: values.map((value) => ({
+      key: options.key === undefined ? null : text.encode(options.key),
+      value: text.encode(value),
+      partition: options.partition ?? 0,
+      ...(options.timestamp === undefined ? {} : { timestamp: options.timestamp }),
+    })),
+  });
+}
+
+async function indexEntries(topic: string, partition = 0) {
+  const { topicId } = await engine.describeTopic(topic);
+  const entries = [];
+  for await (const entry of storedIndexEntries(metadata, topicId, partition)) entries.push(entry);
+  return entries;
+}
+
+beforeEach(() => {
+  settings = { ...defaults };
+  objects = new CountingObjectStore(new MemoryObjectStore());
+  metadata = new MemoryMetadataStore();
+  clock = new SimulatedClock();
+  engine = new Engine({ objects, metadata, clock });
+});
+
+describe("retention", () => {
+  it("deletes whole batches older than retention.ms from the start and moves the log start past them", async () => {
+    settings.segmentSettleMs = 60 * MINUTE; // no merging in this test: entries expire one by one
+    await engine.createTopic({ name: "t", partitions: 1, configs: { "retention.ms": String(10 * MINUTE) } });
+    await append("t", ["a", "b"]);
+    await clock.advance(5 * MINUTE);
+    await append("t", ["c"]);
+    await clock.advance(5 * MINUTE);
+    await append("t", ["d", "e"]);
+    // The first batch is exactly 10 minutes old: not yet past retention.ms (Kafka: strictly older).
+    await runOnce();
+    expect(await engine.partitionOffsets("t", 0)).toEqual({ logStartOffset: 0, highWatermark: 5 });
+    await clock.advance(1);
+    const report = await runOnce();
+    expect(report.retention.entriesDeleted).toBe(1);
+    expect(await engine.partitionOffsets("t", 0)).toEqual({ logStartOffset: 2, highWatermark: 5 });
+    expect((await readAll("t")).map((record) => decode(record.value))).toEqual(["c", "d", "e"]);
+    await expect(otherEngine().fetch({ topic: "t", partition: 0, offset: 1 })).rejects.toBeInstanceOf(
+      OffsetOutOfRangeError,
+    );
+    expect((await indexEntries("t")).map((entry) => entry.baseOffset)).toEqual([2, 3]);
+    await clock.advance(10 * MINUTE);
+    await runOnce();
+    expect(await engine.partitionOffsets("t", 0)).toEqual({ logStartOffset: 5, highWatermark: 5 });
+    expect(await indexEntries("t")).toEqual([]);
+    // The log goes on from where it was.
+    expect((await append("t", ["f"])).records[0]!.offset).toBe(5);
+  });
+
+  it("keeps at least retention.bytes: deletes the oldest batches while the rest still reaches it", async () => {
+    await engine.createTopic({ name: "t", partitions: 1, configs: { "retention.bytes": "1" } });
+    for (const value of ["one", "two", "three", "four"]) await append("t", [value]);
+    const sizes = (await indexEntries("t")).map((entry) => entry.length);
+    await engine.updateTopicConfigs("t", { "retention.bytes": String(sizes[2]! + sizes[3]!) });
+    await runOnce();
+    expect((await readAll("t")).map((record) => decode(record.value))).toEqual(["three", "four"]);
+    await engine.updateTopicConfigs("t", { "retention.bytes": String(sizes[3]! + 1) });
+    await runOnce();
+    // Without "three" the log would be smaller than retention.bytes: it stays.
+    expect((await readAll("t")).map((record) => decode(record.value))).toEqual(["three", "four"]);
+  });
+
+  it("leaves compact-only topics and retention -1 alone, and records every partition's size", async () => {
+    await engine.createTopic({ name: "keep", partitions: 2, configs: { "retention.ms": "-1" } });
+    await engine.createTopic({
+      name: "compacted",
+      partitions: 1,
+      configs: { "cleanup.policy": "compact", "retention.ms": "1" },
+    });
+    await append("keep", ["a"], { timestamp: 1 });
+    await append("compacted", ["a"], { key: "k", timestamp: 1 });
+    await runOnce();
+    expect(await engine.partitionOffsets("keep", 0)).toEqual({ logStartOffset: 0, highWatermark: 1 });
+    expect(await engine.partitionOffsets("compacted", 0)).toEqual({ logStartOffset: 0, highWatermark: 1 });
+    const storage = await engine.topicStorage("keep");
+    const [entry] = await indexEntries("keep");
+    expect(storage.partitions[0]).toMatchObject({ sizeBytes: entry!.length, indexEntries: 1, records: 1 });
+    expect(storage.partitions[1]).toMatchObject({ sizeBytes: 0, indexEntries: 0, records: 0 });
+    expect(storage.sizeBytes).toBe(entry!.length);
+    expect(storage.objectCount).toBe(1);
+    expect(storage.maintenanceLastRunAt).toBe(clock.now());
+  });
+});
+
+describe("compaction into segments", () => {
+  it("merges small entries into segments of about the target size; reads are the same before and after", async () => {
+    await engine.createTopic({ name: "t", partitions: 1 });
+    for (let index = 0; index < 60; index++)
+      await append("t", [`record-${index}-${"x".repeat(100)}`, `second-${index}`]);
+    const before = await readAll("t");
+    const entriesBefore = await indexEntries("t");
+    const report = await runOnce();
+    expect(report.compaction.segments).toBeGreaterThan(0);
+    const after = await indexEntries("t");
+    expect(after.length).toBeLessThan(entriesBefore.length / 10);
+    for (const entry of after) expect(keys.isSegmentObjectKey(entry.objectKey)).toBe(true);
+    expect(after.slice(0, -1).every((entry) => entry.length >= 4096)).toBe(true);
+    expect(await readAll("t")).toEqual(before);
+    // From the middle of a segment, a fetch starts at the piece holding the offset.
+    expect((await readAll("t", 0, 77)).map((record) => record.offset)).toEqual(
+      before.slice(77).map((r) => r.offset),
+    );
+  });
+
+  it("waits segmentSettleMs before merging a short run, then merges it once", async () => {
+    await engine.createTopic({ name: "t", partitions: 1 });
+    for (let index = 0; index < 5; index++) await append("t", [`r${index}`]);
+    await runOnce({ segmentSettleMs: 10 * MINUTE });
+    expect(await indexEntries("t")).toHaveLength(5);
+    await clock.advance(10 * MINUTE);
+    await runOnce({ segmentSettleMs: 10 * MINUTE });
+    expect(await indexEntries("t")).toHaveLength(1);
+    const again = await runOnce({ segmentSettleMs: 10 * MINUTE });
+    expect(again.compaction.segments).toBe(0);
+  });
+
+  it("garbage-collects the replaced objects only after the age bound and the grace period", async () => {
+    await engine.createTopic({ name: "t", partitions: 2 });
+    // One request writes both partitions: its object is named by two partitions' entries.
+    for (let index = 0; index < 10; index++) {
+      await engine.append({
+        topic: "t",
+        records: [
+          { key: null, value: text.encode(`p0-${index}`), partition: 0 },
+          { key: null, value: text.encode(`p1-${index}`), partition: 1 },
+        ],
+      });
+    }
+    const { topicId } = await engine.describeTopic("t");
+    const listed = async () => (await objects.list(keys.topicObjectsPrefix(topicId))).objects.length;
+    expect(await listed()).toBe(10);
+    // Only partition 0 is compacted: every old object is still named by partition 1.
+    const only = runner();
+    await only.runPartition(await engine.describeTopic("t"), 0, undefined, ["compaction"]);
+    await clock.advance(11 * MINUTE);
+    await only.runTopicGarbage(await engine.describeTopic("t"));
+    await clock.advance(2 * MINUTE);
+    await only.runTopicGarbage(await engine.describeTopic("t"));
+    expect(await listed()).toBe(11);
+    // Now partition 1 too: the old objects are named by no entry; marked, then deleted after the grace.
+    await only.runPartition(await engine.describeTopic("t"), 1, undefined, ["compaction"]);
+    const marking = await only.runTopicGarbage(await engine.describeTopic("t"));
+    expect(marking.garbage).toEqual({ marked: 10, deleted: 0 });
+    expect(await listed()).toBe(12);
+    await clock.advance(MINUTE);
+    const sweeping = await only.runTopicGarbage(await engine.describeTopic("t"));
+    expect(sweeping.garbage).toEqual({ marked: 0, deleted: 10 });
+    expect(await listed()).toBe(2);
+    expect((await readAll("t", 0)).map((record) => decode(record.value))).toEqual(
+      Array.from({ length: 10 }, (_, index) => `p0-${index}`),
+    );
+    expect((await engine.topicStorage("t")).objectCount).toBe(2);
+  });
+
+  it("a reader whose cached entries name objects compaction replaced and GC deleted reads the index again", async () => {
+    await engine.createTopic({ name: "t", partitions: 1 });
+    for (let index = 0; index < 20; index++) await append("t", [`r${index}`]);
+    const reader = otherEngine();
+    const before = await readAll("t", 0, 0, reader); // caches the small entries
+    await runOnce();
+    await clock.advance(11 * MINUTE);
+    await runOnce();
+    await clock.advance(2 * MINUTE);
+    const report = await runOnce();
+    expect(report.garbage.deleted).toBe(20);
+    expect(await readAll("t", 0, 0, reader)).toEqual(before);
+  });
+});
+
+describe("key compaction", () => {
+  const compacted = { "cleanup.policy": "compact", "delete.retention.ms": String(30 * MINUTE) };
+
+  it("keeps the latest record per key at its offset, with gaps where others were", async () => {
+    await engine.createTopic({ name: "t", partitions: 1, configs: compacted });
+    await append("t", ["a1", "a2"], { key: "a" });
+    await append("t", ["b1"], { key: "b" });
+    await append("t", ["a3"], { key: "a" });
+    await append("t", ["c1"], { key: "c" });
+    const report = await runOnce();
+    expect(report.compaction.recordsRemoved).toBe(2);
+    const records = await readAll("t");
+    expect(records.map((record) => [record.offset, decode(record.key), decode(record.value)])).toEqual([
+      [2, "b", "b1"],
+      [3, "a", "a3"],
+      [4, "c", "c1"],
+    ]);
+    expect(await engine.partitionOffsets("t", 0)).toEqual({ logStartOffset: 0, highWatermark: 5 });
+    // A read from an offset that no longer holds a record starts at the next one that does.
+    const page = await otherEngine().fetch({ topic: "t", partition: 0, offset: 0, maxRecords: 1 });
+    expect(page.records.map((record) => record.offset)).toEqual([2]);
+    expect(page.nextOffset).toBe(3);
+    // Later records supersede compacted ones in a later run.
+    await append("t", ["b2"], { key: "b" });
+    await runOnce();
+    expect((await readAll("t")).map((record) => [record.offset, decode(record.value)])).toEqual([
+      [3, "a3"],
+      [4, "c1"],
+      [5, "b2"],
+    ]);
+  });
+
+  it("keeps tombstones for delete.retention.ms after the run that cleaned them, then removes them", async () => {
+    await engine.createTopic({ name: "t", partitions: 1, configs: compacted });
+    await append("t", ["a1"], { key: "a" });
+    await engine.append({ topic: "t", records: [{ key: text.encode("a"), value: null, partition: 0 }] });
+    await append("t", ["b1"], { key: "b" });
+    await runOnce();
+    expect((await readAll("t")).map((record) => [record.offset, decode(record.value)])).toEqual([
+      [1, null],
+      [2, "b1"],
+    ]);
+    await clock.advance(29 * MINUTE);
+    await runOnce();
+    expect((await readAll("t")).map((record) => record.offset)).toEqual([1, 2]);
+    await clock.advance(MINUTE);
+    await runOnce();
+    expect((await readAll("t")).map((record) => [record.offset, decode(record.value)])).toEqual([[2, "b1"]]);
+  });
+
+  it("never compacts records newer than min.compaction.lag.ms", async () => {
+    await engine.createTopic({
+      name: "t",
+      partitions: 1,
+      configs: { ...compacted, "min.compaction.lag.ms": String(5 * MINUTE) },
+    });
+    await append("t", ["a1"], { key: "a" });
+    await append("t", ["a2"], { key: "a" });
+    await runOnce();
+    expect((await readAll("t")).map((record) => decode(record.value))).toEqual(["a1", "a2"]);
+    await clock.advance(5 * MINUTE + 1);
+    await runOnce();
+    expect((await readAll("t")).map((record) => decode(record.value))).toEqual(["a2"]);
+  });
+
+  it("an all-tombstone log keeps its offsets in an empty batch; compact,delete also applies retention", async () => {
+    await engine.createTopic({
+      name: "t",
+      partitions: 1,
+      configs: {
+        "cleanup.policy": "compact,delete",
+        "delete.retention.ms": "0",
+        "retention.ms": String(60 * MINUTE),
+      },
+    });
+    await append("t", ["a1"], { key: "a" });
+    await engine.append({ topic: "t", records: [{ key: text.encode("a"), value: null, partition: 0 }] });
+    await runOnce();
+    await clock.advance(1);
+    await runOnce();
+    expect(await readAll("t")).toEqual([]);
+    const page = await otherEngine().fetch({ topic: "t", partition: 0, offset: 0 });
+    expect(page).toMatchObject({ records: [], nextOffset: 2, highWatermark: 2 });
+    await clock.advance(60 * MINUTE);
+    await runOnce();
+    expect(await engine.partitionOffsets("t", 0)).toEqual({ logStartOffset: 2, highWatermark: 2 });
+  });
+
+  it("refuses records without a key on a compacted topic", async () => {
+    await engine.createTopic({ name: "t", partitions: 1, configs: compacted });
+    await expect(append("t", ["x"])).rejects.toThrow(/has no key; topic t has cleanup.policy compact/);
+  });
+});
+
+describe("the time index", () => {
+  it("finds the first offset at or after a timestamp from the index, across retention and compaction", async () => {
+    await engine.createTopic({ name: "t", partitions: 1, configs: { "retention.ms": String(100 * MINUTE) } });
+    const base = clock.now();
+    // Timestamps that go back and forth, as producers' own may.
+    const stamps = [0, 5, 3, 9, 8, 12, 11, 20, 15, 25].map((minutes) => base + minutes * MINUTE);
+    for (const [index, timestamp] of stamps.entries()) await append("t", [`r${index}`], { timestamp });
+    const expected = (timestamp: number, from = 0) => {
+      const offset = stamps.findIndex((stamp, index) => index >= from && stamp >= timestamp);
+      return offset < 0 ? null : offset;
+    };
+    await runOnce({ segmentBytes: 1 << 20, segmentSettleMs: 60 * MINUTE });
+    const { topicId } = await engine.describeTopic("t");
+    const items = await metadata.query({
+      pk: keys.partitionPk(topicId, 0),
+      sk: { kind: "begins_with", prefix: "time#" },
+    });
+    expect(items.items.map((item) => Number(item.baseOffset))).toEqual([0, 1, 3, 5, 7, 9]);
+    for (const minutes of [-1, 0, 4, 6, 10, 13, 16, 21, 25, 26]) {
+      expect(await otherEngine().offsetForTimestamp("t", 0, base + minutes * MINUTE)).toBe(
+        expected(base + minutes * MINUTE),
+      );
+    }
+    // Retention removes the first five entries (timestamps up to minute 9); the index is fixed up.
+    await clock.advance(109 * MINUTE + 1);
+    await runOnce({ segmentBytes: 1 << 20, segmentSettleMs: 60 * MINUTE });
+    expect((await engine.partitionOffsets("t", 0)).logStartOffset).toBe(5);
+    const fixed = await metadata.query({
+      pk: keys.partitionPk(topicId, 0),
+      sk: { kind: "begins_with", prefix: "time#" },
+    });
+    expect(fixed.items.map((item) => Number(item.baseOffset))).toEqual([5, 7, 9]);
+    for (const minutes of [0, 6, 8, 10, 13, 21, 26]) {
+      expect(await otherEngine().offsetForTimestamp("t", 0, base + minutes * MINUTE)).toBe(
+        expected(base + minutes * MINUTE, 5),
+      );
+    }
+    // Merged into a segment, the answers stay the same.
+    await runOnce({ segmentBytes: 1 << 20, segmentSettleMs: 0 });
+    expect(await indexEntries("t")).toHaveLength(1);
+    for (const minutes of [0, 8, 10, 13, 21, 26]) {
+      expect(await otherEngine().offsetForTimestamp("t", 0, base + minutes * MINUTE)).toBe(
+        expected(base + minutes * MINUTE, 5),
+      );
+    }
+  });
+});
+
+describe("topic deletion", () => {
+  it("purges a deleted topic's items and objects in steps, finishing after the age bound", async () => {
+    await engine.createTopic({ name: "t", partitions: 3 });
+    const { topicId } = await engine.describeTopic("t");
+    for (let partition = 0; partition < 3; partition++) await append("t", ["a", "b"], { partition });
+    await runOnce();
+    await engine.deleteTopic("t");
+    await engine.createTopic({ name: "t", partitions: 1 });
+    await append("t", ["new"]);
+    const first = await runOnce();
+    expect(first.purges).toMatchObject({ finished: 0, objectsDeleted: 3 });
+    expect((await objects.list(keys.topicObjectsPrefix(topicId))).objects).toEqual([]);
+    for (let partition = 0; partition < 3; partition++) {
+      expect((await metadata.query({ pk: keys.partitionPk(topicId, partition) })).items).toEqual([]);
+    }
+    expect(await metadata.get(keys.deletionKey(topicId))).toBeDefined();
+    await clock.advance(11 * MINUTE);
+    const last = await runOnce();
+    expect(last.purges.finished).toBe(1);
+    expect(await metadata.get(keys.deletionKey(topicId))).toBeUndefined();
+    expect((await metadata.query({ pk: keys.topicMaintenancePk(topicId) })).items).toEqual([]);
+    expect((await readAll("t")).map((record) => decode(record.value))).toEqual(["new"]);
+  });
+
+  it("a purge cut short by its time budget goes on where it stopped", async () => {
+    await engine.createTopic({ name: "t", partitions: 4 });
+    const { topicId } = await engine.describeTopic("t");
+    for (let partition = 0; partition < 4; partition++) await append("t", ["a"], { partition });
+    await engine.deleteTopic("t");
+    const stepping = runner();
+    let steps = 0;
+    // A budget of two steps: the purge stops every other partition, and in the middle of its later steps.
+    const { purgeTopic, listDeletionJobs } = await import("./purge.js");
+    const { tryAcquire } = await import("./job-context.js");
+    for (;;) {
+      const [job] = await listDeletionJobs(stepping.context);
+      if (!job) break;
+      const lease = (await tryAcquire(stepping.context, keys.deletionKey(topicId)))!;
+      let allowed = 2;
+      await purgeTopic(stepping.context, lease, job, () => allowed-- > 0);
+      await lease.release();
+      steps++;
+      expect(steps).toBeLessThan(10);
+      if (steps === 3) {
+        expect((await objects.list(keys.topicObjectsPrefix(topicId))).objects).toEqual([]);
+        await clock.advance(11 * MINUTE);
+      }
+    }
+    expect(steps).toBe(4);
+    expect((await metadata.get(keys.deletionKey(topicId))) ?? null).toBeNull();
+    expect((await objects.list(keys.topicObjectsPrefix(topicId))).objects).toEqual([]);
+    await expect(engine.describeTopic("t")).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe("runners and leases", () => {
+  it("a runner skips the jobs another runner's lease holds", async () => {
+    await engine.createTopic({ name: "t", partitions: 1, configs: { "retention.ms": "0" } });
+    await append("t", ["a"]);
+    await clock.advance(1);
+    const { tryAcquire } = await import("./job-context.js");
+    const holder = runner({}, "holder");
+    const { topicId } = await engine.describeTopic("t");
+    const held = await tryAcquire(holder.context, keys.partitionJobLeaseKey(topicId, 0, "retention"));
+    expect(held).toBeDefined();
+    const report = await runner({}, "other").runOnce();
+    expect(report.leasesHeld).toBe(1);
+    expect(report.retention.entriesDeleted).toBe(0);
+    await clock.advance(61_000);
+    // The holder went silent: once its lease expired, another runner takes the job over.
+    const later = await runner({}, "other").runOnce();
+    expect(later.retention.entriesDeleted).toBe(1);
+    // And the old holder can write nothing under its lost lease.
+    await expect(metadata.transactWrite([held!.guard()])).rejects.toThrow();
+  });
+});

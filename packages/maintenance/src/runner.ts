@@ -1,0 +1,243 @@
+import { randomBytes } from "node:crypto";
+import { type Clock, NotFoundError, systemClock } from "@sluice/core";
+import { Engine, keys, type Topic } from "@sluice/engine";
+import type { MetadataStore, ObjectStore } from "@sluice/storage";
+import { type CompactionOutcome, compactPartition } from "./compaction.js";
+import { collectGarbage, type GarbageOutcome } from "./garbage-collection.js";
+import { type HeldLease, type JobContext, tryAcquire } from "./job-context.js";
+import { listDeletionJobs, type PurgeOutcome, purgeTopic } from "./purge.js";
+import { applyRetention, type RetentionOutcome } from "./retention.js";
+import { type MaintenanceSettings, maintenanceSettings } from "./settings.js";
+import { buildTimeIndex, type TimeIndexOutcome } from "./time-index.js";
+
+export interface MaintenanceRunnerOptions {
+  objects: ObjectStore;
+  metadata: MetadataStore;
+  clock?: Clock;
+  settings?: Partial<MaintenanceSettings>;
+  /** This runner's id in its leases; default a random one (unique per incarnation). */
+  owner?: string;
+}
+
+export interface RunOptions {
+  /** Stop starting new work once this much time has passed (a Lambda's remaining time). */
+  budgetMs?: number;
+  /** Only these topics (default all), and no purges of deleted topics unless `purges` says so. */
+  topics?: readonly string[];
+  /** Run pending purges of deleted topics. Default true when `topics` is not given. */
+  purges?: boolean;
+}
+
+export interface JobFailure {
+  job: string;
+  topic: string;
+  partition?: number;
+  error: unknown;
+}
+
+/** What one run did, summed over topics and partitions. */
+export interface RunReport {
+  topics: number;
+  partitions: number;
+  /** Jobs skipped because another runner held their lease. */
+  leasesHeld: number;
+  retention: { entriesDeleted: number };
+  compaction: { segments: number; entriesReplaced: number; recordsRemoved: number };
+  timeIndex: { itemsWritten: number };
+  garbage: { marked: number; deleted: number };
+  purges: { finished: number; objectsDeleted: number };
+  failures: JobFailure[];
+  /** The budget ran out before every topic was visited. */
+  stoppedEarly: boolean;
+}
+
+export type PartitionJobName = "retention" | "compaction" | "time-index";
+export const PARTITION_JOBS: readonly PartitionJobName[] = ["retention", "compaction", "time-index"];
+
+/**
+ * Runs the maintenance jobs (ARCHITECTURE.md, "Runners, schedule and what describe shows"): per
+ * partition retention, compaction and the time index, then garbage collection per topic, then
+ * pending purges — each under its lease, skipping what another runner holds, so any number of
+ * runners may run at once. A failing job is reported and the run goes on with the rest.
+ */
+export class MaintenanceRunner {
+  readonly context: JobContext;
+  private readonly engine: Engine;
+
+  constructor(options: MaintenanceRunnerOptions) {
+    const clock = options.clock ?? systemClock;
+    this.context = {
+      objects: options.objects,
+      metadata: options.metadata,
+      clock,
+      settings: maintenanceSettings(options.settings),
+      owner: options.owner ?? `maintenance-${randomBytes(8).toString("hex")}`,
+    };
+    this.engine = new Engine({ objects: options.objects, metadata: options.metadata, clock });
+  }
+
+  async runOnce(options: RunOptions = {}): Promise<RunReport> {
+    const { clock } = this.context;
+    const startedAt = clock.now();
+    const hasTime = () => options.budgetMs === undefined || clock.now() - startedAt < options.budgetMs;
+    const report = emptyReport();
+    const all = await this.engine.listTopics();
+    const wanted = options.topics ? all.filter((topic) => options.topics!.includes(topic.name)) : all;
+    for (const name of options.topics ?? []) {
+      if (!all.some((topic) => topic.name === name))
+        report.failures.push({
+          job: "run",
+          topic: name,
+          error: new NotFoundError(`topic not found: ${name}`),
+        });
+    }
+    // Concurrent runners start at different topics, so they spread instead of queueing.
+    const first = wanted.length === 0 ? 0 : Math.floor(clock.random() * wanted.length);
+    const topics = [...wanted.slice(first), ...wanted.slice(0, first)];
+    for (const topic of topics) {
+      if (!hasTime()) {
+        report.stoppedEarly = true;
+        break;
+      }
+      report.topics++;
+      for (let partition = 0; partition < topic.partitions; partition++) {
+        if (!hasTime()) {
+          report.stoppedEarly = true;
+          break;
+        }
+        report.partitions++;
+        await this.runPartition(topic, partition, report);
+      }
+      if (hasTime()) await this.runTopicGarbage(topic, report);
+    }
+    if ((options.purges ?? options.topics === undefined) && hasTime()) await this.runPurges(report, hasTime);
+    return report;
+  }
+
+  /** Every partition job on one partition, each under its own lease. */
+  async runPartition(
+    topic: Topic,
+    partition: number,
+    report: RunReport = emptyReport(),
+    jobs: readonly PartitionJobName[] = PARTITION_JOBS,
+  ): Promise<RunReport> {
+    for (const job of jobs) {
+      const key = keys.partitionJobLeaseKey(topic.topicId, partition, job);
+      await this.underLease(report, job, topic, partition, key, async (lease) => {
+        switch (job) {
+          case "retention":
+            addRetention(report, await applyRetention(this.context, lease, topic, partition));
+            return;
+          case "compaction":
+            addCompaction(report, await compactPartition(this.context, lease, topic, partition));
+            return;
+          case "time-index":
+            addTimeIndex(report, await buildTimeIndex(this.context, lease, topic, partition));
+            return;
+        }
+      });
+    }
+    return report;
+  }
+
+  async runTopicGarbage(topic: Topic, report: RunReport = emptyReport()): Promise<RunReport> {
+    const key = keys.topicJobLeaseKey(topic.topicId, "gc");
+    await this.underLease(report, "gc", topic, undefined, key, async (lease) => {
+      addGarbage(report, await collectGarbage(this.context, lease, topic));
+    });
+    return report;
+  }
+
+  async runPurges(
+    report: RunReport = emptyReport(),
+    hasTime: () => boolean = () => true,
+  ): Promise<RunReport> {
+    for (const job of await listDeletionJobs(this.context)) {
+      if (!hasTime()) {
+        report.stoppedEarly = true;
+        break;
+      }
+      const lease = await tryAcquire(this.context, keys.deletionKey(job.topicId));
+      if (!lease) {
+        report.leasesHeld++;
+        continue;
+      }
+      try {
+        addPurge(report, await purgeTopic(this.context, lease, job, hasTime));
+      } catch (error) {
+        report.failures.push({ job: "purge", topic: job.name, error });
+      } finally {
+        // A finished purge deleted its lease with its job item.
+        await lease.release().catch(() => undefined);
+      }
+    }
+    return report;
+  }
+
+  private async underLease(
+    report: RunReport,
+    job: string,
+    topic: Topic,
+    partition: number | undefined,
+    key: ReturnType<typeof keys.topicJobLeaseKey>,
+    work: (lease: HeldLease) => Promise<void>,
+  ): Promise<void> {
+    let lease: HeldLease | undefined;
+    try {
+      lease = await tryAcquire(this.context, key, topic);
+      if (!lease) {
+        report.leasesHeld++;
+        return;
+      }
+      await work(lease);
+    } catch (error) {
+      report.failures.push({
+        job,
+        topic: topic.name,
+        ...(partition === undefined ? {} : { partition }),
+        error,
+      });
+    } finally {
+      await lease?.release().catch(() => undefined);
+    }
+  }
+}
+
+export function emptyReport(): RunReport {
+  return {
+    topics: 0,
+    partitions: 0,
+    leasesHeld: 0,
+    retention: { entriesDeleted: 0 },
+    compaction: { segments: 0, entriesReplaced: 0, recordsRemoved: 0 },
+    timeIndex: { itemsWritten: 0 },
+    garbage: { marked: 0, deleted: 0 },
+    purges: { finished: 0, objectsDeleted: 0 },
+    failures: [],
+    stoppedEarly: false,
+  };
+}
+
+function addRetention(report: RunReport, outcome: RetentionOutcome): void {
+  report.retention.entriesDeleted += outcome.entriesDeleted;
+}
+
+function addCompaction(report: RunReport, outcome: CompactionOutcome): void {
+  report.compaction.segments += outcome.segments;
+  report.compaction.entriesReplaced += outcome.entriesReplaced;
+  report.compaction.recordsRemoved += outcome.recordsRemoved;
+}
+
+function addTimeIndex(report: RunReport, outcome: TimeIndexOutcome): void {
+  report.timeIndex.itemsWritten += outcome.itemsWritten;
+}
+
+function addGarbage(report: RunReport, outcome: GarbageOutcome): void {
+  report.garbage.marked += outcome.marked;
+  report.garbage.deleted += outcome.deleted;
+}
+
+function addPurge(report: RunReport, outcome: PurgeOutcome): void {
+  if (outcome.finished) report.purges.finished++;
+  report.purges.objectsDeleted += outcome.objectsDeleted;
+}
