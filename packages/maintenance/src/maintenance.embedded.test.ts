@@ -1,0 +1,4 @@
+import { embeddedBackend } from "@sluice/testing/backends";
+import { runMaintenanceScenarios } from "./maintenance.scenarios.js";
+
+runMaintenanceScenarios({ name: "sqlite + filesystem", runs: 12, create: () => embeddedBackend("maintenance") });
