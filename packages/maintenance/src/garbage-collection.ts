@@ -3,9 +3,6 @@ import { keys, lastRunAttribute, storedIndexEntries, type Topic } from "@sluice/
 import type { Item, ObjectInfo, TransactOperation } from "@sluice/storage";
 import type { HeldLease, JobContext } from "./job-context.js";
 
-/** Marks written or deleted per transaction, beside the lease guard. */
-const MARKS_PER_TRANSACTION = 99;
-
 export interface GarbageOutcome {
   /** The topic's objects after the run. */
   objectCount: number;
@@ -140,11 +137,9 @@ async function writeMarks(
   lease: HeldLease,
   operations: TransactOperation[],
 ): Promise<void> {
-  for (let start = 0; start < operations.length; start += MARKS_PER_TRANSACTION) {
+  const perTransaction = context.settings.itemsPerTransaction;
+  for (let start = 0; start < operations.length; start += perTransaction) {
     await lease.keepAlive();
-    await context.metadata.transactWrite([
-      lease.guard(),
-      ...operations.slice(start, start + MARKS_PER_TRANSACTION),
-    ]);
+    await context.metadata.transactWrite([lease.guard(), ...operations.slice(start, start + perTransaction)]);
   }
 }

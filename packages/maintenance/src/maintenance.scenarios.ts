@@ -94,6 +94,7 @@ const SETTINGS: Partial<MaintenanceSettings> = {
   gcMinAgeMs: 8 * MINUTE,
   objectGraceMs: MINUTE,
   leaseTtlMs: MINUTE,
+  itemsPerTransaction: 2,
 };
 /** Longest hold-up of a write: below the GC margin (gcMinAgeMs − the 5-minute commit window). */
 const DELAY_MAX_MS = 2 * MINUTE;

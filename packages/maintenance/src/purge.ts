@@ -42,9 +42,6 @@ export interface PurgeOutcome {
   finished: boolean;
 }
 
-/** Items deleted per transaction, beside the lease guard. */
-const ITEMS_PER_TRANSACTION = 99;
-
 /**
  * Purges a deleted topic in steps that each survive a crash (ARCHITECTURE.md, "Topic deletion as
  * a resumable job"): each partition's items (recording progress on the job), the idempotency
@@ -98,7 +95,7 @@ export async function purgeTopic(
 async function deleteAllItems(context: JobContext, lease: HeldLease, pk: string): Promise<number> {
   let deleted = 0;
   for (;;) {
-    const page = await context.metadata.query({ pk, limit: ITEMS_PER_TRANSACTION });
+    const page = await context.metadata.query({ pk, limit: context.settings.itemsPerTransaction });
     if (page.items.length === 0) return deleted;
     await lease.keepAlive();
     const itemKeys: ItemKey[] = page.items.map((item) => ({ pk: item.pk, sk: item.sk }));

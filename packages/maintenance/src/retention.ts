@@ -3,7 +3,7 @@ import { entryEnd, keys, lastRunAttribute, type Topic } from "@sluice/engine";
 import { cond, type TransactOperation } from "@sluice/storage";
 import type { HeldLease, JobContext } from "./job-context.js";
 import { type PartitionLog, readPartitionLog, sizeOf } from "./partition-log.js";
-import { DELETES_PER_TRANSACTION, deleteEntry } from "./rewrite.js";
+import { deleteEntry } from "./rewrite.js";
 
 export interface RetentionOutcome {
   /** Entries deleted from the start of the log. */
@@ -36,9 +36,10 @@ export async function applyRetention(
   let logStartOffset = log.logStartOffset;
   let deleted = 0;
   let interrupted = false;
-  for (let start = 0; start < expired; start += DELETES_PER_TRANSACTION) {
+  const perTransaction = context.settings.itemsPerTransaction;
+  for (let start = 0; start < expired; start += perTransaction) {
     await lease.keepAlive();
-    const chunk = log.tiling.slice(start, Math.min(expired, start + DELETES_PER_TRANSACTION));
+    const chunk = log.tiling.slice(start, Math.min(expired, start + perTransaction));
     const next = entryEnd(chunk[chunk.length - 1]!);
     const operations: TransactOperation[] = [
       lease.guard(),
@@ -68,8 +69,8 @@ export async function applyRetention(
   }
   // Entries below the log start are unreachable: shadowed ones inside deleted entries, leftovers.
   const left = [...log.below, ...log.shadowed.filter((entry) => entry.baseOffset < logStartOffset)];
-  for (let start = 0; start < left.length && !interrupted; start += DELETES_PER_TRANSACTION) {
-    const chunk = left.slice(start, start + DELETES_PER_TRANSACTION);
+  for (let start = 0; start < left.length && !interrupted; start += perTransaction) {
+    const chunk = left.slice(start, start + perTransaction);
     try {
       await context.metadata.transactWrite([
         lease.guard(),

@@ -12,8 +12,6 @@ import type { HeldLease, JobContext } from "./job-context.js";
 import type { PartitionLog } from "./partition-log.js";
 import type { SegmentContent } from "./segment.js";
 
-/** Deletes per transaction, beside the lease guard and the head or version update. */
-export const DELETES_PER_TRANSACTION = 97;
 const UNAVAILABLE_ATTEMPTS_MAX = 6;
 
 /**
@@ -115,8 +113,9 @@ export async function deleteShadowed(
   entries: readonly StoredIndexEntry[],
 ): Promise<number> {
   let deleted = 0;
-  for (let start = 0; start < entries.length; start += DELETES_PER_TRANSACTION) {
-    const chunk = entries.slice(start, start + DELETES_PER_TRANSACTION);
+  const perTransaction = context.settings.itemsPerTransaction;
+  for (let start = 0; start < entries.length; start += perTransaction) {
+    const chunk = entries.slice(start, start + perTransaction);
     await lease.keepAlive();
     try {
       await context.metadata.transactWrite([

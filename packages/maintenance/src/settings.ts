@@ -22,6 +22,11 @@ export interface MaintenanceSettings {
   leaseTtlMs: number;
   /** Key compaction: the most distinct keys one run maps; a larger dirty part takes several runs. */
   keyMapMax: number;
+  /**
+   * Index items deleted or written per transaction beside the guard and the head or state update
+   * (DynamoDB takes 100 operations). Default 97; tests lower it to take the many-transaction paths.
+   */
+  itemsPerTransaction: number;
 }
 
 export const DEFAULT_MAINTENANCE_SETTINGS: MaintenanceSettings = {
@@ -32,6 +37,7 @@ export const DEFAULT_MAINTENANCE_SETTINGS: MaintenanceSettings = {
   objectGraceMs: 10 * 60 * 1000,
   leaseTtlMs: 60 * 1000,
   keyMapMax: 1_000_000,
+  itemsPerTransaction: 97,
 };
 
 export function maintenanceSettings(overrides: Partial<MaintenanceSettings> = {}): MaintenanceSettings {
@@ -43,6 +49,9 @@ export function maintenanceSettings(overrides: Partial<MaintenanceSettings> = {}
   }
   if (settings.segmentBytes < 1 || settings.segmentPieceBytes < 1 || settings.leaseTtlMs < 2) {
     throw new RangeError("segmentBytes, segmentPieceBytes and leaseTtlMs must be positive");
+  }
+  if (settings.itemsPerTransaction < 1 || settings.itemsPerTransaction > 97) {
+    throw new RangeError(`itemsPerTransaction must be from 1 to 97, got ${settings.itemsPerTransaction}`);
   }
   // The safety of garbage collection rests on this (ARCHITECTURE.md, "Garbage collection").
   if (settings.gcMinAgeMs <= COMMIT_WINDOW_MS) {

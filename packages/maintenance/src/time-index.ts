@@ -10,7 +10,6 @@ import {
 } from "@sluice/engine";
 import { cond, type Item, type ItemKey, type TransactOperation } from "@sluice/storage";
 import type { HeldLease, JobContext } from "./job-context.js";
-import { DELETES_PER_TRANSACTION } from "./rewrite.js";
 
 /** Entries one run indexes at most; the rest waits for the next run. */
 const ENTRIES_PER_RUN = 20_000;
@@ -99,11 +98,12 @@ export async function buildTimeIndex(
     ...stale.map((key): TransactOperation => ({ kind: "delete", key })),
   ];
   try {
-    for (let start = 0; start < operations.length; start += DELETES_PER_TRANSACTION) {
+    const perTransaction = context.settings.itemsPerTransaction;
+    for (let start = 0; start < operations.length; start += perTransaction) {
       await lease.keepAlive();
       await metadata.transactWrite([
         lease.guard(),
-        ...operations.slice(start, start + DELETES_PER_TRANSACTION),
+        ...operations.slice(start, start + perTransaction),
       ]);
     }
     await metadata.transactWrite([
