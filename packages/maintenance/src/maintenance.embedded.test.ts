@@ -1,4 +1,8 @@
 import { embeddedBackend } from "@sluice/testing/backends";
 import { runMaintenanceScenarios } from "./maintenance.scenarios.js";
 
-runMaintenanceScenarios({ name: "sqlite + filesystem", runs: 12, create: () => embeddedBackend("maintenance") });
+runMaintenanceScenarios({
+  name: "sqlite + filesystem",
+  runs: 12,
+  create: () => embeddedBackend("maintenance"),
+});

@@ -101,10 +101,7 @@ export async function buildTimeIndex(
     const perTransaction = context.settings.itemsPerTransaction;
     for (let start = 0; start < operations.length; start += perTransaction) {
       await lease.keepAlive();
-      await metadata.transactWrite([
-        lease.guard(),
-        ...operations.slice(start, start + perTransaction),
-      ]);
+      await metadata.transactWrite([lease.guard(), ...operations.slice(start, start + perTransaction)]);
     }
     await metadata.transactWrite([
       lease.guard(),

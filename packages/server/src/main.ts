@@ -1,11 +1,15 @@
 import { resolve } from "node:path";
+import type { RunReport } from "@sluice/maintenance";
 import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./server.js";
 
 /**
  * `npm start`: the local server. Environment: PORT (default 8080; 0 picks a free port), HOST
  * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_LOG_REQUESTS=1 (a line per
  * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
- * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it). SIGINT/SIGTERM stop it gracefully; a second signal exits at once.
+ * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it),
+ * SLUICE_MAINTENANCE_INTERVAL_MS (how often maintenance runs: retention, compaction, garbage
+ * collection; default 60000, 0 to turn it off). SIGINT/SIGTERM stop it gracefully; a second
+ * signal exits at once.
  */
 function fail(message: string): never {
   process.stderr.write(`sluice-server: ${message}\n`);
@@ -28,6 +32,13 @@ if (logLevel !== "info" && logLevel !== "debug")
   fail(`SLUICE_LOG_LEVEL must be info or debug, got ${logLevel}`);
 const debug = logLevel === "debug";
 
+const maintenanceText = process.env.SLUICE_MAINTENANCE_INTERVAL_MS ?? "60000";
+if (!/^\d+$/.test(maintenanceText))
+  fail(
+    `SLUICE_MAINTENANCE_INTERVAL_MS must be a whole number of milliseconds (0: off), got ${maintenanceText}`,
+  );
+const maintenanceIntervalMs = Number(maintenanceText);
+
 let running: RunningServer;
 try {
   const logRequests = ["1", "true", "yes"].includes((process.env.SLUICE_LOG_REQUESTS ?? "").toLowerCase());
@@ -38,6 +49,9 @@ try {
     durability,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
+    ...(maintenanceIntervalMs > 0
+      ? { maintenance: { intervalMs: maintenanceIntervalMs, onReport: reportMaintenance } }
+      : {}),
     ...(debug
       ? {
           logger: {
@@ -59,10 +73,24 @@ process.stdout.write(
     `  data dir:   ${running.dataDir}`,
     `  cluster id: ${running.clusterId}`,
     `  durability: ${durability}`,
+    `  maintenance: ${maintenanceIntervalMs > 0 ? `every ${maintenanceIntervalMs / 1000} s` : "off"}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",
   ].join("\n"),
 );
+
+/** One line per maintenance run that changed something, so retention and compaction are visible. */
+function reportMaintenance(report: RunReport): void {
+  const done = [
+    report.retention.entriesDeleted && `${report.retention.entriesDeleted} expired entries deleted`,
+    report.compaction.segments &&
+      `${report.compaction.entriesReplaced} entries compacted into ${report.compaction.segments} segments`,
+    report.compaction.recordsRemoved && `${report.compaction.recordsRemoved} superseded records removed`,
+    report.garbage.deleted && `${report.garbage.deleted} unreferenced objects deleted`,
+    report.purges.finished && `${report.purges.finished} deleted topics purged`,
+  ].filter(Boolean);
+  if (done.length > 0) process.stdout.write(`maintenance: ${done.join(", ")}\n`);
+}
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals) => {

@@ -147,3 +147,33 @@ describe("close", () => {
     expect(server.httpServer.listening).toBe(false);
   });
 });
+
+describe("maintenance", () => {
+  it("runs on its schedule when asked: retention moves the log start past expired records", async () => {
+    const reports: number[] = [];
+    const server = await startServer({
+      dataDir,
+      port: 0,
+      logger: { error: () => undefined },
+      maintenance: {
+        intervalMs: 3_600_000,
+        onReport: (report) => reports.push(report.retention.entriesDeleted),
+      },
+    });
+    running.push(server);
+    const client = new SluiceClient({ url: server.url });
+    await client.createTopic("old", { configs: { "retention.ms": "86400000" } });
+    await client.produce("old", { partitionId: 0, value: "from 2020", timestamp: Date.UTC(2020, 0, 1) });
+    await client.produce("old", { partitionId: 0, value: "now" });
+    await server.maintenance!.runNow();
+    expect(reports).toEqual([1]);
+    const page = await client.readPartition("old", 0, { offset: "earliest" });
+    expect(page.logStartOffset).toBe(1);
+    expect(page.records.map((record) => dataText(record.value))).toEqual(["now"]);
+  });
+
+  it("is off unless asked", async () => {
+    const server = await start();
+    expect(server.maintenance).toBeUndefined();
+  });
+});

@@ -5,6 +5,13 @@ import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { Engine } from "@sluice/engine";
 import { createApp, type Logger } from "@sluice/functions";
+import {
+  MaintenanceRunner,
+  type MaintenanceSchedule,
+  type MaintenanceSettings,
+  type RunReport,
+  startMaintenanceSchedule,
+} from "@sluice/maintenance";
 import { FilesystemObjectStore } from "@sluice/storage/filesystem";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { loadClusterId } from "./cluster-id.js";
@@ -38,6 +45,17 @@ export interface ServerOptions {
   publicUrl?: string;
   /** Receives a line when each request arrives (`-> GET /path`) and when it ends (`<- 200 GET /path 3 ms`). */
   logRequests?: (line: string) => void;
+  /**
+   * Runs maintenance (retention, compaction, the time index, garbage collection, purges of
+   * deleted topics) every `intervalMs`, on the engine's clock. Default: none (`npm start` turns
+   * it on, every minute).
+   */
+  maintenance?: {
+    intervalMs: number;
+    settings?: Partial<MaintenanceSettings>;
+    /** Each run's report (failed jobs are also logged as errors). */
+    onReport?: (report: RunReport) => void;
+  };
 }
 
 export interface RunningServer {
@@ -49,6 +67,8 @@ export interface RunningServer {
   /** Absolute. */
   dataDir: string;
   engine: Engine;
+  /** The maintenance schedule, when `maintenance` was given. */
+  maintenance?: MaintenanceSchedule;
   /** The Node HTTP server (e.g. to observe its 'request' events). */
   httpServer: Server;
   /** Requests whose client closed the connection before sending all of the body, since start. */
@@ -129,6 +149,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
 
     const port = await listen(server, options.port ?? DEFAULT_PORT, host);
+    const maintenance =
+      options.maintenance && startMaintenance(options.maintenance, objects, metadata, engine, options.logger);
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
     let closing: Promise<void> | undefined;
@@ -147,6 +169,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const forceTimer = setTimeout(() => server.closeAllConnections(), shutdownTimeoutMs);
         try {
           await closed;
+          await maintenance?.stop();
         } finally {
           clearTimeout(streamTimer);
           clearTimeout(forceTimer);
@@ -163,6 +186,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clusterId,
       dataDir,
       engine,
+      ...(maintenance ? { maintenance } : {}),
       httpServer: server,
       get clientDisconnects() {
         return clientDisconnects;
@@ -173,6 +197,41 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     metadata.close();
     throw error;
   }
+}
+
+function startMaintenance(
+  options: NonNullable<ServerOptions["maintenance"]>,
+  objects: FilesystemObjectStore,
+  metadata: SqliteMetadataStore,
+  engine: Engine,
+  logger: Logger | undefined,
+): MaintenanceSchedule {
+  const runner = new MaintenanceRunner({
+    objects,
+    metadata,
+    clock: engine.clock,
+    ...(options.settings ? { settings: options.settings } : {}),
+  });
+  const logError = (message: string, details: Record<string, unknown>) =>
+    logger ? logger.error(message, details) : console.error(message, details);
+  return startMaintenanceSchedule({
+    runner,
+    clock: engine.clock,
+    intervalMs: options.intervalMs,
+    onReport: (report) => {
+      for (const failure of report.failures) {
+        logError("maintenance job failed", {
+          job: failure.job,
+          topic: failure.topic,
+          ...(failure.partition === undefined ? {} : { partition: failure.partition }),
+          error: failure.error instanceof Error ? failure.error.message : String(failure.error),
+        });
+      }
+      options.onReport?.(report);
+    },
+    onError: (error) =>
+      logError("maintenance run failed", { error: error instanceof Error ? error.message : String(error) }),
+  });
 }
 
 /** Long-polls (timeout_ms > 0) and event streams: they wait, so shutdown ends them rather than waiting. */
