@@ -52,6 +52,8 @@ export interface DeployedStack {
   bucketName: string;
   tableName: string;
   clusterId: string;
+  /** The maintenance function, when the stack deploys one. */
+  maintenanceFunctionName: string | undefined;
 }
 
 /** Fills in the emulator endpoint, region and dummy credentials, keeping whatever is set already. */
@@ -122,6 +124,7 @@ export async function deployToEmulator(options: EmulatorStackOptions): Promise<D
       bucketName: required(stack, "BucketName"),
       tableName: required(stack, "TableName"),
       clusterId: required(stack, "ClusterId"),
+      maintenanceFunctionName: stack.MaintenanceFunctionName,
     };
   } finally {
     rmSync(output, { recursive: true, force: true });

@@ -9,6 +9,7 @@ import { type ICommandHooks, NodejsFunction, OutputFormat } from "aws-cdk-lib/aw
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import { Construct } from "constructs";
+import { SluiceMaintenance, type SluiceMaintenanceOptions } from "./maintenance.js";
 import { assertNativeBinariesMatch } from "./native-binaries.js";
 import { bundlingRootOf, DEFAULT_API_ENTRY } from "./paths.js";
 
@@ -96,6 +97,12 @@ export interface SluicePlatformProps {
   /** A CloudWatch dashboard ($3/month beyond the free tier's three). @default true */
   readonly dashboard?: boolean;
   /**
+   * The maintenance function and its schedule (retention, compaction, garbage collection, topic
+   * purges; docs/maintenance.md); `false` deploys none, and nothing is then enforced or collected.
+   * @default {} (every 5 minutes)
+   */
+  readonly maintenance?: SluiceMaintenanceOptions | false;
+  /**
    * Bundle the HTTP apps with esbuild (minified, source maps, AWS SDK included). Template tests
    * may turn bundling off for every stack with the context `aws:cdk:bundling-stacks: []`.
    */
@@ -118,6 +125,7 @@ export class SluicePlatform extends Construct {
   readonly apiExternalModules: readonly string[];
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard?: cloudwatch.Dashboard;
+  readonly maintenance?: SluiceMaintenance;
 
   constructor(scope: Construct, id: string, props: SluicePlatformProps = {}) {
     super(scope, id);
@@ -251,6 +259,20 @@ export class SluicePlatform extends Construct {
     });
 
     if (props.alarms !== false) this.createAlarms(props.alarms ?? {}, timeout);
+    if (props.maintenance !== false) {
+      this.maintenance = new SluiceMaintenance(this, "Maintenance", {
+        ...props.maintenance,
+        bucket: this.bucket,
+        table: this.table,
+        grantData: (grantee) => this.grantData(grantee),
+        architecture,
+        externalModules: this.apiExternalModules,
+        ...(props.maintenance?.entry ? {} : zstdWasm ? { commandHooks: zstdWasm } : {}),
+        logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+        alarmActions: props.alarms === false ? false : [...(props.alarms?.actions ?? [])],
+        ...(props.bundling ? { bundling: props.bundling } : {}),
+      });
+    }
     if (props.dashboard ?? true) this.dashboard = this.createDashboard();
   }
 

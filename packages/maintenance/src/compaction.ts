@@ -3,6 +3,7 @@ import type { HeldLease, JobContext } from "./job-context.js";
 import { compactKeys } from "./key-compaction.js";
 import { type PartitionLog, readPartitionLog } from "./partition-log.js";
 import { readEntryBytes } from "./read-entries.js";
+import { measurePartition } from "./retention.js";
 import { deleteShadowed, replaceRun } from "./rewrite.js";
 import { segmentFromBatches } from "./segment.js";
 
@@ -42,7 +43,19 @@ export async function compactPartition(
     ]),
     interrupted: false,
   };
-  if (topic.settings.cleanupPolicy.compact) return compactKeys(context, lease, topic, log, outcome);
+  if (topic.settings.cleanupPolicy.compact) await compactKeys(context, lease, topic, log, outcome);
+  else await mergeSegments(context, lease, topic, log, outcome);
+  await measurePartition(context, lease, topic, partition, "compaction");
+  return outcome;
+}
+
+async function mergeSegments(
+  context: JobContext,
+  lease: HeldLease,
+  topic: Topic,
+  log: PartitionLog,
+  outcome: CompactionOutcome,
+): Promise<void> {
   for (const run of planSegments(log.tiling, context)) {
     await lease.keepAlive();
     const content = segmentFromBatches(
@@ -56,7 +69,6 @@ export async function compactPartition(
     outcome.segments++;
     outcome.entriesReplaced += run.length;
   }
-  return outcome;
 }
 
 /**

@@ -113,13 +113,40 @@ export function expiredPrefix(log: PartitionLog, topic: Pick<Topic, "settings">,
   return count;
 }
 
-/** The partition's size and when retention last ran, on its `maintenance` item (under the lease). */
+/**
+ * Measures the partition's live log again and records it (after compaction changed it), with when
+ * `job` last ran.
+ */
+export async function measurePartition(
+  context: JobContext,
+  lease: HeldLease,
+  topic: Topic,
+  partition: number,
+  job: "compaction",
+): Promise<void> {
+  const log = await readPartitionLog(context.metadata, topic.topicId, partition);
+  await recordStats(
+    context,
+    lease,
+    topic,
+    partition,
+    {
+      sizeBytes: sizeOf(log.tiling),
+      indexEntries: log.tiling.length,
+      records: log.tiling.reduce((sum, entry) => sum + entry.recordCount, 0),
+    },
+    job,
+  );
+}
+
+/** The partition's size and when `job` last ran, on its `maintenance` item (under the lease). */
 async function recordStats(
   context: JobContext,
   lease: HeldLease,
   topic: Topic,
   partition: number,
-  outcome: RetentionOutcome,
+  outcome: Pick<RetentionOutcome, "sizeBytes" | "indexEntries" | "records">,
+  job: "retention" | "compaction" = "retention",
 ): Promise<void> {
   try {
     await context.metadata.transactWrite([
@@ -133,7 +160,7 @@ async function recordStats(
             indexEntries: outcome.indexEntries,
             records: outcome.records,
             statsAt: context.clock.now(),
-            [lastRunAttribute("retention")]: context.clock.now(),
+            [lastRunAttribute(job)]: context.clock.now(),
           },
         },
       },
