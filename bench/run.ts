@@ -6,6 +6,7 @@ const benchmarks: Record<string, () => Promise<{ main: (args: string[]) => Promi
   engine: () => import("./engine.js"),
   groups: () => import("./groups.js"),
   http: () => import("./http.js"),
+  maintenance: () => import("./maintenance.js"),
 };
 
 const [name, ...args] = process.argv.slice(2);

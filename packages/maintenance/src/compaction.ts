@@ -75,7 +75,9 @@ async function mergeSegments(
  * Runs of consecutive entries to merge: entries smaller than the target accumulate until the run
  * reaches it; a shorter run is merged once its newest entry is `segmentSettleMs` old and it holds
  * at least two entries that are not segments yet (so a slow topic's tail is merged once, and every
- * byte is rewritten at most twice on its way to a full segment).
+ * byte is rewritten at most twice on its way to a full segment). A settled remainder smaller than
+ * half the target joins the full run before it instead of becoming a small segment of its own,
+ * so segments average at least the target.
  */
 export function planSegments(
   tiling: readonly StoredIndexEntry[],
@@ -83,25 +85,37 @@ export function planSegments(
 ): StoredIndexEntry[][] {
   const { segmentBytes, segmentSettleMs } = context.settings;
   const now = context.clock.now();
+  const settled = (entries: readonly StoredIndexEntry[]) =>
+    now - Math.max(...entries.map((entry) => keys.objectKeyTimeMs(entry.objectKey) ?? now)) >=
+    segmentSettleMs;
   const runs: StoredIndexEntry[][] = [];
   let run: StoredIndexEntry[] = [];
   let bytes = 0;
+  /** The full run just closed, while nothing has come between it and `run`. */
+  let lastFull: StoredIndexEntry[] | undefined;
   const closeShort = () => {
     const fresh = run.filter((entry) => !keys.isSegmentObjectKey(entry.objectKey));
-    const newest = Math.max(...run.map((entry) => keys.objectKeyTimeMs(entry.objectKey) ?? now));
-    if (fresh.length >= 2 && now - newest >= segmentSettleMs) runs.push(run);
+    if (lastFull && bytes < segmentBytes / 2 && settled(run)) lastFull.push(...run);
+    else if (fresh.length >= 2 && settled(run)) runs.push(run);
     run = [];
     bytes = 0;
+    lastFull = undefined;
   };
   for (const entry of tiling) {
     if (entry.length >= segmentBytes) {
       if (run.length > 0) closeShort();
+      lastFull = undefined;
       continue;
     }
     run.push(entry);
     bytes += entry.length;
     if (bytes >= segmentBytes) {
-      if (run.length >= 2) runs.push(run);
+      if (run.length >= 2) {
+        runs.push(run);
+        lastFull = run;
+      } else {
+        lastFull = undefined;
+      }
       run = [];
       bytes = 0;
     }

@@ -3,8 +3,9 @@ import { type ConsumedRecord, Engine, keys, OffsetOutOfRangeError, storedIndexEn
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { CountingObjectStore, SimulatedClock } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
+import { planSegments } from "./compaction.js";
 import { MaintenanceRunner, type RunReport } from "./runner.js";
-import type { MaintenanceSettings } from "./settings.js";
+import { type MaintenanceSettings, maintenanceSettings } from "./settings.js";
 
 const text = new TextEncoder();
 const decode = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
@@ -238,6 +239,55 @@ describe("compaction into segments", () => {
     const report = await runOnce();
     expect(report.garbage.deleted).toBe(20);
     expect(await readAll("t", 0, 0, reader)).toEqual(before);
+  });
+});
+
+describe("planning segments", () => {
+  const entry = (baseOffset: number, length: number, ageMs = 60 * MINUTE, segment = false) => ({
+    baseOffset,
+    recordCount: 1,
+    offsetCount: 1,
+    objectKey: segment
+      ? keys.newSegmentObjectKey("t", 0, clock.now() - ageMs)
+      : `${keys.topicDataPrefix("t")}${(clock.now() - ageMs).toString(36).padStart(9, "0")}-0123456789abcdef.batches`,
+    position: 0,
+    length,
+    firstTimestamp: 0,
+    maxTimestamp: 0,
+  });
+  const plan = (entries: ReturnType<typeof entry>[], settleMs = 10 * MINUTE) =>
+    planSegments(entries, {
+      clock,
+      settings: { ...maintenanceSettings(), segmentBytes: 1000, segmentSettleMs: settleMs },
+    }).map((run) => run.map((item) => item.baseOffset));
+
+  it("fills runs to the target, lets a small settled remainder join the last full run, and leaves large entries alone", () => {
+    const small = Array.from({ length: 12 }, (_, index) => entry(index, 250));
+    expect(plan(small)).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9, 10, 11],
+    ]);
+    const withRemainder = Array.from({ length: 9 }, (_, index) => entry(index, 250));
+    expect(plan(withRemainder)).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7, 8],
+    ]);
+    // Half the target or more stays a segment of its own.
+    const halfLeft = Array.from({ length: 10 }, (_, index) => entry(index, 250));
+    expect(plan(halfLeft)).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9],
+    ]);
+    expect(plan([entry(0, 300), entry(1, 5000), entry(2, 300), entry(3, 300)])).toEqual([[2, 3]]);
+  });
+
+  it("merges a short run only once settled, and only if it holds two entries that are not segments", () => {
+    const fresh = [entry(0, 100, MINUTE), entry(1, 100, MINUTE)];
+    expect(plan(fresh)).toEqual([]);
+    expect(plan(fresh, 0)).toEqual([[0, 1]]);
+    expect(plan([entry(0, 400, 60 * MINUTE, true), entry(1, 100)])).toEqual([]);
   });
 });
 
