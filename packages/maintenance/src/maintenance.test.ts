@@ -1,5 +1,6 @@
 import { NotFoundError } from "@sluice/core";
 import { type ConsumedRecord, Engine, keys, OffsetOutOfRangeError, storedIndexEntries } from "@sluice/engine";
+import { ConsumerGroups } from "@sluice/groups";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { CountingObjectStore, SimulatedClock } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -120,6 +121,31 @@ describe("retention", () => {
     expect(await indexEntries("t")).toEqual([]);
     // The log goes on from where it was.
     expect((await append("t", ["f"])).records[0]!.offset).toBe(5);
+  });
+
+  it("a consumer group whose committed offset fell below the log start starts from its auto.offset.reset", async () => {
+    await engine.createTopic({ name: "t", partitions: 1, configs: { "retention.ms": String(10 * MINUTE) } });
+    await append("t", ["old-1", "old-2"]);
+    await clock.advance(11 * MINUTE);
+    await append("t", ["new"]);
+    const groups = new ConsumerGroups({ engine, metadata, clock });
+    const joined = await groups.heartbeat({
+      groupId: "g",
+      memberId: "m",
+      memberEpoch: 0,
+      subscription: ["t"],
+    });
+    expect(joined.assignment.map((tp) => tp.partition)).toEqual([0]);
+    await groups.commit("g", "m", [{ topic: "t", partition: 0, offset: 1 }]);
+    const tp = { topic: "t", partition: 0 };
+    expect(await groups.startOffset("g", tp, "earliest")).toBe(1);
+    await runOnce({ segmentSettleMs: 60 * MINUTE });
+    expect(await engine.partitionOffsets("t", 0)).toEqual({ logStartOffset: 2, highWatermark: 3 });
+    expect(await groups.startOffset("g", tp, "earliest")).toBe(2);
+    expect(await groups.startOffset("g", tp, "latest")).toBe(3);
+    await expect(groups.startOffset("g", tp, "none")).rejects.toThrow(
+      /committed offset 1 .* is outside the log \(2 to 3\)/,
+    );
   });
 
   it("keeps at least retention.bytes: deletes the oldest batches while the rest still reaches it", async () => {
