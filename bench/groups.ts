@@ -20,7 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type GroupConsumer, SluiceClient } from "@sluice/client";
-import { startServer } from "./local-server.js";
+import { cpuSecondsOf, startServer } from "./local-server.js";
 import { printTable, progress, progressDone, writeLineChart } from "./report.js";
 
 const RECORD_BYTES = 100;
@@ -107,18 +107,27 @@ export async function main(argv: string[]): Promise<void> {
     for (let index = 0; index < consumerCount; index++) members.push(startMember(index));
     // The group forms while it drains (members join one after another and rebalance); the steady
     // rate counts from the moment every partition is owned and fetched, shares even.
-    let steadyFrom: { at: number; consumed: number } | undefined;
+    let steadyFrom:
+      | { at: number; consumed: number; clientCpu: NodeJS.CpuUsage; serverCpu: number | undefined }
+      | undefined;
     void settled(
       members.map((member) => member.consumer),
       partitions,
     ).then(
       () => {
-        steadyFrom = { at: performance.now(), consumed };
+        steadyFrom = {
+          at: performance.now(),
+          consumed,
+          clientCpu: process.cpuUsage(),
+          serverCpu: cpuSecondsOf(server.pid),
+        };
       },
       () => undefined,
     );
     await allDrained;
     const finished = performance.now();
+    const clientCpu = process.cpuUsage();
+    const serverCpu = cpuSecondsOf(server.pid);
     const drainSeconds = (finished - started) / 1000;
     progressDone();
     const drainWithFormationRate = records / drainSeconds;
@@ -129,6 +138,16 @@ export async function main(argv: string[]): Promise<void> {
     }
     const formationMs = steadyFrom.at - started;
     const drainRate = (records - steadyFrom.consumed) / ((finished - steadyFrom.at) / 1000);
+    // What each record cost each side while the group drained: the figure that says which side
+    // bounds the rate on two shared cores, and that moves less than the rate when the machine is busy.
+    const drainedSteady = records - steadyFrom.consumed;
+    const clientCpuUsPerRecord =
+      (clientCpu.user + clientCpu.system - steadyFrom.clientCpu.user - steadyFrom.clientCpu.system) /
+      drainedSteady;
+    const serverCpuUsPerRecord =
+      serverCpu === undefined || steadyFrom.serverCpu === undefined
+        ? Number.NaN
+        : ((serverCpu - steadyFrom.serverCpu) * 1e6) / drainedSteady;
 
     // 2. Clean join and leave of one more member.
     const joins: number[] = [];
@@ -201,6 +220,8 @@ export async function main(argv: string[]): Promise<void> {
     const figures = {
       drain_records_per_s: Math.round(drainRate),
       drain_with_formation_records_per_s: Math.round(drainWithFormationRate),
+      drain_client_cpu_us_per_record: round2(clientCpuUsPerRecord),
+      drain_server_cpu_us_per_record: round2(serverCpuUsPerRecord),
       group_formation_ms: round1(formationMs),
       rebalance_join_p50_ms: round1(percentile(joins, 50)),
       rebalance_join_p99_ms: round1(percentile(joins, 99)),
@@ -222,6 +243,12 @@ export async function main(argv: string[]): Promise<void> {
           target: { value: 1_000_000, higherIsBetter: true },
         },
         { name: "drain, from the first join", value: drainWithFormationRate, unit: "records/s" },
+        {
+          name: "drain CPU, members' process",
+          value: figures.drain_client_cpu_us_per_record,
+          unit: "µs/record",
+        },
+        { name: "drain CPU, server", value: figures.drain_server_cpu_us_per_record, unit: "µs/record" },
         { name: "group formation", value: figures.group_formation_ms, unit: "ms" },
         { name: "drain", value: (drainRate * RECORD_BYTES) / 1e6, unit: "MB/s (payload)" },
         { name: "rebalance after a join p50", value: figures.rebalance_join_p50_ms, unit: "ms" },
@@ -308,4 +335,8 @@ function percentile(values: number[], p: number): number {
 
 function round1(value: number): number {
   return Math.round(value * 10) / 10;
+}
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100;
 }

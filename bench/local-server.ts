@@ -1,5 +1,6 @@
 /** The local server (`npm start`'s entry) as a child process on loopback, for the benchmarks. */
 import { type ChildProcess, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 
@@ -8,10 +9,10 @@ const ROOT = join(import.meta.dirname, "..");
 export async function startServer(
   dataDir: string,
   durability: "fsync" | "buffered",
-): Promise<{ url: string; stop: () => Promise<void> }> {
+): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
-    ["--import", "tsx", join(ROOT, "packages/server/src/main.ts")],
+    [...profileArgs(), "--import", "tsx", join(ROOT, "packages/server/src/main.ts")],
     {
       cwd: ROOT,
       env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir, SLUICE_DURABILITY: durability },
@@ -36,9 +37,39 @@ export async function startServer(
   });
   return {
     url,
+    pid: child.pid,
     stop: async () => {
       child.kill("SIGTERM");
       await exited;
     },
   };
 }
+
+/**
+ * SLUICE_BENCH_SERVER_PROFILE=DIR writes a V8 CPU profile of the server into DIR when it exits
+ * (open it in Chrome's DevTools), to see where a benchmark's server time goes.
+ */
+function profileArgs(): string[] {
+  const dir = process.env.SLUICE_BENCH_SERVER_PROFILE;
+  return dir ? ["--cpu-prof", `--cpu-prof-dir=${dir}`] : [];
+}
+
+/**
+ * CPU seconds (user + system) a process has used so far, from /proc on Linux; undefined
+ * elsewhere. Read before and after a phase, it gives what the phase cost the server.
+ */
+export function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const ticks = Number(fields[11]) + Number(fields[12]); // utime, stime
+    return ticks / CLOCK_TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
+
+/** USER_HZ: 100 on every Linux build that matters here. */
+const CLOCK_TICKS_PER_SECOND = 100;

@@ -496,6 +496,31 @@ describe("readPartitionBatches", () => {
     expect(accepts).toEqual(["application/vnd.kafka.record-batch.v2", "application/json"]);
   });
 
+  it("decodes a fetched page later: a compressed page is read as JSON up to the page's end, even past the JSON read's own limit", async () => {
+    await client.createTopic("pages", { configs: { "compression.type": "gzip" } });
+    for (let batch = 0; batch < 3; batch++) {
+      await client.produceMany(
+        "pages",
+        Array.from({ length: 5 }, (_, n) => ({ partitionId: 0, value: `v${batch * 5 + n}` })),
+      );
+    }
+    // max_records counts whole batches in the binary form (two of five) and records in JSON (six).
+    const options = { offset: 0, maxRecords: 6, valueType: "STRING" } as const;
+    const page = await client.fetchPartitionBatches("pages", 0, options);
+    expect(page).toMatchObject({ nextOffset: 10, highWatermark: 15, empty: false });
+    const all = await page.decode();
+    expect(all.records.map((record) => dataText(record.value))).toEqual(
+      Array.from({ length: 10 }, (_, n) => `v${n}`),
+    );
+    expect(all.nextOffset).toBe(10);
+    const three = await page.decode(3);
+    expect(three.records.map((record) => record.offset)).toEqual([0, 1, 2]);
+    expect(three.nextOffset).toBe(3);
+    const end = await client.fetchPartitionBatches("pages", 0, { offset: "latest" });
+    expect(end).toMatchObject({ empty: true, nextOffset: 15 });
+    expect((await end.decode()).records).toEqual([]);
+  });
+
   it("long-polls as the JSON read does: records committed during the wait come back", async () => {
     await client.createTopic("waiting");
     const pending = client.readPartitionBatches("waiting", 0, { offset: 0, timeoutMs: 10_000 });

@@ -1,11 +1,12 @@
-import { type Data, type DataType, dataFromBytes, fromBase64, toData, toWireHeaders } from "./data.js";
+import { type Data, type DataType, fromBase64, RangeDecoder, toData, toWireHeaders } from "./data.js";
 import { errorFromResponse, SluiceConnectionError, SluiceHttpError } from "./errors.js";
 import { GroupConsumer, type GroupConsumerOptions } from "./group-consumer.js";
 import { parseConcatenatedJson } from "./json-stream.js";
-import { decodeRecordBatches, RecordBatchFormatError } from "./record-batch.js";
+import { RecordBatchFormatError, type VisitedBatches, visitRecordBatches } from "./record-batch.js";
 import { parseServerSentEvents } from "./sse.js";
 import type {
   BatchEntry,
+  BatchPage,
   BatchResult,
   Cluster,
   CommittedGroupOffset,
@@ -64,6 +65,16 @@ type Json = Record<string, unknown>;
 
 /** The binary form of a partition read: the stored Kafka RecordBatch v2 batches. */
 export const RECORD_BATCH_MEDIA_TYPE = "application/vnd.kafka.record-batch.v2";
+
+/** Where a binary page came from and what its answer said, for decoding it later. */
+interface PageOffsets {
+  topic: string;
+  partition: number;
+  clusterId: string;
+  nextOffset: number;
+  highWatermark: number;
+  logStartOffset: number;
+}
 
 /** The read route's own limit on records per read, which the binary form counts in whole batches. */
 const READ_MAX_RECORDS_DEFAULT = 10_000;
@@ -312,60 +323,142 @@ export class SluiceClient {
     partition: number,
     options: ReadOptions = {},
   ): Promise<ReadResult> {
+    const page = await this.fetchPartitionBatches(topic, partition, options);
+    return page.decode(options.maxRecords ?? READ_MAX_RECORDS_DEFAULT);
+  }
+
+  /**
+   * The binary read of `readPartitionBatches`, with its records not yet decoded: `decode()` checks
+   * and decodes them when they are needed. A reader that keeps pages ahead of its loop (the group
+   * consumer) holds bytes, not a million record objects, until it hands them out.
+   */
+  async fetchPartitionBatches(
+    topic: string,
+    partition: number,
+    options: ReadOptions = {},
+  ): Promise<BatchPage> {
     const response = await this.send("GET", `${await this.partitionPath(topic, partition)}/records`, {
       query: readQuery({ ...options, keyType: undefined, valueType: undefined }),
       headers: { accept: RECORD_BATCH_MEDIA_TYPE },
       signal: options.signal,
     });
     if (!(response.headers.get("content-type") ?? "").startsWith(RECORD_BATCH_MEDIA_TYPE)) {
-      return toReadResult(asObject(await response.json()), partition);
+      const result = toReadResult(asObject(await response.json()), partition);
+      return { ...result, empty: result.records.length === 0, decode: async () => result };
     }
     const bytes = new Uint8Array(await response.arrayBuffer());
-    const nextOffset = offsetHeader(response, "sluice-next-offset");
-    const highWatermark = offsetHeader(response, "sluice-high-watermark");
-    const logStartOffset = offsetHeader(response, "sluice-log-start-offset");
-    let decoded: ReturnType<typeof decodeRecordBatches>;
+    const offsets = {
+      nextOffset: offsetHeader(response, "sluice-next-offset"),
+      highWatermark: offsetHeader(response, "sluice-high-watermark"),
+      logStartOffset: offsetHeader(response, "sluice-log-start-offset"),
+    };
+    const clusterId = await this.clusterId();
+    return {
+      ...offsets,
+      empty: bytes.byteLength === 0,
+      decode: (maxRecords = Number.POSITIVE_INFINITY) =>
+        this.decodeBatchPage(bytes, { topic, partition, clusterId, ...offsets }, options, maxRecords),
+    };
+  }
+
+  private async decodeBatchPage(
+    bytes: Uint8Array,
+    page: {
+      topic: string;
+      partition: number;
+      clusterId: string;
+      nextOffset: number;
+      highWatermark: number;
+      logStartOffset: number;
+    },
+    options: ReadOptions,
+    maxRecords: number,
+  ): Promise<ReadResult> {
+    const { topic, partition, logStartOffset } = page;
+    // The first batch holds the offset read from. For `earliest` or `latest` the server chose that
+    // offset: a batch boundary at or after the log start, so the log start bounds what to skip.
+    const explicitFrom = typeof options.offset === "number" ? options.offset : undefined;
+    const keyType = options.keyType ?? "JSON";
+    const valueType = options.valueType ?? "JSON";
+    const fields = new RangeDecoder(bytes);
+    const records: ConsumedRecord[] = [];
+    let from = explicitFrom;
+    let visited: VisitedBatches;
     try {
-      decoded = decodeRecordBatches(bytes);
+      visited = visitRecordBatches(
+        bytes,
+        (offset, timestamp, keyStart, keyLength, valueStart, valueLength, headers) => {
+          from ??= Math.max(logStartOffset, offset);
+          if (offset < from) return true;
+          records.push({
+            topicName: topic,
+            partitionId: partition,
+            offset,
+            timestamp,
+            key: fields.data(keyStart, keyLength, keyType),
+            value: fields.data(valueStart, valueLength, valueType),
+            headers,
+          });
+          return records.length < maxRecords;
+        },
+      );
     } catch (error) {
       if (!(error instanceof RecordBatchFormatError)) throw error;
       // The server checks every CRC before it sends: damage happened on the way, so may not next time.
       throw new SluiceHttpError(502, 502, `unexpected response from server: ${error.message}`);
     }
-    // The first batch holds the offset read from. For `earliest` or `latest` the server chose that
-    // offset: a batch boundary at or after the log start, so the log start bounds what to skip.
-    const from =
-      typeof options.offset === "number"
-        ? options.offset
-        : Math.max(logStartOffset, decoded.firstBaseOffset ?? logStartOffset);
-    if (decoded.compressed) {
-      return this.readPartition(topic, partition, { ...options, offset: from, timeoutMs: 0 });
-    }
-    const maxRecords = options.maxRecords ?? READ_MAX_RECORDS_DEFAULT;
-    const keyType = options.keyType ?? "JSON";
-    const valueType = options.valueType ?? "JSON";
-    const records: ConsumedRecord[] = [];
-    for (const record of decoded.records) {
-      if (record.offset < from) continue;
-      if (records.length >= maxRecords) break;
-      records.push({
-        topicName: topic,
-        partitionId: partition,
-        offset: record.offset,
-        timestamp: record.timestamp,
-        key: dataFromBytes(record.key, keyType),
-        value: dataFromBytes(record.value, valueType),
-        headers: record.headers,
-      });
+    if (visited.compressed) {
+      const offset = explicitFrom ?? Math.max(logStartOffset, visited.firstBaseOffset ?? logStartOffset);
+      return this.readRangeAsJson(page, offset, options, maxRecords);
     }
     // The batches may run past max_records, which is exact here as in the JSON form.
     const last = records[records.length - 1];
     return {
-      clusterId: await this.clusterId(),
+      clusterId: page.clusterId,
       topicName: topic,
       partitionId: partition,
       records,
-      nextOffset: last && records.length >= maxRecords ? last.offset + 1 : nextOffset,
+      nextOffset: last && records.length >= maxRecords ? last.offset + 1 : page.nextOffset,
+      highWatermark: page.highWatermark,
+      logStartOffset,
+    };
+  }
+
+  /**
+   * The records of a binary page from `offset` to the page's end, read again as JSON (the page
+   * holds a compressed batch). A JSON read may stop sooner (its own limits), so it reads on until
+   * the page's end: whoever holds the page has already fetched on from there.
+   */
+  private async readRangeAsJson(
+    page: PageOffsets,
+    offset: number,
+    options: ReadOptions,
+    maxRecords: number,
+  ): Promise<ReadResult> {
+    const records: ConsumedRecord[] = [];
+    let at = offset;
+    let highWatermark = page.highWatermark;
+    let logStartOffset = page.logStartOffset;
+    while (at < page.nextOffset && records.length < maxRecords) {
+      const left = maxRecords - records.length;
+      const part = await this.readPartition(page.topic, page.partition, {
+        ...options,
+        offset: at,
+        timeoutMs: 0,
+        ...(Number.isFinite(left) ? { maxRecords: Math.min(left, READ_MAX_RECORDS_DEFAULT) } : {}),
+      });
+      for (const record of part.records) if (record.offset < page.nextOffset) records.push(record);
+      ({ highWatermark, logStartOffset } = part);
+      if (part.records.length === 0) break;
+      at = part.nextOffset;
+    }
+    const last = records[records.length - 1];
+    return {
+      clusterId: page.clusterId,
+      topicName: page.topic,
+      partitionId: page.partition,
+      records,
+      nextOffset: last && records.length >= maxRecords ? last.offset + 1 : Math.max(page.nextOffset, offset),
       highWatermark,
       logStartOffset,
     };

@@ -3,11 +3,13 @@ import type { DataType } from "./data.js";
 import { SluiceConnectionError, SluiceHttpError } from "./errors.js";
 import type {
   AutoOffsetReset,
+  BatchPage,
   CommittedGroupOffset,
   ConsumedRecord,
   GroupAssignor,
   GroupHeartbeatResponse,
   OffsetToCommit,
+  ReadResult,
   TopicPartition,
 } from "./types.js";
 
@@ -113,10 +115,12 @@ interface OwnedPartition {
   buffered: number;
 }
 
-interface ReadyBatch {
+/** A page fetched ahead of the loop, kept as bytes until it is handed out (then decoded). */
+interface ReadyPage {
   key: string;
   generation: number;
-  batch: GroupConsumerBatch;
+  tp: TopicPartition;
+  page: BatchPage;
 }
 
 const FENCED_CODES = new Set(["UNKNOWN_MEMBER_ID", "FENCED_MEMBER_EPOCH"]);
@@ -186,7 +190,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
   private readonly owned = new Map<string, OwnedPartition>();
   /** Partitions lost since the last reconcile, announced ones only: for onLost. */
   private lost: TopicPartition[] = [];
-  private ready: ReadyBatch[] = [];
+  private ready: ReadyPage[] = [];
   private failure: { error: unknown } | undefined;
   private started: Promise<void> | undefined;
   private heartbeatLoop: Promise<void> | undefined;
@@ -305,7 +309,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
       this.throwFailure();
       this.loseIfSessionOver();
       this.startFetches();
-      const ready = this.takeReady();
+      const ready = await this.takeReady();
       if (ready) return { done: false, value: ready };
       await new Promise<void>((resolve) => {
         this.wake = resolve;
@@ -313,16 +317,43 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
     }
   }
 
-  private takeReady(): GroupConsumerBatch | undefined {
+  /**
+   * The next fetched page of a partition this member still reads, decoded now: pages wait as
+   * bytes, so a member fetching ahead holds no record objects until it hands them out.
+   */
+  private async takeReady(): Promise<GroupConsumerBatch | undefined> {
     while (this.ready.length > 0) {
-      const entry = this.ready.shift() as ReadyBatch;
+      const entry = this.ready.shift() as ReadyPage;
       const partition = this.owned.get(entry.key);
+      const current = () =>
+        !this.closed &&
+        this.owned.get(entry.key) === partition &&
+        partition?.generation === entry.generation &&
+        partition.status === "active";
       if (!partition || partition.generation !== entry.generation) continue;
       partition.buffered = Math.max(0, partition.buffered - 1);
-      if (partition.status !== "active") continue;
-      const last = entry.batch.records[entry.batch.records.length - 1];
-      if (last) partition.position = last.offset + 1;
-      return entry.batch;
+      if (!current()) continue;
+      let result: ReadResult;
+      try {
+        result = await entry.page.decode();
+      } catch (error) {
+        if (!current()) continue;
+        // Damaged on the way (the server checks every CRC before it sends): read it again.
+        if (isTransient(error)) this.invalidate(partition);
+        else this.fail(error);
+        continue;
+      }
+      // The partition may have been revoked, lost or seeked while the page was decoded.
+      if (!current()) continue;
+      const last = result.records[result.records.length - 1];
+      if (!last) continue;
+      partition.position = last.offset + 1;
+      return {
+        topicName: entry.tp.topicName,
+        partitionId: entry.tp.partitionId,
+        records: result.records,
+        highWatermark: result.highWatermark,
+      };
     }
     return undefined;
   }
@@ -624,30 +655,26 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
       if (partition.fetch === controller) partition.fetch = undefined;
       this.notify();
     };
-    const read = this.options.readFormat === "json" ? "readPartition" : "readPartitionBatches";
-    this.client[read](partition.tp.topicName, partition.tp.partitionId, {
+    const options = {
       offset,
       timeoutMs: this.options.fetchWaitMs ?? 5_000,
       ...(this.options.maxBytes === undefined ? {} : { maxBytes: this.options.maxBytes }),
       ...(this.options.keyType === undefined ? {} : { keyType: this.options.keyType }),
       ...(this.options.valueType === undefined ? {} : { valueType: this.options.valueType }),
       signal: controller.signal,
-    }).then(
-      (result) => {
+    };
+    const { topicName, partitionId } = partition.tp;
+    const fetched: Promise<BatchPage> =
+      this.options.readFormat === "json"
+        ? this.client.readPartition(topicName, partitionId, options).then(decodedPage)
+        : this.client.fetchPartitionBatches(topicName, partitionId, options);
+    fetched.then(
+      (page) => {
         if (!current()) return done();
-        partition.fetchOffset = Math.max(result.nextOffset, offset);
-        if (result.records.length > 0) {
+        partition.fetchOffset = Math.max(page.nextOffset, offset);
+        if (!page.empty) {
           partition.buffered++;
-          this.ready.push({
-            key,
-            generation,
-            batch: {
-              topicName: partition.tp.topicName,
-              partitionId: partition.tp.partitionId,
-              records: result.records,
-              highWatermark: result.highWatermark,
-            },
-          });
+          this.ready.push({ key, generation, tp: partition.tp, page });
         }
         done();
       },
@@ -717,6 +744,11 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
     });
     if (errors.length > 0) throw errors[0];
   }
+}
+
+/** A page read as JSON, already decoded. */
+function decodedPage(result: ReadResult): BatchPage {
+  return { ...result, empty: result.records.length === 0, decode: async () => result };
 }
 
 function findOffset(committed: CommittedGroupOffset[], tp: TopicPartition): CommittedGroupOffset | undefined {

@@ -1,4 +1,5 @@
 import { crc32c as coreCrc32c, encodeRecordBatch, patchBaseOffset } from "@sluice/core";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { crc32c, decodeRecordBatches, RecordBatchFormatError } from "./record-batch.js";
 
@@ -26,6 +27,27 @@ describe("crc32c", () => {
     ] as const) {
       expect(crc32c(bytes, start, end), `${start}..${end}`).toBe(coreCrc32c(bytes.subarray(start, end)));
     }
+  });
+
+  it("agrees with @sluice/core's for any range of any view, aligned or not (the word loop and its edges)", () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 0, maxLength: 600 }),
+        fc.nat(7),
+        fc.nat(),
+        fc.nat(),
+        (content, viewOffset, a, b) => {
+          // A view that starts `viewOffset` bytes into its buffer, so words are misaligned too.
+          const buffer = new Uint8Array(viewOffset + content.length);
+          buffer.set(content, viewOffset);
+          const view = buffer.subarray(viewOffset);
+          const start = content.length === 0 ? 0 : a % (content.length + 1);
+          const end = start + (content.length === 0 ? 0 : b % (content.length - start + 1));
+          expect(crc32c(view, start, end)).toBe(coreCrc32c(content.subarray(start, end)));
+        },
+      ),
+      { numRuns: 2_000 },
+    );
   });
 });
 

