@@ -84,7 +84,7 @@ export async function main(argv: string[]): Promise<void> {
       objects,
       metadata,
       clock,
-      settings: { segmentBytes: SEGMENT_BYTES, segmentSettleMs: 0 },
+      settings: { segmentBytes: SEGMENT_BYTES, segmentSettleMs: 0, gcIntervalMs: 0 },
     });
     objects.reset();
     metadata.reset();

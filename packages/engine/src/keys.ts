@@ -108,13 +108,31 @@ export function partitionJobLeaseKey(topicId: string, partition: number, job: st
 
 export const TIME_INDEX_PREFIX = "time#";
 
-/** Time-index item: the first entry whose maxTimestamp reaches `timestamp` (negative counts as 0). */
-export function timeIndexKey(topicId: string, partition: number, timestamp: number): ItemKey {
-  return { pk: partitionPk(topicId, partition), sk: timeIndexSortKey(timestamp) };
+/**
+ * Time-index item of one generation (the index is rebuilt as a new generation when retention has
+ * moved the log start well past where it was built from): the first entry whose maxTimestamp
+ * reaches `timestamp` (negative counts as 0).
+ */
+export function timeIndexKey(
+  topicId: string,
+  partition: number,
+  generation: number,
+  timestamp: number,
+): ItemKey {
+  return { pk: partitionPk(topicId, partition), sk: timeIndexSortKey(generation, timestamp) };
 }
 
-export function timeIndexSortKey(timestamp: number): string {
-  return `${TIME_INDEX_PREFIX}${padOffset(Math.max(0, timestamp))}`;
+export function timeIndexGenerationPrefix(generation: number): string {
+  return `${TIME_INDEX_PREFIX}${generation.toString().padStart(10, "0")}#`;
+}
+
+export function timeIndexSortKey(generation: number, timestamp: number): string {
+  return `${timeIndexGenerationPrefix(generation)}${padOffset(Math.max(0, timestamp))}`;
+}
+
+/** The generation of a time-index item's sort key. */
+export function timeIndexGenerationOf(sortKey: string): number {
+  return Number(sortKey.slice(TIME_INDEX_PREFIX.length, TIME_INDEX_PREFIX.length + 10));
 }
 
 export function topicMaintenancePk(topicId: string): string {

@@ -16,10 +16,15 @@ export interface PartitionMaintenanceState {
   layoutVersion: number;
   /** Key compaction: the log below this offset was cleaned by an earlier run. */
   cleanedTo: number;
-  /** Time index: valid from this log start; built up to this offset; the running maximum there. */
+  /**
+   * Time index: the generation lookups use, the log start it was built from, the offset it covers
+   * up to and the running maximum there; and the next generation while it is being built.
+   */
+  timeIndexGeneration: number;
   timeIndexFrom: number;
   timeIndexTo: number;
   timeIndexMax: number;
+  timeIndexNext: { generation: number; from: number; to: number; max: number } | undefined;
   /** Stored bytes, entries and records of the live log, as of `statsAt` (undefined: never measured). */
   sizeBytes: number | undefined;
   indexEntries: number | undefined;
@@ -41,9 +46,19 @@ export function partitionMaintenanceState(item: Item | undefined): PartitionMain
   return {
     layoutVersion: number("layoutVersion", 0),
     cleanedTo: number("cleanedTo", 0),
+    timeIndexGeneration: number("timeIndexGeneration", 0),
     timeIndexFrom: number("timeIndexFrom", 0),
     timeIndexTo: number("timeIndexTo", 0),
     timeIndexMax: number("timeIndexMax", -1),
+    timeIndexNext:
+      item?.timeIndexNextGeneration === undefined
+        ? undefined
+        : {
+            generation: number("timeIndexNextGeneration", 0),
+            from: number("timeIndexNextFrom", 0),
+            to: number("timeIndexNextTo", 0),
+            max: number("timeIndexNextMax", -1),
+          },
     sizeBytes: optional("sizeBytes"),
     indexEntries: optional("indexEntries"),
     records: optional("records"),

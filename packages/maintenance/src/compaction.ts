@@ -57,6 +57,10 @@ async function mergeSegments(
   outcome: CompactionOutcome,
 ): Promise<void> {
   for (const run of planSegments(log.tiling, context)) {
+    if (!context.hasTime()) {
+      outcome.interrupted = true;
+      return;
+    }
     await lease.keepAlive();
     const content = segmentFromBatches(
       await readEntryBytes(context.objects, run),

@@ -1,5 +1,11 @@
 import { ConflictError } from "@sluice/core";
-import { keys, lastRunAttribute, storedIndexEntries, type Topic } from "@sluice/engine";
+import {
+  keys,
+  lastRunAttribute,
+  storedIndexEntries,
+  type Topic,
+  topicMaintenanceState,
+} from "@sluice/engine";
 import type { Item, ObjectInfo, TransactOperation } from "@sluice/storage";
 import type { HeldLease, JobContext } from "./job-context.js";
 
@@ -11,6 +17,8 @@ export interface GarbageOutcome {
   marked: number;
   /** Objects deleted: unreferenced, older than the bound, marked longer ago than the grace period. */
   deleted: number;
+  /** The topic was collected less than gcIntervalMs ago and no mark is due: nothing was read. */
+  skipped: boolean;
 }
 
 /**
@@ -28,6 +36,22 @@ export async function collectGarbage(
 ): Promise<GarbageOutcome> {
   const { objects, metadata, clock, settings } = context;
   const now = clock.now();
+  const stateItem = await metadata.get(keys.topicMaintenanceStateKey(topic.topicId));
+  const state = topicMaintenanceState(stateItem);
+  const dueAt = Number(stateItem?.gcDueAt ?? 0);
+  if (
+    state.lastGcAt !== undefined &&
+    now - state.lastGcAt < settings.gcIntervalMs &&
+    (dueAt === 0 || now < dueAt)
+  ) {
+    return {
+      objectCount: state.objectCount ?? 0,
+      objectBytes: state.objectBytes ?? 0,
+      marked: 0,
+      deleted: 0,
+      skipped: true,
+    };
+  }
   // The listing comes first: whatever an entry read afterwards names was named all along or is new.
   const listed: ObjectInfo[] = [];
   let cursor: string | undefined;
@@ -90,7 +114,16 @@ export async function collectGarbage(
     objectBytes: remaining.reduce((sum, object) => sum + object.size, 0),
     marked: toMark.length,
     deleted: toDelete.length,
+    skipped: false,
   };
+  // Marks left waiting (new ones, and ones not yet past the grace period) bring the next run forward.
+  const waiting = [
+    ...toMark.map(() => now),
+    ...[...marks.entries()]
+      .filter(([key]) => !toDelete.some((object) => object.key === key) && !dropMarks.includes(key))
+      .map(([, at]) => at),
+  ];
+  const gcDueAt = waiting.length === 0 ? 0 : Math.min(...waiting) + settings.objectGraceMs;
   try {
     await metadata.transactWrite([
       lease.guard(),
@@ -101,6 +134,7 @@ export async function collectGarbage(
           set: {
             objectCount: outcome.objectCount,
             objectBytes: outcome.objectBytes,
+            gcDueAt,
             [lastRunAttribute("gc")]: clock.now(),
           },
         },

@@ -26,6 +26,8 @@ export interface JobContext {
   settings: MaintenanceSettings;
   /** This runner's id, unique per incarnation: the owner of its leases. */
   owner: string;
+  /** Whether the run's time budget allows starting another step (a job stops between steps). */
+  hasTime: () => boolean;
 }
 
 /**

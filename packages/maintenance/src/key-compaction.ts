@@ -40,11 +40,21 @@ export async function compactKeys(
     .some((entry) => entry.deleteHorizonMs !== undefined && entry.deleteHorizonMs <= now);
   if (dirtyFrom >= cleanable && !expiredTombstones) return outcome;
 
-  // The key map: each key's last offset in the dirty part, up to keyMapMax keys.
+  // The key map: each key's last offset in the dirty part, up to keyMapMax keys and
+  // keyCompactionBytesMax bytes, so one run's work stays bounded and cleanedTo always moves.
+  let dirtyBytes = 0;
+  let cleanEnd = dirtyFrom;
+  while (
+    cleanEnd < cleanable &&
+    (cleanEnd === dirtyFrom || dirtyBytes + tiling[cleanEnd]!.length <= settings.keyCompactionBytesMax)
+  ) {
+    dirtyBytes += tiling[cleanEnd]!.length;
+    cleanEnd++;
+  }
   const latest = new Map<string, number>();
   let mapEnd = dirtyFrom;
-  mapping: for (let start = dirtyFrom; start < cleanable; start += MAP_READ_ENTRIES) {
-    const chunk = tiling.slice(start, Math.min(cleanable, start + MAP_READ_ENTRIES));
+  mapping: for (let start = dirtyFrom; start < cleanEnd; start += MAP_READ_ENTRIES) {
+    const chunk = tiling.slice(start, Math.min(cleanEnd, start + MAP_READ_ENTRIES));
     const bytes = await readEntryBytes(context.objects, chunk);
     for (let index = 0; index < chunk.length; index++) {
       const entry = chunk[index]!;
@@ -69,6 +79,10 @@ export async function compactKeys(
     ...runsOf(tiling.slice(dirtyFrom, mapEnd), settings.segmentBytes).map((run) => ({ run, dirty: true })),
   ];
   for (const { run, dirty } of runs) {
+    if (!context.hasTime()) {
+      outcome.interrupted = true;
+      return outcome;
+    }
     await lease.keepAlive();
     const rewritten = await rewriteRun(context, run, dirty, latest, now, deleteRetentionMs);
     if (!rewritten) continue;

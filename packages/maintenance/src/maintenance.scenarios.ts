@@ -95,6 +95,7 @@ const SETTINGS: Partial<MaintenanceSettings> = {
   objectGraceMs: MINUTE,
   leaseTtlMs: MINUTE,
   itemsPerTransaction: 2,
+  gcIntervalMs: 0,
 };
 /** Longest hold-up of a write: below the GC margin (gcMinAgeMs − the 5-minute commit window). */
 const DELAY_MAX_MS = 2 * MINUTE;
@@ -797,8 +798,9 @@ async function finalChecks(
       for (const timestamp of [record.timestamp, record.timestamp + 1]) {
         const answer = await reader.offsetForTimestamp(topic, partition, timestamp);
         const scan = log.find((candidate) => candidate.timestamp >= timestamp)?.offset ?? null;
-        if (answer !== scan)
+        if (answer !== scan) {
           violations.push(`final ${partition}: offset for ${timestamp} is ${answer}, a scan says ${scan}`);
+        }
       }
     }
     const storage = await reader.topicStorage(topic);

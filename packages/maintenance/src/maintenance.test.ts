@@ -23,6 +23,7 @@ const defaults: Partial<MaintenanceSettings> = {
   segmentSettleMs: 0,
   gcMinAgeMs: 10 * MINUTE,
   objectGraceMs: MINUTE,
+  gcIntervalMs: 0,
 };
 let settings: Partial<MaintenanceSettings>;
 
@@ -253,6 +254,29 @@ describe("compaction into segments", () => {
     expect((await engine.topicStorage("t")).objectCount).toBe(2);
   });
 
+  it("collects a topic at most every gcIntervalMs, and sooner when marked objects are due", async () => {
+    settings.gcIntervalMs = 15 * MINUTE;
+    await engine.createTopic({ name: "t", partitions: 1 });
+    for (let index = 0; index < 4; index++) await append("t", [`r${index}`]);
+    const first = await runOnce();
+    expect(first.compaction.segments).toBe(1);
+    expect(first.garbage).toEqual({ marked: 0, deleted: 0 });
+    await clock.advance(11 * MINUTE);
+    objects.reset();
+    const skipped = await runOnce();
+    expect(skipped.garbage).toEqual({ marked: 0, deleted: 0 });
+    expect(objects.calls.list).toBe(0);
+    await clock.advance(4 * MINUTE);
+    expect((await runOnce()).garbage).toEqual({ marked: 4, deleted: 0 });
+    // The marks fall due after the grace period (a minute), well inside the interval.
+    await clock.advance(MINUTE);
+    expect((await runOnce()).garbage).toEqual({ marked: 0, deleted: 4 });
+    await clock.advance(MINUTE);
+    objects.reset();
+    await runOnce();
+    expect(objects.calls.list).toBe(0);
+  });
+
   it("a reader whose cached entries name objects compaction replaced and GC deleted reads the index again", async () => {
     await engine.createTopic({ name: "t", partitions: 1 });
     for (let index = 0; index < 20; index++) await append("t", [`r${index}`]);
@@ -422,7 +446,7 @@ describe("the time index", () => {
       const offset = stamps.findIndex((stamp, index) => index >= from && stamp >= timestamp);
       return offset < 0 ? null : offset;
     };
-    await runOnce({ segmentBytes: 1 << 20, segmentSettleMs: 60 * MINUTE });
+    await runOnce({ segmentBytes: 1 << 20, segmentSettleMs: 600 * MINUTE });
     const { topicId } = await engine.describeTopic("t");
     const items = await metadata.query({
       pk: keys.partitionPk(topicId, 0),
@@ -434,26 +458,42 @@ describe("the time index", () => {
         expected(base + minutes * MINUTE),
       );
     }
-    // Retention removes the first five entries (timestamps up to minute 9); the index is fixed up.
+    // Retention removes the first five entries (timestamps up to minute 9): the generation built
+    // from offset 0 still answers right (a hit below the log start reads from the log start).
     await clock.advance(109 * MINUTE + 1);
-    await runOnce({ segmentBytes: 1 << 20, segmentSettleMs: 60 * MINUTE });
+    await runOnce({ segmentBytes: 1 << 20, segmentSettleMs: 600 * MINUTE });
     expect((await engine.partitionOffsets("t", 0)).logStartOffset).toBe(5);
-    const fixed = await metadata.query({
-      pk: keys.partitionPk(topicId, 0),
-      sk: { kind: "begins_with", prefix: "time#" },
-    });
-    expect(fixed.items.map((item) => Number(item.baseOffset))).toEqual([5, 7, 9]);
     for (const minutes of [0, 6, 8, 10, 13, 21, 26]) {
       expect(await otherEngine().offsetForTimestamp("t", 0, base + minutes * MINUTE)).toBe(
         expected(base + minutes * MINUTE, 5),
       );
     }
+    // Past half of what it covers, a new generation is built from the log start and put in use;
+    // the old one's items go.
+    await clock.advance(3 * MINUTE);
+    await runOnce({ segmentBytes: 1 << 20, segmentSettleMs: 600 * MINUTE });
+    expect((await engine.partitionOffsets("t", 0)).logStartOffset).toBe(7);
+    const rebuilt = await metadata.query({
+      pk: keys.partitionPk(topicId, 0),
+      sk: { kind: "begins_with", prefix: "time#" },
+    });
+    expect(
+      rebuilt.items.map((item) => [keys.timeIndexGenerationOf(item.sk), Number(item.baseOffset)]),
+    ).toEqual([
+      [1, 7],
+      [1, 9],
+    ]);
+    for (const minutes of [0, 8, 13, 16, 21, 25, 26]) {
+      expect(await otherEngine().offsetForTimestamp("t", 0, base + minutes * MINUTE)).toBe(
+        expected(base + minutes * MINUTE, 7),
+      );
+    }
     // Merged into a segment, the answers stay the same.
     await runOnce({ segmentBytes: 1 << 20, segmentSettleMs: 0 });
     expect(await indexEntries("t")).toHaveLength(1);
-    for (const minutes of [0, 8, 10, 13, 21, 26]) {
+    for (const minutes of [0, 8, 13, 16, 21, 26]) {
       expect(await otherEngine().offsetForTimestamp("t", 0, base + minutes * MINUTE)).toBe(
-        expected(base + minutes * MINUTE, 5),
+        expected(base + minutes * MINUTE, 7),
       );
     }
   });

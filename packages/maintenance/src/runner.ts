@@ -72,6 +72,7 @@ export class MaintenanceRunner {
       clock,
       settings: maintenanceSettings(options.settings),
       owner: options.owner ?? `maintenance-${randomBytes(8).toString("hex")}`,
+      hasTime: () => true,
     };
     this.engine = new Engine({ objects: options.objects, metadata: options.metadata, clock });
   }
@@ -80,6 +81,7 @@ export class MaintenanceRunner {
     const { clock } = this.context;
     const startedAt = clock.now();
     const hasTime = () => options.budgetMs === undefined || clock.now() - startedAt < options.budgetMs;
+    this.context.hasTime = hasTime;
     const report = emptyReport();
     const all = await this.engine.listTopics();
     const wanted = options.topics ? all.filter((topic) => options.topics!.includes(topic.name)) : all;
@@ -111,6 +113,7 @@ export class MaintenanceRunner {
       if (hasTime()) await this.runTopicGarbage(topic, report);
     }
     if ((options.purges ?? options.topics === undefined) && hasTime()) await this.runPurges(report, hasTime);
+    this.context.hasTime = () => true;
     return report;
   }
 

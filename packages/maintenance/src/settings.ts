@@ -22,6 +22,13 @@ export interface MaintenanceSettings {
   leaseTtlMs: number;
   /** Key compaction: the most distinct keys one run maps; a larger dirty part takes several runs. */
   keyMapMax: number;
+  /** Key compaction: the most stored bytes of the dirty part one run cleans. Default 256 MiB. */
+  keyCompactionBytesMax: number;
+  /**
+   * Garbage collection lists a topic's objects and reads its index at most this often, unless
+   * marked objects are due for deletion. Default 15 minutes.
+   */
+  gcIntervalMs: number;
   /**
    * Index items deleted or written per transaction beside the guard and the head or state update
    * (DynamoDB takes 100 operations). Default 97; tests lower it to take the many-transaction paths.
@@ -37,6 +44,8 @@ export const DEFAULT_MAINTENANCE_SETTINGS: MaintenanceSettings = {
   objectGraceMs: 10 * 60 * 1000,
   leaseTtlMs: 60 * 1000,
   keyMapMax: 1_000_000,
+  keyCompactionBytesMax: 256 * 1024 * 1024,
+  gcIntervalMs: 15 * 60 * 1000,
   itemsPerTransaction: 97,
 };
 

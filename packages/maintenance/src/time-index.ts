@@ -5,6 +5,7 @@ import {
   keys,
   LruCache,
   lastRunAttribute,
+  type PartitionMaintenanceState,
   partitionMaintenanceState,
   type Topic,
 } from "@sluice/engine";
@@ -13,22 +14,34 @@ import type { HeldLease, JobContext } from "./job-context.js";
 
 /** Entries one run indexes at most; the rest waits for the next run. */
 const ENTRIES_PER_RUN = 20_000;
+/** Items of old generations deleted per run at most. */
+const STALE_ITEMS_PER_RUN = 2_000;
 
 export interface TimeIndexOutcome {
   itemsWritten: number;
   itemsDeleted: number;
-  /** The offset the index now covers up to. */
+  /** The offset the generation lookups use now covers up to. */
   indexedTo: number;
+  /** A new generation was started, continued or put in use. */
+  rebuilding: boolean;
   interrupted: boolean;
+}
+
+/** One generation being extended: where it was built from, how far, its running maximum. */
+interface Generation {
+  generation: number;
+  from: number;
+  to: number;
+  max: number;
 }
 
 /**
  * The time-index job on one partition (ARCHITECTURE.md, "The time index"): an item for every
- * entry (a segment's piece) whose greatest timestamp passes all before it. When the log start
- * moved since the index was built, the items between the new start and the first item at or
- * after it are computed afresh first, and only then are items below the start removed, so a
- * lookup always finds a valid lower bound; then the index is extended over the entries committed
- * since the last run.
+ * entry (a segment's piece) whose greatest timestamp passes all before it, from where the
+ * generation was built. Retention and compaction only take records away, so a generation stays
+ * right as the log changes; once retention has moved the log start past half of what it covers,
+ * a new generation is built from the log start beside it, run by run, put in use when it has
+ * caught up (one conditioned write), and the old one's items deleted afterwards.
  */
 export async function buildTimeIndex(
   context: JobContext,
@@ -42,104 +55,173 @@ export async function buildTimeIndex(
   const head = await metadata.get(keys.headKey(topicId, partition));
   const logStart = Number(head?.logStartOffset ?? 0);
   const highWatermark = Number(head?.nextOffset ?? 0);
-  const index = new IndexReader(metadata, new LruCache<string, IndexEntry>(10_000));
-  const puts = new Map<string, Item>();
-  const deletes: ItemKey[] = [];
-  const put = (entry: IndexEntry) => {
-    const key = keys.timeIndexKey(topicId, partition, entry.maxTimestamp);
-    puts.set(key.sk, { ...key, baseOffset: entry.baseOffset });
+  const outcome: TimeIndexOutcome = {
+    itemsWritten: 0,
+    itemsDeleted: 0,
+    indexedTo: state.timeIndexTo,
+    rebuilding: false,
+    interrupted: false,
   };
-
-  let indexedTo = state.timeIndexTo;
-  let runningMax = state.timeIndexMax;
-  if (indexedTo < logStart) {
-    // Retention passed everything indexed: start again from the log start.
-    for (const item of await timeItems(context, topicId, partition))
-      deletes.push({ pk: item.pk, sk: item.sk });
-    indexedTo = logStart;
-    runningMax = -1;
-  } else if (state.timeIndexFrom < logStart) {
-    const items = await timeItems(context, topicId, partition);
-    const firstKept = items.find((item) => Number(item.baseOffset) >= logStart);
-    const fixEnd = firstKept ? Number(firstKept.baseOffset) : indexedTo;
-    let fixMax = -1;
-    for await (const entry of index.walk(topicId, partition, logStart, fixEnd)) {
-      if (entry.baseOffset >= fixEnd) break;
-      if (entry.maxTimestamp > fixMax) {
-        put(entry);
-        fixMax = entry.maxTimestamp;
-      }
-    }
-    for (const item of items) {
-      if (Number(item.baseOffset) < logStart && !puts.has(item.sk))
-        deletes.push({ pk: item.pk, sk: item.sk });
-    }
-    if (!firstKept) runningMax = fixMax;
+  const current: Generation = {
+    generation: state.timeIndexGeneration,
+    from: state.timeIndexFrom,
+    to: state.timeIndexTo,
+    max: state.timeIndexMax,
+  };
+  let next = state.timeIndexNext;
+  const stale = current.to < logStart || logStart - current.from > (current.to - current.from) / 2;
+  if (!next && stale && logStart > current.from) {
+    next = { generation: current.generation + 1, from: logStart, to: logStart, max: -1 };
   }
-
-  let walked = 0;
-  if (indexedTo < highWatermark) {
-    for await (const entry of index.walk(topicId, partition, indexedTo, highWatermark)) {
-      if (entry.maxTimestamp > runningMax) {
-        put(entry);
-        runningMax = entry.maxTimestamp;
-      }
-      indexedTo = Math.max(indexedTo, entry.baseOffset + entry.offsetCount);
-      if (++walked >= ENTRIES_PER_RUN) break;
-    }
-  }
-
-  // An old item whose key a new one takes is replaced by the put, not deleted after it.
-  const stale = deletes.filter((key) => !puts.has(key.sk));
-  const outcome: TimeIndexOutcome = { itemsWritten: 0, itemsDeleted: 0, indexedTo, interrupted: false };
-  // Puts first, then deletes, then the state: every step leaves lookups a valid lower bound.
-  const operations: TransactOperation[] = [
-    ...[...puts.values()].map((item): TransactOperation => ({ kind: "put", item })),
-    ...stale.map((key): TransactOperation => ({ kind: "delete", key })),
-  ];
   try {
-    const perTransaction = context.settings.itemsPerTransaction;
-    for (let start = 0; start < operations.length; start += perTransaction) {
-      await lease.keepAlive();
-      await metadata.transactWrite([lease.guard(), ...operations.slice(start, start + perTransaction)]);
+    if (next) {
+      outcome.rebuilding = true;
+      const built = await extend(context, lease, topic, partition, next, highWatermark, outcome);
+      const caughtUp = built.to >= highWatermark;
+      await writeState(
+        context,
+        lease,
+        topicId,
+        partition,
+        state,
+        caughtUp ? { current: built } : { current, next: built },
+      );
+      if (caughtUp) outcome.indexedTo = built.to;
+    } else {
+      const built = await extend(context, lease, topic, partition, current, highWatermark, outcome);
+      await writeState(context, lease, topicId, partition, state, { current: built });
+      outcome.indexedTo = built.to;
     }
-    await metadata.transactWrite([
-      lease.guard(),
-      {
-        kind: "update",
-        key: keys.maintenanceStateKey(topicId, partition),
-        changes: {
-          set: {
-            timeIndexFrom: logStart,
-            timeIndexTo: indexedTo,
-            timeIndexMax: runningMax,
-            [lastRunAttribute("time-index")]: context.clock.now(),
-          },
-        },
-        condition: cond.or(cond.notExists("timeIndexTo"), cond.eq("timeIndexTo", state.timeIndexTo)),
-      },
-    ]);
+    outcome.itemsDeleted = await deleteOldGenerations(context, lease, topicId, partition);
   } catch (error) {
     if (!(error instanceof ConflictError)) throw error;
     outcome.interrupted = true;
-    return outcome;
   }
-  outcome.itemsWritten = puts.size;
-  outcome.itemsDeleted = stale.length;
   return outcome;
 }
 
-async function timeItems(context: JobContext, topicId: string, partition: number): Promise<Item[]> {
-  const items: Item[] = [];
+/** Appends the generation's items for the entries from where it reached up to the high watermark. */
+async function extend(
+  context: JobContext,
+  lease: HeldLease,
+  topic: Topic,
+  partition: number,
+  generation: Generation,
+  highWatermark: number,
+  outcome: TimeIndexOutcome,
+): Promise<Generation> {
+  const { topicId } = topic;
+  const built = { ...generation };
+  if (built.to >= highWatermark) return built;
+  const index = new IndexReader(context.metadata, new LruCache<string, IndexEntry>(10_000));
+  const puts: Item[] = [];
+  let walked = 0;
+  for await (const entry of index.walk(topicId, partition, built.to, highWatermark)) {
+    if (entry.maxTimestamp > built.max) {
+      const key = keys.timeIndexKey(topicId, partition, built.generation, entry.maxTimestamp);
+      puts.push({ ...key, baseOffset: entry.baseOffset });
+      built.max = entry.maxTimestamp;
+    }
+    built.to = Math.max(built.to, entry.baseOffset + entry.offsetCount);
+    if (++walked >= ENTRIES_PER_RUN) break;
+  }
+  const perTransaction = context.settings.itemsPerTransaction;
+  for (let start = 0; start < puts.length; start += perTransaction) {
+    await lease.keepAlive();
+    await context.metadata.transactWrite([
+      lease.guard(),
+      ...puts.slice(start, start + perTransaction).map((item): TransactOperation => ({ kind: "put", item })),
+    ]);
+  }
+  outcome.itemsWritten += puts.length;
+  return built;
+}
+
+/**
+ * Records the generation in use (and the one being built, if any), conditioned on the state being
+ * as read, so two runs can never both move it.
+ */
+async function writeState(
+  context: JobContext,
+  lease: HeldLease,
+  topicId: string,
+  partition: number,
+  read: PartitionMaintenanceState,
+  state: { current: Generation; next?: Generation },
+): Promise<void> {
+  const set: Record<string, number> = {
+    timeIndexGeneration: state.current.generation,
+    timeIndexFrom: state.current.from,
+    timeIndexTo: state.current.to,
+    timeIndexMax: state.current.max,
+    [lastRunAttribute("time-index")]: context.clock.now(),
+  };
+  if (state.next) {
+    set.timeIndexNextGeneration = state.next.generation;
+    set.timeIndexNextFrom = state.next.from;
+    set.timeIndexNextTo = state.next.to;
+    set.timeIndexNextMax = state.next.max;
+  }
+  await context.metadata.transactWrite([
+    lease.guard(),
+    {
+      kind: "update",
+      key: keys.maintenanceStateKey(topicId, partition),
+      changes: {
+        set,
+        ...(state.next
+          ? {}
+          : {
+              remove: ["timeIndexNextGeneration", "timeIndexNextFrom", "timeIndexNextTo", "timeIndexNextMax"],
+            }),
+      },
+      condition: cond.and(
+        read.timeIndexGeneration === 0
+          ? cond.or(cond.notExists("timeIndexGeneration"), cond.eq("timeIndexGeneration", 0))
+          : cond.eq("timeIndexGeneration", read.timeIndexGeneration),
+        cond.or(cond.notExists("timeIndexTo"), cond.eq("timeIndexTo", read.timeIndexTo)),
+      ),
+    },
+  ]);
+}
+
+/** Deletes items of generations older than the one in use (left by a switch), a bounded number per run. */
+async function deleteOldGenerations(
+  context: JobContext,
+  lease: HeldLease,
+  topicId: string,
+  partition: number,
+): Promise<number> {
+  const state = partitionMaintenanceState(
+    await context.metadata.get(keys.maintenanceStateKey(topicId, partition)),
+  );
+  if (state.timeIndexGeneration === 0) return 0;
+  const old: ItemKey[] = [];
   let cursor: string | undefined;
   do {
     const page = await context.metadata.query({
       pk: keys.partitionPk(topicId, partition),
-      sk: { kind: "begins_with", prefix: keys.TIME_INDEX_PREFIX },
+      sk: {
+        kind: "between",
+        low: keys.TIME_INDEX_PREFIX,
+        high: keys.timeIndexGenerationPrefix(state.timeIndexGeneration),
+      },
+      limit: 500,
       cursor,
     });
-    items.push(...page.items);
-    cursor = page.cursor;
+    for (const item of page.items) {
+      if (keys.timeIndexGenerationOf(item.sk) < state.timeIndexGeneration)
+        old.push({ pk: item.pk, sk: item.sk });
+    }
+    cursor = old.length < STALE_ITEMS_PER_RUN ? page.cursor : undefined;
   } while (cursor);
-  return items;
+  const perTransaction = context.settings.itemsPerTransaction;
+  for (let start = 0; start < old.length; start += perTransaction) {
+    await lease.keepAlive();
+    await context.metadata.transactWrite([
+      lease.guard(),
+      ...old.slice(start, start + perTransaction).map((key): TransactOperation => ({ kind: "delete", key })),
+    ]);
+  }
+  return old.length;
 }

@@ -1,5 +1,5 @@
 import type { MetadataStore } from "@sluice/storage";
-import { maintenanceStateKey, partitionPk, TIME_INDEX_PREFIX, timeIndexSortKey } from "../keys.js";
+import { maintenanceStateKey, partitionPk, timeIndexGenerationPrefix, timeIndexSortKey } from "../keys.js";
 import { partitionMaintenanceState } from "../maintenance-state.js";
 import type { Topic } from "../topics/topic-registry.js";
 import type { IndexReader } from "./index-entries.js";
@@ -7,9 +7,10 @@ import type { PartitionOffsets, Reader } from "./reader.js";
 
 /**
  * Where a search for the first record at or after `timestamp` may start (ARCHITECTURE.md,
- * "The time index"): the entry named by the first time-index item at or after it, or — when none
- * reaches it — the end of what the index covers. Every entry before that start holds only
- * earlier timestamps, however maintenance changed the log since the item was written.
+ * "The time index"): the entry named by the first item of the current generation at or after it,
+ * or — when none reaches it — the end of what the index covers. Every entry from where the
+ * generation was built up to that start holds only earlier timestamps, however retention and
+ * compaction changed the log since (they only take records away).
  */
 export async function timeIndexStart(
   metadata: MetadataStore,
@@ -17,18 +18,20 @@ export async function timeIndexStart(
   partition: number,
   timestamp: number,
 ): Promise<number> {
-  const [state, page] = await Promise.all([
-    metadata.get(maintenanceStateKey(topicId, partition)),
-    metadata.query({
-      pk: partitionPk(topicId, partition),
-      sk: { kind: "between", low: timeIndexSortKey(timestamp), high: `${TIME_INDEX_PREFIX}~` },
-      order: "asc",
-      limit: 1,
-    }),
-  ]);
+  const state = partitionMaintenanceState(await metadata.get(maintenanceStateKey(topicId, partition)));
+  const page = await metadata.query({
+    pk: partitionPk(topicId, partition),
+    sk: {
+      kind: "between",
+      low: timeIndexSortKey(state.timeIndexGeneration, timestamp),
+      high: `${timeIndexGenerationPrefix(state.timeIndexGeneration)}~`,
+    },
+    order: "asc",
+    limit: 1,
+  });
   const item = page.items[0];
   if (item) return Number(item.baseOffset);
-  return partitionMaintenanceState(state).timeIndexTo;
+  return state.timeIndexTo;
 }
 
 /**
