@@ -363,6 +363,10 @@ async function openStores(backend: "embedded" | "emulator", dir: string): Promis
   }
   if (!process.env.AWS_ENDPOINT_URL)
     throw new Error("--backend emulator needs AWS_ENDPOINT_URL (e.g. http://127.0.0.1:4566)");
+  // An emulator takes any credentials; real ones, when set, are kept.
+  process.env.AWS_REGION ??= "us-east-1";
+  process.env.AWS_ACCESS_KEY_ID ??= "test";
+  process.env.AWS_SECRET_ACCESS_KEY ??= "test";
   const { forcePathStyle, ...config } = awsClientConfig();
   const s3 = new S3Client({ ...config, forcePathStyle });
   const dynamodb = new DynamoDBClient(config);
