@@ -43,18 +43,18 @@ export async function compactKeys(
   // The key map: each key's last offset in the dirty part, up to keyMapMax keys and
   // keyCompactionBytesMax bytes, so one run's work stays bounded and cleanedTo always moves.
   let dirtyBytes = 0;
-  let cleanEnd = dirtyFrom;
+  let dirtyEnd = dirtyFrom;
   while (
-    cleanEnd < cleanable &&
-    (cleanEnd === dirtyFrom || dirtyBytes + tiling[cleanEnd]!.length <= settings.keyCompactionBytesMax)
+    dirtyEnd < cleanable &&
+    (dirtyEnd === dirtyFrom || dirtyBytes + tiling[dirtyEnd]!.length <= settings.keyCompactionBytesMax)
   ) {
-    dirtyBytes += tiling[cleanEnd]!.length;
-    cleanEnd++;
+    dirtyBytes += tiling[dirtyEnd]!.length;
+    dirtyEnd++;
   }
   const latest = new Map<string, number>();
   let mapEnd = dirtyFrom;
-  mapping: for (let start = dirtyFrom; start < cleanEnd; start += MAP_READ_ENTRIES) {
-    const chunk = tiling.slice(start, Math.min(cleanEnd, start + MAP_READ_ENTRIES));
+  mapping: for (let start = dirtyFrom; start < dirtyEnd; start += MAP_READ_ENTRIES) {
+    const chunk = tiling.slice(start, Math.min(dirtyEnd, start + MAP_READ_ENTRIES));
     const bytes = await readEntryBytes(context.objects, chunk);
     for (let index = 0; index < chunk.length; index++) {
       const entry = chunk[index]!;
