@@ -29,6 +29,7 @@ describe("the maintenance function", () => {
     const summary = summarise({
       topics: 2,
       partitions: 5,
+      partitionsQuiet: 3,
       leasesHeld: 1,
       retention: { entriesDeleted: 3 },
       compaction: { segments: 1, entriesReplaced: 40, recordsRemoved: 7 },

@@ -21,6 +21,8 @@ export interface MaintenanceEvent {
 export interface MaintenanceSummary {
   topics: number;
   partitions: number;
+  /** Partitions skipped: nothing changed and nothing fell due since they were last idle. */
+  partitionsQuiet: number;
   entriesExpired: number;
   segmentsWritten: number;
   entriesCompacted: number;
@@ -62,6 +64,7 @@ export function summarise(report: RunReport): MaintenanceSummary {
   return {
     topics: report.topics,
     partitions: report.partitions,
+    partitionsQuiet: report.partitionsQuiet,
     entriesExpired: report.retention.entriesDeleted,
     segmentsWritten: report.compaction.segments,
     entriesCompacted: report.compaction.entriesReplaced,

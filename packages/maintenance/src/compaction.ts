@@ -87,11 +87,31 @@ export function planSegments(
   tiling: readonly StoredIndexEntry[],
   context: Pick<JobContext, "clock" | "settings">,
 ): StoredIndexEntry[][] {
+  return walkSegments(tiling, context).runs;
+}
+
+/**
+ * When planSegments would first return a run it does not return now: the earliest time a short
+ * run it holds back settles (undefined when none will without a new append). Quiet partitions
+ * sleep until then.
+ */
+export function segmentsSettleAt(
+  tiling: readonly StoredIndexEntry[],
+  context: Pick<JobContext, "clock" | "settings">,
+): number | undefined {
+  return walkSegments(tiling, context).settleAt;
+}
+
+function walkSegments(
+  tiling: readonly StoredIndexEntry[],
+  context: Pick<JobContext, "clock" | "settings">,
+): { runs: StoredIndexEntry[][]; settleAt: number | undefined } {
   const { segmentBytes, segmentSettleMs } = context.settings;
   const now = context.clock.now();
-  const settled = (entries: readonly StoredIndexEntry[]) =>
-    now - Math.max(...entries.map((entry) => keys.objectKeyTimeMs(entry.objectKey) ?? now)) >=
-    segmentSettleMs;
+  const settledAt = (entries: readonly StoredIndexEntry[]) =>
+    Math.max(...entries.map((entry) => keys.objectKeyTimeMs(entry.objectKey) ?? now)) + segmentSettleMs;
+  const settled = (entries: readonly StoredIndexEntry[]) => settledAt(entries) <= now;
+  let settleAt: number | undefined;
   const runs: StoredIndexEntry[][] = [];
   let run: StoredIndexEntry[] = [];
   let bytes = 0;
@@ -101,6 +121,8 @@ export function planSegments(
     const fresh = run.filter((entry) => !keys.isSegmentObjectKey(entry.objectKey));
     if (lastFull && bytes < segmentBytes / 2 && settled(run)) lastFull.push(...run);
     else if (fresh.length >= 2 && settled(run)) runs.push(run);
+    else if ((fresh.length >= 2 || (lastFull && bytes < segmentBytes / 2)) && !settled(run))
+      settleAt = Math.min(settleAt ?? Number.POSITIVE_INFINITY, settledAt(run));
     run = [];
     bytes = 0;
     lastFull = undefined;
@@ -125,7 +147,7 @@ export function planSegments(
     }
   }
   if (run.length > 0) closeShort();
-  return runs;
+  return { runs, settleAt };
 }
 
 export type { PartitionLog };

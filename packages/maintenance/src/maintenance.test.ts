@@ -2,9 +2,9 @@ import { NotFoundError } from "@sluice/core";
 import { type ConsumedRecord, Engine, keys, OffsetOutOfRangeError, storedIndexEntries } from "@sluice/engine";
 import { ConsumerGroups } from "@sluice/groups";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
-import { CountingObjectStore, SimulatedClock } from "@sluice/testing";
+import { CountingMetadataStore, CountingObjectStore, SimulatedClock } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
-import { planSegments } from "./compaction.js";
+import { planSegments, segmentsSettleAt } from "./compaction.js";
 import { MaintenanceRunner, type RunReport } from "./runner.js";
 import { type MaintenanceSettings, maintenanceSettings } from "./settings.js";
 
@@ -551,6 +551,100 @@ describe("topic deletion", () => {
     expect((await metadata.get(keys.deletionKey(topicId))) ?? null).toBeNull();
     expect((await objects.list(keys.topicObjectsPrefix(topicId))).objects).toEqual([]);
     await expect(engine.describeTopic("t")).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe("quiet partitions", () => {
+  it("skips a partition where nothing changed and nothing fell due, for two reads; wakes it for an append, an expiry or a config", async () => {
+    await engine.createTopic({ name: "t", partitions: 1, configs: { "retention.ms": String(30 * MINUTE) } });
+    await append("t", ["a"]);
+    const metadataReads = new CountingMetadataStore(metadata);
+    const quiet = new MaintenanceRunner({
+      objects,
+      metadata: metadataReads,
+      clock,
+      settings: { ...settings, segmentSettleMs: 600 * MINUTE, gcIntervalMs: 15 * MINUTE },
+    });
+    expect((await quiet.runOnce()).partitionsQuiet).toBe(0);
+    metadataReads.reset();
+    const skipped = await quiet.runOnce();
+    expect(skipped).toMatchObject({ partitions: 1, partitionsQuiet: 1 });
+    // The topic list, the partition's head and maintenance item, the garbage collector's lease and
+    // state (collected less than gcIntervalMs ago), and the pending deletions.
+    expect(metadataReads.reads).toBe(6);
+    await clock.advance(10 * MINUTE);
+    await append("t", ["b"]);
+    expect((await quiet.runOnce()).partitionsQuiet).toBe(0);
+    expect((await quiet.runOnce()).partitionsQuiet).toBe(1);
+    // Retention falls due 30 minutes after the newest record of the first entry.
+    await clock.advance(20 * MINUTE + 1);
+    const expired = await quiet.runOnce();
+    expect(expired).toMatchObject({ partitionsQuiet: 0, retention: { entriesDeleted: 1 } });
+    expect((await quiet.runOnce()).partitionsQuiet).toBe(1);
+    await engine.updateTopicConfigs("t", { "retention.ms": "1" });
+    await clock.advance(5_001); // the topic cache
+    const reconfigured = await quiet.runOnce();
+    expect(reconfigured).toMatchObject({ partitionsQuiet: 0, retention: { entriesDeleted: 1 } });
+  });
+});
+
+describe("quiet partitions wake", () => {
+  it("for a layout another runner changed, and for a short run settling", async () => {
+    await engine.createTopic({ name: "t", partitions: 1 });
+    await append("t", ["a"]);
+    await append("t", ["b"]);
+    const slow = runner({ segmentSettleMs: 30 * MINUTE, gcIntervalMs: 15 * MINUTE }, "slow");
+    await slow.runOnce();
+    expect((await slow.runOnce()).partitionsQuiet).toBe(1);
+    // Another runner (settling at once) merges the two entries by its compaction job alone.
+    const eager = runner({}, "eager");
+    const [topic] = await engine.listTopics();
+    expect((await eager.runPartition(topic!, 0, undefined, ["compaction"])).compaction.segments).toBe(1);
+    expect((await slow.runOnce()).partitionsQuiet).toBe(0);
+    expect((await slow.runOnce()).partitionsQuiet).toBe(1);
+    // Two fresh entries after the segment: quiet until they settle, then merged.
+    await clock.advance(MINUTE);
+    await append("t", ["c"]);
+    await append("t", ["d"]);
+    expect((await slow.runOnce()).compaction.segments).toBe(0);
+    await clock.advance(30 * MINUTE - 1);
+    expect((await slow.runOnce()).partitionsQuiet).toBe(1);
+    await clock.advance(1);
+    expect(await slow.runOnce()).toMatchObject({ partitionsQuiet: 0, compaction: { segments: 1 } });
+  });
+
+  it("sleep until the first short run settles, not the newest entry of the partition", () => {
+    const at = (ageMs: number, segment = false) =>
+      segment
+        ? keys.newSegmentObjectKey("t", 0, clock.now() - ageMs)
+        : `${keys.topicDataPrefix("t")}${(clock.now() - ageMs).toString(36).padStart(9, "0")}-0123456789abcdef.batches`;
+    const entry = (baseOffset: number, length: number, objectKey: string) => ({
+      baseOffset,
+      recordCount: 1,
+      offsetCount: 1,
+      objectKey,
+      position: 0,
+      length,
+      firstTimestamp: 0,
+      maxTimestamp: 0,
+    });
+    const context = {
+      clock,
+      settings: { ...maintenanceSettings(), segmentBytes: 1000, segmentSettleMs: 10 * MINUTE },
+    };
+    const tiling = [
+      entry(0, 100, at(8 * MINUTE)),
+      entry(1, 100, at(7 * MINUTE)),
+      entry(2, 5000, at(60 * MINUTE, true)),
+      entry(3, 100, at(2 * MINUTE)),
+      entry(4, 100, at(MINUTE)),
+    ];
+    expect(planSegments(tiling, context)).toEqual([]);
+    expect(segmentsSettleAt(tiling, context)).toBe(clock.now() + 3 * MINUTE);
+    // A lone fresh entry behind a segment never settles into a run of its own.
+    expect(segmentsSettleAt([entry(0, 400, at(MINUTE, true)), entry(1, 100, at(MINUTE))], context)).toBe(
+      undefined,
+    );
   });
 });
 

@@ -6,6 +6,7 @@ import { type CompactionOutcome, compactPartition } from "./compaction.js";
 import { collectGarbage, type GarbageOutcome } from "./garbage-collection.js";
 import { type HeldLease, type JobContext, tryAcquire } from "./job-context.js";
 import { listDeletionJobs, type PurgeOutcome, purgeTopic } from "./purge.js";
+import { isQuiet, markQuietIfIdle } from "./quiet.js";
 import { applyRetention, type RetentionOutcome } from "./retention.js";
 import { type MaintenanceSettings, maintenanceSettings } from "./settings.js";
 import { buildTimeIndex, type TimeIndexOutcome } from "./time-index.js";
@@ -39,6 +40,8 @@ export interface JobFailure {
 export interface RunReport {
   topics: number;
   partitions: number;
+  /** Partitions skipped for two reads: nothing changed and nothing fell due since a pass left them idle. */
+  partitionsQuiet: number;
   /** Jobs skipped because another runner held their lease. */
   leasesHeld: number;
   retention: { entriesDeleted: number };
@@ -117,13 +120,24 @@ export class MaintenanceRunner {
     return report;
   }
 
-  /** Every partition job on one partition, each under its own lease. */
+  /**
+   * Every partition job on one partition, each under its own lease. With every job (the default),
+   * a quiet partition is skipped, and a pass that leaves the partition with nothing to do marks it
+   * quiet.
+   */
   async runPartition(
     topic: Topic,
     partition: number,
     report: RunReport = emptyReport(),
     jobs: readonly PartitionJobName[] = PARTITION_JOBS,
   ): Promise<RunReport> {
+    const everyJob = PARTITION_JOBS.every((job) => jobs.includes(job));
+    if (everyJob && (await isQuiet(this.context, topic, partition).catch(() => false))) {
+      report.partitionsQuiet++;
+      return report;
+    }
+    const failures = report.failures.length;
+    const held = report.leasesHeld;
     for (const job of jobs) {
       const key = keys.partitionJobLeaseKey(topic.topicId, partition, job);
       await this.underLease(report, job, topic, partition, key, async (lease) => {
@@ -139,6 +153,18 @@ export class MaintenanceRunner {
             return;
         }
       });
+    }
+    if (
+      everyJob &&
+      report.failures.length === failures &&
+      report.leasesHeld === held &&
+      this.context.hasTime()
+    ) {
+      try {
+        await markQuietIfIdle(this.context, topic, partition);
+      } catch (error) {
+        report.failures.push({ job: "quiet", topic: topic.name, partition, error });
+      }
     }
     return report;
   }
@@ -210,6 +236,7 @@ export function emptyReport(): RunReport {
   return {
     topics: 0,
     partitions: 0,
+    partitionsQuiet: 0,
     leasesHeld: 0,
     retention: { entriesDeleted: 0 },
     compaction: { segments: 0, entriesReplaced: 0, recordsRemoved: 0 },

@@ -69,8 +69,7 @@ export async function buildTimeIndex(
     max: state.timeIndexMax,
   };
   let next = state.timeIndexNext;
-  const stale = current.to < logStart || logStart - current.from > (current.to - current.from) / 2;
-  if (!next && stale && logStart > current.from) {
+  if (!next && isStale(current, logStart)) {
     next = { generation: current.generation + 1, from: logStart, to: logStart, max: -1 };
   }
   try {
@@ -98,6 +97,39 @@ export async function buildTimeIndex(
     outcome.interrupted = true;
   }
   return outcome;
+}
+
+/** Retention has moved the log start past half of what the generation in use covers. */
+function isStale(current: Pick<Generation, "from" | "to">, logStart: number): boolean {
+  const stale = current.to < logStart || logStart - current.from > (current.to - current.from) / 2;
+  return stale && logStart > current.from;
+}
+
+/**
+ * Whether the job has anything to do on the partition: records not indexed yet, a generation
+ * being built or due, or items of an old generation left to delete (one read for those).
+ */
+export async function timeIndexHasWork(
+  context: JobContext,
+  topicId: string,
+  partition: number,
+  state: PartitionMaintenanceState,
+  logStart: number,
+  highWatermark: number,
+): Promise<boolean> {
+  if (state.timeIndexNext || state.timeIndexTo < highWatermark) return true;
+  if (isStale({ from: state.timeIndexFrom, to: state.timeIndexTo }, logStart)) return true;
+  if (state.timeIndexGeneration === 0) return false;
+  const page = await context.metadata.query({
+    pk: keys.partitionPk(topicId, partition),
+    sk: {
+      kind: "between",
+      low: keys.TIME_INDEX_PREFIX,
+      high: keys.timeIndexGenerationPrefix(state.timeIndexGeneration),
+    },
+    limit: 1,
+  });
+  return page.items.some((item) => keys.timeIndexGenerationOf(item.sk) < state.timeIndexGeneration);
 }
 
 /** Appends the generation's items for the entries from where it reached up to the high watermark. */
