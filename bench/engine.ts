@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- engine [--json] [--requests N] [--concurrency C] [--partitions P]
- *   [--durability buffered|fsync] [--dir PATH]`
+ *   [--durability buffered|fsync] [--store packed|files] [--dir PATH]`
  *
- * The engine in-process on the embedded adapters (SQLite + filesystem): appends of 1,000
+ * The engine in-process on the embedded adapters (SQLite + the packed object store, as the local
+ * server runs them; `--store files` for one file per object): appends of 1,000
  * records of 100 bytes per request, then fetches of everything back through a fresh engine
  * (cold caches: every batch is read from its file) and again (warm). Counts metadata requests
  * per append to show the commit costs exactly one when the cached head is current.
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Engine } from "@sluice/engine";
 import { FilesystemObjectStore } from "@sluice/storage/filesystem";
+import { PackedObjectStore } from "@sluice/storage/packed";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { CountingMetadataStore } from "@sluice/testing";
 import { printTable, progress, progressDone, writeLineChart } from "./report.js";
@@ -29,6 +31,7 @@ export async function main(argv: string[]): Promise<void> {
       concurrency: { type: "string", default: "4" },
       partitions: { type: "string", default: "8" },
       durability: { type: "string", default: "buffered" },
+      store: { type: "string", default: "packed" },
       /** Where the data directory goes; e.g. /dev/shm to take the disk out of the measurement. */
       dir: { type: "string", default: tmpdir() },
     },
@@ -40,7 +43,10 @@ export async function main(argv: string[]): Promise<void> {
   const durability = values.durability === "fsync" ? "fsync" : "buffered";
   const sqlite = new SqliteMetadataStore({ path: join(dir, "metadata.sqlite"), durability });
   const metadata = new CountingMetadataStore(sqlite);
-  const objects = new FilesystemObjectStore({ root: join(dir, "objects"), durability });
+  const storeKind = values.store === "files" ? "files" : "packed";
+  const packed =
+    storeKind === "packed" ? new PackedObjectStore({ root: join(dir, "packed"), durability }) : undefined;
+  const objects = packed ?? new FilesystemObjectStore({ root: join(dir, "objects"), durability });
   try {
     const engine = new Engine({ objects, metadata });
     await engine.createTopic({ name: "bench", partitions });
@@ -90,7 +96,7 @@ export async function main(argv: string[]): Promise<void> {
 
     const chart = writeLineChart(
       "engine-append.svg",
-      `Engine append throughput (SQLite + filesystem in ${values.dir}, ${durability})`,
+      `Engine append throughput (SQLite + ${storeKind} objects in ${values.dir}, ${durability})`,
       {
         x: "seconds",
         y: "records/s",
@@ -99,7 +105,7 @@ export async function main(argv: string[]): Promise<void> {
     );
 
     printTable(
-      `engine on SQLite + filesystem: ${requests} requests × ${RECORDS_PER_REQUEST} records × ${RECORD_BYTES} B, ${concurrency} in flight, ${partitions} partitions, ${durability} writes in ${values.dir}`,
+      `engine on SQLite + ${storeKind} objects: ${requests} requests × ${RECORDS_PER_REQUEST} records × ${RECORD_BYTES} B, ${concurrency} in flight, ${partitions} partitions, ${durability} writes in ${values.dir}`,
       [
         {
           name: "append",
@@ -140,6 +146,7 @@ export async function main(argv: string[]): Promise<void> {
           concurrency,
           partitions,
           durability,
+          store: storeKind,
           append_records_per_s: Math.round(appendRecordsPerS),
           fetch_records_per_s: Math.round(cold.recordsPerS),
           fetch_warm_records_per_s: Math.round(warm.recordsPerS),
@@ -150,6 +157,7 @@ export async function main(argv: string[]): Promise<void> {
     }
   } finally {
     sqlite.close();
+    packed?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -7,7 +7,9 @@
  * 1. batched produce: requests of 1,000 × 100-byte records in Confluent's streaming mode, 4 in flight;
  * 2. single-record produce: one request at a time, acknowledgement latency;
  * 3. produce-to-consume: a long-polling reader of one partition while single records are produced;
- *    latency from the send to the record arriving at the reader.
+ *    latency from the send to the record arriving at the reader;
+ * 4. metrics overhead: batched produce against a server with metrics on and one with them off, in
+ *    alternating rounds (bench/metrics-overhead.ts); `--overhead-rounds 0` skips it.
  * Latencies go into HdrHistograms; throughput over time is drawn as an SVG chart.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -16,6 +18,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as hdr from "hdr-histogram-js";
 import { startServer } from "./local-server.js";
+import { metricsOverhead } from "./metrics-overhead.js";
 import { printTable, progress, progressDone, writeLineChart } from "./report.js";
 
 const RECORD_BYTES = 100;
@@ -30,6 +33,8 @@ export async function main(argv: string[]): Promise<void> {
       singles: { type: "string", default: "3000" },
       e2e: { type: "string", default: "2000" },
       concurrency: { type: "string", default: "4" },
+      "overhead-rounds": { type: "string", default: "6" },
+      "overhead-batches": { type: "string", default: "150" },
       durability: { type: "string", default: "buffered" },
       /** Where the server's data directory goes; e.g. /dev/shm to take the disk out of the measurement. */
       dir: { type: "string", default: tmpdir() },
@@ -47,6 +52,20 @@ export async function main(argv: string[]): Promise<void> {
     const batched = await batchedProduce(api, Number(values.batches), Number(values.concurrency));
     const single = await singleProduce(api, Number(values.singles));
     const endToEnd = await produceToConsume(api, Number(values.e2e));
+    await server.stop();
+    const overheadRounds = Number(values["overhead-rounds"]);
+    const overhead =
+      overheadRounds > 0
+        ? await metricsOverhead({
+            dir: values.dir,
+            durability,
+            rounds: overheadRounds,
+            requestsPerRound: Number(values["overhead-batches"]),
+            concurrency: Number(values.concurrency),
+            recordBytes: RECORD_BYTES,
+            recordsPerRequest: RECORDS_PER_BATCH,
+          })
+        : undefined;
 
     const chart = writeLineChart(
       "http-produce.svg",
@@ -92,8 +111,43 @@ export async function main(argv: string[]): Promise<void> {
           unit: "ms",
           target: { value: 10, higherIsBetter: false },
         },
+        ...(overhead
+          ? [
+              { name: "batched produce, metrics on", value: overhead.onRecordsPerS, unit: "records/s" },
+              { name: "batched produce, metrics off", value: overhead.offRecordsPerS, unit: "records/s" },
+              {
+                name: "metrics on / off (median of rounds)",
+                value: overhead.ratio,
+                unit: "ratio",
+                target: { value: 0.97, higherIsBetter: true },
+              },
+              { name: "  lowest round ratio", value: overhead.spread[0], unit: "ratio" },
+              { name: "  highest round ratio", value: overhead.spread[1], unit: "ratio" },
+              ...(overhead.cpuPerMillion
+                ? [
+                    {
+                      name: "server CPU, metrics on",
+                      value: overhead.cpuPerMillion.on,
+                      unit: "s per M records",
+                    },
+                    {
+                      name: "server CPU, metrics off",
+                      value: overhead.cpuPerMillion.off,
+                      unit: "s per M records",
+                    },
+                  ]
+                : []),
+            ]
+          : []),
       ],
     );
+    if (overhead) {
+      process.stdout.write(
+        `metrics overhead rounds (records/s on | off | ratio): ${overhead.rounds
+          .map((round) => `${Math.round(round.on)} | ${Math.round(round.off)} | ${round.ratio.toFixed(3)}`)
+          .join("; ")}\n`,
+      );
+    }
     process.stdout.write(`chart: ${chart}\n`);
     if (values.json) {
       process.stdout.write(
@@ -107,6 +161,14 @@ export async function main(argv: string[]): Promise<void> {
           produce_p99_ms: single.getValueAtPercentile(99) / 1000,
           e2e_p50_ms: endToEnd.getValueAtPercentile(50) / 1000,
           e2e_p99_ms: endToEnd.getValueAtPercentile(99) / 1000,
+          ...(overhead
+            ? {
+                metrics_overhead_ratio: Number(overhead.ratio.toFixed(4)),
+                metrics_overhead_spread: overhead.spread.map((ratio) => Number(ratio.toFixed(4))),
+                metrics_on_records_per_s: Math.round(overhead.onRecordsPerS),
+                metrics_off_records_per_s: Math.round(overhead.offRecordsPerS),
+              }
+            : {}),
         })}\n`,
       );
     }
@@ -116,12 +178,12 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-interface Api {
+export interface Api {
   base: string;
   post(path: string, body: unknown): Promise<unknown>;
 }
 
-async function apiFor(url: string): Promise<Api> {
+export async function apiFor(url: string): Promise<Api> {
   const clusters = (await (await fetch(`${url}/v3/clusters`)).json()) as { data: { cluster_id: string }[] };
   const base = `${url}/v3/clusters/${clusters.data[0]!.cluster_id}`;
   return {
@@ -139,7 +201,7 @@ async function apiFor(url: string): Promise<Api> {
   };
 }
 
-async function batchedProduce(api: Api, requests: number, concurrency: number) {
+export async function batchedProduce(api: Api, requests: number, concurrency: number) {
   const value = Buffer.alloc(RECORD_BYTES, "x").toString();
   const one = JSON.stringify({ value: { type: "STRING", data: value } });
   const body = Array.from({ length: RECORDS_PER_BATCH }, () => one).join("\n");
@@ -189,7 +251,7 @@ async function batchedProduce(api: Api, requests: number, concurrency: number) {
   };
 }
 
-async function singleProduce(api: Api, requests: number) {
+export async function singleProduce(api: Api, requests: number) {
   const latency = hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: 60_000_000,
@@ -213,7 +275,7 @@ async function singleProduce(api: Api, requests: number) {
 }
 
 /** A long-polling reader of partition 0; each record's value carries its send time. */
-async function produceToConsume(api: Api, records: number) {
+export async function produceToConsume(api: Api, records: number) {
   const latency = hdr.build({
     lowestDiscernibleValue: 1,
     highestTrackableValue: 60_000_000,

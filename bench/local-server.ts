@@ -9,13 +9,15 @@ const ROOT = join(import.meta.dirname, "..");
 export async function startServer(
   dataDir: string,
   durability: "fsync" | "buffered",
+  /** More environment for the server, e.g. SLUICE_METRICS=off. */
+  env: Record<string, string> = {},
 ): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
   const child: ChildProcess = spawn(
     process.execPath,
     [...profileArgs(), "--import", "tsx", join(ROOT, "packages/server/src/main.ts")],
     {
       cwd: ROOT,
-      env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir, SLUICE_DURABILITY: durability },
+      env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir, SLUICE_DURABILITY: durability, ...env },
       stdio: ["ignore", "pipe", "inherit"],
     },
   );

@@ -102,3 +102,53 @@ export function writeLineChart(
 function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
+
+/**
+ * Writes a grouped bar chart as SVG: one group per figure, one bar per system, each group scaled
+ * to its own largest value (records/s and milliseconds share no axis). Returns the file path.
+ */
+export function writeBarChart(
+  file: string,
+  title: string,
+  systems: string[],
+  groups: { name: string; unit: string; values: (number | undefined)[] }[],
+): string {
+  const width = 760;
+  const groupHeight = 34 + systems.length * 18;
+  const height = 60 + groups.length * groupHeight;
+  const left = 220;
+  const barMax = width - left - 110;
+  const colors = ["#1f77b4", "#2ca02c", "#d62728", "#ff7f0e", "#9467bd"];
+  const parts = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="white"/>`,
+    `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15">${escapeXml(title)}</text>`,
+    ...systems.map(
+      (system, i) =>
+        `<rect x="${left + i * 130}" y="32" width="12" height="12" fill="${colors[i % colors.length]}"/><text x="${left + i * 130 + 16}" y="43">${escapeXml(system)}</text>`,
+    ),
+  ];
+  groups.forEach((group, g) => {
+    const top = 56 + g * groupHeight;
+    const max = Math.max(Number.EPSILON, ...group.values.map((value) => value ?? 0));
+    parts.push(`<text x="10" y="${top + 16}" font-weight="bold">${escapeXml(group.name)}</text>`);
+    parts.push(`<text x="10" y="${top + 30}" fill="#555">${escapeXml(group.unit)}</text>`);
+    group.values.forEach((value, i) => {
+      const y = top + 6 + i * 18;
+      if (value === undefined) {
+        parts.push(`<text x="${left}" y="${y + 11}" fill="#999">${escapeXml(systems[i]!)}: skipped</text>`);
+        return;
+      }
+      const w = Math.max(1, (value / max) * barMax);
+      parts.push(
+        `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="14" fill="${colors[i % colors.length]}"/>`,
+      );
+      parts.push(`<text x="${left + w + 6}" y="${y + 11}">${formatNumber(value)}</text>`);
+    });
+  });
+  parts.push("</svg>");
+  mkdirSync(join(import.meta.dirname, "results"), { recursive: true });
+  const path = join(import.meta.dirname, "results", file);
+  writeFileSync(path, parts.join("\n"));
+  return path;
+}

@@ -3,10 +3,12 @@
  * and ratios against its targets; with --json its last line is one JSON object.
  */
 const benchmarks: Record<string, () => Promise<{ main: (args: string[]) => Promise<void> }>> = {
+  aws: () => import("./aws-model.js"),
   engine: () => import("./engine.js"),
   groups: () => import("./groups.js"),
   http: () => import("./http.js"),
   maintenance: () => import("./maintenance.js"),
+  peers: () => import("./peers.js"),
 };
 
 const [name, ...args] = process.argv.slice(2);

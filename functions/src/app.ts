@@ -3,6 +3,7 @@ import { type Clock, NotFoundError } from "@sluice/core";
 import type { Engine } from "@sluice/engine";
 import { ConsumerGroups, RestConsumers } from "@sluice/groups";
 import type { MetadataStore } from "@sluice/storage";
+import { type Metrics, noopMetrics } from "@sluice/telemetry";
 import type { MiddlewareHandler } from "hono";
 import type { AppContext } from "./context.js";
 import { type OpenApiDocument, renderDocsPage } from "./docs-page.js";
@@ -14,6 +15,7 @@ import {
   notFoundHandler,
   validationHook,
 } from "./http-errors.js";
+import { HttpMeter } from "./http-meter.js";
 import { DEFAULT_LIMITS, type HttpLimits } from "./limits.js";
 import { allowedMethods } from "./methods.js";
 import { baseUrlFor, normalisePublicUrl, setBaseUrl } from "./resources.js";
@@ -21,8 +23,10 @@ import { registerClusterRoutes } from "./routes/clusters.js";
 import { registerConfigRoutes } from "./routes/configs.js";
 import { registerConsumerGroupRoutes } from "./routes/consumer-groups.js";
 import { registerConsumerV2Routes } from "./routes/consumers-v2.js";
+import { type MetricsExposition, registerMetricsRoute } from "./routes/metrics.js";
 import { registerPartitionRoutes } from "./routes/partitions.js";
 import { registerProduceRoutes } from "./routes/produce.js";
+import { registerProduceBatchRoutes } from "./routes/produce-batches.js";
 import { registerProducerRoutes } from "./routes/producers.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRootRoutes } from "./routes/root.js";
@@ -52,6 +56,10 @@ export interface CreateAppOptions {
   publicUrl?: string;
   /** Told of each request whose client closed the connection before its body ended. */
   onClientDisconnect?: ClientDisconnectListener;
+  /** Where HTTP requests and errors are measured (docs/operations.md). Default: nowhere. */
+  metrics?: Metrics;
+  /** Serves `GET /metrics` (the local server's Prometheus sink). Default: no such route. */
+  metricsExposition?: MetricsExposition;
 }
 
 export const API_VERSION = "0.1.0";
@@ -92,6 +100,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     replicationFactor: options.replicationFactor ?? 3,
+    meter: new HttpMeter(options.metrics ?? noopMetrics, options.engine.activity),
   };
   const publicUrl = options.publicUrl === undefined ? undefined : normalisePublicUrl(options.publicUrl);
   const app = new OpenAPIHono({ defaultHook: validationHook });
@@ -111,6 +120,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
       405,
     );
   });
+  app.use("*", context.meter.middleware);
   app.use("*", async (c, next) => {
     setBaseUrl(c, baseUrlFor(c.req.raw, publicUrl));
     await next();
@@ -134,10 +144,12 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   registerConfigRoutes(app, context);
   registerPartitionRoutes(app, context);
   registerProduceRoutes(app, context);
+  registerProduceBatchRoutes(app, context);
   registerReadRoutes(app, context);
   registerProducerRoutes(app, context);
   registerConsumerGroupRoutes(app, context);
   registerConsumerV2Routes(app, context);
+  if (options.metricsExposition) registerMetricsRoute(app, options.metricsExposition);
 
   app.doc31("/openapi.json", OPENAPI_INFO);
   let docsPage: string | undefined;

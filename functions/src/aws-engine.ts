@@ -1,9 +1,10 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Engine } from "@sluice/engine";
-import type { MetadataStore } from "@sluice/storage";
+import { type MetadataStore, MeteredMetadataStore, MeteredObjectStore } from "@sluice/storage";
 import { DynamoDbMetadataStore } from "@sluice/storage/dynamodb";
 import { S3ObjectStore } from "@sluice/storage/s3";
+import { type Metrics, noopMetrics } from "@sluice/telemetry";
 
 /** The environment the Lambda function is deployed with (infra/lib/sluice-platform.ts). */
 export const ENGINE_ENVIRONMENT = ["SLUICE_BUCKET", "SLUICE_TABLE", "SLUICE_CLUSTER_ID"] as const;
@@ -17,10 +18,15 @@ export interface AwsEngine {
 
 /**
  * The engine over S3 and DynamoDB, configured from the environment: SLUICE_BUCKET (partition
- * data), SLUICE_TABLE (offsets, indexes, producers) and SLUICE_CLUSTER_ID. The SDK clients take
- * region, credentials and AWS_ENDPOINT_URL (emulators) from the environment as usual.
+ * data), SLUICE_TABLE (offsets, indexes, producers) and SLUICE_CLUSTER_ID; optionally
+ * SLUICE_UPLOAD_HEDGE_MS (hedged uploads: a second upload when the first is that late). The SDK
+ * clients take region, credentials and AWS_ENDPOINT_URL (emulators) from the environment as usual.
+ * With a metrics sink, the engine and both stores are measured into it.
  */
-export function createEngineFromEnv(env: Record<string, string | undefined> = process.env): AwsEngine {
+export function createEngineFromEnv(
+  env: Record<string, string | undefined> = process.env,
+  metrics: Metrics = noopMetrics,
+): AwsEngine {
   const missing = ENGINE_ENVIRONMENT.filter((name) => !env[name]);
   if (missing.length > 0) {
     throw new Error(
@@ -30,9 +36,22 @@ export function createEngineFromEnv(env: Record<string, string | undefined> = pr
   // Emulators resolve bucket names only in the path, not as virtual hosts.
   const s3 = new S3Client({ forcePathStyle: Boolean(env.AWS_ENDPOINT_URL) });
   const dynamodb = new DynamoDBClient({});
-  const metadata = new DynamoDbMetadataStore({ client: dynamodb, tableName: env.SLUICE_TABLE! });
+  const measured = metrics !== noopMetrics;
+  const dynamo = new DynamoDbMetadataStore({ client: dynamodb, tableName: env.SLUICE_TABLE! });
+  const metadata = measured ? new MeteredMetadataStore(dynamo, metrics, "dynamodb") : dynamo;
+  const s3Objects = new S3ObjectStore({ client: s3, bucket: env.SLUICE_BUCKET! });
+  const objects = measured ? new MeteredObjectStore(s3Objects, metrics, "s3") : s3Objects;
+  const hedge = env.SLUICE_UPLOAD_HEDGE_MS;
+  if (hedge !== undefined && hedge !== "" && !/^\d{1,6}$/.test(hedge)) {
+    throw new Error(`SLUICE_UPLOAD_HEDGE_MS must be a number of milliseconds, got ${hedge}`);
+  }
   return {
-    engine: new Engine({ objects: new S3ObjectStore({ client: s3, bucket: env.SLUICE_BUCKET! }), metadata }),
+    engine: new Engine({
+      objects,
+      metadata,
+      metrics,
+      ...(hedge ? { uploadHedgeAfterMs: Number(hedge) } : {}),
+    }),
     metadata,
     clusterId: env.SLUICE_CLUSTER_ID!,
   };

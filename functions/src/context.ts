@@ -2,6 +2,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Engine } from "@sluice/engine";
 import type { ConsumerGroups, RestConsumers } from "@sluice/groups";
 import type { Logger } from "./http-errors.js";
+import type { HttpMeter } from "./http-meter.js";
 import type { HttpLimits } from "./limits.js";
 
 /**
@@ -18,6 +19,8 @@ export interface AppContext {
   logger: Logger;
   /** Reported as each topic's replication_factor (see docs/http-api.md). */
   replicationFactor: number;
+  /** Counts requests and errors answered (docs/operations.md). */
+  meter: HttpMeter;
 }
 
 export type SluiceApp = OpenAPIHono;

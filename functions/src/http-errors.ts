@@ -5,6 +5,7 @@ import type { Context, Env, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ZodError } from "zod";
+import { noteErrorCode } from "./http-meter.js";
 
 /**
  * Confluent's error body: the HTTP status again (or the REST Proxy's five-digit code where its
@@ -159,6 +160,7 @@ export function errorResponse(c: Context, error: unknown, logger: Logger): Respo
   if (described.retryAfterSeconds !== undefined) c.header("Retry-After", String(described.retryAfterSeconds));
   const body: ErrorBody = { error_code: described.errorCode ?? described.status, message: described.message };
   if (described.code !== undefined) body.code = described.code;
+  noteErrorCode(c, body.code ?? String(body.error_code));
   return c.json(body, described.status);
 }
 
@@ -171,6 +173,7 @@ export function createErrorHandler(
       const request = { method: c.req.method, path: c.req.path, bytesRead: error.bytesRead };
       logger.debug?.("sluice http: client disconnected before the request body ended", request);
       onClientDisconnect?.(request);
+      noteErrorCode(c, "CLIENT_DISCONNECTED");
       // Nobody reads this answer; it is a 400 so that no layer counts it as a server failure.
       return c.json({ error_code: 400, message: error.message } satisfies ErrorBody, 400);
     }

@@ -55,6 +55,7 @@ export class JsonObjectSplitter {
   push(chunk: Uint8Array): JsonObjectSlice[] {
     const completed: JsonObjectSlice[] = [];
     let start = this.depth > 0 ? 0 : -1;
+    let backslash = chunk.indexOf(BACKSLASH);
     for (let index = 0; index < chunk.length; index++) {
       const byte = chunk[index]!;
       if (this.depth === 0) {
@@ -74,6 +75,14 @@ export class JsonObjectSplitter {
         if (this.escaped) this.escaped = false;
         else if (byte === BACKSLASH) this.escaped = true;
         else if (byte === QUOTE) this.inString = false;
+        else {
+          // Most bytes of a record are inside strings: jump to the next quote or backslash natively.
+          // The next backslash is looked up once per chunk and again only when passed (they are rare).
+          if (backslash !== -1 && backslash <= index) backslash = chunk.indexOf(BACKSLASH, index + 1);
+          const quote = chunk.indexOf(QUOTE, index + 1);
+          const next = quote < 0 ? backslash : backslash < 0 ? quote : Math.min(quote, backslash);
+          index = (next < 0 ? chunk.length : next) - 1;
+        }
         continue;
       }
       if (byte === QUOTE) this.inString = true;

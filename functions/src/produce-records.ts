@@ -202,8 +202,16 @@ export function deliveryReport(
   };
 }
 
-/** The per-record error of a multi-record answer; server-side failures are logged once per chunk. */
-export function recordError(context: AppContext, error: unknown, logged: Map<unknown, ErrorBody>): ErrorBody {
+/**
+ * The per-record error of a multi-record answer; server-side failures are logged once per chunk.
+ * Each is counted as an error answered for `topic`.
+ */
+export function recordError(
+  context: AppContext,
+  error: unknown,
+  logged: Map<unknown, ErrorBody>,
+  topic = "",
+): ErrorBody {
   let body = logged.get(error);
   if (!body) {
     const described = describeError(error, context.logger);
@@ -211,5 +219,10 @@ export function recordError(context: AppContext, error: unknown, logged: Map<unk
     if (described.code !== undefined) body.code = described.code;
     logged.set(error, body);
   }
+  context.meter.errorAnswered(
+    body.error_code >= 1000 ? Math.floor(body.error_code / 100) : body.error_code,
+    body.code ?? String(body.error_code),
+    topic,
+  );
   return body;
 }

@@ -1,5 +1,7 @@
 import type { Topic } from "@sluice/engine";
+import type { TopicActivity } from "@sluice/telemetry";
 import type { Context } from "hono";
+import { partitionActivity, topicActivity } from "./activity.js";
 import type { AppContext } from "./context.js";
 
 /**
@@ -86,6 +88,7 @@ export function topicResource(c: Context, context: AppContext, topic: Topic) {
     configs: { related: `${self}/configs` },
     partition_reassignments: { related: `${self}/partitions/-/reassignment` },
     authorized_operations: [] as string[],
+    activity: topicActivity(context.engine.activity.topic(topic.name)),
   };
 }
 
@@ -119,6 +122,7 @@ export function partitionResource(
   topic: string,
   partition: number,
   offsets: { logStartOffset: number; highWatermark: number },
+  activity: TopicActivity,
 ) {
   return {
     kind: "KafkaPartition" as const,
@@ -132,6 +136,7 @@ export function partitionResource(
     leader: null,
     earliest_offset: offsets.logStartOffset,
     latest_offset: offsets.highWatermark,
+    activity: partitionActivity(activity, partition),
   };
 }
 

@@ -16,6 +16,7 @@ export function errorResponses(...statuses: number[]) {
     404: "Unknown cluster, topic, partition, config or producer",
     409: "Conflict with the current state: the topic exists or has more partitions than asked, the idempotency key was used for another request, or the producer is fenced or out of sequence",
     413: "Too large: a record over max.message.bytes, a body over 6 MiB, or more than 10,000 records",
+    415: "The body's Content-Type is not the one the route reads",
     416: "The offset is outside [log start offset, high watermark]",
     500: "Internal error or data corruption (the cause is logged under the error id in the message)",
     503: "Temporarily unavailable; retry after the Retry-After header",

@@ -12,7 +12,9 @@ import { SluiceStack, type TopicDeclaration } from "../lib/sluice-stack.js";
  * - architecture: arm64 (default; portable codecs) or x86_64 (native codecs when synthesized on
  *   Linux x64; see docs/deploy.md)
  * - dataRemovalPolicy: retain (default) or destroy (throwaway stacks: emulators, CI)
- * - alarms, dashboard, pointInTimeRecovery: true (default) or false
+ * - alarms, dashboard, pointInTimeRecovery, monitoring: true (default) or false
+ * - serverErrorRateAlarm: true (default) or false (no metric-math alarm: emulators refuse them)
+ * - tracing: false (default) or true (X-Ray on the HTTP function)
  * - entry: the HTTP apps' Lambda entry (default functions/src/lambda.ts)
  * - topics: topics to declare, e.g. [{"topicName":"orders","partitions":3,"configs":{"retention.ms":"604800000"}}]
  * - nag: run the cdk-nag AwsSolutions checks (default true)
@@ -33,6 +35,13 @@ new SluiceStack(app, stackName, {
     alarms: booleanContext("alarms") === false ? false : {},
     dashboard: booleanContext("dashboard"),
     pointInTimeRecovery: booleanContext("pointInTimeRecovery"),
+    monitoring:
+      booleanContext("monitoring") === false
+        ? false
+        : booleanContext("serverErrorRateAlarm") === false
+          ? { serverErrorRatePercent: false }
+          : {},
+    tracing: booleanContext("tracing"),
   },
   topics: topicsContext("topics"),
 });

@@ -197,6 +197,8 @@ function contextArgs(options: EmulatorStackOptions): string[] {
     apiAuthType: "NONE",
     // Throwaway stacks: deleting the stack deletes the data.
     dataRemovalPolicy: "destroy",
+    // MiniStack refuses metric-math alarms (scripts/emulator-repros/cdk-cloudwatch-alarm-metric-math.ts).
+    serverErrorRateAlarm: "false",
     ...(options.entry ? { entry: options.entry } : {}),
     ...(options.topics ? { topics: JSON.stringify(options.topics) } : {}),
     ...options.context,

@@ -3,6 +3,7 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compress as nativeZstdCompress } from "@mongodb-js/zstd";
+import { emfProblems } from "@sluice/testing";
 import { App, AssetStaging } from "aws-cdk-lib";
 import { Architecture } from "aws-cdk-lib/aws-lambda";
 import type { Construct } from "constructs";
@@ -95,6 +96,63 @@ describe("bundling", () => {
       expect(code).not.toContain("better-sqlite3");
       expect(code).not.toContain("class SqliteMetadataStore");
       expect(code).not.toContain("class FilesystemObjectStore");
+    },
+    120_000,
+  );
+
+  it.skipIf(!existsSync(DEFAULT_API_ENTRY))(
+    "the arm64 HTTP bundle runs without node_modules and writes its metrics as EMF and its logs as JSON",
+    () => {
+      const dir = copyOut(bundle(DEFAULT_API_ENTRY).api, "api-arm64");
+      // A Function URL event for a route that reads no storage, and one for no route at all.
+      const event = (path: string) => ({
+        version: "2.0",
+        routeKey: "$default",
+        rawPath: path,
+        rawQueryString: "",
+        headers: { host: "x.lambda-url.eu-west-1.on.aws" },
+        requestContext: { requestId: `http-${path}`, http: { method: "GET", path, sourceIp: "127.0.0.1" } },
+        isBase64Encoded: false,
+      });
+      const context = {
+        awsRequestId: "lambda-1",
+        functionName: "api",
+        functionVersion: "1",
+        invokedFunctionArn: "arn",
+        memoryLimitInMB: "1024",
+      };
+      const script = [
+        `const { handler } = require("./index.js");`,
+        `(async () => {`,
+        `  const health = await handler(${JSON.stringify(event("/health"))}, ${JSON.stringify(context)});`,
+        `  const missing = await handler(${JSON.stringify(event("/nowhere"))}, ${JSON.stringify(context)});`,
+        `  console.log(JSON.stringify({ statuses: [health.statusCode, missing.statusCode] }));`,
+        `})();`,
+      ].join("\n");
+      const output = execFileSync(process.execPath, ["-e", script], {
+        cwd: dir,
+        encoding: "utf8",
+        env: {
+          PATH: process.env.PATH,
+          AWS_REGION: "eu-west-1",
+          SLUICE_BUCKET: "b",
+          SLUICE_TABLE: "t",
+          SLUICE_CLUSTER_ID: "c",
+        },
+      });
+      const lines = output
+        .trim()
+        .split("\n")
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(lines.at(-1)).toEqual({ statuses: [200, 404] });
+      const emf = lines.filter((line) => "_aws" in line);
+      for (const doc of emf) expect(emfProblems(doc)).toEqual([]);
+      expect(emf.filter((doc) => "HttpRequests" in doc).map((doc) => doc.HttpRequests)).toEqual([1, 1]);
+      expect(emf.find((doc) => "HttpErrors" in doc)).toMatchObject({
+        status: "404",
+        class: "client",
+        code: "404",
+      });
     },
     120_000,
   );

@@ -34,6 +34,8 @@ export interface SluiceMaintenanceOptions {
 export interface SluiceMaintenanceProps extends SluiceMaintenanceOptions {
   /** The platform's bucket and table, and how to grant the data-plane permissions on them. */
   readonly bucket: s3.Bucket;
+  /** Where partition data lives: the bucket, or the platform's directory bucket when it has one. */
+  readonly dataBucketName: string;
   readonly table: dynamodb.Table;
   readonly grantData: (grantee: iam.IGrantable) => void;
   readonly architecture: lambda.Architecture;
@@ -92,7 +94,7 @@ export class SluiceMaintenance extends Construct {
       logGroup: this.logGroup,
       description: "Sluice maintenance: retention, compaction, time index, garbage collection, topic purges",
       environment: {
-        SLUICE_BUCKET: props.bucket.bucketName,
+        SLUICE_BUCKET: props.dataBucketName,
         SLUICE_TABLE: props.table.tableName,
         ...(props.segmentBytes === undefined ? {} : { SLUICE_SEGMENT_BYTES: String(props.segmentBytes) }),
         ...(sourceMap ? { NODE_OPTIONS: "--enable-source-maps" } : {}),

@@ -224,9 +224,10 @@ describe("IAM", () => {
 
 describe("alarms and dashboard", () => {
   it("alarm on errors, throttles and p99 duration of the HTTP function", () => {
+    // The golden-signal alarms on Sluice's own metrics are monitoring.test.ts's, the maintenance function's maintenance.test.ts's.
     const alarms = Object.values(resourcesOf(template, "AWS::CloudWatch::Alarm"))
       .map((a) => a.Properties ?? {})
-      .filter((a) => JSON.stringify(a.Dimensions).includes(apiId));
+      .filter((a) => a.Namespace === "AWS/Lambda" && JSON.stringify(a.Dimensions).includes(apiId));
     expect(alarms.map((a) => a.MetricName).sort()).toEqual(["Duration", "Errors", "Throttles"]);
     for (const alarm of alarms) {
       expect(alarm.Namespace).toBe("AWS/Lambda");
@@ -238,7 +239,7 @@ describe("alarms and dashboard", () => {
   });
 
   it("can be left out", () => {
-    const bare = synthStack({ platform: { alarms: false, dashboard: false } }).template;
+    const bare = synthStack({ platform: { alarms: false, dashboard: false, monitoring: false } }).template;
     bare.resourceCountIs("AWS::CloudWatch::Alarm", 0);
     bare.resourceCountIs("AWS::CloudWatch::Dashboard", 0);
     template.resourceCountIs("AWS::CloudWatch::Dashboard", 1);
@@ -260,5 +261,53 @@ describe("the stack", () => {
     expect(stack.resolve(stack.region)).toEqual({ Ref: "AWS::Region" });
     const assembly = (stack.node.root as App).synth();
     expect(assembly.manifest.missing ?? []).toEqual([]);
+  });
+});
+
+describe("S3 Express One Zone data storage", () => {
+  const express = synthStack({
+    platform: { dataStorage: { kind: "express-one-zone", availabilityZoneId: "use1-az4" } },
+  }).template;
+  const directoryId = onlyLogicalId(express, "AWS::S3Express::DirectoryBucket");
+
+  it("puts partition data in a single-zone directory bucket that expires garbage/ objects", () => {
+    express.hasResourceProperties("AWS::S3Express::DirectoryBucket", {
+      DataRedundancy: "SingleAvailabilityZone",
+      LocationName: "use1-az4",
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: GARBAGE_PREFIX, ExpirationInDays: 7, Status: "Enabled" }),
+        ]),
+      },
+    });
+    express.hasResource("AWS::S3Express::DirectoryBucket", { DeletionPolicy: "Retain" });
+  });
+
+  it("points the HTTP and maintenance functions and the BucketName output at the directory bucket", () => {
+    const buckets = Object.values(resourcesOf(express, "AWS::Lambda::Function"))
+      .map((fn) => (fn.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment)
+      .map((environment) => environment?.Variables?.SLUICE_BUCKET)
+      .filter((bucket) => bucket !== undefined);
+    // The HTTP function and the maintenance function (which compacts and collects that data).
+    expect(buckets).toEqual([{ Ref: directoryId }, { Ref: directoryId }]);
+    express.hasOutput("BucketName", { Value: { Ref: directoryId } });
+  });
+
+  it("grants s3express:CreateSession on that bucket only", () => {
+    const statements = Object.values(resourcesOf(express, "AWS::IAM::Policy")).flatMap(
+      (policy) =>
+        (policy.Properties as { PolicyDocument: { Statement: { Action: unknown; Resource: unknown }[] } })
+          .PolicyDocument.Statement,
+    );
+    const session = statements.filter((statement) => statement.Action === "s3express:CreateSession");
+    // One in the HTTP function's role, one in the maintenance function's.
+    expect(session).toEqual([
+      expect.objectContaining({ Resource: { "Fn::GetAtt": [directoryId, "Arn"] } }),
+      expect.objectContaining({ Resource: { "Fn::GetAtt": [directoryId, "Arn"] } }),
+    ]);
+  });
+
+  it("is not there by default", () => {
+    expect(Object.keys(resourcesOf(template, "AWS::S3Express::DirectoryBucket"))).toEqual([]);
   });
 });

@@ -8,8 +8,10 @@ import * as lambda from "aws-cdk-lib/aws-lambda";
 import { type ICommandHooks, NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
+import * as s3express from "aws-cdk-lib/aws-s3express";
 import { Construct } from "constructs";
 import { SluiceMaintenance, type SluiceMaintenanceOptions } from "./maintenance.js";
+import { SluiceMonitoring, type SluiceMonitoringOptions } from "./monitoring.js";
 import { assertNativeBinariesMatch } from "./native-binaries.js";
 import { bundlingRootOf, DEFAULT_API_ENTRY } from "./paths.js";
 
@@ -36,7 +38,21 @@ export interface SluicePlatformAlarmOptions {
   readonly actions?: cloudwatch.IAlarmAction[];
 }
 
+/**
+ * Where partition data lives. "standard": an S3 bucket (the default). "express-one-zone": an S3
+ * Express One Zone directory bucket in one Availability Zone (`availabilityZoneId`, e.g.
+ * "use1-az4"; put the function's callers there too): single-digit-millisecond PUTs and GETs and
+ * cheaper requests, against pricier storage and one zone's durability — docs/benchmarks.md, "The
+ * AWS model", weighs it. Conditional writes (create-only) work on directory buckets; their
+ * listings are not in key order, which Sluice does not need (it lists only to delete a topic).
+ */
+export type SluiceDataStorage =
+  | { readonly kind: "standard" }
+  | { readonly kind: "express-one-zone"; readonly availabilityZoneId: string };
+
 export interface SluicePlatformProps {
+  /** Where partition data lives. @default { kind: "standard" } */
+  readonly dataStorage?: SluiceDataStorage;
   /** The cluster id the HTTP API answers to (`/v3/clusters/{cluster_id}`). @default "sluice" */
   readonly clusterId?: string;
   /**
@@ -103,6 +119,14 @@ export interface SluicePlatformProps {
    */
   readonly maintenance?: SluiceMaintenanceOptions | false;
   /**
+   * Golden-signal alarms (error rate, p99 latencies, consumer lag, dead-lettered records) and
+   * dashboard widgets from the functions' metrics, and the lag-collection schedule
+   * (infra/lib/monitoring.ts, docs/operations.md); `false` creates none. @default {}
+   */
+  readonly monitoring?: SluiceMonitoringOptions | false;
+  /** AWS X-Ray active tracing on the HTTP function. @default false */
+  readonly tracing?: boolean;
+  /**
    * Bundle the HTTP apps with esbuild (minified, source maps, AWS SDK included). Template tests
    * may turn bundling off for every stack with the context `aws:cdk:bundling-stacks: []`.
    */
@@ -117,6 +141,10 @@ export interface SluicePlatformProps {
 export class SluicePlatform extends Construct {
   readonly clusterId: string;
   readonly bucket: s3.Bucket;
+  /** With `dataStorage` "express-one-zone": the directory bucket holding partition data. */
+  readonly directoryBucket?: s3express.CfnDirectoryBucket;
+  /** The bucket the HTTP apps write partition data to: the directory bucket when there is one. */
+  readonly dataBucketName: string;
   readonly table: dynamodb.Table;
   readonly api: NodejsFunction;
   readonly apiUrl: lambda.FunctionUrl;
@@ -126,6 +154,7 @@ export class SluicePlatform extends Construct {
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard?: cloudwatch.Dashboard;
   readonly maintenance?: SluiceMaintenance;
+  readonly monitoring?: SluiceMonitoring;
 
   constructor(scope: Construct, id: string, props: SluicePlatformProps = {}) {
     super(scope, id);
@@ -148,6 +177,30 @@ export class SluicePlatform extends Construct {
         { id: "abort-incomplete-multipart-uploads", abortIncompleteMultipartUploadAfter: Duration.days(1) },
       ],
     });
+    const storage = props.dataStorage ?? { kind: "standard" };
+    if (storage.kind === "express-one-zone") {
+      this.directoryBucket = new s3express.CfnDirectoryBucket(this, "DirectoryBucket", {
+        dataRedundancy: "SingleAvailabilityZone",
+        locationName: storage.availabilityZoneId,
+        lifecycleConfiguration: {
+          rules: [
+            {
+              id: "expire-garbage",
+              status: "Enabled",
+              prefix: GARBAGE_PREFIX,
+              expirationInDays: (props.garbageExpiration ?? Duration.days(7)).toDays(),
+            },
+            {
+              id: "abort-incomplete-multipart-uploads",
+              status: "Enabled",
+              abortIncompleteMultipartUpload: { daysAfterInitiation: 1 },
+            },
+          ],
+        },
+      });
+      this.directoryBucket.applyRemovalPolicy(dataRemovalPolicy);
+    }
+    this.dataBucketName = this.directoryBucket?.ref ?? this.bucket.bucketName;
     Validations.of(this.bucket).acknowledge({
       id: "AwsSolutions-S1",
       reason:
@@ -210,9 +263,10 @@ export class SluicePlatform extends Construct {
       role,
       logGroup: this.apiLogGroup,
       reservedConcurrentExecutions: props.reservedConcurrentExecutions,
+      ...(props.tracing ? { tracing: lambda.Tracing.ACTIVE } : {}),
       description: "Sluice HTTP apps (produce, consume, admin, groups)",
       environment: {
-        SLUICE_BUCKET: this.bucket.bucketName,
+        SLUICE_BUCKET: this.dataBucketName,
         SLUICE_TABLE: this.table.tableName,
         SLUICE_CLUSTER_ID: this.clusterId,
         // Stack traces in the logs point into the TypeScript sources.
@@ -263,6 +317,7 @@ export class SluicePlatform extends Construct {
       this.maintenance = new SluiceMaintenance(this, "Maintenance", {
         ...props.maintenance,
         bucket: this.bucket,
+        dataBucketName: this.dataBucketName,
         table: this.table,
         grantData: (grantee) => this.grantData(grantee),
         architecture,
@@ -272,6 +327,14 @@ export class SluicePlatform extends Construct {
         alarmActions: props.alarms === false ? false : [...(props.alarms?.actions ?? [])],
         ...(props.bundling ? { bundling: props.bundling } : {}),
       });
+    }
+    if (props.monitoring !== false) {
+      this.monitoring = new SluiceMonitoring(this, "Monitoring", {
+        api: this.api,
+        ...(props.alarms ? { actions: props.alarms.actions } : {}),
+        ...props.monitoring,
+      });
+      this.alarms.push(...this.monitoring.alarms);
     }
     if (props.dashboard ?? true) this.dashboard = this.createDashboard();
   }
@@ -288,6 +351,14 @@ export class SluicePlatform extends Construct {
       resourceArns: [this.bucket.arnForObjects("*")],
     });
     iam.Grant.addToPrincipal({ grantee, actions: ["s3:ListBucket"], resourceArns: [this.bucket.bucketArn] });
+    if (this.directoryBucket) {
+      // Directory buckets authorise every object call through a session created for the bucket.
+      iam.Grant.addToPrincipal({
+        grantee,
+        actions: ["s3express:CreateSession"],
+        resourceArns: [this.directoryBucket.attrArn],
+      });
+    }
     iam.Grant.addToPrincipal({
       grantee,
       actions: [
@@ -383,6 +454,7 @@ export class SluicePlatform extends Construct {
         width: 12,
       }),
     );
+    this.monitoring?.addWidgets(dashboard);
     if (this.alarms.length > 0) {
       dashboard.addWidgets(
         new cloudwatch.AlarmStatusWidget({ title: "Alarms", alarms: this.alarms, width: 24 }),

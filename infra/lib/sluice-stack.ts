@@ -26,7 +26,7 @@ export class SluiceStack extends Stack {
       value: this.platform.apiUrl.url,
       description: "Base URL of the HTTP API (Confluent REST v3 routes under /v3)",
     });
-    new CfnOutput(this, "BucketName", { value: this.platform.bucket.bucketName });
+    new CfnOutput(this, "BucketName", { value: this.platform.dataBucketName });
     new CfnOutput(this, "TableName", { value: this.platform.table.tableName });
     new CfnOutput(this, "ClusterId", { value: this.platform.clusterId });
     if (this.platform.maintenance) {

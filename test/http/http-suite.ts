@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { decodeRecordBatches } from "@sluice/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { maintenanceCases } from "./maintenance-cases.js";
+import { produceRecordBatchCases } from "./record-batch-produce-cases.js";
 
 /**
  * The HTTP API's behaviour, written once and bound to every way the apps run: in-process over
@@ -59,12 +60,13 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("consumer groups", () => consumerGroupCases(api, registry.test));
     describe("record batches", () => recordBatchCases(api, registry.test));
     describe("maintenance", () => maintenanceCases(api, registry.test, options.runMaintenance));
+    describe("produce record batches", () => produceRecordBatchCases(api, registry.test));
     // After collection: a skip that names no case is a typo that would hide nothing.
     afterAll(() => registry.assertSkipsExist());
   });
 }
 
-type Test = (title: string, body: () => Promise<void>) => void;
+export type Test = (title: string, body: () => Promise<void>) => void;
 
 /** Registers cases, turning the listed ones into `it.skip` with the reason in the title. */
 function caseRegistry(skips: { reason: string; tests: string[] }[]) {
@@ -210,7 +212,7 @@ function apiFor(options: HttpSuiteOptions) {
   };
 }
 
-type Api = ReturnType<typeof apiFor>;
+export type Api = ReturnType<typeof apiFor>;
 
 function uniqueTopic(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
@@ -220,6 +222,7 @@ const base64 = (text: string) => Buffer.from(text).toString("base64");
 const stringValue = (data: string): DataInput => ({ type: "STRING", data });
 
 const TOPIC_KEYS = [
+  "activity",
   "authorized_operations",
   "cluster_id",
   "configs",

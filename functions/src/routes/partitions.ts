@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { PartitionActivitySchema } from "../activity.js";
 import type { AppContext, SluiceApp } from "../context.js";
 import { TIMESTAMP_DESCRIPTION, TIMESTAMP_TEXT_FORMS } from "../patterns.js";
 import { mapLimited, partitionResource, topicPath, urlOf } from "../resources.js";
@@ -26,6 +27,7 @@ const PartitionSchema = z
       .number()
       .int()
       .openapi({ description: "The high watermark: the next offset to be written" }),
+    activity: PartitionActivitySchema,
   })
   .openapi("Partition");
 
@@ -138,6 +140,7 @@ export function registerPartitionRoutes(app: SluiceApp, context: AppContext): vo
             `${path}?${query.page_size === undefined ? "" : `page_size=${pageSize}&`}page_token=${end}`,
           )
         : null;
+    const activity = engine.activity.topic(topic_name);
     const data = await mapLimited(partitions, PARTITION_READS_IN_FLIGHT, async (partition) =>
       partitionResource(
         c,
@@ -145,6 +148,7 @@ export function registerPartitionRoutes(app: SluiceApp, context: AppContext): vo
         topic_name,
         partition,
         await engine.partitionOffsets(topic_name, partition),
+        activity,
       ),
     );
     return c.json(
@@ -160,7 +164,8 @@ export function registerPartitionRoutes(app: SluiceApp, context: AppContext): vo
   app.openapi(getPartition, async (c) => {
     const { topic_name, partition_id } = c.req.valid("param");
     const offsets = await engine.partitionOffsets(topic_name, partition_id);
-    return c.json(partitionResource(c, clusterId, topic_name, partition_id, offsets), 200);
+    const activity = engine.activity.topic(topic_name);
+    return c.json(partitionResource(c, clusterId, topic_name, partition_id, offsets, activity), 200);
   });
 
   app.openapi(offsetsByTimestamp, async (c) => {

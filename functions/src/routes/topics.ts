@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { ConflictError, InvalidArgumentError } from "@sluice/core";
+import { TopicActivitySchema } from "../activity.js";
 import { jsonBody } from "../body.js";
 import { CONFIG_NAMES, configPairAlternatives, configValueProblem, isConfigName } from "../config-values.js";
 import type { AppContext, SluiceApp } from "../context.js";
@@ -32,6 +33,7 @@ export const TopicSchema = z
     configs: RelatedSchema,
     partition_reassignments: RelatedSchema,
     authorized_operations: z.array(z.string()),
+    activity: TopicActivitySchema,
   })
   .openapi("Topic");
 

@@ -55,7 +55,8 @@ describe("the CLI bundle", () => {
     expect(bundleIsFresh(outfile)).toBe(true);
     const code = await readFile(outfile, "utf8");
     const imports = [...code.matchAll(/^import .* from "([^"]+)";$/gm)].map((match) => match[1]);
-    expect(imports.length).toBeGreaterThan(0);
     expect(imports.filter((specifier) => !specifier?.startsWith("node:"))).toEqual([]);
+    // The client's code is inside (the bundle may import nothing at all).
+    expect(code).toContain("/record-batches");
   });
 });

@@ -1,4 +1,5 @@
 import { type FetchFunction, SluiceClient } from "@sluice/client";
+import { decodeRecordBatches } from "@sluice/core";
 import { Engine } from "@sluice/engine";
 import { createApp } from "@sluice/functions";
 import { MaintenanceRunner } from "@sluice/maintenance";
@@ -47,7 +48,7 @@ interface Result {
 
 let fetchFn: FetchFunction;
 let client: SluiceClient;
-let requests: Array<{ method: string; url: string; body: string }>;
+let requests: Array<{ method: string; url: string; body: string; bytes?: Uint8Array }>;
 let onRequest: Array<() => void>;
 
 let stores: { objects: MemoryObjectStore; metadata: MemoryMetadataStore };
@@ -61,7 +62,8 @@ beforeEach(() => {
   onRequest = [];
   fetchFn = async (url, init) => {
     const body = typeof init.body === "string" ? init.body : "";
-    requests.push({ method: init.method ?? "GET", url, body });
+    const bytes = init.body instanceof Uint8Array ? init.body : undefined;
+    requests.push({ method: init.method ?? "GET", url, body, ...(bytes ? { bytes } : {}) });
     for (const listener of onRequest.splice(0)) listener();
     return app.request(url, init);
   };
@@ -349,17 +351,23 @@ describe("produce", () => {
     expect(result.stderr).toMatch(/^produced 2 records to t \(partition 2\)/);
   });
 
-  it("batches up to 1,000 records per streaming request, in input order", async () => {
+  it("sends record batches of up to 1,000 records (--batch-size), in input order", async () => {
     const lines = Array.from({ length: 2_500 }, (_, i) => `line-${i}`);
     // Split the input across chunks at odd places, as a pipe would.
     const input = `${lines.join("\n")}\n`;
     const chunks = [input.slice(0, 7), input.slice(7, 9_000), input.slice(9_000)];
-    const result = await sluice("produce t -p 0", chunks);
+    // A linger longer than the test: batches close when full, and the rest at the end of input.
+    const result = await sluice("produce t -p 0 --linger-ms 60000", chunks);
     expect(result.code).toBe(0);
     const produces = requests.filter(
-      (request) => request.method === "POST" && request.url.endsWith("/records"),
+      (request) => request.method === "POST" && request.url.endsWith("/record-batches"),
     );
-    expect(produces.map((request) => request.body.split("\n").length)).toEqual([1_000, 1_000, 500]);
+    const counts = await Promise.all(
+      produces.map(async (request) =>
+        (await decodeRecordBatches(request.bytes!)).map((batch) => batch.recordCount),
+      ),
+    );
+    expect(counts).toEqual([[1_000], [1_000], [500]]);
     const page = await client.readPartition("t", 0, { valueType: "STRING", maxRecords: 10_000 });
     expect(page.records.map((record) => record.value?.data)).toEqual(lines);
   });
@@ -403,7 +411,7 @@ describe("produce", () => {
       await new Promise(() => undefined); // stdin stays open
     })();
     cliIO.fetch = async (url, init) => {
-      if (url.endsWith("/records"))
+      if (url.endsWith("/record-batches"))
         throw new TypeError("fetch failed", { cause: new Error("socket hang up") });
       return fetchFn(url, init);
     };
@@ -411,7 +419,7 @@ describe("produce", () => {
     expect(stderr.text).toBe(
       `sluice: cannot reach ${URL}: socket hang up (0 of 1 records sent were acknowledged)\n`,
     );
-    const produces = requests.filter((request) => request.url.endsWith("/records"));
+    const produces = requests.filter((request) => request.url.endsWith("/record-batches"));
     expect(produces).toHaveLength(0); // the failing fetch never reached the app
   });
 
@@ -420,7 +428,7 @@ describe("produce", () => {
     let lost = false;
     cliIO.fetch = async (url, init) => {
       const response = await fetchFn(url, init);
-      if (url.endsWith("/records") && !lost) {
+      if (url.endsWith("/record-batches") && !lost) {
         lost = true; // the records are committed, but the answer never arrives
         throw new TypeError("fetch failed", { cause: new Error("other side closed") });
       }
@@ -428,7 +436,7 @@ describe("produce", () => {
     };
     expect(await run(["produce", "t", "-p", "0"], cliIO)).toBe(0);
     expect(stdout.text).toMatch(/^produced 2 records to t \(partition 0\)/);
-    const produces = requests.filter((request) => request.url.endsWith("/records"));
+    const produces = requests.filter((request) => request.url.endsWith("/record-batches"));
     expect(produces).toHaveLength(2);
     expect((await client.getPartition("t", 0)).latestOffset).toBe(2);
   });

@@ -3,6 +3,7 @@ import { type OptionSpec, parseArgs, stringOption, UsageError } from "./args.js"
 import { consume } from "./commands/consume.js";
 import { groupDelete, groupDescribe, groupList, groupReset } from "./commands/group.js";
 import { ProduceError, produce } from "./commands/produce.js";
+import { top } from "./commands/top.js";
 import {
   topicAddPartitions,
   topicConfig,
@@ -108,15 +109,19 @@ const COMMANDS: Command[] = [
       { name: "partition", short: "p", type: "string" },
       { name: "batch-size", type: "string" },
       { name: "retries", type: "string" },
+      { name: "compression", type: "string" },
+      { name: "linger-ms", type: "string" },
       { name: "keep-empty-lines", type: "boolean" },
     ],
     optionHelp: [
       "-k, --key-delimiter SEP   split each line into key and value at the first SEP (\\t for a tab)",
       "-H, --header name=value   add a header to every record, repeatable",
       "-p, --partition N         send every record to partition N (default: by key, else sticky)",
-      "--batch-size N            records per request (default 1000, at most 10000)",
+      "--batch-size N            records per batch of a partition (default 1000, at most 10000)",
       "--retries N               resend a request after a connection failure or 429/503 (default 3);",
-      "                          each request has an Idempotency-Key, so a resend never duplicates",
+      "                          the producer is idempotent, so a resend never duplicates",
+      "--compression C           none (default) or gzip",
+      "--linger-ms N             send a batch that is not full N ms after its first record (default 5)",
       "--keep-empty-lines        send an empty line as a record with an empty value (default: skip it)",
       "",
       "One record per line (UTF-8); the topic must exist. With --format json, prints one delivery report per line",
@@ -224,6 +229,24 @@ const COMMANDS: Command[] = [
       "consumers first); the server refuses otherwise and nothing changes.",
     ],
     run: groupReset,
+  },
+  {
+    words: ["top"],
+    summary: "a live view: per topic records/s in and out, p99 latency, errors; per group lag",
+    usage: "sluice top [-i seconds] [-n refreshes]",
+    options: [
+      { name: "interval", short: "i", type: "string" },
+      { name: "iterations", short: "n", type: "string" },
+    ],
+    optionHelp: [
+      "-i, --interval S     seconds between refreshes (default 2)",
+      "-n, --iterations N   stop after N refreshes (default: until Ctrl-C)",
+      "",
+      "On a terminal the view is redrawn in place and fits 100 columns; into a pipe each refresh",
+      "is printed after the last; --format json prints one JSON object per refresh. Rates are the",
+      "server's, over its last 10 seconds (docs/operations.md).",
+    ],
+    run: top,
   },
   {
     words: ["cluster", "info"],

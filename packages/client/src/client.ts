@@ -1,7 +1,9 @@
+import { toPartitionActivity, toTopicActivity } from "./activity.js";
 import { type Data, type DataType, fromBase64, RangeDecoder, toData, toWireHeaders } from "./data.js";
 import { errorFromResponse, SluiceConnectionError, SluiceHttpError } from "./errors.js";
 import { GroupConsumer, type GroupConsumerOptions } from "./group-consumer.js";
 import { parseConcatenatedJson } from "./json-stream.js";
+import { Producer, type ProducerOptions } from "./producer.js";
 import { RecordBatchFormatError, type VisitedBatches, visitRecordBatches } from "./record-batch.js";
 import { parseServerSentEvents } from "./sse.js";
 import type {
@@ -53,10 +55,22 @@ export interface SluiceClientOptions {
   headers?: Record<string, string>;
 }
 
+/** Where one batch of `produceRecordBatches` was written. */
+export interface AppendedBatchReport {
+  partitionId: number;
+  /** The offset of the batch's first record. */
+  baseOffset: number;
+  recordCount: number;
+  /** An earlier request had written this batch (same producer sequence); nothing new was written. */
+  duplicate: boolean;
+  /** On a LogAppendTime topic: the time every record got, epoch milliseconds. */
+  logAppendTime?: number;
+}
+
 interface RequestSpec {
   query?: Record<string, string | number | undefined>;
   json?: unknown;
-  body?: string | ReadableStream<Uint8Array>;
+  body?: string | Uint8Array | ReadableStream<Uint8Array>;
   headers?: Record<string, string>;
   signal?: AbortSignal | undefined;
 }
@@ -291,6 +305,43 @@ export class SluiceClient {
         message: String(item.message),
       })),
     };
+  }
+
+  /**
+   * Produces Kafka RecordBatch v2 batches as they are (the binary route, `POST …/record-batches`),
+   * one per partition in `partitions`, and answers where each was written. The batching
+   * `Producer` (`client.producer()`) builds these for you.
+   */
+  async produceRecordBatches(
+    topic: string,
+    partitions: readonly number[],
+    batches: Uint8Array,
+    options: { idempotencyKey?: string; signal?: AbortSignal } = {},
+  ): Promise<AppendedBatchReport[]> {
+    const headers: Record<string, string> = {
+      "content-type": RECORD_BATCH_MEDIA_TYPE,
+      "sluice-partitions": partitions.join(","),
+    };
+    if (options.idempotencyKey !== undefined) headers["idempotency-key"] = options.idempotencyKey;
+    const body = await this.json("POST", `${await this.topicPath(topic)}/record-batches`, {
+      body: batches,
+      headers,
+      signal: options.signal,
+    });
+    return asArray(body.batches).map((batch) => ({
+      partitionId: Number(batch.partition_id),
+      baseOffset: Number(batch.base_offset),
+      recordCount: Number(batch.record_count),
+      duplicate: batch.duplicate === true,
+      ...(typeof batch.log_append_time === "string"
+        ? { logAppendTime: toMillis(batch.log_append_time) }
+        : {}),
+    }));
+  }
+
+  /** A batching producer over the binary produce route (see Producer). */
+  producer(options: ProducerOptions = {}): Producer {
+    return new Producer(this, options);
   }
 
   /** A new idempotent producer, or, given an id, the same producer with its epoch bumped (fencing older ones). */
@@ -764,7 +815,7 @@ export class SluiceClient {
       init.body = JSON.stringify(spec.json);
       headers["content-type"] = "application/json";
     } else if (spec.body !== undefined) {
-      init.body = spec.body;
+      init.body = spec.body as RequestInit["body"];
       if (spec.body instanceof ReadableStream) init.duplex = "half";
     }
     if (spec.signal) init.signal = spec.signal;
@@ -814,6 +865,7 @@ function toTopicInfo(body: Json): TopicInfo {
     ...(storage && typeof storage === "object" && !Array.isArray(storage)
       ? { storage: toTopicStorage(storage as Json) }
       : {}),
+    ...optional("activity", toTopicActivity(body.activity)),
   };
 }
 
@@ -846,6 +898,10 @@ function toTopicStorage(body: Json): TopicStorage {
   };
 }
 
+function optional<K extends string, V>(key: K, value: V | undefined): { [key in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [key in K]?: V };
+}
+
 function toTopicConfig(body: Json): TopicConfig {
   return {
     name: String(body.name),
@@ -864,6 +920,7 @@ function toPartitionInfo(body: Json): PartitionInfo {
     partitionId: Number(body.partition_id),
     earliestOffset: Number(body.earliest_offset ?? 0),
     latestOffset: Number(body.latest_offset ?? 0),
+    ...optional("activity", toPartitionActivity(body.activity)),
   };
 }
 

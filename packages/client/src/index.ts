@@ -1,4 +1,6 @@
+export type { PartitionActivity, TopicActivity } from "./activity.js";
 export {
+  type AppendedBatchReport,
   type FetchFunction,
   RECORD_BATCH_MEDIA_TYPE,
   SluiceClient,
@@ -26,5 +28,14 @@ export {
   type PartitionsListener,
 } from "./group-consumer.js";
 export { parseConcatenatedJson } from "./json-stream.js";
+export {
+  DeliveryUnknownError,
+  Producer,
+  ProducerClosedError,
+  type ProducerOptions,
+  type ProducerRecord,
+  type ProduceTicket,
+  type RecordMetadata,
+} from "./producer.js";
 export { parseServerSentEvents, type ServerSentEvent } from "./sse.js";
 export type * from "./types.js";

@@ -1,3 +1,4 @@
+import type { PartitionActivity, TopicActivity } from "./activity.js";
 import type { Data, DataInput, DataType, Header, HeaderInput } from "./data.js";
 
 export interface Cluster {
@@ -12,6 +13,8 @@ export interface TopicInfo {
   partitionsCount: number;
   /** Where the topic's data stands; `describeTopic` only (a server that does not say: undefined). */
   storage?: TopicStorage;
+  /** Rates over the server's recent window; absent from servers that do not report them. */
+  activity?: TopicActivity;
 }
 
 /**
@@ -69,6 +72,8 @@ export interface PartitionInfo {
   earliestOffset: number;
   /** The high watermark: the offset the next record will get. */
   latestOffset: number;
+  /** Rates over the server's recent window; absent from servers that do not report them. */
+  activity?: PartitionActivity;
 }
 
 export interface ProduceRecord {

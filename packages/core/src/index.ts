@@ -5,4 +5,5 @@ export * from "./errors.js";
 export * from "./murmur2.js";
 export * from "./partitioner.js";
 export * from "./record-batch.js";
+export * from "./record-batch-check.js";
 export * from "./varint.js";

@@ -1,9 +1,12 @@
 import { type Clock, InvalidArgumentError, NotFoundError, repeatEvery, systemClock } from "@sluice/core";
 import { cond, type MetadataStore, type ObjectStore } from "@sluice/storage";
+import { type Metrics, noopMetrics, RecentActivity } from "@sluice/telemetry";
 import type { AppendRequest, AppendResult, RecordOutcome } from "./append/append-types.js";
 import { Appender } from "./append/appender.js";
 import type { ProducerState } from "./append/producer-state.js";
+import type { AppendBatchesRequest, AppendBatchesResult } from "./append/raw-batches.js";
 import { CommitNotifier } from "./commit-notifier.js";
+import { EngineMeter } from "./engine-meter.js";
 import { type IndexEntry, IndexReader } from "./fetch/index-entries.js";
 import {
   type FetchBatchesResult,
@@ -29,6 +32,14 @@ export interface EngineOptions {
   indexCacheEntries?: number;
   /** How often a waiting reader re-reads the head, for commits made by other processes. Default 250 ms. */
   pollIntervalMs?: number;
+  /**
+   * Hedged uploads: when an object upload has not answered after this long, a second starts under
+   * another key and the first to succeed is used (append/hedged-upload.ts). For object stores
+   * with a long latency tail (S3); default off.
+   */
+  uploadHedgeAfterMs?: number;
+  /** Where produce and fetch are measured (docs/operations.md). Default: nowhere. */
+  metrics?: Metrics;
 }
 
 export interface ProducerIdentity {
@@ -50,10 +61,18 @@ export class Engine {
   private readonly index: IndexReader;
   private readonly notifier = new CommitNotifier();
   private readonly pollIntervalMs: number;
+  private readonly meter: EngineMeter;
+  /**
+   * What each topic did over the last seconds in this process (records and bytes in and out,
+   * p99 latencies, errors): the topic resources' rates.
+   */
+  readonly activity: RecentActivity;
 
   constructor(options: EngineOptions) {
     this.metadata = options.metadata;
     this.clock = options.clock ?? systemClock;
+    this.activity = new RecentActivity({ clock: this.clock });
+    this.meter = new EngineMeter(options.metrics ?? noopMetrics, this.activity);
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.topics = new TopicRegistry(options.metadata, this.clock);
     const batches = new LruCache<string, Uint8Array>(
@@ -75,6 +94,7 @@ export class Engine {
       batches,
       onCommit: (topicId, partition, highWatermark) =>
         this.notifier.notify(topicId, partition, highWatermark),
+      ...(options.uploadHedgeAfterMs === undefined ? {} : { uploadHedgeAfterMs: options.uploadHedgeAfterMs }),
     });
   }
 
@@ -97,6 +117,7 @@ export class Engine {
   async deleteTopic(name: string): Promise<void> {
     const topic = await this.topics.delete(name);
     this.index.forgetTopic(topic.topicId);
+    this.activity.forget(name);
     this.notifier.notifyDeleted(topic.topicId);
   }
 
@@ -127,7 +148,7 @@ export class Engine {
 
   /** Appends at most RECORDS_PER_REQUEST_MAX records, all or nothing per partition. */
   append(request: AppendRequest): Promise<AppendResult> {
-    return this.appender.append(request);
+    return this.meter.append(request.topic, request.records, () => this.appender.append(request));
   }
 
   /**
@@ -135,10 +156,26 @@ export class Engine {
    * with one outcome per record; the idempotency key and producer sequences cover every chunk.
    */
   appendInChunks(request: AppendRequest): Promise<RecordOutcome[]> {
-    return this.appender.appendInChunks(request);
+    return this.meter.appendInChunks(request.topic, request.records, () =>
+      this.appender.appendInChunks(request),
+    );
   }
 
-  async fetch(request: FetchRequest): Promise<FetchResult> {
+  /**
+   * Appends Kafka RecordBatch v2 batches as a producer encoded them, one per partition, checked
+   * and stored as sent (ARCHITECTURE.md, "Append"); committed like `append`.
+   */
+  appendBatches(request: AppendBatchesRequest): Promise<AppendBatchesResult> {
+    return this.meter.appendBatches(request.topic, request.batches, () =>
+      this.appender.appendBatches(request),
+    );
+  }
+
+  fetch(request: FetchRequest): Promise<FetchResult> {
+    return this.meter.fetch(request, () => this.fetchUnmetered(request));
+  }
+
+  private async fetchUnmetered(request: FetchRequest): Promise<FetchResult> {
     const topic = await this.topicWithPartition(request.topic, request.partition);
     return this.readFresh(topic, request.partition, (offsets, retried) =>
       this.reader.fetch(topic, request, offsets, retried),
@@ -149,7 +186,11 @@ export class Engine {
    * What `fetch` reads, as the stored RecordBatch v2 bytes (CRC-checked, base offsets set) rather
    * than decoded records; see FetchBatchesResult.
    */
-  async fetchBatches(request: FetchRequest): Promise<FetchBatchesResult> {
+  fetchBatches(request: FetchRequest): Promise<FetchBatchesResult> {
+    return this.meter.fetchBatches(request, () => this.fetchBatchesUnmetered(request));
+  }
+
+  private async fetchBatchesUnmetered(request: FetchRequest): Promise<FetchBatchesResult> {
     const topic = await this.topicWithPartition(request.topic, request.partition);
     return this.readFresh(topic, request.partition, (offsets, retried) =>
       this.reader.fetchBatches(topic, request, offsets, retried),
@@ -203,6 +244,21 @@ export class Engine {
    */
   async topicStorage(name: string): Promise<TopicStorage> {
     return readTopicStorage(this.metadata, await this.topics.describe(name));
+  }
+
+  /**
+   * The timestamp of the record at `offset`, or null when no record is there (at or past the high
+   * watermark, or before the log start). Consumer-group lag in time is now minus this, for the
+   * first record a group has not consumed. Not measured as a fetch.
+   */
+  async timestampAt(topicName: string, partition: number, offset: number): Promise<number | null> {
+    const topic = await this.topicWithPartition(topicName, partition);
+    const { logStartOffset, highWatermark } = await this.offsetsOf(topic, partition);
+    if (offset < logStartOffset || offset >= highWatermark) return null;
+    const entry = await this.index.entryHolding(topic.topicId, partition, offset);
+    if (!entry) return null;
+    const [records] = await this.reader.readEntries(topic, partition, [entry]);
+    return records?.find((record) => record.offset >= offset)?.timestamp ?? null;
   }
 
   /**

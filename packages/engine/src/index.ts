@@ -1,6 +1,7 @@
 export { type Clock, systemClock, type Timer } from "@sluice/core";
 export * from "./append/append-types.js";
 export { COMMIT_WINDOW_MS, CommitWindowClosedError } from "./append/commit-window.js";
+export type { AppendBatchesRequest, AppendBatchesResult, AppendedBatch } from "./append/raw-batches.js";
 export {
   IDEMPOTENCY_KEY_PATTERN,
   type RecordLabels,

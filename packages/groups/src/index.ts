@@ -24,6 +24,7 @@ export {
 } from "./coordinator.js";
 export * from "./errors.js";
 export * from "./keys.js";
+export { collectConsumerGroupLag, lagWithAge, type PartitionLagWithAge } from "./lag-metrics.js";
 export { type CommittedOffset, type OffsetCommit, OffsetStore } from "./offsets.js";
 export {
   type CreateInstanceRequest,

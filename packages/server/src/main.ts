@@ -4,12 +4,13 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
 
 /**
  * `npm start`: the local server. Environment: PORT (default 8080; 0 picks a free port), HOST
- * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_LOG_REQUESTS=1 (a line per
+ * (default 127.0.0.1), SLUICE_DATA_DIR (default ./.sluice), SLUICE_OBJECT_STORE (packed, the
+ * default for a new data directory, or files: one file per object), SLUICE_LOG_REQUESTS=1 (a line per
  * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
  * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it),
  * SLUICE_MAINTENANCE_INTERVAL_MS (how often maintenance runs: retention, compaction, garbage
- * collection; default 60000, 0 to turn it off). SIGINT/SIGTERM stop it gracefully; a second
- * signal exits at once.
+ * collection; default 60000, 0 to turn it off), SLUICE_METRICS=off (no measuring and no GET
+ * /metrics). SIGINT/SIGTERM stop it gracefully; a second signal exits at once.
  */
 function fail(message: string): never {
   process.stderr.write(`sluice-server: ${message}\n`);
@@ -26,6 +27,9 @@ const durabilityText = process.env.SLUICE_DURABILITY || "fsync";
 if (durabilityText !== "fsync" && durabilityText !== "buffered")
   fail(`SLUICE_DURABILITY must be fsync or buffered, got ${durabilityText}`);
 const durability = durabilityText as "fsync" | "buffered";
+const objectStoreText = process.env.SLUICE_OBJECT_STORE || undefined;
+if (objectStoreText !== undefined && objectStoreText !== "packed" && objectStoreText !== "files")
+  fail(`SLUICE_OBJECT_STORE must be packed or files, got ${objectStoreText}`);
 
 const logLevel = (process.env.SLUICE_LOG_LEVEL || "info").toLowerCase();
 if (logLevel !== "info" && logLevel !== "debug")
@@ -38,6 +42,10 @@ if (!/^\d+$/.test(maintenanceText))
     `SLUICE_MAINTENANCE_INTERVAL_MS must be a whole number of milliseconds (0: off), got ${maintenanceText}`,
   );
 const maintenanceIntervalMs = Number(maintenanceText);
+const metricsText = (process.env.SLUICE_METRICS || "on").toLowerCase();
+if (!["on", "off", "1", "0", "true", "false"].includes(metricsText))
+  fail(`SLUICE_METRICS must be on or off, got ${metricsText}`);
+const metrics = ["on", "1", "true"].includes(metricsText);
 
 let running: RunningServer;
 try {
@@ -47,6 +55,8 @@ try {
     port,
     host,
     durability,
+    ...(objectStoreText ? { objectStore: objectStoreText as "packed" | "files" } : {}),
+    metrics,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
     ...(maintenanceIntervalMs > 0
@@ -74,6 +84,7 @@ process.stdout.write(
     `  cluster id: ${running.clusterId}`,
     `  durability: ${durability}`,
     `  maintenance: ${maintenanceIntervalMs > 0 ? `every ${maintenanceIntervalMs / 1000} s` : "off"}`,
+    `  metrics:    ${metrics ? `${running.url}/metrics (Prometheus)` : "off"}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",
   ].join("\n"),

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { createAdaptorServer } from "@hono/node-server";
 import { Engine } from "@sluice/engine";
 import { createApp, type Logger } from "@sluice/functions";
+import { ConsumerGroups, collectConsumerGroupLag } from "@sluice/groups";
 import {
   MaintenanceRunner,
   type MaintenanceSchedule,
@@ -12,9 +13,17 @@ import {
   type RunReport,
   startMaintenanceSchedule,
 } from "@sluice/maintenance";
-import { FilesystemObjectStore } from "@sluice/storage/filesystem";
+import {
+  type MetadataStore,
+  MeteredMetadataStore,
+  MeteredObjectStore,
+  type ObjectStore,
+} from "@sluice/storage";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
+import { noopMetrics } from "@sluice/telemetry";
+import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import { loadClusterId } from "./cluster-id.js";
+import { type ObjectStoreKind, openObjectStore } from "./object-store-choice.js";
 
 export interface ServerOptions {
   /** Holds `objects/` (the object store) and `metadata.sqlite`; created when missing. */
@@ -37,6 +46,12 @@ export interface ServerOptions {
    */
   durability?: "fsync" | "buffered";
   /**
+   * "packed" (default for a new data directory): objects packed into append-only segment files
+   * and an index, no file per object. "files": one file per object, the layout of data
+   * directories written before packing, which keep it (see openObjectStore).
+   */
+  objectStore?: ObjectStoreKind;
+  /**
    * Receives server-side failures (500, 503), and at debug level routine events such as a client
    * that hung up mid-upload. Default: console.error, and no debug lines.
    */
@@ -56,6 +71,11 @@ export interface ServerOptions {
     /** Each run's report (failed jobs are also logged as errors). */
     onReport?: (report: RunReport) => void;
   };
+  /**
+   * Measure throughput, latency, errors, storage calls and group lag, and serve them at
+   * `GET /metrics` for Prometheus (docs/operations.md). Default true (`SLUICE_METRICS=off`).
+   */
+  metrics?: boolean;
 }
 
 export interface RunningServer {
@@ -73,6 +93,8 @@ export interface RunningServer {
   httpServer: Server;
   /** Requests whose client closed the connection before sending all of the body, since start. */
   readonly clientDisconnects: number;
+  /** The Prometheus sink behind `GET /metrics`; absent with `metrics: false`. */
+  metrics?: PrometheusMetrics;
   /**
    * Graceful stop: stops accepting connections, ends long-polls and event streams, lets other
    * requests finish (bounded by `shutdownTimeoutMs`), then closes the metadata store. Idempotent.
@@ -94,18 +116,41 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const host = options.host ?? DEFAULT_HOST;
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS;
   const streamGraceMs = options.streamGraceMs ?? STREAM_GRACE_MS;
-  await mkdir(join(dataDir, "objects"), { recursive: true });
+  await mkdir(dataDir, { recursive: true });
   const durability = options.durability ?? "fsync";
-  const metadata = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
+  const sqlite = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
+  let objectStore: ReturnType<typeof openObjectStore> | undefined;
   try {
-    const objects = new FilesystemObjectStore({ root: join(dataDir, "objects"), durability });
-    const engine = new Engine({ objects, metadata });
+    objectStore = openObjectStore(dataDir, durability, options.objectStore);
+    const prometheus =
+      options.metrics === false
+        ? undefined
+        : new PrometheusMetrics({
+            onCollectError: (name, error) =>
+              (options.logger ?? console).error(`sluice metrics: collector ${name} failed`, {
+                error: error instanceof Error ? error.message : String(error),
+              }),
+          });
+    const metrics = prometheus ?? noopMetrics;
+    const metadata = prometheus ? new MeteredMetadataStore(sqlite, metrics, "sqlite") : sqlite;
+    // Packed or a file per object, both are the filesystem backend in the storage metrics.
+    const objects = prometheus
+      ? new MeteredObjectStore(objectStore.store, metrics, "filesystem")
+      : objectStore.store;
+    const engine = new Engine({ objects, metadata, metrics });
+    const groups = new ConsumerGroups({ engine, metadata });
+    prometheus?.addCollector("consumer-group-lag", () =>
+      collectConsumerGroupLag({ groups, engine, metrics }),
+    );
     const clusterId = await loadClusterId(metadata);
     let clientDisconnects = 0;
     const app = createApp({
       engine,
       metadata,
+      groups,
       clusterId,
+      metrics,
+      ...(prometheus ? { metricsExposition: prometheus } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
       ...(options.publicUrl === undefined ? {} : { publicUrl: options.publicUrl }),
       onClientDisconnect: () => {
@@ -173,7 +218,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         } finally {
           clearTimeout(streamTimer);
           clearTimeout(forceTimer);
-          metadata.close();
+          sqlite.close();
+          objectStore?.close();
         }
       })();
       return closing;
@@ -191,18 +237,20 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       get clientDisconnects() {
         return clientDisconnects;
       },
+      ...(prometheus ? { metrics: prometheus } : {}),
       close,
     };
   } catch (error) {
-    metadata.close();
+    sqlite.close();
+    objectStore?.close();
     throw error;
   }
 }
 
 function startMaintenance(
   options: NonNullable<ServerOptions["maintenance"]>,
-  objects: FilesystemObjectStore,
-  metadata: SqliteMetadataStore,
+  objects: ObjectStore,
+  metadata: MetadataStore,
   engine: Engine,
   logger: Logger | undefined,
 ): MaintenanceSchedule {

@@ -5,5 +5,6 @@ export * from "./metadata-store/condition.js";
 export * from "./metadata-store/errors.js";
 export type * from "./metadata-store/port.js";
 export { ITEM_BYTES_MAX, TRANSACTION_OPERATIONS_MAX } from "./metadata-store/port.js";
+export { MeteredMetadataStore, MeteredObjectStore, type StorageBackend } from "./metered.js";
 export type * from "./object-store/port.js";
 export { OBJECT_KEY_BYTES_MAX } from "./object-store/port.js";

@@ -1,6 +1,7 @@
 /**
  * The backends a scenario suite is bound to, made once here so every binding is one call: the
- * embedded pair (SQLite + filesystem, a temporary directory per run) and the AWS pair (DynamoDB +
+ * embedded pair (SQLite + the packed object store, as the local server runs them, a temporary
+ * directory per run) and the AWS pair (DynamoDB +
  * S3 on the emulator, one table and bucket per test file). A subpath export of its own
  * (`@sluice/testing/backends`), so importing the rest of the testing helpers loads neither SQLite
  * nor the AWS SDK.
@@ -12,7 +13,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import type { MetadataStore, ObjectStore } from "@sluice/storage";
 import { createMetadataTable, DynamoDbMetadataStore, deleteMetadataTable } from "@sluice/storage/dynamodb";
-import { FilesystemObjectStore } from "@sluice/storage/filesystem";
+import { PackedObjectStore } from "@sluice/storage/packed";
 import { createBucketIfMissing, deleteBucketAndContents, S3ObjectStore } from "@sluice/storage/s3";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { afterAll, beforeAll } from "vitest";
@@ -25,15 +26,17 @@ export interface StoreBackend {
   cleanup?: () => Promise<void>;
 }
 
-/** A fresh SQLite database and filesystem store in a temporary directory, removed by `cleanup`. */
+/** A fresh SQLite database and packed object store in a temporary directory, removed by `cleanup`. */
 export async function embeddedBackend(prefix: string): Promise<StoreBackend> {
   const dir = await mkdtemp(join(tmpdir(), `sluice-${prefix}-`));
   const metadata = new SqliteMetadataStore({ path: join(dir, "metadata.sqlite") });
+  const objects = new PackedObjectStore({ root: join(dir, "packed") });
   return {
-    objects: new FilesystemObjectStore({ root: join(dir, "objects") }),
+    objects,
     metadata,
     cleanup: async () => {
       metadata.close();
+      objects.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

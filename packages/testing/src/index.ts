@@ -1,8 +1,12 @@
 export { awsClientConfig, hasAwsEndpoint } from "./aws.js";
 export * from "./delaying-store.js";
+export { emfProblems } from "./emf-spec.js";
 export * from "./history-checker.js";
+export * from "./kafkajs-batches.js";
+export * from "./latency-store.js";
 export * from "./lease-checker.js";
 export { uniqueName } from "./names.js";
+export * from "./prometheus-text.js";
 export * from "./recording-store.js";
 export * from "./replay.js";
 export * from "./simulated-clock.js";

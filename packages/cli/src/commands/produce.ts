@@ -1,8 +1,8 @@
-import { randomUUID } from "node:crypto";
 import {
-  type ProduceOutcome,
-  type ProduceRecord,
-  type SluiceClient,
+  DeliveryUnknownError,
+  ProducerClosedError,
+  type ProducerRecord,
+  type RecordMetadata,
   SluiceConnectionError,
   SluiceHttpError,
 } from "@sluice/client";
@@ -11,18 +11,18 @@ import type { CommandContext } from "../context.js";
 import { write } from "../io.js";
 import { plural } from "./topic.js";
 
-/** Records per request (Confluent's streaming mode); the server takes at most 10,000. */
+/** Records per batch (per partition); the batch is sent when full or 5 ms after its first record. */
 export const PRODUCE_BATCH_DEFAULT = 1_000;
-/** A batch that is not full is sent once stdin has been quiet this long (typing by hand). */
-const LINGER_MS = 50;
 const PROGRESS_INTERVAL_MS = 250;
 export const PRODUCE_RETRIES_DEFAULT = 3;
-const RETRY_DELAY_MS = 200;
-const RETRY_DELAY_MAX_MS = 2_000;
+/** A batch that is not full goes this long after its first record (typing by hand shows at once). */
+const LINGER_MS = 5;
+const COMPRESSIONS = ["none", "gzip"] as const;
 
 /**
- * `sluice produce <topic>`: one record per stdin line, sent in batches with one request in flight
- * while the next batch is read (so records of a partition stay in input order).
+ * `sluice produce <topic>`: one record per stdin line, through the SDK's batching producer
+ * (RecordBatch v2 batches over the binary route, idempotent: a resent batch is never written
+ * twice and each partition keeps the input order).
  */
 export async function produce(ctx: CommandContext): Promise<number> {
   if (ctx.args.length !== 1)
@@ -33,6 +33,12 @@ export async function produce(ctx: CommandContext): Promise<number> {
     integerOption(ctx.values, "batch-size", "--batch-size", { min: 1, max: 10_000 }) ?? PRODUCE_BATCH_DEFAULT;
   const retries =
     integerOption(ctx.values, "retries", "--retries", { min: 0, max: 100 }) ?? PRODUCE_RETRIES_DEFAULT;
+  const lingerMs =
+    integerOption(ctx.values, "linger-ms", "--linger-ms", { min: 0, max: 60_000 }) ?? LINGER_MS;
+  const compression = stringOption(ctx.values, "compression") ?? "none";
+  if (!(COMPRESSIONS as readonly string[]).includes(compression)) {
+    throw new UsageError(`--compression must be one of ${COMPRESSIONS.join(", ")}, not ${compression}`);
+  }
   const separatorOption = stringOption(ctx.values, "key-delimiter");
   const separator = separatorOption === undefined ? undefined : unescapeText(separatorOption);
   if (separator === "") throw new UsageError("-k/--key-delimiter must not be empty");
@@ -49,8 +55,8 @@ export async function produce(ctx: CommandContext): Promise<number> {
     );
   }
 
-  const toRecord = (line: string): ProduceRecord => {
-    const record: ProduceRecord = { value: line };
+  const toRecord = (line: string): ProducerRecord => {
+    const record: ProducerRecord = { topic, value: line };
     if (separator !== undefined) {
       const at = line.indexOf(separator);
       if (at !== -1) {
@@ -59,70 +65,68 @@ export async function produce(ctx: CommandContext): Promise<number> {
       }
     }
     if (headers.length > 0) record.headers = headers;
-    if (partition !== undefined) record.partitionId = partition;
+    if (partition !== undefined) record.partition = partition;
     return record;
   };
 
+  const producer = ctx.client.producer({
+    lingerMs,
+    batchRecordsMax: batchSize,
+    retries,
+    compression: compression as (typeof COMPRESSIONS)[number],
+  });
   const now = ctx.io.now ?? Date.now;
   const started = now();
   const stats = { sent: 0, acknowledged: 0, failed: 0, skipped: 0, partitions: new Set<number>() };
   let firstFailure: string | undefined;
-  let requestError: unknown;
+  /** A failure that stops the run: the server cannot be reached, or the producer stopped. */
+  let fatal: unknown;
   let lineNumber = 0;
 
-  // Each request carries an idempotency key, so a request whose answer was lost (a connection
-  // closed under it, a 503) can be sent again without writing its records twice.
-  const run = randomUUID();
-  let requestNumber = 0;
-  /** Sends `batch`; `lines` are the input line numbers of its records (empty lines are skipped). */
-  const send = async (batch: ProduceRecord[], lines: number[]) => {
-    stats.sent += batch.length;
-    const idempotencyKey = `sluice-cli-${run}-${requestNumber++}`;
-    const outcomes = await produceWithRetries(ctx.client, topic, batch, idempotencyKey, retries, ctx.signal);
-    if (outcomes.length !== batch.length) {
-      throw new Error(`the server answered ${outcomes.length} delivery reports for ${batch.length} records`);
+  // Reports go out in input order: each line's outcome waits for the lines before it.
+  const pending: { line: number; outcome?: string }[] = [];
+  let printing = Promise.resolve();
+  const flushReports = () => {
+    const ready: string[] = [];
+    while (pending.length > 0 && pending[0]!.outcome !== undefined) {
+      const outcome = pending.shift()!.outcome!;
+      if (outcome !== "") ready.push(outcome);
     }
-    const reports: string[] = [];
-    outcomes.forEach((outcome: ProduceOutcome, index) => {
-      const line = lines[index] as number;
-      if (outcome.ok) {
-        stats.acknowledged++;
-        stats.partitions.add(outcome.report.partitionId);
-        if (ctx.format === "json") {
-          const { partitionId, offset, timestamp } = outcome.report;
-          reports.push(JSON.stringify({ line, partition: partitionId, offset, timestamp }));
-        }
-      } else {
-        stats.failed++;
-        firstFailure ??= `line ${line}: ${outcome.message}`;
-        if (ctx.format === "json") {
-          reports.push(JSON.stringify({ line, error_code: outcome.errorCode, message: outcome.message }));
-        }
-      }
-    });
-    if (reports.length > 0) await write(ctx.io.stdout, `${reports.join("\n")}\n`);
+    if (ready.length > 0 && ctx.format === "json") {
+      const text = `${ready.join("\n")}\n`;
+      printing = printing.then(() => write(ctx.io.stdout, text));
+    }
   };
-
-  let inFlight: Promise<void> | undefined;
-  // Lets the read loop stop at once when a request fails, even while stdin is quiet.
-  let announceFailure: (value: "failed") => void = () => undefined;
-  const failed = new Promise<"failed">((resolve) => {
-    announceFailure = resolve;
-  });
-  let batch: ProduceRecord[] = [];
-  let batchLines: number[] = [];
-  const dispatch = async () => {
-    if (batch.length === 0) return;
-    const full = batch;
-    const lines = batchLines;
-    batch = [];
-    batchLines = [];
-    await inFlight;
-    if (requestError !== undefined) return;
-    inFlight = send(full, lines).catch((error: unknown) => {
-      requestError = error;
-      announceFailure("failed");
+  const delivered = (slot: { line: number; outcome?: string }, metadata: RecordMetadata) => {
+    stats.acknowledged++;
+    stats.partitions.add(metadata.partitionId);
+    slot.outcome = JSON.stringify({
+      line: slot.line,
+      partition: metadata.partitionId,
+      offset: metadata.offset,
+      timestamp: metadata.timestamp,
     });
+    flushReports();
+  };
+  let announceFatal: (value: "failed") => void = () => undefined;
+  const failed = new Promise<"failed">((resolve) => {
+    announceFatal = resolve;
+  });
+  const refused = (slot: { line: number; outcome?: string }, error: unknown) => {
+    if (isFatal(error) || error instanceof ProducerClosedError) {
+      // The run stops: such records get no report line (the summary says how many were acknowledged).
+      if (!(error instanceof ProducerClosedError)) fatal ??= error;
+      announceFatal("failed");
+      slot.outcome = "";
+      flushReports();
+      return;
+    }
+    stats.failed++;
+    const status = error instanceof SluiceHttpError ? error.status : 500;
+    const message = error instanceof Error ? error.message : String(error);
+    firstFailure ??= `line ${slot.line}: ${message}`;
+    slot.outcome = JSON.stringify({ line: slot.line, error_code: status, message });
+    flushReports();
   };
 
   const progress = ctx.io.stderr.isTTY
@@ -137,40 +141,19 @@ export async function produce(ctx: CommandContext): Promise<number> {
   progress?.unref?.();
 
   const chunks = lineChunks(ctx.io.stdin)[Symbol.asyncIterator]();
-  let pending: Promise<IteratorResult<string[]>> | undefined;
   let interrupted = false;
   const aborted = new Promise<"aborted">((resolve) => {
     if (ctx.signal.aborted) resolve("aborted");
     ctx.signal.addEventListener("abort", () => resolve("aborted"), { once: true });
   });
   try {
-    while (requestError === undefined) {
-      pending ??= chunks.next();
-      const waits: Array<Promise<IteratorResult<string[]> | "linger" | "aborted" | "failed">> = [
-        pending,
-        aborted,
-        failed,
-      ];
-      let linger: NodeJS.Timeout | undefined;
-      if (batch.length > 0) {
-        waits.push(
-          new Promise((resolve) => {
-            linger = setTimeout(() => resolve("linger"), LINGER_MS);
-          }),
-        );
-      }
-      const next = await Promise.race(waits);
-      clearTimeout(linger);
+    reading: while (fatal === undefined) {
+      const next = await Promise.race([chunks.next(), aborted, failed]);
       if (next === "failed") break;
       if (next === "aborted") {
         interrupted = true;
         break;
       }
-      if (next === "linger") {
-        await dispatch();
-        continue;
-      }
-      pending = undefined;
       if (next.done) break;
       for (const line of next.value) {
         lineNumber++;
@@ -178,13 +161,27 @@ export async function produce(ctx: CommandContext): Promise<number> {
           stats.skipped++;
           continue;
         }
-        batch.push(toRecord(line));
-        batchLines.push(lineNumber);
-        if (batch.length >= batchSize) await dispatch();
+        const slot: { line: number; outcome?: string } = { line: lineNumber };
+        pending.push(slot);
+        stats.sent++;
+        try {
+          // Waits while the producer's buffer is full: stdin is read as fast as records are sent.
+          const ticket = await producer.produce(toRecord(line));
+          ticket.delivered.then(
+            (metadata) => delivered(slot, metadata),
+            (error: unknown) => refused(slot, error),
+          );
+        } catch (error) {
+          refused(slot, error);
+        }
+        if (fatal !== undefined) break reading;
       }
     }
-    await dispatch();
-    await inFlight;
+    // After a failure that stops the run, what is unsent is dropped; what is in flight finishes.
+    if (fatal === undefined) await producer.flush().catch(() => undefined);
+    else await producer.abort(fatal);
+    flushReports();
+    await printing;
   } finally {
     if (progress) {
       clearInterval(progress);
@@ -206,10 +203,9 @@ export async function produce(ctx: CommandContext): Promise<number> {
     (stats.failed > 0 ? `; ${stats.failed} failed` : "") +
     (stats.skipped > 0 ? `; ${plural(stats.skipped, "empty line")} skipped` : "") +
     (interrupted ? "; interrupted" : "");
-  if (requestError !== undefined) {
-    const message = requestError instanceof Error ? requestError.message : String(requestError);
+  if (fatal !== undefined) {
     throw new ProduceError(
-      `${message} (${stats.acknowledged} of ${stats.sent} records sent were acknowledged)`,
+      `${describeFatal(fatal)} (${stats.acknowledged} of ${stats.sent} records sent were acknowledged)`,
     );
   }
   await write(ctx.format === "json" ? ctx.io.stderr : ctx.io.stdout, `${summary}\n`);
@@ -221,27 +217,19 @@ export async function produce(ctx: CommandContext): Promise<number> {
   return interrupted ? 130 : 0;
 }
 
-async function produceWithRetries(
-  client: SluiceClient,
-  topic: string,
-  batch: ProduceRecord[],
-  idempotencyKey: string,
-  retries: number,
-  signal: AbortSignal,
-): Promise<ProduceOutcome[]> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await client.produceMany(topic, batch, { idempotencyKey });
-    } catch (error) {
-      const transient =
-        error instanceof SluiceConnectionError || (error instanceof SluiceHttpError && error.retryable);
-      if (!transient || attempt >= retries || signal.aborted) throw error;
-      const backoff = Math.min(RETRY_DELAY_MAX_MS, RETRY_DELAY_MS * 2 ** attempt);
-      const wait =
-        error instanceof SluiceHttpError && error.retryAfterMs !== undefined ? error.retryAfterMs : backoff;
-      await new Promise((resolve) => setTimeout(resolve, wait));
-    }
-  }
+/**
+ * Failures that stop the run rather than one record: the server out of reach after the retries
+ * (the records' outcome unknown), a refusal of the whole producer (fenced, closed).
+ */
+function isFatal(error: unknown): boolean {
+  if (error instanceof SluiceHttpError) return error.code === "INVALID_PRODUCER_EPOCH" || error.status >= 500;
+  return true;
+}
+
+function describeFatal(error: unknown): string {
+  const cause = error instanceof DeliveryUnknownError ? error.cause : error;
+  if (cause instanceof SluiceConnectionError) return cause.message;
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** A produce that ended with records unacknowledged: exit code 1. */

@@ -47,8 +47,13 @@ export interface AppendResult {
   duplicate: boolean;
 }
 
-/** The fate of one record of a chunked append (Engine.appendInChunks). */
-export type RecordOutcome = { ok: true; appended: AppendedRecord } | { ok: false; error: unknown };
+/**
+ * The fate of one record of a chunked append (Engine.appendInChunks). `duplicate`: its chunk was
+ * a retry answered from an earlier commit, and nothing new was written.
+ */
+export type RecordOutcome =
+  | { ok: true; appended: AppendedRecord; duplicate?: boolean }
+  | { ok: false; error: unknown };
 
 export const RECORDS_PER_REQUEST_MAX = 10_000;
 export const IDEMPOTENCY_KEY_TTL_MS = 24 * 60 * 60 * 1000;

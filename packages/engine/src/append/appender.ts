@@ -30,6 +30,7 @@ import {
   type PartitionWrite,
 } from "./commit.js";
 import { withinCommitWindow } from "./commit-window.js";
+import { hedgedUpload } from "./hedged-upload.js";
 import {
   doneItem,
   type IdempotencyClaim,
@@ -41,6 +42,7 @@ import {
   pendingItem,
 } from "./idempotency.js";
 import type { ProducerState } from "./producer-state.js";
+import { type AppendBatchesRequest, type AppendBatchesResult, appendRecordBatches } from "./raw-batches.js";
 import { validateAppend } from "./validate-append.js";
 
 export interface AppenderDependencies {
@@ -54,9 +56,21 @@ export interface AppenderDependencies {
   batches: LruCache<string, Uint8Array>;
   /** Told of every partition whose high watermark moved. */
   onCommit: (topicId: string, partition: number, highWatermark: number) => void;
+  /** Start a second upload under another key when the first has not answered by then (hedged-upload.ts). */
+  uploadHedgeAfterMs?: number;
 }
 
 const TRANSACTION_OPERATIONS = 100;
+
+/** What an object's commit carries besides its writes. */
+export interface ObjectWriteOptions {
+  producer?: { producerId: number; producerEpoch: number };
+  idempotencyKey?: string;
+  /** With idempotencyKey: the outcome the key will remember. */
+  idempotencyRecord?: IdempotencyRecord;
+  /** Which chunk of a chunked request this is (its idempotency item); 0 otherwise. */
+  chunk: number;
+}
 
 /** The write path (ARCHITECTURE.md, "Append"): validate, partition, encode, upload, commit, acknowledge. */
 export class Appender {
@@ -81,7 +95,7 @@ export class Appender {
     if (request.records.length <= RECORDS_PER_REQUEST_MAX) {
       try {
         const result = await this.appendChunk(request, 0);
-        return result.records.map((appended) => ({ ok: true, appended }));
+        return result.records.map((appended) => ({ ok: true, appended, duplicate: result.duplicate }));
       } catch (error) {
         return request.records.map(() => ({ ok: false, error }));
       }
@@ -100,7 +114,8 @@ export class Appender {
           { ...request, records, ...(producer ? { producer } : {}) },
           chunk,
         );
-        for (const appended of result.records) outcomes.push({ ok: true, appended });
+        for (const appended of result.records)
+          outcomes.push({ ok: true, appended, duplicate: result.duplicate });
       } catch (error) {
         for (let index = 0; index < records.length; index++) outcomes.push({ ok: false, error });
       }
@@ -166,13 +181,6 @@ export class Appender {
       topic.settings.timestampType === "LogAppendTime" ? appendTime : (record.timestamp ?? appendTime),
     );
     const { body, writes } = await encodeObject(request, topic, byPartition, appendTime);
-    const objectKey = await this.upload(topic, body);
-    for (const write of writes)
-      this.deps.batches.set(
-        batchCacheKey(objectKey, write.position, write.length),
-        body.subarray(write.position, write.position + write.length),
-      );
-
     const idempotencyRecord: IdempotencyRecord | undefined =
       request.idempotencyKey === undefined
         ? undefined
@@ -182,9 +190,62 @@ export class Appender {
             recordPartitions: encodePartitions(recordPartitions),
             appendTime,
           };
-    const outcome = await this.commit(topic, objectKey, writes, request, idempotencyRecord, chunk);
+    const outcome = await this.writeObject(topic, body, writes, {
+      ...(request.producer ? { producer: request.producer } : {}),
+      ...(idempotencyRecord ? { idempotencyKey: request.idempotencyKey!, idempotencyRecord } : {}),
+      chunk,
+    });
     if (outcome.kind === "idempotent-replay") return replayResult(topic, request, outcome.record);
+    return {
+      topic: topic.name,
+      records: assignOffsets(recordPartitions, outcome.baseOffsets, timestamps),
+      duplicate: writes.every((write) => outcome.duplicatePartitions.has(write.partition)),
+    };
+  }
 
+  private topicFor(request: AppendRequest): Promise<Topic> {
+    const highest = request.records.reduce((max, record) => Math.max(max, record.partition ?? -1), -1);
+    return this.topicWithPartitions(request.topic, highest);
+  }
+
+  private async topicWithPartitions(name: string, highestPartition: number): Promise<Topic> {
+    let topic = await this.deps.topics.get(name);
+    // The cached partition count may be behind a recent increase; look again before refusing.
+    if (highestPartition >= topic.partitions) topic = await this.deps.topics.describe(name);
+    return topic;
+  }
+
+  /**
+   * Appends record batches as a producer encoded them, stored as they are (append/raw-batches.ts):
+   * one object for the request, one commit, as for records.
+   */
+  appendBatches(request: AppendBatchesRequest): Promise<AppendBatchesResult> {
+    return appendRecordBatches(request, {
+      clock: this.deps.clock,
+      metadata: this.deps.metadata,
+      topicWithPartitions: (name, highest) => this.topicWithPartitions(name, highest),
+      writeObject: (topic, body, writes, options) => this.writeObject(topic, body, writes, options),
+    });
+  }
+
+  /**
+   * The tail every append shares: upload the object, keep its batches for tail readers, commit,
+   * and tell waiting readers of the new high watermarks.
+   */
+  private async writeObject(
+    topic: Topic,
+    body: Uint8Array,
+    writes: PartitionWrite[],
+    options: ObjectWriteOptions,
+  ): Promise<CommitOutcome> {
+    const objectKey = await this.upload(topic, body);
+    for (const write of writes)
+      this.deps.batches.set(
+        batchCacheKey(objectKey, write.position, write.length),
+        body.subarray(write.position, write.position + write.length),
+      );
+    const outcome = await this.commit(topic, objectKey, writes, options);
+    if (outcome.kind === "idempotent-replay") return outcome;
     for (const write of writes) {
       if (outcome.duplicatePartitions.has(write.partition)) continue;
       this.deps.onCommit(
@@ -193,19 +254,7 @@ export class Appender {
         outcome.baseOffsets.get(write.partition)! + write.recordCount,
       );
     }
-    return {
-      topic: topic.name,
-      records: assignOffsets(recordPartitions, outcome.baseOffsets, timestamps),
-      duplicate: writes.every((write) => outcome.duplicatePartitions.has(write.partition)),
-    };
-  }
-
-  private async topicFor(request: AppendRequest): Promise<Topic> {
-    let topic = await this.deps.topics.get(request.topic);
-    const highest = request.records.reduce((max, record) => Math.max(max, record.partition ?? -1), -1);
-    // The cached partition count may be behind a recent increase; look again before refusing.
-    if (highest >= topic.partitions) topic = await this.deps.topics.describe(request.topic);
-    return topic;
+    return outcome;
   }
 
   private async replayIfSeen(
@@ -254,7 +303,11 @@ export class Appender {
     return counter % topic.partitions;
   }
 
-  private async upload(topic: Topic, body: Uint8Array): Promise<string> {
+  private upload(topic: Topic, body: Uint8Array): Promise<string> {
+    return hedgedUpload(this.deps.clock, this.deps.uploadHedgeAfterMs, () => this.uploadOnce(topic, body));
+  }
+
+  private async uploadOnce(topic: Topic, body: Uint8Array): Promise<string> {
     for (let attempt = 0; ; attempt++) {
       const key = newDataObjectKey(topic.topicId, this.deps.clock.now());
       try {
@@ -271,18 +324,17 @@ export class Appender {
     topic: Topic,
     objectKey: string,
     writes: PartitionWrite[],
-    request: AppendRequest,
-    idempotencyRecord: IdempotencyRecord | undefined,
-    chunk: number,
+    options: ObjectWriteOptions,
   ): Promise<CommitOutcome> {
-    const producer = request.producer && {
-      producerId: request.producer.producerId,
-      producerEpoch: request.producer.producerEpoch,
+    const { idempotencyRecord, chunk } = options;
+    const producer = options.producer && {
+      producerId: options.producer.producerId,
+      producerEpoch: options.producer.producerEpoch,
     };
     const expiresAtMs = this.deps.clock.now() + IDEMPOTENCY_KEY_TTL_MS;
     const idempotency: IdempotencyClaim | undefined = idempotencyRecord && {
-      key: request.idempotencyKey!,
-      itemKey: idempotencyItemKey(topic.topicId, request.idempotencyKey!, chunk),
+      key: options.idempotencyKey!,
+      itemKey: idempotencyItemKey(topic.topicId, options.idempotencyKey!, chunk),
       record: idempotencyRecord,
       expiresAtMs,
     };

@@ -204,7 +204,15 @@ function buildTransaction(
         },
       );
       add(
-        { kind: "put", item, condition: producerStateCondition(producer.producerEpoch, write.sequence) },
+        {
+          kind: "put",
+          item,
+          condition: producerStateCondition(
+            producer.producerEpoch,
+            write.sequence,
+            producerStates.get(partition),
+          ),
+        },
         { role: "producer-state", partition },
       );
     }

@@ -37,13 +37,30 @@ export function producerStateFromItem(item: Item | undefined): ProducerState | u
 }
 
 /**
- * The condition under which a batch (epoch, sequence) may follow the stored state: the next
- * sequence of the same epoch, or sequence 0 of a new producer or a newer epoch.
+ * The condition under which a batch (epoch, sequence) may replace the stored state with the item
+ * built from `basis`, the state it was read as: the stored state must still be `basis` (the new
+ * item carries basis's recent batches on), and the batch must follow it — the next sequence of
+ * the same epoch, or sequence 0 of a new producer or a newer epoch. Checking only the sequence is
+ * not enough: two appends of one producer racing in one process both start from the same cached
+ * state, and the second would write its item over the first's, forgetting the first batch (whose
+ * retry would then be refused instead of answered as a duplicate). A basis that the batch does not
+ * follow makes the condition fail, and the failure's current state is classified (duplicate, gap,
+ * fenced) or becomes the next basis.
  */
-export function producerStateCondition(epoch: number, sequence: number): Condition {
-  const continues = cond.and(cond.eq("epoch", epoch), cond.eq("nextSequence", sequence));
-  if (sequence !== 0) return continues;
-  return cond.or(cond.notExists("pk"), cond.compare("epoch", "<", epoch), continues);
+export function producerStateCondition(
+  epoch: number,
+  sequence: number,
+  basis: ProducerState | undefined,
+): Condition {
+  const unchanged =
+    basis === undefined
+      ? cond.notExists("pk")
+      : cond.and(cond.eq("epoch", basis.epoch), cond.eq("nextSequence", basis.nextSequence));
+  const follows =
+    basis === undefined || basis.epoch < epoch
+      ? sequence === 0
+      : basis.epoch === epoch && basis.nextSequence === sequence;
+  return follows ? unchanged : cond.and(cond.exists("pk"), cond.notExists("pk"));
 }
 
 /** The state item after appending `count` records at `baseOffset`. */

@@ -1,0 +1,721 @@
+/**
+ * `npm run bench -- peers [--json] [--records N] [--json-batches N] [--singles N] [--e2e N]
+ *   [--durability buffered|fsync] [--dir PATH] [--skip kafka,nats]`
+ *
+ * Sluice's local server beside a Kafka 4.4 broker (KRaft, one node) and a NATS server with
+ * JetStream (file storage), all on loopback on this machine, running the same three workloads
+ * with each system's own standard client:
+ * 1. batched produce of 100-byte records: Sluice's SDK producer over the binary route (and the
+ *    JSON route, 1,000-record requests) against Kafka's ProducerPerformance (acks=all,
+ *    linger.ms=10, 8 partitions) and `nats bench js pub async`;
+ * 2. single-record produce, one at a time, acknowledgement latency: a JSON produce against
+ *    ProducerPerformance rate-limited to one record in flight, and the `nats` npm client's
+ *    JetStream publish awaiting each ack;
+ * 3. produce-to-consume latency: a long-polling reader against Kafka's EndToEndLatency tool.
+ * Peers are fetched once into bench/.peers (Maven Central jars, Go modules built with `go
+ * install`), ignored by git; one that cannot be fetched or started is reported as skipped with
+ * the reason. Prints every figure and the ratio Sluice / peer, draws a chart, and with --json
+ * ends with one JSON line.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { SluiceClient } from "@sluice/client";
+import * as hdr from "hdr-histogram-js";
+import { apiFor, batchedProduce, produceToConsume, singleProduce } from "./http.js";
+import { startServer } from "./local-server.js";
+import { progress, progressDone, writeBarChart } from "./report.js";
+
+const RECORD_BYTES = 100;
+const PARTITIONS = 8;
+const CACHE = join(import.meta.dirname, ".peers");
+const KAFKA_VERSION = "4.4.0";
+const NATS_SERVER_MODULE = "github.com/nats-io/nats-server/v2@v2.15.2";
+const NATS_CLI_MODULE = "github.com/nats-io/natscli/nats@v0.5.0";
+
+interface Throughput {
+  recordsPerS: number;
+}
+interface Latency {
+  p50Ms: number;
+  p99Ms: number;
+}
+type Outcome<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      json: { type: "boolean", default: false },
+      records: { type: "string", default: "1000000" },
+      "json-batches": { type: "string", default: "300" },
+      singles: { type: "string", default: "2000" },
+      e2e: { type: "string", default: "2000" },
+      durability: { type: "string", default: "buffered" },
+      dir: { type: "string", default: tmpdir() },
+      skip: { type: "string", default: "" },
+    },
+  });
+  const records = Number(values.records);
+  const singles = Number(values.singles);
+  const e2eCount = Number(values.e2e);
+  const skip = new Set(values.skip.split(",").filter(Boolean));
+  const durability = values.durability === "fsync" ? "fsync" : "buffered";
+
+  step("Sluice: starting the local server");
+  const sluice = await measureSluice(
+    values.dir,
+    durability,
+    records,
+    Number(values["json-batches"]),
+    singles,
+    e2eCount,
+  );
+  const kafka = skip.has("kafka")
+    ? skipped<KafkaFigures>("--skip kafka")
+    : await attempt(() => measureKafka(values.dir, records, singles, e2eCount));
+  const nats = skip.has("nats")
+    ? skipped<NatsFigures>("--skip nats")
+    : await attempt(() => measureNats(values.dir, records, singles));
+  progressDone();
+
+  const k = kafka.ok ? kafka.value : undefined;
+  const n = nats.ok ? nats.value : undefined;
+  const rows: [string, string, number, number | undefined, number | undefined, boolean][] = [
+    [
+      "batched produce, binary (SDK producer)",
+      "records/s",
+      sluice.binary.recordsPerS,
+      k?.produce.recordsPerS,
+      n?.produce.recordsPerS,
+      true,
+    ],
+    [
+      "batched produce, JSON (1,000 per request)",
+      "records/s",
+      sluice.json.recordsPerS,
+      k?.produce.recordsPerS,
+      n?.produce.recordsPerS,
+      true,
+    ],
+    ["single-record produce p50", "ms", sluice.single.p50Ms, k?.single.p50Ms, n?.publish.p50Ms, false],
+    ["single-record produce p99", "ms", sluice.single.p99Ms, k?.single.p99Ms, n?.publish.p99Ms, false],
+    ["produce-to-consume p50", "ms", sluice.e2e.p50Ms, k?.e2e.p50Ms, undefined, false],
+    ["produce-to-consume p99", "ms", sluice.e2e.p99Ms, k?.e2e.p99Ms, undefined, false],
+  ];
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(
+    `\nSluice (local server, ${durability}), Kafka ${KAFKA_VERSION} (KRaft, acks=all), NATS JetStream (file storage); all on loopback on this machine`,
+  );
+  out(
+    `${"figure".padEnd(44)}${"unit".padEnd(11)}${"Sluice".padStart(12)}${"Kafka".padStart(12)}${"Sluice/Kafka".padStart(14)}${"NATS".padStart(12)}${"Sluice/NATS".padStart(13)}`,
+  );
+  for (const [name, unit, ours, kafkaValue, natsValue, higherIsBetter] of rows) {
+    const ratio = (peer: number | undefined) =>
+      peer === undefined
+        ? "—"
+        : `${(higherIsBetter ? ours / peer : peer / Math.max(ours, Number.EPSILON)).toFixed(2)}×`;
+    out(
+      `${name.padEnd(44)}${unit.padEnd(11)}${format(ours).padStart(12)}${format(kafkaValue).padStart(12)}${ratio(kafkaValue).padStart(14)}${format(natsValue).padStart(12)}${ratio(natsValue).padStart(13)}`,
+    );
+  }
+  out("(ratios: higher is better for Sluice — throughput Sluice/peer, latency peer/Sluice)");
+  if (!kafka.ok) out(`Kafka: skipped — ${kafka.reason}`);
+  if (!nats.ok) out(`NATS: skipped — ${nats.reason}`);
+  printTargets(out, sluice, k, n);
+  const chart = writeBarChart(
+    "peers.svg",
+    "Sluice beside Kafka and NATS JetStream on one machine (loopback)",
+    ["Sluice binary", "Sluice JSON", "Kafka", "NATS JetStream"],
+    [
+      {
+        name: "batched produce",
+        unit: "records/s (100 B)",
+        values: [
+          sluice.binary.recordsPerS,
+          sluice.json.recordsPerS,
+          k?.produce.recordsPerS,
+          n?.produce.recordsPerS,
+        ],
+      },
+      {
+        name: "single-record produce p99",
+        unit: "ms (lower is better)",
+        values: [undefined, sluice.single.p99Ms, k?.single.p99Ms, n?.publish.p99Ms],
+      },
+      {
+        name: "produce-to-consume p99",
+        unit: "ms (lower is better)",
+        values: [undefined, sluice.e2e.p99Ms, k?.e2e.p99Ms, undefined],
+      },
+    ],
+  );
+  out(`chart: ${chart}`);
+  if (values.json) {
+    out(
+      JSON.stringify({
+        benchmark: "peers",
+        durability,
+        binary_produce_records_per_s: Math.round(sluice.binary.recordsPerS),
+        json_produce_records_per_s: Math.round(sluice.json.recordsPerS),
+        kafka_produce_records_per_s: k ? Math.round(k.produce.recordsPerS) : null,
+        nats_produce_records_per_s: n ? Math.round(n.produce.recordsPerS) : null,
+        produce_p50_ms: sluice.single.p50Ms,
+        produce_p99_ms: sluice.single.p99Ms,
+        kafka_produce_p50_ms: k?.single.p50Ms ?? null,
+        kafka_produce_p99_ms: k?.single.p99Ms ?? null,
+        nats_publish_p50_ms: n?.publish.p50Ms ?? null,
+        nats_publish_p99_ms: n?.publish.p99Ms ?? null,
+        e2e_p50_ms: sluice.e2e.p50Ms,
+        e2e_p99_ms: sluice.e2e.p99Ms,
+        kafka_e2e_p50_ms: k?.e2e.p50Ms ?? null,
+        kafka_e2e_p99_ms: k?.e2e.p99Ms ?? null,
+        kafka_skipped: kafka.ok ? null : kafka.reason,
+        nats_skipped: nats.ok ? null : nats.reason,
+      }),
+    );
+  }
+}
+
+/** The issue's targets, each with its measured ratio. */
+function printTargets(
+  out: (line: string) => void,
+  sluice: SluiceFigures,
+  kafka: KafkaFigures | undefined,
+  nats: NatsFigures | undefined,
+): void {
+  const targets: [string, number | undefined, number][] = [
+    [
+      "binary produce ≥ 1.5× Kafka's records/s",
+      kafka && sluice.binary.recordsPerS / kafka.produce.recordsPerS,
+      1.5,
+    ],
+    ["JSON produce ≥ 1× Kafka's records/s", kafka && sluice.json.recordsPerS / kafka.produce.recordsPerS, 1],
+    [
+      "single-record p99 ≤ 2× NATS publish-ack p99",
+      nats && (2 * nats.publish.p99Ms) / sluice.single.p99Ms,
+      1,
+    ],
+    ["single-record p99 ≤ Kafka's", kafka && kafka.single.p99Ms / sluice.single.p99Ms, 1],
+    ["produce-to-consume p99 ≤ Kafka's", kafka && kafka.e2e.p99Ms / sluice.e2e.p99Ms, 1],
+  ];
+  out("\ntargets (measured in this run)");
+  for (const [name, value, target] of targets) {
+    if (value === undefined) out(`  ${name}: peer skipped`);
+    else {
+      const met = name.includes("1.5×") ? value >= target : value >= 1;
+      const shown =
+        name.includes("1.5×") || name.includes("1×")
+          ? `${value.toFixed(2)}×`
+          : `${value.toFixed(2)}× of the allowance`;
+      out(`  ${name}: ${shown} ${met ? "met" : "MISSED"}`);
+    }
+  }
+}
+
+// --- Sluice ---------------------------------------------------------------------------------
+
+interface SluiceFigures {
+  binary: Throughput;
+  json: Throughput;
+  single: Latency;
+  e2e: Latency;
+}
+
+async function measureSluice(
+  dir: string,
+  durability: "fsync" | "buffered",
+  records: number,
+  jsonBatches: number,
+  singles: number,
+  e2eCount: number,
+): Promise<SluiceFigures> {
+  const dataDir = await mkdtemp(join(dir, "sluice-bench-peers-"));
+  const server = await startServer(dataDir, durability);
+  try {
+    const api = await apiFor(server.url);
+    await api.post("/topics", { topic_name: "peers-binary", partitions_count: PARTITIONS });
+    await api.post("/topics", { topic_name: "bench-batch", partitions_count: PARTITIONS });
+    await api.post("/topics", { topic_name: "bench-single", partitions_count: 1 });
+    await api.post("/topics", { topic_name: "bench-e2e", partitions_count: 1 });
+    step(`Sluice: batched produce, binary, ${records.toLocaleString("en-US")} records`);
+    const binary = await sluiceBinaryProduce(server.url, records);
+    step("Sluice: batched produce, JSON");
+    const json = await batchedProduce(api, jsonBatches, 4);
+    step("Sluice: single-record produce");
+    const single = await singleProduce(api, singles);
+    step("Sluice: produce-to-consume");
+    const e2e = await produceToConsume(api, e2eCount);
+    return {
+      binary,
+      json: { recordsPerS: json.recordsPerS },
+      single: percentiles(single),
+      e2e: percentiles(e2e),
+    };
+  } finally {
+    await server.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The SDK's producer, as an application would use it: produce as fast as back-pressure allows. */
+async function sluiceBinaryProduce(url: string, records: number): Promise<Throughput> {
+  const client = new SluiceClient({ url });
+  const producer = client.producer({ lingerMs: 10, batchSizeBytes: 256 * 1024 });
+  const value = new Uint8Array(RECORD_BYTES).fill(120);
+  await producer.send({ topic: "peers-binary", value }); // the producer id and the topic's shape
+  let acknowledged = 0;
+  const onAck = () => {
+    acknowledged++;
+  };
+  const started = performance.now();
+  let lastShown = started;
+  for (let i = 0; i < records; i++) {
+    const ticket = await producer.produce({ topic: "peers-binary", value });
+    ticket.delivered.then(onAck, (error: unknown) => {
+      throw error;
+    });
+    if ((i & 0x3fff) === 0 && performance.now() - lastShown > 250) {
+      lastShown = performance.now();
+      const rate = acknowledged / ((lastShown - started) / 1000);
+      progress(
+        `Sluice: batched produce, binary: ${acknowledged.toLocaleString("en-US")} acknowledged, ${Math.round(rate).toLocaleString("en-US")} records/s`,
+      );
+    }
+  }
+  await producer.flush();
+  const seconds = (performance.now() - started) / 1000;
+  if (acknowledged !== records) throw new Error(`binary produce: ${acknowledged} of ${records} acknowledged`);
+  return { recordsPerS: records / seconds };
+}
+
+// --- Kafka ----------------------------------------------------------------------------------
+
+interface KafkaFigures {
+  produce: Throughput;
+  single: Latency;
+  e2e: Latency;
+}
+
+async function measureKafka(
+  dir: string,
+  records: number,
+  singles: number,
+  e2eCount: number,
+): Promise<KafkaFigures> {
+  const libs = await fetchKafka();
+  const logDir = await mkdtemp(join(dir, "sluice-bench-kafka-"));
+  const [brokerPort, controllerPort] = [await freePort(), await freePort()];
+  const bootstrap = `127.0.0.1:${brokerPort}`;
+  const config = join(logDir, "server.properties");
+  writeFileSync(
+    config,
+    [
+      "process.roles=broker,controller",
+      "node.id=1",
+      `controller.quorum.bootstrap.servers=127.0.0.1:${controllerPort}`,
+      `listeners=PLAINTEXT://127.0.0.1:${brokerPort},CONTROLLER://127.0.0.1:${controllerPort}`,
+      `advertised.listeners=PLAINTEXT://127.0.0.1:${brokerPort}`,
+      "controller.listener.names=CONTROLLER",
+      "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+      "inter.broker.listener.name=PLAINTEXT",
+      `log.dirs=${join(logDir, "data")}`,
+      `num.partitions=${PARTITIONS}`,
+      "offsets.topic.replication.factor=1",
+      "share.coordinator.state.topic.replication.factor=1",
+      "transaction.state.log.replication.factor=1",
+      "transaction.state.log.min.isr=1",
+      "group.initial.rebalance.delay.ms=0",
+    ].join("\n"),
+  );
+  const log4j = join(logDir, "log4j2.properties");
+  writeFileSync(
+    log4j,
+    [
+      "rootLogger.level=WARN",
+      "rootLogger.appenderRef.out.ref=out",
+      "appender.out.type=Console",
+      "appender.out.name=out",
+      "appender.out.layout.type=PatternLayout",
+      "appender.out.layout.pattern=%p %c: %m%n",
+    ].join("\n"),
+  );
+  const java = (mainClass: string, args: string[], heap = "512m") =>
+    run("java", [
+      `-Xmx${heap}`,
+      `-Dlog4j2.configurationFile=${log4j}`,
+      "-cp",
+      `${libs}/*`,
+      mainClass,
+      ...args,
+    ]);
+  let broker: ChildProcess | undefined;
+  try {
+    step("Kafka: formatting the log directory (KRaft, standalone)");
+    const clusterId = randomBytes(16).toString("base64url");
+    await java("kafka.tools.StorageTool", ["format", "--standalone", "-t", clusterId, "-c", config]).done;
+    step(`Kafka: starting the broker on ${bootstrap}`);
+    const started = java("kafka.Kafka", [config], "1g");
+    broker = started.child;
+    const createTopic = async (name: string, partitions: number) => {
+      for (let attempt = 0; ; attempt++) {
+        const result = await java("org.apache.kafka.tools.TopicCommand", [
+          "--bootstrap-server",
+          bootstrap,
+          "--create",
+          "--if-not-exists",
+          "--topic",
+          name,
+          "--partitions",
+          String(partitions),
+          "--replication-factor",
+          "1",
+        ]).done.catch((error: unknown) => error as Error);
+        if (!(result instanceof Error)) return;
+        if (attempt >= 20 || broker?.exitCode !== null)
+          throw new Error(`could not create topic ${name}: ${result.message}`);
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+    };
+    await createTopic("peers-batch", PARTITIONS);
+    await createTopic("peers-single", 1);
+    await createTopic("peers-e2e", 1);
+
+    step(`Kafka: ProducerPerformance, ${records.toLocaleString("en-US")} records, acks=all, linger.ms=10`);
+    const perf = await java(
+      "org.apache.kafka.tools.ProducerPerformance",
+      [
+        "--topic",
+        "peers-batch",
+        "--num-records",
+        String(records),
+        "--record-size",
+        String(RECORD_BYTES),
+        "--throughput",
+        "-1",
+        "--producer-props",
+        `bootstrap.servers=${bootstrap}`,
+        "acks=all",
+        "linger.ms=10",
+      ],
+      "1g",
+    ).done;
+    const produce = parseProducerPerformance(perf);
+
+    step("Kafka: single-record produce latency (ProducerPerformance, one at a time)");
+    const single = await java("org.apache.kafka.tools.ProducerPerformance", [
+      "--topic",
+      "peers-single",
+      "--num-records",
+      String(singles),
+      "--record-size",
+      String(RECORD_BYTES),
+      "--throughput",
+      "200",
+      "--producer-props",
+      `bootstrap.servers=${bootstrap}`,
+      "acks=all",
+      "linger.ms=0",
+      "max.in.flight.requests.per.connection=1",
+    ]).done;
+
+    step("Kafka: produce-to-consume latency (EndToEndLatency)");
+    const e2e = await java("org.apache.kafka.tools.EndToEndLatency", [
+      "--bootstrap-server",
+      bootstrap,
+      "--topic",
+      "peers-e2e",
+      "--num-records",
+      String(e2eCount),
+      "--producer-acks",
+      "all",
+      "--record-size",
+      String(RECORD_BYTES),
+    ]).done.catch(
+      async () =>
+        // Older argument form: broker_list topic num_messages producer_acks message_size_bytes.
+        java("org.apache.kafka.tools.EndToEndLatency", [
+          bootstrap,
+          "peers-e2e",
+          String(e2eCount),
+          "all",
+          String(RECORD_BYTES),
+        ]).done,
+    );
+    return { produce, single: parseProducerLatency(single), e2e: parseEndToEnd(e2e) };
+  } finally {
+    if (broker && broker.exitCode === null) {
+      broker.kill("SIGTERM");
+      await new Promise((resolve) => broker!.once("exit", resolve));
+    }
+    await rm(logDir, { recursive: true, force: true });
+  }
+}
+
+/** Kafka's jars (the broker and kafka-tools) from Maven Central, once, into bench/.peers/kafka. */
+async function fetchKafka(): Promise<string> {
+  const dir = join(CACHE, "kafka");
+  const libs = join(dir, "libs");
+  if (
+    existsSync(join(libs, `kafka_2.13-${KAFKA_VERSION}.jar`)) &&
+    existsSync(join(libs, `kafka-tools-${KAFKA_VERSION}.jar`))
+  ) {
+    return libs;
+  }
+  await requireTool("java", ["-version"], "a Java runtime (17+) is needed to run the broker");
+  await requireTool("mvn", ["-v"], "Maven is needed to fetch Kafka's jars from Maven Central");
+  mkdirSync(dir, { recursive: true });
+  const dependency = (group: string, artifact: string, version: string) =>
+    `<dependency><groupId>${group}</groupId><artifactId>${artifact}</artifactId><version>${version}</version></dependency>`;
+  writeFileSync(
+    join(dir, "pom.xml"),
+    `<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4.0.0</modelVersion><groupId>local.sluice.bench</groupId><artifactId>kafka-peer</artifactId><version>1</version><packaging>pom</packaging><dependencies>${dependency("org.apache.kafka", "kafka_2.13", KAFKA_VERSION)}${dependency("org.apache.kafka", "kafka-tools", KAFKA_VERSION)}${dependency("org.apache.logging.log4j", "log4j-slf4j2-impl", "2.24.3")}</dependencies></project>`,
+  );
+  step("Kafka: fetching the broker's jars from Maven Central (once)");
+  await run("mvn", ["-q", "-B", "dependency:copy-dependencies", `-DoutputDirectory=${libs}`], { cwd: dir })
+    .done;
+  return libs;
+}
+
+function parseProducerPerformance(output: string): Throughput {
+  // "1000000 records sent, 312500.0 records/sec (29.80 MB/sec), 50.1 ms avg latency, ..."
+  const match = /(\d+) records sent, ([\d.]+) records\/sec/.exec(lastMatchingLine(output, /records sent/));
+  if (!match) throw new Error(`ProducerPerformance printed no summary:\n${output.slice(-2_000)}`);
+  return { recordsPerS: Number(match[2]) };
+}
+
+function parseProducerLatency(output: string): Latency {
+  // "... ms max latency, 2 ms 50th, 4 ms 95th, 9 ms 99th, 15 ms 99.9th."
+  const line = lastMatchingLine(output, /records sent/);
+  const p50 = /([\d.]+) ms 50th/.exec(line);
+  const p99 = /([\d.]+) ms 99th/.exec(line);
+  if (!p50 || !p99) throw new Error(`ProducerPerformance printed no percentiles:\n${output.slice(-2_000)}`);
+  return { p50Ms: Number(p50[1]), p99Ms: Number(p99[1]) };
+}
+
+function parseEndToEnd(output: string): Latency {
+  // "Percentiles: 50th = 1, 99th = 3, 99.9th = 9"
+  const match = /50th = ([\d.]+), 99th = ([\d.]+)/.exec(output);
+  if (!match) throw new Error(`EndToEndLatency printed no percentiles:\n${output.slice(-2_000)}`);
+  return { p50Ms: Number(match[1]), p99Ms: Number(match[2]) };
+}
+
+// --- NATS -----------------------------------------------------------------------------------
+
+interface NatsFigures {
+  produce: Throughput;
+  publish: Latency;
+}
+
+async function measureNats(dir: string, records: number, singles: number): Promise<NatsFigures> {
+  const { server: serverBinary, cli } = await fetchNats();
+  const storeDir = await mkdtemp(join(dir, "sluice-bench-nats-"));
+  const port = await freePort();
+  const url = `nats://127.0.0.1:${port}`;
+  step(`NATS: starting nats-server with JetStream on ${url}`);
+  const server = run(serverBinary, ["-js", "-a", "127.0.0.1", "-p", String(port), "-sd", storeDir]);
+  try {
+    await waitForPort(port, server.child);
+    step(`NATS: nats bench js pub async, ${records.toLocaleString("en-US")} messages of ${RECORD_BYTES} B`);
+    const bench = await run(cli, [
+      "bench",
+      "js",
+      "pub",
+      "async",
+      "peers.bench",
+      "-s",
+      url,
+      "--msgs",
+      String(records),
+      "--size",
+      `${RECORD_BYTES}B`,
+      "--create",
+      "--storage",
+      "file",
+      "--no-progress",
+    ]).done;
+    const produce = parseNatsBench(bench);
+    step("NATS: single publish latency (npm client, awaiting each ack)");
+    const publish = await natsPublishLatency(url, singles);
+    return { produce, publish };
+  } finally {
+    server.child.kill("SIGTERM");
+    await new Promise((resolve) =>
+      server.child.exitCode === null ? server.child.once("exit", resolve) : resolve(undefined),
+    );
+    await rm(storeDir, { recursive: true, force: true });
+  }
+}
+
+/** nats-server and the nats CLI, built once with `go install` from the Go module proxy into bench/.peers/nats. */
+async function fetchNats(): Promise<{ server: string; cli: string }> {
+  const bin = join(CACHE, "nats", "bin");
+  const server = join(bin, "nats-server");
+  const cli = join(bin, "nats");
+  if (existsSync(server) && existsSync(cli)) return { server, cli };
+  await requireTool("go", ["version"], "Go is needed to build nats-server and the nats CLI");
+  mkdirSync(bin, { recursive: true });
+  step("NATS: building nats-server and natscli with go install (once)");
+  for (const module of [NATS_SERVER_MODULE, NATS_CLI_MODULE]) {
+    await run("go", ["install", module], { env: { ...process.env, GOBIN: bin } }).done;
+  }
+  return { server, cli };
+}
+
+function parseNatsBench(output: string): Throughput {
+  // "Pub stats: 123,456 msgs/sec ~ 11.8 MB/sec"
+  const match = /Pub stats: ([\d,.]+) msgs\/sec/.exec(output) ?? /([\d,.]+) msgs\/sec/.exec(output);
+  if (!match) throw new Error(`nats bench printed no rate:\n${output.slice(-2_000)}`);
+  return { recordsPerS: Number(match[1]!.replace(/,/g, "")) };
+}
+
+async function natsPublishLatency(url: string, count: number): Promise<Latency> {
+  const { connect } = await import("nats");
+  const connection = await connect({ servers: url });
+  try {
+    const manager = await connection.jetstreamManager();
+    await manager.streams.add({ name: "peers-latency", subjects: ["peers.latency"] });
+    const stream = connection.jetstream();
+    const payload = new Uint8Array(RECORD_BYTES).fill(120);
+    const histogram = newHistogram();
+    for (let i = 0; i < count; i++) {
+      const begin = performance.now();
+      await stream.publish("peers.latency", payload);
+      histogram.recordValue(Math.max(1, Math.round((performance.now() - begin) * 1000)));
+      if (i % 250 === 0) progress(`NATS: single publish latency: ${i}/${count}`);
+    }
+    return percentiles(histogram);
+  } finally {
+    await connection.close();
+  }
+}
+
+// --- plumbing -------------------------------------------------------------------------------
+
+function step(message: string): void {
+  progress(message);
+}
+
+function skipped<T>(reason: string): Outcome<T> {
+  return { ok: false, reason };
+}
+
+async function attempt<T>(measure: () => Promise<T>): Promise<Outcome<T>> {
+  try {
+    return { ok: true, value: await measure() };
+  } catch (error) {
+    const reason = (error instanceof Error ? error.message : String(error)).split("\n")[0]!;
+    progress(`skipped: ${reason}`);
+    return { ok: false, reason };
+  }
+}
+
+function newHistogram() {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+}
+
+function percentiles(histogram: ReturnType<typeof newHistogram>): Latency {
+  return {
+    p50Ms: histogram.getValueAtPercentile(50) / 1000,
+    p99Ms: histogram.getValueAtPercentile(99) / 1000,
+  };
+}
+
+/** Runs a command; `done` resolves with its output (stdout and stderr) or rejects on failure. */
+function run(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): { child: ChildProcess; done: Promise<string> } {
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    env: options.env ?? process.env,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+    if (output.length > 1_000_000) output = output.slice(-500_000);
+  });
+  child.stderr!.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  const done = new Promise<string>((resolve, reject) => {
+    child.once("error", (error) => reject(new Error(`${command} could not start: ${error.message}`)));
+    child.once("exit", (code, signal) => {
+      if (code === 0) resolve(output);
+      else
+        reject(
+          new Error(
+            `${command} ${args.slice(-3).join(" ")} exited with ${code ?? signal}: ${lastLines(output)}`,
+          ),
+        );
+    });
+  });
+  done.catch(() => undefined);
+  return { child, done };
+}
+
+async function requireTool(command: string, args: string[], reason: string): Promise<void> {
+  try {
+    await run(command, args).done;
+  } catch {
+    throw new Error(`${command} not found: ${reason}`);
+  }
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port: number, child: ChildProcess): Promise<void> {
+  const { connect } = await import("node:net");
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (child.exitCode !== null) throw new Error(`the server exited with ${child.exitCode}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, "127.0.0.1");
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`nothing listened on port ${port} within 20 s`);
+}
+
+function lastMatchingLine(output: string, pattern: RegExp): string {
+  return (
+    output
+      .split("\n")
+      .filter((line) => pattern.test(line))
+      .at(-1) ?? ""
+  );
+}
+
+function lastLines(output: string): string {
+  return output.trim().split("\n").slice(-3).join(" | ");
+}
+
+function format(value: number | undefined): string {
+  if (value === undefined) return "skipped";
+  return value >= 100 ? Math.round(value).toLocaleString("en-US") : value.toFixed(2);
+}

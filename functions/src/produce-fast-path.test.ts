@@ -1,0 +1,142 @@
+import { Engine, type Topic } from "@sluice/engine";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { DeliveryReportWriter, FastRecordPreparer } from "./produce-fast-path.js";
+import { deliveryReport, type PreparedRecord, prepareRecord } from "./produce-records.js";
+
+let topic: Topic;
+
+beforeAll(async () => {
+  const engine = new Engine({ objects: new MemoryObjectStore(), metadata: new MemoryMetadataStore() });
+  topic = await engine.createTopic({ name: "t", partitions: 3, configs: { "max.message.bytes": "64" } });
+});
+
+/** Values near every edge the two paths must agree on. */
+const text = fc.oneof(
+  fc.string({ maxLength: 20 }),
+  fc.string({ unit: "grapheme", maxLength: 10 }),
+  fc.constantFrom("\uD800", "a\uDC00b", "😀", "x".repeat(70), ""),
+);
+const jsonValue = fc.oneof(
+  fc.jsonValue({ maxDepth: 3 }),
+  fc.constantFrom(null, 0, -1.5, "", [[[1]]], { a: { b: [] } }),
+);
+const base64 = fc.oneof(
+  fc.uint8Array({ maxLength: 20 }).map((bytes) => Buffer.from(bytes).toString("base64")),
+  fc.constantFrom("not base64", "QQ", "QR==", "QUI=", "", "a b=", "-_=="),
+);
+const data = fc.oneof(
+  fc.record({ type: fc.constant("STRING"), data: fc.oneof(text, fc.integer()) }),
+  fc.record({ type: fc.constant("JSON"), data: jsonValue }),
+  fc.record({ type: fc.constant("BINARY"), data: fc.oneof(base64, fc.constant(7)) }),
+  fc.record({ type: fc.constantFrom("TEXT", "string", 3), data: text }),
+  fc.record({ type: fc.constant("STRING") }),
+  fc.record({ type: fc.constant("STRING"), data: text, extra: fc.constant(1) }),
+  fc.constantFrom(null, "raw", 5, [], { type: "JSON", data: null }),
+);
+const record = fc.record(
+  {
+    key: data,
+    value: data,
+    partition_id: fc.oneof(fc.integer({ min: -1, max: 4 }), fc.constantFrom(1.5, "1", 2 ** 31)),
+    timestamp: fc.oneof(
+      fc.integer({ min: -1, max: 2 ** 53 }),
+      fc.constantFrom("2024-05-01T12:00:00Z", "1714564800000", 1.5, 8_640_000_000_000_001),
+    ),
+    headers: fc.oneof(fc.constant([]), fc.constant([{ name: "h", value: "YQ==" }]), fc.constant("no")),
+    vaule: fc.constant("typo"),
+  },
+  { requiredKeys: [] },
+);
+
+/** Records that are mostly of the common shapes, with one field at a time off the edge. */
+const usual = fc.record(
+  {
+    key: fc.oneof(
+      fc.constant(null),
+      fc.record({ type: fc.constant("STRING"), data: fc.string({ maxLength: 12 }) }),
+      data,
+    ),
+    value: fc.oneof(
+      fc.record({ type: fc.constant("STRING"), data: text }),
+      fc.record({ type: fc.constant("JSON"), data: jsonValue }),
+      fc.record({ type: fc.constant("BINARY"), data: base64 }),
+    ),
+    partition_id: fc.integer({ min: 0, max: 3 }),
+    timestamp: fc.oneof(fc.integer({ min: 0, max: 2 ** 50 }), fc.constant(-5)),
+    headers: fc.constant([]),
+  },
+  { requiredKeys: ["value"] },
+);
+
+function comparable(prepared: PreparedRecord) {
+  const bytes = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString("hex"));
+  return {
+    key: prepared.key,
+    value: prepared.value,
+    record: {
+      key: bytes(prepared.record.key),
+      value: bytes(prepared.record.value),
+      headers: prepared.record.headers ?? [],
+      timestamp: prepared.record.timestamp,
+      partition: prepared.record.partition,
+    },
+  };
+}
+
+describe("the JSON produce fast path", () => {
+  it("accepts only what prepareRecord accepts, and prepares it to the same bytes", () => {
+    let fast = 0;
+    fc.assert(
+      fc.property(fc.oneof(record, usual), (input) => {
+        const preparer = new FastRecordPreparer(topic);
+        const quick = preparer.prepare(input);
+        let full: PreparedRecord | undefined;
+        try {
+          full = prepareRecord(input, "record 0", topic);
+        } catch {
+          full = undefined;
+        }
+        if (quick === undefined) return; // the slow path decides, as before
+        fast++;
+        expect(full, JSON.stringify(input)).toBeDefined();
+        expect(comparable(quick)).toEqual(comparable(full!));
+      }),
+      { numRuns: 3_000 },
+    );
+    // The generator reaches the fast path often enough for the comparison to mean something.
+    expect(fast).toBeGreaterThan(100);
+  });
+
+  it("takes the common shapes", () => {
+    const preparer = new FastRecordPreparer(topic);
+    for (const input of [
+      { value: { type: "STRING", data: "hello" } },
+      { key: { type: "STRING", data: "k" }, value: { type: "JSON", data: { a: [1, 2] } }, partition_id: 2 },
+      { value: { type: "BINARY", data: "AAEC" }, timestamp: 1_714_564_800_000, headers: [] },
+      { key: null, value: null },
+      {},
+    ]) {
+      expect(preparer.prepare(input), JSON.stringify(input)).toBeDefined();
+    }
+  });
+
+  it("writes delivery reports exactly as JSON.stringify of the report object", () => {
+    const context = { clusterId: 'clu"ster', topicName: "t\u00e9" };
+    const writer = new DeliveryReportWriter(context.clusterId, context.topicName);
+    const preparer = new FastRecordPreparer(topic);
+    const prepared = [
+      preparer.prepare({ value: { type: "STRING", data: "v" } })!,
+      preparer.prepare({ key: { type: "BINARY", data: "AA==" }, value: null })!,
+      preparer.prepare({})!,
+    ];
+    for (const [index, item] of prepared.entries()) {
+      const appended = { partition: index, offset: 41 + index, timestamp: 1_714_564_800_123 + index };
+      const expected = JSON.stringify(
+        deliveryReport({ clusterId: context.clusterId } as never, context.topicName, item, appended),
+      );
+      expect(writer.report(item, appended)).toBe(`${expected}\n`);
+    }
+  });
+});

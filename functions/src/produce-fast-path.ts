@@ -1,0 +1,161 @@
+import type { ProduceRecord, Topic } from "@sluice/engine";
+import { type DataType, decodeBase64, JSON_DATA_DEPTH_MAX } from "./data-encoding.js";
+import type { ErrorBody } from "./http-errors.js";
+import { TIMESTAMP_MAX } from "./patterns.js";
+import type { PreparedRecord } from "./produce-records.js";
+import { isoTimestamp } from "./timestamps.js";
+
+/**
+ * The hot path of JSON produce. Records of the common shapes — `key` and `value` absent, null or
+ * `{type, data}`, no headers or an empty list, a numeric timestamp or none, a partition the topic
+ * has — are checked and turned into engine records here, without a schema library and without an
+ * allocation per string (their UTF-8 goes into shared buffers). Anything else, and anything this
+ * path would refuse, returns undefined: prepareRecord then checks the record in full and writes the
+ * error message. So the fast path changes no answer, only how fast the usual one comes
+ * (produce-fast-path.test.ts checks both paths agree).
+ */
+export class FastRecordPreparer {
+  private arena = Buffer.allocUnsafeSlow(0);
+  private used = 0;
+
+  constructor(private readonly topic: Topic) {}
+
+  prepare(input: unknown): PreparedRecord | undefined {
+    if (typeof input !== "object" || input === null || Array.isArray(input)) return undefined;
+    const fields = input as Record<string, unknown>;
+    let partition: number | undefined;
+    let timestamp: number | undefined;
+    for (const name in fields) {
+      const value = fields[name];
+      switch (name) {
+        case "key":
+        case "value":
+          break;
+        case "partition_id":
+          if (value === undefined) break;
+          if (
+            typeof value !== "number" ||
+            !Number.isInteger(value) ||
+            value < 0 ||
+            value >= this.topic.partitions
+          )
+            return undefined;
+          partition = value;
+          break;
+        case "timestamp":
+          if (value === undefined) break;
+          if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0 || value > TIMESTAMP_MAX)
+            return undefined;
+          timestamp = value;
+          break;
+        case "headers":
+          if (value !== undefined && !(Array.isArray(value) && value.length === 0)) return undefined;
+          break;
+        default:
+          return undefined;
+      }
+    }
+    const key = this.data(fields.key);
+    if (key === false) return undefined;
+    const value = this.data(fields.value);
+    if (value === false) return undefined;
+    const size = (key?.bytes.byteLength ?? 0) + (value?.bytes.byteLength ?? 0);
+    if (size > this.topic.settings.maxMessageBytes) return undefined;
+    const record: ProduceRecord = { key: key?.bytes ?? null, value: value?.bytes ?? null, headers: [] };
+    if (timestamp !== undefined) record.timestamp = timestamp;
+    if (partition !== undefined) record.partition = partition;
+    return {
+      record,
+      key: key ? { type: key.type, size: key.bytes.byteLength } : null,
+      value: value ? { type: value.type, size: value.bytes.byteLength } : null,
+    };
+  }
+
+  /** The bytes of a `{type, data}`, null for null or absent, false when the slow path must decide. */
+  private data(input: unknown): { type: DataType; bytes: Uint8Array } | null | false {
+    if (input === undefined || input === null) return null;
+    if (typeof input !== "object" || Array.isArray(input)) return false;
+    const { type, data } = input as { type?: unknown; data?: unknown };
+    let count = 0;
+    for (const _ in input) count++;
+    if (count !== 2 || data === undefined) return false;
+    switch (type) {
+      case "STRING":
+        if (typeof data !== "string" || !isWellFormed(data)) return false;
+        return { type, bytes: this.utf8(data) };
+      case "JSON": {
+        if (typeof data === "object" && data !== null && !shallowerThan(data, JSON_DATA_DEPTH_MAX))
+          return false;
+        return { type, bytes: this.utf8(JSON.stringify(data)) };
+      }
+      case "BINARY":
+        if (typeof data !== "string") return false;
+        try {
+          return { type, bytes: decodeBase64(data, "") };
+        } catch {
+          return false;
+        }
+      default:
+        return false;
+    }
+  }
+
+  /** UTF-8 of a well-formed string, in a shared buffer: records hold views, nothing is copied twice. */
+  private utf8(text: string): Uint8Array {
+    const most = text.length * 3;
+    if (this.used + most > this.arena.byteLength) {
+      this.arena = Buffer.allocUnsafeSlow(Math.max(64 * 1024, most));
+      this.used = 0;
+    }
+    const written = this.arena.write(text, this.used, "utf8");
+    const bytes = new Uint8Array(this.arena.buffer, this.arena.byteOffset + this.used, written);
+    this.used += written;
+    return bytes;
+  }
+}
+
+/** No lone surrogate (which UTF-8 cannot carry): String.prototype.isWellFormed, native in Node 20. */
+function isWellFormed(text: string): boolean {
+  return (text as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/** True when `data` nests fewer than `limit` levels (arrays and objects), without recursion. */
+function shallowerThan(data: object, limit: number): boolean {
+  const pending: [unknown, number][] = [[data, 1]];
+  while (pending.length > 0) {
+    const [node, depth] = pending.pop()!;
+    if (typeof node !== "object" || node === null) continue;
+    if (depth > limit) return false;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (typeof child === "object" && child !== null) pending.push([child, depth + 1]);
+    }
+  }
+  return true;
+}
+
+/**
+ * Writes the streaming answer — one DeliveryReport or error body per line — as one string,
+ * byte for byte what JSON.stringify of each report gives, without building report objects.
+ */
+export class DeliveryReportWriter {
+  private readonly prefix: string;
+
+  constructor(clusterId: string, topicName: string) {
+    this.prefix = `{"error_code":200,"cluster_id":${JSON.stringify(clusterId)},"topic_name":${JSON.stringify(topicName)},"partition_id":`;
+  }
+
+  report(
+    prepared: PreparedRecord,
+    appended: { partition: number; offset: number; timestamp: number },
+  ): string {
+    return `${this.prefix}${appended.partition},"offset":${appended.offset},"timestamp":"${isoTimestamp(appended.timestamp)}","key":${size(prepared.key)},"value":${size(prepared.value)}}\n`;
+  }
+
+  error(body: ErrorBody): string {
+    return `${JSON.stringify(body)}\n`;
+  }
+}
+
+function size(data: { type: DataType; size: number } | null): string {
+  return data === null ? "null" : `{"type":"${data.type}","size":${data.size}}`;
+}
