@@ -1,7 +1,7 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
 import { Engine } from "@sluice/engine";
-import { handler } from "@sluice/functions/maintenance";
+import { createMaintenanceHandler, handler } from "@sluice/functions/maintenance";
 import { createMetadataTable, DynamoDbMetadataStore, deleteMetadataTable } from "@sluice/storage/dynamodb";
 import { createBucketIfMissing, deleteBucketAndContents, S3ObjectStore } from "@sluice/storage/s3";
 import { awsClientConfig, uniqueName } from "@sluice/testing";
@@ -48,6 +48,39 @@ describe("the maintenance function on the emulator", () => {
     const storage = await engine.topicStorage("expiring");
     expect(storage.partitions[0]).toMatchObject({ logStartOffset: 1, indexEntries: 1, records: 1 });
     expect(storage.objectCount).toBe(2);
+  });
+
+  it("writes the maintenance series as EMF documents at the end of each invocation", async () => {
+    const lines: string[] = [];
+    const measured = createMaintenanceHandler({
+      env: { SLUICE_BUCKET: bucket, SLUICE_TABLE: table },
+      writeMetrics: (line) => lines.push(line),
+    });
+    await engine.createTopic({ name: "measured", partitions: 1, configs: { "retention.ms": "86400000" } });
+    await engine.append({
+      topic: "measured",
+      records: [{ key: null, value: new Uint8Array([1]), timestamp: Date.UTC(2020, 0, 1) }],
+    });
+    await engine.append({ topic: "measured", records: [{ key: null, value: new Uint8Array([2]) }] });
+    expect(await measured({ topics: ["measured"] }, context)).toMatchObject({ entriesExpired: 1 });
+    const docs = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    const where = (metric: string, dimensions: Record<string, string>) =>
+      docs.filter(
+        (doc) => metric in doc && Object.entries(dimensions).every(([key, value]) => doc[key] === value),
+      );
+    const runs = where("MaintenanceRuns", { job: "retention", result: "ok" });
+    expect(runs.map((doc) => doc.MaintenanceRuns)).toEqual([1]);
+    expect(runs[0]).toMatchObject({ service: "sluice-maintenance" });
+    expect(
+      where("MaintenanceRecordsRemoved", { job: "retention" }).map((doc) => doc.MaintenanceRecordsRemoved),
+    ).toEqual([1]);
+    expect(where("MaintenanceRunDuration", { job: "gc" })).toHaveLength(1);
+    // Flushed: the next invocation writes only its own.
+    lines.length = 0;
+    await measured({ topics: ["measured"] }, context);
+    expect(lines.map((line) => JSON.parse(line)).filter((doc) => "MaintenanceRecordsRemoved" in doc)).toEqual(
+      [],
+    );
   });
 
   it("fails the invocation when a job fails, naming it", async () => {

@@ -17,6 +17,8 @@ export interface GarbageOutcome {
   marked: number;
   /** Objects deleted: unreferenced, older than the bound, marked longer ago than the grace period. */
   deleted: number;
+  /** Their bytes. */
+  bytesDeleted: number;
   /** The topic was collected less than gcIntervalMs ago and no mark is due: nothing was read. */
   skipped: boolean;
 }
@@ -49,6 +51,7 @@ export async function collectGarbage(
       objectBytes: state.objectBytes ?? 0,
       marked: 0,
       deleted: 0,
+      bytesDeleted: 0,
       skipped: true,
     };
   }
@@ -114,6 +117,7 @@ export async function collectGarbage(
     objectBytes: remaining.reduce((sum, object) => sum + object.size, 0),
     marked: toMark.length,
     deleted: toDelete.length,
+    bytesDeleted: toDelete.reduce((sum, object) => sum + object.size, 0),
     skipped: false,
   };
   // Marks left waiting (new ones, and ones not yet past the grace period) bring the next run forward.

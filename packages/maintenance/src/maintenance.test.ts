@@ -1,10 +1,25 @@
 import { NotFoundError } from "@sluice/core";
-import { type ConsumedRecord, Engine, keys, OffsetOutOfRangeError, storedIndexEntries } from "@sluice/engine";
+import {
+  type ConsumedRecord,
+  Engine,
+  keys,
+  OffsetOutOfRangeError,
+  storedIndexEntries,
+  type Topic,
+} from "@sluice/engine";
 import { ConsumerGroups } from "@sluice/groups";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
-import { CountingMetadataStore, CountingObjectStore, SimulatedClock } from "@sluice/testing";
+import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
+import {
+  CountingMetadataStore,
+  CountingObjectStore,
+  parsePrometheusText,
+  SimulatedClock,
+  sampleValue,
+} from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
 import { planSegments, segmentsSettleAt } from "./compaction.js";
+import { tryAcquire } from "./job-context.js";
 import { MaintenanceRunner, type RunReport } from "./runner.js";
 import { type MaintenanceSettings, maintenanceSettings } from "./settings.js";
 
@@ -647,6 +662,65 @@ describe("quiet partitions wake", () => {
     );
   });
 });
+
+describe("metrics", () => {
+  it("counts each job's runs by result, their durations, reclaimed bytes and removed records", async () => {
+    const metrics = new PrometheusMetrics();
+    const measured = new MaintenanceRunner({ objects, metadata, clock, settings, metrics });
+    const value = (name: string, labels: Record<string, string>) =>
+      metrics.exposition().then((text) => sampleValue(parsePrometheusText(text), name, labels) ?? 0);
+    await engine.createTopic({ name: "t", partitions: 1, configs: { "retention.ms": String(MINUTE) } });
+    await engine.createTopic({ name: "k", partitions: 1, configs: { "cleanup.policy": "compact" } });
+    await append("t", ["a", "b"]);
+    await append("t", ["c"]);
+    await append("k", ["k1", "k2"], { key: "x" });
+    await measured.runOnce();
+    expect(await value("sluice_maintenance_runs_total", { job: "retention", result: "ok" })).toBe(2);
+    expect(await value("sluice_maintenance_runs_total", { job: "compaction", result: "ok" })).toBe(1);
+    expect(await value("sluice_maintenance_runs_total", { job: "key-compaction", result: "ok" })).toBe(1);
+    expect(
+      await value("sluice_maintenance_records_removed_total", { job: "key-compaction", topic: "k" }),
+    ).toBe(1);
+    expect(await value("sluice_maintenance_run_duration_seconds_count", { job: "gc" })).toBe(2);
+    // Retention removes the three records of t; the collector then reclaims their objects' bytes.
+    await clock.advance(MINUTE + 1);
+    await measured.runOnce();
+    expect(await value("sluice_maintenance_records_removed_total", { job: "retention", topic: "t" })).toBe(3);
+    const { topicId } = await engine.describeTopic("t");
+    const before = (await objects.list(`topics/${topicId}/`)).objects;
+    await clock.advance(settings.gcMinAgeMs! + 1);
+    await measured.runOnce();
+    await clock.advance(settings.objectGraceMs! + 1);
+    await measured.runOnce();
+    const reclaimed = before.reduce((sum, object) => sum + object.size, 0);
+    expect(reclaimed).toBeGreaterThan(0);
+    expect(await value("sluice_maintenance_reclaimed_bytes_total", { job: "gc", topic: "t" })).toBe(
+      reclaimed,
+    );
+    // A job whose lease another runner holds is skipped; a purge's objects are reclaimed too.
+    const [k] = (await engine.listTopics()).filter((topic) => topic.name === "k");
+    const held = await tryAcquireFor(runner({}, "holder"), k!);
+    expect(held).toBeDefined();
+    await measured.runPartition(k!, 0, undefined, ["compaction"]);
+    expect(await value("sluice_maintenance_runs_total", { job: "key-compaction", result: "skipped" })).toBe(
+      1,
+    );
+    await held!.release();
+    const kObjects = (await objects.list(`topics/${k!.topicId}/`)).objects;
+    await engine.deleteTopic("k");
+    await clock.advance(settings.gcMinAgeMs! + 1);
+    await measured.runOnce();
+    expect(await value("sluice_maintenance_runs_total", { job: "purge", result: "ok" })).toBeGreaterThan(0);
+    expect(await value("sluice_maintenance_reclaimed_bytes_total", { job: "purge", topic: "k" })).toBe(
+      kObjects.reduce((sum, object) => sum + object.size, 0),
+    );
+  });
+});
+
+/** Takes the compaction lease of partition 0 of `topic` as `holder` would while it works. */
+function tryAcquireFor(holder: MaintenanceRunner, topic: Topic) {
+  return tryAcquire(holder.context, keys.partitionJobLeaseKey(topic.topicId, 0, "compaction"), topic);
+}
 
 describe("runners and leases", () => {
   it("a runner skips the jobs another runner's lease holds", async () => {

@@ -38,6 +38,7 @@ export async function listDeletionJobs(context: JobContext): Promise<DeletionJob
 export interface PurgeOutcome {
   itemsDeleted: number;
   objectsDeleted: number;
+  bytesDeleted: number;
   /** The job is done and gone; false when it waits for late uploads or ran out of time. */
   finished: boolean;
 }
@@ -55,7 +56,7 @@ export async function purgeTopic(
   job: DeletionJob,
   hasTime: () => boolean = () => true,
 ): Promise<PurgeOutcome> {
-  const outcome: PurgeOutcome = { itemsDeleted: 0, objectsDeleted: 0, finished: false };
+  const outcome: PurgeOutcome = { itemsDeleted: 0, objectsDeleted: 0, bytesDeleted: 0, finished: false };
   const jobKey = keys.deletionKey(job.topicId);
   for (let partition = job.purgedPartitions; partition < job.partitions; partition++) {
     if (!hasTime()) return outcome;
@@ -72,11 +73,11 @@ export async function purgeTopic(
   if (!hasTime()) return outcome;
   outcome.itemsDeleted += await deleteAllItems(context, lease, keys.idempotencyKeyItem(job.topicId, "").pk);
   outcome.itemsDeleted += await deleteAllItems(context, lease, keys.topicMaintenancePk(job.topicId));
-  outcome.objectsDeleted += await deleteAllObjects(context, lease, job.topicId, hasTime);
+  await deleteAllObjects(context, lease, job.topicId, hasTime, outcome);
   const settled = context.clock.now() - job.deletedAt > context.settings.gcMinAgeMs;
   if (!settled || !hasTime()) return outcome;
   // Late arrivals: an upload that began before the deletion, a lease item of a slow runner.
-  outcome.objectsDeleted += await deleteAllObjects(context, lease, job.topicId, hasTime);
+  await deleteAllObjects(context, lease, job.topicId, hasTime, outcome);
   for (let partition = 0; partition < job.partitions; partition++) {
     outcome.itemsDeleted += await deleteAllItems(context, lease, keys.partitionPk(job.topicId, partition));
   }
@@ -112,14 +113,15 @@ async function deleteAllObjects(
   lease: HeldLease,
   topicId: string,
   hasTime: () => boolean,
-): Promise<number> {
-  let deleted = 0;
+  outcome: PurgeOutcome,
+): Promise<void> {
   for (;;) {
     const page = await context.objects.list(keys.topicObjectsPrefix(topicId));
-    if (page.objects.length === 0) return deleted;
+    if (page.objects.length === 0) return;
     await lease.keepAlive();
     await context.objects.deleteMany(page.objects.map((object) => object.key));
-    deleted += page.objects.length;
-    if (!hasTime()) return deleted;
+    outcome.objectsDeleted += page.objects.length;
+    for (const object of page.objects) outcome.bytesDeleted += object.size;
+    if (!hasTime()) return;
   }
 }

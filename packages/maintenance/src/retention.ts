@@ -8,6 +8,8 @@ import { deleteEntry } from "./rewrite.js";
 export interface RetentionOutcome {
   /** Entries deleted from the start of the log. */
   entriesDeleted: number;
+  /** Records in them. */
+  recordsDeleted: number;
   /** The log start offset after the run. */
   logStartOffset: number;
   /** Another writer moved the log start or replaced an entry first; the next run goes on. */
@@ -84,6 +86,7 @@ export async function applyRetention(
   const live = log.tiling.slice(deleted);
   const outcome: RetentionOutcome = {
     entriesDeleted: deleted,
+    recordsDeleted: log.tiling.slice(0, deleted).reduce((sum, entry) => sum + entry.recordCount, 0),
     logStartOffset,
     interrupted,
     sizeBytes: sizeOf(live),

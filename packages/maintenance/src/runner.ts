@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type Clock, NotFoundError, systemClock } from "@sluice/core";
 import { Engine, keys, type Topic } from "@sluice/engine";
 import type { MetadataStore, ObjectStore } from "@sluice/storage";
+import { type Metrics, noopMetrics, secondsSince, series } from "@sluice/telemetry";
 import { type CompactionOutcome, compactPartition } from "./compaction.js";
 import { collectGarbage, type GarbageOutcome } from "./garbage-collection.js";
 import { type HeldLease, type JobContext, tryAcquire } from "./job-context.js";
@@ -18,6 +19,8 @@ export interface MaintenanceRunnerOptions {
   settings?: Partial<MaintenanceSettings>;
   /** This runner's id in its leases; default a random one (unique per incarnation). */
   owner?: string;
+  /** Where each job's runs, duration, reclaimed bytes and removed records go; default none. */
+  metrics?: Metrics;
 }
 
 export interface RunOptions {
@@ -66,6 +69,7 @@ export const PARTITION_JOBS: readonly PartitionJobName[] = ["retention", "compac
 export class MaintenanceRunner {
   readonly context: JobContext;
   private readonly engine: Engine;
+  private readonly meter: MaintenanceMeter;
 
   constructor(options: MaintenanceRunnerOptions) {
     const clock = options.clock ?? systemClock;
@@ -78,6 +82,7 @@ export class MaintenanceRunner {
       hasTime: () => true,
     };
     this.engine = new Engine({ objects: options.objects, metadata: options.metadata, clock });
+    this.meter = new MaintenanceMeter(options.metrics ?? noopMetrics);
   }
 
   async runOnce(options: RunOptions = {}): Promise<RunReport> {
@@ -140,14 +145,22 @@ export class MaintenanceRunner {
     const held = report.leasesHeld;
     for (const job of jobs) {
       const key = keys.partitionJobLeaseKey(topic.topicId, partition, job);
-      await this.underLease(report, job, topic, partition, key, async (lease) => {
+      // Compaction of a compacted topic is key compaction, and is measured as such.
+      const measured = job === "compaction" && topic.settings.cleanupPolicy.compact ? "key-compaction" : job;
+      await this.underLease(report, measured, topic, partition, key, async (lease) => {
         switch (job) {
-          case "retention":
-            addRetention(report, await applyRetention(this.context, lease, topic, partition));
+          case "retention": {
+            const outcome = await applyRetention(this.context, lease, topic, partition);
+            addRetention(report, outcome);
+            this.meter.recordsRemoved(measured, topic, outcome.recordsDeleted);
             return;
-          case "compaction":
-            addCompaction(report, await compactPartition(this.context, lease, topic, partition));
+          }
+          case "compaction": {
+            const outcome = await compactPartition(this.context, lease, topic, partition);
+            addCompaction(report, outcome);
+            this.meter.recordsRemoved(measured, topic, outcome.recordsRemoved);
             return;
+          }
           case "time-index":
             addTimeIndex(report, await buildTimeIndex(this.context, lease, topic, partition));
             return;
@@ -172,7 +185,9 @@ export class MaintenanceRunner {
   async runTopicGarbage(topic: Topic, report: RunReport = emptyReport()): Promise<RunReport> {
     const key = keys.topicJobLeaseKey(topic.topicId, "gc");
     await this.underLease(report, "gc", topic, undefined, key, async (lease) => {
-      addGarbage(report, await collectGarbage(this.context, lease, topic));
+      const outcome = await collectGarbage(this.context, lease, topic);
+      addGarbage(report, outcome);
+      this.meter.bytesReclaimed("gc", topic.name, outcome.bytesDeleted);
     });
     return report;
   }
@@ -189,12 +204,18 @@ export class MaintenanceRunner {
       const lease = await tryAcquire(this.context, keys.deletionKey(job.topicId));
       if (!lease) {
         report.leasesHeld++;
+        this.meter.run("purge", "skipped");
         continue;
       }
+      const started = performance.now();
       try {
-        addPurge(report, await purgeTopic(this.context, lease, job, hasTime));
+        const outcome = await purgeTopic(this.context, lease, job, hasTime);
+        addPurge(report, outcome);
+        this.meter.bytesReclaimed("purge", job.name, outcome.bytesDeleted);
+        this.meter.run("purge", "ok", started);
       } catch (error) {
         report.failures.push({ job: "purge", topic: job.name, error });
+        this.meter.run("purge", "error", started);
       } finally {
         // A finished purge deleted its lease with its job item.
         await lease.release().catch(() => undefined);
@@ -212,14 +233,18 @@ export class MaintenanceRunner {
     work: (lease: HeldLease) => Promise<void>,
   ): Promise<void> {
     let lease: HeldLease | undefined;
+    const started = performance.now();
     try {
       lease = await tryAcquire(this.context, key, topic);
       if (!lease) {
         report.leasesHeld++;
+        this.meter.run(job, "skipped");
         return;
       }
       await work(lease);
+      this.meter.run(job, "ok", started);
     } catch (error) {
+      this.meter.run(job, "error", started);
       report.failures.push({
         job,
         topic: topic.name,
@@ -229,6 +254,35 @@ export class MaintenanceRunner {
     } finally {
       await lease?.release().catch(() => undefined);
     }
+  }
+}
+
+/** The catalogue's maintenance series (docs/operations.md), as the runner records them. */
+class MaintenanceMeter {
+  private readonly runs;
+  private readonly duration;
+  private readonly reclaimed;
+  private readonly removed;
+
+  constructor(metrics: Metrics) {
+    this.runs = metrics.counter(series.maintenanceRuns);
+    this.duration = metrics.histogram(series.maintenanceRunDuration);
+    this.reclaimed = metrics.counter(series.maintenanceBytesReclaimed);
+    this.removed = metrics.counter(series.maintenanceRecordsRemoved);
+  }
+
+  /** A job run with its result; its duration when it ran (a skipped job did nothing). */
+  run(job: string, result: "ok" | "skipped" | "error", startedAt?: number): void {
+    this.runs.add(1, { job, result });
+    if (startedAt !== undefined) this.duration.record(secondsSince(startedAt), { job });
+  }
+
+  bytesReclaimed(job: string, topic: string, bytes: number): void {
+    if (bytes > 0) this.reclaimed.add(bytes, { job, topic });
+  }
+
+  recordsRemoved(job: string, topic: Topic, records: number): void {
+    if (records > 0) this.removed.add(records, { job, topic: topic.name });
   }
 }
 

@@ -20,7 +20,7 @@ import {
   type ObjectStore,
 } from "@sluice/storage";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
-import { noopMetrics } from "@sluice/telemetry";
+import { type Metrics, noopMetrics } from "@sluice/telemetry";
 import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import { loadClusterId } from "./cluster-id.js";
 import { type ObjectStoreKind, openObjectStore } from "./object-store-choice.js";
@@ -195,7 +195,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
     const port = await listen(server, options.port ?? DEFAULT_PORT, host);
     const maintenance =
-      options.maintenance && startMaintenance(options.maintenance, objects, metadata, engine, options.logger);
+      options.maintenance &&
+      startMaintenance(options.maintenance, objects, metadata, engine, metrics, options.logger);
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
     let closing: Promise<void> | undefined;
@@ -252,12 +253,14 @@ function startMaintenance(
   objects: ObjectStore,
   metadata: MetadataStore,
   engine: Engine,
+  metrics: Metrics,
   logger: Logger | undefined,
 ): MaintenanceSchedule {
   const runner = new MaintenanceRunner({
     objects,
     metadata,
     clock: engine.clock,
+    metrics,
     ...(options.settings ? { settings: options.settings } : {}),
   });
   const logError = (message: string, details: Record<string, unknown>) =>
