@@ -514,6 +514,28 @@ describe("the time index", () => {
   });
 });
 
+describe("the time index lookup", () => {
+  it("costs a few reads however long the log: one query finds where to start, not a walk from the log start", async () => {
+    await engine.createTopic({ name: "t", partitions: 1 });
+    const base = clock.now();
+    const entries = 1000;
+    for (let index = 0; index < entries; index++)
+      await append("t", [`r${index}`], { timestamp: base + index * MINUTE });
+    await runOnce({ segmentSettleMs: 600 * MINUTE, segmentBytes: 1 << 30 }); // indexed, not merged
+    expect(await indexEntries("t")).toHaveLength(entries);
+    const reads = new CountingMetadataStore(metadata);
+    const reader = new Engine({ objects, metadata: reads, clock });
+    await reader.describeTopic("t");
+    for (const index of [0, 1, 499, 998, 999]) {
+      reads.reset();
+      expect(await reader.offsetForTimestamp("t", 0, base + index * MINUTE - 1)).toBe(index);
+      // The head, the maintenance item, the time-index query, the entry holding the start (a walk
+      // from the log start would read the index 100 entries a query: ten queries to the end).
+      expect(reads.reads).toBeLessThanOrEqual(4);
+    }
+  });
+});
+
 describe("topic deletion", () => {
   it("purges a deleted topic's items and objects in steps, finishing after the age bound", async () => {
     await engine.createTopic({ name: "t", partitions: 3 });
