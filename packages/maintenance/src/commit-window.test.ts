@@ -82,6 +82,44 @@ describe("the commit window on every path that names objects", () => {
     expect(page.records.map((record) => new TextDecoder().decode(record.value!))).toEqual(["again"]);
   });
 
+  it("the collector leaves an object whose commit is still in flight, however many runs pass, within the window", async () => {
+    let release!: () => void;
+    let puts = 0;
+    const held: ObjectStore = Object.assign(Object.create(objects) as ObjectStore, {
+      put: async (...args: Parameters<ObjectStore["put"]>) => {
+        const info = await objects.put(...args);
+        // Uploaded, and the commit held back (a paused process) while the collector runs.
+        if (puts++ === 0) await new Promise<void>((resume) => (release = resume));
+        return info;
+      },
+    });
+    const writer = new Engine({ objects: held, metadata, clock });
+    await writer.createTopic({ name: "t", partitions: 1 });
+    const appending = writer.append({
+      topic: "t",
+      records: [{ key: null, value: new TextEncoder().encode("held"), partition: 0 }],
+    });
+    while (puts === 0) await new Promise((resolve) => setImmediate(resolve));
+    const runner = new MaintenanceRunner({
+      objects,
+      metadata,
+      clock,
+      settings,
+    });
+    for (let run = 0; run < 4; run++) {
+      expect((await runner.runOnce()).garbage.deleted).toBe(0);
+      await clock.advance(MINUTE);
+    }
+    release();
+    expect((await appending).records[0]!.offset).toBe(0);
+    const page = await new Engine({ objects, metadata, clock }).fetch({
+      topic: "t",
+      partition: 0,
+      offset: 0,
+    });
+    expect(page.records.map((record) => new TextDecoder().decode(record.value!))).toEqual(["held"]);
+  });
+
   it("a hedged upload commits the copy that answered first; the late copy is garbage the collector removes", async () => {
     let releaseFirst!: () => void;
     let firstLanded!: Promise<unknown>;

@@ -13,9 +13,11 @@ import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import {
   CountingMetadataStore,
   CountingObjectStore,
+  FaultyMetadataStore,
   parsePrometheusText,
   SimulatedClock,
   sampleValue,
+  seededChooser,
 } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
 import { planSegments, segmentsSettleAt } from "./compaction.js";
@@ -589,6 +591,48 @@ describe("topic deletion", () => {
     expect((await objects.list(keys.topicObjectsPrefix(topicId))).objects).toEqual([]);
     await expect(engine.describeTopic("t")).rejects.toBeInstanceOf(NotFoundError);
   });
+});
+
+describe("topic deletion under faults", () => {
+  it.each([1, 2, 3, 4, 5])(
+    "a purge whose runners crash, fail and lose answers at any step is finished by the next (seed %i)",
+    async (seed) => {
+      await engine.createTopic({ name: "t", partitions: 3 });
+      const { topicId } = await engine.describeTopic("t");
+      for (let partition = 0; partition < 3; partition++) {
+        await append("t", ["a", "b"], { partition });
+        await append("t", ["c"], { partition });
+      }
+      await engine.deleteTopic("t");
+      await engine.createTopic({ name: "t", partitions: 1 });
+      await append("t", ["new"]);
+      const choose = seededChooser(seed);
+      let late = false;
+      for (let attempt = 0; attempt < 60; attempt++) {
+        if (!(await metadata.get(keys.deletionKey(topicId)))) break;
+        // Each run is a new process over a store that fails writes, loses answers or dies after one.
+        const faulty = new FaultyMetadataStore(
+          metadata,
+          { failBefore: 0.1, loseAnswer: 0.1, crashAfter: 0.15 },
+          choose,
+        );
+        await new MaintenanceRunner({ objects, metadata: faulty, clock, settings }).runPurges();
+        if (attempt === 1) {
+          // An append that uploaded before the deletion and lost its commit leaves an object behind.
+          await objects.put(keys.newDataObjectKey(topicId, clock.now() - MINUTE), text.encode("late"));
+          late = true;
+        }
+        await clock.advance(MINUTE + 1); // past a dead runner's lease
+      }
+      expect(late).toBe(true);
+      expect(await metadata.get(keys.deletionKey(topicId))).toBeUndefined();
+      expect((await objects.list(keys.topicObjectsPrefix(topicId))).objects).toEqual([]);
+      for (let partition = 0; partition < 3; partition++)
+        expect((await metadata.query({ pk: keys.partitionPk(topicId, partition) })).items).toEqual([]);
+      expect((await metadata.query({ pk: keys.topicMaintenancePk(topicId) })).items).toEqual([]);
+      expect((await readAll("t")).map((record) => decode(record.value))).toEqual(["new"]);
+    },
+  );
 });
 
 describe("quiet partitions", () => {

@@ -201,7 +201,15 @@ export class MaintenanceRunner {
         report.stoppedEarly = true;
         break;
       }
-      const lease = await tryAcquire(this.context, keys.deletionKey(job.topicId));
+      let lease: HeldLease | undefined;
+      try {
+        lease = await tryAcquire(this.context, keys.deletionKey(job.topicId));
+      } catch (error) {
+        // Like any job's failure: reported, and the run goes on with the rest.
+        report.failures.push({ job: "purge", topic: job.name, error });
+        this.meter.run("purge", "error");
+        continue;
+      }
       if (!lease) {
         report.leasesHeld++;
         this.meter.run("purge", "skipped");
