@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- maintenance [--json] [--records N] [--requests N] [--partitions P]
- *   [--record-bytes B] [--backend embedded|emulator] [--dir PATH]`
+ *   [--record-bytes B] [--backend embedded|emulator] [--store packed|files] [--dir PATH]`
  *
  * Compaction of small objects into segments, measured: 1,000,000 records appended as 10,000
  * small requests (one object and one index entry each), then compacted by the maintenance
@@ -9,7 +9,8 @@
  * read of everything (a fresh engine: every byte from the object store), the requests that read
  * made, and the S3 and DynamoDB request cost per GB read at published prices (on-demand,
  * us-east-1): S3 GET $0.0004 per 1,000; DynamoDB $0.125 per million read request units (a
- * strongly consistent read of up to 4 KB). Embedded (default): SQLite + filesystem; emulator:
+ * strongly consistent read of up to 4 KB). Embedded (default): SQLite + the packed object store as
+ * the local server runs them (`--store files`: one file per object); emulator:
  * S3 + DynamoDB on AWS_ENDPOINT_URL (a local emulator: every request crosses HTTP).
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -23,6 +24,7 @@ import { MaintenanceRunner } from "@sluice/maintenance";
 import type { Item, MetadataStore, ObjectStore, Query } from "@sluice/storage";
 import { createMetadataTable, DynamoDbMetadataStore, deleteMetadataTable } from "@sluice/storage/dynamodb";
 import { FilesystemObjectStore } from "@sluice/storage/filesystem";
+import { PackedObjectStore } from "@sluice/storage/packed";
 import { createBucketIfMissing, deleteBucketAndContents, S3ObjectStore } from "@sluice/storage/s3";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { awsClientConfig, CountingObjectStore, SimulatedClock, uniqueName } from "@sluice/testing";
@@ -47,6 +49,7 @@ export async function main(argv: string[]): Promise<void> {
       partitions: { type: "string", default: "1" },
       "record-bytes": { type: "string", default: "100" },
       backend: { type: "string", default: "embedded" },
+      store: { type: "string", default: "packed" },
       dir: { type: "string", default: tmpdir() },
     },
   });
@@ -56,7 +59,8 @@ export async function main(argv: string[]): Promise<void> {
   const recordBytes = Number(values["record-bytes"]);
   const perRequest = Math.ceil(records / requests);
   const backend = values.backend === "emulator" ? "emulator" : "embedded";
-  const stores = await openStores(backend, values.dir);
+  const storeKind = values.store === "files" ? "files" : "packed";
+  const stores = await openStores(backend, values.dir, storeKind);
   const objects = new CountingObjectStore(stores.objects);
   const metadata = new ReadUnitCounter(stores.metadata);
   const clock = new SimulatedClock({ startMs: Date.now() });
@@ -124,7 +128,7 @@ export async function main(argv: string[]): Promise<void> {
     const where =
       backend === "emulator"
         ? `S3 + DynamoDB on ${process.env.AWS_ENDPOINT_URL}`
-        : `SQLite + filesystem in ${values.dir}`;
+        : `SQLite + ${storeKind === "packed" ? "the packed store" : "a file per object"} in ${values.dir}`;
     printTable(
       `maintenance on ${where}: ${appended.toLocaleString("en-US")} records × ${recordBytes} B in ${requests.toLocaleString("en-US")} requests, ${partitions} partition(s); compacted into ${SEGMENT_BYTES / 1024 / 1024} MiB segments`,
       [
@@ -183,6 +187,7 @@ export async function main(argv: string[]): Promise<void> {
         `${JSON.stringify({
           benchmark: "maintenance",
           backend,
+          ...(backend === "embedded" ? { store: storeKind } : {}),
           records: appended,
           requests,
           partitions,
@@ -348,15 +353,24 @@ interface Stores {
   close: () => Promise<void>;
 }
 
-async function openStores(backend: "embedded" | "emulator", dir: string): Promise<Stores> {
+async function openStores(
+  backend: "embedded" | "emulator",
+  dir: string,
+  storeKind: "packed" | "files",
+): Promise<Stores> {
   if (backend === "embedded") {
     const root = await mkdtemp(join(dir, "sluice-bench-maintenance-"));
     const metadata = new SqliteMetadataStore({ path: join(root, "metadata.sqlite"), durability: "buffered" });
+    const packed =
+      storeKind === "packed"
+        ? new PackedObjectStore({ root: join(root, "packed"), durability: "buffered" })
+        : undefined;
     return {
-      objects: new FilesystemObjectStore({ root: join(root, "objects"), durability: "buffered" }),
+      objects: packed ?? new FilesystemObjectStore({ root: join(root, "objects"), durability: "buffered" }),
       metadata,
       close: async () => {
         metadata.close();
+        packed?.close();
         await rm(root, { recursive: true, force: true });
       },
     };
