@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { type Clock, NotFoundError } from "@sluice/core";
 import type { Engine } from "@sluice/engine";
 import { ConsumerGroups, RestConsumers } from "@sluice/groups";
+import { ProcessorAdmin } from "@sluice/processors";
 import type { MetadataStore } from "@sluice/storage";
 import { type Metrics, noopMetrics } from "@sluice/telemetry";
 import type { MiddlewareHandler } from "hono";
@@ -25,6 +26,7 @@ import { registerConsumerGroupRoutes } from "./routes/consumer-groups.js";
 import { registerConsumerV2Routes } from "./routes/consumers-v2.js";
 import { type MetricsExposition, registerMetricsRoute } from "./routes/metrics.js";
 import { registerPartitionRoutes } from "./routes/partitions.js";
+import { registerProcessorRoutes } from "./routes/processors.js";
 import { registerProduceRoutes } from "./routes/produce.js";
 import { registerProduceBatchRoutes } from "./routes/produce-batches.js";
 import { registerProducerRoutes } from "./routes/producers.js";
@@ -56,6 +58,11 @@ export interface CreateAppOptions {
   publicUrl?: string;
   /** Told of each request whose client closed the connection before its body ended. */
   onClientDisconnect?: ClientDisconnectListener;
+  /**
+   * Processor administration built elsewhere (the local server's, whose runtime wants to hear of
+   * changes at once); default: over `engine` and `metadata`.
+   */
+  processors?: { admin: ProcessorAdmin; changed?: (name: string) => void };
   /** Where HTTP requests and errors are measured (docs/operations.md). Default: nowhere. */
   metrics?: Metrics;
   /** Serves `GET /metrics` (the local server's Prometheus sink). Default: no such route. */
@@ -100,6 +107,14 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
     replicationFactor: options.replicationFactor ?? 3,
+    processors:
+      options.processors?.admin ??
+      new ProcessorAdmin({
+        engine: options.engine,
+        metadata: options.metadata,
+        ...(options.clock ? { clock: options.clock } : {}),
+      }),
+    ...(options.processors?.changed ? { processorsChanged: options.processors.changed } : {}),
     meter: new HttpMeter(options.metrics ?? noopMetrics, options.engine.activity),
   };
   const publicUrl = options.publicUrl === undefined ? undefined : normalisePublicUrl(options.publicUrl);
@@ -149,6 +164,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   registerProducerRoutes(app, context);
   registerConsumerGroupRoutes(app, context);
   registerConsumerV2Routes(app, context);
+  registerProcessorRoutes(app, context);
   if (options.metricsExposition) registerMetricsRoute(app, options.metricsExposition);
 
   app.doc31("/openapi.json", OPENAPI_INFO);

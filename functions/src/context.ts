@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Engine } from "@sluice/engine";
 import type { ConsumerGroups, RestConsumers } from "@sluice/groups";
+import type { ProcessorAdmin } from "@sluice/processors";
 import type { Logger } from "./http-errors.js";
 import type { HttpMeter } from "./http-meter.js";
 import type { HttpLimits } from "./limits.js";
@@ -19,6 +20,10 @@ export interface AppContext {
   logger: Logger;
   /** Reported as each topic's replication_factor (see docs/http-api.md). */
   replicationFactor: number;
+  /** Processor definitions over the same store. */
+  processors: ProcessorAdmin;
+  /** Told when a processor was created, resumed, paused or deleted here (the local runtime looks at once). */
+  processorsChanged?: (name: string) => void;
   /** Counts requests and errors answered (docs/operations.md). */
   meter: HttpMeter;
 }

@@ -1,7 +1,8 @@
-import { App, RemovalPolicy, Validations } from "aws-cdk-lib";
+import { resolve } from "node:path";
+import { App, Duration, RemovalPolicy, Validations } from "aws-cdk-lib";
 import { Architecture, FunctionUrlAuthType } from "aws-cdk-lib/aws-lambda";
 import { AwsSolutionsChecks } from "cdk-nag";
-import { SluiceStack, type TopicDeclaration } from "../lib/sluice-stack.js";
+import { type ProcessorDeclaration, SluiceStack, type TopicDeclaration } from "../lib/sluice-stack.js";
 
 /**
  * The Sluice CDK app (`npx cdk synth|deploy|destroy` from the repository root). Settings come from
@@ -17,6 +18,9 @@ import { SluiceStack, type TopicDeclaration } from "../lib/sluice-stack.js";
  * - tracing: false (default) or true (X-Ray on the HTTP function)
  * - entry: the HTTP apps' Lambda entry (default functions/src/lambda.ts)
  * - topics: topics to declare, e.g. [{"topicName":"orders","partitions":3,"configs":{"retention.ms":"604800000"}}]
+ * - processors: processors to declare, each with a handler built from an entry, e.g.
+ *   [{"processorName":"enrich","topics":["orders"],"outputTopics":["orders-enriched"],
+ *     "deadLetterTopic":"orders-dead","handlerEntry":"path/to/handler.ts","startingPosition":"EARLIEST"}]
  * - nag: run the cdk-nag AwsSolutions checks (default true)
  *
  * The stack is environment-agnostic: no lookups, so a fresh clone synthesizes offline.
@@ -44,6 +48,7 @@ new SluiceStack(app, stackName, {
     tracing: booleanContext("tracing"),
   },
   topics: topicsContext("topics"),
+  processors: processorsContext("processors"),
 });
 
 if (booleanContext("nag") ?? true)
@@ -111,5 +116,48 @@ function topicsContext(key: string): TopicDeclaration[] {
         : topic.removalPolicy === "destroy"
           ? RemovalPolicy.DESTROY
           : RemovalPolicy.RETAIN,
+  }));
+}
+
+interface ProcessorContext {
+  processorName: string;
+  topics: string[];
+  handlerEntry: string;
+  outputTopics?: string[];
+  deadLetterTopic?: string;
+  startingPosition?: "EARLIEST" | "LATEST";
+  batchSize?: number;
+  maxAttempts?: number;
+  backoffMs?: number;
+  bisectOnError?: boolean;
+  ordering?: "PARTITION" | "KEY";
+  parallelism?: number;
+}
+
+function processorsContext(key: string): ProcessorDeclaration[] {
+  const raw: unknown = app.node.tryGetContext(key);
+  if (raw === undefined || raw === null || raw === "") return [];
+  const value: unknown = typeof raw === "string" ? JSON.parse(raw) : raw;
+  if (!Array.isArray(value)) throw new Error(`context ${key} must be a JSON array of processors`);
+  return (value as ProcessorContext[]).map((processor) => ({
+    processorName: processor.processorName,
+    topics: processor.topics,
+    handlerEntry: resolve(processor.handlerEntry),
+    ...(processor.outputTopics ? { outputTopics: processor.outputTopics } : {}),
+    ...(processor.deadLetterTopic ? { deadLetterTopic: processor.deadLetterTopic } : {}),
+    ...(processor.startingPosition ? { startingPosition: processor.startingPosition } : {}),
+    ...(processor.batchSize ? { batchSize: processor.batchSize } : {}),
+    ...(processor.maxAttempts || processor.backoffMs
+      ? {
+          retry: {
+            ...(processor.maxAttempts ? { maxAttempts: processor.maxAttempts } : {}),
+            ...(processor.backoffMs ? { backoff: Duration.millis(processor.backoffMs) } : {}),
+          },
+        }
+      : {}),
+    ...(processor.bisectOnError ? { bisectOnError: true } : {}),
+    ...(processor.ordering === "KEY"
+      ? { ordering: { key: { parallelism: processor.parallelism ?? 4 } } }
+      : {}),
   }));
 }

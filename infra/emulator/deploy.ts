@@ -37,6 +37,8 @@ export interface EmulatorStackOptions {
   /** The HTTP apps' Lambda entry. @default functions/src/lambda.ts */
   entry?: string;
   topics?: TopicDeclarationContext[];
+  /** Processors to declare (the app's `processors` context: name, topics, handler entry, …). */
+  processors?: Record<string, unknown>[];
   /** More `-c key=value` context for the app. */
   context?: Record<string, string>;
   /** Where progress lines go. @default nowhere */
@@ -54,6 +56,8 @@ export interface DeployedStack {
   clusterId: string;
   /** The maintenance function, when the stack deploys one. */
   maintenanceFunctionName: string | undefined;
+  /** The processors' dispatcher function, when the stack declares processors. */
+  dispatcherFunction?: string;
 }
 
 /** Fills in the emulator endpoint, region and dummy credentials, keeping whatever is set already. */
@@ -125,6 +129,7 @@ export async function deployToEmulator(options: EmulatorStackOptions): Promise<D
       tableName: required(stack, "TableName"),
       clusterId: required(stack, "ClusterId"),
       maintenanceFunctionName: stack.MaintenanceFunctionName,
+      ...(stack.DispatcherFunction ? { dispatcherFunction: stack.DispatcherFunction } : {}),
     };
   } finally {
     rmSync(output, { recursive: true, force: true });
@@ -201,6 +206,7 @@ function contextArgs(options: EmulatorStackOptions): string[] {
     serverErrorRateAlarm: "false",
     ...(options.entry ? { entry: options.entry } : {}),
     ...(options.topics ? { topics: JSON.stringify(options.topics) } : {}),
+    ...(options.processors ? { processors: JSON.stringify(options.processors) } : {}),
     ...options.context,
   };
   return Object.entries(context).flatMap(([key, value]) => ["-c", `${key}=${value}`]);

@@ -10,6 +10,7 @@ import {
   type EmulatorStackOptions,
 } from "../../infra/emulator/deploy.js";
 import { requestOverUrl, runHttpSuite } from "../http/http-suite.js";
+import { PROCESSOR_TOPICS, PROCESSORS, processorCases } from "./processor-cases.js";
 
 /**
  * End to end: the CDK app deployed onto the emulator with the real CDK CLI (bootstrap, asset
@@ -36,7 +37,9 @@ const options: EmulatorStackOptions = {
       configs: { "retention.ms": "86400000" },
       removalPolicy: "destroy",
     },
+    ...PROCESSOR_TOPICS,
   ],
+  processors: PROCESSORS,
   log: process.env.SLUICE_E2E_VERBOSE ? (line) => process.stderr.write(`${line}\n`) : undefined,
 };
 
@@ -127,6 +130,7 @@ describe.skipIf(!local)("the CDK app deployed onto the emulator", () => {
     expect(Date.parse(topic.storage?.maintenance_last_run_at ?? "")).toBeGreaterThan(Date.now() - 600_000);
     expect(topic.storage?.object_count).toBeGreaterThan(0);
   });
+  describe("processors", () => processorCases(stack));
 
   // The shared HTTP suite against the deployed Function URL. Registered inside this describe so
   // the deploy in beforeAll runs first; the URL is read lazily, after the deploy.

@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { decodeRecordBatches } from "@sluice/core";
 import { afterAll, describe, expect, it } from "vitest";
 import { maintenanceCases } from "./maintenance-cases.js";
+import { processorCases } from "./processors-suite.js";
 import { produceRecordBatchCases } from "./record-batch-produce-cases.js";
 
 /**
@@ -60,6 +61,7 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("consumer groups", () => consumerGroupCases(api, registry.test));
     describe("record batches", () => recordBatchCases(api, registry.test));
     describe("maintenance", () => maintenanceCases(api, registry.test, options.runMaintenance));
+    describe("processors", () => processorCases(api, registry.test));
     describe("produce record batches", () => produceRecordBatchCases(api, registry.test));
     // After collection: a skip that names no case is a typo that would hide nothing.
     afterAll(() => registry.assertSkipsExist());
@@ -214,7 +216,7 @@ function apiFor(options: HttpSuiteOptions) {
 
 export type Api = ReturnType<typeof apiFor>;
 
-function uniqueTopic(prefix: string): string {
+export function uniqueTopic(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
 }
 

@@ -1,3 +1,4 @@
+import { onProcessorEvent, type ProcessorEvent } from "./processor-reconcile.js";
 import { type ApiResponse, type CallApi, onTopicEvent, type TopicEvent } from "./reconcile.js";
 
 /**
@@ -73,7 +74,12 @@ async function handle(
   });
   try {
     const callApi = lambdaApi(event.ResourceProperties.ApiFunction, loadLambda);
-    const result = await Promise.race([onTopicEvent(event, callApi), timedOut]);
+    // One provider per platform serves its topics and its processors.
+    const work =
+      event.ResourceType === "Custom::SluiceProcessor"
+        ? onProcessorEvent(event as unknown as ProcessorEvent, callApi)
+        : onTopicEvent(event, callApi);
+    const result = await Promise.race([work, timedOut]);
     await respond(event, {
       Status: "SUCCESS",
       PhysicalResourceId: result.physicalResourceId,

@@ -37,7 +37,7 @@ export interface ApiResponse {
 
 /** Calls one route of the HTTP apps; `path` starts with `/v3/`. */
 export type CallApi = (
-  method: "GET" | "POST" | "PATCH" | "DELETE",
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE",
   path: string,
   body?: unknown,
 ) => Promise<ApiResponse>;

@@ -2,6 +2,17 @@ import { SluiceClient, SluiceConnectionError, SluiceHttpError } from "@sluice/cl
 import { type OptionSpec, parseArgs, stringOption, UsageError } from "./args.js";
 import { consume } from "./commands/consume.js";
 import { groupDelete, groupDescribe, groupList, groupReset } from "./commands/group.js";
+import {
+  PROCESSOR_CREATE_HELP,
+  PROCESSOR_CREATE_OPTIONS,
+  processorCreate,
+  processorDelete,
+  processorDescribe,
+  processorList,
+  processorPause,
+  processorReset,
+  processorResume,
+} from "./commands/processor.js";
 import { ProduceError, produce } from "./commands/produce.js";
 import { top } from "./commands/top.js";
 import {
@@ -231,6 +242,76 @@ const COMMANDS: Command[] = [
     run: groupReset,
   },
   {
+    words: ["processor", "create"],
+    summary: "attach a webhook or Lambda function to topics: run on every new batch",
+    usage:
+      "sluice processor create <name> --topic T... (--webhook URL | --lambda FUNCTION) [--output T]... [--dead-letter T] [options]",
+    options: PROCESSOR_CREATE_OPTIONS,
+    optionHelp: PROCESSOR_CREATE_HELP,
+    run: processorCreate,
+  },
+  {
+    words: ["processor", "list"],
+    summary: "list processors with their state, topics and handler",
+    usage: "sluice processor list",
+    options: [],
+    optionHelp: [],
+    run: processorList,
+  },
+  {
+    words: ["processor", "describe"],
+    summary: "show a processor and per partition its checkpoint, lag, blocked keys and last error",
+    usage: "sluice processor describe <name>",
+    options: [],
+    optionHelp: [],
+    run: processorDescribe,
+  },
+  {
+    words: ["processor", "pause"],
+    summary: "pause a processor: batches in flight finish and commit, then its runners stop",
+    usage: "sluice processor pause <name>",
+    options: [],
+    optionHelp: [],
+    run: processorPause,
+  },
+  {
+    words: ["processor", "resume"],
+    summary: "resume a paused processor where it stopped",
+    usage: "sluice processor resume <name>",
+    options: [],
+    optionHelp: [],
+    run: processorResume,
+  },
+  {
+    words: ["processor", "reset"],
+    summary: "move a paused processor's checkpoints",
+    usage:
+      "sluice processor reset <name> (--to-earliest|--to-latest|--to-datetime T|--to-offset TOPIC:PARTITION=OFFSET...)",
+    options: [
+      { name: "to-earliest", type: "boolean" },
+      { name: "to-latest", type: "boolean" },
+      { name: "to-datetime", type: "string" },
+      { name: "to-offset", type: "string", multiple: true },
+    ],
+    optionHelp: [
+      "--to-earliest          every partition from its log start (records are handled again)",
+      "--to-latest            every partition from its end (skip everything so far)",
+      "--to-datetime T        from the first record at or after T (ISO-8601 or epoch ms)",
+      "--to-offset T:P=N      partition P of topic T from offset N, repeatable",
+      "",
+      "The processor must be paused and its runners stopped; the server refuses otherwise.",
+    ],
+    run: processorReset,
+  },
+  {
+    words: ["processor", "delete"],
+    summary: "delete processors and their progress",
+    usage: "sluice processor delete <name>...",
+    options: [],
+    optionHelp: [],
+    run: processorDelete,
+  },
+  {
     words: ["top"],
     summary: "a live view: per topic records/s in and out, p99 latency, errors; per group lag",
     usage: "sluice top [-i seconds] [-n refreshes]",
@@ -271,6 +352,7 @@ const COMMANDS: Command[] = [
 const GROUPS: Record<string, string> = {
   topic: "create, list, describe, configure, grow and delete topics",
   group: "list, describe, delete consumer groups and reset their offsets",
+  processor: "create, list, describe, pause, resume, reset and delete processors",
   cluster: "the cluster the API serves",
 };
 

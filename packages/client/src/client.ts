@@ -3,6 +3,13 @@ import { type Data, type DataType, fromBase64, RangeDecoder, toData, toWireHeade
 import { errorFromResponse, SluiceConnectionError, SluiceHttpError } from "./errors.js";
 import { GroupConsumer, type GroupConsumerOptions } from "./group-consumer.js";
 import { parseConcatenatedJson } from "./json-stream.js";
+import type {
+  ProcessorDefinition,
+  ProcessorDetails,
+  ProcessorInfo,
+  ProcessorPartition,
+  ProcessorResetTarget,
+} from "./processor-types.js";
 import { Producer, type ProducerOptions } from "./producer.js";
 import { RecordBatchFormatError, type VisitedBatches, visitRecordBatches } from "./record-batch.js";
 import { parseServerSentEvents } from "./sse.js";
@@ -767,7 +774,56 @@ export class SluiceClient {
     };
   }
 
+  // --- processors (docs/processors.md) ---------------------------------------------------------
+
+  /** Creates a processor; a definition the server refuses is a 400 naming the field. */
+  async createProcessor(definition: ProcessorDefinition): Promise<ProcessorInfo> {
+    return toProcessorInfo(
+      await this.json("POST", `${await this.clusterPath()}/processors`, { json: definition }),
+    );
+  }
+
+  async listProcessors(): Promise<ProcessorInfo[]> {
+    return (await this.list(`${await this.clusterPath()}/processors`)).map(toProcessorInfo);
+  }
+
+  /** The processor with each partition's checkpoint, lag, blocked keys and last error. */
+  async describeProcessor(name: string): Promise<ProcessorDetails> {
+    return toProcessorDetails(await this.json("GET", await this.processorPath(name)));
+  }
+
+  /** Its runners finish the batches in flight, commit them and stop. */
+  async pauseProcessor(name: string): Promise<ProcessorInfo> {
+    return toProcessorInfo(await this.json("POST", `${await this.processorPath(name)}/pause`));
+  }
+
+  async resumeProcessor(name: string): Promise<ProcessorInfo> {
+    return toProcessorInfo(await this.json("POST", `${await this.processorPath(name)}/resume`));
+  }
+
+  /** Moves a paused processor's checkpoints (409 while it runs or a runner still holds a partition). */
+  async resetProcessor(name: string, target: ProcessorResetTarget): Promise<ProcessorDetails> {
+    const json: Json = { to: target.to };
+    if (target.to === "datetime") json.datetime = new Date(target.datetime).toISOString();
+    if (target.to === "offsets") {
+      json.offsets = target.offsets.map((entry) => ({
+        topic_name: entry.topicName,
+        partition_id: entry.partitionId,
+        offset: entry.offset,
+      }));
+    }
+    return toProcessorDetails(await this.json("POST", `${await this.processorPath(name)}/reset`, { json }));
+  }
+
+  async deleteProcessor(name: string): Promise<void> {
+    await this.send("DELETE", await this.processorPath(name));
+  }
+
   // --- plumbing ---------------------------------------------------------------------------
+
+  private async processorPath(name: string): Promise<string> {
+    return `${await this.clusterPath()}/processors/${enc(name)}`;
+  }
 
   private async groupPath(groupId: string): Promise<string> {
     return `${await this.clusterPath()}/consumer-groups/${enc(groupId)}`;
@@ -930,6 +986,52 @@ function toTopicPartition(body: Json): TopicPartition {
 
 function toWireTp(tp: TopicPartition): Json {
   return { topic_name: tp.topicName, partition_id: tp.partitionId };
+}
+
+function toProcessorInfo(body: Json): ProcessorInfo {
+  return {
+    name: String(body.processor_name),
+    uid: String(body.uid),
+    state: body.state === "PAUSED" ? "PAUSED" : "RUNNING",
+    definition: asObject(body.definition) as unknown as ProcessorDefinition,
+    createdAt: toMillis(body.created_at),
+    updatedAt: toMillis(body.updated_at),
+  };
+}
+
+function toProcessorDetails(body: Json): ProcessorDetails {
+  return {
+    ...toProcessorInfo(body),
+    lag: Number(body.lag),
+    partitions: asArray(body.partitions).map(
+      (item): ProcessorPartition => ({
+        topicName: String(item.topic_name),
+        partitionId: Number(item.partition_id),
+        checkpoint: numberOrNull(item.checkpoint),
+        highWatermark: Number(item.high_watermark),
+        lag: Number(item.lag),
+        pending: Number(item.pending),
+        blockedKeys: asArray(item.blocked_keys).map((blocked) => ({
+          offset: Number(blocked.offset),
+          attempts: Number(blocked.attempts),
+          firstFailedAt: toMillis(blocked.first_failed_at),
+          nextAttemptAt: toMillis(blocked.next_attempt_at),
+          error: String(blocked.error),
+        })),
+        lastError: lastErrorOf(item.last_error),
+        owner: stringOrNull(item.owner),
+        processed: Number(item.processed),
+        deadLettered: Number(item.dead_lettered),
+        filtered: Number(item.filtered),
+      }),
+    ),
+  };
+}
+
+function lastErrorOf(value: unknown): ProcessorPartition["lastError"] {
+  if (value === null || value === undefined) return null;
+  const error = asObject(value);
+  return { message: String(error.message), offset: Number(error.offset), at: toMillis(error.at) };
 }
 
 function toGroupInfo(body: Json): ConsumerGroupInfo {

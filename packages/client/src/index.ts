@@ -28,6 +28,7 @@ export {
   type PartitionsListener,
 } from "./group-consumer.js";
 export { parseConcatenatedJson } from "./json-stream.js";
+export type * from "./processor-types.js";
 export {
   DeliveryUnknownError,
   Producer,

@@ -22,3 +22,19 @@ export function zstdFrameWithoutContentSize(): { data: Uint8Array; frame: Uint8A
   );
   return { data, frame };
 }
+
+/**
+ * A decompression bomb: one zstd frame of `blocks` RLE blocks, each 4 bytes that stand for
+ * 128 KiB of one byte value (block header last | type RLE(1) << 1 | size << 3, then the byte).
+ */
+export function zstdRleBomb(blocks: number): Uint8Array {
+  const blockSize = 128 << 10;
+  // Frame header descriptor 0 (no content size, not single-segment); window byte 0x38 (2^17).
+  const frame = new Uint8Array(6 + blocks * 4);
+  frame.set([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38]);
+  for (let index = 0; index < blocks; index++) {
+    const header = (index === blocks - 1 ? 1 : 0) | (1 << 1) | (blockSize << 3);
+    frame.set([header & 0xff, (header >> 8) & 0xff, (header >> 16) & 0xff, 0x61], 6 + index * 4);
+  }
+  return frame;
+}

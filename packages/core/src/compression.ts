@@ -22,7 +22,7 @@
  */
 import { AsyncLocalStorage } from "node:async_hooks";
 import { promisify } from "node:util";
-import { gunzip, gzip } from "node:zlib";
+import { gunzip, gzip, type ZlibOptions } from "node:zlib";
 import {
   loadFzstd,
   loadNativeLz4,
@@ -32,8 +32,9 @@ import {
   loadZstdWasm,
   type ZstdWasm,
 } from "./compression-vendor.js";
-import { DataCorruptionError, InternalError, InvalidArgumentError } from "./errors.js";
-import { lz4CompressFrame, lz4DecompressFrame } from "./lz4-frame.js";
+import { lz4SizeBound, snappySizeBound, zstdSizeBound } from "./decompressed-size.js";
+import { DataCorruptionError, InternalError, InvalidArgumentError, SluiceError } from "./errors.js";
+import { Lz4OutputLimitError, lz4CompressFrame, lz4DecompressFrame } from "./lz4-frame.js";
 import { snappyDecompressBlock } from "./snappy-block.js";
 
 export type Compression = "none" | "gzip" | "snappy" | "lz4" | "zstd";
@@ -56,7 +57,7 @@ const BY_CODE: readonly Compression[] = ["none", "gzip", "snappy", "lz4", "zstd"
 const ZSTD_LEVEL = 3;
 
 const gzipAsync = promisify(gzip);
-const gunzipAsync = promisify(gunzip);
+const gunzipAsync: (data: Uint8Array, options?: ZlibOptions) => Promise<Buffer> = promisify(gunzip);
 
 /** The attribute code for a codec; an unknown name is a caller error. */
 export function compressionCode(compression: Compression): number {
@@ -94,28 +95,76 @@ export async function compress(compression: Compression, data: Uint8Array): Prom
   }
 }
 
-/** Decompresses a stored records payload; any codec failure becomes DataCorruptionError. */
-export async function decompress(compression: Compression, data: Uint8Array): Promise<Uint8Array> {
+/**
+ * Decompresses a records payload; any codec failure becomes DataCorruptionError. With `maxBytes`,
+ * a payload whose framing says it may decode to more (decompressed-size.ts; gzip while decoding) is
+ * refused with InvalidArgumentError code DECOMPRESSED_TOO_LARGE before its output is allocated.
+ */
+export async function decompress(
+  compression: Compression,
+  data: Uint8Array,
+  maxBytes = Number.POSITIVE_INFINITY,
+): Promise<Uint8Array> {
   const code = compressionCode(compression);
   if (code === 0) return data;
+  const bounded = Number.isFinite(maxBytes);
   try {
+    // gzip has no framing to bound it by: zlib stops at the limit while decoding.
+    const bound = bounded && code !== 1 ? sizeBound(code, data) : 0;
+    if (bound > maxBytes && code === 3) {
+      // LZ4's bound is loose for very compressible blocks (255 bytes out per byte in): decode with
+      // the JavaScript decoder instead, which stops once its output passes the limit.
+      return lz4DecompressFrame(data, maxBytes);
+    }
+    if (bound > maxBytes) throw tooLarge(compression, data.length, maxBytes, bound);
+    let out: Uint8Array;
     switch (code) {
       case 1:
-        return plain(await gunzipAsync(data));
+        out = plain(await (bounded ? gunzipAsync(data, { maxOutputLength: maxBytes }) : gunzipAsync(data)));
+        break;
       case 2:
-        return await decodeSnappy(data);
+        out = await decodeSnappy(data);
+        break;
       case 3:
-        return await codec("lz4").decompress(data);
+        out = await codec("lz4").decompress(data);
+        break;
       default:
-        return await codec("zstd").decompress(data);
+        out = await codec("zstd").decompress(data);
     }
+    if (out.length > maxBytes) throw tooLarge(compression, data.length, maxBytes);
+    return out;
   } catch (error) {
-    if (error instanceof DataCorruptionError || error instanceof InternalError) throw error;
+    if (error instanceof SluiceError) throw error;
+    if (error instanceof Lz4OutputLimitError) throw tooLarge(compression, data.length, maxBytes);
+    if (bounded && code === 1 && (error as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+      throw tooLarge(compression, data.length, maxBytes);
+    }
     throw new DataCorruptionError(
       `${compression} payload of ${data.length} bytes failed to decompress: ${(error as Error).message}`,
       { cause: error, details: { compression, length: data.length } },
     );
   }
+}
+
+function sizeBound(code: number, data: Uint8Array): number {
+  if (code === 2) return snappySizeBound(data, isXerialSnappy(data));
+  return code === 3 ? lz4SizeBound(data) : zstdSizeBound(data);
+}
+
+function tooLarge(
+  compression: Compression,
+  length: number,
+  maxBytes: number,
+  bound?: number,
+): InvalidArgumentError {
+  const what = bound === undefined ? "decompresses to more than" : `may decompress to ${bound} bytes, over`;
+  return new InvalidArgumentError(
+    `${compression} payload of ${length} bytes ${what} the ${maxBytes}-byte limit`,
+    {
+      code: "DECOMPRESSED_TOO_LARGE",
+      details: { compression, length, maxBytes, ...(bound === undefined ? {} : { bound }) },
+    },
+  );
 }
 
 /**

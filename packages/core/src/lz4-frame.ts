@@ -180,9 +180,16 @@ function writeLength(dst: Uint8Array, d: number, length: number): number {
 
 // ---- reading ----
 
-/** Decompresses one or more concatenated LZ4 frames (skippable frames are skipped). */
-export function lz4DecompressFrame(data: Uint8Array): Uint8Array {
-  let out: Uint8Array = new Uint8Array(Math.max(64 << 10, data.length * 4));
+/** Thrown by lz4DecompressFrame when the output would pass its `maxBytes`. */
+export class Lz4OutputLimitError extends Error {}
+
+/**
+ * Decompresses one or more concatenated LZ4 frames (skippable frames are skipped). Stops with
+ * Lz4OutputLimitError as soon as the output passes `maxBytes` (checked per block, so it never
+ * holds more than one block beyond it).
+ */
+export function lz4DecompressFrame(data: Uint8Array, maxBytes = Number.POSITIVE_INFINITY): Uint8Array {
+  let out: Uint8Array = new Uint8Array(Math.min(Math.max(64 << 10, data.length * 4), maxBytes + 1));
   let outPos = 0;
   let pos = 0;
   do {
@@ -216,6 +223,8 @@ export function lz4DecompressFrame(data: Uint8Array): Uint8Array {
     }
     pos += 4 + descriptorLength + 1;
     const frameStart = outPos;
+    if (contentSize > maxBytes - outPos)
+      throw new Lz4OutputLimitError(`content size ${contentSize} passes ${maxBytes} bytes`);
     if (contentSize >= 0) out = ensureCapacity(out, outPos, contentSize);
     const independent = (flg & FLG_BLOCK_INDEPENDENCE) !== 0;
     for (;;) {
@@ -248,6 +257,7 @@ export function lz4DecompressFrame(data: Uint8Array): Uint8Array {
         );
       }
       pos = checksumEnd;
+      if (outPos > maxBytes) throw new Lz4OutputLimitError(`output passes ${maxBytes} bytes`);
     }
     if (flg & FLG_CONTENT_CHECKSUM) {
       if (pos + 4 > data.length) throw new Error("content checksum cut short");

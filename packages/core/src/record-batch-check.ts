@@ -49,12 +49,15 @@ export interface CheckedProducerBatch {
 
 /**
  * Checks the batch at `position` of `bytes`. `label` names it in messages (`batch 2 (partition 5)`).
+ * A compressed batch that may decompress to more than `maxDecompressedBytes` is refused
+ * (InvalidArgumentError, code DECOMPRESSED_TOO_LARGE) before it is decompressed.
  * The records are walked without being decoded into objects.
  */
 export async function checkProducerBatch(
   bytes: Uint8Array,
   position: number,
   label: string,
+  maxDecompressedBytes = Number.POSITIVE_INFINITY,
 ): Promise<CheckedProducerBatch> {
   const available = bytes.byteLength - position;
   if (available < RECORD_BATCH_HEADER_SIZE) {
@@ -100,6 +103,7 @@ export async function checkProducerBatch(
       payload = await decompress(
         header.compression,
         bytes.subarray(position + RECORD_BATCH_HEADER_SIZE, end),
+        maxDecompressedBytes,
       );
     } catch (error) {
       throw fromCorruption(label, error);
@@ -268,6 +272,13 @@ function invalid(label: string, what: string): InvalidArgumentError {
 function fromCorruption(label: string, error: unknown): unknown {
   if (error instanceof DataCorruptionError) {
     return new InvalidArgumentError(`${label} is malformed: ${error.message}`, { cause: error });
+  }
+  if (error instanceof InvalidArgumentError) {
+    return new InvalidArgumentError(`${label}: ${error.message}`, {
+      cause: error,
+      details: error.details,
+      ...(error.code === undefined ? {} : { code: error.code }),
+    });
   }
   return error;
 }

@@ -5,8 +5,12 @@
  */
 export class CommitNotifier {
   private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly everything = new Set<
+    (topicId: string, partition: number, highWatermark: number) => void
+  >();
 
   notify(topicId: string, partition: number, highWatermark: number): void {
+    for (const listener of [...this.everything]) listener(topicId, partition, highWatermark);
     const set = this.waiters.get(key(topicId, partition));
     if (!set) return;
     for (const waiter of [...set]) waiter.onCommit(highWatermark);
@@ -19,6 +23,14 @@ export class CommitNotifier {
       if (!k.startsWith(prefix)) continue;
       for (const waiter of [...set]) waiter.onDeleted?.();
     }
+  }
+
+  /** Calls `listener` on every commit to any partition until the returned function is called. */
+  subscribeAll(listener: (topicId: string, partition: number, highWatermark: number) => void): () => void {
+    this.everything.add(listener);
+    return () => {
+      this.everything.delete(listener);
+    };
   }
 
   /**

@@ -5,6 +5,11 @@ import type { AppendRequest, AppendResult, RecordOutcome } from "./append/append
 import { Appender } from "./append/appender.js";
 import type { ProducerState } from "./append/producer-state.js";
 import type { AppendBatchesRequest, AppendBatchesResult } from "./append/raw-batches.js";
+import {
+  TransactionalAppender,
+  type TransactionalAppendRequest,
+  type TransactionalAppendResult,
+} from "./append/transactional.js";
 import { CommitNotifier } from "./commit-notifier.js";
 import { EngineMeter } from "./engine-meter.js";
 import { type IndexEntry, IndexReader } from "./fetch/index-entries.js";
@@ -57,6 +62,7 @@ export class Engine {
   /** The engine's time: the HTTP apps' own waits (SSE streams) run on it too. */
   readonly clock: Clock;
   private readonly appender: Appender;
+  private readonly transactional: TransactionalAppender;
   private readonly reader: Reader;
   private readonly index: IndexReader;
   private readonly notifier = new CommitNotifier();
@@ -84,16 +90,28 @@ export class Engine {
       new LruCache<string, IndexEntry>(options.indexCacheEntries ?? 100_000),
     );
     this.reader = new Reader(options.objects, this.index, batches);
+    const heads = new LruCache<string, number>(1_000_000);
+    const onCommit = (topicId: string, partition: number, highWatermark: number) =>
+      this.notifier.notify(topicId, partition, highWatermark);
     this.appender = new Appender({
       objects: options.objects,
       metadata: options.metadata,
       clock: this.clock,
       topics: this.topics,
-      heads: new LruCache<string, number>(1_000_000),
+      heads,
       producerStates: new LruCache<string, ProducerState>(100_000),
       batches,
-      onCommit: (topicId, partition, highWatermark) =>
-        this.notifier.notify(topicId, partition, highWatermark),
+      onCommit,
+      ...(options.uploadHedgeAfterMs === undefined ? {} : { uploadHedgeAfterMs: options.uploadHedgeAfterMs }),
+    });
+    this.transactional = new TransactionalAppender({
+      objects: options.objects,
+      metadata: options.metadata,
+      clock: this.clock,
+      topics: this.topics,
+      heads,
+      batches,
+      onCommit,
       ...(options.uploadHedgeAfterMs === undefined ? {} : { uploadHedgeAfterMs: options.uploadHedgeAfterMs }),
     });
   }
@@ -169,6 +187,24 @@ export class Engine {
     return this.meter.appendBatches(request.topic, request.batches, () =>
       this.appender.appendBatches(request),
     );
+  }
+
+  /**
+   * Appends records to any number of topics and commits them in one metadata transaction together
+   * with the caller's own operations (a processor's checkpoint and lease guard): all or nothing.
+   * At most 100 operations: TransactionTooLargeError, before anything is written, otherwise.
+   */
+  appendTransactional(request: TransactionalAppendRequest): Promise<TransactionalAppendResult> {
+    return this.transactional.append(request);
+  }
+
+  /**
+   * Calls `listener` after every commit this engine makes (any topic, any partition) with the
+   * partition's new high watermark, until the returned function is called. Commits by other
+   * processes are not seen here.
+   */
+  onCommit(listener: (topicId: string, partition: number, highWatermark: number) => void): () => void {
+    return this.notifier.subscribeAll(listener);
   }
 
   fetch(request: FetchRequest): Promise<FetchResult> {

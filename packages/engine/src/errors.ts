@@ -23,3 +23,14 @@ export class OutOfOrderSequenceError extends ConflictError {
     super(message, { code: "OUT_OF_ORDER_SEQUENCE", ...options });
   }
 }
+
+/**
+ * A transactional append whose operations would not fit one metadata transaction (100): too many
+ * output partitions together with the caller's own operations. Nothing was written; split it.
+ */
+export class TransactionTooLargeError extends InvalidArgumentError {
+  override readonly name: string = "TransactionTooLargeError";
+  constructor(message: string, options: SluiceErrorOptions = {}) {
+    super(message, { code: "TRANSACTION_TOO_LARGE", ...options });
+  }
+}

@@ -3,6 +3,13 @@ export * from "./append/append-types.js";
 export { COMMIT_WINDOW_MS, CommitWindowClosedError } from "./append/commit-window.js";
 export type { AppendBatchesRequest, AppendBatchesResult, AppendedBatch } from "./append/raw-batches.js";
 export {
+  type CallerConditionFailure,
+  type TopicAppend,
+  TransactionalAppender,
+  type TransactionalAppendRequest,
+  type TransactionalAppendResult,
+} from "./append/transactional.js";
+export {
   IDEMPOTENCY_KEY_PATTERN,
   type RecordLabels,
   recordPayloadBytes,

@@ -9,8 +9,11 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
  * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
  * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it),
  * SLUICE_MAINTENANCE_INTERVAL_MS (how often maintenance runs: retention, compaction, garbage
- * collection; default 60000, 0 to turn it off), SLUICE_METRICS=off (no measuring and no GET
- * /metrics). SIGINT/SIGTERM stop it gracefully; a second signal exits at once.
+ * collection; default 60000, 0 to turn it off),
+ * SLUICE_PROCESSORS (a JSON file of processors to declare at start, docs/processors.md),
+ * SLUICE_PROCESSORS_RUN=0 (manage processors but run none),
+ * SLUICE_METRICS=off (no measuring and no GET /metrics). SIGINT/SIGTERM stop it gracefully; a
+ * second signal exits at once.
  */
 function fail(message: string): never {
   process.stderr.write(`sluice-server: ${message}\n`);
@@ -35,6 +38,11 @@ const logLevel = (process.env.SLUICE_LOG_LEVEL || "info").toLowerCase();
 if (logLevel !== "info" && logLevel !== "debug")
   fail(`SLUICE_LOG_LEVEL must be info or debug, got ${logLevel}`);
 const debug = logLevel === "debug";
+const processorsFile = process.env.SLUICE_PROCESSORS ? resolve(process.env.SLUICE_PROCESSORS) : undefined;
+const runProcessorsText = (process.env.SLUICE_PROCESSORS_RUN ?? "1").toLowerCase();
+if (!["0", "1", "true", "false", "yes", "no"].includes(runProcessorsText))
+  fail(`SLUICE_PROCESSORS_RUN must be 1 or 0, got ${runProcessorsText}`);
+const runProcessors = ["1", "true", "yes"].includes(runProcessorsText);
 
 const maintenanceText = process.env.SLUICE_MAINTENANCE_INTERVAL_MS ?? "60000";
 if (!/^\d+$/.test(maintenanceText))
@@ -62,6 +70,9 @@ try {
     ...(maintenanceIntervalMs > 0
       ? { maintenance: { intervalMs: maintenanceIntervalMs, onReport: reportMaintenance } }
       : {}),
+    ...(processorsFile ? { processorsFile } : {}),
+    runProcessors,
+    logProcessors: (line: string) => process.stdout.write(`${line}\n`),
     ...(debug
       ? {
           logger: {
@@ -84,6 +95,7 @@ process.stdout.write(
     `  cluster id: ${running.clusterId}`,
     `  durability: ${durability}`,
     `  maintenance: ${maintenanceIntervalMs > 0 ? `every ${maintenanceIntervalMs / 1000} s` : "off"}`,
+    `  processors: ${running.processors.declared.length > 0 ? `${running.processors.declared.join(", ")} (${processorsFile})` : runProcessors ? "run here (none declared in a file)" : "not run (SLUICE_PROCESSORS_RUN=0)"}`,
     `  metrics:    ${metrics ? `${running.url}/metrics (Prometheus)` : "off"}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",

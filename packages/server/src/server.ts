@@ -24,6 +24,7 @@ import { type Metrics, noopMetrics } from "@sluice/telemetry";
 import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import { loadClusterId } from "./cluster-id.js";
 import { type ObjectStoreKind, openObjectStore } from "./object-store-choice.js";
+import { type LocalProcessors, startLocalProcessors } from "./processors.js";
 
 export interface ServerOptions {
   /** Holds `objects/` (the object store) and `metadata.sqlite`; created when missing. */
@@ -60,6 +61,14 @@ export interface ServerOptions {
   publicUrl?: string;
   /** Receives a line when each request arrives (`-> GET /path`) and when it ends (`<- 200 GET /path 3 ms`). */
   logRequests?: (line: string) => void;
+  /** A JSON file of processors to declare at start (`SLUICE_PROCESSORS`); see docs/processors.md. */
+  processorsFile?: string;
+  /** Receives what the processors do that an operator wants to see (declared, dead-lettered, failing). */
+  logProcessors?: (line: string) => void;
+  /** How often the processors' sweep looks for lag. Default 1 s. */
+  processorSweepIntervalMs?: number;
+  /** Run processors here (default); false: the API manages them, nothing runs them. */
+  runProcessors?: boolean;
   /**
    * Runs maintenance (retention, compaction, the time index, garbage collection, purges of
    * deleted topics) every `intervalMs`, on the engine's clock. Default: none (`npm start` turns
@@ -89,6 +98,8 @@ export interface RunningServer {
   engine: Engine;
   /** The maintenance schedule, when `maintenance` was given. */
   maintenance?: MaintenanceSchedule;
+  /** The processors running inside the server. */
+  processors: LocalProcessors;
   /** The Node HTTP server (e.g. to observe its 'request' events). */
   httpServer: Server;
   /** Requests whose client closed the connection before sending all of the body, since start. */
@@ -119,6 +130,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   await mkdir(dataDir, { recursive: true });
   const durability = options.durability ?? "fsync";
   const sqlite = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
+  let started: LocalProcessors | undefined;
   let objectStore: ReturnType<typeof openObjectStore> | undefined;
   try {
     objectStore = openObjectStore(dataDir, durability, options.objectStore);
@@ -143,12 +155,25 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       collectConsumerGroupLag({ groups, engine, metrics }),
     );
     const clusterId = await loadClusterId(metadata);
+    const processors = await startLocalProcessors({
+      engine,
+      metadata,
+      ...(options.processorsFile ? { configFile: options.processorsFile } : {}),
+      ...(options.logProcessors ? { log: options.logProcessors } : {}),
+      ...(options.processorSweepIntervalMs === undefined
+        ? {}
+        : { sweepIntervalMs: options.processorSweepIntervalMs }),
+      run: options.runProcessors ?? true,
+      metrics,
+    });
+    started = processors;
     let clientDisconnects = 0;
     const app = createApp({
       engine,
       metadata,
       groups,
       clusterId,
+      processors: { admin: processors.admin, changed: () => void processors.runtime.sweep() },
       metrics,
       ...(prometheus ? { metricsExposition: prometheus } : {}),
       ...(options.logger ? { logger: options.logger } : {}),
@@ -219,6 +244,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         } finally {
           clearTimeout(streamTimer);
           clearTimeout(forceTimer);
+          // Runners finish their calls in flight, commit them and let go of their leases first.
+          await processors.stop().catch(() => undefined);
           sqlite.close();
           objectStore?.close();
         }
@@ -234,6 +261,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       dataDir,
       engine,
       ...(maintenance ? { maintenance } : {}),
+      processors,
       httpServer: server,
       get clientDisconnects() {
         return clientDisconnects;
@@ -242,6 +270,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       close,
     };
   } catch (error) {
+    await started?.stop().catch(() => undefined);
     sqlite.close();
     objectStore?.close();
     throw error;

@@ -11,3 +11,4 @@ export * from "./recording-store.js";
 export * from "./replay.js";
 export * from "./simulated-clock.js";
 export * from "./store-wrappers.js";
+export { storedZip } from "./zip.js";

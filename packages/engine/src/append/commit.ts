@@ -1,7 +1,7 @@
 import type { Clock } from "@sluice/core";
 import { backoffMs, ConflictError, FencedError, NotFoundError, UnavailableError } from "@sluice/core";
 import { cond, type MetadataStore, TransactionCanceledError, type TransactOperation } from "@sluice/storage";
-import { headKey, indexKey, producerKey, producerStateKey, topicKey } from "../keys.js";
+import { headKey, producerKey, producerStateKey, topicKey } from "../keys.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic } from "../topics/topic-registry.js";
 import {
@@ -11,6 +11,7 @@ import {
   idempotencyKeyFree,
   idempotencyRecordFromItem,
 } from "./idempotency.js";
+import { partitionCommitOperations } from "./partition-commit.js";
 import {
   classifySequenceFailure,
   nextProducerStateItem,
@@ -162,34 +163,12 @@ function buildTransaction(
   for (const write of pending) {
     const base = expected.get(write.partition)!;
     const { partition } = write;
-    add(
-      {
-        kind: "update",
-        key: headKey(topic.topicId, partition),
-        changes: { set: { nextOffset: base + write.recordCount } },
-        condition:
-          base === 0
-            ? cond.or(cond.notExists("nextOffset"), cond.eq("nextOffset", 0))
-            : cond.eq("nextOffset", base),
-      },
-      { role: "head", partition },
-    );
-    add(
-      {
-        kind: "put",
-        item: {
-          ...indexKey(topic.topicId, partition, base),
-          objectKey: group.objectKey,
-          position: write.position,
-          length: write.length,
-          recordCount: write.recordCount,
-          firstTimestamp: write.firstTimestamp,
-          maxTimestamp: write.maxTimestamp,
-        },
-        condition: cond.notExists("pk"),
-      },
-      { role: "index", partition },
-    );
+    const { head, index } = partitionCommitOperations(topic.topicId, partition, base, {
+      ...write,
+      objectKey: group.objectKey,
+    });
+    add(head, { role: "head", partition });
+    add(index, { role: "index", partition });
     if (producer && write.sequence !== undefined) {
       const item = nextProducerStateItem(
         topic.topicId,

@@ -1,3 +1,4 @@
+import { gzipSync } from "node:zlib";
 import {
   type Compression,
   ConflictError,
@@ -20,6 +21,7 @@ import {
 import { beforeEach, describe, expect, it } from "vitest";
 import { Engine } from "../engine.js";
 import { OutOfOrderSequenceError, RecordTooLargeError } from "../errors.js";
+import { DECOMPRESSED_BYTES_MAX } from "./raw-batches.js";
 
 const CODECS: Compression[] = ["none", "gzip", "snappy", "lz4", "zstd"];
 const decode = (bytes: Uint8Array | null) => (bytes === null ? null : Buffer.from(bytes).toString());
@@ -377,6 +379,18 @@ describe("appendBatches: bad input is refused with nothing written", () => {
         partitions: [0],
       }),
       /batch 0 \(partition 0\) record 0 is 2000000 bytes .* over the topic's max.message.bytes of 1048576/,
+      RecordTooLargeError,
+    ],
+    [
+      "a compressed payload that would decompress to more than a request may hold",
+      async () => {
+        const header = (await kafkajsBatch(messages("a", 1), { compression: "gzip" })).subarray(0, 61);
+        const bomb = gzipSync(Buffer.alloc(DECOMPRESSED_BYTES_MAX + 1));
+        const bytes = new Uint8Array(Buffer.concat([header, bomb]));
+        new DataView(bytes.buffer, bytes.byteOffset).setInt32(8, bytes.length - 12);
+        return { batches: withCrc(bytes), partitions: [0] };
+      },
+      /batch 0 \(partition 0\): gzip payload of \d+ bytes decompresses to more than the 134217728-byte limit: a request's compressed batches may decompress to 134217728 bytes in all/,
       RecordTooLargeError,
     ],
     [

@@ -148,11 +148,20 @@ function checkPartitions(partitions: number[], topic: Topic): void {
   });
 }
 
+/**
+ * The most bytes a request's compressed batches may decompress to, together: their records are
+ * held decompressed while they are checked. Well above what a 6 MiB body of real records
+ * compresses from; a payload whose framing claims more (a decompression bomb) is refused before
+ * it is decoded.
+ */
+export const DECOMPRESSED_BYTES_MAX = 128 * 1024 * 1024;
+
 /** Splits the body into batches and checks each; the body must hold exactly one per partition named. */
 async function checkBatches(request: AppendBatchesRequest, topic: Topic): Promise<CheckedProducerBatch[]> {
   const { batches: body, partitions } = request;
   const checked: CheckedProducerBatch[] = [];
   let position = 0;
+  let decompressedBytes = 0;
   for (let index = 0; index < partitions.length; index++) {
     const label = `batch ${index} (partition ${partitions[index]})`;
     if (position >= body.byteLength) {
@@ -160,7 +169,17 @@ async function checkBatches(request: AppendBatchesRequest, topic: Topic): Promis
         `the body holds ${index} record batch${index === 1 ? "" : "es"} but ${partitions.length} partitions were named, one per batch`,
       );
     }
-    const batch = await checkProducerBatch(body, position, label);
+    const budget = DECOMPRESSED_BYTES_MAX - decompressedBytes;
+    const batch = await checkProducerBatch(body, position, label, budget).catch((error: unknown) => {
+      if (error instanceof InvalidArgumentError && error.code === "DECOMPRESSED_TOO_LARGE") {
+        throw new RecordTooLargeError(
+          `${error.message}: a request's compressed batches may decompress to ${DECOMPRESSED_BYTES_MAX} bytes in all`,
+          { cause: error, details: error.details },
+        );
+      }
+      throw error;
+    });
+    if (batch.header.compression !== "none") decompressedBytes += batch.payload.byteLength;
     const limit = topic.settings.maxMessageBytes;
     if (batch.largestRecord.bytes > limit) {
       throw new RecordTooLargeError(

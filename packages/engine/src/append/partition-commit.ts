@@ -1,0 +1,51 @@
+import { cond, type TransactOperation } from "@sluice/storage";
+import { headKey, indexKey } from "../keys.js";
+
+/** Where one partition's batch lies in an uploaded object, and what the index entry says of it. */
+export interface IndexedBatch {
+  objectKey: string;
+  position: number;
+  length: number;
+  recordCount: number;
+  firstTimestamp: number;
+  maxTimestamp: number;
+}
+
+/**
+ * The two operations that assign the offsets `[base, base + recordCount)` of a partition
+ * (ARCHITECTURE.md, "Append", step 5): the head moves from exactly `base`, and the index entry at
+ * `base` is created. Both the plain append and the transactional append build them here, so the
+ * rules a commit relies on (a stale head fails; an existing entry fails and names its object key)
+ * are written once.
+ */
+export function partitionCommitOperations(
+  topicId: string,
+  partition: number,
+  base: number,
+  batch: IndexedBatch,
+): { head: TransactOperation; index: TransactOperation } {
+  return {
+    head: {
+      kind: "update",
+      key: headKey(topicId, partition),
+      changes: { set: { nextOffset: base + batch.recordCount } },
+      condition:
+        base === 0
+          ? cond.or(cond.notExists("nextOffset"), cond.eq("nextOffset", 0))
+          : cond.eq("nextOffset", base),
+    },
+    index: {
+      kind: "put",
+      item: {
+        ...indexKey(topicId, partition, base),
+        objectKey: batch.objectKey,
+        position: batch.position,
+        length: batch.length,
+        recordCount: batch.recordCount,
+        firstTimestamp: batch.firstTimestamp,
+        maxTimestamp: batch.maxTimestamp,
+      },
+      condition: cond.notExists("pk"),
+    },
+  };
+}

@@ -1,0 +1,130 @@
+import type { ProduceRecord } from "@sluice/engine";
+import type { ProcessorOutput, ProcessorResult } from "@sluice/processor-sdk";
+
+/** A handler's answer, checked: outputs as records to append, failures as offsets (with why, when said). */
+export interface HandlerResult {
+  outputs: HandlerOutput[];
+  failures: number[];
+  /** What the handler said about a failure, by offset. */
+  errors: Map<number, string>;
+}
+
+export interface HandlerOutput {
+  /** Undefined: the processor's only output topic. */
+  topic: string | undefined;
+  record: ProduceRecord;
+  sourceOffset: number | undefined;
+}
+
+/**
+ * A handler answered something that is not a result: the whole batch fails (and is retried, then
+ * dead-lettered, like any failure) with this message in `sluice-error`.
+ */
+export class MalformedResultError extends Error {
+  override readonly name = "MalformedResultError";
+}
+
+const utf8 = new TextEncoder();
+
+function bytes(value: unknown, field: string): Uint8Array | null {
+  if (value === null) return null;
+  if (typeof value === "string") return utf8.encode(value);
+  if (value instanceof Uint8Array) return value;
+  throw new MalformedResultError(`${field} must be bytes, a string or null, got ${describe(value)}`);
+}
+
+function describe(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (Array.isArray(value)) return "a list";
+  return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function optionalInteger(value: unknown, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+    throw new MalformedResultError(`${field} must be a non-negative integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+/** Checks a module handler's result (anything it returned) against ProcessorResult. */
+export function checkModuleResult(value: unknown): HandlerResult {
+  if (value === undefined || value === null) return { outputs: [], failures: [], errors: new Map() };
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new MalformedResultError(
+      `the handler must return { outputs, failures } or nothing, got ${describe(value)}`,
+    );
+  }
+  const result = value as ProcessorResult;
+  return {
+    outputs: checkList(result.outputs, "outputs").map((output, index) =>
+      checkModuleOutput(output as ProcessorOutput, index),
+    ),
+    ...checkFailures(result.failures),
+  };
+}
+
+function checkModuleOutput(output: ProcessorOutput, index: number): HandlerOutput {
+  const field = `outputs[${index}]`;
+  if (typeof output !== "object" || output === null)
+    throw new MalformedResultError(`${field} must be an object, got ${describe(output)}`);
+  if (output.topic !== undefined && typeof output.topic !== "string")
+    throw new MalformedResultError(`${field}.topic must be a string`);
+  if (!("value" in output)) throw new MalformedResultError(`${field}.value is missing (null for none)`);
+  const headers = checkList(output.headers, `${field}.headers`).map((header, headerIndex) => {
+    const headerField = `${field}.headers[${headerIndex}]`;
+    if (
+      typeof header !== "object" ||
+      header === null ||
+      typeof (header as { key?: unknown }).key !== "string"
+    ) {
+      throw new MalformedResultError(`${headerField} must be { key, value }`);
+    }
+    const { key, value } = header as { key: string; value: unknown };
+    return { key, value: bytes(value ?? null, `${headerField}.value`) };
+  });
+  const partition = optionalInteger(output.partition, `${field}.partition`);
+  const timestamp = optionalInteger(output.timestamp, `${field}.timestamp`);
+  return {
+    topic: output.topic,
+    sourceOffset: optionalInteger(output.sourceOffset, `${field}.sourceOffset`),
+    record: {
+      key: bytes(output.key ?? null, `${field}.key`),
+      value: bytes(output.value, `${field}.value`),
+      ...(headers.length > 0 ? { headers } : {}),
+      ...(partition === undefined ? {} : { partition }),
+      ...(timestamp === undefined ? {} : { timestamp }),
+    },
+  };
+}
+
+export function checkList(value: unknown, field: string): unknown[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value))
+    throw new MalformedResultError(`${field} must be a list, got ${describe(value)}`);
+  return value;
+}
+
+/**
+ * Failures: offsets, `{ offset, error }`, or Lambda's `{ itemIdentifier }` entries with the offset
+ * as text.
+ */
+export function checkFailures(value: unknown): { failures: number[]; errors: Map<number, string> } {
+  const errors = new Map<number, string>();
+  const failures = checkList(value, "failures").map((entry, index) => {
+    let candidate: unknown = entry;
+    if (typeof entry === "object" && entry !== null) {
+      const object = entry as { itemIdentifier?: unknown; offset?: unknown; error?: unknown };
+      candidate = "itemIdentifier" in object ? Number(object.itemIdentifier) : object.offset;
+      if (typeof object.error === "string" && typeof candidate === "number")
+        errors.set(candidate, object.error.slice(0, 1_000));
+    }
+    if (typeof candidate !== "number" || !Number.isSafeInteger(candidate) || candidate < 0) {
+      throw new MalformedResultError(
+        `failures[${index}] must be the offset of a record of the batch (or {offset, error}), got ${describe(entry)}`,
+      );
+    }
+    return candidate;
+  });
+  return { failures, errors };
+}

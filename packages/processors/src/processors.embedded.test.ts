@@ -1,0 +1,9 @@
+import { embeddedBackend } from "@sluice/testing/backends";
+import { runProcessorScenarios } from "./processors.scenarios.js";
+
+runProcessorScenarios({
+  name: "sqlite + filesystem",
+  runs: 12,
+  timeoutMs: 240_000,
+  create: () => embeddedBackend("processors"),
+});

@@ -1,0 +1,9 @@
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
+import { runProcessorScenarios } from "./processors.scenarios.js";
+
+runProcessorScenarios({
+  name: "memory",
+  runs: 100,
+  timeoutMs: 300_000,
+  create: async () => ({ objects: new MemoryObjectStore(), metadata: new MemoryMetadataStore() }),
+});
