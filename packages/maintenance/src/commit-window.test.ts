@@ -82,6 +82,36 @@ describe("the commit window on every path that names objects", () => {
     expect(page.records.map((record) => new TextDecoder().decode(record.value!))).toEqual(["again"]);
   });
 
+  it("refuses a transactional append (a processor's outputs) whose upload outlasted the window, with nothing committed", async () => {
+    const engine = new Engine({ objects, metadata, clock });
+    await engine.createTopic({ name: "out", partitions: 1 });
+    let slow = true;
+    const slowObjects: ObjectStore = Object.assign(Object.create(objects) as ObjectStore, {
+      put: async (...args: Parameters<ObjectStore["put"]>) => {
+        const info = await objects.put(...args);
+        if (slow) await clock.sleep(COMMIT_WINDOW_MS + 1);
+        return info;
+      },
+    });
+    const writer = new Engine({ objects: slowObjects, metadata, clock });
+    const checkpoint = { pk: "checkpoint", sk: "p0" };
+    const request = (value: string) => ({
+      appends: [
+        { topic: "out", records: [{ key: null, value: new TextEncoder().encode(value), partition: 0 }] },
+      ],
+      operations: [{ kind: "put" as const, item: { ...checkpoint, value } }],
+    });
+    const refused = await writer.appendTransactional(request("late")).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(CommitWindowClosedError);
+    expect(await engine.partitionOffsets("out", 0)).toEqual({ logStartOffset: 0, highWatermark: 0 });
+    expect(await metadata.get(checkpoint)).toBeUndefined();
+    slow = false;
+    await writer.appendTransactional(request("again"));
+    expect(await metadata.get(checkpoint)).toMatchObject({ value: "again" });
+    await collectGarbage();
+    expect(await dataObjects()).toEqual(await namedObjects(engine, "out"));
+  });
+
   it("the collector leaves an object whose commit is still in flight, however many runs pass, within the window", async () => {
     let release!: () => void;
     let puts = 0;
