@@ -7,6 +7,7 @@ const benchmarks: Record<string, () => Promise<{ main: (args: string[]) => Promi
   engine: () => import("./engine.js"),
   groups: () => import("./groups.js"),
   http: () => import("./http.js"),
+  maintenance: () => import("./maintenance.js"),
   peers: () => import("./peers.js"),
   queues: () => import("./queues.js"),
   processors: () => import("./processors.js"),

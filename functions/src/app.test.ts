@@ -5,6 +5,7 @@ import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { CountingMetadataStore, CountingObjectStore } from "@sluice/testing";
 import { describe, expect, it, vi } from "vitest";
 import { runHttpSuite } from "../../test/http/http-suite.js";
+import { maintenanceOver } from "../../test/http/maintenance-cases.js";
 import { type CreateAppOptions, createApp } from "./app.js";
 import type { Logger } from "./http-errors.js";
 
@@ -17,6 +18,7 @@ runHttpSuite({
   request: async (path, init) => app.request(path, init),
   clusterId: () => "unit-cluster",
   counters: () => ({ objectWrites: objects.writes, metadataWrites: metadata.writes }),
+  runMaintenance: maintenanceOver({ objects, metadata }),
 });
 
 /** A fresh app over memory stores, for cases that need their own engine, limits or store. */

@@ -48,6 +48,16 @@ export const CONFIG_VALUE_RULES: Record<TopicConfigName, ConfigValueRule> = {
     "delete, compact or both separated by a comma (delete,compact)",
     "compact",
   ),
+  "delete.retention.ms": patternRule(
+    anchored(unsignedUpTo(Number.MAX_SAFE_INTEGER)),
+    `an integer from 0 to ${Number.MAX_SAFE_INTEGER}, without leading zeros`,
+    "86400000",
+  ),
+  "min.compaction.lag.ms": patternRule(
+    anchored(unsignedUpTo(Number.MAX_SAFE_INTEGER)),
+    `an integer from 0 to ${Number.MAX_SAFE_INTEGER}, without leading zeros`,
+    "0",
+  ),
   "max.message.bytes": patternRule(
     anchored(unsignedUpTo(MESSAGE_BYTES_LIMIT, 1)),
     `an integer from 1 to ${MESSAGE_BYTES_LIMIT}, without leading zeros`,

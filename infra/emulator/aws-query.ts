@@ -124,11 +124,13 @@ export interface SignInput {
   sessionToken: string | undefined;
   /** @default the form encoding of the Query protocol */
   contentType?: string;
+  /** The request's path, already URI-encoded. @default "/" */
+  path?: string;
   /** @default now */
   date?: Date;
 }
 
-/** SigV4 headers for `POST /` with a body (AWS General Reference, "Signature Version 4"). */
+/** SigV4 headers for a POST with a body (AWS General Reference, "Signature Version 4"). */
 export function sign(input: SignInput): Record<string, string> {
   const amzDate = (input.date ?? new Date()).toISOString().replace(/[-:]|\.\d{3}/g, "");
   const day = amzDate.slice(0, 8);
@@ -140,9 +142,14 @@ export function sign(input: SignInput): Record<string, string> {
   if (input.sessionToken) headers["x-amz-security-token"] = input.sessionToken;
   const names = Object.keys(headers).sort();
   const canonicalHeaders = names.map((name) => `${name}:${headers[name]}\n`).join("");
-  const canonicalRequest = ["POST", "/", "", canonicalHeaders, names.join(";"), sha256(input.body)].join(
-    "\n",
-  );
+  const canonicalRequest = [
+    "POST",
+    input.path ?? "/",
+    "",
+    canonicalHeaders,
+    names.join(";"),
+    sha256(input.body),
+  ].join("\n");
   const scope = `${day}/${input.region}/${input.service}/aws4_request`;
   const stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256(canonicalRequest)].join("\n");
   let key: Buffer = hmac(`AWS4${input.secretAccessKey}`, day);
@@ -162,4 +169,43 @@ function sha256(data: string): string {
 
 function hmac(key: string | Buffer, data: string): Buffer {
   return createHmac("sha256", key).update(data).digest();
+}
+
+/**
+ * Invokes a Lambda function synchronously (the Invoke API, `RequestResponse`) and answers its
+ * result, or throws with the function's error when it failed (`X-Amz-Function-Error`).
+ */
+export async function invokeLambda(functionName: string, payload: unknown): Promise<unknown> {
+  const region = process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? "us-east-1";
+  const endpoint = new URL(process.env.AWS_ENDPOINT_URL ?? `https://lambda.${region}.amazonaws.com`);
+  const path = `/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`;
+  const body = JSON.stringify(payload);
+  const headers = sign({
+    service: "lambda",
+    region,
+    host: endpoint.host,
+    body,
+    path,
+    contentType: "application/json",
+    accessKeyId: process.env.AWS_ACCESS_KEY_ID ?? "test",
+    secretAccessKey: process.env.AWS_SECRET_ACCESS_KEY ?? "test",
+    sessionToken: process.env.AWS_SESSION_TOKEN,
+  });
+  const response = await fetch(new URL(path, endpoint), { method: "POST", headers, body });
+  const text = await response.text();
+  if (!response.ok)
+    throw new AwsQueryError(
+      `Invoke ${functionName} failed: status=${response.status} ${text}`,
+      response.status,
+      undefined,
+    );
+  const result = text === "" ? undefined : JSON.parse(text);
+  const functionError = response.headers.get("x-amz-function-error");
+  if (functionError)
+    throw new AwsQueryError(
+      `${functionName} failed (${functionError}): ${text}`,
+      response.status,
+      functionError,
+    );
+  return result;
 }

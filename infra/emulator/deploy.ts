@@ -54,6 +54,8 @@ export interface DeployedStack {
   bucketName: string;
   tableName: string;
   clusterId: string;
+  /** The maintenance function, when the stack deploys one. */
+  maintenanceFunctionName: string | undefined;
   /** The processors' dispatcher function, when the stack declares processors. */
   dispatcherFunction?: string;
 }
@@ -126,6 +128,7 @@ export async function deployToEmulator(options: EmulatorStackOptions): Promise<D
       bucketName: required(stack, "BucketName"),
       tableName: required(stack, "TableName"),
       clusterId: required(stack, "ClusterId"),
+      maintenanceFunctionName: stack.MaintenanceFunctionName,
       ...(stack.DispatcherFunction ? { dispatcherFunction: stack.DispatcherFunction } : {}),
     };
   } finally {

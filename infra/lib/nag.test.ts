@@ -42,6 +42,8 @@ describe("cdk-nag AwsSolutions checks", () => {
       "Sluice/Platform/Api AwsSolutions-L1",
       "Sluice/Platform/ApiRole AwsSolutions-IAM5[Resource::<bucket>/*]",
       "Sluice/Platform/Bucket AwsSolutions-S1",
+      "Sluice/Platform/Maintenance/Function AwsSolutions-L1",
+      "Sluice/Platform/Maintenance/Role AwsSolutions-IAM5[Resource::<bucket>/*]",
       "Sluice/Platform/TopicProvider/Function AwsSolutions-L1",
     ]);
   });

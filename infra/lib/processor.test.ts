@@ -167,6 +167,35 @@ describe("Processor", () => {
     ]);
   });
 
+  it("adds a row of its own graphs to the platform's dashboard: throughput, p99 handler duration, failures, lag", () => {
+    const dashboards = Object.values(resourcesOf(template, "AWS::CloudWatch::Dashboard"));
+    expect(dashboards).toHaveLength(1);
+    // The body is a Fn::Join of strings and tokens; its literal parts carry the widgets.
+    const body = JSON.stringify(dashboards[0]!.Properties?.DashboardBody).replaceAll('\\"', '"');
+    for (const processor of ["enrich", "audit"]) {
+      for (const title of [
+        "records processed",
+        "handler duration (p99, ms)",
+        "failures, retries, dead-lettered",
+        "lag (records) and iterator age",
+      ])
+        expect(body).toContain(`"title":"Processor ${processor}: ${title}"`);
+      for (const metric of [
+        "ProcessorRecordsProcessed",
+        "ProcessorHandlerDuration",
+        "ProcessorFailures",
+        "ProcessorRetries",
+        "ProcessorDeadLettered",
+        "ProcessorLagRecords",
+        "ProcessorIteratorAge",
+      ])
+        expect(body).toContain(`["Sluice","${metric}","processor","${processor}","service","sluice-api"`);
+    }
+    expect(body).toMatch(
+      /"ProcessorHandlerDuration","processor","enrich","service","sluice-api",\{[^}]*"stat":"p99"/,
+    );
+  });
+
   it("passes cdk-nag, acknowledging only what the platform's functions acknowledge", () => {
     const report = new AwsSolutionsChecks().validateScope(stack);
     expect(report.violations.map((v) => `${v.ruleName}: ${v.violatingResources[0]?.constructPath}`)).toEqual(

@@ -191,6 +191,12 @@ export interface ProcessorProps {
   readonly ordering?: "PARTITION" | { readonly key: { readonly parallelism?: number } };
   /** Lag and dead-letter alarms; `false` creates none. @default {} */
   readonly alarms?: ProcessorAlarmOptions | false;
+  /**
+   * A row of this processor's own graphs on the platform's dashboard (throughput, p99 handler
+   * duration, failures, retries and dead letters, lag and iterator age), when the platform has a
+   * dashboard. @default true
+   */
+  readonly dashboardWidgets?: boolean;
   /** DESTROY (default) deletes the processor and its progress with the resource. */
   readonly removalPolicy?: RemovalPolicy;
 }
@@ -259,6 +265,49 @@ export class Processor extends Construct {
       if (ref instanceof Topic) this.resource.node.addDependency(ref);
     }
     if (props.alarms !== false) this.createAlarms(props.alarms ?? {});
+    if (props.dashboardWidgets !== false && props.platform.dashboard)
+      this.addWidgets(props.platform.dashboard);
+  }
+
+  /** This processor's golden signals, one row of graphs, each at the alarms' 5-minute period. */
+  addWidgets(dashboard: cloudwatch.Dashboard): void {
+    const name = this.processorName;
+    dashboard.addWidgets(
+      new cloudwatch.GraphWidget({
+        title: `Processor ${name}: records processed`,
+        left: [
+          this.metric("ProcessorRecordsProcessed", { statistic: cloudwatch.Stats.SUM, label: "processed" }),
+        ],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `Processor ${name}: handler duration (p99, ms)`,
+        left: [
+          this.metric("ProcessorHandlerDuration", {
+            statistic: cloudwatch.Stats.percentile(99),
+            label: "p99",
+          }),
+        ],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `Processor ${name}: failures, retries, dead-lettered`,
+        left: [
+          this.metric("ProcessorFailures", { statistic: cloudwatch.Stats.SUM, label: "failures" }),
+          this.metric("ProcessorRetries", { statistic: cloudwatch.Stats.SUM, label: "retries" }),
+          this.metric("ProcessorDeadLettered", { statistic: cloudwatch.Stats.SUM, label: "dead-lettered" }),
+        ],
+        width: 6,
+      }),
+      new cloudwatch.GraphWidget({
+        title: `Processor ${name}: lag (records) and iterator age`,
+        left: [this.metric("ProcessorLagRecords", { statistic: cloudwatch.Stats.MAXIMUM, label: "lag" })],
+        right: [
+          this.metric("ProcessorIteratorAge", { statistic: cloudwatch.Stats.MAXIMUM, label: "iterator age" }),
+        ],
+        width: 6,
+      }),
+    );
   }
 
   /**

@@ -9,7 +9,7 @@ const { template } = synthStack();
 const bucketId = onlyLogicalId(template, "AWS::S3::Bucket");
 const tableId = onlyLogicalId(template, "AWS::DynamoDB::Table");
 const apiId = Object.entries(resourcesOf(template, "AWS::Lambda::Function")).find(([, fn]) =>
-  JSON.stringify(fn.Properties?.Environment ?? {}).includes("SLUICE_BUCKET"),
+  JSON.stringify(fn.Properties?.Environment ?? {}).includes("SLUICE_CLUSTER_ID"),
 )?.[0] as string;
 
 describe("the bucket", () => {
@@ -189,7 +189,7 @@ describe("IAM", () => {
     const s3 = statements.filter((s) => actionsOf(s).some((a) => a.startsWith("s3:")));
     expect(s3.map((s) => s.Resource)).toEqual(expect.arrayContaining([bucketArn, bucketObjects]));
     for (const statement of s3) expect([bucketArn, bucketObjects]).toContainEqual(statement.Resource);
-    expect(s3.flatMap(actionsOf).sort()).toEqual([
+    expect([...new Set(s3.flatMap(actionsOf))].sort()).toEqual([
       "s3:AbortMultipartUpload",
       "s3:DeleteObject",
       "s3:GetObject",
@@ -224,10 +224,10 @@ describe("IAM", () => {
 
 describe("alarms and dashboard", () => {
   it("alarm on errors, throttles and p99 duration of the HTTP function", () => {
-    // The golden-signal alarms on Sluice's own metrics are monitoring.test.ts's.
+    // The golden-signal alarms on Sluice's own metrics are monitoring.test.ts's, the maintenance function's maintenance.test.ts's.
     const alarms = Object.values(resourcesOf(template, "AWS::CloudWatch::Alarm"))
       .map((a) => a.Properties ?? {})
-      .filter((a) => a.Namespace === "AWS/Lambda");
+      .filter((a) => a.Namespace === "AWS/Lambda" && JSON.stringify(a.Dimensions).includes(apiId));
     expect(alarms.map((a) => a.MetricName).sort()).toEqual(["Duration", "Errors", "Throttles"]);
     for (const alarm of alarms) {
       expect(alarm.Namespace).toBe("AWS/Lambda");
@@ -283,10 +283,13 @@ describe("S3 Express One Zone data storage", () => {
     express.hasResource("AWS::S3Express::DirectoryBucket", { DeletionPolicy: "Retain" });
   });
 
-  it("points the HTTP function and the BucketName output at the directory bucket", () => {
-    express.hasResourceProperties("AWS::Lambda::Function", {
-      Environment: { Variables: Match.objectLike({ SLUICE_BUCKET: { Ref: directoryId } }) },
-    });
+  it("points the HTTP and maintenance functions and the BucketName output at the directory bucket", () => {
+    const buckets = Object.values(resourcesOf(express, "AWS::Lambda::Function"))
+      .map((fn) => (fn.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment)
+      .map((environment) => environment?.Variables?.SLUICE_BUCKET)
+      .filter((bucket) => bucket !== undefined);
+    // The HTTP function and the maintenance function (which compacts and collects that data).
+    expect(buckets).toEqual([{ Ref: directoryId }, { Ref: directoryId }]);
     express.hasOutput("BucketName", { Value: { Ref: directoryId } });
   });
 
@@ -297,7 +300,11 @@ describe("S3 Express One Zone data storage", () => {
           .PolicyDocument.Statement,
     );
     const session = statements.filter((statement) => statement.Action === "s3express:CreateSession");
-    expect(session).toEqual([expect.objectContaining({ Resource: { "Fn::GetAtt": [directoryId, "Arn"] } })]);
+    // One in the HTTP function's role, one in the maintenance function's.
+    expect(session).toEqual([
+      expect.objectContaining({ Resource: { "Fn::GetAtt": [directoryId, "Arn"] } }),
+      expect.objectContaining({ Resource: { "Fn::GetAtt": [directoryId, "Arn"] } }),
+    ]);
   });
 
   it("is not there by default", () => {

@@ -10,6 +10,7 @@ import * as logs from "aws-cdk-lib/aws-logs";
 import * as s3 from "aws-cdk-lib/aws-s3";
 import * as s3express from "aws-cdk-lib/aws-s3express";
 import { Construct } from "constructs";
+import { SluiceMaintenance, type SluiceMaintenanceOptions } from "./maintenance.js";
 import { SluiceMonitoring, type SluiceMonitoringOptions } from "./monitoring.js";
 import { assertNativeBinariesMatch } from "./native-binaries.js";
 import { bundlingRootOf, DEFAULT_API_ENTRY } from "./paths.js";
@@ -112,6 +113,12 @@ export interface SluicePlatformProps {
   /** A CloudWatch dashboard ($3/month beyond the free tier's three). @default true */
   readonly dashboard?: boolean;
   /**
+   * The maintenance function and its schedule (retention, compaction, garbage collection, topic
+   * purges; docs/maintenance.md); `false` deploys none, and nothing is then enforced or collected.
+   * @default {} (every 5 minutes)
+   */
+  readonly maintenance?: SluiceMaintenanceOptions | false;
+  /**
    * Golden-signal alarms (error rate, p99 latencies, consumer lag, dead-lettered records) and
    * dashboard widgets from the functions' metrics, and the lag-collection schedule
    * (infra/lib/monitoring.ts, docs/operations.md); `false` creates none. @default {}
@@ -146,6 +153,7 @@ export class SluicePlatform extends Construct {
   readonly apiExternalModules: readonly string[];
   readonly alarms: cloudwatch.Alarm[] = [];
   readonly dashboard?: cloudwatch.Dashboard;
+  readonly maintenance?: SluiceMaintenance;
   readonly monitoring?: SluiceMonitoring;
 
   constructor(scope: Construct, id: string, props: SluicePlatformProps = {}) {
@@ -305,6 +313,21 @@ export class SluicePlatform extends Construct {
     });
 
     if (props.alarms !== false) this.createAlarms(props.alarms ?? {}, timeout);
+    if (props.maintenance !== false) {
+      this.maintenance = new SluiceMaintenance(this, "Maintenance", {
+        ...props.maintenance,
+        bucket: this.bucket,
+        dataBucketName: this.dataBucketName,
+        table: this.table,
+        grantData: (grantee) => this.grantData(grantee),
+        architecture,
+        externalModules: this.apiExternalModules,
+        ...(props.maintenance?.entry ? {} : zstdWasm ? { commandHooks: zstdWasm } : {}),
+        logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+        alarmActions: props.alarms === false ? false : [...(props.alarms?.actions ?? [])],
+        ...(props.bundling ? { bundling: props.bundling } : {}),
+      });
+    }
     if (props.monitoring !== false) {
       this.monitoring = new SluiceMonitoring(this, "Monitoring", {
         api: this.api,

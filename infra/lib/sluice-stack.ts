@@ -90,6 +90,12 @@ export class SluiceStack extends Stack {
     new CfnOutput(this, "BucketName", { value: this.platform.dataBucketName });
     new CfnOutput(this, "TableName", { value: this.platform.table.tableName });
     new CfnOutput(this, "ClusterId", { value: this.platform.clusterId });
+    if (this.platform.maintenance) {
+      new CfnOutput(this, "MaintenanceFunctionName", {
+        value: this.platform.maintenance.function.functionName,
+        description: 'The maintenance function: invoke it with {} or {"topics":[...]} to run maintenance now',
+      });
+    }
     const dispatcher = this.processors[0]?.dispatcher;
     if (dispatcher) {
       new CfnOutput(this, "DispatcherFunction", {

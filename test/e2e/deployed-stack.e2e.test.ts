@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { DescribeTableCommand, DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { invokeLambda } from "../../infra/emulator/aws-query.js";
 import {
   type DeployedStack,
   deployToEmulator,
@@ -117,6 +118,18 @@ describe.skipIf(!local)("the CDK app deployed onto the emulator", () => {
     expect(objects.KeyCount ?? 0).toBeGreaterThan(0);
   });
 
+  it("runs maintenance when its function is invoked directly, as EventBridge invokes it", async () => {
+    const name = stack().maintenanceFunctionName;
+    expect(name).toBeDefined();
+    const summary = (await invokeLambda(name!, { topics: [DECLARED_TOPIC] })) as Record<string, unknown>;
+    expect(summary).toMatchObject({ topics: 1, partitions: 3, failures: [] });
+    const response = await fetch(`${baseUrl()}/v3/clusters/${stack().clusterId}/topics/${DECLARED_TOPIC}`);
+    const topic = (await response.json()) as {
+      storage?: { maintenance_last_run_at?: string; object_count?: number };
+    };
+    expect(Date.parse(topic.storage?.maintenance_last_run_at ?? "")).toBeGreaterThan(Date.now() - 600_000);
+    expect(topic.storage?.object_count).toBeGreaterThan(0);
+  });
   describe("processors", () => processorCases(stack));
 
   // The shared HTTP suite against the deployed Function URL. Registered inside this describe so
@@ -125,6 +138,9 @@ describe.skipIf(!local)("the CDK app deployed onto the emulator", () => {
     name: "deployed stack (emulator)",
     request: requestOverUrl(baseUrl),
     clusterId: () => stack().clusterId,
+    runMaintenance: async (topics) => {
+      await invokeLambda(stack().maintenanceFunctionName!, { topics });
+    },
     skip: [
       {
         reason:

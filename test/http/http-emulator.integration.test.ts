@@ -8,6 +8,7 @@ import { createBucketIfMissing, deleteBucketAndContents, S3ObjectStore } from "@
 import { awsClientConfig, CountingMetadataStore, CountingObjectStore, uniqueName } from "@sluice/testing";
 import { afterAll, beforeAll } from "vitest";
 import { runHttpSuite } from "./http-suite.js";
+import { maintenanceOver } from "./maintenance-cases.js";
 
 /** The HTTP apps in-process over the emulator's S3 and DynamoDB: the Lambda's stack minus Lambda. */
 const CLUSTER_ID = "emulator-cluster";
@@ -40,4 +41,5 @@ runHttpSuite({
   },
   clusterId: () => CLUSTER_ID,
   counters: () => ({ objectWrites: objects.writes, metadataWrites: metadata.writes }),
+  runMaintenance: maintenanceOver({ objects, metadata }),
 });

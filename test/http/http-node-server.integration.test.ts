@@ -6,6 +6,7 @@ import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { CountingMetadataStore, CountingObjectStore } from "@sluice/testing";
 import { afterAll, beforeAll } from "vitest";
 import { requestOverUrl, runHttpSuite } from "./http-suite.js";
+import { maintenanceOver } from "./maintenance-cases.js";
 
 /**
  * The HTTP apps behind a real socket (@hono/node-server on an ephemeral port), driven with fetch
@@ -40,4 +41,5 @@ runHttpSuite({
   }),
   clusterId: () => CLUSTER_ID,
   counters: () => ({ objectWrites: objects.writes, metadataWrites: metadata.writes }),
+  runMaintenance: maintenanceOver({ objects, metadata }),
 });

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { decodeRecordBatches } from "@sluice/core";
 import { afterAll, describe, expect, it } from "vitest";
+import { maintenanceCases } from "./maintenance-cases.js";
 import { processorCases } from "./processors-suite.js";
 import { produceRecordBatchCases } from "./record-batch-produce-cases.js";
 import { shareGroupCases } from "./share-group-cases.js";
@@ -25,6 +26,8 @@ export interface HttpSuiteOptions {
   counters?: () => { objectWrites: number; metadataWrites: number } | undefined;
   /** Cases this binding cannot pass, by exact title, with the reason (shown in the skipped title). */
   skip?: { reason: string; tests: string[] }[];
+  /** Runs maintenance on these topics as the binding deploys it; without it the maintenance cases cannot run. */
+  runMaintenance?: (topics: string[]) => Promise<void>;
 }
 
 /** A `request` function for a server at a URL (a local server, a deployed stack). */
@@ -59,6 +62,7 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("consumer groups", () => consumerGroupCases(api, registry.test));
     describe("record batches", () => recordBatchCases(api, registry.test));
     describe("share groups", () => shareGroupCases(api, registry.test));
+    describe("maintenance", () => maintenanceCases(api, registry.test, options.runMaintenance));
     describe("processors", () => processorCases(api, registry.test));
     describe("produce record batches", () => produceRecordBatchCases(api, registry.test));
     // After collection: a skip that names no case is a typo that would hide nothing.

@@ -15,6 +15,7 @@ import {
   TOPIC_NAME_PATTERN,
   TopicParamsSchema,
 } from "../schemas.js";
+import { TopicStorageSchema, topicStorageResource } from "../topic-storage.js";
 
 export const TopicSchema = z
   .object({
@@ -35,6 +36,11 @@ export const TopicSchema = z
     activity: TopicActivitySchema,
   })
   .openapi("Topic");
+
+/** A single topic's resource also says where its data stands (docs/http-api.md, "Topic storage"). */
+const TopicWithStorageSchema = TopicSchema.extend({ storage: TopicStorageSchema }).openapi(
+  "TopicWithStorage",
+);
 
 const TopicListSchema = z
   .object({ kind: z.literal("KafkaTopicList"), metadata: ListMetadataSchema, data: z.array(TopicSchema) })
@@ -127,7 +133,11 @@ export function registerTopicRoutes(app: SluiceApp, context: AppContext): void {
     summary: "Get a topic",
     request: { params: TopicParamsSchema },
     responses: {
-      200: { description: "The topic", content: { "application/json": { schema: TopicSchema } } },
+      200: {
+        description:
+          "The topic, with its storage: sizes, object count, log start offsets, last maintenance runs",
+        content: { "application/json": { schema: TopicWithStorageSchema } },
+      },
       ...errorResponses(...COMMON_ERRORS),
     },
   });
@@ -204,7 +214,11 @@ export function registerTopicRoutes(app: SluiceApp, context: AppContext): void {
 
   app.openapi(getTopic, async (c) => {
     const { topic_name } = c.req.valid("param");
-    return c.json(topicResource(c, context, await engine.describeTopic(topic_name)), 200);
+    const [topic, storage] = await Promise.all([
+      engine.describeTopic(topic_name),
+      engine.topicStorage(topic_name),
+    ]);
+    return c.json({ ...topicResource(c, context, topic), storage: topicStorageResource(storage) }, 200);
   });
 
   app.openapi(updateTopic, async (c) => {

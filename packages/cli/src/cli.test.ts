@@ -2,6 +2,7 @@ import { type FetchFunction, SluiceClient } from "@sluice/client";
 import { decodeRecordBatches } from "@sluice/core";
 import { Engine } from "@sluice/engine";
 import { createApp } from "@sluice/functions";
+import { MaintenanceRunner } from "@sluice/maintenance";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { beforeEach, describe, expect, it } from "vitest";
 import { run } from "./cli.js";
@@ -50,9 +51,12 @@ let client: SluiceClient;
 let requests: Array<{ method: string; url: string; body: string; bytes?: Uint8Array }>;
 let onRequest: Array<() => void>;
 
+let stores: { objects: MemoryObjectStore; metadata: MemoryMetadataStore };
+
 beforeEach(() => {
   const metadata = new MemoryMetadataStore();
-  const engine = new Engine({ objects: new MemoryObjectStore(), metadata });
+  stores = { objects: new MemoryObjectStore(), metadata };
+  const engine = new Engine({ objects: stores.objects, metadata });
   const app = createApp({ engine, metadata, clusterId: "cli-test", logger: { error: () => undefined } });
   requests = [];
   onRequest = [];
@@ -228,8 +232,9 @@ describe("topic commands", () => {
     const described = await sluice("topic describe orders");
     expect(described.stdout).toMatch(/^SUMMARY\nNAME\s+orders\nPARTITIONS\s+3\n/);
     expect(described.stdout).toMatch(/retention\.ms\s+1000\s+DYNAMIC_TOPIC_CONFIG/);
+    expect(described.stdout).toMatch(/SIZE\s+-\nOBJECTS\s+-\nMAINTENANCE\s+never ran\n/);
     expect(described.stdout).toMatch(
-      /PARTITION\s+EARLIEST-OFFSET\s+LATEST-OFFSET\n0\s+0\s+0\n1\s+0\s+0\n2\s+0\s+0\n$/,
+      /PARTITION\s+EARLIEST-OFFSET\s+LATEST-OFFSET\s+SIZE\s+ENTRIES\n0\s+0\s+0\s+-\s+-\n1\s+0\s+0\s+-\s+-\n2\s+0\s+0\s+-\s+-\n$/,
     );
     const json = JSON.parse((await sluice("--format json topic describe orders")).stdout);
     expect(json).toMatchObject({ name: "orders", partitions: 3, configs: { "retention.ms": "1000" } });
@@ -253,6 +258,25 @@ describe("topic commands", () => {
 describe("produce", () => {
   beforeEach(async () => {
     await client.createTopic("t", { partitions: 3 });
+  });
+
+  it("describes a topic's size, object count and last maintenance once maintenance ran", async () => {
+    await sluice("topic create sized -p 2");
+    const produced = await sluice("produce sized -p 1", "alpha\nbeta\n");
+    expect(produced.code).toBe(0);
+    await new MaintenanceRunner({ objects: stores.objects, metadata: stores.metadata }).runOnce();
+    const described = await sluice("topic describe sized");
+    expect(described.stdout).toMatch(/SIZE\s+\d+ B\nOBJECTS\s+1\nMAINTENANCE\s+ran \d{4}-\d\d-\d\dT/);
+    expect(described.stdout).toMatch(/\n0\s+0\s+0\s+0 B\s+0\n1\s+0\s+2\s+\d+ B\s+1\n$/);
+    const json = JSON.parse((await sluice("--format json topic describe sized")).stdout);
+    expect(json.storage).toMatchObject({
+      object_count: 1,
+      partitions: [
+        { partition: 0, size_bytes: 0 },
+        { partition: 1, records: 2 },
+      ],
+    });
+    expect(json.storage.size_bytes).toBe(json.storage.partitions[1].size_bytes);
   });
 
   it("sends one record per line with keys, headers and a summary", async () => {

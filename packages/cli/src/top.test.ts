@@ -118,6 +118,41 @@ describe("sluice top", () => {
     expect(billing).toMatch(/^billing\s+STABLE\s+1\s+3\s+orders\/1 \(2\)$/);
   });
 
+  it("shows each processor's state, lag, records processed and dead-lettered, most behind first", async () => {
+    const { client, sluice } = await setup();
+    await client.createTopic("orders", { partitions: 2 });
+    await client.createTopic("payments");
+    await client.produceMany("orders", [
+      { partitionId: 0, value: "a" },
+      { partitionId: 1, value: "b" },
+      { partitionId: 1, value: "c" },
+    ]);
+    await client.produce("payments", { value: "p" });
+    const definition = {
+      handler: { type: "webhook" as const, url: "http://127.0.0.1:9/hook" },
+      starting_position: "EARLIEST" as const,
+    };
+    await client.createProcessor({ name: "audit", topics: ["payments"], ...definition });
+    await client.createProcessor({ name: "enrich", topics: ["orders"], ...definition });
+    await client.pauseProcessor("audit");
+
+    const result = await sluice(["top", "-n", "1"]);
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split("\n");
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(TOP_WIDTH);
+    const header = lines.findIndex((line) => line.startsWith("PROCESSOR"));
+    expect(header).toBeGreaterThan(0);
+    // Nothing ran them (no runtime beside this app): lag is every record, nothing processed.
+    expect(lines[header + 1]).toMatch(/^enrich\s+RUNNING\s+3\s+0\s+0\s+-$/);
+    expect(lines[header + 2]).toMatch(/^audit\s+PAUSED\s+1\s+0\s+0\s+-$/);
+
+    const json = JSON.parse((await sluice(["top", "-n", "1", "--format", "json"])).stdout);
+    expect(json.processors).toEqual([
+      { processor: "audit", state: "PAUSED", lag: 1, processed: 0, dead_lettered: 0 },
+      { processor: "enrich", state: "RUNNING", lag: 3, processed: 0, dead_lettered: 0 },
+    ]);
+  });
+
   it("redraws in place on a terminal, and stops after -n refreshes", async () => {
     const { client, sluice } = await setup();
     await client.createTopic("t");
@@ -201,6 +236,48 @@ describe("renderTop", () => {
     expect(lines).toHaveLength(12);
     expect(lines[4]).toMatch(/^t29 /);
     expect(lines.at(-1)).toMatch(/^… and \d+ more topics$/);
+  });
+
+  it("shows a processor's latest error on one line, cut to its column", () => {
+    const partition = (at: number, message: string) => ({
+      topicName: "orders",
+      partitionId: at,
+      checkpoint: 0,
+      highWatermark: 10,
+      lag: 10,
+      pending: 0,
+      blockedKeys: [],
+      lastError: { message, offset: 3, at },
+      owner: null,
+      processed: 7,
+      deadLettered: 2,
+      filtered: 0,
+    });
+    const lines = renderTop(
+      snapshot({
+        processors: [
+          {
+            name: "a-processor-name-longer-than-its-column",
+            uid: "u",
+            state: "RUNNING",
+            definition: { name: "p", topics: ["orders"], handler: { type: "module", module: "m" } },
+            createdAt: 0,
+            updatedAt: 0,
+            lag: 20,
+            partitions: [
+              partition(1, "older"),
+              partition(2, "webhook answered 500:\nInternal Server Error at the far end"),
+            ],
+          },
+        ],
+      }),
+      { intervalSeconds: 2 },
+    );
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(TOP_WIDTH);
+    // The newest error of any partition, its line breaks folded; records summed over partitions.
+    expect(lines.at(-1)).toBe(
+      "a-processor-name-longer… RUNNING           20           14        4 webhook answered 500: Internal …",
+    );
   });
 
   it("says when a refresh failed", () => {

@@ -62,6 +62,7 @@ import type {
   TopicConfigChange,
   TopicInfo,
   TopicPartition,
+  TopicStorage,
 } from "./types.js";
 
 export type FetchFunction = (input: string, init: RequestInit) => Promise<Response>;
@@ -1077,13 +1078,46 @@ function asArray(value: unknown): Json[] {
 }
 
 function toTopicInfo(body: Json): TopicInfo {
+  const storage = body.storage;
   return {
     clusterId: String(body.cluster_id),
     topicName: String(body.topic_name),
     isInternal: body.is_internal === true,
     replicationFactor: Number(body.replication_factor ?? 0),
     partitionsCount: Number(body.partitions_count),
+    ...(storage && typeof storage === "object" && !Array.isArray(storage)
+      ? { storage: toTopicStorage(storage as Json) }
+      : {}),
     ...optional("activity", toTopicActivity(body.activity)),
+  };
+}
+
+function toTopicStorage(body: Json): TopicStorage {
+  const count = (value: unknown) => (typeof value === "number" ? value : null);
+  const time = (value: unknown) => (typeof value === "string" ? Date.parse(value) : null);
+  const partitions = Array.isArray(body.partitions) ? (body.partitions as Json[]) : [];
+  return {
+    sizeBytes: count(body.size_bytes),
+    objectCount: count(body.object_count),
+    objectBytes: count(body.object_bytes),
+    maintenanceLastRunAt: time(body.maintenance_last_run_at),
+    garbageCollectedAt: time(body.garbage_collected_at),
+    partitions: partitions.map((partition) => {
+      const runs = (partition.maintenance_last_run_at ?? {}) as Json;
+      return {
+        partitionId: Number(partition.partition_id),
+        logStartOffset: Number(partition.log_start_offset),
+        highWatermark: Number(partition.high_watermark),
+        sizeBytes: count(partition.size_bytes),
+        indexEntries: count(partition.index_entries),
+        records: count(partition.records),
+        maintenanceLastRunAt: {
+          retention: time(runs.retention),
+          compaction: time(runs.compaction),
+          timeIndex: time(runs.time_index),
+        },
+      };
+    }),
   };
 }
 

@@ -11,8 +11,33 @@ export interface TopicInfo {
   isInternal: boolean;
   replicationFactor: number;
   partitionsCount: number;
+  /** Where the topic's data stands; `describeTopic` only (a server that does not say: undefined). */
+  storage?: TopicStorage;
   /** Rates over the server's recent window; absent from servers that do not report them. */
   activity?: TopicActivity;
+}
+
+/**
+ * A topic's storage: sizes and object count as of the last maintenance runs, live log start
+ * offsets, and when maintenance last ran (milliseconds since the epoch). Null: not measured yet.
+ */
+export interface TopicStorage {
+  sizeBytes: number | null;
+  objectCount: number | null;
+  objectBytes: number | null;
+  maintenanceLastRunAt: number | null;
+  garbageCollectedAt: number | null;
+  partitions: PartitionStorage[];
+}
+
+export interface PartitionStorage {
+  partitionId: number;
+  logStartOffset: number;
+  highWatermark: number;
+  sizeBytes: number | null;
+  indexEntries: number | null;
+  records: number | null;
+  maintenanceLastRunAt: { retention: number | null; compaction: number | null; timeIndex: number | null };
 }
 
 export interface CreateTopicOptions {

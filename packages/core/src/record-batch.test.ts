@@ -383,6 +383,66 @@ describe("concatenated batches and offsets", () => {
 
 // ---- header-only parsing ----
 
+describe("batches that skip offsets (key compaction)", () => {
+  const records = (values: string[]) =>
+    values.map((value, index) => ({
+      key: utf8(`k${index}`),
+      value: utf8(value),
+      timestamp: 1_700_000_000_000 + index,
+    }));
+
+  it.each(CODECS)(
+    "keeps each record's offset delta and a last offset delta past the last record (%s)",
+    async (codec) => {
+      const bytes = await encodeRecordBatch(records(["a", "b", "c"]), {
+        compression: codec,
+        offsetDeltas: [1, 4, 5],
+        lastOffsetDelta: 9,
+      });
+      const [batch] = await decodeRecordBatches(bytes, { baseOffsetOverride: 100 });
+      expect(batch!.records.map((record) => record.offset)).toEqual([101, 104, 105]);
+      expect(batch!.lastOffset).toBe(109);
+      expect(batch!.recordCount).toBe(3);
+      const [next] = await decodeRecordBatches(new Uint8Array([...bytes, ...bytes]), {
+        baseOffsetOverride: 100,
+      }).then((batches) => batches.slice(1));
+      expect(next!.records.map((record) => record.offset)).toEqual([111, 114, 115]);
+    },
+  );
+
+  it("writes an empty batch that spans its offsets and carries the given timestamp", async () => {
+    const bytes = await encodeRecordBatch([], {
+      compression: "none",
+      lastOffsetDelta: 6,
+      timestamp: 1_700_000_000_123,
+    });
+    const [batch] = await decodeRecordBatches(bytes, { baseOffsetOverride: 10 });
+    expect(batch).toMatchObject({
+      recordCount: 0,
+      lastOffset: 16,
+      maxTimestamp: 1_700_000_000_123,
+      records: [],
+    });
+    expect(readBatchHeader(bytes).byteLength).toBe(RECORD_BATCH_HEADER_SIZE);
+  });
+
+  it("refuses offset deltas that do not increase, a short last delta, and an empty batch without a span", async () => {
+    const three = records(["a", "b", "c"]);
+    await expect(encodeRecordBatch(three, { compression: "none", offsetDeltas: [0, 2, 2] })).rejects.toThrow(
+      /increasing/,
+    );
+    await expect(encodeRecordBatch(three, { compression: "none", offsetDeltas: [0, 1] })).rejects.toThrow(
+      /2 entries for 3 records/,
+    );
+    await expect(
+      encodeRecordBatch(three, { compression: "none", offsetDeltas: [0, 1, 7], lastOffsetDelta: 6 }),
+    ).rejects.toThrow(/lastOffsetDelta 6/);
+    await expect(encodeRecordBatch([], { compression: "none", timestamp: 1 })).rejects.toBeInstanceOf(
+      InvalidArgumentError,
+    );
+  });
+});
+
 describe("readBatchHeader", () => {
   it("parses the header from the first 61 bytes alone", async () => {
     const bytes = await encodeRecordBatch(SIMPLE, {

@@ -106,6 +106,17 @@ export interface EncodeRecordBatchOptions {
   isTransactional?: false;
   /** Default -1, as producers write it; outside the CRC, so it may be patched later. */
   partitionLeaderEpoch?: number;
+  /**
+   * Each record's offset delta, increasing from 0 or more; default 0, 1, 2, … Key compaction
+   * keeps its records' original offsets, so a batch may skip offsets (as Kafka's cleaner writes).
+   */
+  offsetDeltas?: readonly number[];
+  /**
+   * The batch's last offset delta, at least the last record's; default the last record's. A
+   * batch may end past its last record, and may hold no record at all (Kafka's cleaner keeps such
+   * batches so offsets stay accounted for); an empty batch needs this and a `timestamp`.
+   */
+  lastOffsetDelta?: number;
 }
 
 /** The fixed-size batch header, parsed without touching the records. */
@@ -196,11 +207,26 @@ export async function encodeRecordBatch(
 ): Promise<Uint8Array> {
   const codec = compressionCode(options.compression);
   const count = records.length;
-  if (count === 0) {
-    throw new InvalidArgumentError("a record batch needs at least one record");
+  const offsetDeltas = checkOffsetDeltas(options.offsetDeltas, count);
+  const lastRecordDelta = count === 0 ? -1 : offsetDeltas ? offsetDeltas[count - 1]! : count - 1;
+  const lastOffsetDelta = options.lastOffsetDelta ?? lastRecordDelta;
+  if (count === 0 && (options.lastOffsetDelta === undefined || options.timestamp === undefined)) {
+    throw new InvalidArgumentError(
+      "a record batch needs at least one record, or a lastOffsetDelta and a timestamp to be empty",
+    );
+  }
+  if (
+    !Number.isInteger(lastOffsetDelta) ||
+    lastOffsetDelta < Math.max(0, lastRecordDelta) ||
+    lastOffsetDelta > 0x7fffffff
+  ) {
+    throw new InvalidArgumentError(
+      `lastOffsetDelta ${lastOffsetDelta} must be an integer from the last record's offset delta (${lastRecordDelta}) to 2^31-1`,
+      { details: { lastOffsetDelta } },
+    );
   }
   const baseOffset = toOffset(options.baseOffset ?? 0, "baseOffset");
-  if (baseOffset + (count - 1) > Number.MAX_SAFE_INTEGER) {
+  if (baseOffset + lastOffsetDelta > Number.MAX_SAFE_INTEGER) {
     throw new InvalidArgumentError(`baseOffset ${baseOffset} + ${count} records passes 2^53`, {
       details: { baseOffset, count },
     });
@@ -226,8 +252,8 @@ export async function encodeRecordBatch(
 
   // Pass 1: every record's timestamp and their bounds, which every record's delta depends on.
   const timestamps = new Float64Array(count);
-  let firstTimestamp = Number.POSITIVE_INFINITY;
-  let maxTimestamp = Number.NEGATIVE_INFINITY;
+  let firstTimestamp = count === 0 ? options.timestamp! : Number.POSITIVE_INFINITY;
+  let maxTimestamp = count === 0 ? options.timestamp! : Number.NEGATIVE_INFINITY;
   for (let i = 0; i < count; i++) {
     const timestamp = options.timestamp ?? records[i]!.timestamp ?? options.defaultTimestamp;
     if (timestamp === undefined) {
@@ -261,7 +287,7 @@ export async function encodeRecordBatch(
     const body =
       1 +
       sizeOfVarlong(timestamps[i]! - firstTimestamp) +
-      sizeOfVarint(i) +
+      sizeOfVarint(offsetDeltas ? offsetDeltas[i]! : i) +
       sizeOfBytesField(record.key, i, "key") +
       sizeOfBytesField(record.value, i, "value") +
       sizeOfHeaders(record.headers ?? NO_HEADERS, i);
@@ -273,10 +299,10 @@ export async function encodeRecordBatch(
   let out: Uint8Array;
   if (codec === 0) {
     out = allocate(RECORD_BATCH_HEADER_SIZE + recordsSize);
-    writeRecords(out, RECORD_BATCH_HEADER_SIZE, records, bodySizes, timestamps, firstTimestamp);
+    writeRecords(out, RECORD_BATCH_HEADER_SIZE, records, bodySizes, timestamps, firstTimestamp, offsetDeltas);
   } else {
     const raw = allocate(recordsSize);
-    writeRecords(raw, 0, records, bodySizes, timestamps, firstTimestamp);
+    writeRecords(raw, 0, records, bodySizes, timestamps, firstTimestamp, offsetDeltas);
     const payload = await compress(options.compression, raw);
     if (RECORD_BATCH_HEADER_SIZE + payload.length > MAX_BATCH_SIZE) throw tooLarge();
     out = allocate(RECORD_BATCH_HEADER_SIZE + payload.length);
@@ -289,7 +315,7 @@ export async function encodeRecordBatch(
   view.setInt32(PARTITION_LEADER_EPOCH_OFFSET, partitionLeaderEpoch);
   out[MAGIC_OFFSET] = RECORD_BATCH_MAGIC;
   view.setInt16(ATTRIBUTES_OFFSET, codec | (timestampType === "log_append" ? TIMESTAMP_TYPE_BIT : 0));
-  view.setInt32(LAST_OFFSET_DELTA_OFFSET, count - 1);
+  view.setInt32(LAST_OFFSET_DELTA_OFFSET, lastOffsetDelta);
   writeInt64(view, FIRST_TIMESTAMP_OFFSET, firstTimestamp);
   writeInt64(view, MAX_TIMESTAMP_OFFSET, maxTimestamp);
   writeInt64(view, PRODUCER_ID_OFFSET, producerId);
@@ -298,6 +324,26 @@ export async function encodeRecordBatch(
   view.setInt32(RECORD_COUNT_OFFSET, count);
   view.setUint32(CRC_OFFSET, crc32c(out.subarray(ATTRIBUTES_OFFSET)));
   return out;
+}
+
+function checkOffsetDeltas(
+  deltas: readonly number[] | undefined,
+  count: number,
+): readonly number[] | undefined {
+  if (deltas === undefined) return undefined;
+  if (deltas.length !== count) {
+    throw new InvalidArgumentError(`offsetDeltas has ${deltas.length} entries for ${count} records`);
+  }
+  let previous = -1;
+  for (const delta of deltas) {
+    if (!Number.isInteger(delta) || delta <= previous || delta > 0x7fffffff) {
+      throw new InvalidArgumentError(
+        `offsetDeltas must be increasing integers from 0 to 2^31-1, got ${delta} after ${previous}`,
+      );
+    }
+    previous = delta;
+  }
+  return deltas;
 }
 
 /** Uninitialised memory (every byte gets written) as a plain Uint8Array, not a pooled Buffer. */
@@ -345,6 +391,7 @@ function writeRecords(
   bodySizes: Int32Array,
   timestamps: Float64Array,
   firstTimestamp: number,
+  offsetDeltas: readonly number[] | undefined,
 ): void {
   // A Buffer over the same memory, only for its fast UTF-8 writer; made once, only if needed.
   let text: Buffer | undefined;
@@ -354,7 +401,7 @@ function writeRecords(
     pos = writeUnsignedVarint(out, pos, bodySizes[i]! << 1);
     out[pos++] = 0; // record attributes: unused in v2
     pos = writeVarlong(out, pos, timestamps[i]! - firstTimestamp);
-    pos = writeUnsignedVarint(out, pos, i << 1);
+    pos = writeUnsignedVarint(out, pos, (offsetDeltas ? offsetDeltas[i]! : i) << 1);
     pos = writeBytesField(out, pos, record.key);
     pos = writeBytesField(out, pos, record.value);
     const headers = record.headers ?? NO_HEADERS;

@@ -11,8 +11,10 @@ import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { CountingMetadataStore, CountingObjectStore, SimulatedClock } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
 import { RECORDS_PER_REQUEST_MAX } from "./append/append-types.js";
+import { COMMIT_WINDOW_MS, CommitWindowClosedError } from "./append/commit-window.js";
 import { Engine } from "./engine.js";
 import { OffsetOutOfRangeError, OutOfOrderSequenceError, RecordTooLargeError } from "./errors.js";
+import { deletionKey } from "./keys.js";
 
 const text = new TextEncoder();
 const decode = (bytes: Uint8Array | null) => (bytes === null ? null : new TextDecoder().decode(bytes));
@@ -115,13 +117,48 @@ describe("topics", () => {
     await expect(engine.increasePartitions("t", 3)).rejects.toThrow(/can only grow/);
   });
 
-  it("deletes a topic's data, and a new topic of the same name starts empty", async () => {
-    await engine.createTopic({ name: "t", partitions: 1 });
+  it("deletes a topic at once, leaving a purge job for its data; a new topic of the same name starts empty", async () => {
+    const old = await engine.createTopic({ name: "t", partitions: 2 });
     await engine.append({ topic: "t", records: [record("old")] });
     await engine.deleteTopic("t");
-    expect((await objects.list("topics/")).objects).toEqual([]);
+    await expect(otherProcess().fetch({ topic: "t", partition: 0, offset: 0 })).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    expect(await metadata.get(deletionKey(old.topicId))).toMatchObject({
+      name: "t",
+      topicId: old.topicId,
+      partitions: 2,
+      deletedAt: clock.now(),
+    });
     await engine.createTopic({ name: "t", partitions: 1 });
     expect(await engine.partitionOffsets("t", 0)).toEqual({ logStartOffset: 0, highWatermark: 0 });
+    await expect(engine.deleteTopic("gone")).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe("the commit window", () => {
+  it("refuses to commit an object whose upload outlasted the window, retryably, and a retry commits a new one", async () => {
+    await engine.createTopic({ name: "t", partitions: 1 });
+    let slow = true;
+    const slowObjects = Object.assign(Object.create(objects) as typeof objects, {
+      put: async (...args: Parameters<typeof objects.put>) => {
+        const info = await objects.put(...args);
+        // The upload took longer than the commit window (a stalled connection, a paused process).
+        if (slow) await clock.sleep(COMMIT_WINDOW_MS + 1);
+        return info;
+      },
+    });
+    const writer = new Engine({ objects: slowObjects, metadata, clock });
+    const error = await writer
+      .append({ topic: "t", records: [record("late")] })
+      .catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(CommitWindowClosedError);
+    expect(error).toMatchObject({ kind: "unavailable", retryable: true, code: "COMMIT_WINDOW_CLOSED" });
+    expect(await engine.partitionOffsets("t", 0)).toEqual({ logStartOffset: 0, highWatermark: 0 });
+    slow = false;
+    expect((await writer.append({ topic: "t", records: [record("again")] })).records[0]!.offset).toBe(0);
+    // The refused object is left behind, named by no entry: garbage for the collector.
+    expect((await objects.list("topics/")).objects).toHaveLength(2);
   });
 });
 

@@ -19,9 +19,12 @@ import {
   type FetchResult,
   type PartitionOffsets,
   Reader,
+  StaleIndexError,
 } from "./fetch/reader.js";
+import { offsetForTimestamp } from "./fetch/time-index.js";
 import { headKey, producerCounterKey, producerKey } from "./keys.js";
 import { LruCache } from "./lru-cache.js";
+import { readTopicStorage, type TopicStorage } from "./maintenance-state.js";
 import { type CreateTopicRequest, type Topic, TopicRegistry } from "./topics/topic-registry.js";
 
 export interface EngineOptions {
@@ -77,7 +80,7 @@ export class Engine {
     this.activity = new RecentActivity({ clock: this.clock });
     this.meter = new EngineMeter(options.metrics ?? noopMetrics, this.activity);
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
-    this.topics = new TopicRegistry(options.metadata, options.objects, this.clock);
+    this.topics = new TopicRegistry(options.metadata, this.clock);
     const batches = new LruCache<string, Uint8Array>(
       options.batchCacheBytes ?? 64 * 1024 * 1024,
       (bytes) => bytes.byteLength,
@@ -125,6 +128,10 @@ export class Engine {
     return this.topics.list();
   }
 
+  /**
+   * Deletes the topic at once: it is gone for every reader and writer, and a topic of the same
+   * name may be created right away. Its data is purged afterwards by the maintenance purge job.
+   */
   async deleteTopic(name: string): Promise<void> {
     const topic = await this.topics.delete(name);
     this.index.forgetTopic(topic.topicId);
@@ -206,7 +213,9 @@ export class Engine {
 
   private async fetchUnmetered(request: FetchRequest): Promise<FetchResult> {
     const topic = await this.topicWithPartition(request.topic, request.partition);
-    return this.reader.fetch(topic, request, await this.offsetsOf(topic, request.partition));
+    return this.readFresh(topic, request.partition, (offsets, retried) =>
+      this.reader.fetch(topic, request, offsets, retried),
+    );
   }
 
   /**
@@ -219,7 +228,28 @@ export class Engine {
 
   private async fetchBatchesUnmetered(request: FetchRequest): Promise<FetchBatchesResult> {
     const topic = await this.topicWithPartition(request.topic, request.partition);
-    return this.reader.fetchBatches(topic, request, await this.offsetsOf(topic, request.partition));
+    return this.readFresh(topic, request.partition, (offsets, retried) =>
+      this.reader.fetchBatches(topic, request, offsets, retried),
+    );
+  }
+
+  /**
+   * Reads with the current head; when maintenance changed the index under the read (the log
+   * start moved past the offset, or a cached entry's object was compacted away), forgets the
+   * partition's cached entries and reads once more with a fresh head (ARCHITECTURE.md, "Fetch").
+   */
+  private async readFresh<T>(
+    topic: Topic,
+    partition: number,
+    read: (offsets: PartitionOffsets, retried: boolean) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await read(await this.offsetsOf(topic, partition), false);
+    } catch (error) {
+      if (!(error instanceof StaleIndexError)) throw error;
+      this.index.forgetPartition(topic.topicId, partition);
+      return read(await this.offsetsOf(topic, partition), true);
+    }
   }
 
   async partitionOffsets(topicName: string, partition: number): Promise<PartitionOffsets> {
@@ -227,19 +257,29 @@ export class Engine {
     return this.offsetsOf(topic, partition);
   }
 
-  /** The first offset whose timestamp is at or after `timestamp`, or null when there is none yet. */
+  /**
+   * The first offset whose timestamp is at or after `timestamp`, or null when there is none yet.
+   * One time-index query, then a walk over what the index does not cover yet.
+   */
   async offsetForTimestamp(topicName: string, partition: number, timestamp: number): Promise<number | null> {
     const topic = await this.topicWithPartition(topicName, partition);
-    const { logStartOffset } = await this.offsetsOf(topic, partition);
-    for await (const entry of this.index.scan(topic.topicId, partition, logStartOffset)) {
-      if (entry.maxTimestamp < timestamp) continue;
-      const [records] = await this.reader.readEntries(topic, partition, [entry]);
-      const found = records?.find(
-        (record) => record.timestamp >= timestamp && record.offset >= logStartOffset,
-      );
-      if (found) return found.offset;
-    }
-    return null;
+    return this.readFresh(topic, partition, (offsets) =>
+      offsetForTimestamp(
+        { metadata: this.metadata, index: this.index, reader: this.reader },
+        topic,
+        partition,
+        timestamp,
+        offsets,
+      ),
+    );
+  }
+
+  /**
+   * Each partition's log start offset and high watermark, with its size, entry and record counts
+   * and the topic's object count as of the last maintenance runs, and when those ran.
+   */
+  async topicStorage(name: string): Promise<TopicStorage> {
+    return readTopicStorage(this.metadata, await this.topics.describe(name));
   }
 
   /**

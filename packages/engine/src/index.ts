@@ -1,5 +1,6 @@
 export { type Clock, systemClock, type Timer } from "@sluice/core";
 export * from "./append/append-types.js";
+export { COMMIT_WINDOW_MS, CommitWindowClosedError } from "./append/commit-window.js";
 export type { AppendBatchesRequest, AppendBatchesResult, AppendedBatch } from "./append/raw-batches.js";
 export {
   type CallerConditionFailure,
@@ -17,6 +18,16 @@ export {
 } from "./append/validate-append.js";
 export { Engine, type EngineOptions, type ProducerIdentity } from "./engine.js";
 export * from "./errors.js";
+export { IndexReader, storedIndexEntries } from "./fetch/index-entries.js";
+export {
+  entryEnd,
+  type IndexEntry,
+  indexEntryFromItem,
+  indexEntryItem,
+  readableEntries,
+  type SegmentPiece,
+  type StoredIndexEntry,
+} from "./fetch/index-entry.js";
 export type {
   ConsumedRecord,
   FetchBatchesResult,
@@ -24,6 +35,12 @@ export type {
   FetchResult,
   PartitionOffsets,
 } from "./fetch/reader.js";
+export { StaleIndexError } from "./fetch/reader.js";
+export { timeIndexStart } from "./fetch/time-index.js";
+export * as keys from "./keys.js";
+export { LruCache } from "./lru-cache.js";
+export * from "./maintenance-state.js";
+export type { TopicSettings } from "./topics/topic-configs.js";
 export {
   COMPRESSION_TYPES,
   effectiveConfigs,

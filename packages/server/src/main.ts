@@ -1,4 +1,5 @@
 import { resolve } from "node:path";
+import type { RunReport } from "@sluice/maintenance";
 import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./server.js";
 
 /**
@@ -7,6 +8,8 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
  * default for a new data directory, or files: one file per object), SLUICE_LOG_REQUESTS=1 (a line per
  * request on stdout), SLUICE_LOG_LEVEL=debug (routine events too, such as clients that hang up
  * mid-upload), SLUICE_PUBLIC_URL (where clients reach the server; links start with it),
+ * SLUICE_MAINTENANCE_INTERVAL_MS (how often maintenance runs: retention, compaction, garbage
+ * collection; default 60000, 0 to turn it off),
  * SLUICE_PROCESSORS (a JSON file of processors to declare at start, docs/processors.md),
  * SLUICE_PROCESSORS_RUN=0 (manage processors but run none),
  * SLUICE_METRICS=off (no measuring and no GET /metrics). SIGINT/SIGTERM stop it gracefully; a
@@ -41,6 +44,12 @@ if (!["0", "1", "true", "false", "yes", "no"].includes(runProcessorsText))
   fail(`SLUICE_PROCESSORS_RUN must be 1 or 0, got ${runProcessorsText}`);
 const runProcessors = ["1", "true", "yes"].includes(runProcessorsText);
 
+const maintenanceText = process.env.SLUICE_MAINTENANCE_INTERVAL_MS ?? "60000";
+if (!/^\d+$/.test(maintenanceText))
+  fail(
+    `SLUICE_MAINTENANCE_INTERVAL_MS must be a whole number of milliseconds (0: off), got ${maintenanceText}`,
+  );
+const maintenanceIntervalMs = Number(maintenanceText);
 const metricsText = (process.env.SLUICE_METRICS || "on").toLowerCase();
 if (!["on", "off", "1", "0", "true", "false"].includes(metricsText))
   fail(`SLUICE_METRICS must be on or off, got ${metricsText}`);
@@ -58,6 +67,9 @@ try {
     metrics,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
+    ...(maintenanceIntervalMs > 0
+      ? { maintenance: { intervalMs: maintenanceIntervalMs, onReport: reportMaintenance } }
+      : {}),
     ...(processorsFile ? { processorsFile } : {}),
     runProcessors,
     logProcessors: (line: string) => process.stdout.write(`${line}\n`),
@@ -82,12 +94,26 @@ process.stdout.write(
     `  data dir:   ${running.dataDir}`,
     `  cluster id: ${running.clusterId}`,
     `  durability: ${durability}`,
+    `  maintenance: ${maintenanceIntervalMs > 0 ? `every ${maintenanceIntervalMs / 1000} s` : "off"}`,
     `  processors: ${running.processors.declared.length > 0 ? `${running.processors.declared.join(", ")} (${processorsFile})` : runProcessors ? "run here (none declared in a file)" : "not run (SLUICE_PROCESSORS_RUN=0)"}`,
     `  metrics:    ${metrics ? `${running.url}/metrics (Prometheus)` : "off"}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",
   ].join("\n"),
 );
+
+/** One line per maintenance run that changed something, so retention and compaction are visible. */
+function reportMaintenance(report: RunReport): void {
+  const done = [
+    report.retention.entriesDeleted && `${report.retention.entriesDeleted} expired entries deleted`,
+    report.compaction.segments &&
+      `${report.compaction.entriesReplaced} entries compacted into ${report.compaction.segments} segments`,
+    report.compaction.recordsRemoved && `${report.compaction.recordsRemoved} superseded records removed`,
+    report.garbage.deleted && `${report.garbage.deleted} unreferenced objects deleted`,
+    report.purges.finished && `${report.purges.finished} deleted topics purged`,
+  ].filter(Boolean);
+  if (done.length > 0) process.stdout.write(`maintenance: ${done.join(", ")}\n`);
+}
 
 let stopping = false;
 const stop = (signal: NodeJS.Signals) => {

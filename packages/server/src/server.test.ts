@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ConsumedRecord, dataText, SluiceClient, SluiceConnectionError } from "@sluice/client";
 import { MemoryMetadataStore } from "@sluice/storage/memory";
+import { parsePrometheusText, sampleValue } from "@sluice/testing";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { loadClusterId } from "./cluster-id.js";
 import { type RunningServer, startServer } from "./server.js";
@@ -145,5 +146,45 @@ describe("close", () => {
     await Promise.all([server.close(), server.close()]);
     await server.close();
     expect(server.httpServer.listening).toBe(false);
+  });
+});
+
+describe("maintenance", () => {
+  it("runs on its schedule when asked: retention moves the log start past expired records", async () => {
+    const reports: number[] = [];
+    const server = await startServer({
+      dataDir,
+      port: 0,
+      logger: { error: () => undefined },
+      maintenance: {
+        intervalMs: 3_600_000,
+        onReport: (report) => reports.push(report.retention.entriesDeleted),
+      },
+    });
+    running.push(server);
+    const client = new SluiceClient({ url: server.url });
+    await client.createTopic("old", { configs: { "retention.ms": "86400000" } });
+    await client.produce("old", { partitionId: 0, value: "from 2020", timestamp: Date.UTC(2020, 0, 1) });
+    await client.produce("old", { partitionId: 0, value: "now" });
+    await server.maintenance!.runNow();
+    expect(reports).toEqual([1]);
+    const page = await client.readPartition("old", 0, { offset: "earliest" });
+    expect(page.logStartOffset).toBe(1);
+    expect(page.records.map((record) => dataText(record.value))).toEqual(["now"]);
+    // The run is in GET /metrics: each partition job once, the expired record removed.
+    const samples = parsePrometheusText(await (await fetch(`${server.url}/metrics`)).text());
+    for (const job of ["retention", "compaction", "time-index", "gc"])
+      expect(sampleValue(samples, "sluice_maintenance_runs_total", { job, result: "ok" })).toBe(1);
+    expect(
+      sampleValue(samples, "sluice_maintenance_records_removed_total", { job: "retention", topic: "old" }),
+    ).toBe(1);
+    expect(sampleValue(samples, "sluice_maintenance_run_duration_seconds_count", { job: "retention" })).toBe(
+      1,
+    );
+  });
+
+  it("is off unless asked", async () => {
+    const server = await start();
+    expect(server.maintenance).toBeUndefined();
   });
 });

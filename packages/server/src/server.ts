@@ -6,10 +6,22 @@ import { createAdaptorServer } from "@hono/node-server";
 import { Engine } from "@sluice/engine";
 import { createApp, type Logger } from "@sluice/functions";
 import { ConsumerGroups, collectConsumerGroupLag } from "@sluice/groups";
+import {
+  MaintenanceRunner,
+  type MaintenanceSchedule,
+  type MaintenanceSettings,
+  type RunReport,
+  startMaintenanceSchedule,
+} from "@sluice/maintenance";
 import { collectShareGroupMetrics, ShareGroups } from "@sluice/queues";
-import { MeteredMetadataStore, MeteredObjectStore } from "@sluice/storage";
+import {
+  type MetadataStore,
+  MeteredMetadataStore,
+  MeteredObjectStore,
+  type ObjectStore,
+} from "@sluice/storage";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
-import { noopMetrics } from "@sluice/telemetry";
+import { type Metrics, noopMetrics } from "@sluice/telemetry";
 import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import { loadClusterId } from "./cluster-id.js";
 import { type ObjectStoreKind, openObjectStore } from "./object-store-choice.js";
@@ -59,6 +71,17 @@ export interface ServerOptions {
   /** Run processors here (default); false: the API manages them, nothing runs them. */
   runProcessors?: boolean;
   /**
+   * Runs maintenance (retention, compaction, the time index, garbage collection, purges of
+   * deleted topics) every `intervalMs`, on the engine's clock. Default: none (`npm start` turns
+   * it on, every minute).
+   */
+  maintenance?: {
+    intervalMs: number;
+    settings?: Partial<MaintenanceSettings>;
+    /** Each run's report (failed jobs are also logged as errors). */
+    onReport?: (report: RunReport) => void;
+  };
+  /**
    * Measure throughput, latency, errors, storage calls and group lag, and serve them at
    * `GET /metrics` for Prometheus (docs/operations.md). Default true (`SLUICE_METRICS=off`).
    */
@@ -74,6 +97,8 @@ export interface RunningServer {
   /** Absolute. */
   dataDir: string;
   engine: Engine;
+  /** The maintenance schedule, when `maintenance` was given. */
+  maintenance?: MaintenanceSchedule;
   /** The processors running inside the server. */
   processors: LocalProcessors;
   /** The Node HTTP server (e.g. to observe its 'request' events). */
@@ -198,6 +223,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
 
     const port = await listen(server, options.port ?? DEFAULT_PORT, host);
+    const maintenance =
+      options.maintenance &&
+      startMaintenance(options.maintenance, objects, metadata, engine, metrics, options.logger);
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
     let closing: Promise<void> | undefined;
@@ -216,6 +244,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         const forceTimer = setTimeout(() => server.closeAllConnections(), shutdownTimeoutMs);
         try {
           await closed;
+          await maintenance?.stop();
         } finally {
           clearTimeout(streamTimer);
           clearTimeout(forceTimer);
@@ -235,6 +264,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       clusterId,
       dataDir,
       engine,
+      ...(maintenance ? { maintenance } : {}),
       processors,
       httpServer: server,
       get clientDisconnects() {
@@ -249,6 +279,43 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     objectStore?.close();
     throw error;
   }
+}
+
+function startMaintenance(
+  options: NonNullable<ServerOptions["maintenance"]>,
+  objects: ObjectStore,
+  metadata: MetadataStore,
+  engine: Engine,
+  metrics: Metrics,
+  logger: Logger | undefined,
+): MaintenanceSchedule {
+  const runner = new MaintenanceRunner({
+    objects,
+    metadata,
+    clock: engine.clock,
+    metrics,
+    ...(options.settings ? { settings: options.settings } : {}),
+  });
+  const logError = (message: string, details: Record<string, unknown>) =>
+    logger ? logger.error(message, details) : console.error(message, details);
+  return startMaintenanceSchedule({
+    runner,
+    clock: engine.clock,
+    intervalMs: options.intervalMs,
+    onReport: (report) => {
+      for (const failure of report.failures) {
+        logError("maintenance job failed", {
+          job: failure.job,
+          topic: failure.topic,
+          ...(failure.partition === undefined ? {} : { partition: failure.partition }),
+          error: failure.error instanceof Error ? failure.error.message : String(failure.error),
+        });
+      }
+      options.onReport?.(report);
+    },
+    onError: (error) =>
+      logError("maintenance run failed", { error: error instanceof Error ? error.message : String(error) }),
+  });
 }
 
 /** Long-polls (timeout_ms > 0) and event streams: they wait, so shutdown ends them rather than waiting. */

@@ -1,4 +1,4 @@
-import type { ConsumerGroupInfo, ConsumerGroupLagSummary, TopicInfo } from "@sluice/client";
+import type { ConsumerGroupInfo, ConsumerGroupLagSummary, ProcessorDetails, TopicInfo } from "@sluice/client";
 import { integerOption, stringOption, UsageError } from "../args.js";
 import type { CommandContext } from "../context.js";
 import { write } from "../io.js";
@@ -10,6 +10,8 @@ export interface TopSnapshot {
   at: number;
   topics: TopicInfo[];
   groups: (ConsumerGroupInfo & { members: number; lag: ConsumerGroupLagSummary | null })[];
+  /** Processors with their partitions (absent from a server without processor routes). */
+  processors?: ProcessorDetails[];
   /** Why the last refresh failed, when it did (the figures are then the previous ones). */
   problem?: string;
 }
@@ -34,6 +36,15 @@ const GROUP_COLUMNS = [
   { title: "MEMBERS", width: 7 },
   { title: "LAG", width: 12 },
   { title: "MOST BEHIND", width: 40 },
+] as const;
+
+const PROCESSOR_COLUMNS = [
+  { title: "PROCESSOR", width: 24 },
+  { title: "STATE", width: 7 },
+  { title: "LAG", width: 12 },
+  { title: "PROCESSED", width: 12 },
+  { title: "DEAD", width: 8 },
+  { title: "LAST ERROR", width: 32 },
 ] as const;
 
 /** A name cut to `width` with an ellipsis, so columns stay aligned. */
@@ -82,7 +93,9 @@ function row(columns: readonly { width: number }[], cells: string[], alignLeft: 
 
 /**
  * The screen as lines of at most TOP_WIDTH (100) characters: a title, one line per topic (busiest
- * first), one per consumer group (most behind first). `maxLines` bounds it to a terminal's height.
+ * first), one per consumer group (most behind first), one per processor (most behind first: lag,
+ * records processed and dead-lettered, the latest error). `maxLines` bounds it to a terminal's
+ * height.
  */
 export function renderTop(
   snapshot: TopSnapshot,
@@ -112,8 +125,13 @@ export function renderTop(
   // Room for topics: what the groups' section and the status line leave.
   const budget = options.maxLines ?? Number.POSITIVE_INFINITY;
   const groupLines = groups.length === 0 ? 0 : 2 + groups.length;
+  const processorCount = snapshot.processors?.length ?? 0;
+  const processorLines = processorCount === 0 ? 0 : 2 + processorCount;
   const statusLines = snapshot.problem ? 2 : 0;
-  const topicRoom = Math.max(1, budget - lines.length - Math.min(groupLines, 6) - statusLines);
+  const topicRoom = Math.max(
+    1,
+    budget - lines.length - Math.min(groupLines, 6) - Math.min(processorLines, 6) - statusLines,
+  );
   const shownTopics = topics.length > topicRoom ? topics.slice(0, topicRoom - 1) : topics;
   for (const topic of shownTopics) {
     const activity = topic.activity;
@@ -143,7 +161,7 @@ export function renderTop(
         [0, 1, 4],
       ),
     );
-    const groupRoom = Math.max(1, budget - lines.length - statusLines);
+    const groupRoom = Math.max(1, budget - lines.length - Math.min(processorLines, 6) - statusLines);
     const shownGroups = groups.length > groupRoom ? groups.slice(0, groupRoom - 1) : groups;
     for (const group of shownGroups) {
       const lag = group.lag;
@@ -168,13 +186,59 @@ export function renderTop(
     if (shownGroups.length < groups.length)
       lines.push(`… and ${groups.length - shownGroups.length} more groups`);
   }
+  const processors = [...(snapshot.processors ?? [])].sort(
+    (a, b) => b.lag - a.lag || a.name.localeCompare(b.name),
+  );
+  if (processors.length > 0) {
+    lines.push(
+      "",
+      row(
+        PROCESSOR_COLUMNS,
+        PROCESSOR_COLUMNS.map((column) => column.title),
+        [0, 1, 5],
+      ),
+    );
+    const processorRoom = Math.max(1, budget - lines.length - statusLines);
+    const shown = processors.length > processorRoom ? processors.slice(0, processorRoom - 1) : processors;
+    for (const processor of shown) {
+      const sum = (pick: (partition: ProcessorDetails["partitions"][number]) => number) =>
+        processor.partitions.reduce((total, partition) => total + pick(partition), 0);
+      const lastError = processor.partitions
+        .flatMap((partition) => (partition.lastError ? [partition.lastError] : []))
+        .sort((a, b) => b.at - a.at)[0];
+      lines.push(
+        row(
+          PROCESSOR_COLUMNS,
+          [
+            processor.name,
+            processor.state,
+            processor.lag.toLocaleString("en-US"),
+            sum((partition) => partition.processed).toLocaleString("en-US"),
+            sum((partition) => partition.deadLettered).toLocaleString("en-US"),
+            lastError ? lastError.message.replace(/\s+/g, " ") : "-",
+          ],
+          [0, 1, 5],
+        ),
+      );
+    }
+    if (shown.length < processors.length)
+      lines.push(`… and ${processors.length - shown.length} more processors`);
+  }
   if (snapshot.problem) lines.push("", fit(`refresh failed: ${snapshot.problem}`, TOP_WIDTH).trimEnd());
   return lines.slice(0, budget);
 }
 
-/** Reads what one refresh shows: topics with their activity, groups with their lag. */
+/** Reads what one refresh shows: topics with their activity, groups with their lag, processors. */
 export async function readTopSnapshot(ctx: CommandContext, now: () => number): Promise<TopSnapshot> {
-  const [topics, groups] = await Promise.all([ctx.client.listTopics(), ctx.client.listGroups()]);
+  const [topics, groups, processors] = await Promise.all([
+    ctx.client.listTopics(),
+    ctx.client.listGroups(),
+    ctx.client.listProcessors().then(
+      (list) => Promise.all(list.map((processor) => ctx.client.describeProcessor(processor.name))),
+      // A server without processor routes shows no processors rather than failing the view.
+      () => [] as ProcessorDetails[],
+    ),
+  ]);
   const withLag = await Promise.all(
     groups.map(async (group) => {
       const [members, lag] = await Promise.all([
@@ -187,7 +251,7 @@ export async function readTopSnapshot(ctx: CommandContext, now: () => number): P
       return { ...group, members, lag };
     }),
   );
-  return { url: ctx.client.url, at: now(), topics, groups: withLag };
+  return { url: ctx.client.url, at: now(), topics, groups: withLag, processors };
 }
 
 const HIDE_CURSOR = "\x1b[?25l";
@@ -278,6 +342,13 @@ function snapshotJson(snapshot: TopSnapshot) {
       members: group.members,
       total_lag: group.lag?.totalLag ?? null,
       max_lag: group.lag?.maxLag ?? null,
+    })),
+    processors: (snapshot.processors ?? []).map((processor) => ({
+      processor: processor.name,
+      state: processor.state,
+      lag: processor.lag,
+      processed: processor.partitions.reduce((total, partition) => total + partition.processed, 0),
+      dead_lettered: processor.partitions.reduce((total, partition) => total + partition.deadLettered, 0),
     })),
     ...(snapshot.problem ? { problem: snapshot.problem } : {}),
   };

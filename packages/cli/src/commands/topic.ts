@@ -70,10 +70,27 @@ export async function topicDescribe(ctx: CommandContext): Promise<number> {
         earliest_offset: partition.earliestOffset,
         latest_offset: partition.latestOffset,
       })),
+      ...(topic.storage
+        ? {
+            storage: {
+              size_bytes: topic.storage.sizeBytes,
+              object_count: topic.storage.objectCount,
+              maintenance_last_run_at: isoOrNull(topic.storage.maintenanceLastRunAt),
+              partitions: topic.storage.partitions.map((partition) => ({
+                partition: partition.partitionId,
+                log_start_offset: partition.logStartOffset,
+                size_bytes: partition.sizeBytes,
+                index_entries: partition.indexEntries,
+                records: partition.records,
+              })),
+            },
+          }
+        : {}),
     };
     await write(ctx.io.stdout, `${JSON.stringify(json)}\n`);
     return 0;
   }
+  const storage = topic.storage;
   const records = partitions.reduce(
     (sum, partition) => sum + partition.latestOffset - partition.earliestOffset,
     0,
@@ -88,18 +105,36 @@ export async function topicDescribe(ctx: CommandContext): Promise<number> {
           ["PARTITIONS", topic.partitionsCount],
           ["REPLICAS", topic.replicationFactor],
           ["RECORDS", records],
+          ...(storage
+            ? [
+                ["SIZE", bytesText(storage.sizeBytes)],
+                ["OBJECTS", storage.objectCount ?? "-"],
+                [
+                  "MAINTENANCE",
+                  storage.maintenanceLastRunAt === null
+                    ? "never ran"
+                    : `ran ${isoOrNull(storage.maintenanceLastRunAt)}`,
+                ],
+              ]
+            : []),
         ],
       ),
       "CONFIGS",
       configsTable(configs),
       "PARTITIONS",
       table(
-        ["PARTITION", "EARLIEST-OFFSET", "LATEST-OFFSET"],
-        partitions.map((partition) => [
-          partition.partitionId,
-          partition.earliestOffset,
-          partition.latestOffset,
-        ]),
+        ["PARTITION", "EARLIEST-OFFSET", "LATEST-OFFSET", ...(storage ? ["SIZE", "ENTRIES"] : [])],
+        partitions.map((partition) => {
+          const measured = storage?.partitions.find(
+            (candidate) => candidate.partitionId === partition.partitionId,
+          );
+          return [
+            partition.partitionId,
+            partition.earliestOffset,
+            partition.latestOffset,
+            ...(storage ? [bytesText(measured?.sizeBytes ?? null), measured?.indexEntries ?? "-"] : []),
+          ];
+        }),
       ),
     ].join("\n"),
   );
@@ -158,6 +193,23 @@ export async function topicAddPartitions(ctx: CommandContext): Promise<number> {
     );
   }
   return 0;
+}
+
+function isoOrNull(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** Bytes for people: 512 B, 3.4 KiB, 8.0 MiB; "-" when not measured yet. */
+function bytesText(bytes: number | null): string {
+  if (bytes === null) return "-";
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 function configsJson(configs: TopicConfig[]): Record<string, string | null> {

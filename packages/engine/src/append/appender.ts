@@ -29,6 +29,7 @@ import {
   operationsPerPartition,
   type PartitionWrite,
 } from "./commit.js";
+import { withinCommitWindow } from "./commit-window.js";
 import { hedgedUpload } from "./hedged-upload.js";
 import {
   doneItem,
@@ -342,7 +343,11 @@ export class Appender {
         operationsPerPartition({ producer }),
     );
     const base: Omit<CommitGroup, "writes"> = { topic, objectKey, producer };
-    if (writes.length <= perGroup) return commitGroup(this.deps, { ...base, writes, idempotency });
+    const deps = {
+      ...this.deps,
+      metadata: withinCommitWindow(this.deps.metadata, this.deps.clock, objectKey),
+    };
+    if (writes.length <= perGroup) return commitGroup(deps, { ...base, writes, idempotency });
 
     // Several transactions: claim the idempotency key first, so a concurrent retry waits instead of writing.
     if (idempotency) await this.claimIdempotencyKey(idempotency);
@@ -352,7 +357,7 @@ export class Appender {
       (TRANSACTION_OPERATIONS - fixedOperations({ producer })) / operationsPerPartition({ producer }),
     );
     for (let start = 0; start < writes.length; start += groupSize) {
-      const outcome = await commitGroup(this.deps, {
+      const outcome = await commitGroup(deps, {
         ...base,
         writes: writes.slice(start, start + groupSize),
       });

@@ -17,12 +17,13 @@ import {
   type TransactOperation,
 } from "@sluice/storage";
 import { TransactionTooLargeError } from "../errors.js";
-import { headKey, newDataObjectKey, topicKey } from "../keys.js";
+import { headKey, newDataObjectKey, objectKeyTimeMs, topicKey } from "../keys.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic, TopicRegistry } from "../topics/topic-registry.js";
 import { type AppendedRecord, type ProduceRecord, RECORDS_PER_REQUEST_MAX } from "./append-types.js";
 import { batchCacheKey } from "./appender.js";
 import { headCacheKey } from "./commit.js";
+import { withinCommitWindow } from "./commit-window.js";
 import { hedgedUpload } from "./hedged-upload.js";
 import { type IndexedBatch, partitionCommitOperations } from "./partition-commit.js";
 import { recordPayloadBytes, validateAppend } from "./validate-append.js";
@@ -232,13 +233,22 @@ export class TransactionalAppender {
     request: TransactionalAppendRequest,
   ): Promise<Map<number, number>[]> {
     const expected = await this.expectedHeads(writes);
+    // No entry may name an object after its commit window (garbage collection relies on it): the
+    // earliest upload sets the deadline for the whole transaction.
+    const earliest = writes
+      .map((write) => write.objectKey)
+      .sort((a, b) => (objectKeyTimeMs(a) ?? 0) - (objectKeyTimeMs(b) ?? 0))[0];
+    const metadata =
+      earliest === undefined
+        ? this.deps.metadata
+        : withinCommitWindow(this.deps.metadata, this.deps.clock, earliest);
     let conflicts = 0;
     let unavailable = 0;
     for (;;) {
       const { operations, roles } = buildTransaction(writes, expected, request.operations);
       if (operations.length === 0) return expected;
       try {
-        await this.deps.metadata.transactWrite(operations);
+        await metadata.transactWrite(operations);
         return expected;
       } catch (error) {
         if (error instanceof UnavailableError) {

@@ -50,6 +50,13 @@ export function validateRecord(record: ProduceRecord, topic: Topic, labels: Reco
   if (record.value !== null && !(record.value instanceof Uint8Array)) {
     throw new InvalidArgumentError(`${label}: value must be bytes or null`);
   }
+  if (record.key === null && topic.settings.cleanupPolicy.compact) {
+    // Kafka refuses these too: key compaction keeps the latest record per key.
+    throw new InvalidArgumentError(
+      `${label} has no key; topic ${topic.name} has cleanup.policy ${topic.configs["cleanup.policy"]}, which keeps the latest record per key, so every record needs one`,
+      { code: "INVALID_RECORD" },
+    );
+  }
   if (record.timestamp !== undefined && (!Number.isSafeInteger(record.timestamp) || record.timestamp < 0)) {
     throw new InvalidArgumentError(`${label}: timestamp must be a non-negative integer of milliseconds`);
   }

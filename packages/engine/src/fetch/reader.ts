@@ -3,7 +3,9 @@ import {
   type DecodedRecord,
   decodeRecordBatches,
   InvalidArgumentError,
+  NotFoundError,
   patchBaseOffset,
+  type SluiceErrorOptions,
   verifyRecordBatch,
 } from "@sluice/core";
 import type { ObjectStore } from "@sluice/storage";
@@ -11,7 +13,8 @@ import { batchCacheKey } from "../append/appender.js";
 import { OffsetOutOfRangeError } from "../errors.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic } from "../topics/topic-registry.js";
-import type { IndexEntry, IndexReader } from "./index-entries.js";
+import type { IndexReader } from "./index-entries.js";
+import { entryEnd, type IndexEntry } from "./index-entry.js";
 
 export interface FetchRequest {
   topic: string;
@@ -64,6 +67,21 @@ export const FETCH_MAX_BYTES_DEFAULT = 1024 * 1024;
 export const FETCH_MAX_RECORDS_DEFAULT = 10_000;
 /** Object reads in flight per fetch: S3 latency is per request, so a fetch reads batches in parallel. */
 const READ_CONCURRENCY = 8;
+/** Adjacent ranges of one object are read with one GET, up to this many bytes. */
+const COALESCED_READ_BYTES_MAX = 8 * 1024 * 1024;
+
+/**
+ * What a reader finds when maintenance changed the index under it: no entry for an offset the
+ * head said was in the log (retention moved the log start meanwhile), or an object its entry
+ * names deleted (the entry was cached before compaction replaced it). The engine reads the head
+ * and the index again, once; a second time it is what it says, a corruption.
+ */
+export class StaleIndexError extends DataCorruptionError {
+  override readonly name: string = "StaleIndexError";
+  constructor(message: string, options: SluiceErrorOptions = {}) {
+    super(message, { code: "STALE_INDEX", ...options });
+  }
+}
 
 /** The read path (ARCHITECTURE.md, "Fetch"): index → byte ranges → verified, offset-patched records. */
 export class Reader {
@@ -73,23 +91,40 @@ export class Reader {
     private readonly batches: LruCache<string, Uint8Array>,
   ) {}
 
-  async fetch(topic: Topic, request: FetchRequest, offsets: PartitionOffsets): Promise<FetchResult> {
+  /**
+   * `retried`: the engine's second try, after reading the head and the index afresh; an offset
+   * still without an entry then reads as empty rather than as a stale index.
+   */
+  async fetch(
+    topic: Topic,
+    request: FetchRequest,
+    offsets: PartitionOffsets,
+    retried = false,
+  ): Promise<FetchResult> {
     const maxRecords = positiveInteger(request.maxRecords ?? FETCH_MAX_RECORDS_DEFAULT, "max_records");
     const { offset, partition } = request;
     const empty = { topic: topic.name, partition, records: [], nextOffset: offset, ...offsets };
-    const entries = await this.entriesToRead(topic, request, offsets);
+    const entries = await this.entriesToRead(topic, request, offsets, retried);
     if (entries.length === 0) return empty;
     const decoded = await this.readEntries(topic, partition, entries);
     const records: ConsumedRecord[] = [];
+    let cut = false;
     for (const batch of decoded) {
       for (const record of batch) {
         if (record.offset < offset) continue;
-        if (records.length >= maxRecords) break;
+        if (records.length >= maxRecords) {
+          cut = true;
+          break;
+        }
         records.push(record);
       }
+      if (cut) break;
     }
     const last = records[records.length - 1];
-    return { ...empty, records, nextOffset: last ? last.offset + 1 : offset };
+    // Read whole, the entries end where the next read starts, even past their last record (key
+    // compaction leaves offsets without records, as in Kafka).
+    const nextOffset = cut ? last!.offset + 1 : Math.max(offset, entryEnd(entries[entries.length - 1]!));
+    return { ...empty, records, nextOffset };
   }
 
   /**
@@ -100,12 +135,13 @@ export class Reader {
     topic: Topic,
     request: FetchRequest,
     offsets: PartitionOffsets,
+    retried = false,
   ): Promise<FetchBatchesResult> {
     const { offset, partition } = request;
-    const entries = await this.entriesToRead(topic, request, offsets);
+    const entries = await this.entriesToRead(topic, request, offsets, retried);
     const result = { topic: topic.name, partition, nextOffset: offset, ...offsets };
     if (entries.length === 0) return { ...result, batches: new Uint8Array(0) };
-    const stored = await this.readAll(entries, (entry) => this.readEntryBytes(topic, partition, entry));
+    const stored = await this.readBytes(topic, partition, entries);
     let total = 0;
     for (const bytes of stored) total += bytes.byteLength;
     // A copy, so patching offsets never touches the cached bytes other reads share.
@@ -121,8 +157,7 @@ export class Reader {
       );
       position += stored[i]!.byteLength;
     }
-    const last = entries[entries.length - 1]!;
-    return { ...result, batches, nextOffset: last.baseOffset + last.recordCount };
+    return { ...result, batches, nextOffset: entryEnd(entries[entries.length - 1]!) };
   }
 
   /** Validates the request and walks the index to the entries a read from `offset` covers. */
@@ -130,6 +165,7 @@ export class Reader {
     topic: Topic,
     request: FetchRequest,
     offsets: PartitionOffsets,
+    retried: boolean,
   ): Promise<IndexEntry[]> {
     const maxBytes = positiveInteger(request.maxBytes ?? FETCH_MAX_BYTES_DEFAULT, "max_bytes");
     const maxRecords = positiveInteger(request.maxRecords ?? FETCH_MAX_RECORDS_DEFAULT, "max_records");
@@ -143,11 +179,17 @@ export class Reader {
     if (offset === offsets.highWatermark) return [];
 
     const first = await this.index.entryHolding(topic.topicId, partition, offset);
-    if (!first) return [];
+    if (!first) {
+      if (retried) return [];
+      throw new StaleIndexError(
+        `no index entry holds offset ${offset} of partition ${partition} of topic ${topic.name}, inside ${offsets.logStartOffset} to ${offsets.highWatermark}`,
+        { details: { topic: topic.name, partition, offset } },
+      );
+    }
     const entries = [first];
     let bytes = first.length;
-    let count = first.baseOffset + first.recordCount - offset;
-    let next = first.baseOffset + first.recordCount;
+    let count = Math.min(first.recordCount, entryEnd(first) - offset);
+    let next = entryEnd(first);
     while (next < offsets.highWatermark && bytes < maxBytes && count < maxRecords) {
       const more = await this.index.entriesFrom(topic.topicId, partition, next, offsets.highWatermark, 32);
       if (more.length === 0) break;
@@ -164,56 +206,105 @@ export class Reader {
   }
 
   /** Reads and decodes the given entries, in order, verifying every batch's CRC. */
-  readEntries(topic: Topic, partition: number, entries: IndexEntry[]): Promise<ConsumedRecord[][]> {
-    return this.readAll(entries, (entry) => this.readEntry(topic, partition, entry));
+  async readEntries(topic: Topic, partition: number, entries: IndexEntry[]): Promise<ConsumedRecord[][]> {
+    const stored = await this.readBytes(topic, partition, entries);
+    return Promise.all(entries.map((entry, index) => decodeEntry(topic, partition, entry, stored[index]!)));
   }
 
-  /** `read` of every entry, in order, at most READ_CONCURRENCY at a time. */
-  private async readAll<T>(entries: IndexEntry[], read: (entry: IndexEntry) => Promise<T>): Promise<T[]> {
-    const results: T[] = new Array(entries.length);
-    let nextIndex = 0;
+  /**
+   * The stored bytes of each entry, in order: from the cache, or read with ranged GETs — one per
+   * run of adjacent ranges of one object (a segment's pieces), at most READ_CONCURRENCY at a time.
+   */
+  private async readBytes(topic: Topic, partition: number, entries: IndexEntry[]): Promise<Uint8Array[]> {
+    const results: Uint8Array[] = new Array(entries.length);
+    const runs: number[][] = [];
+    entries.forEach((entry, index) => {
+      const cached = this.batches.get(batchCacheKey(entry.objectKey, entry.position, entry.length));
+      if (cached) {
+        results[index] = cached;
+        return;
+      }
+      const run = runs[runs.length - 1];
+      const previous = run && entries[run[run.length - 1]!]!;
+      if (
+        run &&
+        previous &&
+        run[run.length - 1] === index - 1 &&
+        previous.objectKey === entry.objectKey &&
+        previous.position + previous.length === entry.position &&
+        entry.position + entry.length - entries[run[0]!]!.position <= COALESCED_READ_BYTES_MAX
+      ) {
+        run.push(index);
+      } else {
+        runs.push([index]);
+      }
+    });
+    let nextRun = 0;
     const worker = async () => {
-      while (nextIndex < entries.length) {
-        const position = nextIndex++;
-        results[position] = await read(entries[position]!);
+      while (nextRun < runs.length) {
+        const run = runs[nextRun++]!;
+        const first = entries[run[0]!]!;
+        const last = entries[run[run.length - 1]!]!;
+        const length = last.position + last.length - first.position;
+        const body = await this.readRange(topic, partition, first, length);
+        for (const index of run) {
+          const entry = entries[index]!;
+          const bytes = body.subarray(
+            entry.position - first.position,
+            entry.position - first.position + entry.length,
+          );
+          this.batches.set(batchCacheKey(entry.objectKey, entry.position, entry.length), bytes);
+          results[index] = bytes;
+        }
       }
     };
-    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, entries.length) }, worker));
+    await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, runs.length) }, worker));
     return results;
   }
 
-  private async readEntry(topic: Topic, partition: number, entry: IndexEntry): Promise<ConsumedRecord[]> {
-    const bytes = await this.readEntryBytes(topic, partition, entry);
-    const batches = await decodeRecordBatches(bytes, { baseOffsetOverride: entry.baseOffset });
-    const records = batches.length === 1 ? batches[0]!.records : batches.flatMap((batch) => batch.records);
-    if (records.length !== entry.recordCount) {
+  /** `length` bytes of `entry`'s object from the entry's position: one ranged GET. */
+  private async readRange(
+    topic: Topic,
+    partition: number,
+    entry: IndexEntry,
+    length: number,
+  ): Promise<Uint8Array> {
+    let object: Awaited<ReturnType<ObjectStore["get"]>>;
+    try {
+      object = await this.objects.get(entry.objectKey, { range: { offset: entry.position, length } });
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      throw new StaleIndexError(
+        `object ${entry.objectKey}, named by the index entry at offset ${entry.baseOffset} of partition ${partition} of topic ${topic.name}, does not exist`,
+        { cause: error, details: { topic: topic.name, partition, baseOffset: entry.baseOffset } },
+      );
+    }
+    if (object.body.byteLength !== length) {
       throw new DataCorruptionError(
-        `batch at offset ${entry.baseOffset} of partition ${partition} holds ${records.length} records; its index entry says ${entry.recordCount}`,
+        `object ${entry.objectKey} is shorter than its index entries: wanted ${length} bytes at ${entry.position}, got ${object.body.byteLength}`,
         { details: { topic: topic.name, partition, baseOffset: entry.baseOffset } },
       );
     }
-    return records;
+    return object.body;
   }
+}
 
-  /** The entry's stored bytes, from the cache or one ranged read. */
-  private async readEntryBytes(topic: Topic, partition: number, entry: IndexEntry): Promise<Uint8Array> {
-    const cacheKey = batchCacheKey(entry.objectKey, entry.position, entry.length);
-    let bytes = this.batches.get(cacheKey);
-    if (!bytes) {
-      const object = await this.objects.get(entry.objectKey, {
-        range: { offset: entry.position, length: entry.length },
-      });
-      bytes = object.body;
-      if (bytes.byteLength !== entry.length) {
-        throw new DataCorruptionError(
-          `object ${entry.objectKey} is shorter than its index entry: wanted ${entry.length} bytes at ${entry.position}, got ${bytes.byteLength}`,
-          { details: { topic: topic.name, partition, baseOffset: entry.baseOffset } },
-        );
-      }
-      this.batches.set(cacheKey, bytes);
-    }
-    return bytes;
+async function decodeEntry(
+  topic: Topic,
+  partition: number,
+  entry: IndexEntry,
+  bytes: Uint8Array,
+): Promise<ConsumedRecord[]> {
+  const batches = await decodeRecordBatches(bytes, { baseOffsetOverride: entry.baseOffset });
+  const records = batches.length === 1 ? batches[0]!.records : batches.flatMap((batch) => batch.records);
+  const last = batches[batches.length - 1];
+  if (records.length !== entry.recordCount || (last && last.lastOffset + 1 !== entryEnd(entry))) {
+    throw new DataCorruptionError(
+      `batch at offset ${entry.baseOffset} of partition ${partition} holds ${records.length} records up to offset ${last ? last.lastOffset : "none"}; its index entry says ${entry.recordCount} records up to ${entryEnd(entry) - 1}`,
+      { details: { topic: topic.name, partition, baseOffset: entry.baseOffset } },
+    );
   }
+  return records;
 }
 
 /**
@@ -233,9 +324,9 @@ function verifyAndPatch(topic: Topic, partition: number, entry: IndexEntry, byte
     records += header.recordCount;
     position += header.byteLength;
   }
-  if (records !== entry.recordCount) {
+  if (records !== entry.recordCount || baseOffset !== entryEnd(entry)) {
     throw new DataCorruptionError(
-      `batch at offset ${entry.baseOffset} of partition ${partition} holds ${records} records; its index entry says ${entry.recordCount}`,
+      `batch at offset ${entry.baseOffset} of partition ${partition} holds ${records} records up to offset ${baseOffset - 1}; its index entry says ${entry.recordCount} up to ${entryEnd(entry) - 1}`,
       { details: { topic: topic.name, partition, baseOffset: entry.baseOffset } },
     );
   }

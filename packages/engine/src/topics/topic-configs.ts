@@ -8,6 +8,8 @@ export const TOPIC_CONFIG_DEFAULTS = {
   "retention.ms": "604800000",
   "retention.bytes": "-1",
   "cleanup.policy": "delete",
+  "delete.retention.ms": "86400000",
+  "min.compaction.lag.ms": "0",
   "max.message.bytes": "1048576",
   "compression.type": "producer",
   "message.timestamp.type": "CreateTime",
@@ -26,6 +28,10 @@ export interface TopicSettings {
   retentionMs: number;
   retentionBytes: number;
   cleanupPolicy: { delete: boolean; compact: boolean };
+  /** Key compaction: how long tombstones stay after the run that first cleaned them. */
+  deleteRetentionMs: number;
+  /** Key compaction: records newer than this are never compacted. */
+  minCompactionLagMs: number;
   maxMessageBytes: number;
   compressionType: CompressionType;
   timestampType: "CreateTime" | "LogAppendTime";
@@ -64,6 +70,10 @@ function checkValue(name: TopicConfigName, value: string): void {
       return;
     case "max.message.bytes":
       integerIn(name, value, 1, MESSAGE_BYTES_LIMIT);
+      return;
+    case "delete.retention.ms":
+    case "min.compaction.lag.ms":
+      integerIn(name, value, 0, Number.MAX_SAFE_INTEGER);
       return;
     case "cleanup.policy": {
       const parts = value.split(",").map((part) => part.trim());
@@ -122,6 +132,8 @@ export function topicSettings(overrides: TopicConfigs): TopicSettings {
     retentionMs: Number(value("retention.ms")),
     retentionBytes: Number(value("retention.bytes")),
     cleanupPolicy: { delete: policy.includes("delete"), compact: policy.includes("compact") },
+    deleteRetentionMs: Number(value("delete.retention.ms")),
+    minCompactionLagMs: Number(value("min.compaction.lag.ms")),
     maxMessageBytes: Number(value("max.message.bytes")),
     compressionType: value("compression.type") as CompressionType,
     timestampType: value("message.timestamp.type") as TopicSettings["timestampType"],

@@ -1,14 +1,7 @@
 import type { Clock } from "@sluice/core";
 import { ConflictError, InvalidArgumentError, NotFoundError } from "@sluice/core";
-import { cond, type Item, type ItemKey, type MetadataStore, type ObjectStore } from "@sluice/storage";
-import {
-  idempotencyKeyItem,
-  newTopicId,
-  partitionPk,
-  TOPICS_PK,
-  topicDataPrefix,
-  topicKey,
-} from "../keys.js";
+import { cond, type Item, type MetadataStore, TransactionCanceledError } from "@sluice/storage";
+import { deletionKey, newTopicId, TOPICS_PK, topicKey } from "../keys.js";
 import {
   isTopicConfigName,
   type TopicConfigs,
@@ -43,7 +36,6 @@ export class TopicRegistry {
 
   constructor(
     private readonly metadata: MetadataStore,
-    private readonly objects: ObjectStore,
     private readonly clock: Clock,
   ) {}
 
@@ -135,18 +127,28 @@ export class TopicRegistry {
     return this.describe(name);
   }
 
-  /** Removes the topic, then its data. A crash mid-purge leaves only unreachable items. */
+  /**
+   * Removes the topic and, in the same transaction, records a deletion job naming its data: the
+   * topic is gone at once, and the maintenance purge job deletes its items and objects in steps
+   * that survive a crash (ARCHITECTURE.md, "Topic deletion as a resumable job").
+   */
   async delete(name: string): Promise<Topic> {
     const topic = await this.describe(name);
     try {
-      await this.metadata.delete(topicKey(name), { condition: cond.eq("topicId", topic.topicId) });
+      await this.metadata.transactWrite([
+        { kind: "delete", key: topicKey(name), condition: cond.eq("topicId", topic.topicId) },
+        {
+          kind: "put",
+          item: deletionItem(topic, this.clock.now()),
+          condition: cond.notExists("pk"),
+        },
+      ]);
     } catch (error) {
-      if (error instanceof ConflictError)
+      if (error instanceof TransactionCanceledError)
         throw new NotFoundError(`topic not found: ${name}`, { cause: error });
       throw error;
     }
     this.cache.delete(name);
-    await this.purge(topic);
     return topic;
   }
 
@@ -172,28 +174,6 @@ export class TopicRegistry {
         });
       }
       throw error;
-    }
-  }
-
-  private async purge(topic: Topic): Promise<void> {
-    for (let partition = 0; partition < topic.partitions; partition++) {
-      await this.deleteAllItems(partitionPk(topic.topicId, partition));
-    }
-    await this.deleteAllItems(idempotencyKeyItem(topic.topicId, "").pk);
-    let cursor: string | undefined;
-    do {
-      const page = await this.objects.list(topicDataPrefix(topic.topicId), { cursor });
-      await this.objects.deleteMany(page.objects.map((object) => object.key));
-      cursor = page.cursor;
-    } while (cursor);
-  }
-
-  private async deleteAllItems(pk: string): Promise<void> {
-    for (;;) {
-      const page = await this.metadata.query({ pk, limit: 100 });
-      if (page.items.length === 0) return;
-      const keys: ItemKey[] = page.items.map((item) => ({ pk: item.pk, sk: item.sk }));
-      await Promise.all(keys.map((key) => this.metadata.delete(key)));
     }
   }
 
@@ -225,6 +205,19 @@ function validatePartitionCount(partitions: unknown): void {
       },
     );
   }
+}
+
+/** The deletion job of a topic (keys.ts `deletionKey`): what the purge needs to find its data. */
+function deletionItem(topic: Topic, nowMs: number): Item {
+  return {
+    ...deletionKey(topic.topicId),
+    name: topic.name,
+    topicId: topic.topicId,
+    partitions: topic.partitions,
+    deletedAt: nowMs,
+    // The purge job's lease lives on this item (packages/leases: leaseEpoch starts at 0 here).
+    leaseEpoch: 0,
+  };
 }
 
 function toItem(topic: Topic): Item {

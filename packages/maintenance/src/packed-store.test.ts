@@ -1,0 +1,97 @@
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Engine, storedIndexEntries } from "@sluice/engine";
+import { PackedObjectStore } from "@sluice/storage/packed";
+import { SqliteMetadataStore } from "@sluice/storage/sqlite";
+import { SimulatedClock } from "@sluice/testing";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { MaintenanceRunner } from "./runner.js";
+
+/**
+ * Maintenance on the packed object store the local server uses by default, where many logical
+ * objects share pack files: compaction's reads, garbage collection's listing by age and deletes,
+ * and purges work on its keys; a pack file goes once nothing in it is live and it is closed.
+ */
+const MINUTE = 60_000;
+const settings = {
+  segmentBytes: 64 * 1024,
+  segmentSettleMs: 0,
+  gcMinAgeMs: 10 * MINUTE,
+  objectGraceMs: MINUTE,
+  gcIntervalMs: 0,
+};
+
+let dir: string;
+let objects: PackedObjectStore;
+let metadata: SqliteMetadataStore;
+let clock: SimulatedClock;
+let engine: Engine;
+
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), "sluice-maintenance-packed-"));
+  // Objects above 1 KiB go to pack files, closed past 32 KiB, so the test sees several.
+  objects = new PackedObjectStore({
+    root: join(dir, "packed"),
+    durability: "buffered",
+    inlineBytesMax: 1024,
+    segmentBytesMax: 32 * 1024,
+  });
+  metadata = new SqliteMetadataStore({ path: join(dir, "metadata.sqlite") });
+  clock = new SimulatedClock();
+  engine = new Engine({ objects, metadata, clock });
+});
+
+afterEach(async () => {
+  metadata.close();
+  objects.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+const packFiles = async () => (await readdir(join(dir, "packed", "segments"))).length;
+const listed = async (prefix: string) => (await objects.list(prefix)).objects.map((object) => object.key);
+
+async function runPast(ms: number, runner: MaintenanceRunner) {
+  await clock.advance(ms);
+  const report = await runner.runOnce();
+  expect(report.failures.map((failure) => String(failure.error))).toEqual([]);
+  return report;
+}
+
+describe("maintenance on the packed object store", () => {
+  it("compacts, collects the replaced objects and purges a deleted topic; dead pack files go", async () => {
+    await engine.createTopic({ name: "t", partitions: 1 });
+    const value = new Uint8Array(3000).fill(7);
+    for (let request = 0; request < 40; request++)
+      await engine.append({ topic: "t", records: [{ key: null, value, partition: 0 }] });
+    const { topicId } = await engine.describeTopic("t");
+    expect(await listed(`topics/${topicId}/`)).toHaveLength(40);
+    const filesBefore = await packFiles();
+    expect(filesBefore).toBeGreaterThan(2);
+
+    const runner = new MaintenanceRunner({ objects, metadata, clock, settings });
+    const compacted = await runPast(0, runner);
+    expect(compacted.compaction.entriesReplaced).toBe(40);
+    await runPast(settings.gcMinAgeMs + 1, runner);
+    const collected = await runPast(settings.objectGraceMs + 1, runner);
+    expect(collected.garbage.deleted).toBe(40);
+    const named: string[] = [];
+    for await (const entry of storedIndexEntries(metadata, topicId, 0)) named.push(entry.objectKey);
+    expect((await listed(`topics/${topicId}/`)).sort()).toEqual([...new Set(named)].sort());
+    const records = await new Engine({ objects, metadata, clock }).fetch({
+      topic: "t",
+      partition: 0,
+      offset: 0,
+      maxRecords: 100,
+    });
+    expect(records.records.map((record) => record.offset)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    // Closed pack files that held only the small objects are gone.
+    expect(await packFiles()).toBeLessThan(filesBefore);
+
+    await engine.deleteTopic("t");
+    await runPast(settings.gcMinAgeMs + 5 * MINUTE + 1, runner);
+    const purged = await runPast(1, runner);
+    expect(purged.failures).toEqual([]);
+    expect(await listed(`topics/${topicId}/`)).toEqual([]);
+  });
+});
