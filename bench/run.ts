@@ -9,6 +9,7 @@ const benchmarks: Record<string, () => Promise<{ main: (args: string[]) => Promi
   http: () => import("./http.js"),
   maintenance: () => import("./maintenance.js"),
   peers: () => import("./peers.js"),
+  queues: () => import("./queues.js"),
   processors: () => import("./processors.js"),
 };
 

@@ -3,6 +3,7 @@ import { type Clock, NotFoundError } from "@sluice/core";
 import type { Engine } from "@sluice/engine";
 import { ConsumerGroups, RestConsumers } from "@sluice/groups";
 import { ProcessorAdmin } from "@sluice/processors";
+import { ShareGroups } from "@sluice/queues";
 import type { MetadataStore } from "@sluice/storage";
 import { type Metrics, noopMetrics } from "@sluice/telemetry";
 import type { MiddlewareHandler } from "hono";
@@ -32,6 +33,7 @@ import { registerProduceBatchRoutes } from "./routes/produce-batches.js";
 import { registerProducerRoutes } from "./routes/producers.js";
 import { registerReadRoutes } from "./routes/read.js";
 import { registerRootRoutes } from "./routes/root.js";
+import { registerShareGroupRoutes } from "./routes/share-groups.js";
 import { registerTopicRoutes } from "./routes/topics.js";
 
 export interface CreateAppOptions {
@@ -42,6 +44,8 @@ export interface CreateAppOptions {
   clock?: Clock;
   /** Consumer groups built elsewhere (their session settings); default: over `engine` and `metadata`. */
   groups?: ConsumerGroups;
+  /** Share groups built elsewhere (their session settings); default: over `engine` and `metadata`. */
+  shareGroups?: ShareGroups;
   /** The one cluster this deployment serves (`/v3/clusters/{cluster_id}`). */
   clusterId: string;
   limits?: Partial<HttpLimits>;
@@ -103,6 +107,14 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
       metadata: options.metadata,
       ...(options.clock ? { clock: options.clock } : {}),
     }),
+    shareGroups:
+      options.shareGroups ??
+      new ShareGroups({
+        engine: options.engine,
+        metadata: options.metadata,
+        ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.metrics ? { metrics: options.metrics } : {}),
+      }),
     clusterId: options.clusterId,
     limits: { ...DEFAULT_LIMITS, ...options.limits },
     logger,
@@ -164,6 +176,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   registerProducerRoutes(app, context);
   registerConsumerGroupRoutes(app, context);
   registerConsumerV2Routes(app, context);
+  registerShareGroupRoutes(app, context);
   registerProcessorRoutes(app, context);
   if (options.metricsExposition) registerMetricsRoute(app, options.metricsExposition);
 

@@ -2,6 +2,7 @@ import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { Engine } from "@sluice/engine";
 import type { ConsumerGroups, RestConsumers } from "@sluice/groups";
 import type { ProcessorAdmin } from "@sluice/processors";
+import type { ShareGroups } from "@sluice/queues";
 import type { Logger } from "./http-errors.js";
 import type { HttpMeter } from "./http-meter.js";
 import type { HttpLimits } from "./limits.js";
@@ -15,6 +16,8 @@ export interface AppContext {
   groups: ConsumerGroups;
   /** Confluent v2 consumer instances, kept in the store so any server can answer any call. */
   restConsumers: RestConsumers;
+  /** Share groups (queues), over the same store. */
+  shareGroups: ShareGroups;
   clusterId: string;
   limits: HttpLimits;
   logger: Logger;

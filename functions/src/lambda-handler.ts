@@ -1,4 +1,5 @@
 import { ConsumerGroups, collectConsumerGroupLag } from "@sluice/groups";
+import { collectShareGroupMetrics, ShareGroups } from "@sluice/queues";
 import { EmfMetrics } from "@sluice/telemetry/emf";
 import { LambdaLogger } from "@sluice/telemetry/lambda-logger";
 import { handle, type LambdaContext, type LambdaEvent } from "hono/aws-lambda";
@@ -42,10 +43,20 @@ export function createLambdaHandler(options: LambdaHandlerOptions = {}) {
   });
   const { engine, metadata, clusterId } = createEngineFromEnv(env, metrics);
   const groups = new ConsumerGroups({ engine, metadata });
+  const shareGroups = new ShareGroups({ engine, metadata, metrics });
   // Without SLUICE_PUBLIC_URL, links use the Function URL's domain, which AWS sets, not the Host header.
   const publicUrl = env.SLUICE_PUBLIC_URL || undefined;
   const http = handle(
-    createApp({ engine, metadata, groups, clusterId, logger, metrics, ...(publicUrl ? { publicUrl } : {}) }),
+    createApp({
+      engine,
+      metadata,
+      groups,
+      shareGroups,
+      clusterId,
+      logger,
+      metrics,
+      ...(publicUrl ? { publicUrl } : {}),
+    }),
   );
 
   return async (event: LambdaEvent | ScheduledEvent, context: LambdaContext) => {
@@ -53,6 +64,7 @@ export function createLambdaHandler(options: LambdaHandlerOptions = {}) {
       if (isLagCollection(event)) {
         logger.startInvocation(context);
         await collectConsumerGroupLag({ groups, engine, metrics });
+        await collectShareGroupMetrics({ shareGroups, metrics });
         return { collected: "consumer-group-lag" };
       }
       const requestId = (event as { requestContext?: { requestId?: unknown } }).requestContext?.requestId;

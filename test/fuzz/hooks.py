@@ -8,7 +8,8 @@ import schemathesis
 #   request names the same explicit partition_id: one parameter cannot depend on another, nor the
 #   body on a header.
 # - the ids of records:batch entries are unique: JSON Schema's uniqueItems compares whole items,
-#   not one property of them.
+#   not one property of them; likewise an offset is acknowledged once per share-group request,
+#   across its entries.
 # Only requests generated as valid are completed (missing producer headers set to 0, every record
 # sent to the first record's partition or 0, a repeated id given a suffix); invalid ones are sent
 # as generated, so their mutation stays what is tested.
@@ -41,11 +42,28 @@ def _unique_batch_ids(case):
             seen.add(entry["id"])
 
 
+def _unique_acknowledged_offsets(case):
+    # An offset may be acknowledged once per request; uniqueItems says so within one entry only.
+    body = case.body
+    if not (isinstance(body, dict) and isinstance(body.get("acknowledgements"), list)):
+        return
+    seen = set()
+    for entry in body["acknowledgements"]:
+        if not (isinstance(entry, dict) and isinstance(entry.get("offsets"), list)):
+            continue
+        where = (entry.get("topic_name"), entry.get("partition_id"))
+        kept = [offset for offset in entry["offsets"] if (where, offset) not in seen]
+        seen.update((where, offset) for offset in kept)
+        entry["offsets"] = kept or [max(offset for (_, offset) in seen if isinstance(offset, int)) + 1]
+        seen.add((where, entry["offsets"][0]))
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     if not _generated_valid(case):
         return
     _unique_batch_ids(case)
+    _unique_acknowledged_offsets(case)
     headers = case.headers
     if not headers:
         return

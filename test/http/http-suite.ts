@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { maintenanceCases } from "./maintenance-cases.js";
 import { processorCases } from "./processors-suite.js";
 import { produceRecordBatchCases } from "./record-batch-produce-cases.js";
+import { shareGroupCases } from "./share-group-cases.js";
 
 /**
  * The HTTP API's behaviour, written once and bound to every way the apps run: in-process over
@@ -60,6 +61,7 @@ export function runHttpSuite(options: HttpSuiteOptions): void {
     describe("first contact", () => firstContactCases(api, registry.test));
     describe("consumer groups", () => consumerGroupCases(api, registry.test));
     describe("record batches", () => recordBatchCases(api, registry.test));
+    describe("share groups", () => shareGroupCases(api, registry.test));
     describe("maintenance", () => maintenanceCases(api, registry.test, options.runMaintenance));
     describe("processors", () => processorCases(api, registry.test));
     describe("produce record batches", () => produceRecordBatchCases(api, registry.test));

@@ -14,6 +14,7 @@ import {
   processorResume,
 } from "./commands/processor.js";
 import { ProduceError, produce } from "./commands/produce.js";
+import { queueConsume, queueDescribe, queueList } from "./commands/queue.js";
 import { top } from "./commands/top.js";
 import {
   topicAddPartitions,
@@ -242,6 +243,61 @@ const COMMANDS: Command[] = [
     run: groupReset,
   },
   {
+    words: ["queue", "consume"],
+    summary: "consume as a member of a share group: each record goes to one member only",
+    usage: "sluice queue consume <group> <topic>... [-n count] [-f format] [-o start|end]",
+    options: [
+      { name: "num", short: "n", type: "string" },
+      { name: "format-string", short: "f", type: "string" },
+      { name: "offset", short: "o", type: "string" },
+      { name: "delivery-limit", type: "string" },
+      { name: "lock-ms", type: "string" },
+      { name: "dead-letter-topic", type: "string" },
+      { name: "max-records", type: "string" },
+      { name: "quiet", short: "q", type: "boolean" },
+    ],
+    optionHelp: [
+      "-n, --num N               exit after N records",
+      "-f, --format-string F     as for consume, plus %d: the record's delivery count",
+      "-q, --quiet               do not say on stderr which member this is",
+      "",
+      "When this member creates the group (the first one to join):",
+      "-o, --offset start|end    where the group starts reading (default end: new records only)",
+      "--delivery-limit N        deliveries before a record is archived (default 5)",
+      "--lock-ms MS              how long a record stays locked to a member (default 30000)",
+      "--dead-letter-topic T     where archived records are copied (the topic must exist)",
+      "",
+      "--max-records N           records fetched at once and held while printing (default 10)",
+      "",
+      "Many members may consume the same topics: each record is handed to one member at a time",
+      "under a lock and accepted once printed, so every record is printed by one member (a member",
+      "that dies mid-record gives it up when its lock passes, and another prints it). Until -n or",
+      "Ctrl-C; then the member leaves and what it held goes to the others at once.",
+    ],
+    run: queueConsume,
+  },
+  {
+    words: ["queue", "describe"],
+    summary: "show a share group: state, configs, members, and per partition its window and lag",
+    usage: "sluice queue describe <group>",
+    options: [],
+    optionHelp: [
+      "Prints the group's state (EMPTY or STABLE), members and configs, then one line per partition:",
+      "TOPIC PARTITION START-OFFSET (everything before is settled) END-OFFSET (nothing from here on was",
+      "handed out) LOG-END-OFFSET IN-FLIGHT (locked to a member) AVAILABLE (released, to hand out again)",
+      "LAG (records not settled yet), then each member with the records it holds.",
+    ],
+    run: queueDescribe,
+  },
+  {
+    words: ["queue", "list"],
+    summary: "list share groups with their state and member count",
+    usage: "sluice queue list",
+    options: [],
+    optionHelp: [],
+    run: queueList,
+  },
+  {
     words: ["processor", "create"],
     summary: "attach a webhook or Lambda function to topics: run on every new batch",
     usage:
@@ -352,6 +408,7 @@ const COMMANDS: Command[] = [
 const GROUPS: Record<string, string> = {
   topic: "create, list, describe, configure, grow and delete topics",
   group: "list, describe, delete consumer groups and reset their offsets",
+  queue: "consume as a member of a share group (a queue), list and describe share groups",
   processor: "create, list, describe, pause, resume, reset and delete processors",
   cluster: "the cluster the API serves",
 };

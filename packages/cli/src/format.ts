@@ -9,7 +9,8 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
 
 /**
  * A kcat-style output format: %k key, %v (or %s) value, %o offset, %p partition, %T timestamp in
- * ms, %t topic, %h headers (name=value,…), %K key length, %S value length, %% a percent sign;
+ * ms, %t topic, %h headers (name=value,…), %K key length, %S value length, %d delivery count (share
+ * groups), %% a percent sign;
  * escapes \n \t \r \0 \\. Keys and values are written as their raw bytes; a null one as nothing.
  */
 export function compileFormat(format: string): (record: ConsumedRecord) => Uint8Array {
@@ -29,7 +30,9 @@ export function compileFormat(format: string): (record: ConsumedRecord) => Uint8
     }
     const part = TOKENS[token ?? ""];
     if (!part) {
-      throw new UsageError(`unknown format token %${token ?? ""} (known: %k %v %s %o %p %T %t %h %K %S %%)`);
+      throw new UsageError(
+        `unknown format token %${token ?? ""} (known: %k %v %s %o %p %T %t %h %K %S %d %%)`,
+      );
     }
     if (literal) parts.push(literal);
     literal = "";
@@ -64,6 +67,8 @@ const TOKENS: Record<string, (record: ConsumedRecord) => Uint8Array | string> = 
     ),
   K: (record) => String(dataBytes(record.key)?.length ?? -1),
   S: (record) => String(dataBytes(record.value)?.length ?? -1),
+  // A share group's records carry their delivery count; other records print nothing.
+  d: (record) => String((record as { deliveryCount?: number }).deliveryCount ?? ""),
 };
 
 /** One record as a JSON line: keys, values and headers as text when they are UTF-8, else {"base64": …}. */

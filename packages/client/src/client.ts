@@ -11,6 +11,22 @@ import type {
   ProcessorResetTarget,
 } from "./processor-types.js";
 import { Producer, type ProducerOptions } from "./producer.js";
+import { QueueConsumer, type QueueConsumerOptions } from "./queue-consumer.js";
+import type {
+  AcknowledgementResult,
+  AcknowledgeType,
+  AcquireOptions,
+  AcquireResponse,
+  RecordAcknowledgement,
+  ShareGroupConfigs,
+  ShareGroupInfo,
+  ShareGroupJoinRequest,
+  ShareGroupJoinResponse,
+  ShareGroupMember,
+  SharePartitionInfo,
+  StartOffsetResetResult,
+  StartOffsetResetTarget,
+} from "./queue-types.js";
 import { RecordBatchFormatError, type VisitedBatches, visitRecordBatches } from "./record-batch.js";
 import { parseServerSentEvents } from "./sse.js";
 import type {
@@ -774,6 +790,157 @@ export class SluiceClient {
     };
   }
 
+  // --- share groups (queues) -------------------------------------------------------------
+
+  /**
+   * A member of a share group that iterates records, each handed to it alone under a lock (see
+   * QueueConsumer): `for await (const record of client.queueConsumer({ groupId, topics }))`.
+   */
+  queueConsumer(options: QueueConsumerOptions): QueueConsumer {
+    return new QueueConsumer(this, options);
+  }
+
+  /** Joins a share group (creating it, with `configs`, when it does not exist). The queue consumer calls this for you. */
+  async joinShareGroup(groupId: string, request: ShareGroupJoinRequest): Promise<ShareGroupJoinResponse> {
+    const json: Json = { member_id: request.memberId, topic_names: request.topics };
+    if (request.configs) json.configs = shareConfigsToWire(request.configs);
+    if (request.sessionTimeoutMs !== undefined) json.session_timeout_ms = request.sessionTimeoutMs;
+    if (request.clientId !== undefined) json.client_id = request.clientId;
+    const body = await this.json("POST", `${await this.shareGroupPath(groupId)}/members`, { json });
+    return {
+      memberId: String(body.member_id),
+      topics: asStrings(body.topic_names),
+      sessionTimeoutMs: Number(body.session_timeout_ms),
+      sessionRemainingMs: Number(body.session_remaining_ms),
+      groupCreated: body.group_created === true,
+      configs: configMap(body.configs),
+    };
+  }
+
+  /** Keeps a share-group member's session alive. */
+  async shareGroupHeartbeat(groupId: string, memberId: string): Promise<{ sessionRemainingMs: number }> {
+    const body = await this.json("POST", `${await this.shareMemberPath(groupId, memberId)}/heartbeat`);
+    return { sessionRemainingMs: Number(body.session_remaining_ms) };
+  }
+
+  /** Leaves a share group: the member's records are released at once. */
+  async leaveShareGroup(groupId: string, memberId: string): Promise<void> {
+    await this.send("DELETE", await this.shareMemberPath(groupId, memberId));
+  }
+
+  /** Acquires records as a share-group member (after applying `acknowledgements`, when given). */
+  async acquireRecords(
+    groupId: string,
+    memberId: string,
+    options: AcquireOptions = {},
+  ): Promise<AcquireResponse> {
+    const json: Json = {};
+    if (options.maxRecords !== undefined) json.max_records = options.maxRecords;
+    if (options.maxBytes !== undefined) json.max_bytes = options.maxBytes;
+    if (options.timeoutMs !== undefined) json.timeout_ms = options.timeoutMs;
+    if (options.keyType !== undefined) json.key_type = options.keyType;
+    if (options.valueType !== undefined) json.value_type = options.valueType;
+    if (options.acknowledgements && options.acknowledgements.length > 0)
+      json.acknowledgements = acknowledgementsToWire(options.acknowledgements);
+    const body = await this.json("POST", `${await this.shareMemberPath(groupId, memberId)}/records:acquire`, {
+      json,
+      signal: options.signal,
+    });
+    return {
+      records: asArray(body.records).map((record) => ({
+        ...toConsumedRecord(record, String(record.topic_name), Number(record.partition_id)),
+        deliveryCount: Number(record.delivery_count),
+        lockRemainingMs: Number(record.lock_remaining_ms),
+      })),
+      sessionRemainingMs: Number(body.session_remaining_ms),
+      acknowledgements: asArray(body.acknowledgements).map(toAcknowledgementResult),
+    };
+  }
+
+  /** Acknowledges records as a share-group member; one result per offset, in order. */
+  async acknowledgeRecords(
+    groupId: string,
+    memberId: string,
+    acknowledgements: RecordAcknowledgement[],
+  ): Promise<AcknowledgementResult[]> {
+    const body = await this.json(
+      "POST",
+      `${await this.shareMemberPath(groupId, memberId)}/records:acknowledge`,
+      {
+        json: { acknowledgements: acknowledgementsToWire(acknowledgements) },
+      },
+    );
+    return asArray(body.data).map(toAcknowledgementResult);
+  }
+
+  async listShareGroups(): Promise<ShareGroupInfo[]> {
+    const items = await this.list(`${await this.clusterPath()}/share-groups`);
+    return items.map(toShareGroupInfo);
+  }
+
+  async describeShareGroup(groupId: string): Promise<ShareGroupInfo> {
+    return toShareGroupInfo(await this.json("GET", await this.shareGroupPath(groupId)));
+  }
+
+  async listShareGroupMembers(groupId: string): Promise<ShareGroupMember[]> {
+    const items = await this.list(`${await this.shareGroupPath(groupId)}/members`);
+    return items.map((item) => ({
+      memberId: String(item.member_id),
+      clientId: stringOrNull(item.client_id),
+      topicNames: asStrings(item.topic_names),
+      acquiredRecords: Number(item.acquired_records ?? 0),
+    }));
+  }
+
+  /** Each share-partition's window: start and end offsets, records by state, lag. */
+  async getSharePartitions(groupId: string): Promise<SharePartitionInfo[]> {
+    const items = await this.list(`${await this.shareGroupPath(groupId)}/partitions`);
+    return items.map((item) => ({
+      ...toTopicPartition(item),
+      initialized: item.initialized === true,
+      startOffset: Number(item.start_offset),
+      endOffset: Number(item.end_offset),
+      highWatermark: Number(item.high_watermark),
+      acquiredRecords: Number(item.acquired_records),
+      availableRecords: Number(item.available_records),
+      acknowledgedRecords: Number(item.acknowledged_records),
+      archivedRecords: Number(item.archived_records),
+      deadLettersDue: Number(item.dead_letters_due),
+      lag: Number(item.lag),
+    }));
+  }
+
+  /** Moves the start offset of an empty share group; a dry run (the default) only returns the plan. */
+  async resetShareGroupStartOffsets(
+    groupId: string,
+    target: StartOffsetResetTarget,
+    options: { dryRun?: boolean; topics?: string[] } = {},
+  ): Promise<StartOffsetResetResult> {
+    const json: Json = { to: target.to, dry_run: options.dryRun ?? true };
+    if (target.to === "offset") json.offset = target.offset;
+    if (target.to === "datetime") json.datetime = new Date(target.datetime).toISOString();
+    if (options.topics !== undefined) json.topic_names = options.topics;
+    const body = await this.json("POST", `${await this.shareGroupPath(groupId)}/start-offsets:reset`, {
+      json,
+    });
+    return {
+      dryRun: body.dry_run !== false,
+      data: asArray(body.data).map((item) => ({
+        ...toTopicPartition(item),
+        previousStartOffset: numberOrNull(item.previous_start_offset),
+        newStartOffset: Number(item.new_start_offset),
+      })),
+    };
+  }
+
+  private async shareGroupPath(groupId: string): Promise<string> {
+    return `${await this.clusterPath()}/share-groups/${enc(groupId)}`;
+  }
+
+  private async shareMemberPath(groupId: string, memberId: string): Promise<string> {
+    return `${await this.shareGroupPath(groupId)}/members/${enc(memberId)}`;
+  }
+
   // --- processors (docs/processors.md) ---------------------------------------------------------
 
   /** Creates a processor; a definition the server refuses is a 400 naming the field. */
@@ -1203,4 +1370,62 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     signal.addEventListener("abort", onAbort, { once: true });
   });
+}
+
+function asStrings(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(String) : [];
+}
+
+function configMap(value: unknown): Record<string, string> {
+  return Object.fromEntries(asArray(value).map((entry) => [String(entry.name), String(entry.value ?? "")]));
+}
+
+function shareConfigsToWire(configs: ShareGroupConfigs): Json[] {
+  const entries: Json[] = [];
+  if (configs.deliveryCountLimit !== undefined)
+    entries.push({ name: "delivery.count.limit", value: String(configs.deliveryCountLimit) });
+  if (configs.lockDurationMs !== undefined)
+    entries.push({ name: "record.lock.duration.ms", value: String(configs.lockDurationMs) });
+  if (configs.autoOffsetReset !== undefined)
+    entries.push({ name: "auto.offset.reset", value: configs.autoOffsetReset });
+  if (configs.deadLetterTopic !== undefined)
+    entries.push({ name: "dead.letter.topic.name", value: configs.deadLetterTopic });
+  return entries;
+}
+
+/** Groups acknowledgements into the wire's entries: one per topic, partition and type. */
+function acknowledgementsToWire(acknowledgements: RecordAcknowledgement[]): Json[] {
+  const entries = new Map<string, Json>();
+  for (const ack of acknowledgements) {
+    const key = `${ack.topicName}\u0000${ack.partitionId}\u0000${ack.type}`;
+    let entry = entries.get(key);
+    if (!entry) {
+      entry = { topic_name: ack.topicName, partition_id: ack.partitionId, offsets: [], type: ack.type };
+      entries.set(key, entry);
+    }
+    (entry.offsets as number[]).push(ack.offset);
+  }
+  return [...entries.values()];
+}
+
+function toAcknowledgementResult(item: Json): AcknowledgementResult {
+  return {
+    ...toTopicPartition(item),
+    offset: Number(item.offset),
+    type: String(item.type) as AcknowledgeType,
+    acknowledged: item.acknowledged === true,
+    code: stringOrNull(item.code),
+    message: stringOrNull(item.message),
+    lockRemainingMs: numberOrNull(item.lock_remaining_ms),
+  };
+}
+
+function toShareGroupInfo(body: Json): ShareGroupInfo {
+  return {
+    groupId: String(body.share_group_id),
+    state: String(body.state ?? ""),
+    memberCount: Number(body.member_count ?? 0),
+    topicNames: asStrings(body.topic_names),
+    configs: configMap(body.configs),
+  };
 }

@@ -38,5 +38,12 @@ export {
   type ProduceTicket,
   type RecordMetadata,
 } from "./producer.js";
+export {
+  QueueAcknowledgementError,
+  QueueConsumer,
+  type QueueConsumerOptions,
+  QueueRecord,
+} from "./queue-consumer.js";
+export type * from "./queue-types.js";
 export { parseServerSentEvents, type ServerSentEvent } from "./sse.js";
 export type * from "./types.js";

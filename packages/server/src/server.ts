@@ -13,6 +13,7 @@ import {
   type RunReport,
   startMaintenanceSchedule,
 } from "@sluice/maintenance";
+import { collectShareGroupMetrics, ShareGroups } from "@sluice/queues";
 import {
   type MetadataStore,
   MeteredMetadataStore,
@@ -154,6 +155,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     prometheus?.addCollector("consumer-group-lag", () =>
       collectConsumerGroupLag({ groups, engine, metrics }),
     );
+    const shareGroups = new ShareGroups({ engine, metadata, metrics });
+    prometheus?.addCollector("share-groups", () => collectShareGroupMetrics({ shareGroups, metrics }));
     const clusterId = await loadClusterId(metadata);
     const processors = await startLocalProcessors({
       engine,
@@ -172,6 +175,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       engine,
       metadata,
       groups,
+      shareGroups,
       clusterId,
       processors: { admin: processors.admin, changed: () => void processors.runtime.sweep() },
       metrics,

@@ -7,6 +7,7 @@ export * from "./latency-store.js";
 export * from "./lease-checker.js";
 export { uniqueName } from "./names.js";
 export * from "./prometheus-text.js";
+export * from "./queue-history-checker.js";
 export * from "./recording-store.js";
 export * from "./replay.js";
 export * from "./simulated-clock.js";

@@ -141,6 +141,13 @@ export function attributeValueBytes(value: AttributeValue): number {
 
 function numberBytes(value: number): number {
   if (value === 0) return 1;
+  if (Number.isSafeInteger(value)) {
+    // Integers (offsets, epochs, times) are most numbers stored: count digits, not formatting.
+    let magnitude = Math.abs(value);
+    while (magnitude % 10 === 0) magnitude /= 10;
+    const significant = String(magnitude).length;
+    return Math.min(21, 1 + Math.ceil(significant / 2) + (value < 0 ? 1 : 0));
+  }
   // toExponential() without digits prints the shortest mantissa that round-trips.
   const mantissa = Math.abs(value).toExponential().split("e")[0] ?? "";
   const significant = mantissa.replace(".", "").replace(/0+$/, "").length;
