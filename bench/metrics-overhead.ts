@@ -1,9 +1,11 @@
 /**
  * What measuring costs: the same batched produce against two local servers, one with metrics on
  * (the default: Prometheus sink, metered stores, scraped once per round) and one with
- * SLUICE_METRICS=off, in alternating rounds so that the machine's background noise falls on both
- * alike. Reports each round's throughput, the ratio of the medians, and the spread of the
- * per-round ratios.
+ * SLUICE_METRICS=off, both loaded at the same time in every round, so that the machine's
+ * background noise falls on both alike (rounds taken one server after the other swung by ±30%
+ * here, a virtual machine whose CPU time varies from second to second). Reports each round's
+ * throughput of both, the ratio of the medians, the spread of the per-round ratios, and records
+ * per server CPU second on / off.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,9 +13,12 @@ import { cpuSecondsOf, startServer } from "./local-server.js";
 import { progress, progressDone } from "./report.js";
 
 export interface OverheadResult {
-  rounds: { on: number; off: number; ratio: number }[];
+  /** Per round: records/s of each server under the same load at the same time, their ratio, and records per server CPU second on / off. */
+  rounds: { on: number; off: number; ratio: number; efficiency?: number }[];
   /** Median throughput with metrics on / median with metrics off. */
   ratio: number;
+  /** Median of the rounds' records per server CPU second, on / off (Linux only). */
+  efficiency?: number;
   /** The lowest and highest per-round ratio. */
   spread: [number, number];
   onRecordsPerS: number;
@@ -41,20 +46,17 @@ async function clusterBase(url: string): Promise<string> {
   return `${url}/v3/clusters/${clusters.data[0]!.cluster_id}`;
 }
 
-/** `requests` batched produce requests, `concurrency` in flight; records/s. */
-async function produceRound(
+/** Batched produce requests, `concurrency` in flight, until `untilMs` (performance.now()); records sent. */
+async function produceUntil(
   target: Target,
   body: string,
   records: number,
-  requests: number,
+  untilMs: number,
   concurrency: number,
 ) {
-  let sent = 0;
-  const started = performance.now();
-  const cpuBefore = cpuSecondsOf(target.pid);
+  let done = 0;
   const worker = async () => {
-    while (sent < requests) {
-      sent++;
+    while (performance.now() < untilMs) {
       const response = await fetch(`${target.base}/topics/bench-overhead/records`, {
         method: "POST",
         headers: { "content-type": "application/json" },
@@ -63,21 +65,55 @@ async function produceRound(
       const reports = await response.text();
       if (!response.ok || !reports.includes('"error_code":200'))
         throw new Error(`produce failed: ${response.status}`);
+      done += records;
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
-  const seconds = (performance.now() - started) / 1000;
-  const cpuAfter = cpuSecondsOf(target.pid);
-  if (cpuBefore !== undefined && cpuAfter !== undefined) target.cpu += cpuAfter - cpuBefore;
-  target.records += requests * records;
-  return (requests * records) / seconds;
+  return done;
+}
+
+/**
+ * One round: both servers loaded at once for `seconds`, each by its own `concurrency` requests in
+ * flight, so that whatever the machine does meanwhile (other processes, a hypervisor taking the
+ * CPU, frequency changes) falls on both alike. Returns each one's records and CPU seconds.
+ */
+async function concurrentRound(
+  targets: { on: Target; off: Target },
+  body: string,
+  records: number,
+  seconds: number,
+  concurrency: number,
+  offFirst: boolean,
+) {
+  const cpuBefore = { on: cpuSecondsOf(targets.on.pid), off: cpuSecondsOf(targets.off.pid) };
+  const until = performance.now() + seconds * 1000;
+  // Which server's requests go out first alternates: the first has an edge in a closed loop.
+  const load = (which: "on" | "off") => produceUntil(targets[which], body, records, until, concurrency);
+  const [on, off] = offFirst
+    ? await Promise.all([load("off"), load("on")]).then(([o, n]) => [n, o] as const)
+    : await Promise.all([load("on"), load("off")]);
+  const cpuAfter = { on: cpuSecondsOf(targets.on.pid), off: cpuSecondsOf(targets.off.pid) };
+  const cpu = (which: "on" | "off") => {
+    const before = cpuBefore[which];
+    const after = cpuAfter[which];
+    return before === undefined || after === undefined ? undefined : after - before;
+  };
+  for (const [which, done] of [
+    ["on", on],
+    ["off", off],
+  ] as const) {
+    targets[which].records += done;
+    targets[which].cpu += cpu(which) ?? 0;
+  }
+  return { on, off, cpuOn: cpu("on"), cpuOff: cpu("off") };
 }
 
 export async function metricsOverhead(options: {
   dir: string;
   durability: "fsync" | "buffered";
   rounds: number;
-  requestsPerRound: number;
+  /** How long each round loads both servers at once. */
+  secondsPerRound: number;
   concurrency: number;
   recordBytes: number;
   recordsPerRequest: number;
@@ -103,38 +139,36 @@ export async function metricsOverhead(options: {
     }
     const one = JSON.stringify({ value: { type: "STRING", data: "x".repeat(options.recordBytes) } });
     const body = Array.from({ length: options.recordsPerRequest }, () => one).join("\n");
-    // One round each to warm up (JIT, caches, files), not counted.
-    for (const target of [targets.on, targets.off]) {
-      await produceRound(
-        target,
-        body,
-        options.recordsPerRequest,
-        Math.ceil(options.requestsPerRound / 4),
-        options.concurrency,
-      );
+    // A round to warm up (JIT, caches, files), not counted.
+    await concurrentRound(targets, body, options.recordsPerRequest, 2, options.concurrency, false);
+    for (const target of Object.values(targets)) {
       target.cpu = 0;
       target.records = 0;
     }
     const rounds: OverheadResult["rounds"] = [];
     for (let round = 0; round < options.rounds; round++) {
-      // Alternate which goes first, so a trend in the background load does not favour one.
-      const order = round % 2 === 0 ? (["on", "off"] as const) : (["off", "on"] as const);
-      const rates: Record<string, number> = {};
-      for (const which of order) {
-        progress(`metrics overhead: round ${round + 1}/${options.rounds}, metrics ${which}`);
-        rates[which] = await produceRound(
-          targets[which],
-          body,
-          options.recordsPerRequest,
-          options.requestsPerRound,
-          options.concurrency,
-        );
-      }
+      progress(`metrics overhead: round ${round + 1}/${options.rounds}, both servers at once`);
+      const result = await concurrentRound(
+        targets,
+        body,
+        options.recordsPerRequest,
+        options.secondsPerRound,
+        options.concurrency,
+        round % 2 === 1,
+      );
       // Prometheus scrapes a real server every 15 s or so: one scrape per round pays for it.
       const scrape = await fetch(`${targets.on.url}/metrics`);
       if (!scrape.ok) throw new Error(`GET /metrics: HTTP ${scrape.status}`);
       await scrape.text();
-      rounds.push({ on: rates.on!, off: rates.off!, ratio: rates.on! / rates.off! });
+      const rate = (records: number) => records / options.secondsPerRound;
+      rounds.push({
+        on: rate(result.on),
+        off: rate(result.off),
+        ratio: result.on / result.off,
+        ...(result.cpuOn && result.cpuOff
+          ? { efficiency: result.on / result.cpuOn / (result.off / result.cpuOff) }
+          : {}),
+      });
     }
     progressDone();
     const ratios = rounds.map((round) => round.ratio);
@@ -147,9 +181,13 @@ export async function metricsOverhead(options: {
             off: (targets.off.cpu / targets.off.records) * 1e6,
           }
         : undefined;
+    const efficiencies = rounds.flatMap((round) =>
+      round.efficiency === undefined ? [] : [round.efficiency],
+    );
     return {
       rounds,
       ratio: onRate / offRate,
+      ...(efficiencies.length > 0 ? { efficiency: median(efficiencies) } : {}),
       spread: [Math.min(...ratios), Math.max(...ratios)],
       onRecordsPerS: onRate,
       offRecordsPerS: offRate,

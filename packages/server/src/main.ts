@@ -12,7 +12,8 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
  * collection; default 60000, 0 to turn it off),
  * SLUICE_PROCESSORS (a JSON file of processors to declare at start, docs/processors.md),
  * SLUICE_PROCESSORS_RUN=0 (manage processors but run none),
- * SLUICE_METRICS=off (no measuring and no GET /metrics). SIGINT/SIGTERM stop it gracefully; a
+ * SLUICE_METRICS=off (no measuring and no GET /metrics), SLUICE_PROCESS_METRICS=on (prom-client's
+ * process and Node.js metrics beside Sluice's). SIGINT/SIGTERM stop it gracefully; a
  * second signal exits at once.
  */
 function fail(message: string): never {
@@ -54,6 +55,10 @@ const metricsText = (process.env.SLUICE_METRICS || "on").toLowerCase();
 if (!["on", "off", "1", "0", "true", "false"].includes(metricsText))
   fail(`SLUICE_METRICS must be on or off, got ${metricsText}`);
 const metrics = ["on", "1", "true"].includes(metricsText);
+const processMetricsText = (process.env.SLUICE_PROCESS_METRICS || "off").toLowerCase();
+if (!["on", "off", "1", "0", "true", "false"].includes(processMetricsText))
+  fail(`SLUICE_PROCESS_METRICS must be on or off, got ${processMetricsText}`);
+const processMetrics = ["on", "1", "true"].includes(processMetricsText);
 
 let running: RunningServer;
 try {
@@ -65,6 +70,7 @@ try {
     durability,
     ...(objectStoreText ? { objectStore: objectStoreText as "packed" | "files" } : {}),
     metrics,
+    processMetrics,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
     ...(maintenanceIntervalMs > 0

@@ -125,12 +125,8 @@ describe("GET /metrics on the local server", () => {
   it.skipIf(!hasPromtool())(
     `passes promtool check metrics${hasPromtool() ? "" : " (skipped: promtool is not installed; apt-get install prometheus)"}`,
     () => {
-      const result = promtoolCheckMetrics(scraped.text);
-      expect([0, 3]).toContain(result.status);
-      // prom-client names three of its process gauges *_total; nothing else may draw a remark.
-      for (const remark of result.output.split("\n").filter(Boolean)) {
-        expect(remark).toMatch(/^nodejs_active_\w+_total non-counter metrics/);
-      }
+      // Without the process metrics (the default), not even a lint remark.
+      expect(promtoolCheckMetrics(scraped.text)).toEqual({ status: 0, output: "" });
     },
   );
 
@@ -209,6 +205,33 @@ describe("GET /metrics on the local server", () => {
     expect(
       value("sluice_storage_requests_total", { backend: "sqlite", operation: "transactWrite", result: "ok" }),
     ).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("process metrics", () => {
+  it("are served only when asked for (SLUICE_PROCESS_METRICS=on), and then pass promtool too", async () => {
+    expect(scraped.text).not.toMatch(/^process_cpu_seconds_total /m);
+    expect(scraped.text).not.toMatch(/^nodejs_eventloop_lag_seconds /m);
+    const withProcess = await startServer({
+      dataDir: join(dataDir, "process"),
+      port: 0,
+      processMetrics: true,
+    });
+    try {
+      const text = await (await fetch(`${withProcess.url}/metrics`)).text();
+      expect(text).toMatch(/^process_cpu_seconds_total \d/m);
+      expect(text).toMatch(/^nodejs_eventloop_lag_seconds \d/m);
+      if (hasPromtool()) {
+        const result = promtoolCheckMetrics(text);
+        expect([0, 3]).toContain(result.status);
+        // prom-client names three of its process gauges *_total; nothing else may draw a remark.
+        for (const remark of result.output.split("\n").filter(Boolean)) {
+          expect(remark).toMatch(/^nodejs_active_\w+_total non-counter metrics/);
+        }
+      }
+    } finally {
+      await withProcess.close();
+    }
   });
 });
 

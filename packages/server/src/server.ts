@@ -86,6 +86,12 @@ export interface ServerOptions {
    * `GET /metrics` for Prometheus (docs/operations.md). Default true (`SLUICE_METRICS=off`).
    */
   metrics?: boolean;
+  /**
+   * Also serve prom-client's process and Node.js metrics (CPU, memory, event-loop lag, GC) at
+   * `GET /metrics`. Default false (`SLUICE_PROCESS_METRICS=on`): under load they cost the server
+   * about 4% of its CPU (bench/metrics-overhead.ts), more than every Sluice series together.
+   */
+  processMetrics?: boolean;
 }
 
 export interface RunningServer {
@@ -139,6 +145,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       options.metrics === false
         ? undefined
         : new PrometheusMetrics({
+            processMetrics: options.processMetrics ?? false,
             onCollectError: (name, error) =>
               (options.logger ?? console).error(`sluice metrics: collector ${name} failed`, {
                 error: error instanceof Error ? error.message : String(error),
