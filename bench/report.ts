@@ -21,7 +21,10 @@ export function printTable(title: string, figures: Figure[]): void {
       formatNumber(figure.value),
       figure.unit,
       figure.target ? `${figure.target.higherIsBetter ? "≥" : "≤"} ${formatNumber(figure.target.value)}` : "",
-      ratio === undefined ? "" : `${ratio.toFixed(2)}× ${ratio >= 1 ? "met" : "MISSED"}`,
+      ratio === undefined
+        ? ""
+        : // A lower-is-better figure of zero meets its target by any ratio: say so, not 10^17×.
+          `${ratio > 1000 ? ">1000" : ratio.toFixed(2)}× ${ratio >= 1 ? "met" : "MISSED"}`,
     ];
   });
   const header = ["figure", "value", "unit", "target", "ratio"];
