@@ -37,13 +37,13 @@ import {
   itemId,
   leaseWriteViolations,
   RecordingMetadataStore,
-  replayParameters,
   SimulatedClock,
   SimulatedCrashError,
+  scenarioSuite,
   seededChooser,
 } from "@sluice/testing";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { expect } from "vitest";
 import { ConsumerGroups } from "./consumer-groups.js";
 import { LEAVE_EPOCH } from "./coordinator.js";
 import { LEASE_PREFIX, OFFSET_PREFIX, parsePartitionSortKey, partitionLeaseKey } from "./keys.js";
@@ -158,29 +158,14 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
 }
 
 export function runGroupScenarios(options: GroupsScenarioOptions): void {
-  describe(`scenarios ConsumerGroups [${options.name}]`, () => {
-    it(
+  scenarioSuite(options, {
+    protocol: "ConsumerGroups",
+    property:
       "members that join, crash, pause, leave and lose answers never commit a partition they do not own",
-      async () => {
-        await fc.assert(
-          fc.asyncProperty(scenarioArbitrary(), async (scenario) => {
-            const backend = await options.create();
-            try {
-              await runScenario(backend, scenario);
-            } finally {
-              await backend.cleanup?.();
-            }
-          }),
-          {
-            numRuns: options.runs,
-            endOnFailure: true,
-            timeout: options.runTimeoutMs ?? 30_000,
-            ...replayParameters(),
-          },
-        );
-      },
-      options.timeoutMs ?? 120_000,
-    );
+    scenarios: scenarioArbitrary(),
+    run: runScenario,
+    runTimeoutMs: 30_000,
+    timeoutMs: 120_000,
   });
 }
 

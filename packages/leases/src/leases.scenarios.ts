@@ -29,13 +29,13 @@ import {
   itemId,
   leaseWriteViolations,
   RecordingMetadataStore,
-  replayParameters,
   SimulatedClock,
   SimulatedCrashError,
+  scenarioSuite,
   seededChooser,
 } from "@sluice/testing";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { expect } from "vitest";
 import {
   guard,
   LEASE_EPOCH,
@@ -136,29 +136,13 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
 }
 
 export function runLeaseScenarios(options: LeasesScenarioOptions): void {
-  describe(`scenarios Leases [${options.name}]`, () => {
-    it(
-      "holders that race, pause, crash and lose answers never write under a lease they lost",
-      async () => {
-        await fc.assert(
-          fc.asyncProperty(scenarioArbitrary(), async (scenario) => {
-            const backend = await options.create();
-            try {
-              await runScenario(backend.metadata, scenario);
-            } finally {
-              await backend.cleanup?.();
-            }
-          }),
-          {
-            numRuns: options.runs,
-            endOnFailure: true,
-            timeout: options.runTimeoutMs ?? 20_000,
-            ...replayParameters(),
-          },
-        );
-      },
-      options.timeoutMs ?? 120_000,
-    );
+  scenarioSuite(options, {
+    protocol: "Leases",
+    property: "holders that race, pause, crash and lose answers never write under a lease they lost",
+    scenarios: scenarioArbitrary(),
+    run: (backend, scenario) => runScenario(backend.metadata, scenario),
+    runTimeoutMs: 20_000,
+    timeoutMs: 120_000,
   });
 }
 

@@ -59,13 +59,13 @@ import {
   FaultyObjectStore,
   leaseWriteViolations,
   RecordingMetadataStore,
-  replayParameters,
   SimulatedClock,
   SimulatedCrashError,
+  scenarioSuite,
   seededChooser,
 } from "@sluice/testing";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { expect } from "vitest";
 import { MaintenanceRunner, type PartitionJobName } from "./runner.js";
 import type { MaintenanceSettings } from "./settings.js";
 
@@ -214,29 +214,14 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
 }
 
 export function runMaintenanceScenarios(options: MaintenanceScenarioOptions): void {
-  describe(`scenarios maintenance [${options.name}]`, () => {
-    it(
+  scenarioSuite(options, {
+    protocol: "maintenance",
+    property:
       "retention, compaction, key compaction, the time index and GC racing appends, readers, crashes and held writes keep every record the policy keeps",
-      async () => {
-        await fc.assert(
-          fc.asyncProperty(scenarioArbitrary(), async (scenario) => {
-            const backend = await options.create();
-            try {
-              await runScenario(backend, scenario);
-            } finally {
-              await backend.cleanup?.();
-            }
-          }),
-          {
-            numRuns: options.runs,
-            endOnFailure: true,
-            timeout: options.runTimeoutMs ?? 60_000,
-            ...replayParameters(),
-          },
-        );
-      },
-      options.timeoutMs ?? 180_000,
-    );
+    scenarios: scenarioArbitrary(),
+    run: runScenario,
+    runTimeoutMs: 60_000,
+    timeoutMs: 180_000,
   });
 }
 

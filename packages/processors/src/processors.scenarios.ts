@@ -50,13 +50,13 @@ import {
   FaultyObjectStore,
   leaseWriteViolations,
   RecordingMetadataStore,
-  replayParameters,
   SimulatedClock,
   SimulatedCrashError,
+  scenarioSuite,
   seededChooser,
 } from "@sluice/testing";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { expect } from "vitest";
 import { ProcessorAdmin } from "./admin.js";
 import { DEAD_LETTER_HEADERS } from "./dead-letter.js";
 import { Handlers } from "./handlers/invoker.js";
@@ -206,29 +206,14 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
 }
 
 export function runProcessorScenarios(options: ProcessorsScenarioOptions): void {
-  describe(`scenarios Processors [${options.name}]`, () => {
-    it(
+  scenarioSuite(options, {
+    protocol: "Processors",
+    property:
       "runners that crash, freeze past their lease, lose answers and meet failing handlers commit every output exactly once",
-      async () => {
-        await fc.assert(
-          fc.asyncProperty(scenarioArbitrary(), async (scenario) => {
-            const backend = await options.create();
-            try {
-              await runScenario(backend, scenario);
-            } finally {
-              await backend.cleanup?.();
-            }
-          }),
-          {
-            numRuns: options.runs,
-            endOnFailure: true,
-            timeout: options.runTimeoutMs ?? 30_000,
-            ...replayParameters(),
-          },
-        );
-      },
-      options.timeoutMs ?? 120_000,
-    );
+    scenarios: scenarioArbitrary(),
+    run: runScenario,
+    runTimeoutMs: 30_000,
+    timeoutMs: 120_000,
   });
 }
 

@@ -26,13 +26,13 @@ import {
   type FaultPlan,
   FaultyMetadataStore,
   RecordingMetadataStore,
-  replayParameters,
   SimulatedClock,
   SimulatedCrashError,
+  scenarioSuite,
   seededChooser,
 } from "@sluice/testing";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { expect } from "vitest";
 import type { AcknowledgeType } from "./acknowledge.js";
 import { DEAD_LETTER_HEADERS } from "./dead-letters.js";
 import { ShareGroups } from "./share-groups.js";
@@ -154,29 +154,14 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
 }
 
 export function runQueueScenarios(options: QueuesScenarioOptions): void {
-  describe(`scenarios ShareGroups [${options.name}]`, () => {
-    it(
+  scenarioSuite(options, {
+    protocol: "ShareGroups",
+    property:
       "members that acquire, acknowledge, crash, pause past their locks and lose answers never share a record, and settle every record once",
-      async () => {
-        await fc.assert(
-          fc.asyncProperty(scenarioArbitrary(), async (scenario) => {
-            const backend = await options.create();
-            try {
-              await runScenario(backend, scenario);
-            } finally {
-              await backend.cleanup?.();
-            }
-          }),
-          {
-            numRuns: options.runs,
-            endOnFailure: true,
-            timeout: options.runTimeoutMs ?? 30_000,
-            ...replayParameters(),
-          },
-        );
-      },
-      options.timeoutMs ?? 120_000,
-    );
+    scenarios: scenarioArbitrary(),
+    run: runScenario,
+    runTimeoutMs: 30_000,
+    timeoutMs: 120_000,
   });
 }
 

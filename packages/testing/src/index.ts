@@ -10,6 +10,7 @@ export * from "./prometheus-text.js";
 export * from "./queue-history-checker.js";
 export * from "./recording-store.js";
 export * from "./replay.js";
+export * from "./scenario-suite.js";
 export * from "./simulated-clock.js";
 export * from "./store-wrappers.js";
 export { storedZip } from "./zip.js";
