@@ -1,3 +1,4 @@
+import { DataCorruptionError } from "@sluice/core";
 import type { Item, MetadataStore } from "@sluice/storage";
 import { INDEX_PREFIX, indexSortKey, partitionPk } from "../keys.js";
 import type { LruCache } from "../lru-cache.js";
@@ -45,6 +46,14 @@ export class IndexReader {
     const entries: IndexEntry[] = [];
     let next = offset;
     const take = (entry: IndexEntry) => {
+      if (entryEnd(entry) <= next) {
+        // An entry must cover at least one offset past the walk's position; one that does not
+        // would hold the walk in place for ever.
+        throw new DataCorruptionError(
+          `index entry at offset ${entry.baseOffset} of partition ${partition} covers ${entry.offsetCount} offsets: it does not reach past ${next}`,
+          { details: { topicId, partition, baseOffset: entry.baseOffset, offsetCount: entry.offsetCount } },
+        );
+      }
       entries.push(entry);
       next = entryEnd(entry);
     };

@@ -199,4 +199,38 @@ describe("entries whose offsets hold no record", () => {
     expect(tail).toMatchObject({ records: [], nextOffset: 6 });
     expect(await fresh().offsetForTimestamp("t", 0, clock.now())).toBe(1);
   });
+
+  it("walks past an entry holding no record at all once, after the entries before it", async () => {
+    // Offsets 3 to 5 as one empty batch (key compaction removed every record), the last entry.
+    const batch = await encodeRecordBatch([], {
+      compression: "none",
+      lastOffsetDelta: 2,
+      timestamp: clock.now(),
+    });
+    const objectKey = newSegmentObjectKey(topicId, 0, clock.now());
+    await objects.put(objectKey, batch);
+    await metadata.put(
+      indexEntryItem(topicId, 0, {
+        baseOffset: 3,
+        recordCount: 0,
+        offsetCount: 3,
+        objectKey,
+        position: 0,
+        length: batch.byteLength,
+        firstTimestamp: clock.now(),
+        maxTimestamp: clock.now(),
+      }),
+    );
+    for (let offset = 4; offset < 6; offset++) await metadata.delete(indexKey(topicId, 0, offset));
+    const reader = fresh();
+    const page = await reader.fetch({ topic: "t", partition: 0, offset: 0, maxBytes: 4096 });
+    expect(page.records.map((record) => record.offset)).toEqual([0, 1, 2]);
+    expect(page.nextOffset).toBe(6);
+    // Each stored batch once: a walk that stood still at the empty entry took it again and again
+    // until max_bytes (and with no byte limit, for ever).
+    const bytes = await reader.fetchBatches({ topic: "t", partition: 0, offset: 0, maxBytes: 4096 });
+    const expected = appended.slice(0, 3).reduce((total, entry) => total + entry.length, batch.byteLength);
+    expect(bytes.batches.byteLength).toBe(expected);
+    expect(bytes.nextOffset).toBe(6);
+  });
 });

@@ -198,7 +198,8 @@ export class Reader {
         entries.push(entry);
         bytes += entry.length;
         count += entry.recordCount;
-        next = entry.baseOffset + entry.recordCount;
+        // Where the entry's offsets end: past its records when key compaction left gaps.
+        next = entryEnd(entry);
       }
       if (entries[entries.length - 1] !== more[more.length - 1]) break;
     }
