@@ -126,6 +126,9 @@ export function runEngineScenarios(options: EngineScenarioOptions): void {
   });
 }
 
+/** Runs started in this process, to name each run's topic apart. */
+let scenarioRuns = 0;
+
 async function runScenario(backend: EngineBackend, scenario: Scenario): Promise<void> {
   const choose = seededChooser(scenario.seed);
   const plan = {
@@ -135,7 +138,9 @@ async function runScenario(backend: EngineBackend, scenario: Scenario): Promise<
   };
   const metadata = new FaultyMetadataStore(backend.metadata, plan, choose);
   const objects = new FaultyObjectStore(backend.objects, plan, choose);
-  const topic = `scenario-${scenario.seed}`;
+  // Runs may share one table (the DynamoDB binding), and generated seeds repeat (fast-check
+  // favours boundary values): the run's number keeps each run's topic its own.
+  const topic = `scenario-${scenario.seed}-${++scenarioRuns}`;
   await new Engine({ objects: backend.objects, metadata: backend.metadata }).createTopic({
     name: topic,
     partitions: scenario.partitions,
