@@ -2,16 +2,45 @@ import { randomBytes } from "node:crypto";
 import { type Clock, ConflictError, InvalidArgumentError, NotFoundError, systemClock } from "@sluice/core";
 import type { Engine, Topic } from "@sluice/engine";
 import { isHeld, LEASE_EPOCH, LEASE_EXPIRES_AT, LEASE_OWNER, leaseStateOf } from "@sluice/leases";
+import { ShareGroups } from "@sluice/queues";
 import { type AttributeValue, cond, type Item, type MetadataStore } from "@sluice/storage";
 import { type ProcessorJson, type ProcessorSpec, parseProcessorJson, toProcessorJson } from "./definition.js";
 import { definitionKey, parseProgressSortKey, progressKey, progressPk } from "./keys.js";
 import { encodeOffsets, newCommitId, progressFromItem, type RetryState } from "./progress.js";
+import { sharedGroupConfigs, sharedGroupId } from "./shared-group.js";
 import { ProcessorStore, processorItem, type StoredProcessor } from "./store.js";
 
 export interface ProcessorAdminOptions {
   engine: Engine;
   metadata: MetadataStore;
   clock?: Clock;
+  /** Where shared processors' groups live; default one over `engine` and `metadata`. */
+  shareGroups?: ShareGroups;
+}
+
+/** One share-partition of a shared processor's group (ARCHITECTURE.md, "Shared processors"). */
+export interface SharedPartitionDescription {
+  topic: string;
+  partition: number;
+  /** Every record below it is settled: accepted with its outputs, or dead-lettered. */
+  startOffset: number;
+  /** Records from here on were never handed out. */
+  endOffset: number;
+  highWatermark: number;
+  /** Records locked to a runtime now (a handler call, or waiting for a retry). */
+  inFlight: number;
+  /** Records given back, waiting for another delivery. */
+  available: number;
+  /** Records not settled: the window's unsettled ones and everything past its end. */
+  lag: number;
+}
+
+export interface SharedDescription {
+  /** The processor's own share group. */
+  groupId: string;
+  /** Runtimes taking records now (a server process, a dispatcher instance). */
+  members: number;
+  partitions: SharedPartitionDescription[];
 }
 
 export interface PartitionDescription {
@@ -45,7 +74,10 @@ export interface ProcessorDescription {
 
 export interface ProcessorDetails extends ProcessorDescription {
   lag: number;
+  /** Per source partition: checkpoint and counters. Empty for a shared processor (see `shared`). */
   partitions: PartitionDescription[];
+  /** A shared processor's group: start offset, in-flight records and lag per share-partition. */
+  shared?: SharedDescription;
 }
 
 export type ResetTarget =
@@ -72,10 +104,14 @@ const WRITE_CONCURRENCY = 16;
 export class ProcessorAdmin {
   readonly store: ProcessorStore;
   private readonly clock: Clock;
+  private readonly shareGroups: ShareGroups;
 
   constructor(private readonly options: ProcessorAdminOptions) {
     this.clock = options.clock ?? systemClock;
     this.store = new ProcessorStore(options.metadata);
+    this.shareGroups =
+      options.shareGroups ??
+      new ShareGroups({ engine: options.engine, metadata: options.metadata, clock: this.clock });
   }
 
   async create(json: unknown, options: CreateOptions = {}): Promise<ProcessorDescription> {
@@ -92,8 +128,10 @@ export class ProcessorAdmin {
       updatedAtMs: now,
       version: 1,
     };
-    // Progress first, at the starting position as of now; the definition last makes it run.
-    await this.startPartitions(processor, spec.topics, topics);
+    // Progress (or the share group) first, at the starting position as of now; the definition
+    // last makes it run.
+    if (spec.ordering.kind === "shared") await this.startSharedGroup(processor);
+    else await this.startPartitions(processor, spec.topics, topics);
     try {
       await this.options.metadata.put(processorItem(processor), { condition: cond.notExists("pk") });
     } catch (error) {
@@ -118,6 +156,7 @@ export class ProcessorAdmin {
     if (JSON.stringify(toProcessorJson(existing.spec)) === JSON.stringify(toProcessorJson(spec)))
       return "unchanged";
     const topics = await this.checkTopics(spec, options);
+    refuseSharedChange(existing.spec, spec);
     const added = spec.topics.filter((topic) => !existing.spec.topics.includes(topic));
     const updated: StoredProcessor = {
       ...existing,
@@ -129,7 +168,7 @@ export class ProcessorAdmin {
       updatedAtMs: this.clock.now(),
       version: existing.version + 1,
     };
-    await this.startPartitions(updated, added, topics);
+    if (spec.ordering.kind !== "shared") await this.startPartitions(updated, added, topics);
     await this.replace(existing, updated);
     return "updated";
   }
@@ -140,6 +179,7 @@ export class ProcessorAdmin {
 
   async describe(name: string): Promise<ProcessorDetails> {
     const processor = await this.get(name);
+    if (processor.spec.ordering.kind === "shared") return this.describeShared(processor);
     const items = await this.progressItems(name);
     const now = this.clock.now();
     const partitions: PartitionDescription[] = [];
@@ -207,6 +247,10 @@ export class ProcessorAdmin {
       throw new ConflictError(`processor ${name} is running: pause it before resetting its checkpoints`, {
         details: { processor: name },
       });
+    }
+    if (processor.spec.ordering.kind === "shared") {
+      await this.resetShared(processor, target);
+      return [];
     }
     const items = await this.progressItems(name);
     const now = this.clock.now();
@@ -335,6 +379,68 @@ export class ProcessorAdmin {
     await inBatches(keys, (key) => this.options.metadata.delete(key));
   }
 
+  /**
+   * A shared processor's group starts where the processor does: a member joins once (creating the
+   * group with the processor's configs and its windows at earliest or latest as of now) and
+   * leaves; a timestamp start then moves the empty group's start offsets.
+   */
+  private async startSharedGroup(processor: StoredProcessor): Promise<void> {
+    const groupId = sharedGroupId(processor.uid);
+    const memberId = `create.${processor.uid}`;
+    await this.shareGroups.join({
+      groupId,
+      memberId,
+      topics: processor.spec.topics,
+      configs: sharedGroupConfigs(processor.spec),
+      clientId: `processor ${processor.spec.name} (creating)`,
+    });
+    await this.shareGroups.leave(groupId, memberId);
+    const start = processor.spec.startingPosition;
+    if (start.kind === "timestamp") {
+      await this.shareGroups.resetStartOffsets(
+        groupId,
+        { to: "datetime", timestampMs: start.timestampMs },
+        { dryRun: false },
+      );
+    }
+  }
+
+  private async describeShared(processor: StoredProcessor): Promise<ProcessorDetails> {
+    const groupId = sharedGroupId(processor.uid);
+    const group = await this.shareGroups.describe(groupId);
+    const partitions: SharedPartitionDescription[] = group.partitions.map((partition) => ({
+      topic: partition.topic,
+      partition: partition.partition,
+      startOffset: partition.startOffset,
+      endOffset: partition.endOffset,
+      highWatermark: partition.highWatermark,
+      inFlight: partition.acquired,
+      available: partition.available,
+      lag: partition.lag,
+    }));
+    return {
+      ...describeStored(processor),
+      lag: partitions.reduce((total, partition) => total + partition.lag, 0),
+      partitions: [],
+      shared: { groupId, members: group.members.length, partitions },
+    };
+  }
+
+  /** Moves the group's start offsets; the group must have no members (its runtimes let go on pause). */
+  private async resetShared(processor: StoredProcessor, target: ResetTarget): Promise<void> {
+    if (target.to === "offsets") {
+      throw new InvalidArgumentError(
+        `offsets: processor ${processor.spec.name} is SHARED; reset it to earliest, latest or a timestamp`,
+        { details: { field: "offsets" } },
+      );
+    }
+    await this.shareGroups.resetStartOffsets(
+      sharedGroupId(processor.uid),
+      target.to === "timestamp" ? { to: "datetime", timestampMs: target.timestampMs } : target,
+      { dryRun: false },
+    );
+  }
+
   private async get(name: string): Promise<StoredProcessor> {
     const processor = await this.store.get(name);
     if (!processor) throw notFound(name);
@@ -444,6 +550,29 @@ export class ProcessorAdmin {
       cursor = page.cursor;
     } while (cursor);
     return items;
+  }
+}
+
+/**
+ * A shared processor's group takes its configs once, when the processor is created; a change to
+ * them (or to its topics, or to or from SHARED) is refused rather than silently not applied.
+ */
+function refuseSharedChange(existing: ProcessorSpec, next: ProcessorSpec): void {
+  const wasShared = existing.ordering.kind === "shared";
+  if (wasShared !== (next.ordering.kind === "shared")) {
+    throw new InvalidArgumentError(
+      "ordering: a processor cannot change to or from SHARED; delete it and create it again",
+      { details: { field: "ordering" } },
+    );
+  }
+  if (!wasShared) return;
+  const fixed = (spec: ProcessorSpec) =>
+    JSON.stringify([sharedGroupConfigs(spec), [...spec.topics].sort(), spec.startingPosition]);
+  if (fixed(existing) !== fixed(next)) {
+    throw new InvalidArgumentError(
+      "a SHARED processor's topics, starting position, retry.max_attempts, retry.timeout_ms and dead_letter_topic are fixed when it is created; delete it and create it again",
+      { details: { field: "ordering" } },
+    );
   }
 }
 

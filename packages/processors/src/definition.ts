@@ -45,7 +45,16 @@ export interface RetryPolicy {
   timeoutMs: number;
 }
 
-export type Ordering = { kind: "partition" } | { kind: "key"; parallelism: number };
+/**
+ * `partition`: one batch of a partition at a time, in offset order. `key`: `parallelism` lanes per
+ * partition, each key in order. `shared`: no order; the processor's own share group hands records
+ * to `parallelism` concurrent batches per runtime, however many partitions there are
+ * (ARCHITECTURE.md, "Shared processors").
+ */
+export type Ordering =
+  | { kind: "partition" }
+  | { kind: "key"; parallelism: number }
+  | { kind: "shared"; parallelism: number };
 
 export interface ProcessorSpec {
   name: string;
@@ -83,6 +92,12 @@ export const LIMITS = {
   maxRecordAgeMs: { min: 1_000, max: 365 * 24 * 3_600_000 },
   timeoutMs: { min: 1, max: 900_000, default: 30_000 },
   parallelism: { min: 1, max: 100, default: 4 },
+  /**
+   * Under SHARED ordering a record's deliveries are counted by its share group, whose
+   * `delivery.count.limit` is at most 100; one delivery beyond the attempts is kept for a record
+   * whose holder died (ARCHITECTURE.md, "Shared processors").
+   */
+  sharedMaxAttempts: 99,
   filterConditions: 50,
   webhookHeaders: 50,
 } as const;
@@ -112,7 +127,7 @@ export interface ProcessorJson {
   bisect_on_error?: boolean;
   dead_letter_topic?: string | null;
   output_topics?: string[];
-  ordering?: "PARTITION" | "KEY";
+  ordering?: "PARTITION" | "KEY" | "SHARED";
   parallelism?: number;
 }
 
@@ -246,29 +261,28 @@ export function parseProcessorJson(json: unknown): ProcessorSpec {
   }
 
   const orderingText = json.ordering ?? "PARTITION";
-  if (orderingText !== "PARTITION" && orderingText !== "KEY")
-    throw invalid("ordering", `must be PARTITION or KEY, got ${JSON.stringify(orderingText)}`);
+  if (orderingText !== "PARTITION" && orderingText !== "KEY" && orderingText !== "SHARED")
+    throw invalid("ordering", `must be PARTITION, KEY or SHARED, got ${JSON.stringify(orderingText)}`);
   let ordering: Ordering;
   if (orderingText === "PARTITION") {
     if (json.parallelism !== undefined && json.parallelism !== 1) {
       throw invalid(
         "parallelism",
-        "applies to ordering KEY only: under PARTITION ordering a partition's records are handled one batch at a time",
+        "applies to ordering KEY or SHARED only: under PARTITION ordering a partition's records are handled one batch at a time",
       );
     }
     ordering = { kind: "partition" };
   } else {
-    ordering = {
-      kind: "key",
-      parallelism: integer(
-        json.parallelism,
-        "parallelism",
-        LIMITS.parallelism.min,
-        LIMITS.parallelism.max,
-        LIMITS.parallelism.default,
-      ),
-    };
+    const parallelism = integer(
+      json.parallelism,
+      "parallelism",
+      LIMITS.parallelism.min,
+      LIMITS.parallelism.max,
+      LIMITS.parallelism.default,
+    );
+    ordering = orderingText === "KEY" ? { kind: "key", parallelism } : { kind: "shared", parallelism };
   }
+  if (ordering.kind === "shared") refuseUnenforcedInShared(batchWindowMs, bisectOnError, retry);
   return {
     name,
     topics,
@@ -284,6 +298,29 @@ export function parseProcessorJson(json: unknown): ProcessorSpec {
     outputTopics,
     ordering,
   };
+}
+
+/**
+ * Settings a shared processor cannot honour are refused rather than ignored: a share group hands
+ * out what is available at once (no batching window), redelivers records one by one (nothing to
+ * bisect), and counts deliveries up to 100.
+ */
+function refuseUnenforcedInShared(batchWindowMs: number, bisectOnError: boolean, retry: RetryPolicy): void {
+  if (batchWindowMs > 0)
+    throw invalid(
+      "batch_window_ms",
+      "must be 0 with ordering SHARED: a shared processor hands records out as they are acquired",
+    );
+  if (bisectOnError)
+    throw invalid(
+      "bisect_on_error",
+      "does not apply with ordering SHARED: failed records are redelivered one by one, each with its own delivery count",
+    );
+  if (retry.maxAttempts > LIMITS.sharedMaxAttempts)
+    throw invalid(
+      "retry.max_attempts",
+      `at most ${LIMITS.sharedMaxAttempts} with ordering SHARED (a share group counts at most 100 deliveries of a record), got ${retry.maxAttempts}`,
+    );
 }
 
 function parseHandler(value: unknown): HandlerSpec {
@@ -535,8 +572,9 @@ export function toProcessorJson(spec: ProcessorSpec): Required<
     bisect_on_error: spec.bisectOnError,
     dead_letter_topic: spec.deadLetterTopic,
     output_topics: spec.outputTopics,
-    ordering: spec.ordering.kind === "partition" ? "PARTITION" : "KEY",
-    ...(spec.ordering.kind === "key" ? { parallelism: spec.ordering.parallelism } : {}),
+    ordering:
+      spec.ordering.kind === "partition" ? "PARTITION" : spec.ordering.kind === "key" ? "KEY" : "SHARED",
+    ...(spec.ordering.kind === "partition" ? {} : { parallelism: spec.ordering.parallelism }),
   };
 }
 

@@ -7,6 +7,8 @@ export {
   type ProcessorDescription,
   type ProcessorDetails,
   type ResetTarget,
+  type SharedDescription,
+  type SharedPartitionDescription,
 } from "./admin.js";
 export { DEAD_LETTER_HEADERS, deadLetter } from "./dead-letter.js";
 export * from "./definition.js";
@@ -43,4 +45,13 @@ export {
   type RunResult,
 } from "./runner.js";
 export { ProcessorRuntime, type ProcessorRuntimeOptions, type RuntimeEvents } from "./runtime.js";
+export {
+  ACKNOWLEDGE_MARGIN_MS,
+  SHARED_GROUP_PREFIX,
+  sharedDeadLetterKey,
+  sharedGroupConfigs,
+  sharedGroupId,
+  sharedOutputKey,
+} from "./shared-group.js";
+export { SharedRunner, type SharedRunnerOptions } from "./shared-runner.js";
 export { type ProcessorState, ProcessorStore, type StoredProcessor } from "./store.js";

@@ -1,11 +1,14 @@
 import { randomBytes } from "node:crypto";
 import { type Clock, NotFoundError, repeatEvery, systemClock, type Timer } from "@sluice/core";
 import type { Engine } from "@sluice/engine";
+import { ShareGroups } from "@sluice/queues";
 import type { MetadataStore } from "@sluice/storage";
 import type { HandlerInvoker } from "./handlers/invoker.js";
 import { progressKey } from "./keys.js";
 import { progressFromItem } from "./progress.js";
 import { PartitionRunner, type ProcessorEvents, type RunOutcome } from "./runner.js";
+import { sharedGroupId } from "./shared-group.js";
+import { SharedRunner } from "./shared-runner.js";
 import { ProcessorStore, type StoredProcessor } from "./store.js";
 
 export interface ProcessorRuntimeOptions {
@@ -23,6 +26,8 @@ export interface ProcessorRuntimeOptions {
   /** The periodic sweep of `start()`. Default 1 s. */
   sweepIntervalMs?: number;
   events?: ProcessorEvents & RuntimeEvents;
+  /** Where shared processors take their records; default one over `engine` and `metadata`. */
+  shareGroups?: ShareGroups;
 }
 
 export interface RuntimeEvents {
@@ -50,7 +55,13 @@ export class ProcessorRuntime {
   readonly runnerId: string;
   readonly store: ProcessorStore;
   private readonly clock: Clock;
-  private readonly running = new Map<string, { runner: PartitionRunner; done: Promise<void> }>();
+  private readonly running = new Map<
+    string,
+    { runner: PartitionRunner | SharedRunner; done: Promise<void> }
+  >();
+  private shareGroupsInstance: ShareGroups | undefined;
+  /** Shared processors (by uid) this runtime is a member of: it leaves their groups when paused. */
+  private readonly sharedMemberships = new Set<string>();
   /** Source topic id → processors reading it; refreshed by every sweep and `refresh`. */
   private byTopicId = new Map<string, Source[]>();
   private topicNames = new Map<string, string>();
@@ -101,7 +112,10 @@ export class ProcessorRuntime {
   wake(topicId: string, partition: number): void {
     const sources = this.byTopicId.get(topicId);
     if (!sources) return;
-    for (const source of sources) this.runPartition(source.processor, source.topic, partition);
+    for (const source of sources) {
+      if (source.processor.spec.ordering.kind === "shared") this.runShared(source.processor);
+      else this.runPartition(source.processor, source.topic, partition);
+    }
   }
 
   /** Wakes every processor of the topic named `topic` on `partition`. */
@@ -150,6 +164,10 @@ export class ProcessorRuntime {
     try {
       const processors = await this.refresh();
       for (const processor of processors) {
+        if (processor.spec.ordering.kind === "shared") {
+          await this.sweepShared(processor);
+          continue;
+        }
         let lag = 0;
         let partitions = 0;
         for (const topic of processor.spec.topics) {
@@ -198,9 +216,100 @@ export class ProcessorRuntime {
     }
   }
 
+  /** The share groups shared processors take their records from. */
+  get shareGroups(): ShareGroups {
+    this.shareGroupsInstance ??=
+      this.options.shareGroups ??
+      new ShareGroups({ engine: this.options.engine, metadata: this.options.metadata, clock: this.clock });
+    return this.shareGroupsInstance;
+  }
+
+  /**
+   * A shared processor has no partition to wake: its runner is started (or woken) and its workers
+   * look for records in its share group. Lag is the group's (records not settled), reported only
+   * when someone listens, since it reads every window.
+   */
+  private async sweepShared(processor: StoredProcessor): Promise<void> {
+    if (this.options.events?.lag || this.options.events?.partitionLag) {
+      const description = await this.shareGroups.describe(sharedGroupId(processor.uid)).catch((error) => {
+        if (error instanceof NotFoundError) return undefined;
+        throw error;
+      });
+      if (description) {
+        for (const partition of description.partitions) {
+          this.options.events?.partitionLag?.({
+            processor: processor.spec.name,
+            topic: partition.topic,
+            partition: partition.partition,
+            lag: partition.lag,
+          });
+        }
+        this.options.events?.lag?.({
+          processor: processor.spec.name,
+          lag: description.partitions.reduce((total, partition) => total + partition.lag, 0),
+          partitions: description.partitions.length,
+        });
+      }
+    }
+    if (processor.state === "running") this.runShared(processor);
+    else if (this.sharedMemberships.delete(processor.uid) && !this.running.has(sharedRunId(processor))) {
+      // A runner that drained kept its membership; paused, the group should be empty (a reset
+      // needs it to be).
+      await this.shareGroups.leave(sharedGroupId(processor.uid), this.runnerId).catch(() => undefined);
+    }
+  }
+
+  /** Runs (or wakes) the runner of a shared processor in this runtime. */
+  runShared(processor: StoredProcessor): void {
+    if (this.stopping || processor.state !== "running") return;
+    const id = sharedRunId(processor);
+    this.sharedMemberships.add(processor.uid);
+    const existing = this.running.get(id);
+    if (existing) {
+      existing.runner.wake();
+      return;
+    }
+    const runner = new SharedRunner(
+      {
+        engine: this.options.engine,
+        clock: this.clock,
+        handlers: this.options.handlers,
+        store: this.store,
+        shareGroups: this.shareGroups,
+        memberId: this.runnerId,
+        ...(this.options.lingerMs === undefined ? {} : { lingerMs: this.options.lingerMs }),
+        ...(this.options.definitionRefreshMs === undefined
+          ? {}
+          : { definitionRefreshMs: this.options.definitionRefreshMs }),
+        ...(this.options.events ? { events: this.options.events } : {}),
+      },
+      processor,
+    );
+    const entry = { runner, done: Promise.resolve() };
+    entry.done = runner
+      .run({ deadlineMs: this.deadlineMs })
+      .catch((error: unknown) => {
+        this.options.events?.runnerError?.({
+          processor: processor.spec.name,
+          topic: "",
+          partition: -1,
+          error,
+        });
+      })
+      .finally(() => {
+        if (this.running.get(id) === entry) this.running.delete(id);
+      })
+      .then(() => undefined);
+    this.running.set(id, entry);
+  }
+
   /** Runs (or wakes) the runner of one processor on one partition. */
   runPartition(processor: StoredProcessor, topic: string, partition: number): void {
     if (this.stopping || processor.state !== "running") return;
+    if (processor.spec.ordering.kind === "shared") {
+      this.runShared(processor);
+      return;
+    }
     const id = `${processor.spec.name}\u0000${topic}\u0000${partition}`;
     const existing = this.running.get(id);
     if (existing) {
@@ -265,4 +374,8 @@ export class ProcessorRuntime {
   topicNameOf(topicId: string): string | undefined {
     return this.topicNames.get(topicId);
   }
+}
+
+function sharedRunId(processor: StoredProcessor): string {
+  return `${processor.spec.name}\u0000shared\u0000${processor.uid}`;
 }
