@@ -94,7 +94,7 @@ export function processorCases(api: Api, test: Test): void {
       [
         { name, topics: [source], handler: webhook, parallelism: 3 },
         400,
-        /^parallelism: applies to ordering KEY only/,
+        /^parallelism: applies to ordering KEY or SHARED only/,
       ],
       [
         { name, topics: [source], handler: webhook, output_topics: [source] },

@@ -131,13 +131,14 @@ const definitionFields = {
     .max(10)
     .optional()
     .openapi({ description: "Topics the handler's outputs may go to" }),
-  ordering: z.enum(["PARTITION", "KEY"]).optional().openapi({
+  ordering: z.enum(["PARTITION", "KEY", "SHARED"]).optional().openapi({
     description:
-      "PARTITION (default): a partition in offset order. KEY: each key in order, several keys at once",
+      "PARTITION (default): a partition in offset order. KEY: each key in order, several keys at once. SHARED: no order; the processor's own share group hands records to parallelism batches at once per runtime, past the partition count (outputs at least once)",
   }),
-  parallelism: int(1, 100)
-    .optional()
-    .openapi({ description: "Keys' batches in flight at once, KEY ordering only. Default 4" }),
+  parallelism: int(1, 100).optional().openapi({
+    description:
+      "KEY: keys' batches in flight at once per partition. SHARED: batches in flight at once per runtime. Default 4",
+  }),
 };
 
 const ApiHandlerSchema = z
@@ -236,9 +237,36 @@ const PartitionProgressSchema = z
   })
   .openapi("ProcessorPartitionProgress");
 
+const SharedPartitionSchema = z
+  .object({
+    topic_name: z.string(),
+    partition_id: z.number().int(),
+    start_offset: z.number().int().openapi({
+      description: "Every record below it is settled: accepted with its outputs, or dead-lettered",
+    }),
+    end_offset: z.number().int().openapi({ description: "Records from here on were never handed out" }),
+    high_watermark: z.number().int(),
+    in_flight: z.number().int().openapi({
+      description: "Records locked to a runtime now (in a handler call, or waiting for a retry)",
+    }),
+    available: z.number().int().openapi({ description: "Records given back, waiting for another delivery" }),
+    lag: z.number().int().openapi({ description: "Records not settled" }),
+  })
+  .openapi("ProcessorSharePartition");
+
 const ProcessorDetailsSchema = ProcessorSchema.extend({
   lag: z.number().int().openapi({ description: "The sum of the partitions' lag" }),
-  partitions: z.array(PartitionProgressSchema),
+  partitions: z
+    .array(PartitionProgressSchema)
+    .openapi({ description: "Per source partition; empty for a SHARED processor (see shared)" }),
+  shared: z
+    .object({
+      share_group_id: z.string().openapi({ description: "The processor's own share group" }),
+      members: z.number().int().openapi({ description: "Runtimes taking records now" }),
+      partitions: z.array(SharedPartitionSchema),
+    })
+    .optional()
+    .openapi({ description: "A SHARED processor's share group" }),
 }).openapi("ProcessorDetails");
 
 const ResetBodySchema = z
@@ -332,6 +360,24 @@ function detailsResource(c: Context, clusterId: string, details: ProcessorDetail
     ...processorResource(c, clusterId, details),
     lag: details.lag,
     partitions: details.partitions.map(partitionJson),
+    ...(details.shared
+      ? {
+          shared: {
+            share_group_id: details.shared.groupId,
+            members: details.shared.members,
+            partitions: details.shared.partitions.map((partition) => ({
+              topic_name: partition.topic,
+              partition_id: partition.partition,
+              start_offset: partition.startOffset,
+              end_offset: partition.endOffset,
+              high_watermark: partition.highWatermark,
+              in_flight: partition.inFlight,
+              available: partition.available,
+              lag: partition.lag,
+            })),
+          },
+        }
+      : {}),
   };
 }
 

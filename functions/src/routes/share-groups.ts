@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { NotFoundError } from "@sluice/core";
+import { refuseProcessorGroup } from "@sluice/processors";
 import {
   ACQUIRE_RECORDS_MAX,
   type AcknowledgementResult,
@@ -660,6 +661,7 @@ export function registerShareGroupRoutes(app: SluiceApp, context: AppContext): v
   });
   app.openapi(resetStartOffsets, async (c) => {
     const { group_id } = c.req.valid("param");
+    refuseProcessorGroup(group_id, "reset the start offsets of");
     const request = c.req.valid("json");
     const dryRun = request.dry_run ?? true;
     const plans = await queues.resetStartOffsets(group_id, resetSpec(request), {
@@ -703,6 +705,7 @@ export function registerShareGroupRoutes(app: SluiceApp, context: AppContext): v
   });
   app.openapi(join, async (c) => {
     const { group_id } = c.req.valid("param");
+    refuseProcessorGroup(group_id, "join");
     const request = c.req.valid("json");
     const configs = request.configs
       ? parseShareGroupConfigs(

@@ -119,6 +119,54 @@ describe("sluice processor", () => {
     expect(json.partitions.map((partition: { partition: number }) => partition.partition)).toEqual([0, 1]);
   });
 
+  it("creates a shared processor with --shared and describes its share group", async () => {
+    const created = await sluice(
+      "processor",
+      "create",
+      "ocr",
+      "--topic",
+      "orders",
+      "--webhook",
+      "http://127.0.0.1:9/ocr",
+      "--shared",
+      "--parallelism",
+      "8",
+      "--start",
+      "earliest",
+    );
+    expect(created, created.stderr).toMatchObject({ code: 0, stdout: "created processor ocr on orders\n" });
+    expect((await client.describeProcessor("ocr")).definition).toMatchObject({
+      ordering: "SHARED",
+      parallelism: 8,
+    });
+    const described = await sluice("processor", "describe", "ocr");
+    expect(described.stdout).toMatch(/ORDERING\s+shared \(parallelism 8 per runtime\)/);
+    expect(described.stdout).toMatch(/SHARE-GROUP\s+__processor\.\S+\n/);
+    expect(described.stdout).toMatch(/START-OFFSET\s+END-OFFSET/);
+    expect(described.stdout).toMatch(/\norders\s+0\s+0\s+0\s+0\s+0\s+0\s+0\n/);
+    const json = JSON.parse((await sluice("processor", "describe", "ocr", "--format", "json")).stdout);
+    expect(json.partitions).toEqual([]);
+    expect(json.shared.partitions.map((partition: { partition: number }) => partition.partition)).toEqual([
+      0, 1,
+    ]);
+    expect(
+      (
+        await sluice(
+          "processor",
+          "create",
+          "x",
+          "-t",
+          "orders",
+          "--webhook",
+          "http://x",
+          "--shared",
+          "--ordering",
+          "key",
+        )
+      ).stderr,
+    ).toMatch(/--shared and --ordering key contradict each other/);
+  });
+
   it("creates from a definition file, the options overriding it", async () => {
     const file = join(dir, "definition.json");
     await writeFile(

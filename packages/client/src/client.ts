@@ -1192,6 +1192,24 @@ function toProcessorDetails(body: Json): ProcessorDetails {
         filtered: Number(item.filtered),
       }),
     ),
+    ...(body.shared ? { shared: toProcessorShared(asObject(body.shared)) } : {}),
+  };
+}
+
+function toProcessorShared(shared: Json): NonNullable<ProcessorDetails["shared"]> {
+  return {
+    shareGroupId: String(shared.share_group_id),
+    members: Number(shared.members),
+    partitions: asArray(shared.partitions).map((item) => ({
+      topicName: String(item.topic_name),
+      partitionId: Number(item.partition_id),
+      startOffset: Number(item.start_offset),
+      endOffset: Number(item.end_offset),
+      highWatermark: Number(item.high_watermark),
+      inFlight: Number(item.in_flight),
+      available: Number(item.available),
+      lag: Number(item.lag),
+    })),
   };
 }
 

@@ -26,7 +26,7 @@ export interface ProcessorDefinition {
   bisect_on_error?: boolean;
   dead_letter_topic?: string | null;
   output_topics?: string[];
-  ordering?: "PARTITION" | "KEY";
+  ordering?: "PARTITION" | "KEY" | "SHARED";
   parallelism?: number;
 }
 
@@ -65,9 +65,25 @@ export interface ProcessorPartition {
   filtered: number;
 }
 
+/** One share-partition of a SHARED processor's own share group. */
+export interface ProcessorSharePartition {
+  topicName: string;
+  partitionId: number;
+  /** Every record below it is settled: accepted with its outputs, or dead-lettered. */
+  startOffset: number;
+  endOffset: number;
+  highWatermark: number;
+  /** Records locked to a runtime now. */
+  inFlight: number;
+  available: number;
+  lag: number;
+}
+
 export interface ProcessorDetails extends ProcessorInfo {
   lag: number;
+  /** Empty for a SHARED processor: see `shared`. */
   partitions: ProcessorPartition[];
+  shared?: { shareGroupId: string; members: number; partitions: ProcessorSharePartition[] };
 }
 
 export type ProcessorResetTarget =

@@ -47,6 +47,7 @@ export {
 export { ProcessorRuntime, type ProcessorRuntimeOptions, type RuntimeEvents } from "./runtime.js";
 export {
   ACKNOWLEDGE_MARGIN_MS,
+  refuseProcessorGroup,
   SHARED_GROUP_PREFIX,
   sharedDeadLetterKey,
   sharedGroupConfigs,

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { InvalidArgumentError } from "@sluice/core";
 import { LOCK_DURATION_MS_MAX, type ShareGroupConfigs } from "@sluice/queues";
 import type { ProcessorSpec } from "./definition.js";
 
@@ -11,6 +12,19 @@ export const SHARED_GROUP_PREFIX = "__processor.";
 
 export function sharedGroupId(uid: string): string {
   return `${SHARED_GROUP_PREFIX}${uid}`;
+}
+
+/**
+ * The queue API's guard: a shared processor's group is the processor's alone — a queue consumer
+ * joining it would take its records, an operator's reset would skip them behind its back.
+ */
+export function refuseProcessorGroup(groupId: string, action: string): void {
+  if (groupId.startsWith(SHARED_GROUP_PREFIX)) {
+    throw new InvalidArgumentError(
+      `cannot ${action} share group ${groupId}: ids starting with ${SHARED_GROUP_PREFIX} belong to shared processors (use the processor's routes)`,
+      { details: { field: "group_id" } },
+    );
+  }
 }
 
 /** Time past the handler's timeout for appending its outputs and acknowledging, within the lock. */

@@ -31,6 +31,7 @@ export const PROCESSOR_CREATE_OPTIONS: OptionSpec[] = [
   { name: "bisect", type: "boolean" },
   { name: "ordering", type: "string" },
   { name: "parallelism", type: "string" },
+  { name: "shared", type: "boolean" },
 ];
 
 export const PROCESSOR_CREATE_HELP = [
@@ -52,8 +53,10 @@ export const PROCESSOR_CREATE_HELP = [
   "--max-age-ms N          dead-letter a failing record older than this at once",
   "--timeout-ms N          a call running longer fails (default 30000)",
   "--bisect                halve a failing batch until the failing record is alone",
-  "--ordering partition|key  in partition order (default), or each key in order, several at once",
-  "--parallelism N         keys' batches in flight at once, with --ordering key (default 4)",
+  "--ordering partition|key|shared  in partition order (default); each key in order, several at once;",
+  "                        or shared: no order, records from the processor's own share group",
+  "--shared                the same as --ordering shared: parallelism past the partition count",
+  "--parallelism N         batches in flight at once: per partition with key, per runtime with shared (default 4)",
   "",
   "Module handlers are declared in the local server's config file (SLUICE_PROCESSORS), not here.",
 ];
@@ -132,10 +135,15 @@ export async function processorCreate(ctx: CommandContext): Promise<number> {
   }
   if (Object.keys(retry).length > 0) definition.retry = retry;
   if (ctx.values.bisect === true) definition.bisect_on_error = true;
-  const ordering = stringOption(ctx.values, "ordering");
+  let ordering = stringOption(ctx.values, "ordering");
+  if (ctx.values.shared === true) {
+    if (ordering !== undefined && ordering !== "shared")
+      throw new UsageError(`--shared and --ordering ${ordering} contradict each other`);
+    ordering = "shared";
+  }
   if (ordering !== undefined) {
-    if (ordering !== "partition" && ordering !== "key")
-      throw new UsageError(`--ordering must be partition or key, got ${ordering}`);
+    if (ordering !== "partition" && ordering !== "key" && ordering !== "shared")
+      throw new UsageError(`--ordering must be partition, key or shared, got ${ordering}`);
     definition.ordering = ordering.toUpperCase();
   }
   const created = await ctx.client.createProcessor(definition as unknown as ProcessorDefinition);
@@ -210,11 +218,38 @@ export async function processorDescribe(ctx: CommandContext): Promise<number> {
       ["DEAD-LETTER", definition.dead_letter_topic ?? "-"],
       [
         "ORDERING",
-        definition.ordering === "KEY" ? `key (parallelism ${definition.parallelism})` : "partition",
+        definition.ordering === "KEY"
+          ? `key (parallelism ${definition.parallelism})`
+          : definition.ordering === "SHARED"
+            ? `shared (parallelism ${definition.parallelism} per runtime)`
+            : "partition",
       ],
+      ...(details.shared
+        ? [
+            ["SHARE-GROUP", details.shared.shareGroupId],
+            ["RUNTIMES", details.shared.members],
+          ]
+        : []),
       ["TOTAL-LAG", details.lag],
     ],
   );
+  if (details.shared) {
+    const shared = table(
+      ["TOPIC", "PARTITION", "START-OFFSET", "END-OFFSET", "HIGH-WATERMARK", "IN-FLIGHT", "AVAILABLE", "LAG"],
+      details.shared.partitions.map((partition) => [
+        partition.topicName,
+        partition.partitionId,
+        partition.startOffset,
+        partition.endOffset,
+        partition.highWatermark,
+        partition.inFlight,
+        partition.available,
+        partition.lag,
+      ]),
+    );
+    await write(ctx.io.stdout, `${summary}\n${shared}`);
+    return 0;
+  }
   const partitions = table(
     [
       "TOPIC",
@@ -371,5 +406,23 @@ function detailsJson(details: ProcessorDetails) {
       owner: partition.owner,
       last_error: partition.lastError?.message ?? null,
     })),
+    ...(details.shared
+      ? {
+          shared: {
+            share_group: details.shared.shareGroupId,
+            runtimes: details.shared.members,
+            partitions: details.shared.partitions.map((partition) => ({
+              topic: partition.topicName,
+              partition: partition.partitionId,
+              start_offset: partition.startOffset,
+              end_offset: partition.endOffset,
+              high_watermark: partition.highWatermark,
+              in_flight: partition.inFlight,
+              available: partition.available,
+              lag: partition.lag,
+            })),
+          },
+        }
+      : {}),
   };
 }
