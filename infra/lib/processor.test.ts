@@ -20,7 +20,12 @@ describe("Processor", () => {
         startingPosition: "EARLIEST",
         ordering: { key: { parallelism: 8 } },
       },
-      { processorName: "audit", topics: ["orders"], handlerEntry: TEMPLATE_TEST_ENTRY },
+      {
+        processorName: "audit",
+        topics: ["orders"],
+        handlerEntry: TEMPLATE_TEST_ENTRY,
+        ordering: { shared: { parallelism: 16 } },
+      },
     ],
   });
   const functions = resourcesOf(template, "AWS::Lambda::Function");
@@ -108,6 +113,10 @@ describe("Processor", () => {
     ]) {
       expect(definition).toContain(fragment);
     }
+    const audit = processors.find((processor) => processor.Properties?.ProcessorName === "audit")!;
+    const shared = JSON.stringify(audit.Properties?.Definition);
+    expect(shared).toContain('\\"ordering\\":\\"SHARED\\"');
+    expect(shared).toContain('\\"parallelism\\":16');
     expect(enrich.DependsOn).toEqual(expect.arrayContaining([expect.stringMatching(/^Topicordersenriched/)]));
     expect(enrich).toMatchObject({ DeletionPolicy: "Delete" });
   });

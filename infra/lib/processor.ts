@@ -187,8 +187,15 @@ export interface ProcessorProps {
     readonly timeout?: Duration;
   };
   readonly bisectOnError?: boolean;
-  /** "PARTITION" (default) or per key with a parallelism factor. */
-  readonly ordering?: "PARTITION" | { readonly key: { readonly parallelism?: number } };
+  /**
+   * "PARTITION" (default); per key with a parallelism factor; or shared: no order, the
+   * processor's own share group handing records to `parallelism` batches per dispatcher
+   * invocation, past the partition count, outputs at least once (docs/processors.md, "Shared").
+   */
+  readonly ordering?:
+    | "PARTITION"
+    | { readonly key: { readonly parallelism?: number } }
+    | { readonly shared: { readonly parallelism?: number } };
   /** Lag and dead-letter alarms; `false` creates none. @default {} */
   readonly alarms?: ProcessorAlarmOptions | false;
   /**
@@ -234,12 +241,7 @@ export class Processor extends Construct {
       ...(props.filter ? { filter: props.filter } : {}),
       ...(props.retry ? { retry: retry(props.retry) } : {}),
       ...(props.bisectOnError ? { bisect_on_error: true } : {}),
-      ...(props.ordering && props.ordering !== "PARTITION"
-        ? {
-            ordering: "KEY",
-            ...(props.ordering.key.parallelism ? { parallelism: props.ordering.key.parallelism } : {}),
-          }
-        : {}),
+      ...ordering(props.ordering),
     };
     this.dispatcher = ProcessorDispatcher.of(props.platform);
     this.dispatcher.grantInvoke(props.handler);
@@ -363,4 +365,11 @@ function retry(policy: NonNullable<ProcessorProps["retry"]>): Record<string, unk
     ...(policy.maxRecordAge ? { max_record_age_ms: policy.maxRecordAge.toMilliseconds() } : {}),
     ...(policy.timeout ? { timeout_ms: policy.timeout.toMilliseconds() } : {}),
   };
+}
+
+function ordering(given: ProcessorProps["ordering"]): Record<string, unknown> {
+  if (given === undefined || given === "PARTITION") return {};
+  const [kind, settings] =
+    "key" in given ? (["KEY", given.key] as const) : (["SHARED", given.shared] as const);
+  return { ordering: kind, ...(settings.parallelism ? { parallelism: settings.parallelism } : {}) };
 }
