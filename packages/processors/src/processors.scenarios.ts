@@ -218,7 +218,7 @@ export function runProcessorScenarios(options: ProcessorsScenarioOptions): void 
 }
 
 /** A process's view of the stores: it dies (every later call fails) or freezes (calls wait) as a whole. */
-class ProcessStores {
+export class ProcessStores {
   dead = false;
   private frozen: { until: Promise<void>; thaw: () => void } | undefined;
   readonly metadata: MetadataStore;

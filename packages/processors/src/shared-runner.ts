@@ -452,7 +452,13 @@ export class SharedRunner {
     for (const [topic, records] of byTopic) {
       const idempotencyKey = sharedOutputKey(this.definition.uid, source.topicId, partition, done, topic);
       try {
-        await this.withRetries(() => this.options.engine.appendInChunks({ topic, records, idempotencyKey }));
+        await this.withRetries(async () => {
+          // Each chunk has its outcome; one that failed fails the append (retried under the same
+          // key, which answers the chunks that did land with their first offsets).
+          const outcomes = await this.options.engine.appendInChunks({ topic, records, idempotencyKey });
+          const failed = outcomes.find((outcome) => !outcome.ok);
+          if (failed && !failed.ok) throw failed.error;
+        });
       } catch (error) {
         if (error instanceof InvalidArgumentError || error instanceof NotFoundError)
           return { ok: false, error: `outputs to ${topic}: ${errorMessage(error)}` };
