@@ -427,15 +427,23 @@ async function runScenario(backend: SharedProcessorsBackend, scenario: Scenario)
   await clock.advance(delays.maxMs);
   await admin.resume(name);
   const drainer = newRuntime(99, 0);
+  let lastSeen = "";
   const settled = async () => {
     const described = await adminGroups.describe(sharedGroupId(uid));
+    lastSeen = JSON.stringify({
+      members: described.members.map((member) => [member.memberId, member.acquired]),
+      partitions: described.partitions,
+      drainer: drainer.runner ? drainer.runner.runner.activeWorkers : "not running",
+    });
     return described.partitions.every(
       (partition) => partition.startOffset === partition.highWatermark && partition.lag === 0,
     );
   };
   let drainRounds = 0;
   while (!(await settled())) {
-    expect(drainRounds++, "the group settles once the faults stop").toBeLessThan(DRAIN_ROUNDS_MAX);
+    expect(drainRounds++, `the group settles once the faults stop; last seen ${lastSeen}`).toBeLessThan(
+      DRAIN_ROUNDS_MAX,
+    );
     await startRunner(drainer);
     drainer.runner?.runner.wake();
     // Real I/O (SQLite, the emulator) gets its turn before simulated time moves on.

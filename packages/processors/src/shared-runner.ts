@@ -1,4 +1,11 @@
-import { type Clock, FencedError, InvalidArgumentError, NotFoundError, UnavailableError } from "@sluice/core";
+import {
+  type Clock,
+  ConflictError,
+  FencedError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+} from "@sluice/core";
 import type { Engine, ProduceRecord, Topic } from "@sluice/engine";
 import type { ProcessorBatch } from "@sluice/processor-sdk";
 import type { Acknowledgement, AcknowledgeType, AcquiredRecord, ShareGroups } from "@sluice/queues";
@@ -497,6 +504,10 @@ export class SharedRunner {
       );
     } catch (caught) {
       if (caught instanceof NotFoundError) return "missing";
+      // The key names this record: an earlier delivery wrote its dead letter (with that
+      // delivery's error text, so not the same request). It has one; it gets no second.
+      if (caught instanceof ConflictError && /already used for a different request/.test(caught.message))
+        return "written";
       throw caught;
     }
     return "written";
