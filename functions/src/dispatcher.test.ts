@@ -107,4 +107,42 @@ describe("the dispatcher", () => {
     });
     expect(await outputs()).toEqual(["A", "B"]);
   });
+
+  it("runs a shared processor from a stream record and from the sweep, through its share group", async () => {
+    await engine.createTopic({ name: "scans", partitions: 1 });
+    await engine.createTopic({ name: "scans-upper", partitions: 1 });
+    await new ProcessorAdmin({ engine, metadata }).create(
+      {
+        name: "upper-shared",
+        topics: ["scans"],
+        handler: { type: "module", module: "upper" },
+        output_topics: ["scans-upper"],
+        starting_position: "EARLIEST",
+        ordering: "SHARED",
+        parallelism: 3,
+        batch_size: 1,
+      },
+      { allowModuleHandlers: true },
+    );
+    const scans = async () =>
+      (await engine.fetch({ topic: "scans-upper", partition: 0, offset: 0 })).records
+        .map((record) => new TextDecoder().decode(record.value!))
+        .sort();
+    await engine.append({
+      topic: "scans",
+      records: ["x", "y", "z"].map((value) => ({ key: null, value: encoder.encode(value), partition: 0 })),
+    });
+    const topicId = (await engine.describeTopic("scans")).topicId;
+    await dispatch(
+      { Records: [streamRecord(`partition#${topicId}#0`, "index#00000000000000000000")] },
+      context,
+    );
+    expect(await scans()).toEqual(["X", "Y", "Z"]);
+    await engine.append({
+      topic: "scans",
+      records: [{ key: null, value: encoder.encode("w"), partition: 0 }],
+    });
+    await dispatch({ source: "aws.events", "detail-type": "Scheduled Event" }, context);
+    expect(await scans()).toEqual(["W", "X", "Y", "Z"]);
+  });
 });
