@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { type Clock, ConflictError, InvalidArgumentError, NotFoundError, systemClock } from "@sluice/core";
 import type { Engine, Topic } from "@sluice/engine";
 import { isHeld, LEASE_EPOCH, LEASE_EXPIRES_AT, LEASE_OWNER, leaseStateOf } from "@sluice/leases";
-import { ShareGroups } from "@sluice/queues";
+import { ShareGroups, shareGroupListKey, shareGroupPk, sharePartitionPk } from "@sluice/queues";
 import { type AttributeValue, cond, type Item, type MetadataStore } from "@sluice/storage";
 import { type ProcessorJson, type ProcessorSpec, parseProcessorJson, toProcessorJson } from "./definition.js";
 import { definitionKey, parseProgressSortKey, progressKey, progressPk } from "./keys.js";
@@ -127,6 +127,7 @@ export class ProcessorAdmin {
       createdAtMs: now,
       updatedAtMs: now,
       version: 1,
+      resets: 0,
     };
     // Progress (or the share group) first, at the starting position as of now; the definition
     // last makes it run.
@@ -361,8 +362,12 @@ export class ProcessorAdmin {
     return (await this.describe(name)).partitions;
   }
 
-  /** Removes the definition, then every partition's progress. A runner still going fails its next commit. */
+  /**
+   * Removes the definition, then every partition's progress (a runner still going fails its next
+   * commit) — or a shared processor's share group (its runtimes see the definition gone and stop).
+   */
   async delete(name: string): Promise<void> {
+    const processor = await this.store.get(name);
     try {
       await this.options.metadata.delete(definitionKey(name), { condition: cond.exists("pk") });
     } catch (error) {
@@ -377,6 +382,37 @@ export class ProcessorAdmin {
       cursor = page.cursor;
     } while (cursor);
     await inBatches(keys, (key) => this.options.metadata.delete(key));
+    if (processor?.spec.ordering.kind === "shared") await this.deleteSharedGroup(processor);
+  }
+
+  /**
+   * A shared processor's group is its own (named by its uid, never joined again once the
+   * definition is gone): its items — the list entry, meta, members, topics and every window of
+   * its topics as they are now — are deleted, so it does not linger in the list of share groups.
+   */
+  private async deleteSharedGroup(processor: StoredProcessor): Promise<void> {
+    const groupId = sharedGroupId(processor.uid);
+    const pks = [shareGroupPk(groupId)];
+    for (const topic of processor.spec.topics) {
+      try {
+        const described = await this.options.engine.describeTopic(topic);
+        for (let partition = 0; partition < described.partitions; partition++)
+          pks.push(sharePartitionPk(groupId, described.topicId, partition));
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+      }
+    }
+    const keys: { pk: string; sk: string }[] = [];
+    for (const pk of pks) {
+      let cursor: string | undefined;
+      do {
+        const page = await this.options.metadata.query({ pk, ...(cursor ? { cursor } : {}) });
+        for (const item of page.items) keys.push({ pk: item.pk, sk: item.sk });
+        cursor = page.cursor;
+      } while (cursor);
+    }
+    await inBatches(keys, (key) => this.options.metadata.delete(key));
+    await this.options.metadata.delete(shareGroupListKey(groupId));
   }
 
   /**
@@ -439,6 +475,22 @@ export class ProcessorAdmin {
       target.to === "timestamp" ? { to: "datetime", timestampMs: target.timestampMs } : target,
       { dryRun: false },
     );
+    // Records handled again must not meet the idempotency keys of their first handling.
+    for (;;) {
+      const current = await this.get(processor.spec.name);
+      const updated = {
+        ...current,
+        resets: current.resets + 1,
+        updatedAtMs: this.clock.now(),
+        version: current.version + 1,
+      };
+      try {
+        await this.replace(current, updated);
+        return;
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+      }
+    }
   }
 
   private async get(name: string): Promise<StoredProcessor> {

@@ -51,21 +51,32 @@ function digest(parts: (string | number)[]): string {
 
 /**
  * The idempotency key of one delivery's outputs to one topic: a retry of the append after a lost
- * answer writes nothing new; a later delivery of the same records (a higher delivery count) is a
- * new append — outputs are at least once.
+ * answer writes nothing new; a later delivery of the same records (a higher delivery count, a
+ * later lock) is a new append — outputs are at least once.
  */
 export function sharedOutputKey(
-  uid: string,
+  incarnation: { uid: string; resets: number },
   topicId: string,
   partition: number,
-  deliveries: { offset: number; deliveryCount: number }[],
+  deliveries: { offset: number; deliveryCount: number; lockDeadlineMs: number }[],
   outputTopic: string,
 ): string {
-  const named = deliveries.map((delivery) => `${delivery.offset}.${delivery.deliveryCount}`).join(",");
-  return `sluice-proc-${digest([uid, topicId, partition, named, outputTopic])}`;
+  // The lock deadline tells deliveries apart that a reset of the group numbered alike.
+  const named = deliveries
+    .map((delivery) => `${delivery.offset}.${delivery.deliveryCount}.${delivery.lockDeadlineMs}`)
+    .join(",");
+  return `sluice-proc-${digest([incarnation.uid, incarnation.resets, topicId, partition, named, outputTopic])}`;
 }
 
-/** The idempotency key of a record's dead letter: one copy per record while the key is kept (24 h). */
-export function sharedDeadLetterKey(uid: string, topicId: string, partition: number, offset: number): string {
-  return `sluice-proc-dlq-${digest([uid, topicId, partition, offset])}`;
+/**
+ * The idempotency key of a record's dead letter: one copy per record (until the processor is
+ * reset) while the key is kept (24 h).
+ */
+export function sharedDeadLetterKey(
+  incarnation: { uid: string; resets: number },
+  topicId: string,
+  partition: number,
+  offset: number,
+): string {
+  return `sluice-proc-dlq-${digest([incarnation.uid, incarnation.resets, topicId, partition, offset])}`;
 }

@@ -292,14 +292,46 @@ describe("the shared runner", () => {
     ).toBe("updated");
   });
 
-  it("ends when its processor is deleted", async () => {
+  it("ends when its processor is deleted, whose share group goes with it", async () => {
     modules.set("gone", () => ({ outputs: [] }));
     await create({ name: "gone", topics: ["single"] });
     await produce("single", ["a"], 0);
+    const groupId = (await admin.describe("gone")).shared!.groupId;
+    expect((await shareGroups.list()).map((group) => group.groupId)).toContain(groupId);
     const shared = await runner("gone");
     await admin.delete("gone");
     await clock.advance(2_000);
     expect(await runToEnd(shared)).toBe("deleted");
+    expect((await shareGroups.list()).map((group) => group.groupId)).not.toContain(groupId);
+    const leftovers = await metadata.query({ pk: `share-group#${groupId}` });
+    expect(leftovers.items).toEqual([]);
+  });
+
+  it("leaves the group once paused, at the runtime's next sweep, so a reset finds it empty", async () => {
+    modules.set("swept", (batch) => ({ outputs: batch.records.map((record) => ({ value: record.value })) }));
+    await create({ name: "swept", topics: ["single"] });
+    const local = new ProcessorRuntime({
+      engine,
+      metadata,
+      clock,
+      handlers: modules.invoker(),
+      shareGroups,
+      sweepIntervalMs: 1_000,
+      lingerMs: 0,
+    });
+    runtimes.push(local);
+    local.start();
+    await produce("single", ["a"], 0);
+    await clock.advance(1_500);
+    expect(await values("copies")).toEqual(["a"]);
+    expect((await admin.describe("swept")).shared?.members).toBe(1);
+    await admin.pause("swept");
+    await clock.advance(2_500);
+    expect((await admin.describe("swept")).shared?.members).toBe(0);
+    await admin.reset("swept", { to: "earliest" });
+    await admin.resume("swept");
+    await clock.advance(2_500);
+    expect(await values("copies")).toEqual(["a", "a"]);
   });
 });
 

@@ -457,7 +457,7 @@ export class SharedRunner {
     for (const output of outputs)
       byTopic.set(output.topic, [...(byTopic.get(output.topic) ?? []), output.record]);
     for (const [topic, records] of byTopic) {
-      const idempotencyKey = sharedOutputKey(this.definition.uid, source.topicId, partition, done, topic);
+      const idempotencyKey = sharedOutputKey(this.definition, source.topicId, partition, done, topic);
       try {
         await this.withRetries(async () => {
           // Each chunk has its outcome; one that failed fails the append (retried under the same
@@ -493,7 +493,7 @@ export class SharedRunner {
       topic.partitions,
     );
     const idempotencyKey = sharedDeadLetterKey(
-      this.definition.uid,
+      this.definition,
       source.topicId,
       record.partition,
       record.offset,

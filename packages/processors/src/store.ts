@@ -16,6 +16,11 @@ export interface StoredProcessor {
   updatedAtMs: number;
   /** Grows with every change of the item; changes are conditioned on it. */
   version: number;
+  /**
+   * Resets of a SHARED processor so far: part of its dead letters' and outputs' idempotency keys,
+   * so records handled again after a reset are written again.
+   */
+  resets: number;
 }
 
 export function processorItem(processor: StoredProcessor): Item {
@@ -28,6 +33,7 @@ export function processorItem(processor: StoredProcessor): Item {
     createdAt: processor.createdAtMs,
     updatedAt: processor.updatedAtMs,
     version: processor.version,
+    ...(processor.resets > 0 ? { resets: processor.resets } : {}),
   };
 }
 
@@ -44,6 +50,7 @@ export function processorFromItem(item: Item): StoredProcessor {
     createdAtMs: Number(item.createdAt),
     updatedAtMs: Number(item.updatedAt ?? item.createdAt),
     version: Number(item.version ?? 0),
+    resets: Number(item.resets ?? 0),
   };
 }
 
