@@ -162,6 +162,56 @@ export function processorCases(api: Api, test: Test): void {
     expect(resumed.body.state).toBe("RUNNING");
   });
 
+  test("creates a SHARED processor, describes its share group, and keeps the queue routes off it", async () => {
+    const source = await api.createTopic("proc-shared", 1);
+    const name = uniqueTopic("proc-shared");
+    const created = await api.send("POST", processors(), {
+      name,
+      topics: [source],
+      handler: webhook,
+      ordering: "SHARED",
+      parallelism: 8,
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.definition).toMatchObject({ ordering: "SHARED", parallelism: 8 });
+    const described = await api.call(`${processors()}/${name}`);
+    expect(described.status).toBe(200);
+    expect(described.body.partitions).toEqual([]);
+    expect(described.body.shared).toEqual({
+      share_group_id: expect.stringMatching(/^__processor\./),
+      members: 0,
+      partitions: [
+        {
+          topic_name: source,
+          partition_id: 0,
+          start_offset: 0,
+          end_offset: 0,
+          high_watermark: 0,
+          in_flight: 0,
+          available: 0,
+          lag: 0,
+        },
+      ],
+    });
+    const group = `${api.cluster()}/share-groups/${described.body.shared.share_group_id}`;
+    const joined = await api.expectNoWrites(() =>
+      api.send("POST", `${group}/members`, { topic_names: [source] }),
+    );
+    expect(joined.status).toBe(400);
+    expect(joined.body.message).toMatch(/belong to shared processors/);
+    const refused = await api.send("POST", processors(), {
+      name: uniqueTopic("proc-shared-bad"),
+      topics: [source],
+      handler: webhook,
+      ordering: "SHARED",
+      bisect_on_error: true,
+    });
+    expect(refused.status).toBe(400);
+    expect(refused.body.message).toMatch(/^bisect_on_error: does not apply with ordering SHARED/);
+    expect((await api.send("DELETE", `${processors()}/${name}`)).status).toBe(204);
+    expect((await api.call(group)).status).toBe(404);
+  });
+
   test("PUT creates a processor, then replaces its definition keeping its progress and state", async () => {
     const source = await api.createTopic("proc-put");
     const name = uniqueTopic("proc-put");
