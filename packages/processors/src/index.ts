@@ -56,3 +56,4 @@ export {
 } from "./shared-group.js";
 export { SharedRunner, type SharedRunnerOptions } from "./shared-runner.js";
 export { type ProcessorState, ProcessorStore, type StoredProcessor } from "./store.js";
+export { EventLoopTurns, type Turns } from "./turns.js";

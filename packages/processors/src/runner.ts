@@ -36,6 +36,7 @@ import {
 } from "./progress.js";
 import { isSpent, retryDelayMs } from "./retry.js";
 import type { ProcessorStore, StoredProcessor } from "./store.js";
+import type { Turns } from "./turns.js";
 
 export interface RunnerOptions {
   engine: Engine;
@@ -58,6 +59,8 @@ export interface RunnerOptions {
    * within 1,000 and LOOKAHEAD_RECORDS_MAX.
    */
   lookaheadRecords?: number;
+  /** Taken before each step of the loop, so a process's other work is not starved (turns.ts). */
+  turns?: Turns;
   events?: ProcessorEvents;
 }
 
@@ -420,6 +423,7 @@ export class PartitionRunner {
   private async loop(): Promise<RunOutcome> {
     let lingered = false;
     for (;;) {
+      await this.options.turns?.take();
       if (this.commitFailure !== undefined) {
         const failure = this.commitFailure;
         this.commitFailure = undefined;
@@ -899,7 +903,12 @@ export class PartitionRunner {
 
   private interpret(batch: Batch, outcome: Outcome): void {
     const spec = this.definition.spec;
-    const offsets = new Set(batch.records.map((record) => record.offset));
+    // Only failures and outputs naming their source need it: built when first asked.
+    let batchOffsets: Set<number> | undefined;
+    const offsets = () => {
+      batchOffsets ??= new Set(batch.records.map((record) => record.offset));
+      return batchOffsets;
+    };
     const result: LaneResult = {
       done: [],
       doneTimestamps: [],
@@ -919,7 +928,7 @@ export class PartitionRunner {
       wholeError = outcome.error;
     } else {
       for (const failure of outcome.result.failures) {
-        if (!offsets.has(failure)) {
+        if (!offsets().has(failure)) {
           wholeError = `the handler named offset ${failure} as failed, which is not in the batch`;
           break;
         }
@@ -930,7 +939,7 @@ export class PartitionRunner {
       }
       outcome.result.outputs.forEach((output, index) => {
         if (wholeError) return;
-        if (output.sourceOffset !== undefined && !offsets.has(output.sourceOffset)) {
+        if (output.sourceOffset !== undefined && !offsets().has(output.sourceOffset)) {
           wholeError = `outputs[${index}].sourceOffset ${output.sourceOffset} is not an offset of the batch`;
           return;
         }
@@ -973,6 +982,17 @@ export class PartitionRunner {
     routed: RoutedOutput[],
     result: LaneResult,
   ): void {
+    if (named.size === 0) {
+      // Every record is done: no key to narrow down, no output to leave out.
+      for (const output of routed) result.outputs.push(output);
+      for (const record of batch.records) this.markDone(record, result, false);
+      result.processed += batch.records.length;
+      if (this.blocked.size > 0) {
+        const keys = new Set(batch.records.map((record) => this.keyOf(record)));
+        for (const key of keys) this.keySucceeded(key, result);
+      }
+      return;
+    }
     const firstFailure = new Map<string, number>();
     for (const record of batch.records) {
       if (!named.has(record.offset)) continue;

@@ -10,6 +10,7 @@ import { PartitionRunner, type ProcessorEvents, type RunOutcome } from "./runner
 import { sharedGroupId } from "./shared-group.js";
 import { SharedRunner } from "./shared-runner.js";
 import { ProcessorStore, type StoredProcessor } from "./store.js";
+import type { Turns } from "./turns.js";
 
 export interface ProcessorRuntimeOptions {
   engine: Engine;
@@ -25,6 +26,8 @@ export interface ProcessorRuntimeOptions {
   definitionRefreshMs?: number;
   /** The periodic sweep of `start()`. Default 1 s. */
   sweepIntervalMs?: number;
+  /** Shared by the runners: each step of each runner takes one (turns.ts). Default none. */
+  turns?: Turns;
   events?: ProcessorEvents & RuntimeEvents;
   /** Where shared processors take their records; default one over `engine` and `metadata`. */
   shareGroups?: ShareGroups;
@@ -330,6 +333,7 @@ export class ProcessorRuntime {
         ...(this.options.definitionRefreshMs === undefined
           ? {}
           : { definitionRefreshMs: this.options.definitionRefreshMs }),
+        ...(this.options.turns ? { turns: this.options.turns } : {}),
         ...(this.options.events ? { events: this.options.events } : {}),
       },
       processor,
