@@ -281,6 +281,7 @@ export class ProcessorRuntime {
         shareGroups: this.shareGroups,
         memberId: this.runnerId,
         ...(this.options.lingerMs === undefined ? {} : { lingerMs: this.options.lingerMs }),
+        ...(this.options.turns ? { turns: this.options.turns } : {}),
         ...(this.options.definitionRefreshMs === undefined
           ? {}
           : { definitionRefreshMs: this.options.definitionRefreshMs }),

@@ -18,6 +18,7 @@ import { isSpent, retryDelayMs } from "./retry.js";
 import type { ProcessorEvents, RunOutcome } from "./runner.js";
 import { sharedDeadLetterKey, sharedGroupId, sharedOutputKey } from "./shared-group.js";
 import type { ProcessorStore, StoredProcessor } from "./store.js";
+import type { Turns } from "./turns.js";
 
 export interface SharedRunnerOptions {
   engine: Engine;
@@ -31,6 +32,8 @@ export interface SharedRunnerOptions {
   lingerMs?: number;
   /** How often the runner reads its definition again (pause, delete). Default 1 s. */
   definitionRefreshMs?: number;
+  /** Shared with the other runners: each acquisition waits for one (turns.ts). Default none. */
+  turns?: Turns;
   events?: ProcessorEvents;
 }
 
@@ -162,6 +165,8 @@ export class SharedRunner {
   private async work(): Promise<void> {
     let failures = 0;
     while (!this.stopping()) {
+      // In a process with fast stores, a worker's steps would otherwise all run in microtasks.
+      await this.options.turns?.take();
       if (!(await this.refreshDefinition())) return;
       const spec = this.definition.spec;
       let records: AcquiredRecord[];
