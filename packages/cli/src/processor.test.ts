@@ -165,6 +165,13 @@ describe("sluice processor", () => {
         )
       ).stderr,
     ).toMatch(/--shared and --ordering key contradict each other/);
+    await sluice("processor", "pause", "ocr");
+    expect((await sluice("processor", "reset", "ocr", "--to-earliest")).stdout).toMatch(
+      /^TOPIC\s+PARTITION\s+START-OFFSET\s+LAG\norders\s+0\s+0\s+0\norders\s+1\s+0\s+0\n$/,
+    );
+    expect((await sluice("processor", "reset", "ocr", "--to-offset", "orders:0=0")).stderr).toMatch(
+      /offsets: processor ocr is SHARED; reset it to earliest, latest or a timestamp/,
+    );
   });
 
   it("creates from a definition file, the options overriding it", async () => {

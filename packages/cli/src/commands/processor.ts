@@ -337,6 +337,21 @@ export async function processorReset(ctx: CommandContext): Promise<number> {
     await write(ctx.io.stdout, `${JSON.stringify(detailsJson(details))}\n`);
     return 0;
   }
+  if (details.shared) {
+    await write(
+      ctx.io.stdout,
+      table(
+        ["TOPIC", "PARTITION", "START-OFFSET", "LAG"],
+        details.shared.partitions.map((partition) => [
+          partition.topicName,
+          partition.partitionId,
+          partition.startOffset,
+          partition.lag,
+        ]),
+      ),
+    );
+    return 0;
+  }
   await write(
     ctx.io.stdout,
     table(
