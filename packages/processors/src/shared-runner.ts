@@ -172,6 +172,7 @@ export class SharedRunner {
       let records: AcquiredRecord[];
       try {
         await this.ensureJoined();
+        if (!this.joined) return;
         const waitMs = Math.max(0, Math.min(this.options.lingerMs ?? 0, this.deadlineMs - this.clock.now()));
         ({ records } = await this.options.shareGroups.acquire(this.groupId, this.options.memberId, {
           maxRecords: spec.batchRecords,
@@ -203,6 +204,12 @@ export class SharedRunner {
 
   private async ensureJoined(): Promise<void> {
     if (this.joined) return;
+    // A join creates a group that does not exist, and deleting the processor deletes its group
+    // after its definition: read the definition again first, so a runner that read it before the
+    // deletion does not bring the group back (only one that reads it in the instant between the
+    // two can leave a group behind, which nothing uses again: the name is the incarnation's).
+    this.definitionReadAtMs = Number.NEGATIVE_INFINITY;
+    if (!(await this.refreshDefinition())) return;
     await this.options.shareGroups.join({
       groupId: this.groupId,
       memberId: this.options.memberId,
