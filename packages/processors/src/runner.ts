@@ -80,6 +80,7 @@ export interface CommittedEvent {
   deadLettered: number;
   filtered: number;
   outputs: number;
+  /** The partition's new checkpoint; -1 from a shared processor, which has none. */
   checkpoint: number;
   /** The source records' timestamps: produce-to-output latency for benchmarks. */
   doneTimestamps: number[];

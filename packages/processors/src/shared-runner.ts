@@ -359,7 +359,7 @@ export class SharedRunner {
       deadLettered,
       filtered,
       outputs: outputs.length,
-      checkpoint: -1,
+      checkpoint: -1, // No checkpoint: the share group's start offset is its counterpart.
       doneTimestamps: settlement.accept.map((record) => record.record.timestamp),
     });
   }
