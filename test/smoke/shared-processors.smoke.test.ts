@@ -104,11 +104,20 @@ describe("a shared processor in npm start", () => {
     expect([...values].sort()).toEqual(sent.map((value) => `done:${value}`).sort());
     expect(mostInFlight).toBe(4);
 
-    const described = await fetch(`${processors}/ocr`);
-    const details = (await described.json()) as {
+    // The last acceptance lands after its output, and the start offset moves past settled records
+    // at the group's next window read (the server's sweep): wait for both, bounded.
+    type Details = {
       partitions: unknown[];
       shared: { share_group_id: string; partitions: { start_offset: number; lag: number }[] };
     };
+    const settledBy = Date.now() + 20_000;
+    let details: Details;
+    for (;;) {
+      details = (await (await fetch(`${processors}/ocr`)).json()) as Details;
+      const [partition] = details.shared.partitions;
+      if ((partition?.start_offset === 8 && partition.lag === 0) || Date.now() > settledBy) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     expect(details.partitions).toEqual([]);
     expect(details.shared.share_group_id).toMatch(/^__processor\./);
     expect(details.shared.partitions).toEqual([expect.objectContaining({ start_offset: 8, lag: 0 })]);
