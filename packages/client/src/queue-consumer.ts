@@ -32,7 +32,10 @@ export interface QueueConsumerOptions {
   clientId?: string;
   /** Default: a new UUID. */
   memberId?: string;
-  /** Long-poll wait of each acquisition. Default 5,000 ms. */
+  /**
+   * Long-poll wait of each acquisition. Default 5,000 ms. One that carries acknowledgements waits
+   * at most `ackLingerMs`, so their answers are not held by an empty topic.
+   */
   pollWaitMs?: number;
   /** Renew the locks of records it holds (waiting or being handled) at half their length. Default true. */
   renewLocks?: boolean;
@@ -192,6 +195,8 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   private readonly options: QueueConsumerOptions;
   private readonly clock: ConsumerClock;
   private readonly maxRecords: number;
+  private readonly pollWaitMs: number;
+  private readonly ackLingerMs: number;
   /** Fewer records than this waiting: ask for more. */
   private readonly lowWater: number;
   private readonly explicit: boolean;
@@ -227,6 +232,9 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
     this.maxRecords = options.maxRecords ?? 10;
     this.lowWater = Math.floor(this.maxRecords / 2);
     this.explicit = options.acknowledgement === "explicit";
+    this.pollWaitMs = options.pollWaitMs ?? 5_000;
+    this.ackLingerMs =
+      options.ackLingerMs ?? (this.explicit ? ACK_LINGER_MS_EXPLICIT : ACK_LINGER_MS_IMPLICIT);
     options.signal?.addEventListener("abort", () => this.notify(), { once: true });
   }
 
@@ -386,7 +394,10 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
       try {
         const answer = await this.client.acquireRecords(this.groupId, this.memberId, {
           maxRecords: this.maxRecords - this.waiting.length,
-          timeoutMs: this.options.pollWaitMs ?? 5_000,
+          // Acknowledgements riding along are answered with the records: a poll carrying them
+          // waits no longer than they would have lingered, else an empty topic holds their
+          // answers for the whole long-poll. The next poll, without them, waits in full.
+          timeoutMs: acks.length > 0 ? Math.min(this.pollWaitMs, this.ackLingerMs) : this.pollWaitMs,
           acknowledgements: acks.map((ack) => ({
             topicName: ack.record.topicName,
             partitionId: ack.record.partitionId,
@@ -404,7 +415,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
         if (this.closed) return;
         this.notify();
         // Without a long-poll an empty answer comes at once: do not ask again at once.
-        if (answer.records.length === 0 && (this.options.pollWaitMs ?? 5_000) === 0)
+        if (answer.records.length === 0 && this.pollWaitMs === 0)
           await this.clock.sleep(IDLE_POLL_MS, this.stop.signal);
       } catch (error) {
         // Acknowledgements that rode along go out on their own (they may have been applied: a
@@ -450,11 +461,13 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   private scheduleFlush(): void {
     if (this.flushTimer) return;
     this.flushTimer = (async () => {
-      await this.clock.sleep(
-        this.options.ackLingerMs ?? (this.explicit ? ACK_LINGER_MS_EXPLICIT : ACK_LINGER_MS_IMPLICIT),
-      );
+      await this.clock.sleep(this.ackLingerMs);
       this.flushTimer = undefined;
-      while (this.pending.length > 0) await this.send(this.takePending());
+      // What waited out the linger goes, once: acknowledgements made while it travels wait for
+      // the next acquisition or a linger of their own, rather than chasing it one round trip
+      // after another (which sent most of them alone).
+      if (this.pending.length > 0) await this.send(this.takePending());
+      if (this.pending.length > 0) this.scheduleFlush();
     })();
   }
 
