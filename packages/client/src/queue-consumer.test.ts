@@ -225,6 +225,25 @@ describe("queue consumer", () => {
     expect(Math.max(...waits)).toBeLessThan(50);
   });
 
+  it("an acceptance riding a poll on an empty topic is answered within its linger, not after the long-poll", async () => {
+    await produce(4);
+    const waits: number[] = [];
+    const state = run(
+      consumer({ acknowledgement: "explicit", maxRecords: 4, pollWaitMs: 5_000, ackLingerMs: 250 }),
+      (record) => {
+        const askedAt = clientClock.now();
+        void record.accept().then(() => waits.push(clientClock.now() - askedAt));
+      },
+    );
+    await drive(() => waits.length === 4, 20_000);
+    expect(state.error).toBeUndefined();
+    // The first acceptance rides the poll asked for once the second record was taken (half of
+    // them gone); nothing more comes, so that poll would wait its 5 s before answering. Bounded
+    // by a linger or two (the poll's wait, the server's answer), never the long-poll.
+    expect(acquisitions).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...waits)).toBeLessThan(1_000);
+  });
+
   it("closing releases what the consumer held but had not acknowledged, at once, to the others", async () => {
     await produce(4);
     const first = consumer({ maxRecords: 4, acknowledgement: "explicit" });
