@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { Engine } from "@sluice/engine";
 import { createApp } from "@sluice/functions";
 import { ShareGroups } from "@sluice/queues";
@@ -242,6 +243,17 @@ describe("queue consumer", () => {
     // by a linger or two (the poll's wait, the server's answer), never the long-poll.
     expect(acquisitions).toBeGreaterThanOrEqual(2);
     expect(Math.max(...waits)).toBeLessThan(1_000);
+  });
+
+  it("polls and waits for room leave no listener behind on the consumer's signal", async () => {
+    await produce(40);
+    const queue = consumer({ maxRecords: 4 });
+    const state = run(queue, () => undefined);
+    await drive(() => state.seen.length === 40);
+    // White-box: the signal every wait listens on lives as long as the consumer; listeners left
+    // on it pile up (one per wait) and make each new one slower to add.
+    const stop = (queue as unknown as { stop: AbortController }).stop;
+    expect(getEventListeners(stop.signal, "abort").length).toBeLessThan(5);
   });
 
   it("closing releases what the consumer held but had not acknowledged, at once, to the others", async () => {

@@ -382,15 +382,25 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
         // Enough records wait, yet acknowledgements piled up (the handler settles records it
         // had earlier): they go on their own.
         if (this.pending.length >= this.maxRecords) void this.send(this.takePending());
+        let onAbort = () => {};
         await new Promise<void>((resolve) => {
           this.wakeFetch = resolve;
-          this.stop.signal.addEventListener("abort", () => resolve(), { once: true });
+          onAbort = () => resolve();
+          this.stop.signal.addEventListener("abort", onAbort, { once: true });
         });
+        // The signal lives as long as the consumer: a listener left on it per wait piles up, and
+        // adding one walks them all.
+        this.stop.signal.removeEventListener("abort", onAbort);
         this.wakeFetch = undefined;
         continue;
       }
       const acks = this.takePending();
       const askedAtMs = this.clock.now();
+      // Each request gets a signal of its own, tied to the consumer's for as long as it runs:
+      // fetch leaves its listeners on the signal it is given until that is collected.
+      const request = new AbortController();
+      const onStop = () => request.abort();
+      this.stop.signal.addEventListener("abort", onStop, { once: true });
       try {
         const answer = await this.client.acquireRecords(this.groupId, this.memberId, {
           maxRecords: this.maxRecords - this.waiting.length,
@@ -407,8 +417,9 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
           ...(this.options.maxBytes === undefined ? {} : { maxBytes: this.options.maxBytes }),
           ...(this.options.keyType === undefined ? {} : { keyType: this.options.keyType }),
           ...(this.options.valueType === undefined ? {} : { valueType: this.options.valueType }),
-          signal: this.stop.signal,
+          signal: request.signal,
         });
+        this.stop.signal.removeEventListener("abort", onStop);
         this.applyResults(acks, answer.acknowledgements, askedAtMs);
         this.sessionRenewAtMs = askedAtMs + answer.sessionRemainingMs / 2;
         for (const acquired of answer.records) this.waiting.push(new QueueRecord(this, acquired, askedAtMs));
@@ -418,6 +429,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
         if (answer.records.length === 0 && this.pollWaitMs === 0)
           await this.clock.sleep(IDLE_POLL_MS, this.stop.signal);
       } catch (error) {
+        this.stop.signal.removeEventListener("abort", onStop);
         // Acknowledgements that rode along go out on their own (they may have been applied: a
         // repeated ACCEPT or REJECT is accepted again).
         this.requeue(acks);
