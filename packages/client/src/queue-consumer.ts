@@ -204,7 +204,10 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   private readonly handed = new Set<QueueRecord>();
   private pending: PendingAck[] = [];
   private readonly sending = new Set<Promise<void>>();
-  private flushTimer: Promise<void> | undefined;
+  /** The linger of the oldest acknowledgement waiting; stopped when they leave with a poll. */
+  private flushTimer: AbortController | undefined;
+  /** A linger ran out while no poll was in flight: the next poll goes now, whatever waits. */
+  private pollNow = false;
   private started: Promise<void> | undefined;
   private loops: Promise<void>[] = [];
   private failure: { error: unknown } | undefined;
@@ -378,7 +381,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   /** Keeps up to `maxRecords` records waiting: asks for more once half of them were taken. */
   private async fetchLoop(): Promise<void> {
     while (!this.closed) {
-      if (this.waiting.length > this.lowWater) {
+      if (this.waiting.length > this.lowWater && !this.pollNow) {
         // Enough records wait, yet acknowledgements piled up (the handler settles records it
         // had earlier): they go on their own.
         if (this.pending.length >= this.maxRecords) void this.send(this.takePending());
@@ -394,7 +397,12 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
         this.wakeFetch = undefined;
         continue;
       }
+      this.pollNow = false;
       const acks = this.takePending();
+      // They leave now: the linger started for the oldest of them has nothing left to wait for,
+      // and the next acknowledgement starts a linger of its own (else it would go out alone
+      // well before the next poll, about one request per poll).
+      if (this.pending.length === 0) this.stopFlushTimer();
       const askedAtMs = this.clock.now();
       // Each request gets a signal of its own, tied to the consumer's for as long as it runs:
       // fetch leaves its listeners on the signal it is given until that is collected.
@@ -470,15 +478,32 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
     this.scheduleFlush();
   }
 
+  private stopFlushTimer(): void {
+    this.flushTimer?.abort();
+    this.flushTimer = undefined;
+  }
+
   private scheduleFlush(): void {
     if (this.flushTimer) return;
-    this.flushTimer = (async () => {
-      await this.clock.sleep(this.ackLingerMs);
+    const timer = new AbortController();
+    this.flushTimer = timer;
+    void (async () => {
+      await this.clock.sleep(this.ackLingerMs, timer.signal).catch(() => undefined);
+      // Stopped: what it waited for left with a poll.
+      if (this.flushTimer !== timer) return;
       this.flushTimer = undefined;
+      if (this.pending.length === 0) return;
+      if (this.wakeFetch && this.waiting.length < this.maxRecords) {
+        // No poll in flight and room for records: poll now, early, and the acknowledgements
+        // ride it (a request that also tops up the records, instead of one for them alone).
+        this.pollNow = true;
+        this.wakeFetch();
+        return;
+      }
       // What waited out the linger goes, once: acknowledgements made while it travels wait for
       // the next acquisition or a linger of their own, rather than chasing it one round trip
       // after another (which sent most of them alone).
-      if (this.pending.length > 0) await this.send(this.takePending());
+      await this.send(this.takePending());
       if (this.pending.length > 0) this.scheduleFlush();
     })();
   }
