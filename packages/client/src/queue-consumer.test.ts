@@ -26,6 +26,7 @@ let clientClock: SimulatedClock;
 let client: SluiceClient;
 let consumers: QueueConsumer[];
 let acquisitions: number;
+let acknowledgeRequests: number;
 
 beforeEach(async () => {
   serverClock = new SimulatedClock({ seed: 5, sleeps: "wait" });
@@ -35,11 +36,13 @@ beforeEach(async () => {
   const shareGroups = new ShareGroups({ engine, metadata, clock: serverClock });
   const app = createApp({ engine, metadata, clock: serverClock, shareGroups, clusterId: CLUSTER });
   acquisitions = 0;
+  acknowledgeRequests = 0;
   client = new SluiceClient({
     url: "http://sluice.test",
     clusterId: CLUSTER,
     fetch: async (url, init) => {
       if (url.endsWith("records:acquire")) acquisitions++;
+      if (url.endsWith("records:acknowledge")) acknowledgeRequests++;
       return app.request(url, init);
     },
   });
@@ -254,6 +257,23 @@ describe("queue consumer", () => {
     // on it pile up (one per wait) and make each new one slower to add.
     const stop = (queue as unknown as { stop: AbortController }).stop;
     expect(getEventListeners(stop.signal, "abort").length).toBeLessThan(5);
+  });
+
+  it("acknowledgements ride polls: a linger that runs out with no poll in flight polls early rather than sending them alone", async () => {
+    await produce(24);
+    let accepted = 0;
+    const state = run(
+      consumer({ acknowledgement: "explicit", maxRecords: 4, ackLingerMs: 50 }),
+      async (record) => {
+        await clientClock.sleep(20);
+        void record.accept().then(() => accepted++);
+      },
+    );
+    await drive(() => accepted === 24);
+    expect(state.error).toBeUndefined();
+    // Polls come every two records (40 ms of handling) or when a linger runs out; only the last
+    // acknowledgements, made while the final poll waits on an empty topic, may go alone.
+    expect(acknowledgeRequests).toBeLessThanOrEqual(1);
   });
 
   it("closing releases what the consumer held but had not acknowledged, at once, to the others", async () => {
