@@ -11,8 +11,9 @@
  * 2. rebalance on a clean join and leave: a member joins (then leaves) a stable group; time from
  *    the join (the leave) until every partition is owned and fetched again, by the members that
  *    are left;
- * 3. rebalance after a crash: a member is cut off from the server without leaving; time until the
- *    others own every partition again (bounded below by the session timeout);
+ * 3. rebalance after a crash: one more member joins, then is cut off from the server without
+ *    leaving; time until the others own every partition again (bounded below by the session
+ *    timeout);
  * 4. commit latency: one member commits its position, one commit at a time.
  */
 import { mkdtemp, rm } from "node:fs/promises";
@@ -51,13 +52,19 @@ export async function main(argv: string[]): Promise<void> {
   const durability = values.durability === "fsync" ? "fsync" : "buffered";
   const server = await startServer(dataDir, durability);
   const cutOff = new Set<number>();
-  const clientFor = (member: number) =>
+  // Members that drain use the client as users get it (binary reads over node:http); only a member
+  // to be cut off in the crash rounds is given a fetch the benchmark can break.
+  const clientFor = (member: number, cuttable = false) =>
     new SluiceClient({
       url: server.url,
-      fetch: (input, init) =>
-        cutOff.has(member)
-          ? Promise.reject(new TypeError("fetch failed (cut off by the benchmark)"))
-          : fetch(input, init),
+      ...(cuttable
+        ? {
+            fetch: (input: string | URL | Request, init?: RequestInit) =>
+              cutOff.has(member)
+                ? Promise.reject(new TypeError("fetch failed (cut off by the benchmark)"))
+                : fetch(input, init),
+          }
+        : {}),
     });
   const consumerOptions = {
     groupId: GROUP,
@@ -84,8 +91,8 @@ export async function main(argv: string[]): Promise<void> {
     const allDrained = new Promise<void>((resolve) => {
       drained = resolve;
     });
-    const startMember = (index: number) => {
-      const consumer = clientFor(index).groupConsumer(consumerOptions);
+    const startMember = (index: number, cuttable = false) => {
+      const consumer = clientFor(index, cuttable).groupConsumer(consumerOptions);
       const loop = (async () => {
         for await (const batch of consumer) {
           consumed += batch.records.length;
@@ -173,24 +180,26 @@ export async function main(argv: string[]): Promise<void> {
     }
     progressDone();
 
-    // 3. A member cut off without leaving.
+    // 3. A member cut off without leaving: one more member joins, the group settles, then every
+    // request of that member fails; timed until the others own every partition again.
     const crashes: number[] = [];
     for (let round = 0; round < Number(values.crashes); round++) {
       progress(`rebalance after a crash: round ${round + 1}/${values.crashes}`);
+      const victimIndex = consumerCount + 1 + round;
+      const victim = startMember(victimIndex, true);
+      await settled([...members.map((member) => member.consumer), victim.consumer], partitions);
+      const crashStart = performance.now();
+      cutOff.add(victimIndex);
       await settled(
         members.map((member) => member.consumer),
-        partitions,
-      );
-      const victim = round % consumerCount;
-      const crashStart = performance.now();
-      cutOff.add(victim);
-      await settled(
-        members.filter((_, index) => index !== victim).map((member) => member.consumer),
         partitions,
         sessionMs * 3,
       );
       crashes.push(performance.now() - crashStart);
-      cutOff.delete(victim);
+      cutOff.delete(victimIndex);
+      // Expired by the group, it may be told it is fenced as it leaves; either way it is gone.
+      await victim.consumer.close().catch(() => undefined);
+      await victim.loop.catch(() => undefined);
     }
     progressDone();
 

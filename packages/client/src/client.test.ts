@@ -521,6 +521,45 @@ describe("readPartitionBatches", () => {
     expect((await end.decode()).records).toEqual([]);
   });
 
+  it("decodes a page in parts, each from after the last record of the one before, plain or compressed", async () => {
+    for (const codec of ["uncompressed", "gzip"] as const) {
+      const topic = `parts-${codec}`;
+      await client.createTopic(topic, { configs: { "compression.type": codec } });
+      for (let batch = 0; batch < 4; batch++) {
+        await client.produceMany(
+          topic,
+          Array.from({ length: 5 }, (_, n) => ({ partitionId: 0, value: `v${batch * 5 + n}` })),
+        );
+      }
+      const options = { offset: 2, valueType: "STRING" } as const;
+      const page = await client.fetchPartitionBatches(topic, 0, options);
+      const whole = (await page.decode()).records;
+      expect(
+        whole.map((record) => record.offset),
+        codec,
+      ).toEqual(Array.from({ length: 18 }, (_, n) => n + 2));
+      for (const size of [1, 3, 5, 7]) {
+        const parts: number[][] = [];
+        let from: number | undefined;
+        for (;;) {
+          const part = await page.decode(size, from);
+          if (part.records.length === 0) break;
+          expect(part.records.length, `${codec} parts of ${size}`).toBeLessThanOrEqual(size);
+          parts.push(part.records.map((record) => record.offset));
+          from = part.records[part.records.length - 1]!.offset + 1;
+          expect(part.nextOffset).toBe(from === 20 ? page.nextOffset : from);
+        }
+        expect(parts.flat(), `${codec} parts of ${size}`).toEqual(whole.map((record) => record.offset));
+      }
+      // A part may also start anywhere, not only where the last one ended.
+      expect((await page.decode(2, 11)).records.map((record) => dataText(record.value))).toEqual([
+        "v11",
+        "v12",
+      ]);
+      expect((await page.decode(2, 3)).records.map((record) => dataText(record.value))).toEqual(["v3", "v4"]);
+    }
+  });
+
   it("long-polls as the JSON read does: records committed during the wait come back", async () => {
     await client.createTopic("waiting");
     const pending = client.readPartitionBatches("waiting", 0, { offset: 0, timeoutMs: 10_000 });

@@ -1,8 +1,10 @@
 import { toPartitionActivity, toTopicActivity } from "./activity.js";
 import { type Data, type DataType, fromBase64, RangeDecoder, toData, toWireHeaders } from "./data.js";
+import { decodedPage } from "./decoded-page.js";
 import { errorFromResponse, SluiceConnectionError, SluiceHttpError } from "./errors.js";
 import { GroupConsumer, type GroupConsumerOptions } from "./group-consumer.js";
 import { parseConcatenatedJson } from "./json-stream.js";
+import { type BytesResponse, type GetBytes, nodeGetBytes } from "./node-transport.js";
 import type {
   ProcessorDefinition,
   ProcessorDetails,
@@ -27,7 +29,12 @@ import type {
   StartOffsetResetResult,
   StartOffsetResetTarget,
 } from "./queue-types.js";
-import { RecordBatchFormatError, type VisitedBatches, visitRecordBatches } from "./record-batch.js";
+import {
+  RecordBatchFormatError,
+  type VisitedBatches,
+  visitRecordBatches,
+  type WalkStart,
+} from "./record-batch.js";
 import { parseServerSentEvents } from "./sse.js";
 import type {
   BatchEntry,
@@ -127,12 +134,15 @@ const STREAM_TIMEOUT_MAX_MS = 30_000;
 export class SluiceClient {
   readonly url: string;
   private readonly fetchFn: FetchFunction;
+  /** Binary reads' transport under Node when no `fetch` was given (node-transport.ts). */
+  private readonly getBytes: GetBytes | undefined;
   private readonly headers: Record<string, string>;
   private clusterIdPromise: Promise<string> | undefined;
 
   constructor(options: SluiceClientOptions) {
     this.url = options.url.replace(/\/+$/, "");
     this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
+    this.getBytes = options.fetch ? undefined : nodeGetBytes(this.url);
     this.headers = options.headers ?? {};
     if (options.clusterId !== undefined) this.clusterIdPromise = Promise.resolve(options.clusterId);
   }
@@ -411,27 +421,40 @@ export class SluiceClient {
     partition: number,
     options: ReadOptions = {},
   ): Promise<BatchPage> {
-    const response = await this.send("GET", `${await this.partitionPath(topic, partition)}/records`, {
+    const path = `${await this.partitionPath(topic, partition)}/records`;
+    const spec: RequestSpec = {
       query: readQuery({ ...options, keyType: undefined, valueType: undefined }),
       headers: { accept: RECORD_BATCH_MEDIA_TYPE },
-      signal: options.signal,
-    });
-    if (!(response.headers.get("content-type") ?? "").startsWith(RECORD_BATCH_MEDIA_TYPE)) {
-      const result = toReadResult(asObject(await response.json()), partition);
-      return { ...result, empty: result.records.length === 0, decode: async () => result };
+      ...optional("signal", options.signal),
+    };
+    const answer = this.getBytes
+      ? answerOfBytes(await this.sendForBytes(path, spec))
+      : answerOfResponse(await this.send("GET", path, spec));
+    if (!(answer.header("content-type") ?? "").startsWith(RECORD_BATCH_MEDIA_TYPE)) {
+      const result = toReadResult(asObject(await answer.json()), partition);
+      return decodedPage(result);
     }
-    const bytes = new Uint8Array(await response.arrayBuffer());
+    const bytes = await answer.bytes();
+    const header = answer.header;
     const offsets = {
-      nextOffset: offsetHeader(response, "sluice-next-offset"),
-      highWatermark: offsetHeader(response, "sluice-high-watermark"),
-      logStartOffset: offsetHeader(response, "sluice-log-start-offset"),
+      nextOffset: offsetHeader(header, "sluice-next-offset"),
+      highWatermark: offsetHeader(header, "sluice-high-watermark"),
+      logStartOffset: offsetHeader(header, "sluice-log-start-offset"),
     };
     const clusterId = await this.clusterId();
+    const page = { topic, partition, clusterId, ...offsets };
+    // Where the last decode stopped, so the next one from there skips what was walked.
+    let resume: { offset: number; start: WalkStart } | undefined;
     return {
       ...offsets,
       empty: bytes.byteLength === 0,
-      decode: (maxRecords = Number.POSITIVE_INFINITY) =>
-        this.decodeBatchPage(bytes, { topic, partition, clusterId, ...offsets }, options, maxRecords),
+      decode: async (maxRecords = Number.POSITIVE_INFINITY, fromOffset?: number) => {
+        const start = resume && resume.offset === fromOffset ? resume.start : undefined;
+        const decoded = await this.decodeBatchPage(bytes, page, options, maxRecords, fromOffset, start);
+        const last = decoded.result.records[decoded.result.records.length - 1];
+        resume = last && decoded.resume ? { offset: last.offset + 1, start: decoded.resume } : undefined;
+        return decoded.result;
+      },
     };
   }
 
@@ -447,11 +470,13 @@ export class SluiceClient {
     },
     options: ReadOptions,
     maxRecords: number,
-  ): Promise<ReadResult> {
+    fromOffset: number | undefined,
+    start: WalkStart | undefined,
+  ): Promise<{ result: ReadResult; resume: WalkStart | undefined }> {
     const { topic, partition, logStartOffset } = page;
     // The first batch holds the offset read from. For `earliest` or `latest` the server chose that
     // offset: a batch boundary at or after the log start, so the log start bounds what to skip.
-    const explicitFrom = typeof options.offset === "number" ? options.offset : undefined;
+    const explicitFrom = fromOffset ?? (typeof options.offset === "number" ? options.offset : undefined);
     const keyType = options.keyType ?? "JSON";
     const valueType = options.valueType ?? "JSON";
     const fields = new RangeDecoder(bytes);
@@ -475,6 +500,7 @@ export class SluiceClient {
           });
           return records.length < maxRecords;
         },
+        start,
       );
     } catch (error) {
       if (!(error instanceof RecordBatchFormatError)) throw error;
@@ -483,18 +509,25 @@ export class SluiceClient {
     }
     if (visited.compressed) {
       const offset = explicitFrom ?? Math.max(logStartOffset, visited.firstBaseOffset ?? logStartOffset);
-      return this.readRangeAsJson(page, offset, options, maxRecords);
+      // Resumed at the compressed batch, the next decode goes straight to its JSON read.
+      return {
+        result: await this.readRangeAsJson(page, offset, options, maxRecords),
+        resume: visited.resume,
+      };
     }
     // The batches may run past max_records, which is exact here as in the JSON form.
     const last = records[records.length - 1];
     return {
-      clusterId: page.clusterId,
-      topicName: topic,
-      partitionId: partition,
-      records,
-      nextOffset: last && records.length >= maxRecords ? last.offset + 1 : page.nextOffset,
-      highWatermark: page.highWatermark,
-      logStartOffset,
+      result: {
+        clusterId: page.clusterId,
+        topicName: topic,
+        partitionId: partition,
+        records,
+        nextOffset: last && records.length >= maxRecords ? last.offset + 1 : page.nextOffset,
+        highWatermark: page.highWatermark,
+        logStartOffset,
+      },
+      resume: visited.resume,
     };
   }
 
@@ -1027,6 +1060,32 @@ export class SluiceClient {
   }
 
   /** Sends a request; answers other than 2xx are thrown as SluiceHttpError. */
+  /** A GET over `getBytes`, with `send`'s headers, query and errors. */
+  private async sendForBytes(path: string, spec: RequestSpec): Promise<BytesResponse> {
+    const url = new URL(`${this.url}${path}`);
+    for (const [name, value] of Object.entries(spec.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(name, String(value));
+    }
+    const headers: Record<string, string> = { accept: "application/json", ...this.headers, ...spec.headers };
+    let response: BytesResponse;
+    try {
+      response = await (this.getBytes as GetBytes)(url, headers, spec.signal);
+    } catch (error) {
+      if (spec.signal?.aborted) throw error;
+      throw new SluiceConnectionError(this.url, error);
+    }
+    if (response.status < 200 || response.status > 299) {
+      const retryAfter = response.header("retry-after");
+      throw await errorFromResponse(
+        new Response(response.bytes, {
+          status: response.status,
+          headers: retryAfter === undefined ? {} : { "retry-after": retryAfter },
+        }),
+      );
+    }
+    return response;
+  }
+
   private async send(method: string, path: string, spec: RequestSpec = {}): Promise<Response> {
     const url = new URL(path.startsWith("http") ? path : `${this.url}${path}`);
     for (const [name, value] of Object.entries(spec.query ?? {})) {
@@ -1296,8 +1355,33 @@ function readQuery(
   };
 }
 
-function offsetHeader(response: Response, name: string): number {
-  const value = Number(response.headers.get(name) ?? Number.NaN);
+/** A read's answer, from either transport. */
+interface ReadAnswer {
+  header(name: string): string | undefined;
+  json(): Promise<unknown>;
+  bytes(): Promise<Uint8Array>;
+}
+
+function answerOfResponse(response: Response): ReadAnswer {
+  return {
+    header: (name) => response.headers.get(name) ?? undefined,
+    json: () => response.json(),
+    bytes: async () => new Uint8Array(await response.arrayBuffer()),
+  };
+}
+
+const utf8Text = new TextDecoder();
+
+function answerOfBytes(response: BytesResponse): ReadAnswer {
+  return {
+    header: (name) => response.header(name),
+    json: async () => JSON.parse(utf8Text.decode(response.bytes)) as unknown,
+    bytes: async () => response.bytes,
+  };
+}
+
+function offsetHeader(header: (name: string) => string | undefined, name: string): number {
+  const value = Number(header(name) ?? Number.NaN);
   if (!Number.isSafeInteger(value) || value < 0) {
     throw new SluiceHttpError(
       502,

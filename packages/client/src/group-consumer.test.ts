@@ -179,6 +179,34 @@ describe("group consumer", () => {
       expect(announced(member.events)).toEqual(names(member.consumer.assignment()));
   });
 
+  it("hands a page out in parts of at most maxPollRecords, each partition's records in order, once", async () => {
+    await produce(23);
+    const sizes: number[] = [];
+    for (const readFormat of ["record-batch", "json"] as const) {
+      sizes.length = 0;
+      const member = start(
+        { groupId: `parts-${readFormat}`, maxPollRecords: 4, readFormat },
+        async (running) => {
+          sizes.push(running.seen.length - sizes.reduce((sum, size) => sum + size, 0));
+        },
+      );
+      await until(() => member.seen.length >= 4 * 23, `every record delivered (${readFormat})`);
+      expect([...member.seen].sort(), readFormat).toEqual(all(23));
+      for (const partition of [0, 1, 2, 3]) {
+        const offsets = member.seen
+          .filter((entry) => entry.startsWith(`${partition}:`))
+          .map((entry) => Number(entry.split(":")[1]));
+        expect(offsets, `${readFormat} partition ${partition}`).toEqual(
+          offsets.slice().sort((a, b) => a - b),
+        );
+      }
+      // Each partition's 23 records came as one page, handed out as five parts of 4 and one of 3.
+      expect(Math.max(...sizes), readFormat).toBe(4);
+      expect(sizes.length, readFormat).toBe(4 * 6);
+      await member.consumer.close();
+    }
+  });
+
   it("on close commits, leaves, and the other member takes over every partition from there", async () => {
     const a = start();
     const b = start();

@@ -1,5 +1,6 @@
 import type { SluiceClient } from "./client.js";
 import type { DataType } from "./data.js";
+import { decodedPage } from "./decoded-page.js";
 import { SluiceConnectionError, SluiceHttpError } from "./errors.js";
 import type {
   AutoOffsetReset,
@@ -65,6 +66,12 @@ export interface GroupConsumerOptions {
   fetchWaitMs?: number;
   /** Passed to each fetch as `max_bytes`. */
   maxBytes?: number;
+  /**
+   * Most records in one batch handed to the loop (Kafka's `max.poll.records`). Default 500. A
+   * fetched page holding more is handed out in parts, decoded as they go: few record objects are
+   * alive at once, which keeps garbage collection cheap at high rates.
+   */
+  maxPollRecords?: number;
   keyType?: DataType;
   valueType?: DataType;
   /**
@@ -121,7 +128,11 @@ interface ReadyPage {
   generation: number;
   tp: TopicPartition;
   page: BatchPage;
+  /** Where its next part starts, once a part of it was handed out. */
+  from?: number;
 }
+
+const MAX_POLL_RECORDS_DEFAULT = 500;
 
 const FENCED_CODES = new Set(["UNKNOWN_MEMBER_ID", "FENCED_MEMBER_EPOCH"]);
 const RETRY_DELAY_MS = 1_000;
@@ -331,21 +342,33 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
         partition?.generation === entry.generation &&
         partition.status === "active";
       if (!partition || partition.generation !== entry.generation) continue;
-      partition.buffered = Math.max(0, partition.buffered - 1);
-      if (!current()) continue;
+      const finished = () => {
+        partition.buffered = Math.max(0, partition.buffered - 1);
+      };
+      if (!current()) {
+        finished();
+        continue;
+      }
+      const maxRecords = this.options.maxPollRecords ?? MAX_POLL_RECORDS_DEFAULT;
       let result: ReadResult;
       try {
-        result = await entry.page.decode();
+        result = await entry.page.decode(maxRecords, entry.from);
       } catch (error) {
+        finished();
         if (!current()) continue;
         // Damaged on the way (the server checks every CRC before it sends): read it again.
         if (isTransient(error)) this.invalidate(partition);
         else this.fail(error);
         continue;
       }
+      const last = result.records[result.records.length - 1];
+      if (last && result.records.length >= maxRecords && last.offset + 1 < entry.page.nextOffset) {
+        // More of this page to hand out: it stays first, so the partition's records keep their order.
+        entry.from = last.offset + 1;
+        this.ready.unshift(entry);
+      } else finished();
       // The partition may have been revoked, lost or seeked while the page was decoded.
       if (!current()) continue;
-      const last = result.records[result.records.length - 1];
       if (!last) continue;
       partition.position = last.offset + 1;
       return {
@@ -747,10 +770,6 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
 }
 
 /** A page read as JSON, already decoded. */
-function decodedPage(result: ReadResult): BatchPage {
-  return { ...result, empty: result.records.length === 0, decode: async () => result };
-}
-
 function findOffset(committed: CommittedGroupOffset[], tp: TopicPartition): CommittedGroupOffset | undefined {
   return committed.find(
     (offset) => offset.topicName === tp.topicName && offset.partitionId === tp.partitionId,

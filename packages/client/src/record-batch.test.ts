@@ -1,7 +1,13 @@
 import { crc32c as coreCrc32c, encodeRecordBatch, patchBaseOffset } from "@sluice/core";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { crc32c, decodeRecordBatches, RecordBatchFormatError } from "./record-batch.js";
+import {
+  crc32c,
+  crc32cIsNative,
+  crc32cPortable,
+  decodeRecordBatches,
+  RecordBatchFormatError,
+} from "./record-batch.js";
 
 const text = new TextEncoder();
 
@@ -27,6 +33,18 @@ describe("crc32c", () => {
     ] as const) {
       expect(crc32c(bytes, start, end), `${start}..${end}`).toBe(coreCrc32c(bytes.subarray(start, end)));
     }
+  });
+
+  it("uses the native implementation under Node, and it agrees with the portable one on batch-sized ranges", () => {
+    expect(crc32cIsNative).toBe(true); // @node-rs/crc32 is installed with the workspace
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 512, maxLength: 4_096 }), fc.nat(511), (content, skip) => {
+        const start = skip % (content.length - 511);
+        expect(crc32c(content, start)).toBe(crc32cPortable(content, start));
+        expect(crc32c(content, start)).toBe(coreCrc32c(content.subarray(start)));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it("agrees with @sluice/core's for any range of any view, aligned or not (the word loop and its edges)", () => {

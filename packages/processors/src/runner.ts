@@ -899,7 +899,12 @@ export class PartitionRunner {
 
   private interpret(batch: Batch, outcome: Outcome): void {
     const spec = this.definition.spec;
-    const offsets = new Set(batch.records.map((record) => record.offset));
+    // Only failures and outputs naming their source need it: built when first asked.
+    let batchOffsets: Set<number> | undefined;
+    const offsets = () => {
+      batchOffsets ??= new Set(batch.records.map((record) => record.offset));
+      return batchOffsets;
+    };
     const result: LaneResult = {
       done: [],
       doneTimestamps: [],
@@ -919,7 +924,7 @@ export class PartitionRunner {
       wholeError = outcome.error;
     } else {
       for (const failure of outcome.result.failures) {
-        if (!offsets.has(failure)) {
+        if (!offsets().has(failure)) {
           wholeError = `the handler named offset ${failure} as failed, which is not in the batch`;
           break;
         }
@@ -930,7 +935,7 @@ export class PartitionRunner {
       }
       outcome.result.outputs.forEach((output, index) => {
         if (wholeError) return;
-        if (output.sourceOffset !== undefined && !offsets.has(output.sourceOffset)) {
+        if (output.sourceOffset !== undefined && !offsets().has(output.sourceOffset)) {
           wholeError = `outputs[${index}].sourceOffset ${output.sourceOffset} is not an offset of the batch`;
           return;
         }
@@ -973,6 +978,17 @@ export class PartitionRunner {
     routed: RoutedOutput[],
     result: LaneResult,
   ): void {
+    if (named.size === 0) {
+      // Every record is done: no key to narrow down, no output to leave out.
+      for (const output of routed) result.outputs.push(output);
+      for (const record of batch.records) this.markDone(record, result, false);
+      result.processed += batch.records.length;
+      if (this.blocked.size > 0) {
+        const keys = new Set(batch.records.map((record) => this.keyOf(record)));
+        for (const key of keys) this.keySucceeded(key, result);
+      }
+      return;
+    }
     const firstFailure = new Map<string, number>();
     for (const record of batch.records) {
       if (!named.has(record.offset)) continue;

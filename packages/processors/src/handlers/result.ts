@@ -26,11 +26,13 @@ export class MalformedResultError extends Error {
 
 const utf8 = new TextEncoder();
 
-function bytes(value: unknown, field: string): Uint8Array | null {
+function bytes(value: unknown, index: number, suffix: string): Uint8Array | null {
   if (value === null) return null;
-  if (typeof value === "string") return utf8.encode(value);
   if (value instanceof Uint8Array) return value;
-  throw new MalformedResultError(`${field} must be bytes, a string or null, got ${describe(value)}`);
+  if (typeof value === "string") return utf8.encode(value);
+  throw new MalformedResultError(
+    `${at(index, suffix)} must be bytes, a string or null, got ${describe(value)}`,
+  );
 }
 
 function describe(value: unknown): string {
@@ -39,10 +41,11 @@ function describe(value: unknown): string {
   return typeof value === "object" ? "an object" : `${typeof value} ${JSON.stringify(value)}`;
 }
 
-function optionalInteger(value: unknown, field: string): number | undefined {
-  if (value === undefined) return undefined;
+function integer(value: unknown, index: number, suffix: string): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
-    throw new MalformedResultError(`${field} must be a non-negative integer, got ${describe(value)}`);
+    throw new MalformedResultError(
+      `${at(index, suffix)} must be a non-negative integer, got ${describe(value)}`,
+    );
   }
   return value;
 }
@@ -64,38 +67,56 @@ export function checkModuleResult(value: unknown): HandlerResult {
   };
 }
 
+/**
+ * One output, checked. It runs for every output of every batch, so the happy path makes no field
+ * names (`at` makes one only for a message), no closures and no throwaway objects.
+ */
 function checkModuleOutput(output: ProcessorOutput, index: number): HandlerOutput {
-  const field = `outputs[${index}]`;
   if (typeof output !== "object" || output === null)
-    throw new MalformedResultError(`${field} must be an object, got ${describe(output)}`);
+    throw new MalformedResultError(`${at(index)} must be an object, got ${describe(output)}`);
   if (output.topic !== undefined && typeof output.topic !== "string")
-    throw new MalformedResultError(`${field}.topic must be a string`);
-  if (!("value" in output)) throw new MalformedResultError(`${field}.value is missing (null for none)`);
-  const headers = checkList(output.headers, `${field}.headers`).map((header, headerIndex) => {
-    const headerField = `${field}.headers[${headerIndex}]`;
-    if (
-      typeof header !== "object" ||
-      header === null ||
-      typeof (header as { key?: unknown }).key !== "string"
-    ) {
-      throw new MalformedResultError(`${headerField} must be { key, value }`);
-    }
-    const { key, value } = header as { key: string; value: unknown };
-    return { key, value: bytes(value ?? null, `${headerField}.value`) };
-  });
-  const partition = optionalInteger(output.partition, `${field}.partition`);
-  const timestamp = optionalInteger(output.timestamp, `${field}.timestamp`);
+    throw new MalformedResultError(`${at(index, ".topic")} must be a string`);
+  if (!("value" in output))
+    throw new MalformedResultError(`${at(index, ".value")} is missing (null for none)`);
+  const record: ProduceRecord = {
+    key: output.key === undefined || output.key === null ? null : bytes(output.key, index, ".key"),
+    value: bytes(output.value, index, ".value"),
+  };
+  const headerList = output.headers;
+  if (headerList !== undefined && headerList !== null) {
+    const listed = Array.isArray(headerList) ? headerList : checkList(headerList, at(index, ".headers"));
+    if (listed.length > 0)
+      record.headers = listed.map((header, headerIndex) => checkHeader(header, index, headerIndex));
+  }
+  if (output.partition !== undefined) record.partition = integer(output.partition, index, ".partition");
+  if (output.timestamp !== undefined) record.timestamp = integer(output.timestamp, index, ".timestamp");
   return {
     topic: output.topic,
-    sourceOffset: optionalInteger(output.sourceOffset, `${field}.sourceOffset`),
-    record: {
-      key: bytes(output.key ?? null, `${field}.key`),
-      value: bytes(output.value, `${field}.value`),
-      ...(headers.length > 0 ? { headers } : {}),
-      ...(partition === undefined ? {} : { partition }),
-      ...(timestamp === undefined ? {} : { timestamp }),
-    },
+    sourceOffset:
+      output.sourceOffset === undefined ? undefined : integer(output.sourceOffset, index, ".sourceOffset"),
+    record,
   };
+}
+
+function checkHeader(
+  header: unknown,
+  index: number,
+  headerIndex: number,
+): { key: string; value: Uint8Array | null } {
+  if (
+    typeof header !== "object" ||
+    header === null ||
+    typeof (header as { key?: unknown }).key !== "string"
+  ) {
+    throw new MalformedResultError(`${at(index, `.headers[${headerIndex}]`)} must be { key, value }`);
+  }
+  const { key, value } = header as { key: string; value: unknown };
+  return { key, value: bytes(value ?? null, index, `.headers[${headerIndex}].value`) };
+}
+
+/** The name of output `index`'s field `suffix` in a message: `outputs[3].key`. */
+function at(index: number, suffix = ""): string {
+  return `outputs[${index}]${suffix}`;
 }
 
 export function checkList(value: unknown, field: string): unknown[] {
