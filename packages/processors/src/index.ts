@@ -44,3 +44,4 @@ export {
 } from "./runner.js";
 export { ProcessorRuntime, type ProcessorRuntimeOptions, type RuntimeEvents } from "./runtime.js";
 export { type ProcessorState, ProcessorStore, type StoredProcessor } from "./store.js";
+export { EventLoopTurns, type Turns } from "./turns.js";

@@ -36,6 +36,7 @@ import {
 } from "./progress.js";
 import { isSpent, retryDelayMs } from "./retry.js";
 import type { ProcessorStore, StoredProcessor } from "./store.js";
+import type { Turns } from "./turns.js";
 
 export interface RunnerOptions {
   engine: Engine;
@@ -58,6 +59,8 @@ export interface RunnerOptions {
    * within 1,000 and LOOKAHEAD_RECORDS_MAX.
    */
   lookaheadRecords?: number;
+  /** Taken before each step of the loop, so a process's other work is not starved (turns.ts). */
+  turns?: Turns;
   events?: ProcessorEvents;
 }
 
@@ -420,6 +423,7 @@ export class PartitionRunner {
   private async loop(): Promise<RunOutcome> {
     let lingered = false;
     for (;;) {
+      await this.options.turns?.take();
       if (this.commitFailure !== undefined) {
         const failure = this.commitFailure;
         this.commitFailure = undefined;

@@ -7,6 +7,7 @@ import { progressKey } from "./keys.js";
 import { progressFromItem } from "./progress.js";
 import { PartitionRunner, type ProcessorEvents, type RunOutcome } from "./runner.js";
 import { ProcessorStore, type StoredProcessor } from "./store.js";
+import type { Turns } from "./turns.js";
 
 export interface ProcessorRuntimeOptions {
   engine: Engine;
@@ -22,6 +23,8 @@ export interface ProcessorRuntimeOptions {
   definitionRefreshMs?: number;
   /** The periodic sweep of `start()`. Default 1 s. */
   sweepIntervalMs?: number;
+  /** Shared by the runners: each step of each runner takes one (turns.ts). Default none. */
+  turns?: Turns;
   events?: ProcessorEvents & RuntimeEvents;
 }
 
@@ -221,6 +224,7 @@ export class ProcessorRuntime {
         ...(this.options.definitionRefreshMs === undefined
           ? {}
           : { definitionRefreshMs: this.options.definitionRefreshMs }),
+        ...(this.options.turns ? { turns: this.options.turns } : {}),
         ...(this.options.events ? { events: this.options.events } : {}),
       },
       processor,

@@ -6,6 +6,7 @@ import type { Engine } from "@sluice/engine";
 import { isProcessor, type Processor } from "@sluice/processor-sdk";
 import {
   combineEvents,
+  EventLoopTurns,
   Handlers,
   ProcessorAdmin,
   ProcessorRuntime,
@@ -61,6 +62,8 @@ export async function startLocalProcessors(options: LocalProcessorsOptions): Pro
     metadata: options.metadata,
     handlers,
     lingerMs: LOCAL_LINGER_MS,
+    // The runners share the event loop with the HTTP server: they take turns with its I/O.
+    turns: new EventLoopTurns(),
     ...(options.sweepIntervalMs === undefined ? {} : { sweepIntervalMs: options.sweepIntervalMs }),
     events: combineEvents(processorMetrics(options.metrics ?? noopMetrics), {
       recordFailed: (event) => {
