@@ -1,3 +1,4 @@
+import { getEventListeners } from "node:events";
 import { Engine } from "@sluice/engine";
 import { createApp } from "@sluice/functions";
 import { ShareGroups } from "@sluice/queues";
@@ -25,6 +26,7 @@ let clientClock: SimulatedClock;
 let client: SluiceClient;
 let consumers: QueueConsumer[];
 let acquisitions: number;
+let acknowledgeRequests: number;
 
 beforeEach(async () => {
   serverClock = new SimulatedClock({ seed: 5, sleeps: "wait" });
@@ -34,11 +36,13 @@ beforeEach(async () => {
   const shareGroups = new ShareGroups({ engine, metadata, clock: serverClock });
   const app = createApp({ engine, metadata, clock: serverClock, shareGroups, clusterId: CLUSTER });
   acquisitions = 0;
+  acknowledgeRequests = 0;
   client = new SluiceClient({
     url: "http://sluice.test",
     clusterId: CLUSTER,
     fetch: async (url, init) => {
       if (url.endsWith("records:acquire")) acquisitions++;
+      if (url.endsWith("records:acknowledge")) acknowledgeRequests++;
       return app.request(url, init);
     },
   });
@@ -223,6 +227,53 @@ describe("queue consumer", () => {
     expect(state.error).toBeUndefined();
     // Sent after the 5 ms linger (or sooner, with an acquisition): well under the 250 ms of implicit acceptance.
     expect(Math.max(...waits)).toBeLessThan(50);
+  });
+
+  it("an acceptance riding a poll on an empty topic is answered within its linger, not after the long-poll", async () => {
+    await produce(4);
+    const waits: number[] = [];
+    const state = run(
+      consumer({ acknowledgement: "explicit", maxRecords: 4, pollWaitMs: 5_000, ackLingerMs: 250 }),
+      (record) => {
+        const askedAt = clientClock.now();
+        void record.accept().then(() => waits.push(clientClock.now() - askedAt));
+      },
+    );
+    await drive(() => waits.length === 4, 20_000);
+    expect(state.error).toBeUndefined();
+    // The first acceptance rides the poll asked for once the second record was taken (half of
+    // them gone); nothing more comes, so that poll would wait its 5 s before answering. Bounded
+    // by a linger or two (the poll's wait, the server's answer), never the long-poll.
+    expect(acquisitions).toBeGreaterThanOrEqual(2);
+    expect(Math.max(...waits)).toBeLessThan(1_000);
+  });
+
+  it("polls and waits for room leave no listener behind on the consumer's signal", async () => {
+    await produce(40);
+    const queue = consumer({ maxRecords: 4 });
+    const state = run(queue, () => undefined);
+    await drive(() => state.seen.length === 40);
+    // White-box: the signal every wait listens on lives as long as the consumer; listeners left
+    // on it pile up (one per wait) and make each new one slower to add.
+    const stop = (queue as unknown as { stop: AbortController }).stop;
+    expect(getEventListeners(stop.signal, "abort").length).toBeLessThan(5);
+  });
+
+  it("acknowledgements ride polls: a linger that runs out with no poll in flight polls early rather than sending them alone", async () => {
+    await produce(24);
+    let accepted = 0;
+    const state = run(
+      consumer({ acknowledgement: "explicit", maxRecords: 4, ackLingerMs: 50 }),
+      async (record) => {
+        await clientClock.sleep(20);
+        void record.accept().then(() => accepted++);
+      },
+    );
+    await drive(() => accepted === 24);
+    expect(state.error).toBeUndefined();
+    // Polls come every two records (40 ms of handling) or when a linger runs out; only the last
+    // acknowledgements, made while the final poll waits on an empty topic, may go alone.
+    expect(acknowledgeRequests).toBeLessThanOrEqual(1);
   });
 
   it("closing releases what the consumer held but had not acknowledged, at once, to the others", async () => {

@@ -32,7 +32,10 @@ export interface QueueConsumerOptions {
   clientId?: string;
   /** Default: a new UUID. */
   memberId?: string;
-  /** Long-poll wait of each acquisition. Default 5,000 ms. */
+  /**
+   * Long-poll wait of each acquisition. Default 5,000 ms. One that carries acknowledgements waits
+   * at most `ackLingerMs`, so their answers are not held by an empty topic.
+   */
   pollWaitMs?: number;
   /** Renew the locks of records it holds (waiting or being handled) at half their length. Default true. */
   renewLocks?: boolean;
@@ -192,6 +195,8 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   private readonly options: QueueConsumerOptions;
   private readonly clock: ConsumerClock;
   private readonly maxRecords: number;
+  private readonly pollWaitMs: number;
+  private readonly ackLingerMs: number;
   /** Fewer records than this waiting: ask for more. */
   private readonly lowWater: number;
   private readonly explicit: boolean;
@@ -199,7 +204,10 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   private readonly handed = new Set<QueueRecord>();
   private pending: PendingAck[] = [];
   private readonly sending = new Set<Promise<void>>();
-  private flushTimer: Promise<void> | undefined;
+  /** The linger of the oldest acknowledgement waiting; stopped when they leave with a poll. */
+  private flushTimer: AbortController | undefined;
+  /** A linger ran out while no poll was in flight: the next poll goes now, whatever waits. */
+  private pollNow = false;
   private started: Promise<void> | undefined;
   private loops: Promise<void>[] = [];
   private failure: { error: unknown } | undefined;
@@ -227,6 +235,9 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
     this.maxRecords = options.maxRecords ?? 10;
     this.lowWater = Math.floor(this.maxRecords / 2);
     this.explicit = options.acknowledgement === "explicit";
+    this.pollWaitMs = options.pollWaitMs ?? 5_000;
+    this.ackLingerMs =
+      options.ackLingerMs ?? (this.explicit ? ACK_LINGER_MS_EXPLICIT : ACK_LINGER_MS_IMPLICIT);
     options.signal?.addEventListener("abort", () => this.notify(), { once: true });
   }
 
@@ -370,23 +381,41 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   /** Keeps up to `maxRecords` records waiting: asks for more once half of them were taken. */
   private async fetchLoop(): Promise<void> {
     while (!this.closed) {
-      if (this.waiting.length > this.lowWater) {
+      if (this.waiting.length > this.lowWater && !this.pollNow) {
         // Enough records wait, yet acknowledgements piled up (the handler settles records it
         // had earlier): they go on their own.
         if (this.pending.length >= this.maxRecords) void this.send(this.takePending());
+        let onAbort = () => {};
         await new Promise<void>((resolve) => {
           this.wakeFetch = resolve;
-          this.stop.signal.addEventListener("abort", () => resolve(), { once: true });
+          onAbort = () => resolve();
+          this.stop.signal.addEventListener("abort", onAbort, { once: true });
         });
+        // The signal lives as long as the consumer: a listener left on it per wait piles up, and
+        // adding one walks them all.
+        this.stop.signal.removeEventListener("abort", onAbort);
         this.wakeFetch = undefined;
         continue;
       }
+      this.pollNow = false;
       const acks = this.takePending();
+      // They leave now: the linger started for the oldest of them has nothing left to wait for,
+      // and the next acknowledgement starts a linger of its own (else it would go out alone
+      // well before the next poll, about one request per poll).
+      if (this.pending.length === 0) this.stopFlushTimer();
       const askedAtMs = this.clock.now();
+      // Each request gets a signal of its own, tied to the consumer's for as long as it runs:
+      // fetch leaves its listeners on the signal it is given until that is collected.
+      const request = new AbortController();
+      const onStop = () => request.abort();
+      this.stop.signal.addEventListener("abort", onStop, { once: true });
       try {
         const answer = await this.client.acquireRecords(this.groupId, this.memberId, {
           maxRecords: this.maxRecords - this.waiting.length,
-          timeoutMs: this.options.pollWaitMs ?? 5_000,
+          // Acknowledgements riding along are answered with the records: a poll carrying them
+          // waits no longer than they would have lingered, else an empty topic holds their
+          // answers for the whole long-poll. The next poll, without them, waits in full.
+          timeoutMs: acks.length > 0 ? Math.min(this.pollWaitMs, this.ackLingerMs) : this.pollWaitMs,
           acknowledgements: acks.map((ack) => ({
             topicName: ack.record.topicName,
             partitionId: ack.record.partitionId,
@@ -396,17 +425,19 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
           ...(this.options.maxBytes === undefined ? {} : { maxBytes: this.options.maxBytes }),
           ...(this.options.keyType === undefined ? {} : { keyType: this.options.keyType }),
           ...(this.options.valueType === undefined ? {} : { valueType: this.options.valueType }),
-          signal: this.stop.signal,
+          signal: request.signal,
         });
+        this.stop.signal.removeEventListener("abort", onStop);
         this.applyResults(acks, answer.acknowledgements, askedAtMs);
         this.sessionRenewAtMs = askedAtMs + answer.sessionRemainingMs / 2;
         for (const acquired of answer.records) this.waiting.push(new QueueRecord(this, acquired, askedAtMs));
         if (this.closed) return;
         this.notify();
         // Without a long-poll an empty answer comes at once: do not ask again at once.
-        if (answer.records.length === 0 && (this.options.pollWaitMs ?? 5_000) === 0)
+        if (answer.records.length === 0 && this.pollWaitMs === 0)
           await this.clock.sleep(IDLE_POLL_MS, this.stop.signal);
       } catch (error) {
+        this.stop.signal.removeEventListener("abort", onStop);
         // Acknowledgements that rode along go out on their own (they may have been applied: a
         // repeated ACCEPT or REJECT is accepted again).
         this.requeue(acks);
@@ -447,14 +478,33 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
     this.scheduleFlush();
   }
 
+  private stopFlushTimer(): void {
+    this.flushTimer?.abort();
+    this.flushTimer = undefined;
+  }
+
   private scheduleFlush(): void {
     if (this.flushTimer) return;
-    this.flushTimer = (async () => {
-      await this.clock.sleep(
-        this.options.ackLingerMs ?? (this.explicit ? ACK_LINGER_MS_EXPLICIT : ACK_LINGER_MS_IMPLICIT),
-      );
+    const timer = new AbortController();
+    this.flushTimer = timer;
+    void (async () => {
+      await this.clock.sleep(this.ackLingerMs, timer.signal).catch(() => undefined);
+      // Stopped: what it waited for left with a poll.
+      if (this.flushTimer !== timer) return;
       this.flushTimer = undefined;
-      while (this.pending.length > 0) await this.send(this.takePending());
+      if (this.pending.length === 0) return;
+      if (this.wakeFetch && this.waiting.length < this.maxRecords) {
+        // No poll in flight and room for records: poll now, early, and the acknowledgements
+        // ride it (a request that also tops up the records, instead of one for them alone).
+        this.pollNow = true;
+        this.wakeFetch();
+        return;
+      }
+      // What waited out the linger goes, once: acknowledgements made while it travels wait for
+      // the next acquisition or a linger of their own, rather than chasing it one round trip
+      // after another (which sent most of them alone).
+      await this.send(this.takePending());
+      if (this.pending.length > 0) this.scheduleFlush();
     })();
   }
 

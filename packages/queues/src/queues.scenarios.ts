@@ -1,8 +1,10 @@
 /**
  * Model-based scenario suite for share groups, written once and bound to each backend (memory,
- * SQLite + filesystem, DynamoDB + S3). fast-check generates members — each with its own Engine and
- * ShareGroups over its own fault-injecting view of shared stores, as separate Lambdas would have,
- * all on one simulated clock — while a producer appends to a topic of a few partitions. Members
+ * SQLite + filesystem, DynamoDB + S3). fast-check generates members in processes — each process
+ * with its own Engine and ShareGroups over its own fault-injecting view of shared stores, as
+ * separate Lambdas would have, all on one simulated clock; members of one process that poll in the
+ * same round go to the store as one combined acquisition — while a producer appends to a topic of
+ * a few partitions. Members
  * join, acquire, accept, release, reject and renew what they hold, crash (and come back as a new
  * incarnation), pause past their locks and sessions (then, back, acknowledge what they held as if
  * nothing happened), and leave. Writes are lost before the store, applied with their answer lost,
@@ -85,6 +87,8 @@ interface Round {
 interface Scenario {
   partitions: number;
   members: number;
+  /** Member i runs in process i % processes (one ShareGroups each): members of one process share it. */
+  processes: number;
   deliveryCountLimit: number;
   deadLetter: boolean;
   rounds: Round[];
@@ -107,6 +111,7 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
       fc.record({
         partitions: fc.constant(partitions),
         members: fc.constant(members),
+        processes: fc.integer({ min: 1, max: members }),
         deliveryCountLimit: fc.integer({ min: 1, max: 4 }),
         deadLetter: fc.boolean(),
         rounds: fc.array(
@@ -185,6 +190,8 @@ interface Member {
   held: Map<string, Held>;
   busy: Promise<void> | undefined;
   signalHeld: () => void;
+  /** The members of its process (itself included). */
+  peers: Member[];
 }
 
 let runCounter = 0;
@@ -230,14 +237,24 @@ async function runScenario(backend: QueuesBackend, scenario: Scenario): Promise<
     deadLetterTopic: scenario.deadLetter ? deadLetterTopic : null,
   };
 
-  const members: Member[] = Array.from({ length: scenario.members }, (_, index) => {
-    const member = { signalHeld: () => {} } as Member;
-    const delayed = new DelayingMetadataStore(recorder, clock, delays, chooseDelay, () =>
-      member.signalHeld(),
-    );
+  // A call held up in a process's store may be any of its members' (a combined acquisition is all
+  // of theirs): each of them counts as held, so the round moves on.
+  const processes = Array.from({ length: scenario.processes }, () => {
+    const process = { members: [] as Member[], queues: undefined as unknown as ShareGroups };
+    const delayed = new DelayingMetadataStore(recorder, clock, delays, chooseDelay, () => {
+      for (const member of process.members) member.signalHeld();
+    });
     const metadata = new FaultyMetadataStore(delayed, faults, choose);
     const engine = new Engine({ objects: backend.objects, metadata, clock });
+    process.queues = new ShareGroups({ engine, metadata, clock, sessionTimeoutMs: SESSION_MS });
+    return process;
+  });
+  const members: Member[] = Array.from({ length: scenario.members }, (_, index) => {
+    const member = { signalHeld: () => {} } as Member;
+    const process = processes[index % scenario.processes]!;
+    process.members.push(member);
     return Object.assign(member, {
+      peers: process.members,
       index,
       incarnation: 0,
       id: `m${index}.0`,
@@ -245,7 +262,7 @@ async function runScenario(backend: QueuesBackend, scenario: Scenario): Promise<
       state: "active" as const,
       pausedUntilRound: -1,
       resumed: false,
-      queues: new ShareGroups({ engine, metadata, clock, sessionTimeoutMs: SESSION_MS }),
+      queues: process.queues,
       held: new Map<string, Held>(),
       busy: undefined,
     });
@@ -447,6 +464,9 @@ async function runScenario(backend: QueuesBackend, scenario: Scenario): Promise<
     member.busy = work.catch((error) => {
       failures.push(error);
     });
+    // A peer still busy from an earlier round is held up in the store, and this call may wait
+    // behind it (a combined acquisition): it counts as held too.
+    if (member.peers.some((peer) => peer !== member && peer.busy)) member.signalHeld();
     return Promise.race([work, held]);
   };
   const produce = async (partitions: number[]) => {

@@ -318,6 +318,63 @@ describe("share groups", () => {
     expect(offsets(await other.acquire("q", "y", { maxRecords: 10 }))).toEqual([0]);
   });
 
+  it("acquisitions waiting on one share-partition go to the store together; one whose session ended meanwhile is refused, the others served", async () => {
+    // This process's store holds the first acquisition's write until the test lets it go.
+    let hold: Promise<void> | undefined;
+    let letGo = () => {};
+    const written: string[] = [];
+    const gated = new Proxy(metadata, {
+      get(target, property) {
+        if (property === "transactWrite")
+          return async (operations: Parameters<MemoryMetadataStore["transactWrite"]>[0]) => {
+            const held = hold;
+            hold = undefined;
+            if (held) await held;
+            await target.transactWrite(operations);
+            // Who each landed acquisition wrote for (the state item names them).
+            for (const operation of operations)
+              if (operation.kind === "update" && operation.key.sk === "state")
+                written.push(String(operation.changes.set?.writtenBy));
+          };
+        const value = Reflect.get(target, property, target);
+        return typeof value === "function" ? value.bind(target) : value;
+      },
+    });
+    const local = new ShareGroups({ engine, metadata: gated, clock, sessionTimeoutMs: 60_000 });
+    for (const member of ["a", "b", "c", "d"]) await join(member);
+    await produce(30);
+    hold = new Promise((resolve) => {
+      letGo = resolve;
+    });
+    const first = local.acquire("q", "a", { maxRecords: 5 });
+    const [b, c, d] = ["b", "c", "d"].map((member) =>
+      local.acquire("q", member, { maxRecords: 5 }).then(
+        (result) => result,
+        (error: unknown) => error,
+      ),
+    );
+    // White-box: wait until the three wait behind the held write.
+    const waiting = (local as unknown as { acquiring: Map<string, unknown[]> }).acquiring;
+    for (let turns = 0; [...waiting.values()][0]?.length !== 3; turns++) {
+      expect(turns, "three acquisitions wait behind the first").toBeLessThan(1_000);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await queues.leave("q", "c"); // another process ends c's membership
+    letGo();
+    expect(offsets(await first)).toEqual([0, 1, 2, 3, 4]);
+    expect(await c).toBeInstanceOf(FencedError);
+    expect(((await c) as FencedError).code).toBe("UNKNOWN_MEMBER_ID");
+    // b and d in arrival order, from one write naming both.
+    expect(offsets((await b) as { records: { offset: number }[] })).toEqual([5, 6, 7, 8, 9]);
+    expect(offsets((await d) as { records: { offset: number }[] })).toEqual([10, 11, 12, 13, 14]);
+    expect(written).toEqual(["a", "b,d"]);
+    // Each member's records are a batch of its own: their acknowledgements never meet.
+    expect((await ack("b", "ACCEPT", 5, 6, 7, 8, 9)).every((result) => result.outcome.ok)).toBe(true);
+    expect((await ack("d", "ACCEPT", 10, 11, 12, 13, 14)).every((result) => result.outcome.ok)).toBe(true);
+    const description = await queues.describe("q");
+    expect(description.partitions[0]).toMatchObject({ acquired: 5, acknowledged: 10 });
+  });
+
   it("keeps a window compact: records that go the same way share one run, settled batches merge", async () => {
     await join("a");
     await produce(50);

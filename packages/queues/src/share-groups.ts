@@ -11,7 +11,13 @@ import {
   acknowledgeInPartition,
   releaseAllHeld,
 } from "./acknowledge.js";
-import { type AcquiredRecord, acquireFromPartition, type PartitionAcquisition } from "./acquire.js";
+import {
+  type AcquiredRecord,
+  type AcquireWant,
+  acquireFromPartition,
+  COMBINED_WANTS_MAX,
+  type PartitionAcquisition,
+} from "./acquire.js";
 import { configDifferences, DEFAULT_SHARE_GROUP_CONFIGS, type ShareGroupConfigs } from "./configs.js";
 import {
   configMismatch,
@@ -202,8 +208,12 @@ export class ShareGroups {
   private readonly rescanIntervalMs: number;
   private readonly meter: ShareGroupMeter;
   private readonly metaCache = new Map<string, { meta: ShareGroupMeta; readAtMs: number }>();
-  /** One acquisition per share-partition at a time in this process: they would only fail each other. */
-  private readonly acquiring = new Map<string, Promise<unknown>>();
+  /**
+   * Acquisitions waiting per share-partition while one is at the store: they go next, together, as
+   * one combined acquisition (ARCHITECTURE.md, "Queues"). Two at the store at once would only fail
+   * each other's conditions.
+   */
+  private readonly acquiring = new Map<string, PendingAcquisition[]>();
   /**
    * When this process last read each share-partition's whole window, the earliest lock it saw, and
    * whether records were given back here since. Between such reads acquisitions take fresh records
@@ -371,33 +381,12 @@ export class ShareGroups {
       const watched: { partition: SharePartition; acquisition: PartitionAcquisition }[] = [];
       for (const partition of partitions) {
         if (records.length >= maxRecords) break;
-        const acquisition = await this.serially(partition, async () => {
-          const key = partitionKey(partition);
-          const seen = this.scans.get(key);
-          const nowMs = this.clock.now();
-          const scan =
-            seen === undefined ||
-            seen.released ||
-            nowMs - seen.atMs >= this.rescanIntervalMs ||
-            (seen.nextLockDeadlineMs !== undefined && nowMs > seen.nextLockDeadlineMs);
-          const result = await acquireFromPartition(this.deps(), {
-            partition,
-            memberId,
-            maxRecords: maxRecords - records.length,
-            maxBytes,
-            configs: meta.configs,
-            groupUid: meta.uid,
-            scan,
-          });
-          if (result.scanned)
-            this.scans.set(key, {
-              atMs: nowMs,
-              nextLockDeadlineMs: result.nextLockDeadlineMs,
-              released: false,
-            });
-          return result;
+        const { records: taken, acquisition } = await this.acquireCombined(partition, meta, {
+          memberId,
+          maxRecords: maxRecords - records.length,
+          maxBytes,
         });
-        records.push(...acquisition.records);
+        records.push(...taken);
         watched.push({ partition, acquisition });
       }
       const nowMs = this.clock.now();
@@ -845,16 +834,62 @@ export class ShareGroups {
     }
   }
 
-  private serially<T>(partition: SharePartition, work: () => Promise<T>): Promise<T> {
+  /** Queues the want on its share-partition; it goes with the next combined acquisition there. */
+  private acquireCombined(
+    partition: SharePartition,
+    meta: ShareGroupMeta,
+    want: AcquireWant,
+  ): Promise<{ records: AcquiredRecord[]; acquisition: PartitionAcquisition }> {
     const key = partitionKey(partition);
-    const previous = this.acquiring.get(key) ?? Promise.resolve();
-    const run = previous.then(work, work);
-    const tail = run.catch(() => undefined);
-    this.acquiring.set(key, tail);
-    void tail.then(() => {
-      if (this.acquiring.get(key) === tail) this.acquiring.delete(key);
+    return new Promise((resolve, reject) => {
+      const waiting = this.acquiring.get(key);
+      const pending: PendingAcquisition = { want, meta, resolve, reject };
+      if (waiting) {
+        waiting.push(pending);
+        return;
+      }
+      this.acquiring.set(key, [pending]);
+      void this.acquireRounds(partition, key);
     });
-    return run;
+  }
+
+  /** Runs combined acquisitions of a share-partition while wants wait there, one at a time. */
+  private async acquireRounds(partition: SharePartition, key: string): Promise<void> {
+    const waiting = this.acquiring.get(key)!;
+    while (waiting.length > 0) {
+      const round = waiting.splice(0, COMBINED_WANTS_MAX);
+      const { meta } = round[0]!;
+      const seen = this.scans.get(key);
+      const nowMs = this.clock.now();
+      const scan =
+        seen === undefined ||
+        seen.released ||
+        nowMs - seen.atMs >= this.rescanIntervalMs ||
+        (seen.nextLockDeadlineMs !== undefined && nowMs > seen.nextLockDeadlineMs);
+      try {
+        const acquisition = await acquireFromPartition(this.deps(), {
+          partition,
+          wants: round.map((pending) => pending.want),
+          configs: meta.configs,
+          groupUid: meta.uid,
+          scan,
+        });
+        if (acquisition.scanned)
+          this.scans.set(key, {
+            atMs: nowMs,
+            nextLockDeadlineMs: acquisition.nextLockDeadlineMs,
+            released: false,
+          });
+        round.forEach((pending, index) => {
+          const taken = acquisition.taken[index]!;
+          if (taken instanceof Error) pending.reject(taken);
+          else pending.resolve({ records: taken, acquisition });
+        });
+      } catch (error) {
+        for (const pending of round) pending.reject(error);
+      }
+    }
+    this.acquiring.delete(key);
   }
 
   /** Records were given back here: the next acquisition of the share-partition reads its window. */
@@ -918,6 +953,13 @@ export class ShareGroups {
       for (const unsubscribe of unsubscribes) unsubscribe();
     }
   }
+}
+
+interface PendingAcquisition {
+  want: AcquireWant;
+  meta: ShareGroupMeta;
+  resolve: (result: { records: AcquiredRecord[]; acquisition: PartitionAcquisition }) => void;
+  reject: (error: unknown) => void;
 }
 
 function partitionKey(partition: SharePartition): string {

@@ -13,7 +13,8 @@
  * - records leave the window only settled, and only because the start offset passed them; fresh
  *   records enter only at the old end; the start and end never move back, and batches tile the
  *   window;
- * - only a member whose session lasts (at the decision) acquires.
+ * - only a member whose session lasts (at the decision) acquires; a combined acquisition names
+ *   every member it acquired for, and each record goes to one of them.
  * It also keeps each record's acquisitions and settlements, for the suite's final checks.
  */
 import type { Item, TransactOperation } from "@sluice/storage";
@@ -60,8 +61,8 @@ export class WindowChecker {
   /** By `${topicId}:${partition}:${offset}`. */
   readonly trails = new Map<string, RecordTrail>();
   private readonly prefix: string;
-  /** Whether the writer of the write being judged was a member whose session lasted. */
-  private memberLive = false;
+  /** The writers of the write being judged whose sessions lasted (at the decision). */
+  private liveWriters = new Set<string>();
 
   constructor(private readonly options: WindowCheckerOptions) {
     this.prefix = `share-partition#${options.groupId}#`;
@@ -104,10 +105,17 @@ export class WindowChecker {
     const after = view(afterItems);
     const stamp = stampOf(write.operations, pk);
     // Only a member whose session had not ended at the decision may take records.
-    const memberItem = mirror.get(`share-group#${this.options.groupId}\u0000member#${stamp.writtenBy}`);
-    this.memberLive = memberItem !== undefined && Number(memberItem.sessionDeadlineMs) >= stamp.writtenAtMs;
+    // A combined acquisition names every member it acquired for (ARCHITECTURE.md, "Queues").
+    const writers = stamp.writtenBy.split(",");
+    this.liveWriters = new Set(
+      writers.filter((member) => {
+        const item = mirror.get(`share-group#${this.options.groupId}\u0000member#${member}`);
+        return item !== undefined && Number(item.sessionDeadlineMs) >= stamp.writtenAtMs;
+      }),
+    );
     const t = stamp.writtenAtMs;
-    const writer = stamp.writtenBy;
+    // One writer decides a holder's own change; a write for several members only acquires.
+    const writer = writers.length === 1 ? writers[0]! : stamp.writtenBy;
     const limit = this.options.deliveryCountLimit;
     const bad = (message: string) => this.violations.push(message);
 
@@ -153,7 +161,7 @@ export class WindowChecker {
         }
         continue;
       }
-      this.checkTransition(trail, was, now, t, writer, limit, write.sequence, where(offset));
+      this.checkTransition(trail, was, now, t, writer, writers, limit, write.sequence, where(offset));
     }
     for (const [offset, now] of after.slots) {
       if (before.slots.has(offset)) continue;
@@ -162,7 +170,7 @@ export class WindowChecker {
         bad(`${where(offset)}: entered the window below the old end ${before.state.end}`);
       if (
         now.state !== "Q" ||
-        now.member !== writer ||
+        !writers.includes(now.member) ||
         now.deliveries !== 1 ||
         now.deadlineMs !== t + this.options.lockDurationMs
       ) {
@@ -179,6 +187,7 @@ export class WindowChecker {
     now: Slot,
     t: number,
     writer: string,
+    writers: string[],
     limit: number,
     sequence: number,
     where: string,
@@ -200,7 +209,11 @@ export class WindowChecker {
       const free = was.state === "A" || (was.state === "Q" && was.deadlineMs < t);
       if (!free) bad(`acquired by ${writer} at ${t} while ${was.member} held it until ${was.deadlineMs}`);
       if (was.deliveries >= limit) bad(`acquired a ${was.deliveries + 1}th time, past the limit ${limit}`);
-      if (now.state !== "Q" || now.member !== writer || now.deadlineMs !== t + this.options.lockDurationMs)
+      if (
+        now.state !== "Q" ||
+        !writers.includes(now.member) ||
+        now.deadlineMs !== t + this.options.lockDurationMs
+      )
         bad(`an acquisition left ${JSON.stringify(now)}`);
       this.acquire(trail, now, t, sequence, where);
       return;
@@ -250,7 +263,7 @@ export class WindowChecker {
   }
 
   private acquire(trail: RecordTrail, slot: Slot, atMs: number, sequence: number, where: string): void {
-    if (!this.memberLive)
+    if (!this.liveWriters.has(slot.member))
       this.violations.push(`${where}: acquired by ${slot.member}, not a member whose session lasts`);
     trail.acquisitions.push({
       member: slot.member,

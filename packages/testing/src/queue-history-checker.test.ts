@@ -78,6 +78,21 @@ describe("queue history checker", () => {
     expect(history().heldTwice).toHaveLength(1);
   });
 
+  it("counts a release whose answer never came (its member died) as possibly given back, a refused one not", () => {
+    const history = (outcome: QueueAcknowledgement["outcome"], atMs: number) =>
+      checkQueueHistory({
+        produced: [{ partition: 0, offset: 0 }],
+        deliveries: [deliver("a", 0, 1, 0), deliver("b", 0, 2, 20)],
+        acknowledgements: [ack("a", 0, "RELEASE", atMs, outcome), ack("b", 0, "ACCEPT", 30)],
+        deadLetters: [],
+        deliveryCountLimit: 3,
+      });
+    // An unknown outcome is recorded when asked.
+    expect(history("unknown", 15).heldTwice).toEqual([]);
+    expect(history("unknown", 22).heldTwice).toHaveLength(1);
+    expect(history("refused", 15).heldTwice).toHaveLength(1);
+  });
+
   it("names lost records, double acceptance, redelivery after acceptance, two holders and bad counts", () => {
     const result = checkQueueHistory({
       produced,

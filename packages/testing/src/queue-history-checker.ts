@@ -137,10 +137,12 @@ export function checkQueueHistory(history: QueueHistory): QueueCheckResult {
       for (const earlier of its.slice(0, index)) {
         if (earlier.member === later.member) continue;
         if (later.atMs >= earlier.lockExpiresAtMs) continue;
+        // A give-back whose answer never came (the member died with it in flight) may have landed:
+        // the history cannot tell, so it counts as one (the scenario suites judge each write).
         const givenBack = itsAcks.some(
           (ack) =>
             ack.member === earlier.member &&
-            ack.outcome === "confirmed" &&
+            ack.outcome !== "refused" &&
             ack.type !== "ACCEPT" &&
             (ack.askedAtMs ?? ack.atMs) <= later.atMs,
         );

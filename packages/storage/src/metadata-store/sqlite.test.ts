@@ -41,6 +41,15 @@ describe("SqliteMetadataStore on a shared file", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it("waits for the disk at checkpoints only in fsync durability: buffered runs with synchronous OFF", () => {
+    const fsync = open(new SqliteMetadataStore({ path: join(dir, "fsync.db"), durability: "fsync" }));
+    const buffered = open(
+      new SqliteMetadataStore({ path: join(dir, "buffered.db"), durability: "buffered" }),
+    );
+    expect(fsync.synchronousLevel).toBe(1); // NORMAL: the WAL and the database synced at checkpoints
+    expect(buffered.synchronousLevel).toBe(0); // OFF
+  });
+
   it("two instances doing concurrent conditional increments lose nothing", async () => {
     const path = join(dir, "metadata.db");
     const first = open(new SqliteMetadataStore({ path }));

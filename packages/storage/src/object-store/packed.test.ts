@@ -94,6 +94,14 @@ describe("PackedObjectStore", () => {
     expect((await readdir(join(root, "segments"))).length).toBe(2);
   });
 
+  it("waits for the disk at index checkpoints only in fsync durability: buffered runs with synchronous OFF", () => {
+    expect(open({ durability: "fsync" }).synchronousLevel).toBe(1);
+    const bufferedRoot = join(root, "buffered");
+    const buffered = new PackedObjectStore({ root: bufferedRoot, durability: "buffered" });
+    stores.push(buffered);
+    expect(buffered.synchronousLevel).toBe(0);
+  });
+
   it("group-commits concurrent puts in fsync durability: fewer syncs than puts", async () => {
     const store = open({ durability: "fsync", inlineBytesMax: 8, segmentBytesMax: 1 << 20 });
     await store.put("warm", bytes("up"));

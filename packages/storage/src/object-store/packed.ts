@@ -111,8 +111,13 @@ export class PackedObjectStore implements ObjectStore {
     this.#segmentBytesMax = options.segmentBytesMax ?? 64 * 1024 * 1024;
     mkdirSync(this.#segmentsDir, { recursive: true });
     const path = join(this.#root, "index.sqlite");
-    this.#db = guard(() => openIndex(path, options.busyTimeoutMs ?? 5_000));
+    this.#db = guard(() => openIndex(path, options.busyTimeoutMs ?? 5_000, this.#fsync));
     this.#wal = this.#fsync ? new WalSync(`${path}-wal`, (wal) => openSync(wal, "r")) : undefined;
+  }
+
+  /** SQLite's `synchronous` setting of the index (0 OFF, 1 NORMAL), for tests. */
+  get synchronousLevel(): number {
+    return Number(this.#db.pragma("synchronous", { simple: true }));
   }
 
   /** fdatasyncs so far, of segments and of the index's WAL ("fsync" durability). */
@@ -411,13 +416,14 @@ export class PackedObjectStore implements ObjectStore {
   }
 }
 
-function openIndex(path: string, busyTimeoutMs: number): Database.Database {
+function openIndex(path: string, busyTimeoutMs: number, fsync: boolean): Database.Database {
   const db = new Database(path, { timeout: busyTimeoutMs });
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
     db.pragma("encoding = 'UTF-8'");
     db.pragma("journal_mode = WAL");
-    db.pragma("synchronous = NORMAL");
+    // As the SQLite metadata store: "buffered" waits for the disk nowhere, checkpoints included.
+    db.pragma(fsync ? "synchronous = NORMAL" : "synchronous = OFF");
     // Keys compare as UTF-8 bytes (BINARY collation on UTF-8 text): the port's list order.
     db.exec(
       "CREATE TABLE IF NOT EXISTS objects (key TEXT NOT NULL PRIMARY KEY, etag TEXT NOT NULL, size INTEGER NOT NULL, modified INTEGER NOT NULL, body BLOB, segment TEXT, position INTEGER)",
