@@ -82,8 +82,8 @@ export interface ProcessorsScenarioOptions {
   runTimeoutMs?: number;
 }
 
-type RecordKind = "good" | "flaky" | "poison";
-type FailureStyle = "named" | "throw" | "hang" | "garbage";
+export type RecordKind = "good" | "flaky" | "poison";
+export type FailureStyle = "named" | "throw" | "hang" | "garbage";
 type ActionKind = "run" | "run" | "wake" | "stop" | "crash" | "restart" | "freeze" | "idle";
 
 interface Action {

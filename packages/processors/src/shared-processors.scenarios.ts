@@ -22,7 +22,6 @@ import { isSluiceError } from "@sluice/core";
 import { Engine } from "@sluice/engine";
 import { defineProcessor, type ProcessorOutput } from "@sluice/processor-sdk";
 import { DEAD_LETTER_HEADERS as QUEUE_DEAD_LETTER_HEADERS, ShareGroups } from "@sluice/queues";
-import type { MetadataStore, ObjectStore } from "@sluice/storage";
 import {
   DelayingMetadataStore,
   type DelayPlan,
@@ -40,29 +39,23 @@ import { expect } from "vitest";
 import { ProcessorAdmin } from "./admin.js";
 import { DEAD_LETTER_HEADERS } from "./dead-letter.js";
 import { Handlers } from "./handlers/invoker.js";
-import { ProcessStores } from "./processors.scenarios.js";
+import {
+  type FailureStyle,
+  type ProcessorsBackend,
+  type ProcessorsScenarioOptions,
+  ProcessStores,
+  type RecordKind,
+} from "./processors.scenarios.js";
 import type { RunOutcome } from "./runner.js";
 import { sharedGroupId } from "./shared-group.js";
 import { SharedRunner } from "./shared-runner.js";
 import { ProcessorStore } from "./store.js";
 import { readAll, text } from "./test-support.js";
 
-export interface SharedProcessorsBackend {
-  objects: ObjectStore;
-  metadata: MetadataStore;
-  cleanup?: () => Promise<void>;
-}
+/** The ordered suite's backend and options: the shared one is bound the same way. */
+export type SharedProcessorsBackend = ProcessorsBackend;
+export type SharedProcessorsScenarioOptions = ProcessorsScenarioOptions;
 
-export interface SharedProcessorsScenarioOptions {
-  name: string;
-  create: () => Promise<SharedProcessorsBackend>;
-  runs: number;
-  timeoutMs?: number;
-  runTimeoutMs?: number;
-}
-
-type RecordKind = "good" | "flaky" | "poison";
-type FailureStyle = "named" | "throw" | "hang" | "garbage";
 type ActionKind = "run" | "run" | "wake" | "stop" | "crash" | "restart" | "freeze" | "idle";
 
 interface Action {
