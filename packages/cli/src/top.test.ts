@@ -164,6 +164,29 @@ describe("sluice top", () => {
     expect(result.stdout.endsWith("\x1b[J\x1b[?25h")).toBe(true);
   });
 
+  it("ends at Ctrl-C while a refresh still waits on the server", async () => {
+    const controller = new AbortController();
+    let asked = 0;
+    const io: CliIO = {
+      stdin: (async function* () {})(),
+      stdout: new Capture(true),
+      stderr: new Capture(),
+      env: { SLUICE_URL: URL },
+      // A server that never answers.
+      fetch: () => {
+        asked++;
+        return new Promise<Response>(() => undefined);
+      },
+      now: () => Date.parse("2026-01-02T03:04:05Z"),
+      signal: controller.signal,
+    };
+    const running = run(["top", "-i", "1"], io);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(asked).toBeGreaterThan(0);
+    controller.abort();
+    expect(await running).toBe(0);
+  });
+
   it("prints a JSON object per refresh with --format json", async () => {
     const { client, sluice } = await setup();
     await client.createTopic("t");

@@ -279,11 +279,18 @@ export async function top(ctx: CommandContext): Promise<number> {
   const terminal = ctx.io.stdout.isTTY === true && ctx.format === "text";
   let previous: TopSnapshot | undefined;
   if (terminal) await write(ctx.io.stdout, `${HIDE_CURSOR}\x1b[2J`);
+  // Ctrl-C ends it at once, even while a refresh waits on a slow server.
+  const interrupted = new Promise<undefined>((resolve) => {
+    if (ctx.signal.aborted) resolve(undefined);
+    else ctx.signal.addEventListener("abort", () => resolve(undefined), { once: true });
+  });
   try {
     for (let refresh = 1; ; refresh++) {
       let snapshot: TopSnapshot;
       try {
-        snapshot = await readTopSnapshot(ctx, now);
+        const read = await Promise.race([readTopSnapshot(ctx, now), interrupted]);
+        if (read === undefined) return 0;
+        snapshot = read;
       } catch (error) {
         const problem = error instanceof Error ? error.message : String(error);
         snapshot = previous
