@@ -77,7 +77,14 @@ async function handle(record: QueueRecord): Promise<void> {
     emit({ event: "ack", ...where, outcome: "confirmed", atMs: Date.now() });
   } catch (error) {
     const refused = error instanceof QueueAcknowledgementError;
-    emit({ event: "ack", ...where, outcome: refused ? "refused" : "unknown", atMs: Date.now() });
+    emit({
+      event: "ack",
+      ...where,
+      outcome: refused ? "refused" : "unknown",
+      atMs: Date.now(),
+      // Why, for a failure message: a refusal names the member's session or the lock.
+      reason: error instanceof Error ? error.message.slice(0, 200) : String(error),
+    });
   }
 }
 

@@ -137,6 +137,12 @@ export function checkQueueHistory(history: QueueHistory): QueueCheckResult {
       for (const earlier of its.slice(0, index)) {
         if (earlier.member === later.member) continue;
         if (later.atMs >= earlier.lockExpiresAtMs) continue;
+        // A refusal proves the server no longer had the earlier member as the holder when it
+        // answered (its session ended, as under load, or its lock did): its hold ended by then.
+        const refusedBefore = itsAcks.some(
+          (ack) => ack.member === earlier.member && ack.outcome === "refused" && ack.atMs <= later.atMs,
+        );
+        if (refusedBefore) continue;
         // A give-back whose answer never came (the member died with it in flight) may have landed:
         // the history cannot tell, so it counts as one (the scenario suites judge each write).
         const givenBack = itsAcks.some(
