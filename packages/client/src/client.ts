@@ -1062,14 +1062,9 @@ export class SluiceClient {
   /** Sends a request; answers other than 2xx are thrown as SluiceHttpError. */
   /** A GET over `getBytes`, with `send`'s headers, query and errors. */
   private async sendForBytes(path: string, spec: RequestSpec): Promise<BytesResponse> {
-    const url = new URL(`${this.url}${path}`);
-    for (const [name, value] of Object.entries(spec.query ?? {})) {
-      if (value !== undefined) url.searchParams.set(name, String(value));
-    }
-    const headers: Record<string, string> = { accept: "application/json", ...this.headers, ...spec.headers };
     let response: BytesResponse;
     try {
-      response = await (this.getBytes as GetBytes)(url, headers, spec.signal);
+      response = await (this.getBytes as GetBytes)(this.urlOf(path, spec), this.headersOf(spec), spec.signal);
     } catch (error) {
       if (spec.signal?.aborted) throw error;
       throw new SluiceConnectionError(this.url, error);
@@ -1086,12 +1081,22 @@ export class SluiceClient {
     return response;
   }
 
-  private async send(method: string, path: string, spec: RequestSpec = {}): Promise<Response> {
+  /** The request's URL: `path` under the client's URL (or a whole URL), with the spec's query. */
+  private urlOf(path: string, spec: RequestSpec): URL {
     const url = new URL(path.startsWith("http") ? path : `${this.url}${path}`);
     for (const [name, value] of Object.entries(spec.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, String(value));
     }
-    const headers: Record<string, string> = { accept: "application/json", ...this.headers, ...spec.headers };
+    return url;
+  }
+
+  private headersOf(spec: RequestSpec): Record<string, string> {
+    return { accept: "application/json", ...this.headers, ...spec.headers };
+  }
+
+  private async send(method: string, path: string, spec: RequestSpec = {}): Promise<Response> {
+    const url = this.urlOf(path, spec);
+    const headers = this.headersOf(spec);
     const init: RequestInit & { duplex?: "half" } = { method, headers };
     if (spec.json !== undefined) {
       init.body = JSON.stringify(spec.json);

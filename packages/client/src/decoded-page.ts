@@ -6,8 +6,8 @@ export function decodedPage(result: ReadResult): BatchPage {
     ...result,
     empty: result.records.length === 0,
     decode: async (maxRecords = Number.POSITIVE_INFINITY, fromOffset = 0) => {
-      const from = result.records.findIndex((record) => record.offset >= fromOffset);
-      const records = from < 0 ? [] : result.records.slice(from, from + maxRecords);
+      const from = firstAtOrAfter(result.records, fromOffset);
+      const records = result.records.slice(from, from + maxRecords);
       const last = records[records.length - 1];
       return {
         ...result,
@@ -16,4 +16,17 @@ export function decodedPage(result: ReadResult): BatchPage {
       };
     },
   };
+}
+
+/** The index of the first record at or after `offset` (records are in offset order): a search, as
+ * a page handed out in parts asks once per part. */
+function firstAtOrAfter(records: readonly { offset: number }[], offset: number): number {
+  let low = 0;
+  let high = records.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (records[middle]!.offset < offset) low = middle + 1;
+    else high = middle;
+  }
+  return low;
 }
