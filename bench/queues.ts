@@ -14,15 +14,14 @@
  *   acquisition that returned records and was sent once every consumer was busy (the stretch the
  *   rate covers; the p99 from the very start, cold server included, is in the JSON too).
  */
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { type QueueConsumer, SluiceClient } from "@sluice/client";
-import { startServer } from "./local-server.js";
-import { printTable, progress, progressDone, writeLineChart } from "./report.js";
+import { cpuSecondsOf, startServer } from "./local-server.js";
+import { percentile, printTable, progress, progressDone, round1, writeLineChart } from "./report.js";
 
 const RECORD_BYTES = 100;
 const RECORDS_PER_REQUEST = 1_000;
@@ -331,23 +330,7 @@ function clientCpuMs(): number {
 
 /** CPU time a child process has used (Linux /proc; 0 elsewhere), in ms. */
 function processCpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    // utime and stime, in clock ticks of 10 ms.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-}
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function round1(value: number): number {
-  return Math.round(value * 10) / 10;
+  return (cpuSecondsOf(pid) ?? 0) * 1000;
 }
 
 /** The `app` duration of a Server-Timing header, in ms (NaN when there is none). */
