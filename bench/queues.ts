@@ -12,7 +12,10 @@
  *   could do, one consumer per partition, P × 1000 / H records/s;
  * - acquire-to-deliver latency: from sending an acquisition to holding its records, for every
  *   acquisition that returned records and was sent once every consumer was busy (the stretch the
- *   rate covers; the p99 from the very start, cold server included, is in the JSON too).
+ *   rate covers; the p99 from the very start, cold server included, is in the JSON too), with
+ *   the server's share of the slowest (its Server-Timing) and this process's event-loop delay.
+ *   With SLUICE_PROCESS_METRICS=on the server's own event-loop delay over the same stretch is
+ *   printed too (its process metrics cost it a few percent of CPU, so it is not on by default).
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -56,6 +59,7 @@ export async function main(argv: string[]): Promise<void> {
    * how much of that the server's app took (its Server-Timing).
    */
   const acquisitions: { sentAt: number; ms: number; serverMs: number }[] = [];
+  const serverLoop = process.env.SLUICE_PROCESS_METRICS === "on";
   // This process's event-loop delay: 32 consumers share it, and a late turn delays requests too.
   const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   // Times each acquisition that came back with records, from the request to the parsed answer.
@@ -122,6 +126,8 @@ export async function main(argv: string[]): Promise<void> {
           if (firstRecord.size === consumerCount) {
             steadyFrom = { at: performance.now(), acknowledged };
             loopDelay.enable();
+            // The server's event-loop histogram restarts at each scrape: this one starts the stretch.
+            if (serverLoop) void serverLoopDelayP99Ms(server.url);
             cpuAtSteady = { client: clientCpuMs(), server: processCpuMs(server.pid ?? 0) };
           }
         }
@@ -184,6 +190,7 @@ export async function main(argv: string[]): Promise<void> {
     const steadyAt = steadyFrom.at;
     // Latency over the same stretch as the rate: acquisitions sent once every consumer was busy.
     loopDelay.disable();
+    const serverLoopP99 = serverLoop ? await serverLoopDelayP99Ms(server.url) : undefined;
     const steadyAcquisitions = acquisitions.filter((a) => a.sentAt >= steadyAt);
     const acquireMs = steadyAcquisitions.map((a) => a.ms);
     // The slowest 1%, which make the p99: how much of their time the server's app took.
@@ -224,6 +231,7 @@ export async function main(argv: string[]): Promise<void> {
         ),
       ),
       consumers_loop_delay_p99_ms: round1(loopDelay.percentile(99) / 1e6),
+      ...(serverLoopP99 === undefined ? {} : { server_loop_delay_p99_ms: round1(serverLoopP99) }),
       // The first acquisitions meet a cold server, 32 at once: shown apart from the steady state.
       acquire_p99_ms_from_start: round1(
         percentile(
@@ -275,6 +283,15 @@ export async function main(argv: string[]): Promise<void> {
           value: figures.consumers_loop_delay_p99_ms,
           unit: "ms (this process)",
         },
+        ...(serverLoopP99 === undefined
+          ? []
+          : [
+              {
+                name: "server's event-loop delay p99",
+                value: round1(serverLoopP99),
+                unit: "ms (its metrics)",
+              },
+            ]),
         { name: "acknowledgements refused", value: failed, unit: "records" },
         { name: "server CPU per record", value: serverCpuMsPerRecord, unit: "ms" },
         { name: "requests per record", value: figures.requests_per_record, unit: JSON.stringify(requests) },
@@ -337,4 +354,11 @@ function processCpuMs(pid: number): number {
 function serverTimingMs(header: string | null): number {
   const match = /(?:^|,)\s*app;dur=([\d.]+)/.exec(header ?? "");
   return match ? Number(match[1]) : Number.NaN;
+}
+
+/** The server's event-loop delay p99 since its last scrape, in ms (its process metrics; undefined without them). */
+async function serverLoopDelayP99Ms(url: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split("\n").find((row) => row.startsWith("nodejs_eventloop_lag_p99_seconds"));
+  return line === undefined ? undefined : Number(line.split(" ").at(-1)) * 1000;
 }
