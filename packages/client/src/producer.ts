@@ -145,9 +145,10 @@ class PendingRecord implements EncodableRecord, ProduceTicket {
   private promised: Promise<RecordMetadata> | undefined;
 
   constructor(
-    readonly key: Uint8Array | null,
-    readonly value: Uint8Array | null,
-    readonly headers: readonly { name: Uint8Array; value: Uint8Array | null }[],
+    // Dropped once the batch has ended (endBatch): a caller may keep tickets long after.
+    public key: Uint8Array | null,
+    public value: Uint8Array | null,
+    public headers: readonly { name: Uint8Array; value: Uint8Array | null }[],
     readonly timestamp: number,
     /** Bytes for sizing batches and the buffer. */
     readonly bytes: number,
@@ -945,6 +946,13 @@ function endBatch(batch: Batch, result: { report: AppendedBatchReport } | { erro
   if (report) batch.settleOutcome?.resolve(report);
   else batch.settleOutcome?.reject((result as { error: unknown }).error);
   batch.settleOutcome = undefined;
+  // Nothing sends the batch again: tickets kept by the caller keep its records' bytes no longer.
+  batch.encoded = undefined;
+  for (const record of batch.records) {
+    record.key = null;
+    record.value = null;
+    record.headers = NO_HEADERS;
+  }
   // The producer's state is consistent already; the caller's exceptions surface as its own.
   for (const error of thrown ?? [])
     queueMicrotask(() => {
