@@ -30,12 +30,12 @@ export {
 export { parseConcatenatedJson } from "./json-stream.js";
 export type * from "./processor-types.js";
 export {
+  type DeliveryCallback,
   DeliveryUnknownError,
   Producer,
   ProducerClosedError,
   type ProducerOptions,
   type ProducerRecord,
-  type DeliveryCallback,
   type ProduceTicket,
   type RecordMetadata,
 } from "./producer.js";

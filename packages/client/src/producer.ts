@@ -927,7 +927,7 @@ function batchOutcome(batch: Batch): Promise<AppendedBatchReport> {
 function endBatch(batch: Batch, result: { report: AppendedBatchReport } | { error: unknown }): void {
   batch.result = result;
   const report = "report" in result ? result.report : undefined;
-  let thrown: unknown[] | undefined;
+  const thrown: unknown[] = [];
   for (const record of batch.records) {
     if (!record.onDelivery) continue;
     try {
@@ -940,7 +940,7 @@ function endBatch(batch: Batch, result: { report: AppendedBatchReport } | { erro
         });
       else record.onDelivery((result as { error: unknown }).error, undefined);
     } catch (error) {
-      (thrown ??= []).push(error);
+      thrown.push(error);
     }
   }
   if (report) batch.settleOutcome?.resolve(report);
@@ -954,7 +954,7 @@ function endBatch(batch: Batch, result: { report: AppendedBatchReport } | { erro
     record.headers = NO_HEADERS;
   }
   // The producer's state is consistent already; the caller's exceptions surface as its own.
-  for (const error of thrown ?? [])
+  for (const error of thrown)
     queueMicrotask(() => {
       throw error;
     });
