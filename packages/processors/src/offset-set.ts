@@ -74,6 +74,23 @@ export class OffsetSet {
     return found;
   }
 
+  /**
+   * The offsets below `limit` that are not in `excluded` (ascending), ascending: one walk of both
+   * lists, no lookups.
+   */
+  belowExcept(limit: number, excluded: readonly number[]): number[] {
+    const found: number[] = [];
+    let next = 0;
+    for (let index = this.head; index < this.list.length; index++) {
+      const offset = this.list[index]!;
+      if (offset >= limit) break;
+      while (next < excluded.length && excluded[next]! < offset) next++;
+      if (next < excluded.length && excluded[next] === offset) continue;
+      if (!this.deleted.has(offset)) found.push(offset);
+    }
+    return found;
+  }
+
   /** The head is never a deleted offset: deleted ones it reaches are dropped. */
   private skipDeleted(): void {
     if (this.deleted.size === 0) return;
