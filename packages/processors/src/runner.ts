@@ -962,9 +962,9 @@ export class PartitionRunner {
           return;
         }
         const routing = routeOutput(output, index, spec.outputTopics, this.outputTopics, this.partition);
-        if (routing.ok) routed.push(routing.output);
-        else if (output.sourceOffset !== undefined) named.set(output.sourceOffset, routing.problem);
-        else wholeError = routing.problem;
+        if (typeof routing !== "string") routed.push(routing);
+        else if (output.sourceOffset !== undefined) named.set(output.sourceOffset, routing);
+        else wholeError = routing;
       });
       if (
         !wholeError &&
@@ -975,7 +975,7 @@ export class PartitionRunner {
           "the result names failures, so every output must say which record it comes from (sourceOffset)";
       }
       const touched = new Map<string, Set<number>>();
-      for (const output of routed) touch(touched, output.topic, output.record.partition);
+      touchOutputs(touched, routed);
       const operations = operationsOf(touched);
       if (!wholeError && operations > TRANSACTION_OPERATIONS_MAX - 1 - DEAD_LETTER_OPERATIONS) {
         wholeError = `the outputs of ${batch.records.length} record${batch.records.length === 1 ? "" : "s"} span ${operations} metadata operations; one transaction holds ${TRANSACTION_OPERATIONS_MAX}`;
@@ -988,7 +988,7 @@ export class PartitionRunner {
     } else {
       this.batchAnswered(batch, named, routed, result);
     }
-    for (const output of result.outputs) touch(result.touched, output.topic, output.record.partition);
+    touchOutputs(result.touched, result.outputs);
     for (const record of result.deadLetters) touch(result.touched, spec.deadLetterTopic!, record.partition!);
     this.results.push(result);
   }
@@ -1002,7 +1002,7 @@ export class PartitionRunner {
   ): void {
     if (named.size === 0) {
       // Every record is done: no key to narrow down, no output to leave out.
-      for (const output of routed) result.outputs.push(output);
+      result.outputs = routed;
       for (const record of batch.records) this.markDone(record, result, false);
       result.processed += batch.records.length;
       if (this.blocked.size > 0) {
@@ -1244,10 +1244,17 @@ export class PartitionRunner {
     const appends = new Map<string, ProduceRecord[]>();
     let outputCount = 0;
     for (const result of taken) {
+      // Outputs mostly come in runs to one topic: its list is looked up once per run.
+      let topic: string | undefined;
+      let list: ProduceRecord[] = [];
       for (const output of result.outputs) {
-        listOf(appends, output.topic).push(output.record);
-        outputCount++;
+        if (output.topic !== topic) {
+          topic = output.topic;
+          list = listOf(appends, topic);
+        }
+        list.push(output.record);
       }
+      outputCount += result.outputs.length;
       if (result.deadLetters.length > 0) {
         const list = listOf(appends, deadLetterTopic!);
         for (const record of result.deadLetters) list.push(record);
@@ -1374,6 +1381,18 @@ function includesSorted(sorted: readonly number[], value: number): boolean {
     else high = middle - 1;
   }
   return false;
+}
+
+/** `touch` for each output; outputs mostly come in runs to one partition, each run looked up once. */
+function touchOutputs(touched: Map<string, Set<number>>, outputs: readonly RoutedOutput[]): void {
+  let topic: string | undefined;
+  let partition = -1;
+  for (const output of outputs) {
+    if (output.topic === topic && output.record.partition === partition) continue;
+    topic = output.topic;
+    partition = output.record.partition;
+    touch(touched, topic, partition);
+  }
 }
 
 function touch(touched: Map<string, Set<number>>, topic: string, partition: number): void {
