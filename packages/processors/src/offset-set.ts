@@ -34,7 +34,7 @@ export class OffsetSet {
       if (this.has(offset)) return;
       throw new Error(`offsets must be added in increasing order: ${offset} after ${this.high}`);
     }
-    if (this.deleted.delete(offset)) return; // re-added after a deletion, still listed
+    if (this.deleted.size > 0 && this.deleted.delete(offset)) return; // re-added after a deletion, still listed
     this.list.push(offset);
     this.high = offset;
   }

@@ -1285,7 +1285,10 @@ export class PartitionRunner {
             filtered,
             outputs: outputCount,
             checkpoint,
-            doneTimestamps: taken.flatMap((result) => result.doneTimestamps),
+            doneTimestamps:
+              taken.length === 1
+                ? taken[0]!.doneTimestamps
+                : taken.flatMap((result) => result.doneTimestamps),
           });
         },
         (error: unknown) => {
