@@ -381,6 +381,8 @@ function planTopic(topic: Topic, records: ProduceRecord[], appendTime: number, c
   let sticky: number | undefined;
   const timestamps: number[] = new Array(records.length);
   const logAppendTime = topic.settings.timestampType === "LogAppendTime";
+  let runPartition = -1;
+  let runList: number[] | undefined;
   records.forEach((record, index) => {
     let partition = record.partition;
     if (partition === undefined && record.key !== null)
@@ -390,9 +392,16 @@ function planTopic(topic: Topic, records: ProduceRecord[], appendTime: number, c
       partition = sticky;
     }
     recordPartitions[index] = partition;
-    const list = byPartition.get(partition);
-    if (list) list.push(index);
-    else byPartition.set(partition, [index]);
+    // Records mostly come in runs to one partition: its list is looked up once per run.
+    if (partition !== runPartition) {
+      runPartition = partition;
+      runList = byPartition.get(partition);
+      if (!runList) {
+        runList = [];
+        byPartition.set(partition, runList);
+      }
+    }
+    runList!.push(index);
     timestamps[index] = logAppendTime ? appendTime : (record.timestamp ?? appendTime);
   });
   return { byPartition, recordPartitions, timestamps };
