@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type GroupConsumer, SluiceClient } from "@sluice/client";
 import { cpuSecondsOf, startServer } from "./local-server.js";
-import { printTable, progress, progressDone, writeLineChart } from "./report.js";
+import { percentile, printTable, progress, progressDone, round1, writeLineChart } from "./report.js";
 
 const RECORD_BYTES = 100;
 const RECORDS_PER_REQUEST = 1_000;
@@ -334,16 +334,6 @@ async function settled(members: GroupConsumer[], partitions: number, timeoutMs =
       throw new Error(`the group did not settle within ${timeoutMs} ms (shares ${shares.join(", ")})`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
-}
-
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-function round1(value: number): number {
-  return Math.round(value * 10) / 10;
 }
 
 function round2(value: number): number {

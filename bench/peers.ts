@@ -25,7 +25,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { SluiceClient } from "@sluice/client";
+import { type RecordMetadata, SluiceClient } from "@sluice/client";
 import * as hdr from "hdr-histogram-js";
 import { apiFor, batchedProduce, produceToConsume, singleProduce } from "./http.js";
 import { startServer } from "./local-server.js";
@@ -270,16 +270,15 @@ async function sluiceBinaryProduce(url: string, records: number): Promise<Throug
   const value = new Uint8Array(RECORD_BYTES).fill(120);
   await producer.send({ topic: "peers-binary", value }); // the producer id and the topic's shape
   let acknowledged = 0;
-  const onAck = () => {
+  // A callback per record, as ProducerPerformance gives Kafka's producer.
+  const onDelivery = (error: unknown, metadata: RecordMetadata | undefined) => {
+    if (!metadata) throw error;
     acknowledged++;
   };
   const started = performance.now();
   let lastShown = started;
   for (let i = 0; i < records; i++) {
-    const ticket = await producer.produce({ topic: "peers-binary", value });
-    ticket.delivered.then(onAck, (error: unknown) => {
-      throw error;
-    });
+    await producer.produce({ topic: "peers-binary", value }, onDelivery);
     if ((i & 0x3fff) === 0 && performance.now() - lastShown > 250) {
       lastShown = performance.now();
       const rate = acknowledged / ((lastShown - started) / 1000);

@@ -12,16 +12,19 @@
  *   could do, one consumer per partition, P × 1000 / H records/s;
  * - acquire-to-deliver latency: from sending an acquisition to holding its records, for every
  *   acquisition that returned records and was sent once every consumer was busy (the stretch the
- *   rate covers; the p99 from the very start, cold server included, is in the JSON too).
+ *   rate covers; the p99 from the very start, cold server included, is in the JSON too), with
+ *   the server's share of the slowest (its Server-Timing) and this process's event-loop delay.
+ *   With SLUICE_PROCESS_METRICS=on the server's own event-loop delay over the same stretch is
+ *   printed too (its process metrics cost it a few percent of CPU, so it is not on by default).
  */
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { type QueueConsumer, SluiceClient } from "@sluice/client";
-import { startServer } from "./local-server.js";
-import { printTable, progress, progressDone, writeLineChart } from "./report.js";
+import { cpuSecondsOf, startServer } from "./local-server.js";
+import { percentile, printTable, progress, progressDone, round1, writeLineChart } from "./report.js";
 
 const RECORD_BYTES = 100;
 const RECORDS_PER_REQUEST = 1_000;
@@ -51,8 +54,14 @@ export async function main(argv: string[]): Promise<void> {
   const durability = values.durability === "fsync" ? "fsync" : "buffered";
   const dataDir = await mkdtemp(join(values.dir, "sluice-bench-queues-"));
   const server = await startServer(dataDir, durability);
-  /** Acquisitions that handed out records: when sent, and how long until the records were read. */
-  const acquisitions: { sentAt: number; ms: number }[] = [];
+  /**
+   * Acquisitions that handed out records: when sent, how long until the records were read, and
+   * how much of that the server's app took (its Server-Timing).
+   */
+  const acquisitions: { sentAt: number; ms: number; serverMs: number }[] = [];
+  const serverLoop = process.env.SLUICE_PROCESS_METRICS === "on";
+  // This process's event-loop delay: 32 consumers share it, and a late turn delays requests too.
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
   // Times each acquisition that came back with records, from the request to the parsed answer.
   const requests: Record<string, number> = {};
   const timed = async (input: string, init: RequestInit): Promise<Response> => {
@@ -66,7 +75,11 @@ export async function main(argv: string[]): Promise<void> {
     const text = await response.text();
     // Only acquisitions that handed out records (the results of acknowledgements carried also name offsets).
     if (text.startsWith('{"records":[{'))
-      acquisitions.push({ sentAt: started, ms: performance.now() - started });
+      acquisitions.push({
+        sentAt: started,
+        ms: performance.now() - started,
+        serverMs: serverTimingMs(response.headers.get("server-timing")),
+      });
     return new Response(text, { status: response.status, headers: response.headers });
   };
   try {
@@ -112,6 +125,9 @@ export async function main(argv: string[]): Promise<void> {
           firstRecord.add(index);
           if (firstRecord.size === consumerCount) {
             steadyFrom = { at: performance.now(), acknowledged };
+            loopDelay.enable();
+            // The server's event-loop histogram restarts at each scrape: this one starts the stretch.
+            if (serverLoop) void serverLoopDelayP99Ms(server.url);
             cpuAtSteady = { client: clientCpuMs(), server: processCpuMs(server.pid ?? 0) };
           }
         }
@@ -173,7 +189,14 @@ export async function main(argv: string[]): Promise<void> {
     const steadyRecords = acknowledged - steadyFrom.acknowledged;
     const steadyAt = steadyFrom.at;
     // Latency over the same stretch as the rate: acquisitions sent once every consumer was busy.
-    const acquireMs = acquisitions.filter((a) => a.sentAt >= steadyAt).map((a) => a.ms);
+    loopDelay.disable();
+    const serverLoopP99 = serverLoop ? await serverLoopDelayP99Ms(server.url) : undefined;
+    const steadyAcquisitions = acquisitions.filter((a) => a.sentAt >= steadyAt);
+    const acquireMs = steadyAcquisitions.map((a) => a.ms);
+    // The slowest 1%, which make the p99: how much of their time the server's app took.
+    const slowest = [...steadyAcquisitions]
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, Math.max(1, Math.ceil(steadyAcquisitions.length / 100)));
     const rate = steadyRecords / ((end - steadyFrom.at) / 1000);
     const perRecord = (ms: number) => Math.round((ms / steadyRecords) * 1000) / 1000;
     const serverCpuMsPerRecord = perRecord(cpuAtEnd.server - cpuAtSteady!.server);
@@ -189,6 +212,26 @@ export async function main(argv: string[]): Promise<void> {
       acquire_p50_ms: round1(percentile(acquireMs, 50)),
       acquire_p99_ms: round1(percentile(acquireMs, 99)),
       acquisitions: acquireMs.length,
+      acquire_server_p99_ms: round1(
+        percentile(
+          steadyAcquisitions.map((a) => a.serverMs),
+          99,
+        ),
+      ),
+      slowest_acquisitions_server_p50_ms: round1(
+        percentile(
+          slowest.map((a) => a.serverMs),
+          50,
+        ),
+      ),
+      slowest_acquisitions_p50_ms: round1(
+        percentile(
+          slowest.map((a) => a.ms),
+          50,
+        ),
+      ),
+      consumers_loop_delay_p99_ms: round1(loopDelay.percentile(99) / 1e6),
+      ...(serverLoopP99 === undefined ? {} : { server_loop_delay_p99_ms: round1(serverLoopP99) }),
       // The first acquisitions meet a cold server, 32 at once: shown apart from the steady state.
       acquire_p99_ms_from_start: round1(
         percentile(
@@ -225,6 +268,30 @@ export async function main(argv: string[]): Promise<void> {
           unit: "ms",
           target: { value: 20, higherIsBetter: false },
         },
+        {
+          name: "server's app in an acquisition, p99",
+          value: figures.acquire_server_p99_ms,
+          unit: "ms (Server-Timing)",
+        },
+        {
+          name: "slowest 1% of acquisitions, p50",
+          value: figures.slowest_acquisitions_p50_ms,
+          unit: `ms, of which the server's app ${figures.slowest_acquisitions_server_p50_ms} ms`,
+        },
+        {
+          name: "consumers' event-loop delay p99",
+          value: figures.consumers_loop_delay_p99_ms,
+          unit: "ms (this process)",
+        },
+        ...(serverLoopP99 === undefined
+          ? []
+          : [
+              {
+                name: "server's event-loop delay p99",
+                value: round1(serverLoopP99),
+                unit: "ms (its metrics)",
+              },
+            ]),
         { name: "acknowledgements refused", value: failed, unit: "records" },
         { name: "server CPU per record", value: serverCpuMsPerRecord, unit: "ms" },
         { name: "requests per record", value: figures.requests_per_record, unit: JSON.stringify(requests) },
@@ -280,21 +347,18 @@ function clientCpuMs(): number {
 
 /** CPU time a child process has used (Linux /proc; 0 elsewhere), in ms. */
 function processCpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-    // utime and stime, in clock ticks of 10 ms.
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
+  return (cpuSecondsOf(pid) ?? 0) * 1000;
 }
 
-function percentile(values: number[], p: number): number {
-  if (values.length === 0) return Number.NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+/** The `app` duration of a Server-Timing header, in ms (NaN when there is none). */
+function serverTimingMs(header: string | null): number {
+  const match = /(?:^|,)\s*app;dur=([\d.]+)/.exec(header ?? "");
+  return match ? Number(match[1]) : Number.NaN;
 }
 
-function round1(value: number): number {
-  return Math.round(value * 10) / 10;
+/** The server's event-loop delay p99 since its last scrape, in ms (its process metrics; undefined without them). */
+async function serverLoopDelayP99Ms(url: string): Promise<number | undefined> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const line = text.split("\n").find((row) => row.startsWith("nodejs_eventloop_lag_p99_seconds"));
+  return line === undefined ? undefined : Number(line.split(" ").at(-1)) * 1000;
 }

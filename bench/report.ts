@@ -155,3 +155,14 @@ export function writeBarChart(
   writeFileSync(path, parts.join("\n"));
   return path;
 }
+
+/** The p-th percentile of `values` (nearest rank), NaN for none. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+export function round1(value: number): number {
+  return Math.round(value * 10) / 10;
+}

@@ -179,6 +179,21 @@ describe("errors, beyond the suite", () => {
   });
 });
 
+describe("Server-Timing", () => {
+  it("tells the caller how long the app took, on answers and on errors", async () => {
+    const { app: instance } = isolatedApp();
+    const timing = (response: Response) => {
+      const match = /^app;dur=(\d+\.\d{2})$/.exec(response.headers.get("server-timing") ?? "");
+      expect(match, `Server-Timing of a ${response.status}`).not.toBeNull();
+      return Number(match![1]);
+    };
+    expect(timing(await instance.request("/v3/clusters"))).toBeGreaterThanOrEqual(0);
+    const missing = await instance.request("/v3/clusters/c/topics/nope");
+    expect(missing.status).toBe(404);
+    expect(timing(missing)).toBeGreaterThanOrEqual(0);
+  });
+});
+
 describe("reads, beyond the suite", () => {
   it("stops waiting when an SSE client disconnects", async () => {
     const { app, json, engine } = isolatedApp();

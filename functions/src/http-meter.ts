@@ -48,6 +48,13 @@ export class HttpMeter {
     await next();
     const status = c.res.status;
     const route = respondingRoute(c);
+    // How long the app took, for the caller to tell it from the network and queues (W3C Server
+    // Timing; browsers' developer tools and the benchmarks read it). A long-poll's wait is in it.
+    try {
+      c.res.headers.set("Server-Timing", `app;dur=${(performance.now() - started).toFixed(2)}`);
+    } catch {
+      // Immutable headers (a response passed through as it came): left without the timing.
+    }
     if (this.measuring) {
       this.requests.add(1, { method: c.req.method, route, status });
       this.duration.record(secondsSince(started), { method: c.req.method, route });

@@ -35,6 +35,7 @@ export {
   ProducerClosedError,
   type ProducerOptions,
   type ProducerRecord,
+  type DeliveryCallback,
   type ProduceTicket,
   type RecordMetadata,
 } from "./producer.js";

@@ -12,7 +12,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { murmur2, partitionForKey } from "./batch-encoder.js";
 import { SluiceClient } from "./client.js";
 import { SluiceHttpError } from "./errors.js";
-import { type Producer, ProducerClosedError, type ProducerOptions } from "./producer.js";
+import { type Producer, ProducerClosedError, type ProducerOptions, type RecordMetadata } from "./producer.js";
 
 const CLUSTER = "producer-test";
 const BASE_URL = "http://sluice.test";
@@ -208,6 +208,55 @@ describe("Producer", () => {
     expect(sent.map((meta) => meta.offset)).toEqual([0, 1, 2, 3]);
     const [batch] = await decodeRecordBatches(requests[0]!.body);
     expect([batch!.producerId, batch!.baseSequence]).toEqual([-1, -1]);
+  });
+
+  it("tells each record's callback how it ended, in order, and answers `delivered` read after the end", async () => {
+    const p = producer({ lingerMs: 10 });
+    const told: [string, number | undefined, string | undefined][] = [];
+    const callback = (name: string) => (error: unknown, metadata: RecordMetadata | undefined) => {
+      told.push([name, metadata?.offset, error instanceof Error ? error.message : undefined]);
+    };
+    const first = await p.produce({ topic: "orders", partition: 0, value: "a" }, callback("a"));
+    await p.produce({ topic: "orders", partition: 0, value: "b" }, callback("b"));
+    const refused = await p.produce({ topic: "orders", partition: 1, value: "x".repeat(500) }, callback("x"));
+    await client.setTopicConfig("orders", "max.message.bytes", "100");
+    await until(p.flush());
+    expect(told.filter(([name]) => name !== "x")).toEqual([
+      ["a", 0, undefined],
+      ["b", 1, undefined],
+    ]);
+    expect(told.find(([name]) => name === "x")).toEqual([
+      "x",
+      undefined,
+      expect.stringMatching(/over the topic's max.message.bytes of 100/),
+    ]);
+    // `delivered` first read once the batch has ended still says how it ended.
+    expect(await first.delivered).toMatchObject({ topicName: "orders", partitionId: 0, offset: 0 });
+    await expect(refused.delivered).rejects.toThrow(/max.message.bytes/);
+  });
+
+  it("throws a callback's exception outside the producer, after telling the batch's other records", async () => {
+    const p = producer({ lingerMs: 10 });
+    const uncaught: unknown[] = [];
+    const onUncaught = (error: unknown) => uncaught.push(error);
+    process.on("uncaughtException", onUncaught);
+    try {
+      const told: number[] = [];
+      await p.produce({ topic: "orders", partition: 0, value: "a" }, () => {
+        throw new Error("the caller's bug");
+      });
+      await p.produce({ topic: "orders", partition: 0, value: "b" }, (_error, metadata) => {
+        told.push(metadata!.offset);
+      });
+      await until(p.flush());
+      // The exception is thrown from a microtask of its own; let it run.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(told).toEqual([1]);
+      expect(uncaught).toEqual([expect.objectContaining({ message: "the caller's bug" })]);
+      expect((await until(p.send({ topic: "orders", partition: 0, value: "c" }))).offset).toBe(2);
+    } finally {
+      process.off("uncaughtException", onUncaught);
+    }
   });
 
   it("flush sends what lingers, and close refuses more", async () => {

@@ -18,7 +18,7 @@ import type { ConsumerClock } from "./group-consumer.js";
  * `maxInFlightRequests` requests at once. Each record's promise settles when the server has
  * acknowledged it (or refused it, or it could not be delivered).
  *
- * Ordering and duplicates (docs/client.md, "The producer"). With idempotence (the default) every
+ * Ordering and duplicates (ARCHITECTURE.md, "The batching producer"). With idempotence (the default) every
  * batch carries the producer id, epoch and a sequence number per partition, and the server commits
  * a partition's batches only in sequence order and answers a batch it already has with its
  * original offsets. So whatever the network does — answers lost, requests overtaking each other on
@@ -89,6 +89,15 @@ export interface ProduceTicket {
 }
 
 /**
+ * Told once how a record ended, like a Kafka producer's callback: `error` is undefined and
+ * `metadata` set when it was written. Cheaper than reading `delivered` when records are many: a
+ * record whose `delivered` is never read costs no promise. An exception it throws is not the
+ * producer's: it is thrown again outside the producer (an uncaught exception), after every record
+ * of the batch has been told.
+ */
+export type DeliveryCallback = (error: unknown, metadata: RecordMetadata | undefined) => void;
+
+/**
  * A record may or may not have been written: its requests got no definite answer before
  * `deliveryTimeoutMs` (or `retries`) ran out, or a request that got none was followed by a refusal
  * that cannot tell (a topic setting changed in between). `cause` is the last failure.
@@ -123,14 +132,43 @@ const systemClock: ConsumerClock = {
     }),
 };
 
-interface Deferred {
-  resolve: (metadata: RecordMetadata) => void;
-  reject: (error: unknown) => void;
-}
+/**
+ * A buffered record, and the caller's ticket for it. A record costs one object while it waits:
+ * its delivery promise is made only when `delivered` is read, from its batch's outcome (one
+ * promise per batch), since a producer buffers tens of thousands of records and every object
+ * they keep alive is copied by each garbage collection that finds them still waiting.
+ */
+class PendingRecord implements EncodableRecord, ProduceTicket {
+  /** Set when the record joins a batch: the batch, and the record's place in it. */
+  batch: Batch | undefined;
+  index = 0;
+  private promised: Promise<RecordMetadata> | undefined;
 
-interface PendingRecord extends EncodableRecord {
-  bytes: number;
-  deferred: Deferred;
+  constructor(
+    // Dropped once the batch has ended (endBatch): a caller may keep tickets long after.
+    public key: Uint8Array | null,
+    public value: Uint8Array | null,
+    public headers: readonly { name: Uint8Array; value: Uint8Array | null }[],
+    readonly timestamp: number,
+    /** Bytes for sizing batches and the buffer. */
+    readonly bytes: number,
+    readonly onDelivery: DeliveryCallback | undefined,
+  ) {}
+
+  get delivered(): Promise<RecordMetadata> {
+    if (!this.promised) {
+      const batch = this.batch!;
+      this.promised = batchOutcome(batch).then((report) => ({
+        topicName: batch.topic.name,
+        partitionId: batch.partition,
+        offset: report.baseOffset + this.index,
+        timestamp: report.logAppendTime ?? this.timestamp,
+      }));
+      // Marked handled: a caller that never looks at a failed delivery must not crash the process.
+      this.promised.catch(ignore);
+    }
+    return this.promised;
+  }
 }
 
 type BatchState = "open" | "ready" | "in-flight" | "done" | "failed";
@@ -153,6 +191,11 @@ interface Batch {
   /** A request of several batches was refused: send this one alone, to find which one is bad. */
   alone: boolean;
   lingerAbort?: AbortController;
+  /** How the batch ended, once it has: the server's report, or why its records failed. */
+  result?: { report: AppendedBatchReport } | { error: unknown };
+  /** The outcome's promise, made when a record's `delivered` is first read, and its settlers. */
+  outcome?: Promise<AppendedBatchReport>;
+  settleOutcome?: { resolve: (report: AppendedBatchReport) => void; reject: (error: unknown) => void };
 }
 
 interface PartitionState {
@@ -257,12 +300,12 @@ export class Producer {
    * `bufferBytesMax` of unacknowledged records (back-pressure) — with its delivery promise. Fails
    * at once for an unknown topic or partition and a record over the topic's max.message.bytes.
    */
-  async produce(record: ProducerRecord): Promise<ProduceTicket> {
+  async produce(record: ProducerRecord, onDelivery?: DeliveryCallback): Promise<ProduceTicket> {
     this.checkOpen();
     // Once the topic and the producer id are known, a record costs no waiting (the usual case).
     const topic = this.topicStates.get(record.topic) ?? (await this.topic(record.topic));
     if (this.idempotent && this.producerId < 0) await this.ensureIdentity();
-    const pending = toPending(record, this.clock.now());
+    const pending = toPending(record, this.clock.now(), onDelivery);
     if (pending.bytes - RECORD_OVERHEAD > topic.recordBytesMax) {
       throw new SluiceHttpError(
         413,
@@ -288,15 +331,10 @@ export class Producer {
         this.checkOpen();
       } while (this.full(pending.bytes));
     }
-    const delivered = new Promise<RecordMetadata>((resolve, reject) => {
-      pending.deferred = { resolve, reject };
-    });
-    // Marked handled: a caller that never looks at a failed delivery must not crash the process.
-    delivered.catch(ignore);
     this.bufferedBytes += pending.bytes;
     this.unsettled++;
     this.append(topic, record, pending);
-    return { delivered };
+    return pending;
   }
 
   private full(bytes: number): boolean {
@@ -337,8 +375,8 @@ export class Producer {
           if (batch.state !== "open" && batch.state !== "ready") continue;
           batch.lingerAbort?.abort();
           batch.state = "failed";
-          for (const record of batch.records) record.deferred.reject(error);
           this.settle(batch);
+          endBatch(batch, { error });
         }
       }
     }
@@ -438,6 +476,8 @@ export class Producer {
       part.open = batch;
       this.scheduleLinger(batch, part);
     }
+    pending.batch = batch;
+    pending.index = batch.records.length;
     batch.records.push(pending);
     batch.bytes += pending.bytes;
     if (batch.bytes >= this.batchSizeBytes || batch.records.length >= this.batchRecordsMax)
@@ -672,15 +712,8 @@ export class Producer {
         return;
       }
       batch.state = "done";
-      batch.records.forEach((record, offset) => {
-        record.deferred.resolve({
-          topicName: batch.topic.name,
-          partitionId: batch.partition,
-          offset: report.baseOffset + offset,
-          timestamp: report.logAppendTime ?? record.timestamp,
-        });
-      });
       this.settle(batch);
+      endBatch(batch, { report });
     });
   }
 
@@ -748,13 +781,14 @@ export class Producer {
   private fail(batch: Batch, error: unknown): void {
     if (batch.state === "done" || batch.state === "failed") return;
     batch.state = "failed";
-    for (const record of batch.records) record.deferred.reject(error);
     this.settle(batch);
     if (this.idempotent) this.resetRequested = true;
     else {
       const part = batch.topic.parts.get(batch.partition)!;
       part.queue = part.queue.filter((queued) => queued !== batch);
     }
+    // Last: a callback may produce again, and finds the producer's state settled.
+    endBatch(batch, { error });
   }
 
   /** A settled batch's records leave the buffer. */
@@ -849,8 +883,8 @@ export class Producer {
           if (batch.state === "done" || batch.state === "failed") continue;
           batch.lingerAbort?.abort();
           batch.state = "failed";
-          for (const record of batch.records) record.deferred.reject(error);
           this.settle(batch);
+          endBatch(batch, { error });
         }
         part.queue = [];
       }
@@ -867,20 +901,80 @@ function isUnknownOutcome(error: unknown): boolean {
 
 const utf8 = new TextEncoder();
 const EMPTY = new Uint8Array(0);
+const NO_HEADERS: readonly { name: Uint8Array; value: Uint8Array | null }[] = Object.freeze([]);
 function ignore(): void {}
-/** A record's deferred until produce gives it its own (shared, so no closures per record). */
-const UNSET: Deferred = { resolve: ignore, reject: ignore };
 
-function toPending(record: ProducerRecord, now: number): PendingRecord {
+/** The promise of a batch's outcome, made on first use; settled already if the batch has ended. */
+function batchOutcome(batch: Batch): Promise<AppendedBatchReport> {
+  if (!batch.outcome) {
+    const result = batch.result;
+    batch.outcome = result
+      ? "report" in result
+        ? Promise.resolve(result.report)
+        : Promise.reject(result.error)
+      : new Promise((resolve, reject) => {
+          batch.settleOutcome = { resolve, reject };
+        });
+    batch.outcome.catch(ignore);
+  }
+  return batch.outcome;
+}
+
+/**
+ * Records how a batch ended: its records' callbacks are told, in the order the records were
+ * produced, and its outcome's promise settles if anyone asked for it.
+ */
+function endBatch(batch: Batch, result: { report: AppendedBatchReport } | { error: unknown }): void {
+  batch.result = result;
+  const report = "report" in result ? result.report : undefined;
+  let thrown: unknown[] | undefined;
+  for (const record of batch.records) {
+    if (!record.onDelivery) continue;
+    try {
+      if (report)
+        record.onDelivery(undefined, {
+          topicName: batch.topic.name,
+          partitionId: batch.partition,
+          offset: report.baseOffset + record.index,
+          timestamp: report.logAppendTime ?? record.timestamp,
+        });
+      else record.onDelivery((result as { error: unknown }).error, undefined);
+    } catch (error) {
+      (thrown ??= []).push(error);
+    }
+  }
+  if (report) batch.settleOutcome?.resolve(report);
+  else batch.settleOutcome?.reject((result as { error: unknown }).error);
+  batch.settleOutcome = undefined;
+  // Nothing sends the batch again: tickets kept by the caller keep its records' bytes no longer.
+  batch.encoded = undefined;
+  for (const record of batch.records) {
+    record.key = null;
+    record.value = null;
+    record.headers = NO_HEADERS;
+  }
+  // The producer's state is consistent already; the caller's exceptions surface as its own.
+  for (const error of thrown ?? [])
+    queueMicrotask(() => {
+      throw error;
+    });
+}
+
+function toPending(
+  record: ProducerRecord,
+  now: number,
+  onDelivery: DeliveryCallback | undefined,
+): PendingRecord {
   const key = toBytes(record.key);
   const value = toBytes(record.value);
-  const headers: { name: Uint8Array; value: Uint8Array | null }[] = [];
-  if (record.headers) {
+  let headers = NO_HEADERS;
+  if (record.headers !== undefined) {
+    const list: { name: Uint8Array; value: Uint8Array | null }[] = [];
     const entries = Array.isArray(record.headers)
       ? record.headers.map(({ name, value: headerValue }) => [name, headerValue] as const)
       : Object.entries(record.headers);
     for (const [name, headerValue] of entries) {
-      headers.push({
+      list.push({
         name: utf8.encode(name),
         value:
           headerValue === null
@@ -890,6 +984,7 @@ function toPending(record: ProducerRecord, now: number): PendingRecord {
               : headerValue,
       });
     }
+    headers = list;
   }
   const timestamp = record.timestamp instanceof Date ? record.timestamp.getTime() : (record.timestamp ?? now);
   if (!Number.isSafeInteger(timestamp) || timestamp < 0) {
@@ -899,14 +994,7 @@ function toPending(record: ProducerRecord, now: number): PendingRecord {
   }
   let bytes = RECORD_OVERHEAD + (key?.byteLength ?? 0) + (value?.byteLength ?? 0);
   for (const header of headers) bytes += header.name.byteLength + (header.value?.byteLength ?? 0);
-  return {
-    key,
-    value,
-    headers,
-    timestamp,
-    bytes,
-    deferred: UNSET,
-  };
+  return new PendingRecord(key, value, headers, timestamp, bytes, onDelivery);
 }
 
 function toBytes(input: DataInput | null | undefined): Uint8Array | null {

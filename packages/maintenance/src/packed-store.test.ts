@@ -94,4 +94,54 @@ describe("maintenance on the packed object store", () => {
     expect(purged.failures).toEqual([]);
     expect(await listed(`topics/${topicId}/`)).toEqual([]);
   });
+
+  it("frees the pack files a short-kept topic shared with a kept one, once retention has taken it", async () => {
+    // Objects of both topics interleave in the same pack files; retention and garbage collection
+    // delete the short-kept topic's, leaving each file a quarter live — kept, until reclaimed.
+    await engine.createTopic({
+      name: "short",
+      partitions: 1,
+      configs: { "retention.ms": String(60 * MINUTE) },
+    });
+    await engine.createTopic({ name: "kept", partitions: 1 });
+    const value = new Uint8Array(3000).fill(9);
+    const old = clock.now() - 24 * 60 * MINUTE;
+    for (let request = 0; request < 40; request++) {
+      if (request % 4 === 0)
+        await engine.append({ topic: "kept", records: [{ key: null, value, partition: 0 }] });
+      else
+        await engine.append({
+          topic: "short",
+          records: [{ key: null, value, partition: 0, timestamp: old }],
+        });
+    }
+    // No compaction (entries never settle here): it would rewrite the kept objects on its own.
+    const runner = new MaintenanceRunner({
+      objects,
+      metadata,
+      clock,
+      settings: { ...settings, segmentSettleMs: 1_000 * 24 * 60 * MINUTE },
+    });
+    const retained = await runPast(0, runner);
+    expect(retained.retention.entriesDeleted).toBe(30);
+    await runPast(settings.gcMinAgeMs + 1, runner);
+    await runPast(settings.objectGraceMs + 1, runner);
+    const { topicId: shortId } = await engine.describeTopic("short");
+    expect(await listed(`topics/${shortId}/`)).toEqual([]);
+    const filesBefore = await packFiles();
+    expect(filesBefore).toBeGreaterThan(2);
+
+    const reclaimed = await objects.reclaimSegments();
+    expect(reclaimed.objects).toBeGreaterThan(0);
+    expect(await packFiles()).toBeLessThanOrEqual(filesBefore - reclaimed.segments + 1);
+    expect(reclaimed.segments).toBeGreaterThanOrEqual(2);
+    const kept = await new Engine({ objects, metadata, clock }).fetch({
+      topic: "kept",
+      partition: 0,
+      offset: 0,
+      maxRecords: 100,
+    });
+    expect(kept.records.map((record) => record.offset)).toEqual(Array.from({ length: 10 }, (_, i) => i));
+    expect(kept.records.every((record) => record.value?.every((byte) => byte === 9))).toBe(true);
+  });
 });

@@ -11,6 +11,12 @@ export interface MaintenanceScheduleOptions {
   onReport?: (report: RunReport) => void;
   /** A run that failed as a whole (the topic list could not be read, say). */
   onError?: (error: unknown) => void;
+  /**
+   * Work of the place the schedule runs in, after each run and part of it (stop waits for it):
+   * the local server reclaims its packed store's mostly dead segment files. Its failure goes to
+   * onError.
+   */
+  afterRun?: () => Promise<void>;
 }
 
 export interface MaintenanceSchedule {
@@ -37,6 +43,8 @@ export function startMaintenanceSchedule(options: MaintenanceScheduleOptions): M
         (report) => options.onReport?.(report),
         (error: unknown) => options.onError?.(error),
       )
+      .then(() => options.afterRun?.())
+      .catch((error: unknown) => options.onError?.(error))
       .finally(() => {
         running = undefined;
       });

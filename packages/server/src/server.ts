@@ -20,6 +20,7 @@ import {
   MeteredObjectStore,
   type ObjectStore,
 } from "@sluice/storage";
+import { PackedObjectStore, type ReclaimReport } from "@sluice/storage/packed";
 import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { type Metrics, noopMetrics } from "@sluice/telemetry";
 import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
@@ -80,6 +81,11 @@ export interface ServerOptions {
     settings?: Partial<MaintenanceSettings>;
     /** Each run's report (failed jobs are also logged as errors). */
     onReport?: (report: RunReport) => void;
+    /**
+     * After each run, the packed object store's closed segment files that are mostly dead give
+     * up their live objects and go (PackedObjectStore.reclaimSegments); what that did.
+     */
+    onReclaim?: (report: ReclaimReport) => void;
   };
   /**
    * Measure throughput, latency, errors, storage calls and group lag, and serve them at
@@ -232,7 +238,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const port = await listen(server, options.port ?? DEFAULT_PORT, host);
     const maintenance =
       options.maintenance &&
-      startMaintenance(options.maintenance, objects, metadata, engine, metrics, options.logger);
+      startMaintenance(
+        options.maintenance,
+        objects,
+        objectStore.store instanceof PackedObjectStore ? objectStore.store : undefined,
+        metadata,
+        engine,
+        metrics,
+        options.logger,
+      );
     const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
 
     let closing: Promise<void> | undefined;
@@ -291,6 +305,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 function startMaintenance(
   options: NonNullable<ServerOptions["maintenance"]>,
   objects: ObjectStore,
+  packed: PackedObjectStore | undefined,
   metadata: MetadataStore,
   engine: Engine,
   metrics: Metrics,
@@ -322,6 +337,7 @@ function startMaintenance(
     },
     onError: (error) =>
       logError("maintenance run failed", { error: error instanceof Error ? error.message : String(error) }),
+    ...(packed ? { afterRun: async () => options.onReclaim?.(await packed.reclaimSegments()) } : {}),
   });
 }
 

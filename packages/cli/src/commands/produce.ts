@@ -166,11 +166,10 @@ export async function produce(ctx: CommandContext): Promise<number> {
         stats.sent++;
         try {
           // Waits while the producer's buffer is full: stdin is read as fast as records are sent.
-          const ticket = await producer.produce(toRecord(line));
-          ticket.delivered.then(
-            (metadata) => delivered(slot, metadata),
-            (error: unknown) => refused(slot, error),
-          );
+          await producer.produce(toRecord(line), (error, metadata) => {
+            if (metadata) delivered(slot, metadata);
+            else refused(slot, error);
+          });
         } catch (error) {
           refused(slot, error);
         }

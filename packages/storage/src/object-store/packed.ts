@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, mkdirSync, openSync, readSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setImmediate as setImmediatePromise } from "node:timers/promises";
 import {
@@ -60,6 +60,19 @@ interface Row {
   position: number | null;
 }
 
+/** What `reclaimSegments` did: segment files deleted, objects moved, bytes copied and freed. */
+export interface ReclaimReport {
+  segments: number;
+  objects: number;
+  bytesCopied: number;
+  bytesFreed: number;
+}
+
+interface SegmentRow {
+  name: string;
+  live: number;
+}
+
 interface Segment {
   name: string;
   descriptor: number;
@@ -87,7 +100,8 @@ const READ_DESCRIPTORS_MAX = 64;
  *   bytes a power loss could take), then the index's WAL is synced; both are group commits.
  * - Etags are random per write; a replaced or deleted object's bytes stay in its segment until no
  *   row in the segment is live, when the segment file is deleted (a closed one; a segment of a
- *   process that died is kept).
+ *   process that died is kept). `reclaimSegments` moves the few live objects out of closed
+ *   segments that are mostly dead, so their files go too.
  */
 export class PackedObjectStore implements ObjectStore {
   readonly #root: string;
@@ -262,6 +276,95 @@ export class PackedObjectStore implements ObjectStore {
     });
     await this.#settleIndex();
     this.#unlink(dead);
+  }
+
+  /**
+   * Reclaims the disk of closed segments that are mostly dead — objects from several topics share
+   * a segment, and one kept topic would otherwise keep every file its objects landed in: each
+   * closed segment whose live bytes are under `liveFractionMax` of its file has its live objects
+   * copied into this instance's open segment and their rows moved there, after which the file is
+   * deleted like any dead segment. A row moves only if it still points where it was read (an
+   * object replaced or deleted meanwhile, by this process or another, is left alone), with its
+   * etag unchanged: a reader sees the same object before and after, and a reader that read the
+   * old row after the file went reads the row again (get). Copies are synced before rows move in
+   * fsync durability. Safe beside writers and other instances on the same root; a crash leaves at
+   * worst dead copies. Yields between objects so a large segment does not hold the event loop.
+   */
+  async reclaimSegments(options: { liveFractionMax?: number } = {}): Promise<ReclaimReport> {
+    const liveFractionMax = options.liveFractionMax ?? 0.5;
+    const report: ReclaimReport = { segments: 0, objects: 0, bytesCopied: 0, bytesFreed: 0 };
+    const closed = guard(
+      () => this.#statement("SELECT name, live FROM segments WHERE sealed = 1").all() as SegmentRow[],
+    );
+    for (const { name, live } of closed) {
+      const size = this.#segmentFileSize(name);
+      if (size === undefined || size === 0 || live >= size * liveFractionMax) continue;
+      const rows = guard(
+        () =>
+          this.#statement("SELECT key, size, position FROM objects WHERE segment = ? ORDER BY position").all(
+            name,
+          ) as { key: string; size: number; position: number }[],
+      );
+      const copies: {
+        key: string;
+        size: number;
+        from: number;
+        to: { segment: Segment; position: number };
+      }[] = [];
+      const synced: Promise<void>[] = [];
+      for (const row of rows) {
+        await setImmediatePromise();
+        const body = guard(() => this.#readSegment(name, row.position, row.size));
+        if (body === undefined) break; // deleted meanwhile: nothing left to move
+        const to = guard(() => this.#append(body));
+        copies.push({ key: row.key, size: row.size, from: row.position, to });
+        if (this.#fsync) {
+          // Asked for now, before anything can close the segment it went to.
+          const sync = this.#syncSegment(to.segment);
+          sync.catch(() => undefined);
+          synced.push(sync);
+        }
+      }
+      await Promise.all(synced);
+      const dead = this.#transaction(() => {
+        const emptied: string[] = [];
+        for (const copy of copies) {
+          const moved = this.#statement(
+            "UPDATE objects SET segment = ?, position = ? WHERE key = ? AND segment = ? AND position = ?",
+          ).run(copy.to.segment.name, copy.to.position, copy.key, name, copy.from);
+          if (moved.changes === 0) continue;
+          report.objects++;
+          report.bytesCopied += copy.size;
+          this.#addLive(copy.to.segment.name, copy.size);
+          emptied.push(...this.#removeLive(name, copy.size));
+        }
+        // No row points into it (none did, or all went meanwhile): the segment is dead as it is.
+        if (
+          !emptied.includes(name) &&
+          this.#statement("SELECT 1 FROM objects WHERE segment = ? LIMIT 1").get(name) === undefined
+        ) {
+          if (this.#statement("DELETE FROM segments WHERE name = ?").run(name).changes > 0)
+            emptied.push(name);
+        }
+        return emptied;
+      });
+      await this.#settleIndex();
+      this.#unlink(dead);
+      if (dead.includes(name)) {
+        report.segments++;
+        report.bytesFreed += size;
+      }
+    }
+    return report;
+  }
+
+  #segmentFileSize(name: string): number | undefined {
+    try {
+      return statSync(join(this.#segmentsDir, name)).size;
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return undefined;
+      throw toSluiceError(error, { segment: name });
+    }
   }
 
   // --- segments ----------------------------------------------------------------------------
