@@ -85,6 +85,13 @@ describe("OffsetSet", () => {
         expect(set.below(Number.POSITIVE_INFINITY)).toEqual(expected);
         const limit = expected[Math.floor(expected.length / 2)] ?? 0;
         expect(set.below(limit)).toEqual(expected.filter((offset) => offset < limit));
+        // Excluded: every other offset ever added (present or not), plus some never added.
+        const excluded = [
+          ...new Set([...everAdded.filter((_, index) => index % 2 === 0), start - 1, next + 1]),
+        ].sort((a, b) => a - b);
+        expect(set.belowExcept(limit, excluded)).toEqual(
+          expected.filter((offset) => offset < limit && !excluded.includes(offset)),
+        );
         for (const offset of everAdded) expect(set.has(offset)).toBe(model.offsets.has(offset));
       }),
       { numRuns: 300 },

@@ -34,7 +34,7 @@ export class OffsetSet {
       if (this.has(offset)) return;
       throw new Error(`offsets must be added in increasing order: ${offset} after ${this.high}`);
     }
-    if (this.deleted.delete(offset)) return; // re-added after a deletion, still listed
+    if (this.deleted.size > 0 && this.deleted.delete(offset)) return; // re-added after a deletion, still listed
     this.list.push(offset);
     this.high = offset;
   }
@@ -69,6 +69,23 @@ export class OffsetSet {
     for (let index = this.head; index < this.list.length; index++) {
       const offset = this.list[index]!;
       if (offset >= limit) break;
+      if (!this.deleted.has(offset)) found.push(offset);
+    }
+    return found;
+  }
+
+  /**
+   * The offsets below `limit` that are not in `excluded` (ascending), ascending: one walk of both
+   * lists, no lookups.
+   */
+  belowExcept(limit: number, excluded: readonly number[]): number[] {
+    const found: number[] = [];
+    let next = 0;
+    for (let index = this.head; index < this.list.length; index++) {
+      const offset = this.list[index]!;
+      if (offset >= limit) break;
+      while (next < excluded.length && excluded[next]! < offset) next++;
+      if (next < excluded.length && excluded[next] === offset) continue;
       if (!this.deleted.has(offset)) found.push(offset);
     }
     return found;

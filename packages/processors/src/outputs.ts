@@ -3,13 +3,10 @@ import { type ProduceRecord, recordPayloadBytes, type Topic, validateRecord } fr
 import type { HandlerOutput } from "./handlers/result.js";
 
 /** An output with its topic and partition decided. */
-export interface RoutedOutput {
+export interface RoutedOutput extends HandlerOutput {
   topic: string;
   record: ProduceRecord & { partition: number };
-  sourceOffset: number | undefined;
 }
-
-export type Routing = { ok: true; output: RoutedOutput } | { ok: false; problem: string };
 
 /**
  * Decides an output's topic and partition and checks it against the topic (ARCHITECTURE.md,
@@ -17,6 +14,10 @@ export type Routing = { ok: true; output: RoutedOutput } | { ok: false; problem:
  * there is exactly one) and exist; the partition is the record's own, else its key's (Kafka's
  * partitioner), else the source partition modulo the topic's partitions, so outputs of unkeyed
  * records keep their source partition's order. Size and partition limits are the engine's.
+ *
+ * The output is the handler result's own copy (built by the invoker for this call), so it is
+ * routed in place and returned as it is; a problem comes back as its message. It runs for every
+ * output, so it makes no object of its own.
  */
 export function routeOutput(
   output: HandlerOutput,
@@ -24,26 +25,18 @@ export function routeOutput(
   outputTopics: readonly string[],
   topics: ReadonlyMap<string, Topic | undefined>,
   sourcePartition: number,
-): Routing {
+): RoutedOutput | string {
   const name = output.topic ?? (outputTopics.length === 1 ? outputTopics[0] : undefined);
   if (name === undefined) {
-    return {
-      ok: false,
-      problem:
-        outputTopics.length === 0
-          ? `outputs[${index}]: the processor has no output topics`
-          : `outputs[${index}] names no topic, and the processor has ${outputTopics.length} output topics (${outputTopics.join(", ")})`,
-    };
+    return outputTopics.length === 0
+      ? `outputs[${index}]: the processor has no output topics`
+      : `outputs[${index}] names no topic, and the processor has ${outputTopics.length} output topics (${outputTopics.join(", ")})`;
   }
   if (!outputTopics.includes(name)) {
-    return {
-      ok: false,
-      problem: `outputs[${index}] goes to topic ${name}, which is not one of the processor's output topics (${outputTopics.join(", ") || "none"})`,
-    };
+    return `outputs[${index}] goes to topic ${name}, which is not one of the processor's output topics (${outputTopics.join(", ") || "none"})`;
   }
   const topic = topics.get(name);
-  if (!topic) return { ok: false, problem: `outputs[${index}] goes to topic ${name}, which does not exist` };
-  // The record is the handler result's own copy (built by the invoker): it takes its partition in place.
+  if (!topic) return `outputs[${index}] goes to topic ${name}, which does not exist`;
   const routed = output.record as ProduceRecord & { partition: number };
   routed.partition ??=
     routed.key !== null ? partitionForKey(routed.key, topic.partitions) : sourcePartition % topic.partitions;
@@ -56,11 +49,9 @@ export function routeOutput(
     try {
       validateRecord(routed, topic, { label: `outputs[${index}]` });
     } catch (error) {
-      return {
-        ok: false,
-        problem: `${error instanceof Error ? error.message : String(error)} (topic ${name})`,
-      };
+      return `${error instanceof Error ? error.message : String(error)} (topic ${name})`;
     }
   }
-  return { ok: true, output: { topic: name, record: routed, sourceOffset: output.sourceOffset } };
+  output.topic = name;
+  return output as RoutedOutput;
 }

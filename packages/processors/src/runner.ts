@@ -158,8 +158,11 @@ interface Blocked {
 }
 
 interface Lane {
-  /** Offsets of records waiting to be handed to the handler, ascending. */
-  queue: number[];
+  /**
+   * Records waiting to be handed to the handler, ascending by offset. The lanes hold the records
+   * in hand themselves: no per-offset map to insert into when fetched and delete from when done.
+   */
+  queue: ConsumedRecord[];
   busy: boolean;
 }
 
@@ -224,7 +227,6 @@ export class PartitionRunner {
   private fetchCursor = 0;
   private highWatermark = 0;
   private fetchWanted = true;
-  private readonly records = new Map<number, ConsumedRecord>();
   /** Not done in the store: fetched and waiting, in flight, or handled but not yet committed. */
   private readonly outstanding = new OffsetSet();
   /** The highest offset done (committed, or filtered) in this run: the frontier needs go no further. */
@@ -359,7 +361,6 @@ export class PartitionRunner {
     this.loadedPending = new Set(this.persisted.pending);
     this.fetchCursor = this.persisted.checkpoint;
     this.fetchWanted = true;
-    this.records.clear();
     this.outstanding.clear();
     for (const offset of this.persisted.pending) this.outstanding.add(offset);
     this.highestDone = this.persisted.frontier - 1;
@@ -562,7 +563,7 @@ export class PartitionRunner {
     if (this.retrying.size >= this.lanes.length) return undefined;
     let due: number | undefined;
     for (const [key, blocked] of this.blocked) {
-      if (this.retrying.has(key) || !this.lanes[blocked.lane]!.queue.includes(blocked.head)) continue;
+      if (this.retrying.has(key) || !queued(this.lanes[blocked.lane]!, blocked.head)) continue;
       if (due === undefined || blocked.nextAttemptAtMs < due) due = blocked.nextAttemptAtMs;
     }
     return due;
@@ -581,7 +582,7 @@ export class PartitionRunner {
       for (const lane of this.lanes) {
         const first = lane.queue[0];
         if (first !== undefined && !lane.busy)
-          candidates.push((this.queuedAtMs.get(first) ?? now) + windowMs);
+          candidates.push((this.queuedAtMs.get(first.offset) ?? now) + windowMs);
       }
     }
     // At least a millisecond: a timer due now that nothing can act on must not fire again at once.
@@ -699,11 +700,10 @@ export class PartitionRunner {
         continue;
       }
       this.outstanding.add(offset);
-      this.records.set(offset, record);
       // Only a batching window needs to know since when a record waits.
       if (windowed) this.queuedAtMs.set(offset, now);
       const lane = hash ? laneOf(record.key, this.lanes.length) : 0;
-      this.lanes[lane]!.queue.push(offset);
+      this.lanes[lane]!.queue.push(record);
       const retry = retries ? this.persisted.retries.get(offset) : undefined;
       if (retry) {
         this.blocked.set(this.keyOf(record), {
@@ -762,7 +762,7 @@ export class PartitionRunner {
     for (const entry of this.blocked) {
       const [key, blocked] = entry;
       if (blocked.nextAttemptAtMs > now || this.retrying.has(key)) continue;
-      if (!this.lanes[blocked.lane]!.queue.includes(blocked.head)) continue;
+      if (!queued(this.lanes[blocked.lane]!, blocked.head)) continue;
       if (!due || blocked.nextAttemptAtMs < due[1].nextAttemptAtMs) due = entry;
     }
     return due;
@@ -771,7 +771,8 @@ export class PartitionRunner {
   private canDispatch(lane: number): boolean {
     const state = this.lanes[lane]!;
     if (state.busy || state.queue.length === 0) return false;
-    return state.queue.some((offset) => !this.blocked.has(this.keyOf(this.records.get(offset)!)));
+    if (this.blocked.size === 0) return true;
+    return state.queue.some((record) => !this.blocked.has(this.keyOf(record)));
   }
 
   private formBatch(laneIndex: number): Batch | undefined {
@@ -780,21 +781,20 @@ export class PartitionRunner {
     const spec = this.definition.spec;
     const now = this.clock.now();
     const open = (record: ConsumedRecord) => !this.blocked.has(this.keyOf(record));
-    const first = lane.queue.find((offset) => open(this.records.get(offset)!));
+    const first = this.blocked.size === 0 ? lane.queue[0] : lane.queue.find(open);
     if (first === undefined) return undefined;
-    if (spec.batchWindowMs > 0 && now - (this.queuedAtMs.get(first) ?? now) < spec.batchWindowMs) {
+    if (spec.batchWindowMs > 0 && now - (this.queuedAtMs.get(first.offset) ?? now) < spec.batchWindowMs) {
       // A short batch waits for its window, unless it is full already.
       let count = 0;
       let bytes = 0;
-      for (const offset of lane.queue) {
-        const record = this.records.get(offset)!;
+      for (const record of lane.queue) {
         if (!open(record)) continue;
         count++;
         bytes += recordBytes(record);
       }
       if (count < spec.batchRecords && bytes < spec.batchBytes) return undefined;
     }
-    const records = this.take(lane, open, spec.batchRecords);
+    const records = this.take(lane, this.blocked.size === 0 ? undefined : open, spec.batchRecords);
     return records.length === 0 ? undefined : { lane: laneIndex, records, solo: undefined, attempt: 1 };
   }
 
@@ -803,16 +803,33 @@ export class PartitionRunner {
    * first accepted record that does not fit ends the batch: taking a smaller one after it would
    * hand the handler its partition's (or key's) records out of order.
    */
-  private take(lane: Lane, pick: (record: ConsumedRecord) => boolean, limit: number): ConsumedRecord[] {
+  private take(
+    lane: Lane,
+    pick: ((record: ConsumedRecord) => boolean) | undefined,
+    limit: number,
+  ): ConsumedRecord[] {
     const spec = this.definition.spec;
+    if (pick === undefined) {
+      // Every record may go (no key is blocked): the batch is the head of the queue.
+      let count = 0;
+      let bytes = 0;
+      for (const record of lane.queue) {
+        const size = recordBytes(record);
+        if (count >= limit || (count > 0 && bytes + size > spec.batchBytes)) break;
+        bytes += size;
+        count++;
+      }
+      const taken = lane.queue.slice(0, count);
+      lane.queue = lane.queue.slice(count);
+      return taken;
+    }
     const taken: ConsumedRecord[] = [];
-    const kept: number[] = [];
+    const kept: ConsumedRecord[] = [];
     let bytes = 0;
     let full = false;
-    for (const offset of lane.queue) {
-      const record = this.records.get(offset)!;
+    for (const record of lane.queue) {
       if (full || !pick(record)) {
-        kept.push(offset);
+        kept.push(record);
         continue;
       }
       const size = recordBytes(record);
@@ -821,7 +838,7 @@ export class PartitionRunner {
         bytes += size;
       } else {
         full = true;
-        kept.push(offset);
+        kept.push(record);
       }
     }
     lane.queue = kept;
@@ -945,9 +962,9 @@ export class PartitionRunner {
           return;
         }
         const routing = routeOutput(output, index, spec.outputTopics, this.outputTopics, this.partition);
-        if (routing.ok) routed.push(routing.output);
-        else if (output.sourceOffset !== undefined) named.set(output.sourceOffset, routing.problem);
-        else wholeError = routing.problem;
+        if (typeof routing !== "string") routed.push(routing);
+        else if (output.sourceOffset !== undefined) named.set(output.sourceOffset, routing);
+        else wholeError = routing;
       });
       if (
         !wholeError &&
@@ -958,7 +975,7 @@ export class PartitionRunner {
           "the result names failures, so every output must say which record it comes from (sourceOffset)";
       }
       const touched = new Map<string, Set<number>>();
-      for (const output of routed) touch(touched, output.topic, output.record.partition);
+      touchOutputs(touched, routed);
       const operations = operationsOf(touched);
       if (!wholeError && operations > TRANSACTION_OPERATIONS_MAX - 1 - DEAD_LETTER_OPERATIONS) {
         wholeError = `the outputs of ${batch.records.length} record${batch.records.length === 1 ? "" : "s"} span ${operations} metadata operations; one transaction holds ${TRANSACTION_OPERATIONS_MAX}`;
@@ -971,7 +988,7 @@ export class PartitionRunner {
     } else {
       this.batchAnswered(batch, named, routed, result);
     }
-    for (const output of result.outputs) touch(result.touched, output.topic, output.record.partition);
+    touchOutputs(result.touched, result.outputs);
     for (const record of result.deadLetters) touch(result.touched, spec.deadLetterTopic!, record.partition!);
     this.results.push(result);
   }
@@ -985,7 +1002,7 @@ export class PartitionRunner {
   ): void {
     if (named.size === 0) {
       // Every record is done: no key to narrow down, no output to leave out.
-      for (const output of routed) result.outputs.push(output);
+      result.outputs = routed;
       for (const record of batch.records) this.markDone(record, result, false);
       result.processed += batch.records.length;
       if (this.blocked.size > 0) {
@@ -1010,13 +1027,13 @@ export class PartitionRunner {
     }
     for (const record of batch.records) {
       if (done.has(record.offset)) this.markDone(record, result, false);
-      else this.requeue(batch.lane, record.offset);
+      else this.requeue(batch.lane, record);
     }
     result.processed += done.size;
     for (const [key, head] of firstFailure) {
       const previous = this.blocked.get(key);
       const attempts = previous && previous.head === head ? previous.attempts + 1 : 1;
-      const failedRecords = [this.records.get(head)!];
+      const failedRecords = [batch.records.find((record) => record.offset === head)!];
       this.recordFailed(batch, key, head, attempts, named.get(head)!, failedRecords, result);
     }
     // Keys of the batch that succeeded move on; a key narrowed down stays alone until past its suspects.
@@ -1027,7 +1044,7 @@ export class PartitionRunner {
   /** A thrown error, a timeout or a malformed answer: nothing of the batch is done. */
   private wholeBatchFailed(batch: Batch, error: string, forceBisect: boolean, result: LaneResult): void {
     const spec = this.definition.spec;
-    for (const record of batch.records) this.requeue(batch.lane, record.offset);
+    for (const record of batch.records) this.requeue(batch.lane, record);
     const keys = [...new Set(batch.records.map((record) => this.keyOf(record)))];
     const now = this.clock.now();
     const last = batch.records[batch.records.length - 1]!.offset;
@@ -1088,7 +1105,7 @@ export class PartitionRunner {
     const spec = this.definition.spec;
     const now = this.clock.now();
     const previous = this.blocked.get(key);
-    const headRecord = this.records.get(head)!;
+    const headRecord = batch.records.find((record) => record.offset === head)!;
     const spent = isSpent(spec.retry, attempts, headRecord.timestamp, now);
     result.lastError = { message: error, offset: head, atMs: now };
     if (previous && previous.head !== head && previous.attempts > 0)
@@ -1141,7 +1158,7 @@ export class PartitionRunner {
     if (blocked.attempts > 0 && !result.retryChanges.has(blocked.head))
       result.retryChanges.set(blocked.head, null);
     const lane = this.lanes[blocked.lane]!;
-    const next = lane.queue.find((offset) => this.keyOf(this.records.get(offset)!) === key);
+    const next = lane.queue.find((record) => this.keyOf(record) === key)?.offset;
     if (next !== undefined && next < blocked.suspectEnd) {
       // Still narrowing down: its next records go alone, at once, with no attempt counted yet.
       this.blocked.set(key, { ...blocked, head: next, attempts: 0, nextAttemptAtMs: this.clock.now() });
@@ -1155,17 +1172,18 @@ export class PartitionRunner {
     if (!deadLettered) result.doneTimestamps.push(record.timestamp);
   }
 
-  private requeue(laneIndex: number, offset: number): void {
+  private requeue(laneIndex: number, record: ConsumedRecord): void {
     const lane = this.lanes[laneIndex]!;
-    if (lane.queue.includes(offset)) return;
-    const position = lane.queue.findIndex((queued) => queued > offset);
-    if (position < 0) lane.queue.push(offset);
-    else lane.queue.splice(position, 0, offset);
+    const offset = record.offset;
+    if (queued(lane, offset)) return;
+    const position = lane.queue.findIndex((queued) => queued.offset > offset);
+    if (position < 0) lane.queue.push(record);
+    else lane.queue.splice(position, 0, record);
   }
 
   private dequeue(laneIndex: number, offset: number): void {
     const lane = this.lanes[laneIndex]!;
-    const position = lane.queue.indexOf(offset);
+    const position = lane.queue.findIndex((record) => record.offset === offset);
     if (position >= 0) lane.queue.splice(position, 1);
   }
 
@@ -1191,17 +1209,13 @@ export class PartitionRunner {
       touched.clear();
       for (const [topic, partitions] of merged) touched.set(topic, partitions);
     }
-    const done = new Set<number>();
-    let highestDone = this.highestDone;
-    for (const result of taken) {
-      for (const offset of result.done) {
-        done.add(offset);
-        if (offset > highestDone) highestDone = offset;
-      }
-    }
+    // Ascending lists rather than a set: no hashing per offset, and the outstanding offsets below
+    // the frontier are told from the done ones in one merged walk.
+    const done = ascendingDone(taken);
+    const highestDone = Math.max(this.highestDone, done[done.length - 1] ?? -1);
     // Everything done lies below the frontier; what is in hand above it need not be listed.
     const frontier = Math.max(this.persisted.frontier, highestDone + 1);
-    const remaining = this.outstanding.below(frontier).filter((offset) => !done.has(offset));
+    const remaining = this.outstanding.belowExcept(frontier, done);
     const checkpoint = remaining[0] ?? frontier;
     const retries = new Map(this.persisted.retries);
     let lastError = this.persisted.lastError;
@@ -1213,7 +1227,7 @@ export class PartitionRunner {
       if (result.lastError) lastError = result.lastError;
     }
     for (const offset of [...retries.keys()])
-      if (offset < checkpoint || done.has(offset)) retries.delete(offset);
+      if (offset < checkpoint || includesSorted(done, offset)) retries.delete(offset);
     const filtered = this.filteredUncommitted;
     const change: ProgressChange = {
       uid: this.definition.uid,
@@ -1230,10 +1244,17 @@ export class PartitionRunner {
     const appends = new Map<string, ProduceRecord[]>();
     let outputCount = 0;
     for (const result of taken) {
+      // Outputs mostly come in runs to one topic: its list is looked up once per run.
+      let topic: string | undefined;
+      let list: ProduceRecord[] = [];
       for (const output of result.outputs) {
-        listOf(appends, output.topic).push(output.record);
-        outputCount++;
+        if (output.topic !== topic) {
+          topic = output.topic;
+          list = listOf(appends, topic);
+        }
+        list.push(output.record);
       }
+      outputCount += result.outputs.length;
       if (result.deadLetters.length > 0) {
         const list = listOf(appends, deadLetterTopic!);
         for (const record of result.deadLetters) list.push(record);
@@ -1252,7 +1273,6 @@ export class PartitionRunner {
           this.results.splice(0, taken.length);
           for (const offset of done) {
             this.outstanding.delete(offset);
-            this.records.delete(offset);
             if (windowed) this.queuedAtMs.delete(offset);
           }
           this.filteredUncommitted -= filtered;
@@ -1265,7 +1285,10 @@ export class PartitionRunner {
             filtered,
             outputs: outputCount,
             checkpoint,
-            doneTimestamps: taken.flatMap((result) => result.doneTimestamps),
+            doneTimestamps:
+              taken.length === 1
+                ? taken[0]!.doneTimestamps
+                : taken.flatMap((result) => result.doneTimestamps),
           });
         },
         (error: unknown) => {
@@ -1340,6 +1363,41 @@ export class PartitionRunner {
   }
 }
 
+/** The offsets the results did, ascending (each result lists its own mostly in order). */
+function ascendingDone(results: readonly LaneResult[]): number[] {
+  const done = results.length === 1 ? results[0]!.done : results.flatMap((result) => result.done);
+  for (let index = 1; index < done.length; index++) {
+    if (done[index - 1]! > done[index]!) return [...done].sort((a, b) => a - b);
+  }
+  return done;
+}
+
+/** Binary search in an ascending list. */
+function includesSorted(sorted: readonly number[], value: number): boolean {
+  let low = 0;
+  let high = sorted.length - 1;
+  while (low <= high) {
+    const middle = (low + high) >>> 1;
+    const found = sorted[middle]!;
+    if (found === value) return true;
+    if (found < value) low = middle + 1;
+    else high = middle - 1;
+  }
+  return false;
+}
+
+/** `touch` for each output; outputs mostly come in runs to one partition, each run looked up once. */
+function touchOutputs(touched: Map<string, Set<number>>, outputs: readonly RoutedOutput[]): void {
+  let topic: string | undefined;
+  let partition = -1;
+  for (const output of outputs) {
+    if (output.topic === topic && output.record.partition === partition) continue;
+    topic = output.topic;
+    partition = output.record.partition;
+    touch(touched, topic, partition);
+  }
+}
+
 function touch(touched: Map<string, Set<number>>, topic: string, partition: number): void {
   let partitions = touched.get(topic);
   if (!partitions) {
@@ -1373,6 +1431,11 @@ class RunnerStopped extends Error {
   constructor() {
     super("the runner is stopping");
   }
+}
+
+/** Whether the record at `offset` waits in the lane's queue. */
+function queued(lane: Lane, offset: number): boolean {
+  return lane.queue.some((record) => record.offset === offset);
 }
 
 function laneOf(key: Uint8Array | null, lanes: number): number {

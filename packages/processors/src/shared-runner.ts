@@ -445,9 +445,9 @@ export class SharedRunner {
       if (output.sourceOffset !== undefined && !offsets.has(output.sourceOffset))
         return all(`outputs[${index}].sourceOffset ${output.sourceOffset} is not an offset of the batch`);
       const routing = routeOutput(output, index, spec.outputTopics, topics, partition);
-      if (routing.ok) routed.push(routing.output);
-      else if (output.sourceOffset !== undefined) failed.set(output.sourceOffset, routing.problem);
-      else return all(routing.problem);
+      if (typeof routing !== "string") routed.push(routing);
+      else if (output.sourceOffset !== undefined) failed.set(output.sourceOffset, routing);
+      else return all(routing);
     }
     // Outputs of failed records come again with their retry.
     return {

@@ -381,6 +381,8 @@ function planTopic(topic: Topic, records: ProduceRecord[], appendTime: number, c
   let sticky: number | undefined;
   const timestamps: number[] = new Array(records.length);
   const logAppendTime = topic.settings.timestampType === "LogAppendTime";
+  let runPartition = -1;
+  let runList: number[] | undefined;
   records.forEach((record, index) => {
     let partition = record.partition;
     if (partition === undefined && record.key !== null)
@@ -390,9 +392,16 @@ function planTopic(topic: Topic, records: ProduceRecord[], appendTime: number, c
       partition = sticky;
     }
     recordPartitions[index] = partition;
-    const list = byPartition.get(partition);
-    if (list) list.push(index);
-    else byPartition.set(partition, [index]);
+    // Records mostly come in runs to one partition: its list is looked up once per run.
+    if (partition !== runPartition) {
+      runPartition = partition;
+      runList = byPartition.get(partition);
+      if (!runList) {
+        runList = [];
+        byPartition.set(partition, runList);
+      }
+    }
+    runList!.push(index);
     timestamps[index] = logAppendTime ? appendTime : (record.timestamp ?? appendTime);
   });
   return { byPartition, recordPartitions, timestamps };
@@ -431,24 +440,53 @@ function buildTransaction(
   return { operations, roles };
 }
 
-/** Appends to one topic become one list (one object per topic); `splitResults` undoes it. */
+/**
+ * Appends to one topic become one list (one object per topic); `splitResults` undoes it. A topic
+ * with one append keeps the caller's list (it is only read); several are joined into a new one.
+ */
 function mergeByTopic(appends: TopicAppend[]): TopicAppend[] {
-  const merged = new Map<string, ProduceRecord[]>();
+  const merged = new Map<string, ProduceRecord[][]>();
   for (const append of appends) {
     if (append.records.length === 0) continue;
-    const list = merged.get(append.topic);
-    if (list) list.push(...append.records);
-    else merged.set(append.topic, [...append.records]);
+    const lists = merged.get(append.topic);
+    if (lists) lists.push(append.records);
+    else merged.set(append.topic, [append.records]);
   }
-  return [...merged].map(([topic, records]) => ({ topic, records }));
+  return [...merged].map(([topic, lists]) => ({
+    topic,
+    records: lists.length === 1 ? lists[0]! : lists.flat(),
+  }));
 }
 
+/**
+ * Each append's records with their partitions and offsets. Worked out when first read: a caller
+ * that only needs the commit (a processor's) makes no object per record.
+ */
 function splitResults(
   appends: TopicAppend[],
   merged: TopicAppend[],
   writes: TopicWrite[],
   baseOffsets: Map<number, number>[],
 ): TransactionalAppendResult["appends"] {
+  let split: AppendedRecord[][] | undefined;
+  const all = () => {
+    split ??= splitRecords(appends, merged, writes, baseOffsets);
+    return split;
+  };
+  return appends.map((append, index) => ({
+    topic: append.topic,
+    get records() {
+      return all()[index]!;
+    },
+  }));
+}
+
+function splitRecords(
+  appends: TopicAppend[],
+  merged: TopicAppend[],
+  writes: TopicWrite[],
+  baseOffsets: Map<number, number>[],
+): AppendedRecord[][] {
   const cursors = new Map<string, { write: number; record: number; next: Map<number, number> }>();
   for (const [index, append] of merged.entries()) {
     cursors.set(append.topic, { write: index, record: 0, next: new Map(baseOffsets[index]) });
@@ -464,6 +502,6 @@ function splitResults(
       records.push({ partition, offset, timestamp: write.timestamps[cursor.record]! });
       cursor.record++;
     }
-    return { topic: append.topic, records };
+    return records;
   });
 }

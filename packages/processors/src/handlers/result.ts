@@ -78,18 +78,24 @@ function checkModuleOutput(output: ProcessorOutput, index: number): HandlerOutpu
     throw new MalformedResultError(`${at(index, ".topic")} must be a string`);
   if (!("value" in output))
     throw new MalformedResultError(`${at(index, ".value")} is missing (null for none)`);
-  const record: ProduceRecord = {
-    key: output.key === undefined || output.key === null ? null : bytes(output.key, index, ".key"),
-    value: bytes(output.value, index, ".value"),
-  };
+  const key = output.key === undefined || output.key === null ? null : bytes(output.key, index, ".key");
+  const value = bytes(output.value, index, ".value");
+  let headers: { key: string; value: Uint8Array | null }[] | undefined;
   const headerList = output.headers;
   if (headerList !== undefined && headerList !== null) {
     const listed = Array.isArray(headerList) ? headerList : checkList(headerList, at(index, ".headers"));
     if (listed.length > 0)
-      record.headers = listed.map((header, headerIndex) => checkHeader(header, index, headerIndex));
+      headers = listed.map((header, headerIndex) => checkHeader(header, index, headerIndex));
   }
-  if (output.partition !== undefined) record.partition = integer(output.partition, index, ".partition");
-  if (output.timestamp !== undefined) record.timestamp = integer(output.timestamp, index, ".timestamp");
+  // Every field is there from the start (undefined when not given): routing sets the partition
+  // without growing the object, and all outputs share one shape.
+  const record: ProduceRecord = {
+    key,
+    value,
+    headers,
+    partition: output.partition === undefined ? undefined : integer(output.partition, index, ".partition"),
+    timestamp: output.timestamp === undefined ? undefined : integer(output.timestamp, index, ".timestamp"),
+  };
   return {
     topic: output.topic,
     sourceOffset:
