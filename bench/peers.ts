@@ -25,9 +25,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { type RecordMetadata, SluiceClient } from "@sluice/client";
+import { dataText, type RecordMetadata, SluiceClient } from "@sluice/client";
 import * as hdr from "hdr-histogram-js";
-import { apiFor, batchedProduce, produceToConsume, singleProduce } from "./http.js";
+import { apiFor, batchedProduce } from "./http.js";
 import { startServer } from "./local-server.js";
 import { progress, progressDone, writeBarChart } from "./report.js";
 
@@ -248,9 +248,9 @@ async function measureSluice(
     step("Sluice: batched produce, JSON");
     const json = await batchedProduce(api, jsonBatches, 4);
     step("Sluice: single-record produce");
-    const single = await singleProduce(api, singles);
+    const single = await sluiceSingleProduce(server.url, singles);
     step("Sluice: produce-to-consume");
-    const e2e = await produceToConsume(api, e2eCount);
+    const e2e = await sluiceProduceToConsume(server.url, e2eCount);
     return {
       binary,
       json: { recordsPerS: json.recordsPerS },
@@ -291,6 +291,57 @@ async function sluiceBinaryProduce(url: string, records: number): Promise<Throug
   const seconds = (performance.now() - started) / 1000;
   if (acknowledged !== records) throw new Error(`binary produce: ${acknowledged} of ${records} acknowledged`);
   return { recordsPerS: records / seconds };
+}
+
+/** Single-record produce with the SDK, one at a time, each awaited: its acknowledgement latency. */
+async function sluiceSingleProduce(url: string, requests: number) {
+  const client = new SluiceClient({ url });
+  const value = "x".repeat(RECORD_BYTES);
+  const latency = newHistogram();
+  for (let i = 0; i < requests; i++) {
+    const begin = performance.now();
+    await client.produce("bench-single", { value });
+    latency.recordValue(Math.round((performance.now() - begin) * 1000));
+    if (i % 250 === 0) progress(`single-record produce: ${i}/${requests}`);
+  }
+  progressDone();
+  return latency;
+}
+
+/**
+ * Produce-to-consume with the SDK: records produced one at a time to partition 0, each carrying
+ * its send time, and a long-polling reader of that partition in the same process.
+ */
+async function sluiceProduceToConsume(url: string, records: number) {
+  const client = new SluiceClient({ url });
+  const latency = newHistogram();
+  let received = 0;
+  const reader = (async () => {
+    let offset = 0;
+    while (received < records) {
+      const page = await client.readPartition("bench-e2e", 0, {
+        offset,
+        timeoutMs: 5_000,
+        valueType: "STRING",
+      });
+      const now = performance.timeOrigin + performance.now();
+      for (const record of page.records) {
+        latency.recordValue(Math.max(1, Math.round((now - Number(dataText(record.value))) * 1000)));
+        received++;
+      }
+      offset = page.nextOffset;
+    }
+  })();
+  for (let i = 0; i < records; i++) {
+    await client.produce("bench-e2e", {
+      partitionId: 0,
+      value: String(performance.timeOrigin + performance.now()),
+    });
+    if (i % 250 === 0) progress(`produce-to-consume: ${i}/${records}`);
+  }
+  await reader;
+  progressDone();
+  return latency;
 }
 
 // --- Kafka ----------------------------------------------------------------------------------

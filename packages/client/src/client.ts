@@ -4,7 +4,7 @@ import { decodedPage } from "./decoded-page.js";
 import { errorFromResponse, SluiceConnectionError, SluiceHttpError } from "./errors.js";
 import { GroupConsumer, type GroupConsumerOptions } from "./group-consumer.js";
 import { parseConcatenatedJson } from "./json-stream.js";
-import { type BytesResponse, type GetBytes, nodeGetBytes } from "./node-transport.js";
+import { type BytesResponse, type GetBytes, nodeRequestBytes, type RequestBytes } from "./node-transport.js";
 import type {
   ProcessorDefinition,
   ProcessorDetails,
@@ -134,7 +134,8 @@ const STREAM_TIMEOUT_MAX_MS = 30_000;
 export class SluiceClient {
   readonly url: string;
   private readonly fetchFn: FetchFunction;
-  /** Binary reads' transport under Node when no `fetch` was given (node-transport.ts). */
+  /** Binary reads' and JSON requests' transport under Node when no `fetch` was given (node-transport.ts). */
+  private readonly requestBytes: RequestBytes | undefined;
   private readonly getBytes: GetBytes | undefined;
   private readonly headers: Record<string, string>;
   private clusterIdPromise: Promise<string> | undefined;
@@ -142,7 +143,10 @@ export class SluiceClient {
   constructor(options: SluiceClientOptions) {
     this.url = options.url.replace(/\/+$/, "");
     this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
-    this.getBytes = options.fetch ? undefined : nodeGetBytes(this.url);
+    this.requestBytes = options.fetch ? undefined : nodeRequestBytes(this.url);
+    const requestBytes = this.requestBytes;
+    this.getBytes =
+      requestBytes && ((url, headers, signal) => requestBytes("GET", url, headers, undefined, signal));
     this.headers = options.headers ?? {};
     if (options.clusterId !== undefined) this.clusterIdPromise = Promise.resolve(options.clusterId);
   }
@@ -1055,16 +1059,34 @@ export class SluiceClient {
   }
 
   private async json(method: string, path: string, spec: RequestSpec = {}): Promise<Json> {
+    if (this.requestBytes && !(spec.body instanceof ReadableStream)) {
+      const answer = await this.sendForBytes(path, spec, method);
+      return asObject(parseJsonAnswer(answer.bytes));
+    }
     const response = await this.send(method, path, spec);
     return asObject(await response.json());
   }
 
   /** Sends a request; answers other than 2xx are thrown as SluiceHttpError. */
-  /** A GET over `getBytes`, with `send`'s headers, query and errors. */
-  private async sendForBytes(path: string, spec: RequestSpec): Promise<BytesResponse> {
+  /** A request over the Node transport, with `send`'s headers, query, body and errors. */
+  private async sendForBytes(path: string, spec: RequestSpec, method = "GET"): Promise<BytesResponse> {
     let response: BytesResponse;
+    const headers = this.headersOf(spec);
+    let body: string | Uint8Array | undefined;
+    if (spec.json !== undefined) {
+      body = JSON.stringify(spec.json);
+      headers["content-type"] = "application/json";
+    } else if (spec.body !== undefined && !(spec.body instanceof ReadableStream)) {
+      body = spec.body;
+    }
     try {
-      response = await (this.getBytes as GetBytes)(this.urlOf(path, spec), this.headersOf(spec), spec.signal);
+      response = await (this.requestBytes as RequestBytes)(
+        method,
+        this.urlOf(path, spec),
+        headers,
+        body,
+        spec.signal,
+      );
     } catch (error) {
       if (spec.signal?.aborted) throw error;
       throw new SluiceConnectionError(this.url, error);
@@ -1535,4 +1557,16 @@ function toShareGroupInfo(body: Json): ShareGroupInfo {
     topicNames: asStrings(body.topic_names),
     configs: configMap(body.configs),
   };
+}
+
+const utf8Decoder = new TextDecoder();
+
+/** A JSON answer's bytes parsed; one that is not JSON is the server's fault (502), as `response.json()` makes it. */
+function parseJsonAnswer(bytes: Uint8Array): unknown {
+  const text = utf8Decoder.decode(bytes);
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new SluiceHttpError(502, 502, `unexpected response from server: ${text.slice(0, 200)}`);
+  }
 }

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { SluiceClient } from "./client.js";
 import { SluiceConnectionError, SluiceHttpError } from "./errors.js";
-import { nodeGetBytes } from "./node-transport.js";
+import { nodeGetBytes, nodeRequestBytes } from "./node-transport.js";
 
 let server: Server | undefined;
 
@@ -92,6 +92,83 @@ describe("the Node transport of binary reads", () => {
       request.socket.destroy();
     });
     await expect(nodeGetBytes(url)!(new URL(url), {})).rejects.toMatchObject({ code: "ECONNRESET" });
+  });
+});
+
+describe("the Node transport of other requests", () => {
+  it("sends the method, headers and a string or byte body with its length, and answers the reply", async () => {
+    const seen: { method: string; length: string | undefined; type: string | undefined; body: string }[] = [];
+    const url = await serve((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        seen.push({
+          method: request.method!,
+          length: request.headers["content-length"],
+          type: request.headers["content-type"],
+          body: Buffer.concat(chunks).toString(),
+        });
+        response.end(`{"echo":${seen.length}}`);
+      });
+    });
+    const send = nodeRequestBytes(url)!;
+    const text = await send("POST", new URL(url), { "content-type": "application/json" }, '{"a":"é"}');
+    expect(new TextDecoder().decode(text.bytes)).toBe('{"echo":1}');
+    await send("PUT", new URL(url), {}, new TextEncoder().encode("bytes"));
+    await send("DELETE", new URL(url), {}, undefined);
+    expect(seen).toEqual([
+      { method: "POST", length: "10", type: "application/json", body: '{"a":"é"}' },
+      { method: "PUT", length: "5", type: undefined, body: "bytes" },
+      { method: "DELETE", length: undefined, type: undefined, body: "" },
+    ]);
+  });
+
+  it("does not send a POST again when its kept-alive socket is dropped: it may have been handled", async () => {
+    const handled: string[] = [];
+    let first = true;
+    const url = await serve((request, response) => {
+      request.resume();
+      request.on("end", () => {
+        handled.push(request.method!);
+        if (!first) {
+          request.socket.destroy();
+          return;
+        }
+        first = false;
+        response.end("ok");
+      });
+    });
+    const send = nodeRequestBytes(url)!;
+    await send("POST", new URL(url), {}, "one");
+    await expect(send("POST", new URL(url), {}, "two")).rejects.toMatchObject({ code: "ECONNRESET" });
+    expect(handled).toEqual(["POST", "POST"]);
+  });
+
+  it("carries SluiceClient's JSON requests, and their errors, without fetch", async () => {
+    const url = await serve((request, response) => {
+      request.resume();
+      request.on("end", () => {
+        if (request.url?.endsWith("/configs/retention.ms")) {
+          response.writeHead(404, { "content-type": "application/json" });
+          response.end(JSON.stringify({ error_code: 40403, message: "topic t does not exist" }));
+          return;
+        }
+        response.writeHead(200, { "content-type": "application/json" });
+        response.end(JSON.stringify({ data: [{ cluster_id: "c" }] }));
+      });
+    });
+    // The global fetch fails every call meanwhile: the answers show none was made.
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = () => Promise.reject(new Error("fetch was called"));
+    try {
+      const client = new SluiceClient({ url });
+      expect(await client.clusterId()).toBe("c");
+      const error = await client.getTopicConfig("t", "retention.ms").catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(SluiceHttpError);
+      expect(error).toMatchObject({ status: 404, errorCode: 40403, message: "topic t does not exist" });
+    } finally {
+      globalThis.fetch = realFetch;
+    }
   });
 });
 
