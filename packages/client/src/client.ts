@@ -1067,7 +1067,6 @@ export class SluiceClient {
     return asObject(await response.json());
   }
 
-  /** Sends a request; answers other than 2xx are thrown as SluiceHttpError. */
   /** A request over the Node transport, with `send`'s headers, query, body and errors. */
   private async sendForBytes(path: string, spec: RequestSpec, method = "GET"): Promise<BytesResponse> {
     let response: BytesResponse;
@@ -1116,6 +1115,7 @@ export class SluiceClient {
     return { accept: "application/json", ...this.headers, ...spec.headers };
   }
 
+  /** Sends a request; answers other than 2xx are thrown as SluiceHttpError. */
   private async send(method: string, path: string, spec: RequestSpec = {}): Promise<Response> {
     const url = this.urlOf(path, spec);
     const headers = this.headersOf(spec);
@@ -1561,7 +1561,7 @@ function toShareGroupInfo(body: Json): ShareGroupInfo {
 
 const utf8Decoder = new TextDecoder();
 
-/** A JSON answer's bytes parsed; one that is not JSON is the server's fault (502), as `response.json()` makes it. */
+/** A JSON answer's bytes, parsed; an answer that is not JSON is the server's fault (502), as one of the wrong shape is. */
 function parseJsonAnswer(bytes: Uint8Array): unknown {
   const text = utf8Decoder.decode(bytes);
   try {
