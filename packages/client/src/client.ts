@@ -4,7 +4,7 @@ import { decodedPage } from "./decoded-page.js";
 import { errorFromResponse, SluiceConnectionError, SluiceHttpError } from "./errors.js";
 import { GroupConsumer, type GroupConsumerOptions } from "./group-consumer.js";
 import { parseConcatenatedJson } from "./json-stream.js";
-import { type BytesResponse, type GetBytes, nodeRequestBytes, type RequestBytes } from "./node-transport.js";
+import { type BytesResponse, nodeRequestBytes, type RequestBytes } from "./node-transport.js";
 import type {
   ProcessorDefinition,
   ProcessorDetails,
@@ -136,7 +136,6 @@ export class SluiceClient {
   private readonly fetchFn: FetchFunction;
   /** Binary reads' and JSON requests' transport under Node when no `fetch` was given (node-transport.ts). */
   private readonly requestBytes: RequestBytes | undefined;
-  private readonly getBytes: GetBytes | undefined;
   private readonly headers: Record<string, string>;
   private clusterIdPromise: Promise<string> | undefined;
 
@@ -144,9 +143,6 @@ export class SluiceClient {
     this.url = options.url.replace(/\/+$/, "");
     this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
     this.requestBytes = options.fetch ? undefined : nodeRequestBytes(this.url);
-    const requestBytes = this.requestBytes;
-    this.getBytes =
-      requestBytes && ((url, headers, signal) => requestBytes("GET", url, headers, undefined, signal));
     this.headers = options.headers ?? {};
     if (options.clusterId !== undefined) this.clusterIdPromise = Promise.resolve(options.clusterId);
   }
@@ -431,7 +427,7 @@ export class SluiceClient {
       headers: { accept: RECORD_BATCH_MEDIA_TYPE },
       ...optional("signal", options.signal),
     };
-    const answer = this.getBytes
+    const answer = this.requestBytes
       ? answerOfBytes(await this.sendForBytes(path, spec))
       : answerOfResponse(await this.send("GET", path, spec));
     if (!(answer.header("content-type") ?? "").startsWith(RECORD_BATCH_MEDIA_TYPE)) {

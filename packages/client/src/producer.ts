@@ -158,12 +158,7 @@ class PendingRecord implements EncodableRecord, ProduceTicket {
   get delivered(): Promise<RecordMetadata> {
     if (!this.promised) {
       const batch = this.batch!;
-      this.promised = batchOutcome(batch).then((report) => ({
-        topicName: batch.topic.name,
-        partitionId: batch.partition,
-        offset: report.baseOffset + this.index,
-        timestamp: report.logAppendTime ?? this.timestamp,
-      }));
+      this.promised = batchOutcome(batch).then((report) => metadataOf(this, batch, report));
       // Marked handled: a caller that never looks at a failed delivery must not crash the process.
       this.promised.catch(ignore);
     }
@@ -904,6 +899,16 @@ const EMPTY = new Uint8Array(0);
 const NO_HEADERS: readonly { name: Uint8Array; value: Uint8Array | null }[] = Object.freeze([]);
 function ignore(): void {}
 
+/** What a written record is told: where it went, and its timestamp (the append time on a LogAppendTime topic). */
+function metadataOf(record: PendingRecord, batch: Batch, report: AppendedBatchReport): RecordMetadata {
+  return {
+    topicName: batch.topic.name,
+    partitionId: batch.partition,
+    offset: report.baseOffset + record.index,
+    timestamp: report.logAppendTime ?? record.timestamp,
+  };
+}
+
 /** The promise of a batch's outcome, made on first use; settled already if the batch has ended. */
 function batchOutcome(batch: Batch): Promise<AppendedBatchReport> {
   if (!batch.outcome) {
@@ -927,32 +932,24 @@ function batchOutcome(batch: Batch): Promise<AppendedBatchReport> {
 function endBatch(batch: Batch, result: { report: AppendedBatchReport } | { error: unknown }): void {
   batch.result = result;
   const report = "report" in result ? result.report : undefined;
+  const failure = "error" in result ? result.error : undefined;
   const thrown: unknown[] = [];
   for (const record of batch.records) {
-    if (!record.onDelivery) continue;
     try {
-      if (report)
-        record.onDelivery(undefined, {
-          topicName: batch.topic.name,
-          partitionId: batch.partition,
-          offset: report.baseOffset + record.index,
-          timestamp: report.logAppendTime ?? record.timestamp,
-        });
-      else record.onDelivery((result as { error: unknown }).error, undefined);
+      if (report) record.onDelivery?.(undefined, metadataOf(record, batch, report));
+      else record.onDelivery?.(failure, undefined);
     } catch (error) {
       thrown.push(error);
     }
-  }
-  if (report) batch.settleOutcome?.resolve(report);
-  else batch.settleOutcome?.reject((result as { error: unknown }).error);
-  batch.settleOutcome = undefined;
-  // Nothing sends the batch again: tickets kept by the caller keep its records' bytes no longer.
-  batch.encoded = undefined;
-  for (const record of batch.records) {
+    // Nothing sends the batch again: tickets kept by the caller keep its records' bytes no longer.
     record.key = null;
     record.value = null;
     record.headers = NO_HEADERS;
   }
+  batch.encoded = undefined;
+  if (report) batch.settleOutcome?.resolve(report);
+  else batch.settleOutcome?.reject(failure);
+  batch.settleOutcome = undefined;
   // The producer's state is consistent already; the caller's exceptions surface as its own.
   for (const error of thrown)
     queueMicrotask(() => {
