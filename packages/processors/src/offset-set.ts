@@ -75,8 +75,8 @@ export class OffsetSet {
   }
 
   /**
-   * The offsets below `limit` that are not in `excluded` (ascending), ascending: one walk of both
-   * lists, no lookups.
+   * The offsets below `limit` that are not in `excluded`, ascending. `excluded` must be ascending
+   * too: one walk of both lists, no lookups.
    */
   belowExcept(limit: number, excluded: readonly number[]): number[] {
     const found: number[] = [];

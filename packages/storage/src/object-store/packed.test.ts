@@ -112,6 +112,7 @@ describe("PackedObjectStore", () => {
         expect(object.etag).toBe(etag);
         expect(text(object.body)).toBe(text(value(Number(key.split("/")[1]))));
       }
+      await expect(store.reclaimSegments({ liveFractionMax: 0 })).rejects.toThrow(/liveFractionMax/);
       // What moved is deleted like anything else; then nothing is left to move.
       await store.deleteMany([...etags.keys()]);
       await expect(store.get([...etags.keys()][0]!)).rejects.toThrow(/not found/);

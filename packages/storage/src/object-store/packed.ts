@@ -6,6 +6,7 @@ import {
   ConflictError,
   DataCorruptionError,
   InternalError,
+  InvalidArgumentError,
   isSluiceError,
   NotFoundError,
   UnavailableError,
@@ -292,6 +293,8 @@ export class PackedObjectStore implements ObjectStore {
    */
   async reclaimSegments(options: { liveFractionMax?: number } = {}): Promise<ReclaimReport> {
     const liveFractionMax = options.liveFractionMax ?? 0.5;
+    if (!(liveFractionMax > 0 && liveFractionMax <= 1))
+      throw new InvalidArgumentError(`liveFractionMax must be above 0 and at most 1, got ${liveFractionMax}`);
     const report: ReclaimReport = { segments: 0, objects: 0, bytesCopied: 0, bytesFreed: 0 };
     const closed = guard(
       () => this.#statement("SELECT name, live FROM segments WHERE sealed = 1").all() as SegmentRow[],
