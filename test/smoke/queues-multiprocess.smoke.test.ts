@@ -289,17 +289,18 @@ describe("queues across server and worker processes killed at random", () => {
     );
     expect(failures).toEqual([]);
     expect(produced).toHaveLength(BATCHES * RECORDS_PER_BATCH);
-    expect(result.lost).toEqual([]);
-    expect(result.acceptedTwice).toEqual([]);
-    expect(result.acceptedAndDeadLettered).toEqual([]);
-    expect(result.deadLetteredTwice).toEqual([]);
-    expect(result.deliveredAfterAcceptance).toEqual([]);
-    // Said in full when it fails: every delivery and acknowledgement of each record held twice.
+    // Said in full when it fails: every delivery and acknowledgement (with a refusal's reason) of
+    // each record lost or held twice.
     const story = (record: { partition: number; offset: number }) =>
       [
         ...deliveries.filter((d) => d.partition === record.partition && d.offset === record.offset),
         ...acknowledgements.filter((a) => a.partition === record.partition && a.offset === record.offset),
       ].sort((a, b) => a.atMs - b.atMs);
+    expect(result.lost.map(story), "records lost, with their histories").toEqual([]);
+    expect(result.acceptedTwice).toEqual([]);
+    expect(result.acceptedAndDeadLettered).toEqual([]);
+    expect(result.deadLetteredTwice).toEqual([]);
+    expect(result.deliveredAfterAcceptance).toEqual([]);
     expect(
       result.heldTwice.map(({ earlier }) => story(earlier)),
       "records held by two members at once, with their histories",
