@@ -308,6 +308,9 @@ export interface Tidying {
  * settled batches further in into their first, so a window holds few items however long the
  * head waits. Changes `window.batches` in memory; at most `operationsMax` deletions.
  */
+/** Runs a merged settled batch may keep with their acknowledging members (about 40 bytes each). */
+const MERGED_RUNS_MAX = 256;
+
 export function tidy(window: Window, operationsMax: number): Tidying {
   const deleted: Batch[] = [];
   let startOffset = window.state!.startOffset;
@@ -326,10 +329,15 @@ export function tidy(window: Window, operationsMax: number): Tidying {
       isSettled(batch) &&
       previous.base + previous.count === batch.base
     ) {
-      previous.slots.push(...batch.slots);
+      const slots = [...previous.slots, ...batch.slots];
       previous.count += batch.count;
-      // Who acknowledged a settled record matters only for a prompt retry; merged, alike runs coalesce.
-      previous.slots = previous.slots.map((slot) => ({ ...slot, member: "", deadlineMs: 0 }));
+      // Who acknowledged a settled record is kept: a retry of that acknowledgement whose answer
+      // was lost (its server killed) must be recognised, not refused as someone else's. Only a
+      // merged batch that would hold too many runs forgets it, so that it stays one small item.
+      previous.slots =
+        encodeRuns(slots).length <= MERGED_RUNS_MAX
+          ? slots
+          : slots.map((slot) => ({ ...slot, member: "", deadlineMs: 0 }));
       previous.changed = true;
       deleted.push(batch);
       continue;
