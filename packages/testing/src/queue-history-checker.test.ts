@@ -96,6 +96,22 @@ describe("queue history checker", () => {
     expect(history("refused", 25).heldTwice).toHaveLength(1);
   });
 
+  it("counts an ACCEPT refused as already settled (a resend after a lost answer) as possibly landed, unless another member got the record after it", () => {
+    const settled = (member: string, offset: number, atMs: number): QueueAcknowledgement => ({
+      ...ack(member, offset, "ACCEPT", atMs, "refused"),
+      reason: `record ${offset} of jobs/0 is already settled`,
+    });
+    const result = checkQueueHistory({
+      produced: produced.slice(0, 2),
+      deliveries: [deliver("a", 0, 1, 0), deliver("a", 1, 1, 0), deliver("b", 1, 2, 200)],
+      acknowledgements: [settled("a", 0, 10), settled("a", 1, 10)],
+      deadLetters: [],
+      deliveryCountLimit: 5,
+    });
+    expect(result.unconfirmed).toBe(1);
+    expect(result.lost).toEqual([{ partition: 0, offset: 1 }]);
+  });
+
   it("names lost records, double acceptance, redelivery after acceptance, two holders and bad counts", () => {
     const result = checkQueueHistory({
       produced,

@@ -4,8 +4,9 @@
  * member was told), every acknowledgement and its outcome as the member saw it, and what the
  * dead-letter topic holds, it names every anomaly:
  * - lost: a produced record neither accepted nor dead-lettered (an ACCEPT whose answer never came,
- *   from a member that was killed or cut off, counts as accepted when nobody got the record after
- *   it; such records are counted as `unconfirmed`);
+ *   from a member that was killed or cut off, or that was refused as already settled — a resend
+ *   after a lost answer — counts as accepted when nobody got the record after it; such records are
+ *   counted as `unconfirmed`);
  * - accepted twice: two ACCEPTs of one record that the server both confirmed;
  * - accepted and dead-lettered; dead-lettered twice;
  * - delivered after acceptance: a delivery that began after an ACCEPT of the record was confirmed;
@@ -42,6 +43,8 @@ export interface QueueAcknowledgement {
    * handed a released record before the releasing member hears back: a give-back counts from here.
    */
   askedAtMs?: number;
+  /** A refusal's reason, as the server gave it. */
+  reason?: string;
 }
 
 export interface QueueDeadLetter {
@@ -115,11 +118,14 @@ export function checkQueueHistory(history: QueueHistory): QueueCheckResult {
         if (delivery.atMs > firstAccepted.atMs) result.deliveredAfterAcceptance.push(delivery);
     }
     if (accepted.length === 0 && itsLetters.length === 0) {
-      // An ACCEPT that may have landed, with nobody handed the record after the member asked.
+      // An ACCEPT that may have landed, with nobody handed the record after the member asked: no
+      // answer came, or the answer was to a resend after an attempt whose answer was lost (a
+      // killed server) and the record was settled by then — the server no longer knows by whom.
       const unknown = itsAcks.find(
         (ack) =>
           ack.type === "ACCEPT" &&
-          ack.outcome === "unknown" &&
+          (ack.outcome === "unknown" ||
+            (ack.outcome === "refused" && /already (acknowledged|settled)/.test(ack.reason ?? ""))) &&
           !its.some((delivery) => delivery.member !== ack.member && delivery.atMs > ack.atMs),
       );
       if (unknown) result.unconfirmed++;
