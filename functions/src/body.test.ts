@@ -1,6 +1,9 @@
+import { Readable } from "node:stream";
+import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { describe, expect, it } from "vitest";
-import { readBodyBytes, readBodyChunks } from "./body.js";
+import { nodeIncoming, readBodyBytes, readBodyChunks } from "./body.js";
+import { ClientDisconnectedError } from "./http-errors.js";
 
 /** A request whose body arrives in the given chunks, counting how many were pulled. */
 function streamedRequest(chunks: Uint8Array[], headers: Record<string, string> = {}) {
@@ -71,5 +74,83 @@ describe("readBodyChunks", () => {
     expect(await readBodyBytes(new Request("http://test/", { method: "POST" }), 10)).toEqual(
       new Uint8Array(0),
     );
+  });
+});
+
+describe("readBodyChunks from Node's stream (the local server)", () => {
+  /** A Node stream that hands out the given chunks when read, counting them. */
+  function nodeBody(chunks: Uint8Array[]) {
+    let pulled = 0;
+    const stream = new Readable({
+      highWaterMark: 0,
+      read() {
+        const next = chunks[pulled++];
+        this.push(next ? Buffer.from(next) : null);
+      },
+    });
+    return { stream, pulled: () => pulled };
+  }
+  const requestWith = (headers: Record<string, string> = {}) =>
+    new Request("http://test/", { method: "POST", headers, body: "the Request's own body" });
+
+  it("reads Node's stream instead of the Request's body, every chunk in order", async () => {
+    const { stream } = nodeBody([Uint8Array.of(1, 2), Uint8Array.of(3), Uint8Array.of(4, 5)]);
+    const chunks: number[][] = [];
+    for await (const chunk of readBodyChunks(requestWith(), 5, stream)) chunks.push([...chunk]);
+    expect(chunks).toEqual([[1, 2], [3], [4, 5]]);
+  });
+
+  it("stops at the limit and destroys the stream, which stops the upload", async () => {
+    const chunk = new Uint8Array(4 * 1024 * 1024);
+    const { stream, pulled } = nodeBody([chunk, chunk, chunk, chunk]);
+    expect(await statusOf(readBodyBytes(requestWith(), 6 * 1024 * 1024, stream))).toEqual({
+      status: 413,
+      message: "request body is over the limit of 6291456 bytes (6 MiB)",
+    });
+    expect(pulled()).toBeLessThanOrEqual(3);
+    expect(stream.destroyed).toBe(true);
+  });
+
+  it("refuses a declared Content-Length over the limit before reading anything", async () => {
+    const { stream, pulled } = nodeBody([new Uint8Array(10)]);
+    expect((await statusOf(readBodyBytes(requestWith({ "content-length": "11" }), 10, stream))).status).toBe(
+      413,
+    );
+    expect(pulled()).toBe(0);
+  });
+
+  it("destroys the stream when the reader gives up early (a malformed record)", async () => {
+    const { stream } = nodeBody([Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)]);
+    for await (const chunk of readBodyChunks(requestWith(), 10, stream)) {
+      expect([...chunk]).toEqual([1]);
+      break;
+    }
+    expect(stream.destroyed).toBe(true);
+  });
+
+  it("reports a stream that fails mid-body as the client going away", async () => {
+    const stream = new Readable({ read() {} });
+    stream.push(Buffer.from("half"));
+    const reading = readBodyBytes(requestWith(), 100, stream);
+    stream.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" }));
+    await expect(reading).rejects.toBeInstanceOf(ClientDisconnectedError);
+  });
+
+  it("falls back to the Request's body when Node's stream was read already", async () => {
+    const { stream } = nodeBody([Uint8Array.of(9)]);
+    for await (const _ of stream) break; // someone read it
+    const bytes = await readBodyBytes(requestWith(), 100, stream);
+    expect(new TextDecoder().decode(bytes)).toBe("the Request's own body");
+  });
+});
+
+describe("nodeIncoming", () => {
+  it("finds Node's request stream in the context's bindings, and nothing elsewhere", () => {
+    const incoming = new Readable({ read() {} });
+    expect(nodeIncoming({ env: { incoming } } as unknown as Context)).toBe(incoming);
+    expect(nodeIncoming({ env: {} } as unknown as Context)).toBeUndefined();
+    expect(nodeIncoming({ env: undefined } as unknown as Context)).toBeUndefined();
+    // A Lambda event carries no stream.
+    expect(nodeIncoming({ env: { incoming: { body: "x" } } } as unknown as Context)).toBeUndefined();
   });
 });

@@ -1,6 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { IDEMPOTENCY_KEY_PATTERN } from "@sluice/engine";
-import { readBodyBytes } from "../body.js";
+import { nodeIncoming, readBodyBytes } from "../body.js";
 import type { AppContext, SluiceApp } from "../context.js";
 import { httpError } from "../http-errors.js";
 import { COMMON_ERRORS, errorResponses, TopicParamsSchema } from "../schemas.js";
@@ -113,7 +113,7 @@ export function registerProduceBatchRoutes(app: SluiceApp, context: AppContext):
       );
     }
     await context.engine.topics.get(topic_name);
-    const batches = await readBodyBytes(c.req.raw, context.limits.requestBytesMax);
+    const batches = await readBodyBytes(c.req.raw, context.limits.requestBytesMax, nodeIncoming(c));
     const result = await context.engine.appendBatches({
       topic: topic_name,
       batches,

@@ -1,7 +1,8 @@
+import type { Readable } from "node:stream";
 import { createRoute, z } from "@hono/zod-openapi";
 import { IDEMPOTENCY_KEY_PATTERN } from "@sluice/engine";
 import type { Context } from "hono";
-import { parseJsonBytes, readBodyBytes, readBodyChunks } from "../body.js";
+import { nodeIncoming, parseJsonBytes, readBodyBytes, readBodyChunks } from "../body.js";
 import { type AppContext, type SluiceApp, untypedResponse } from "../context.js";
 import { type DataType, JSON_DATA_DEPTH_MAX } from "../data-encoding.js";
 import { type ErrorBody, httpError } from "../http-errors.js";
@@ -168,12 +169,16 @@ interface RecordStream {
  * Reads concatenated JSON objects as they arrive, stopping at the first place where the stream
  * stops being a run of objects. The objects are parsed together at the end (parseRecords).
  */
-async function readRecordStream(request: Request, limits: HttpLimits): Promise<RecordStream> {
+async function readRecordStream(
+  request: Request,
+  limits: HttpLimits,
+  incoming: Readable | undefined,
+): Promise<RecordStream> {
   const splitter = new JsonObjectSplitter();
   const slices: JsonObjectSlice[] = [];
   let broken: string | undefined;
   try {
-    for await (const chunk of readBodyChunks(request, limits.requestBytesMax)) {
+    for await (const chunk of readBodyChunks(request, limits.requestBytesMax, incoming)) {
       for (const slice of splitter.push(chunk)) {
         slices.push(slice);
         if (slices.length > limits.recordsPerRequestMax) {
@@ -361,7 +366,7 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
     const headers = c.req.valid("header");
     const producer = producerFrom(headers);
     await engine.topics.get(topic_name);
-    const stream = await readRecordStream(c.req.raw, limits);
+    const stream = await readRecordStream(c.req.raw, limits, nodeIncoming(c));
     if (stream.items.length === 0) {
       if (stream.malformed !== undefined)
         throw httpError(400, `malformed JSON in request body: ${stream.malformed}`);
@@ -416,7 +421,10 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
     const headers = c.req.valid("header");
     const producer = producerFrom(headers);
     await engine.topics.get(topic_name);
-    const body = parseJsonBytes(await readBodyBytes(c.req.raw, limits.requestBytesMax), "request body");
+    const body = parseJsonBytes(
+      await readBodyBytes(c.req.raw, limits.requestBytesMax, nodeIncoming(c)),
+      "request body",
+    );
     const entries = batchEntries(body, limits);
     const topic = await topicForRecords(
       context,
