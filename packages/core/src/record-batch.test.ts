@@ -443,6 +443,75 @@ describe("batches that skip offsets (key compaction)", () => {
   });
 });
 
+describe("decoding part of the records (fromOffset, maxRecords)", () => {
+  /** Two or three batches, some skipping offsets, concatenated as an index entry holds them. */
+  const batchesOf = async (sizes: number[], codec: Compression, gaps: boolean) => {
+    const parts: Uint8Array[] = [];
+    for (const [index, size] of sizes.entries()) {
+      const records = Array.from({ length: size }, (_, i) => ({
+        key: utf8(`k${index}-${i}`),
+        value: utf8(`value ${index}-${i}`),
+        headers: i % 3 === 0 ? [{ key: "h", value: utf8(String(i)) }] : [],
+        timestamp: 1_700_000_000_000 + i,
+      }));
+      const offsetDeltas = gaps ? records.map((_, i) => i * 2) : undefined;
+      parts.push(
+        await encodeRecordBatch(records, {
+          compression: codec,
+          ...(offsetDeltas ? { offsetDeltas, lastOffsetDelta: size * 2 } : {}),
+        }),
+      );
+    }
+    return new Uint8Array(parts.flatMap((part) => [...part]));
+  };
+
+  it("property: builds exactly the records a full decode has from the offset on, up to the count", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 3 }),
+        fc.constantFrom<Compression>("none", "gzip", "lz4"),
+        fc.boolean(),
+        fc.integer({ min: 90, max: 160 }),
+        fc.integer({ min: 1, max: 40 }),
+        async (sizes, codec, gaps, fromOffset, maxRecords) => {
+          const bytes = await batchesOf(sizes, codec, gaps);
+          const whole = await decodeRecordBatches(bytes, { baseOffsetOverride: 100 });
+          const part = await decodeRecordBatches(bytes, { baseOffsetOverride: 100, fromOffset, maxRecords });
+          const expected = whole
+            .flatMap((batch) => batch.records)
+            .filter((record) => record.offset >= fromOffset)
+            .slice(0, maxRecords);
+          expect(comparable(part.flatMap((batch) => batch.records))).toEqual(comparable(expected));
+          // Headers still describe every batch whole.
+          expect(part.map((batch) => [batch.baseOffset, batch.lastOffset, batch.recordCount])).toEqual(
+            whole.map((batch) => [batch.baseOffset, batch.lastOffset, batch.recordCount]),
+          );
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it("still refuses a record whose framing is broken among those it does not build", async () => {
+    const six = await batchesOf([6], "none", false);
+    // Records encode alike in both batches: the sixth starts where the five-record batch ends.
+    const lastRecordAt = (await batchesOf([5], "none", false)).length;
+    for (const [at, range] of [
+      [RECORD_BATCH_HEADER_SIZE, { fromOffset: 4 }], // skipped as before the offset
+      [lastRecordAt, { fromOffset: 0, maxRecords: 2 }], // skipped as past the count
+    ] as const) {
+      const broken = six.slice();
+      broken[at] = 0x7e; // its length varint says 63 bytes: more than the record holds
+      await expect(
+        decodeRecordBatches(resign(broken), { baseOffsetOverride: 0, ...range }),
+      ).rejects.toBeInstanceOf(DataCorruptionError);
+    }
+    // Unbroken, the same reads decode.
+    const [part] = await decodeRecordBatches(six, { baseOffsetOverride: 0, fromOffset: 0, maxRecords: 2 });
+    expect(part!.records.map((record) => record.offset)).toEqual([0, 1]);
+  });
+});
+
 describe("readBatchHeader", () => {
   it("parses the header from the first 61 bytes alone", async () => {
     const bytes = await encodeRecordBatch(SIMPLE, {

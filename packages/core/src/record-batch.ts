@@ -158,6 +158,17 @@ export interface DecodeRecordBatchesOptions {
    * as the producer sent them (baseOffset 0) whose offsets the log assigns elsewhere.
    */
   baseOffsetOverride?: bigint | number;
+  /**
+   * Decode only records at or after this offset (after `baseOffsetOverride` applies): the ones
+   * before are walked for their framing, not built. For a read from the middle of a batch.
+   */
+  fromOffset?: number;
+  /**
+   * Decode at most this many records per call (counted from `fromOffset`); the rest are walked
+   * for their framing, not built. A batch's `records` then holds only what was decoded, while
+   * its header still counts all of them.
+   */
+  maxRecords?: number;
 }
 
 // ---- layout ----
@@ -466,6 +477,7 @@ export async function decodeRecordBatches(
       ? undefined
       : toOffset(options.baseOffsetOverride, "baseOffsetOverride");
   const batches: DecodedBatch[] = [];
+  let decoded = 0;
   let pos = 0;
   while (pos < bytes.length) {
     const header = parseHeader(bytes, view, pos);
@@ -495,12 +507,17 @@ export async function decodeRecordBatches(
     }
     const records: DecodedRecord[] = [];
     const payloadStart = pos + RECORD_BATCH_HEADER_SIZE;
+    const range: DecodeRange = {
+      fromOffset: options.fromOffset ?? Number.NEGATIVE_INFINITY,
+      left: (options.maxRecords ?? Number.POSITIVE_INFINITY) - decoded,
+    };
     if (header.compression === "none") {
-      decodeRecords(bytes, payloadStart, end, header, pos, records);
+      decodeRecords(bytes, payloadStart, end, header, pos, records, range);
     } else {
       const payload = await decompress(header.compression, bytes.subarray(payloadStart, end));
-      decodeRecords(payload, 0, payload.length, header, pos, records);
+      decodeRecords(payload, 0, payload.length, header, pos, records, range);
     }
+    decoded += records.length;
     const batch = header as DecodedBatch;
     batch.records = records;
     batches.push(batch);
@@ -629,9 +646,16 @@ function parseHeader(bytes: Uint8Array, view: DataView, pos: number): RecordBatc
   };
 }
 
+/** Which records of a batch to build: from an offset on, up to a count. */
+interface DecodeRange {
+  fromOffset: number;
+  left: number;
+}
+
 /**
- * Decodes `header.recordCount` records filling `buf[start, end)` exactly. `batchPosition` is only
- * for error messages.
+ * Walks `header.recordCount` records filling `buf[start, end)` exactly, building those `range`
+ * asks for (the others are checked for their framing only). `batchPosition` is only for error
+ * messages.
  */
 function decodeRecords(
   buf: Uint8Array,
@@ -640,6 +664,7 @@ function decodeRecords(
   header: RecordBatchHeader,
   batchPosition: number,
   out: DecodedRecord[],
+  range: DecodeRange,
 ): void {
   const count = header.recordCount;
   if (count * MIN_RECORD_SIZE > end - start) {
@@ -662,12 +687,21 @@ function decodeRecords(
     if (length < MIN_RECORD_BODY || bodyEnd > end) {
       throw recordError(batchPosition, i, `length ${length} does not fit the batch`);
     }
+    if (out.length >= range.left) {
+      cursor.pos = bodyEnd; // past what was asked for: framing only
+      continue;
+    }
     cursor.end = bodyEnd;
     cursor.pos++; // record attributes: unused in v2
     const timestampDelta = readVarlong(buf, cursor);
     const offsetDelta = readVarint(buf, cursor);
     if (offsetDelta < 0 || offsetDelta > lastOffsetDelta) {
       throw recordError(batchPosition, i, `offsetDelta ${offsetDelta} is outside 0..${lastOffsetDelta}`);
+    }
+    if (baseOffset + offsetDelta < range.fromOffset) {
+      cursor.pos = bodyEnd; // before what was asked for: framing only
+      cursor.end = end;
+      continue;
     }
     const key = readBytesField(buf, cursor, batchPosition, i);
     const value = readBytesField(buf, cursor, batchPosition, i);

@@ -106,7 +106,12 @@ export class Reader {
     const empty = { topic: topic.name, partition, records: [], nextOffset: offset, ...offsets };
     const entries = await this.entriesToRead(topic, request, offsets, retried);
     if (entries.length === 0) return empty;
-    const decoded = await this.readEntries(topic, partition, entries);
+    // Only what the read returns is built (and one more, which tells a cut read from one that
+    // ends with its entries): a read of a few records from a large batch costs little.
+    const decoded = await this.readEntries(topic, partition, entries, {
+      fromOffset: offset,
+      maxRecords: maxRecords + 1,
+    });
     const records: ConsumedRecord[] = [];
     let cut = false;
     for (const batch of decoded) {
@@ -206,10 +211,20 @@ export class Reader {
     return entries;
   }
 
-  /** Reads and decodes the given entries, in order, verifying every batch's CRC. */
-  async readEntries(topic: Topic, partition: number, entries: IndexEntry[]): Promise<ConsumedRecord[][]> {
+  /**
+   * Reads and decodes the given entries, in order, verifying every batch's CRC. With `range`, each
+   * entry's records before `fromOffset` and past its first `maxRecords` are checked, not built.
+   */
+  async readEntries(
+    topic: Topic,
+    partition: number,
+    entries: IndexEntry[],
+    range: { fromOffset: number; maxRecords: number } | undefined = undefined,
+  ): Promise<ConsumedRecord[][]> {
     const stored = await this.readBytes(topic, partition, entries);
-    return Promise.all(entries.map((entry, index) => decodeEntry(topic, partition, entry, stored[index]!)));
+    return Promise.all(
+      entries.map((entry, index) => decodeEntry(topic, partition, entry, stored[index]!, range)),
+    );
   }
 
   /**
@@ -295,13 +310,16 @@ async function decodeEntry(
   partition: number,
   entry: IndexEntry,
   bytes: Uint8Array,
+  range: { fromOffset: number; maxRecords: number } | undefined,
 ): Promise<ConsumedRecord[]> {
-  const batches = await decodeRecordBatches(bytes, { baseOffsetOverride: entry.baseOffset });
+  const batches = await decodeRecordBatches(bytes, { baseOffsetOverride: entry.baseOffset, ...range });
   const records = batches.length === 1 ? batches[0]!.records : batches.flatMap((batch) => batch.records);
   const last = batches[batches.length - 1];
-  if (records.length !== entry.recordCount || (last && last.lastOffset + 1 !== entryEnd(entry))) {
+  // Counted from the headers: their records were all walked, if not all built.
+  const count = batches.reduce((sum, batch) => sum + batch.recordCount, 0);
+  if (count !== entry.recordCount || (last && last.lastOffset + 1 !== entryEnd(entry))) {
     throw new DataCorruptionError(
-      `batch at offset ${entry.baseOffset} of partition ${partition} holds ${records.length} records up to offset ${last ? last.lastOffset : "none"}; its index entry says ${entry.recordCount} records up to ${entryEnd(entry) - 1}`,
+      `batch at offset ${entry.baseOffset} of partition ${partition} holds ${count} records up to offset ${last ? last.lastOffset : "none"}; its index entry says ${entry.recordCount} records up to ${entryEnd(entry) - 1}`,
       { details: { topic: topic.name, partition, baseOffset: entry.baseOffset } },
     );
   }
