@@ -47,11 +47,7 @@ export async function main(argv: string[]): Promise<void> {
       partitions: { type: "string", default: "4" },
       consumers: { type: "string", default: "32" },
       "handle-ms": { type: "string", default: "10" },
-      // Records a consumer holds: 20 is 200 ms of work at 10 ms each, and it asks for more when
-      // half are handled. Fewer means more acquisitions (at 10, the server's CPU per record doubles
-      // and acquisitions queue behind each other); more makes each acquisition, and so the
-      // queue behind a burst of them, longer (docs/benchmarks.md, "queues").
-      "max-records": { type: "string", default: "20" },
+      "max-records": { type: "string", default: "40" },
       durability: { type: "string", default: "buffered" },
       dir: { type: "string", default: tmpdir() },
     },
