@@ -22,6 +22,8 @@ export interface ConsumerClock {
   now(): number;
   /** Resolves after `ms`; may reject (or resolve early) when `signal` aborts. */
   sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** A number in [0, 1) for jitter; Math.random when absent. */
+  random?(): number;
 }
 
 export type PartitionsListener = (partitions: TopicPartition[]) => void | Promise<void>;

@@ -26,6 +26,8 @@ let clientClock: SimulatedClock;
 let client: SluiceClient;
 let consumers: QueueConsumer[];
 let acquisitions: number;
+/** The `max_records` of each acquisition, in order. */
+let asked: number[];
 let acknowledgeRequests: number;
 
 beforeEach(async () => {
@@ -36,12 +38,16 @@ beforeEach(async () => {
   const shareGroups = new ShareGroups({ engine, metadata, clock: serverClock });
   const app = createApp({ engine, metadata, clock: serverClock, shareGroups, clusterId: CLUSTER });
   acquisitions = 0;
+  asked = [];
   acknowledgeRequests = 0;
   client = new SluiceClient({
     url: "http://sluice.test",
     clusterId: CLUSTER,
     fetch: async (url, init) => {
-      if (url.endsWith("records:acquire")) acquisitions++;
+      if (url.endsWith("records:acquire")) {
+        acquisitions++;
+        asked.push(JSON.parse(String(init.body)).max_records);
+      }
       if (url.endsWith("records:acknowledge")) acknowledgeRequests++;
       return app.request(url, init);
     },
@@ -275,6 +281,34 @@ describe("queue consumer", () => {
     // acknowledgements, made while the final poll waits on an empty topic, may go alone.
     expect(acknowledgeRequests).toBeLessThanOrEqual(1);
   });
+
+  it.each([
+    { chances: [0], points: [2, 2, 2, 2] },
+    { chances: [0.999], points: [5, 5, 5, 5] },
+    { chances: [0, 0.999], points: [5, 2, 5, 2] },
+  ])(
+    "asks for more once the records waiting fall to a point drawn anew for each acquisition (chances $chances)",
+    async ({ chances, points }) => {
+      await produce(40);
+      let draws = 0;
+      const queue = consumer({
+        maxRecords: 8,
+        // Chance drawn as the test says: the point lies between a quarter and three quarters of 8.
+        clock: {
+          now: () => clientClock.now(),
+          sleep: (ms, signal) => clientClock.sleep(ms, signal),
+          random: () => chances[draws++ % chances.length]!,
+        },
+      });
+      const state = run(queue, () => clientClock.sleep(10));
+      await drive(() => state.seen.length === 40);
+      expect(state.error).toBeUndefined();
+      // The first asks for all 8; each later one for what was handed since the point was reached
+      // (the last ones may find fewer records left, and the very last waits on an empty topic).
+      expect(asked[0]).toBe(8);
+      expect(asked.slice(1, 5)).toEqual(points.map((point) => 8 - point));
+    },
+  );
 
   it("closing releases what the consumer held but had not acknowledged, at once, to the others", async () => {
     await produce(4);

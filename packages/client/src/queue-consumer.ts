@@ -197,8 +197,12 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
   private readonly maxRecords: number;
   private readonly pollWaitMs: number;
   private readonly ackLingerMs: number;
-  /** Fewer records than this waiting: ask for more. */
-  private readonly lowWater: number;
+  /**
+   * No more than this many records waiting: ask for more. Drawn anew for each acquisition, between
+   * a quarter and three quarters of `maxRecords`, so consumers handed records at the same moment
+   * do not all ask again at the same moment (their requests would queue behind each other).
+   */
+  private lowWater: number;
   private readonly explicit: boolean;
   private readonly waiting: QueueRecord[] = [];
   private readonly handed = new Set<QueueRecord>();
@@ -233,7 +237,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
     this.memberId = options.memberId ?? globalThis.crypto.randomUUID();
     this.clock = options.clock ?? realClock;
     this.maxRecords = options.maxRecords ?? 10;
-    this.lowWater = Math.floor(this.maxRecords / 2);
+    this.lowWater = this.drawLowWater();
     this.explicit = options.acknowledgement === "explicit";
     this.pollWaitMs = options.pollWaitMs ?? 5_000;
     this.ackLingerMs =
@@ -378,7 +382,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
 
   // --- fetching -------------------------------------------------------------------------------
 
-  /** Keeps up to `maxRecords` records waiting: asks for more once half of them were taken. */
+  /** Keeps up to `maxRecords` records waiting: asks for more once they fall to `lowWater`. */
   private async fetchLoop(): Promise<void> {
     while (!this.closed) {
       if (this.waiting.length > this.lowWater && !this.pollNow) {
@@ -398,6 +402,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
         continue;
       }
       this.pollNow = false;
+      this.lowWater = this.drawLowWater();
       const acks = this.takePending();
       // They leave now: the linger started for the oldest of them has nothing left to wait for,
       // and the next acknowledgement starts a linger of its own (else it would go out alone
@@ -456,6 +461,11 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
         }
       }
     }
+  }
+
+  private drawLowWater(): number {
+    const quarter = this.maxRecords / 4;
+    return Math.floor(quarter + (this.clock.random?.() ?? Math.random()) * 2 * quarter);
   }
 
   // --- acknowledgements -----------------------------------------------------------------------
