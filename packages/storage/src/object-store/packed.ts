@@ -108,6 +108,8 @@ export class PackedObjectStore implements ObjectStore {
   readonly #root: string;
   readonly #segmentsDir: string;
   readonly #db: Database.Database;
+  /** One transaction function for every write (see the SQLite metadata store). */
+  readonly #inTransaction: Database.Transaction<(work: () => unknown) => unknown>;
   readonly #fsync: boolean;
   readonly #inlineBytesMax: number;
   readonly #segmentBytesMax: number;
@@ -127,6 +129,7 @@ export class PackedObjectStore implements ObjectStore {
     mkdirSync(this.#segmentsDir, { recursive: true });
     const path = join(this.#root, "index.sqlite");
     this.#db = guard(() => openIndex(path, options.busyTimeoutMs ?? 5_000, this.#fsync));
+    this.#inTransaction = this.#db.transaction((work: () => unknown) => work());
     this.#wal = this.#fsync ? new WalSync(`${path}-wal`, (wal) => openSync(wal, "r")) : undefined;
   }
 
@@ -491,7 +494,7 @@ export class PackedObjectStore implements ObjectStore {
   }
 
   #transaction<T>(work: () => T): T {
-    const result = guard(() => this.#db.transaction(work).immediate());
+    const result = guard(() => this.#inTransaction.immediate(work) as T);
     this.#wal?.committed();
     return result;
   }
