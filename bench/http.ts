@@ -98,20 +98,34 @@ export async function main(argv: string[]): Promise<void> {
           value: batched.latency.getValueAtPercentile(99) / 1000,
           unit: "ms per request",
         },
-        { name: "single-record produce p50", value: single.getValueAtPercentile(50) / 1000, unit: "ms" },
-        {
-          name: "single-record produce p99",
-          value: single.getValueAtPercentile(99) / 1000,
-          unit: "ms",
-          target: { value: 5, higherIsBetter: false },
-        },
-        { name: "produce-to-consume p50", value: endToEnd.getValueAtPercentile(50) / 1000, unit: "ms" },
-        {
-          name: "produce-to-consume p99",
-          value: endToEnd.getValueAtPercentile(99) / 1000,
-          unit: "ms",
-          target: { value: 10, higherIsBetter: false },
-        },
+        // A workload given 0 requests (`--singles 0`, `--e2e 0`) was not run: no rows, rather
+        // than zeros judged against their targets.
+        ...(single.totalCount === 0
+          ? []
+          : [
+              {
+                name: "single-record produce p50",
+                value: single.getValueAtPercentile(50) / 1000,
+                unit: "ms",
+              },
+              {
+                name: "single-record produce p99",
+                value: single.getValueAtPercentile(99) / 1000,
+                unit: "ms",
+                target: { value: 5, higherIsBetter: false },
+              },
+            ]),
+        ...(endToEnd.totalCount === 0
+          ? []
+          : [
+              { name: "produce-to-consume p50", value: endToEnd.getValueAtPercentile(50) / 1000, unit: "ms" },
+              {
+                name: "produce-to-consume p99",
+                value: endToEnd.getValueAtPercentile(99) / 1000,
+                unit: "ms",
+                target: { value: 10, higherIsBetter: false },
+              },
+            ]),
         ...(overhead
           ? [
               {
@@ -179,10 +193,10 @@ export async function main(argv: string[]): Promise<void> {
           produce_records_per_s: Math.round(batched.recordsPerS),
           produce_mb_per_s: Number(((batched.recordsPerS * RECORD_BYTES) / 1e6).toFixed(2)),
           batch_request_p99_ms: batched.latency.getValueAtPercentile(99) / 1000,
-          produce_p50_ms: single.getValueAtPercentile(50) / 1000,
-          produce_p99_ms: single.getValueAtPercentile(99) / 1000,
-          e2e_p50_ms: endToEnd.getValueAtPercentile(50) / 1000,
-          e2e_p99_ms: endToEnd.getValueAtPercentile(99) / 1000,
+          produce_p50_ms: single.totalCount === 0 ? null : single.getValueAtPercentile(50) / 1000,
+          produce_p99_ms: single.totalCount === 0 ? null : single.getValueAtPercentile(99) / 1000,
+          e2e_p50_ms: endToEnd.totalCount === 0 ? null : endToEnd.getValueAtPercentile(50) / 1000,
+          e2e_p99_ms: endToEnd.totalCount === 0 ? null : endToEnd.getValueAtPercentile(99) / 1000,
           ...(overhead
             ? {
                 metrics_overhead_ratio: Number(overhead.ratio.toFixed(4)),
