@@ -1,7 +1,9 @@
+import { spawnSync } from "node:child_process";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConflictError } from "@sluice/core";
+import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { runObjectStoreContract } from "./object-store.contract.js";
 import { PackedObjectStore, type PackedObjectStoreOptions } from "./packed.js";
@@ -143,6 +145,53 @@ describe("PackedObjectStore", () => {
     expect(text((await store.get("k5")).body)).toBe(text(value(5)));
     expect(report).toMatchObject({ segments: 1, objects: 1 });
     for (let i = 6; i < 13; i++) expect(text((await other.get(`k${i}`)).body)).toBe(text(value(i)));
+  });
+
+  it("closes its open segment on close(): the file goes once its objects do", async () => {
+    const first = open({ inlineBytesMax: 0, segmentBytesMax: 1 << 20 });
+    await first.put("a", bytes("in the segment left open"));
+    first.close();
+    const second = open({ inlineBytesMax: 0 });
+    expect(await readdir(join(root, "segments"))).toHaveLength(1);
+    await second.delete("a");
+    expect(await readdir(join(root, "segments"))).toEqual([]);
+  });
+
+  it("closes the open segment of a writer that died at the next reclaim, not a running one's", async () => {
+    // A process id that is gone: a child that has exited.
+    const deadPid = spawnSync(process.execPath, ["-e", ""]).pid;
+    const running = open({ inlineBytesMax: 0, segmentBytesMax: 1 << 20 }); // this process
+    const died = open({ inlineBytesMax: 0, segmentBytesMax: 1 << 20, ownerPid: deadPid });
+    await running.put("running/a", bytes("in a segment still open"));
+    await died.put("died/a", bytes("in a segment its process left open"));
+    await died.put("died/b", bytes("kept: the reclaim moves it"));
+    // The writer died without closing (its instance here is simply not used again).
+    const other = open({ inlineBytesMax: 0 });
+    await other.delete("running/a");
+    await other.delete("died/a");
+    expect(await readdir(join(root, "segments"))).toHaveLength(2);
+    const report = await other.reclaimSegments();
+    // The dead writer's segment is closed, mostly dead, so its last object moves and it goes; the
+    // running writer's segment stays open, though empty, as it may still append.
+    expect(report).toMatchObject({ segments: 1, objects: 1 });
+    const left = await readdir(join(root, "segments"));
+    expect(left).toHaveLength(2);
+    expect(text((await other.get("died/b")).body)).toBe("kept: the reclaim moves it");
+    await running.put("running/b", bytes("appended after the reclaim"));
+    expect(text((await other.get("running/b")).body)).toBe("appended after the reclaim");
+  });
+
+  it("opens an index from before segments recorded their writer, and leaves those segments alone", async () => {
+    const old = new Database(join(root, "index.sqlite"));
+    old.exec(
+      "CREATE TABLE segments (name TEXT NOT NULL PRIMARY KEY, live INTEGER NOT NULL, sealed INTEGER NOT NULL) WITHOUT ROWID",
+    );
+    old.prepare("INSERT INTO segments (name, live, sealed) VALUES ('older-000000.seg', 0, 0)").run();
+    old.close();
+    const store = open({ inlineBytesMax: 0 });
+    await store.put("a", bytes("written after the upgrade"));
+    expect((await store.reclaimSegments()).segments).toBe(0);
+    expect(text((await store.get("a")).body)).toBe("written after the upgrade");
   });
 
   it("reads what an earlier instance on the same root wrote, and writes segments of its own", async () => {

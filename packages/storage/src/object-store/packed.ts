@@ -50,6 +50,11 @@ export interface PackedObjectStoreOptions {
   segmentBytesMax?: number;
   /** How long a write waits for another process's lock on the index. Default 5 s. */
   busyTimeoutMs?: number;
+  /**
+   * The process id recorded as the writer of this instance's segments (default: this process's).
+   * `reclaimSegments` closes the open segments of writers no longer running. For tests.
+   */
+  ownerPid?: number;
 }
 
 interface Row {
@@ -100,9 +105,11 @@ const READ_DESCRIPTORS_MAX = 64;
  * - "fsync": the segment's bytes are synced before the row is written (a row never points at
  *   bytes a power loss could take), then the index's WAL is synced; both are group commits.
  * - Etags are random per write; a replaced or deleted object's bytes stay in its segment until no
- *   row in the segment is live, when the segment file is deleted (a closed one; a segment of a
- *   process that died is kept). `reclaimSegments` moves the few live objects out of closed
- *   segments that are mostly dead, so their files go too.
+ *   row in the segment is live, when the segment file is deleted (a closed one). An instance
+ *   closes its open segment on `close()`; the open segment of a process that died (its id is
+ *   recorded with the segment) is closed by the next `reclaimSegments` of any instance.
+ *   `reclaimSegments` moves the few live objects out of closed segments that are mostly dead, so
+ *   their files go too.
  */
 export class PackedObjectStore implements ObjectStore {
   readonly #root: string;
@@ -114,6 +121,7 @@ export class PackedObjectStore implements ObjectStore {
   readonly #inlineBytesMax: number;
   readonly #segmentBytesMax: number;
   readonly #writer = randomBytes(6).toString("hex");
+  readonly #ownerPid: number;
   readonly #wal: WalSync | undefined;
   readonly #statements = new Map<string, Database.Statement>();
   readonly #readers = new Map<string, number>();
@@ -126,6 +134,7 @@ export class PackedObjectStore implements ObjectStore {
     this.#fsync = (options.durability ?? "fsync") === "fsync";
     this.#inlineBytesMax = options.inlineBytesMax ?? 16 * 1024;
     this.#segmentBytesMax = options.segmentBytesMax ?? 64 * 1024 * 1024;
+    this.#ownerPid = options.ownerPid ?? process.pid;
     mkdirSync(this.#segmentsDir, { recursive: true });
     const path = join(this.#root, "index.sqlite");
     this.#db = guard(() => openIndex(path, options.busyTimeoutMs ?? 5_000, this.#fsync));
@@ -144,9 +153,19 @@ export class PackedObjectStore implements ObjectStore {
   }
   #segmentSyncs = 0;
 
-  /** Closes the index and every file; the store cannot be used afterwards. Idempotent. */
+  /**
+   * Closes the index and every file; the store cannot be used afterwards. Idempotent. The open
+   * segment is closed for good, so it goes once its objects do.
+   */
   close(): void {
-    if (this.#active) closeSync(this.#active.descriptor);
+    if (this.#active && this.#db.open) {
+      const segment = this.#active;
+      const dead = guard(() => this.#transaction(() => this.#sealRow(segment.name)));
+      closeSync(segment.descriptor);
+      this.#unlink(dead);
+    } else if (this.#active) {
+      closeSync(this.#active.descriptor);
+    }
     this.#active = undefined;
     for (const descriptor of this.#readers.values()) closeSync(descriptor);
     this.#readers.clear();
@@ -299,6 +318,7 @@ export class PackedObjectStore implements ObjectStore {
     if (!(liveFractionMax > 0 && liveFractionMax <= 1))
       throw new InvalidArgumentError(`liveFractionMax must be above 0 and at most 1, got ${liveFractionMax}`);
     const report: ReclaimReport = { segments: 0, objects: 0, bytesCopied: 0, bytesFreed: 0 };
+    this.#closeSegmentsOfDeadWriters(report);
     const closed = guard(
       () => this.#statement("SELECT name, live FROM segments WHERE sealed = 1").all() as SegmentRow[],
     );
@@ -364,6 +384,31 @@ export class PackedObjectStore implements ObjectStore {
     return report;
   }
 
+  /**
+   * Closes the open segments of writers that are not running (their process id is gone), as their
+   * own `close()` would have: a segment left open is never deleted. Segments recorded before
+   * writers were (no id) are left alone. A reused process id reads as running: kept, never lost.
+   */
+  #closeSegmentsOfDeadWriters(report: ReclaimReport): void {
+    const open = guard(
+      () =>
+        this.#statement("SELECT name, owner FROM segments WHERE sealed = 0 AND owner IS NOT NULL").all() as {
+          name: string;
+          owner: number;
+        }[],
+    );
+    for (const { name, owner } of open) {
+      if (name.startsWith(`${this.#writer}-`) || processRunning(owner)) continue;
+      const size = this.#segmentFileSize(name) ?? 0;
+      const dead = guard(() => this.#transaction(() => this.#sealRow(name)));
+      this.#unlink(dead);
+      if (dead.includes(name)) {
+        report.segments++;
+        report.bytesFreed += size;
+      }
+    }
+  }
+
   #segmentFileSize(name: string): number | undefined {
     try {
       return statSync(join(this.#segmentsDir, name)).size;
@@ -383,7 +428,10 @@ export class PackedObjectStore implements ObjectStore {
       const name = `${this.#writer}-${String(this.#segmentNumber++).padStart(6, "0")}.seg`;
       const descriptor = openSync(join(this.#segmentsDir, name), "wx", 0o644);
       this.#transaction(() =>
-        this.#statement("INSERT INTO segments (name, live, sealed) VALUES (?, 0, 0)").run(name),
+        this.#statement("INSERT INTO segments (name, live, sealed, owner) VALUES (?, 0, 0, ?)").run(
+          name,
+          this.#ownerPid,
+        ),
       );
       const created: Segment = { name, descriptor, size: 0, sync: undefined as unknown as GroupSync };
       created.sync = new GroupSync(async () => {
@@ -423,6 +471,16 @@ export class PackedObjectStore implements ObjectStore {
       .request()
       .catch(() => undefined)
       .finally(() => closeSync(segment.descriptor));
+  }
+
+  /** Marks the segment closed (in a transaction); returns it when it is dead already, row deleted. */
+  #sealRow(segment: string): string[] {
+    const row = this.#statement("UPDATE segments SET sealed = 1 WHERE name = ? RETURNING live").get(
+      segment,
+    ) as { live: number } | undefined;
+    if (!row || row.live > 0) return [];
+    this.#statement("DELETE FROM segments WHERE name = ?").run(segment);
+    return [segment];
   }
 
   #addLive(segment: string, bytes: number): void {
@@ -538,12 +596,26 @@ function openIndex(path: string, busyTimeoutMs: number, fsync: boolean): Databas
       "CREATE TABLE IF NOT EXISTS objects (key TEXT NOT NULL PRIMARY KEY, etag TEXT NOT NULL, size INTEGER NOT NULL, modified INTEGER NOT NULL, body BLOB, segment TEXT, position INTEGER)",
     );
     db.exec(
-      "CREATE TABLE IF NOT EXISTS segments (name TEXT NOT NULL PRIMARY KEY, live INTEGER NOT NULL, sealed INTEGER NOT NULL) WITHOUT ROWID",
+      "CREATE TABLE IF NOT EXISTS segments (name TEXT NOT NULL PRIMARY KEY, live INTEGER NOT NULL, sealed INTEGER NOT NULL, owner INTEGER) WITHOUT ROWID",
     );
+    // An index from before segments recorded their writer's process id.
+    const columns = db.pragma("table_info(segments)") as { name: string }[];
+    if (!columns.some((column) => column.name === "owner"))
+      db.exec("ALTER TABLE segments ADD COLUMN owner INTEGER");
     return db;
   } catch (error) {
     db.close();
     throw error;
+  }
+}
+
+/** Whether a process with this id runs on this machine (one that is not ours to signal counts). */
+function processRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as { code?: string }).code !== "ESRCH";
   }
 }
 
