@@ -283,7 +283,11 @@ async function appendSlots(
   let next = 0;
   return slots.map((slot) => {
     if (slot.prepared === undefined) return { ok: false, error: slot.error };
-    return { ...outcomes[next++]!, prepared: slot.prepared };
+    // The engine's outcome, given its record: a spread here cost a tenth of the server's time on
+    // batches of 1,000 (V8 copies properties one by one).
+    const outcome: AppendOutcome & { prepared?: PreparedRecord } = outcomes[next++]!;
+    outcome.prepared = slot.prepared;
+    return outcome;
   });
 }
 
