@@ -181,6 +181,23 @@ describe("PackedObjectStore", () => {
     expect(text((await other.get("running/b")).body)).toBe("appended after the reclaim");
   });
 
+  it("loses nothing when its open segment is closed and deleted under it (its process taken for gone)", async () => {
+    // A writer whose process id reads as gone though it runs (another PID namespace on a shared
+    // directory, say): another instance's reclaim closes its open segment, and once empty deletes it.
+    for (const durability of ["fsync", "buffered"] as const) {
+      const deadPid = spawnSync(process.execPath, ["-e", ""]).pid;
+      const writer = open({ durability, inlineBytesMax: 0, segmentBytesMax: 1 << 20, ownerPid: deadPid });
+      const other = open({ durability, inlineBytesMax: 0 });
+      await writer.put(`${durability}/a`, bytes("the only object of the open segment"));
+      await other.delete(`${durability}/a`);
+      expect((await other.reclaimSegments()).segments).toBe(1);
+      // The writer goes on as if nothing happened: its next put must not point into the deleted file.
+      await writer.put(`${durability}/b`, bytes("written after its segment was deleted"));
+      expect(text((await other.get(`${durability}/b`)).body)).toBe("written after its segment was deleted");
+      expect(text((await writer.get(`${durability}/b`)).body)).toBe("written after its segment was deleted");
+    }
+  });
+
   it("opens an index from before segments recorded their writer, and leaves those segments alone", async () => {
     const old = new Database(join(root, "index.sqlite"));
     old.exec(

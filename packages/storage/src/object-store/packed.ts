@@ -107,7 +107,9 @@ const READ_DESCRIPTORS_MAX = 64;
  * - Etags are random per write; a replaced or deleted object's bytes stay in its segment until no
  *   row in the segment is live, when the segment file is deleted (a closed one). An instance
  *   closes its open segment on `close()`; the open segment of a process that died (its id is
- *   recorded with the segment) is closed by the next `reclaimSegments` of any instance.
+ *   recorded with the segment) is closed by the next `reclaimSegments` of any instance. A put's
+ *   row is written only while its segment's row exists (same transaction), so a segment closed
+ *   and deleted under a writer that still runs costs a second write, never a dangling row.
  *   `reclaimSegments` moves the few live objects out of closed segments that are mostly dead, so
  *   their files go too.
  */
@@ -210,40 +212,54 @@ export class PackedObjectStore implements ObjectStore {
     checkCondition(condition);
     const etag = `"${randomBytes(12).toString("hex")}"`;
     const modified = Date.now();
-    let location: { segment: Segment; position: number } | undefined;
-    if (body.byteLength > this.#inlineBytesMax) {
-      location = guard(() => this.#append(body));
-      if (this.#fsync) await this.#syncSegment(location.segment);
-    }
-    const dead = this.#transaction(() => {
-      const current = this.#statement("SELECT etag, size, segment FROM objects WHERE key = ?").get(key) as
-        | Pick<Row, "etag" | "size" | "segment">
-        | undefined;
-      if (condition && "ifNoneMatch" in condition && current) {
-        throw new ConflictError("create-only put: object already exists", { details: { key } });
+    let dead: string[];
+    for (let attempt = 1; ; attempt++) {
+      let location: { segment: Segment; position: number } | undefined;
+      if (body.byteLength > this.#inlineBytesMax) {
+        location = guard(() => this.#append(body));
+        if (this.#fsync) await this.#syncSegment(location.segment);
       }
-      if (condition && "ifMatch" in condition) {
-        if (!current) throw new ConflictError("ifMatch put: object does not exist", { details: { key } });
-        if (current.etag !== condition.ifMatch) {
-          throw new ConflictError("ifMatch put: etag does not match", {
-            details: { key, expected: condition.ifMatch, current: current.etag },
-          });
+      const written = this.#transaction(() => {
+        // The segment went while the bytes were written (closed, then emptied: by this instance's
+        // roll-over and deletes during a sync, or by another's reclaim that took this process for
+        // gone): a row must not point into it. Write the bytes again, elsewhere.
+        if (location && !this.#segmentExists(location.segment.name)) return undefined;
+        const current = this.#statement("SELECT etag, size, segment FROM objects WHERE key = ?").get(key) as
+          | Pick<Row, "etag" | "size" | "segment">
+          | undefined;
+        if (condition && "ifNoneMatch" in condition && current) {
+          throw new ConflictError("create-only put: object already exists", { details: { key } });
         }
+        if (condition && "ifMatch" in condition) {
+          if (!current) throw new ConflictError("ifMatch put: object does not exist", { details: { key } });
+          if (current.etag !== condition.ifMatch) {
+            throw new ConflictError("ifMatch put: etag does not match", {
+              details: { key, expected: condition.ifMatch, current: current.etag },
+            });
+          }
+        }
+        this.#statement(
+          "INSERT INTO objects (key, etag, size, modified, body, segment, position) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET etag = excluded.etag, size = excluded.size, modified = excluded.modified, body = excluded.body, segment = excluded.segment, position = excluded.position",
+        ).run(
+          key,
+          etag,
+          body.byteLength,
+          modified,
+          location ? null : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+          location?.segment.name ?? null,
+          location?.position ?? null,
+        );
+        if (location) this.#addLive(location.segment.name, body.byteLength);
+        return current?.segment ? this.#removeLive(current.segment, current.size) : [];
+      });
+      if (written) {
+        dead = written;
+        break;
       }
-      this.#statement(
-        "INSERT INTO objects (key, etag, size, modified, body, segment, position) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET etag = excluded.etag, size = excluded.size, modified = excluded.modified, body = excluded.body, segment = excluded.segment, position = excluded.position",
-      ).run(
-        key,
-        etag,
-        body.byteLength,
-        modified,
-        location ? null : Buffer.from(body.buffer, body.byteOffset, body.byteLength),
-        location?.segment.name ?? null,
-        location?.position ?? null,
-      );
-      if (location) this.#addLive(location.segment.name, body.byteLength);
-      return current?.segment ? this.#removeLive(current.segment, current.size) : [];
-    });
+      if (location && this.#active === location.segment) this.#dropActive();
+      if (attempt >= SEGMENT_GONE_ATTEMPTS_MAX)
+        throw new UnavailableError(`packed store: the segment of put ${key} kept being deleted under it`);
+    }
     await this.#settleIndex();
     this.#unlink(dead);
     return { key, etag, size: body.byteLength, lastModified: new Date(modified) };
@@ -355,6 +371,7 @@ export class PackedObjectStore implements ObjectStore {
       const dead = this.#transaction(() => {
         const emptied: string[] = [];
         for (const copy of copies) {
+          if (!this.#segmentExists(copy.to.segment.name)) continue; // its copy went: it stays
           const moved = this.#statement(
             "UPDATE objects SET segment = ?, position = ? WHERE key = ? AND segment = ? AND position = ?",
           ).run(copy.to.segment.name, copy.to.position, copy.key, name, copy.from);
@@ -466,6 +483,21 @@ export class PackedObjectStore implements ObjectStore {
     this.#transaction(() => {
       this.#statement("UPDATE segments SET sealed = 1 WHERE name = ?").run(segment.name);
     });
+    this.#active = undefined;
+    void segment.sync
+      .request()
+      .catch(() => undefined)
+      .finally(() => closeSync(segment.descriptor));
+  }
+
+  #segmentExists(name: string): boolean {
+    return this.#statement("SELECT 1 FROM segments WHERE name = ?").get(name) !== undefined;
+  }
+
+  /** Stops writing to the open segment (its row is gone): the next put begins another. */
+  #dropActive(): void {
+    const segment = this.#active;
+    if (!segment) return;
     this.#active = undefined;
     void segment.sync
       .request()
@@ -626,6 +658,9 @@ function infoOf(key: string, row: Pick<Row, "etag" | "size" | "modified">): Obje
 function plain(buffer: Buffer): Uint8Array {
   return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
+
+/** Times a put writes its bytes again when the segment it wrote them to went meanwhile. */
+const SEGMENT_GONE_ATTEMPTS_MAX = 3;
 
 function guard<T>(work: () => T): T {
   try {
