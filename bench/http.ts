@@ -193,10 +193,10 @@ export async function main(argv: string[]): Promise<void> {
           produce_records_per_s: Math.round(batched.recordsPerS),
           produce_mb_per_s: Number(((batched.recordsPerS * RECORD_BYTES) / 1e6).toFixed(2)),
           batch_request_p99_ms: batched.latency.getValueAtPercentile(99) / 1000,
-          produce_p50_ms: single.totalCount === 0 ? null : single.getValueAtPercentile(50) / 1000,
-          produce_p99_ms: single.totalCount === 0 ? null : single.getValueAtPercentile(99) / 1000,
-          e2e_p50_ms: endToEnd.totalCount === 0 ? null : endToEnd.getValueAtPercentile(50) / 1000,
-          e2e_p99_ms: endToEnd.totalCount === 0 ? null : endToEnd.getValueAtPercentile(99) / 1000,
+          produce_p50_ms: percentileMs(single, 50),
+          produce_p99_ms: percentileMs(single, 99),
+          e2e_p50_ms: percentileMs(endToEnd, 50),
+          e2e_p99_ms: percentileMs(endToEnd, 99),
           ...(overhead
             ? {
                 metrics_overhead_ratio: Number(overhead.ratio.toFixed(4)),
@@ -347,4 +347,9 @@ export async function produceToConsume(api: Api, records: number) {
   await reader;
   progressDone();
   return latency;
+}
+
+/** A latency percentile in ms, or null for a workload given no requests. */
+function percentileMs(histogram: hdr.Histogram, percentile: number): number | null {
+  return histogram.totalCount === 0 ? null : histogram.getValueAtPercentile(percentile) / 1000;
 }

@@ -37,62 +37,54 @@ export async function* readBodyChunks(
     throw tooLarge(`request body is ${declared} bytes, over the limit of ${describeBytes(bytesMax)}`);
   }
   if (incoming && !incoming.readableDidRead) {
-    yield* readNodeBody(incoming, bytesMax);
+    // Destroyed when given up early, as cancelling the web stream below does.
+    const chunks = incoming.iterator({ destroyOnReturn: true });
+    yield* limited(
+      () => chunks.next() as Promise<IteratorResult<Uint8Array>>,
+      () => chunks.return?.(),
+      bytesMax,
+    );
     return;
   }
   if (request.body === null) return;
   const reader = request.body.getReader();
-  let total = 0;
-  try {
-    for (;;) {
-      let chunk: Awaited<ReturnType<typeof reader.read>>;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        // The transport failed under the body (Node: "aborted" when the socket closes mid-body).
-        throw new ClientDisconnectedError(total, { cause: error });
-      }
-      const { done, value } = chunk;
-      if (done) return;
-      total += value.byteLength;
-      if (total > bytesMax) {
-        throw tooLarge(`request body is over the limit of ${describeBytes(bytesMax)}`);
-      }
-      yield value;
-    }
-  } finally {
-    // Stops the upload when we give up early (limit, malformed record); harmless after the end.
-    reader.cancel().catch(() => undefined);
-  }
+  yield* limited(
+    () => reader.read(),
+    () => reader.cancel(),
+    bytesMax,
+  );
 }
 
-/** `readBodyChunks` from Node's stream: the same limit, errors and early stop. */
-async function* readNodeBody(incoming: Readable, bytesMax: number): AsyncGenerator<Uint8Array> {
-  const chunks = incoming.iterator({ destroyOnReturn: true });
+/**
+ * Chunks from `next` until the end, counting them against the limit. A failure to read is the
+ * client gone (Node: "aborted" when the socket closes mid-body). Given up early (the limit, a
+ * malformed record, a throw in the reader), `stop` ends the upload.
+ */
+async function* limited(
+  next: () => Promise<IteratorResult<Uint8Array>>,
+  stop: () => Promise<unknown> | undefined,
+  bytesMax: number,
+): AsyncGenerator<Uint8Array> {
   let ended = false;
   let total = 0;
   try {
     for (;;) {
-      let chunk: IteratorResult<unknown>;
+      let chunk: IteratorResult<Uint8Array>;
       try {
-        chunk = await chunks.next();
+        chunk = await next();
       } catch (error) {
-        // The socket closed mid-body ("aborted"), or the stream failed under it.
         throw new ClientDisconnectedError(total, { cause: error });
       }
       if (chunk.done) {
         ended = true;
         return;
       }
-      const value = chunk.value as Uint8Array;
-      total += value.byteLength;
+      total += chunk.value.byteLength;
       if (total > bytesMax) throw tooLarge(`request body is over the limit of ${describeBytes(bytesMax)}`);
-      yield value;
+      yield chunk.value;
     }
   } finally {
-    // Given up early (limit, malformed record): the stream is destroyed, as cancelling the web
-    // stream does, which stops the upload.
-    if (!ended) await chunks.return?.();
+    if (!ended) await stop()?.catch(() => undefined);
   }
 }
 

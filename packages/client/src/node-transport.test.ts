@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { SluiceClient } from "./client.js";
 import { SluiceConnectionError, SluiceHttpError } from "./errors.js";
-import { nodeGetBytes, nodeRequestBytes } from "./node-transport.js";
+import { nodeRequestBytes } from "./node-transport.js";
 
 let server: Server | undefined;
 
@@ -18,6 +18,16 @@ async function serve(handler: (request: IncomingMessage, response: ServerRespons
   await new Promise<void>((resolve) => server!.listen(0, "127.0.0.1", resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
+
+/** A GET over the transport, as the client's binary reads send it. */
+const nodeGetBytes = (baseUrl: string) => {
+  const send = nodeRequestBytes(baseUrl);
+  return (
+    send &&
+    ((url: URL, headers: Record<string, string>, signal?: AbortSignal) =>
+      send("GET", url, headers, undefined, signal))
+  );
+};
 
 const pattern = (length: number) => Uint8Array.from({ length }, (_, n) => (n * 7 + 3) & 0xff);
 

@@ -15,12 +15,6 @@ export interface BytesResponse {
   bytes: Uint8Array;
 }
 
-export type GetBytes = (
-  url: URL,
-  headers: Record<string, string>,
-  signal?: AbortSignal,
-) => Promise<BytesResponse>;
-
 /** Any request with an optional body already in hand, answered whole. */
 export type RequestBytes = (
   method: string,
@@ -39,12 +33,6 @@ type HttpModule = typeof import("node:http");
  * The Node transport for `baseUrl`, or undefined where `node:http` is not there (reached through
  * `process.getBuiltinModule`, so the client imports no node: module and still loads elsewhere).
  */
-export function nodeGetBytes(baseUrl: string): GetBytes | undefined {
-  const send = nodeRequestBytes(baseUrl);
-  return send && ((url, headers, signal) => send("GET", url, headers, undefined, signal));
-}
-
-/** The Node transport for any method, or undefined where `node:http` is not there. */
 export function nodeRequestBytes(baseUrl: string): RequestBytes | undefined {
   const node = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
   const protocol = new URL(baseUrl).protocol;

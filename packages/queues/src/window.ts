@@ -14,7 +14,7 @@ export type SlotState = "A" | "Q" | "K" | "X" | "L" | "R";
 export interface Slot {
   state: SlotState;
   deliveries: number;
-  /** The holder (Q), the acknowledging member (K, until merged away); "" otherwise. */
+  /** The holder (Q), the acknowledging member (K; forgotten in a merge that would make too many runs); "" otherwise. */
   member: string;
   /** The lock deadline (Q); 0 otherwise. */
   deadlineMs: number;
@@ -67,21 +67,29 @@ const STATES: ReadonlySet<string> = new Set(["A", "Q", "K", "X", "L", "R"]);
 /** Runs: `[length, state, deliveries, member, deadlineMs]` for each stretch of alike slots. */
 export function encodeRuns(slots: readonly Slot[]): AttributeValue[] {
   const runs: [number, string, number, string, number][] = [];
-  for (const slot of slots) {
-    const last = runs[runs.length - 1];
-    if (
-      last &&
-      last[1] === slot.state &&
-      last[2] === slot.deliveries &&
-      last[3] === slot.member &&
-      last[4] === slot.deadlineMs
-    ) {
-      last[0]++;
-    } else {
-      runs.push([1, slot.state, slot.deliveries, slot.member, slot.deadlineMs]);
-    }
-  }
+  slots.forEach((slot, index) => {
+    if (index > 0 && sameRun(slots[index - 1]!, slot)) runs[runs.length - 1]![0]++;
+    else runs.push([1, slot.state, slot.deliveries, slot.member, slot.deadlineMs]);
+  });
   return runs;
+}
+
+/** How many runs `encodeRuns` would write, without building them. */
+function runCount(slots: readonly Slot[]): number {
+  let count = 0;
+  for (let index = 0; index < slots.length; index++)
+    if (index === 0 || !sameRun(slots[index - 1]!, slots[index]!)) count++;
+  return count;
+}
+
+/** Whether two neighbouring slots belong to one run: every field alike. */
+function sameRun(a: Slot, b: Slot): boolean {
+  return (
+    a.state === b.state &&
+    a.deliveries === b.deliveries &&
+    a.member === b.member &&
+    a.deadlineMs === b.deadlineMs
+  );
 }
 
 export function decodeRuns(runs: AttributeValue | undefined, count: number, where: string): Slot[] {
@@ -303,14 +311,14 @@ export interface Tidying {
   startOffset: number;
 }
 
+/** Runs a merged settled batch may keep with their acknowledging members (about 40 bytes each). */
+const MERGED_RUNS_MAX = 256;
+
 /**
  * Drops the settled head of the window (the start moves past it) and merges runs of adjacent
  * settled batches further in into their first, so a window holds few items however long the
  * head waits. Changes `window.batches` in memory; at most `operationsMax` deletions.
  */
-/** Runs a merged settled batch may keep with their acknowledging members (about 40 bytes each). */
-const MERGED_RUNS_MAX = 256;
-
 export function tidy(window: Window, operationsMax: number): Tidying {
   const deleted: Batch[] = [];
   let startOffset = window.state!.startOffset;
@@ -335,7 +343,7 @@ export function tidy(window: Window, operationsMax: number): Tidying {
       // was lost (its server killed) must be recognised, not refused as someone else's. Only a
       // merged batch that would hold too many runs forgets it, so that it stays one small item.
       previous.slots =
-        encodeRuns(slots).length <= MERGED_RUNS_MAX
+        runCount(slots) <= MERGED_RUNS_MAX
           ? slots
           : slots.map((slot) => ({ ...slot, member: "", deadlineMs: 0 }));
       previous.changed = true;

@@ -1,6 +1,7 @@
 import {
   DataCorruptionError,
   type DecodedRecord,
+  type DecodeRecordBatchesOptions,
   decodeRecordBatches,
   InvalidArgumentError,
   NotFoundError,
@@ -82,6 +83,9 @@ export class StaleIndexError extends DataCorruptionError {
     super(message, { code: "STALE_INDEX", ...options });
   }
 }
+
+/** Which records of each entry a read builds (decodeRecordBatches' options of the same names). */
+type DecodeRange = Required<Pick<DecodeRecordBatchesOptions, "fromOffset" | "maxRecords">>;
 
 /** The read path (ARCHITECTURE.md, "Fetch"): index → byte ranges → verified, offset-patched records. */
 export class Reader {
@@ -219,7 +223,7 @@ export class Reader {
     topic: Topic,
     partition: number,
     entries: IndexEntry[],
-    range: { fromOffset: number; maxRecords: number } | undefined = undefined,
+    range?: DecodeRange,
   ): Promise<ConsumedRecord[][]> {
     const stored = await this.readBytes(topic, partition, entries);
     return Promise.all(
@@ -310,7 +314,7 @@ async function decodeEntry(
   partition: number,
   entry: IndexEntry,
   bytes: Uint8Array,
-  range: { fromOffset: number; maxRecords: number } | undefined,
+  range: DecodeRange | undefined,
 ): Promise<ConsumedRecord[]> {
   const batches = await decodeRecordBatches(bytes, { baseOffsetOverride: entry.baseOffset, ...range });
   const records = batches.length === 1 ? batches[0]!.records : batches.flatMap((batch) => batch.records);

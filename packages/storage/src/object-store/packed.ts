@@ -160,15 +160,13 @@ export class PackedObjectStore implements ObjectStore {
    * segment is closed for good, so it goes once its objects do.
    */
   close(): void {
-    if (this.#active && this.#db.open) {
-      const segment = this.#active;
-      const dead = guard(() => this.#transaction(() => this.#sealRow(segment.name)));
+    const segment = this.#active;
+    this.#active = undefined;
+    if (segment) {
+      const dead = this.#db.open ? guard(() => this.#transaction(() => this.#sealRow(segment.name))) : [];
       closeSync(segment.descriptor);
       this.#unlink(dead);
-    } else if (this.#active) {
-      closeSync(this.#active.descriptor);
     }
-    this.#active = undefined;
     for (const descriptor of this.#readers.values()) closeSync(descriptor);
     this.#readers.clear();
     this.#wal?.close(closeSync);
@@ -441,7 +439,7 @@ export class PackedObjectStore implements ObjectStore {
   #append(body: Uint8Array): { segment: Segment; position: number } {
     let segment = this.#active;
     if (!segment || segment.size >= this.#segmentBytesMax) {
-      if (segment) this.#seal(segment);
+      if (segment) this.#sealFull(segment);
       const name = `${this.#writer}-${String(this.#segmentNumber++).padStart(6, "0")}.seg`;
       const descriptor = openSync(join(this.#segmentsDir, name), "wx", 0o644);
       this.#transaction(() =>
@@ -476,25 +474,24 @@ export class PackedObjectStore implements ObjectStore {
   }
 
   /**
-   * Marks a full segment closed: once none of its rows is live it may be deleted. Its descriptor
-   * closes after the syncs already asked of it.
+   * Marks the full open segment closed: once none of its rows is live it may be deleted. Puts
+   * still syncing into it keep their place: it is not deleted here, even with nothing live yet.
    */
-  #seal(segment: Segment): void {
+  #sealFull(segment: Segment): void {
     this.#transaction(() => {
       this.#statement("UPDATE segments SET sealed = 1 WHERE name = ?").run(segment.name);
     });
-    this.#active = undefined;
-    void segment.sync
-      .request()
-      .catch(() => undefined)
-      .finally(() => closeSync(segment.descriptor));
+    this.#dropActive();
   }
 
   #segmentExists(name: string): boolean {
     return this.#statement("SELECT 1 FROM segments WHERE name = ?").get(name) !== undefined;
   }
 
-  /** Stops writing to the open segment (its row is gone): the next put begins another. */
+  /**
+   * Stops writing to the open segment (closed, or its row gone): the next put begins another. Its
+   * descriptor closes after the syncs already asked of it.
+   */
   #dropActive(): void {
     const segment = this.#active;
     if (!segment) return;
