@@ -837,8 +837,9 @@ export function registerShareGroupRoutes(app: SluiceApp, context: AppContext): v
       "Each offset is applied only if this member holds its record under a lock that has not passed; the others are",
       "answered `acknowledged: false` with code INVALID_RECORD_STATE (the lock passed, another member holds it, or it",
       "is settled) or UNKNOWN_TOPIC_OR_PARTITION, and a message — the rest of the request still applies. A repeated",
-      "ACCEPT or REJECT of a record this member already settled is answered acknowledged again (a retry). An offset",
-      "named twice in one request is 400.",
+      "ACCEPT or REJECT of a record this member already settled is answered acknowledged again (a retry) while the",
+      "window still holds the record; once the start has moved past it, the repeat is refused as already settled.",
+      "An offset named twice in one request is 400.",
     ].join(" "),
     middleware: body(true),
     request: {

@@ -444,7 +444,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
       } catch (error) {
         this.stop.signal.removeEventListener("abort", onStop);
         // Acknowledgements that rode along go out on their own (they may have been applied: a
-        // repeated ACCEPT or REJECT is accepted again).
+        // repeated ACCEPT or REJECT is accepted again while the window holds the record).
         this.requeue(acks);
         if (this.closed) return;
         if (isUnknownMember(error)) {
