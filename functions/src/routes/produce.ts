@@ -14,7 +14,8 @@ import {
   TIMESTAMP_SCHEMA,
   WELL_FORMED_TEXT_PATTERN,
 } from "../patterns.js";
-import { DeliveryReportWriter, FastRecordPreparer } from "../produce-fast-path.js";
+import { AnswerBuffer, DeliveryReportWriter, FastRecordPreparer } from "../produce-fast-path.js";
+import { ScannedRecord, scanRecord } from "../produce-record-scanner.js";
 import {
   type AppendOutcome,
   appendInChunks,
@@ -197,8 +198,28 @@ async function readRecordStream(
     if (!(error instanceof MalformedJsonError)) throw error;
     broken = error.message;
   }
-  const parsed = parseRecords(slices);
+  const parsed = readRecords(slices);
   return parsed.malformed === undefined && broken !== undefined ? { ...parsed, malformed: broken } : parsed;
+}
+
+/**
+ * The records, each read by the scanner when it has the usual shape (produce-record-scanner.ts);
+ * from the first one it does not take, the rest go through parseRecords, which also finds the
+ * first malformed one.
+ */
+function readRecords(slices: JsonObjectSlice[]): RecordStream {
+  const items: unknown[] = [];
+  for (let index = 0; index < slices.length; index++) {
+    const scanned = scanRecord(slices[index]!.bytes);
+    if (scanned !== undefined) {
+      items.push(scanned);
+      continue;
+    }
+    const rest = parseRecords(slices.slice(index));
+    for (const item of rest.items) items.push(item);
+    return rest.malformed === undefined ? { items } : { items, malformed: rest.malformed };
+  }
+  return { items };
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -387,7 +408,8 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
       const prepared = fast.prepare(input);
       if (prepared) return { prepared };
       try {
-        return { prepared: prepareRecord(input, `record ${index}`, topic) };
+        const parsed = input instanceof ScannedRecord ? parseJsonBytes(input.source, "record") : input;
+        return { prepared: prepareRecord(parsed, `record ${index}`, topic) };
       } catch (error) {
         if (single) throw error;
         return { error };
@@ -409,15 +431,17 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
     }
     const logged = new Map<unknown, ErrorBody>();
     const writer = new DeliveryReportWriter(context.clusterId, topic_name);
-    let answer = "";
+    const answer = new AnswerBuffer();
     for (const outcome of outcomes) {
-      answer += outcome.ok
-        ? writer.report(outcome.prepared!, outcome.appended)
-        : writer.error(recordError(context, outcome.error, logged, topic_name));
+      answer.write(
+        outcome.ok
+          ? writer.report(outcome.prepared!, outcome.appended)
+          : writer.error(recordError(context, outcome.error, logged, topic_name)),
+      );
     }
     retryAfterIfUnavailable(c, [...logged.values()]);
     c.header("Content-Type", "application/x-ndjson");
-    return untypedResponse(c.body(answer, 200));
+    return untypedResponse(c.body(answer.bytes(), 200));
   });
 
   app.openapi(produceBatch, async (c) => {
