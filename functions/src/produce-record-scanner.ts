@@ -66,14 +66,13 @@ const NULL = ascii("null");
 
 /** Where a string token ends: the index of its closing quote, or -1 when it is not plain ASCII. */
 function plainStringEnd(bytes: Uint8Array, start: number): number {
-  const end = bytes.indexOf(QUOTE, start);
-  if (end < 0) return -1;
-  for (let index = start; index < end; index++) {
+  for (let index = start; index < bytes.length; index++) {
     const byte = bytes[index]!;
+    if (byte === QUOTE) return index;
     // Control characters are not JSON; a backslash starts an escape; above 0x7e is not ASCII.
     if (byte < 0x20 || byte > 0x7e || byte === BACKSLASH) return -1;
   }
-  return end;
+  return -1;
 }
 
 function skipWhitespace(bytes: Uint8Array, index: number): number {
@@ -178,7 +177,8 @@ function scanData(bytes: Uint8Array, start: number): { data: ScannedData; end: n
       else return undefined;
     } else {
       if (text !== undefined) return undefined;
-      text = bytes.subarray(index + 1, valueEnd);
+      // A plain view: a Buffer's own subarray looks up its species first, which costs more here.
+      text = new Uint8Array(bytes.buffer, bytes.byteOffset + index + 1, valueEnd - index - 1);
     }
     index = skipWhitespace(bytes, valueEnd + 1);
     if (member === 0) {
