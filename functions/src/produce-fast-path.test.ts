@@ -2,8 +2,8 @@ import { Engine, type Topic } from "@sluice/engine";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DeliveryReportWriter, FastRecordPreparer } from "./produce-fast-path.js";
-import { deliveryReport, type PreparedRecord, prepareRecord } from "./produce-records.js";
+import { FastRecordPreparer } from "./produce-fast-path.js";
+import { type PreparedRecord, prepareRecord } from "./produce-records.js";
 
 let topic: Topic;
 
@@ -119,24 +119,6 @@ describe("the JSON produce fast path", () => {
       {},
     ]) {
       expect(preparer.prepare(input), JSON.stringify(input)).toBeDefined();
-    }
-  });
-
-  it("writes delivery reports exactly as JSON.stringify of the report object", () => {
-    const context = { clusterId: 'clu"ster', topicName: "t\u00e9" };
-    const writer = new DeliveryReportWriter(context.clusterId, context.topicName);
-    const preparer = new FastRecordPreparer(topic);
-    const prepared = [
-      preparer.prepare({ value: { type: "STRING", data: "v" } })!,
-      preparer.prepare({ key: { type: "BINARY", data: "AA==" }, value: null })!,
-      preparer.prepare({})!,
-    ];
-    for (const [index, item] of prepared.entries()) {
-      const appended = { partition: index, offset: 41 + index, timestamp: 1_714_564_800_123 + index };
-      const expected = JSON.stringify(
-        deliveryReport({ clusterId: context.clusterId } as never, context.topicName, item, appended),
-      );
-      expect(writer.report(item, appended)).toBe(`${expected}\n`);
     }
   });
 });

@@ -1,10 +1,8 @@
 import type { ProduceRecord, Topic } from "@sluice/engine";
 import { type DataType, decodeBase64, JSON_DATA_DEPTH_MAX } from "./data-encoding.js";
-import type { ErrorBody } from "./http-errors.js";
 import { TIMESTAMP_MAX } from "./patterns.js";
 import { type ScannedData, ScannedRecord } from "./produce-record-scanner.js";
 import type { PreparedRecord } from "./produce-records.js";
-import { isoTimestamp } from "./timestamps.js";
 
 /**
  * The hot path of JSON produce. Records of the common shapes — `key` and `value` absent, null or
@@ -178,56 +176,4 @@ function shallowerThan(data: object, limit: number): boolean {
     }
   }
   return true;
-}
-
-/**
- * Writes the streaming answer — one DeliveryReport or error body per line — as one string,
- * byte for byte what JSON.stringify of each report gives, without building report objects.
- */
-export class DeliveryReportWriter {
-  private readonly prefix: string;
-
-  constructor(clusterId: string, topicName: string) {
-    this.prefix = `{"error_code":200,"cluster_id":${JSON.stringify(clusterId)},"topic_name":${JSON.stringify(topicName)},"partition_id":`;
-  }
-
-  report(
-    prepared: PreparedRecord,
-    appended: { partition: number; offset: number; timestamp: number },
-  ): string {
-    return `${this.prefix}${appended.partition},"offset":${appended.offset},"timestamp":"${isoTimestamp(appended.timestamp)}","key":${size(prepared.key)},"value":${size(prepared.value)}}\n`;
-  }
-
-  error(body: ErrorBody): string {
-    return `${JSON.stringify(body)}\n`;
-  }
-}
-
-/**
- * The streaming answer's bytes, written line by line into one buffer: a string built by `+=` from
- * a thousand reports had to be flattened and measured before it was encoded (about a twelfth of
- * the server's time on batched produce).
- */
-export class AnswerBuffer {
-  private buffer = Buffer.allocUnsafe(16 * 1024);
-  private used = 0;
-
-  write(text: string): void {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit.
-    const most = text.length * 3;
-    if (this.used + most > this.buffer.byteLength) {
-      const grown = Buffer.allocUnsafe(Math.max(this.buffer.byteLength * 2, this.used + most));
-      this.buffer.copy(grown, 0, 0, this.used);
-      this.buffer = grown;
-    }
-    this.used += this.buffer.write(text, this.used);
-  }
-
-  bytes(): Uint8Array<ArrayBuffer> {
-    return new Uint8Array(this.buffer.buffer as ArrayBuffer, this.buffer.byteOffset, this.used);
-  }
-}
-
-function size(data: { type: DataType; size: number } | null): string {
-  return data === null ? "null" : `{"type":"${data.type}","size":${data.size}}`;
 }

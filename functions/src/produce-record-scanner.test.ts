@@ -2,7 +2,7 @@ import { Engine, type Topic } from "@sluice/engine";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
-import { AnswerBuffer, FastRecordPreparer } from "./produce-fast-path.js";
+import { FastRecordPreparer } from "./produce-fast-path.js";
 import { type ScannedData, type ScannedRecord, scanRecord } from "./produce-record-scanner.js";
 import { type PreparedRecord, prepareRecord } from "./produce-records.js";
 
@@ -207,18 +207,5 @@ describe("the produce record scanner", () => {
     ]) {
       expect(scanRecord(utf8.encode(json)), json).toBeUndefined();
     }
-  });
-});
-
-describe("the streaming answer's buffer", () => {
-  it("holds exactly the UTF-8 of the lines written, however far it grows", () => {
-    fc.assert(
-      fc.property(fc.array(fc.string({ unit: "grapheme", maxLength: 3_000 }), { maxLength: 30 }), (lines) => {
-        const answer = new AnswerBuffer();
-        for (const line of lines) answer.write(line);
-        expect(Buffer.from(answer.bytes()).toString("utf8")).toBe(lines.join(""));
-      }),
-      { numRuns: 200 },
-    );
   });
 });

@@ -14,7 +14,8 @@ import {
   TIMESTAMP_SCHEMA,
   WELL_FORMED_TEXT_PATTERN,
 } from "../patterns.js";
-import { AnswerBuffer, DeliveryReportWriter, FastRecordPreparer } from "../produce-fast-path.js";
+import { ProduceAnswer } from "../produce-answer.js";
+import { FastRecordPreparer } from "../produce-fast-path.js";
 import { ScannedRecord, scanRecord } from "../produce-record-scanner.js";
 import {
   type AppendOutcome,
@@ -430,14 +431,10 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
       return c.json(deliveryReport(context, topic_name, outcome.prepared!, outcome.appended), 200);
     }
     const logged = new Map<unknown, ErrorBody>();
-    const writer = new DeliveryReportWriter(context.clusterId, topic_name);
-    const answer = new AnswerBuffer();
+    const answer = new ProduceAnswer(context.clusterId, topic_name, outcomes.length);
     for (const outcome of outcomes) {
-      answer.write(
-        outcome.ok
-          ? writer.report(outcome.prepared!, outcome.appended)
-          : writer.error(recordError(context, outcome.error, logged, topic_name)),
-      );
+      if (outcome.ok) answer.report(outcome.prepared!, outcome.appended);
+      else answer.error(recordError(context, outcome.error, logged, topic_name));
     }
     retryAfterIfUnavailable(c, [...logged.values()]);
     c.header("Content-Type", "application/x-ndjson");
