@@ -7,7 +7,8 @@
  * with each system's own standard client:
  * 1. batched produce of 100-byte records: Sluice's SDK producer over the binary route (and the
  *    JSON route, 1,000-record requests) against Kafka's ProducerPerformance (acks=all,
- *    linger.ms=10, 8 partitions) and `nats bench js pub async`;
+ *    linger.ms=10, 8 partitions) and `nats bench js pub async`, `--records` each (the JSON route
+ *    too, unless `--json-batches` says otherwise: a shorter run is mostly its warm-up);
  * 2. single-record produce, one at a time, acknowledgement latency: a JSON produce against
  *    ProducerPerformance rate-limited to one record in flight, and the `nats` npm client's
  *    JetStream publish awaiting each ack;
@@ -53,7 +54,8 @@ export async function main(argv: string[]): Promise<void> {
     options: {
       json: { type: "boolean", default: false },
       records: { type: "string", default: "1000000" },
-      "json-batches": { type: "string", default: "300" },
+      /** Default: as many records as the other batched runs (`--records`), 1,000 per request. */
+      "json-batches": { type: "string" },
       singles: { type: "string", default: "2000" },
       e2e: { type: "string", default: "2000" },
       durability: { type: "string", default: "buffered" },
@@ -72,7 +74,7 @@ export async function main(argv: string[]): Promise<void> {
     values.dir,
     durability,
     records,
-    Number(values["json-batches"]),
+    values["json-batches"] === undefined ? Math.ceil(records / 1000) : Number(values["json-batches"]),
     singles,
     e2eCount,
   );
