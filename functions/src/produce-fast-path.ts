@@ -1,7 +1,6 @@
 import type { ProduceRecord, Topic } from "@sluice/engine";
 import { type DataType, decodeBase64, JSON_DATA_DEPTH_MAX } from "./data-encoding.js";
 import { TIMESTAMP_MAX } from "./patterns.js";
-import { type ScannedData, ScannedRecord } from "./produce-record-scanner.js";
 import type { PreparedRecord } from "./produce-records.js";
 
 /**
@@ -20,7 +19,6 @@ export class FastRecordPreparer {
   constructor(private readonly topic: Topic) {}
 
   prepare(input: unknown): PreparedRecord | undefined {
-    if (input instanceof ScannedRecord) return this.prepareScanned(input);
     if (typeof input !== "object" || input === null || Array.isArray(input)) return undefined;
     const fields = input as Record<string, unknown>;
     let partition: number | undefined;
@@ -59,31 +57,6 @@ export class FastRecordPreparer {
     if (key === false) return undefined;
     const value = this.data(fields.value);
     if (value === false) return undefined;
-    return this.prepared(key, value, partition, timestamp);
-  }
-
-  /**
-   * A record the scanner read from the body (produce-record-scanner.ts): the same checks as for a
-   * parsed one, with a STRING's bytes taken as they stand in the body.
-   */
-  private prepareScanned(input: ScannedRecord): PreparedRecord | undefined {
-    const partition = input.partition_id;
-    if (partition !== undefined && partition >= this.topic.partitions) return undefined;
-    const timestamp = input.timestamp;
-    if (timestamp !== undefined && timestamp > TIMESTAMP_MAX) return undefined;
-    const key = scannedData(input.key);
-    if (key === false) return undefined;
-    const value = scannedData(input.value);
-    if (value === false) return undefined;
-    return this.prepared(key, value, partition, timestamp);
-  }
-
-  private prepared(
-    key: { type: DataType; bytes: Uint8Array } | null,
-    value: { type: DataType; bytes: Uint8Array } | null,
-    partition: number | undefined,
-    timestamp: number | undefined,
-  ): PreparedRecord | undefined {
     const size = (key?.bytes.byteLength ?? 0) + (value?.bytes.byteLength ?? 0);
     if (size > this.topic.settings.maxMessageBytes) return undefined;
     const record: ProduceRecord = { key: key?.bytes ?? null, value: value?.bytes ?? null, headers: [] };
@@ -137,26 +110,6 @@ export class FastRecordPreparer {
     this.used += written;
     return bytes;
   }
-}
-
-/**
- * A scanned `{type, data}`'s bytes: a STRING's text is already its UTF-8 (printable ASCII); a
- * BINARY's is decoded as a parsed one's is. False when the slow path must decide.
- */
-function scannedData(
-  input: ScannedData | null | undefined,
-): { type: DataType; bytes: Uint8Array } | null | false {
-  if (input === undefined || input === null) return null;
-  if (input.type === "STRING") return { type: "STRING", bytes: input.text };
-  try {
-    return { type: "BINARY", bytes: decodeBase64(latin1(input.text), "") };
-  } catch {
-    return false;
-  }
-}
-
-function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
 
 /** No lone surrogate (which UTF-8 cannot carry): String.prototype.isWellFormed, native in Node 20. */

@@ -16,7 +16,6 @@ import {
 } from "../patterns.js";
 import { ProduceAnswer } from "../produce-answer.js";
 import { FastRecordPreparer } from "../produce-fast-path.js";
-import { ScannedRecord, scanRecord } from "../produce-record-scanner.js";
 import {
   type AppendOutcome,
   appendInChunks,
@@ -199,28 +198,8 @@ async function readRecordStream(
     if (!(error instanceof MalformedJsonError)) throw error;
     broken = error.message;
   }
-  const parsed = readRecords(slices);
+  const parsed = parseRecords(slices);
   return parsed.malformed === undefined && broken !== undefined ? { ...parsed, malformed: broken } : parsed;
-}
-
-/**
- * The records, each read by the scanner when it has the usual shape (produce-record-scanner.ts);
- * from the first one it does not take, the rest go through parseRecords, which also finds the
- * first malformed one.
- */
-function readRecords(slices: JsonObjectSlice[]): RecordStream {
-  const items: unknown[] = [];
-  for (let index = 0; index < slices.length; index++) {
-    const scanned = scanRecord(slices[index]!.bytes);
-    if (scanned !== undefined) {
-      items.push(scanned);
-      continue;
-    }
-    const rest = parseRecords(slices.slice(index));
-    for (const item of rest.items) items.push(item);
-    return rest.malformed === undefined ? { items } : { items, malformed: rest.malformed };
-  }
-  return { items };
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
@@ -409,8 +388,7 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
       const prepared = fast.prepare(input);
       if (prepared) return { prepared };
       try {
-        const parsed = input instanceof ScannedRecord ? parseJsonBytes(input.source, "record") : input;
-        return { prepared: prepareRecord(parsed, `record ${index}`, topic) };
+        return { prepared: prepareRecord(input, `record ${index}`, topic) };
       } catch (error) {
         if (single) throw error;
         return { error };
