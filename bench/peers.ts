@@ -13,6 +13,8 @@
  *    ProducerPerformance rate-limited to one record in flight, and the `nats` npm client's
  *    JetStream publish awaiting each ack;
  * 3. produce-to-consume latency: a long-polling reader against Kafka's EndToEndLatency tool.
+ * First it measures this machine's floor under single-request latency (bench/http-floor.ts): a
+ * `node:http` round trip between two processes with nothing done, `--singles` times.
  * Peers are fetched once into bench/.peers (Maven Central jars, Go modules built with `go
  * install`), ignored by git; one that cannot be fetched or started is reported as skipped with
  * the reason. Prints every figure and the ratio Sluice / peer, draws a chart, and with --json
@@ -29,6 +31,7 @@ import { parseArgs } from "node:util";
 import { dataText, type RecordMetadata, SluiceClient } from "@sluice/client";
 import * as hdr from "hdr-histogram-js";
 import { apiFor, batchedProduce } from "./http.js";
+import { httpRoundTripFloor } from "./http-floor.js";
 import { startServer } from "./local-server.js";
 import { progress, progressDone, writeBarChart } from "./report.js";
 
@@ -69,6 +72,8 @@ export async function main(argv: string[]): Promise<void> {
   const skip = new Set(values.skip.split(",").filter(Boolean));
   const durability = values.durability === "fsync" ? "fsync" : "buffered";
 
+  step("this machine: a node:http round trip between two processes, nothing done");
+  const floor = await httpRoundTripFloor(singles, RECORD_BYTES);
   step("Sluice: starting the local server");
   const sluice = await measureSluice(
     values.dir,
@@ -127,6 +132,9 @@ export async function main(argv: string[]): Promise<void> {
     );
   }
   out("(ratios: higher is better for Sluice — throughput Sluice/peer, latency peer/Sluice)");
+  out(
+    `floor: a node:http request answered by a server that does nothing, one at a time between two processes: p50 ${format(floor.p50Ms)} ms, p99 ${format(floor.p99Ms)} ms`,
+  );
   if (!kafka.ok) out(`Kafka: skipped — ${kafka.reason}`);
   if (!nats.ok) out(`NATS: skipped — ${nats.reason}`);
   printTargets(out, sluice, k, n);
@@ -177,6 +185,8 @@ export async function main(argv: string[]): Promise<void> {
         e2e_p99_ms: sluice.e2e.p99Ms,
         kafka_e2e_p50_ms: k?.e2e.p50Ms ?? null,
         kafka_e2e_p99_ms: k?.e2e.p99Ms ?? null,
+        http_floor_p50_ms: floor.p50Ms,
+        http_floor_p99_ms: floor.p99Ms,
         kafka_skipped: kafka.ok ? null : kafka.reason,
         nats_skipped: nats.ok ? null : nats.reason,
       }),
