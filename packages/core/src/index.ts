@@ -4,6 +4,7 @@ export * from "./crc32c.js";
 export * from "./errors.js";
 export * from "./murmur2.js";
 export * from "./partitioner.js";
+export * from "./random-hex.js";
 export * from "./record-batch.js";
 export * from "./record-batch-check.js";
 export * from "./varint.js";

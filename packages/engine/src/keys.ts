@@ -2,7 +2,7 @@
  * Every object key and item key the engine uses, in one place (ARCHITECTURE.md, "Keys").
  * Offsets and ids in sort keys are zero-padded to 20 digits so byte order is numeric order.
  */
-import { randomBytes } from "node:crypto";
+import { randomHex } from "@sluice/core";
 import type { ItemKey } from "@sluice/storage";
 
 const OFFSET_DIGITS = 20;
@@ -79,7 +79,7 @@ export function isSegmentObjectKey(key: string): boolean {
 }
 
 function timeRandomName(nowMs: number): string {
-  return `${nowMs.toString(36).padStart(9, "0")}-${randomBytes(8).toString("hex")}`;
+  return `${nowMs.toString(36).padStart(9, "0")}-${randomHex(8)}`;
 }
 
 /**
@@ -163,5 +163,5 @@ export function deletionKey(topicId: string): ItemKey {
 }
 
 export function newTopicId(): string {
-  return randomBytes(8).toString("hex");
+  return randomHex(8);
 }

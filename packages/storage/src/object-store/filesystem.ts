@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { BigIntStats, Dirent } from "node:fs";
 import {
   closeSync,
@@ -19,6 +18,7 @@ import {
   InvalidArgumentError,
   isSluiceError,
   NotFoundError,
+  randomHex,
   type SluiceError,
   UnavailableError,
 } from "@sluice/core";
@@ -198,7 +198,7 @@ export class FilesystemObjectStore implements ObjectStore {
       mkdirSync(dir, { recursive: true });
       this.#directories.add(dir);
     }
-    const tempPath = join(dir, `.tmp-${randomBytes(8).toString("hex")}`);
+    const tempPath = join(dir, `.tmp-${randomHex(8)}`);
     const descriptor = openSync(tempPath, "wx", 0o644);
     let tempExists = true;
     try {
@@ -278,7 +278,7 @@ export class FilesystemObjectStore implements ObjectStore {
       this.#directories.add(dir);
     }
     // A leading "." keeps temporary files out of listings (see readComponent).
-    const path = join(dir, `.tmp-${randomBytes(8).toString("hex")}`);
+    const path = join(dir, `.tmp-${randomHex(8)}`);
     const file = await open(path, "wx", 0o644);
     try {
       await file.writeFile(body);

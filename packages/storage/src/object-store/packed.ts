@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { closeSync, mkdirSync, openSync, readSync, statSync, unlinkSync, writeSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { setImmediate as setImmediatePromise } from "node:timers/promises";
@@ -9,6 +8,7 @@ import {
   InvalidArgumentError,
   isSluiceError,
   NotFoundError,
+  randomHex,
   UnavailableError,
 } from "@sluice/core";
 import Database from "better-sqlite3";
@@ -122,7 +122,7 @@ export class PackedObjectStore implements ObjectStore {
   readonly #fsync: boolean;
   readonly #inlineBytesMax: number;
   readonly #segmentBytesMax: number;
-  readonly #writer = randomBytes(6).toString("hex");
+  readonly #writer = randomHex(6);
   readonly #ownerPid: number;
   readonly #wal: WalSync | undefined;
   readonly #statements = new Map<string, Database.Statement>();
@@ -208,7 +208,7 @@ export class PackedObjectStore implements ObjectStore {
     checkKey(key);
     const condition = options?.condition;
     checkCondition(condition);
-    const etag = `"${randomBytes(12).toString("hex")}"`;
+    const etag = `"${randomHex(12)}"`;
     const modified = Date.now();
     let dead: string[];
     for (let attempt = 1; ; attempt++) {
