@@ -77,7 +77,9 @@ export async function main(argv: string[]): Promise<void> {
   const skip = new Set(values.skip.split(",").filter(Boolean));
   const durability = values.durability === "fsync" ? "fsync" : "buffered";
 
-  const rounds = Math.max(1, Math.floor(Number(values.rounds)));
+  const rounds = Number(values.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds must be a whole number ≥ 1, not ${values.rounds}`);
   const measured: Round[] = [];
   for (let round = 1; round <= rounds; round++) {
     const of = rounds > 1 ? ` (round ${round} of ${rounds})` : "";
