@@ -7,7 +7,7 @@
 import { spawn } from "node:child_process";
 import { Agent, request } from "node:http";
 import { createInterface } from "node:readline";
-import * as hdr from "hdr-histogram-js";
+import { type Latency, latencyHistogram, latencyOf } from "./report.js";
 
 /** Answers every request with a small JSON body once it has read the request's. */
 const SERVER = `
@@ -21,10 +21,7 @@ const server = require("node:http").createServer((req, res) => {
 server.listen(0, "127.0.0.1", () => console.log(server.address().port));
 `;
 
-export async function httpRoundTripFloor(
-  requests: number,
-  bodyBytes: number,
-): Promise<{ p50Ms: number; p99Ms: number }> {
+export async function httpRoundTripFloor(requests: number, bodyBytes: number): Promise<Latency> {
   const child = spawn(process.execPath, ["-e", SERVER], { stdio: ["ignore", "pipe", "inherit"] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
@@ -33,7 +30,7 @@ export async function httpRoundTripFloor(
     });
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const body = JSON.stringify({ value: { type: "STRING", data: "x".repeat(bodyBytes) } });
-    const latency = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000 });
+    const latency = latencyHistogram();
     const send = () =>
       new Promise<void>((resolve, reject) => {
         const outgoing = request(
@@ -60,10 +57,7 @@ export async function httpRoundTripFloor(
       latency.recordValue(Math.max(1, Math.round((performance.now() - begin) * 1000)));
     }
     agent.destroy();
-    return {
-      p50Ms: latency.getValueAtPercentile(50) / 1000,
-      p99Ms: latency.getValueAtPercentile(99) / 1000,
-    };
+    return latencyOf(latency);
   } finally {
     child.kill("SIGTERM");
   }

@@ -32,11 +32,18 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { dataText, type RecordMetadata, SluiceClient } from "@sluice/client";
-import * as hdr from "hdr-histogram-js";
 import { apiFor, batchedProduce } from "./http.js";
 import { httpRoundTripFloor } from "./http-floor.js";
 import { startServer } from "./local-server.js";
-import { progress, progressDone, writeBarChart } from "./report.js";
+import {
+  type Latency,
+  latencyHistogram,
+  latencyOf,
+  percentile,
+  progress,
+  progressDone,
+  writeBarChart,
+} from "./report.js";
 
 const RECORD_BYTES = 100;
 const PARTITIONS = 8;
@@ -47,10 +54,6 @@ const NATS_CLI_MODULE = "github.com/nats-io/natscli/nats@v0.5.0";
 
 interface Throughput {
   recordsPerS: number;
-}
-interface Latency {
-  p50Ms: number;
-  p99Ms: number;
 }
 type Outcome<T> = { ok: true; value: T } | { ok: false; reason: string };
 
@@ -238,20 +241,29 @@ interface Round {
   nats: Outcome<NatsFigures>;
 }
 
-/** Each figure's median over the rounds; a peer skipped in any round is skipped. */
+/** Each figure's median (nearest rank) over the rounds; a peer skipped in any round is skipped. */
 function medianRound(rounds: Round[]): Round {
   const latency = (all: Latency[]): Latency => ({
-    p50Ms: median(all.map((one) => one.p50Ms)),
-    p99Ms: median(all.map((one) => one.p99Ms)),
+    p50Ms: percentile(
+      all.map((one) => one.p50Ms),
+      50,
+    ),
+    p99Ms: percentile(
+      all.map((one) => one.p99Ms),
+      50,
+    ),
   });
   const throughput = (all: Throughput[]): Throughput => ({
-    recordsPerS: median(all.map((one) => one.recordsPerS)),
+    recordsPerS: percentile(
+      all.map((one) => one.recordsPerS),
+      50,
+    ),
   });
   const sluice = rounds.map((round) => round.sluice);
   const kafkaSkipped = rounds.find((round) => !round.kafka.ok)?.kafka;
   const natsSkipped = rounds.find((round) => !round.nats.ok)?.nats;
-  const kafka = rounds.map((round) => (round.kafka.ok ? round.kafka.value : undefined)!);
-  const nats = rounds.map((round) => (round.nats.ok ? round.nats.value : undefined)!);
+  const kafka = rounds.flatMap((round) => (round.kafka.ok ? [round.kafka.value] : []));
+  const nats = rounds.flatMap((round) => (round.nats.ok ? [round.nats.value] : []));
   return {
     floor: latency(rounds.map((round) => round.floor)),
     sluice: {
@@ -276,12 +288,6 @@ function medianRound(rounds: Round[]): Round {
       },
     },
   };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
 interface Target {
@@ -387,8 +393,8 @@ async function measureSluice(
     return {
       binary,
       json: { recordsPerS: json.recordsPerS },
-      single: percentiles(single),
-      e2e: percentiles(e2e),
+      single: latencyOf(single),
+      e2e: latencyOf(e2e),
     };
   } finally {
     await server.stop();
@@ -430,7 +436,7 @@ async function sluiceBinaryProduce(url: string, records: number): Promise<Throug
 async function sluiceSingleProduce(url: string, requests: number) {
   const client = new SluiceClient({ url });
   const value = "x".repeat(RECORD_BYTES);
-  const latency = newHistogram();
+  const latency = latencyHistogram();
   for (let i = 0; i < requests; i++) {
     const begin = performance.now();
     await client.produce("bench-single", { value });
@@ -447,7 +453,7 @@ async function sluiceSingleProduce(url: string, requests: number) {
  */
 async function sluiceProduceToConsume(url: string, records: number) {
   const client = new SluiceClient({ url });
-  const latency = newHistogram();
+  const latency = latencyHistogram();
   let received = 0;
   const reader = (async () => {
     let offset = 0;
@@ -765,14 +771,14 @@ async function natsPublishLatency(url: string, count: number): Promise<Latency> 
     await manager.streams.add({ name: "peers-latency", subjects: ["peers.latency"] });
     const stream = connection.jetstream();
     const payload = new Uint8Array(RECORD_BYTES).fill(120);
-    const histogram = newHistogram();
+    const histogram = latencyHistogram();
     for (let i = 0; i < count; i++) {
       const begin = performance.now();
       await stream.publish("peers.latency", payload);
       histogram.recordValue(Math.max(1, Math.round((performance.now() - begin) * 1000)));
       if (i % 250 === 0) progress(`NATS: single publish latency: ${i}/${count}`);
     }
-    return percentiles(histogram);
+    return latencyOf(histogram);
   } finally {
     await connection.close();
   }
@@ -796,21 +802,6 @@ async function attempt<T>(measure: () => Promise<T>): Promise<Outcome<T>> {
     progress(`skipped: ${reason}`);
     return { ok: false, reason };
   }
-}
-
-function newHistogram() {
-  return hdr.build({
-    lowestDiscernibleValue: 1,
-    highestTrackableValue: 60_000_000,
-    numberOfSignificantValueDigits: 3,
-  });
-}
-
-function percentiles(histogram: ReturnType<typeof newHistogram>): Latency {
-  return {
-    p50Ms: histogram.getValueAtPercentile(50) / 1000,
-    p99Ms: histogram.getValueAtPercentile(99) / 1000,
-  };
 }
 
 /** Runs a command; `done` resolves with its output (stdout and stderr) or rejects on failure. */

@@ -1,5 +1,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import * as hdr from "hdr-histogram-js";
 
 export interface Figure {
   name: string;
@@ -161,6 +162,27 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Request latencies in microseconds, 1 µs to 60 s, three significant digits. */
+export function latencyHistogram() {
+  return hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+}
+
+export interface Latency {
+  p50Ms: number;
+  p99Ms: number;
+}
+
+export function latencyOf(histogram: ReturnType<typeof latencyHistogram>): Latency {
+  return {
+    p50Ms: histogram.getValueAtPercentile(50) / 1000,
+    p99Ms: histogram.getValueAtPercentile(99) / 1000,
+  };
 }
 
 export function round1(value: number): number {
