@@ -27,11 +27,27 @@ import { LruCache } from "./lru-cache.js";
 import { readTopicStorage, type TopicStorage } from "./maintenance-state.js";
 import { type CreateTopicRequest, type Topic, TopicRegistry } from "./topics/topic-registry.js";
 
+/**
+ * What one cached batch costs beyond its bytes: its key, the map's entry, the typed array and its
+ * buffer. Measured with heap snapshots: about 470 bytes per single-record produce's batch. Counted
+ * so a cache of small batches stays within its budget: by bytes alone, 64 MiB of 170-byte batches
+ * held about 250 MB of heap.
+ */
+export const BATCH_CACHE_ENTRY_BYTES = 512;
+
+/** A batch's weight in the batch cache. */
+export function batchWeight(bytes: Uint8Array): number {
+  return bytes.byteLength + BATCH_CACHE_ENTRY_BYTES;
+}
+
 export interface EngineOptions {
   objects: ObjectStore;
   metadata: MetadataStore;
   clock?: Clock;
-  /** Bytes of recently written or read batches kept in memory. Default 64 MiB. */
+  /**
+   * Memory for recently written or read batches: their bytes plus what keeping each costs
+   * (`BATCH_CACHE_ENTRY_BYTES`). Default 64 MiB.
+   */
   batchCacheBytes?: number;
   /** Index entries kept in memory. Default 100,000. */
   indexCacheEntries?: number;
@@ -81,10 +97,7 @@ export class Engine {
     this.meter = new EngineMeter(options.metrics ?? noopMetrics, this.activity);
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.topics = new TopicRegistry(options.metadata, this.clock);
-    const batches = new LruCache<string, Uint8Array>(
-      options.batchCacheBytes ?? 64 * 1024 * 1024,
-      (bytes) => bytes.byteLength,
-    );
+    const batches = new LruCache<string, Uint8Array>(options.batchCacheBytes ?? 64 * 1024 * 1024, batchWeight);
     this.index = new IndexReader(
       options.metadata,
       new LruCache<string, IndexEntry>(options.indexCacheEntries ?? 100_000),
