@@ -97,7 +97,10 @@ export class Engine {
     this.meter = new EngineMeter(options.metrics ?? noopMetrics, this.activity);
     this.pollIntervalMs = options.pollIntervalMs ?? 250;
     this.topics = new TopicRegistry(options.metadata, this.clock);
-    const batches = new LruCache<string, Uint8Array>(options.batchCacheBytes ?? 64 * 1024 * 1024, batchWeight);
+    const batches = new LruCache<string, Uint8Array>(
+      options.batchCacheBytes ?? 64 * 1024 * 1024,
+      batchWeight,
+    );
     this.index = new IndexReader(
       options.metadata,
       new LruCache<string, IndexEntry>(options.indexCacheEntries ?? 100_000),
