@@ -1,47 +1,85 @@
 /**
  * The floor under any single-request latency measured on this machine: a `node:http` server that
- * does nothing but answer, in its own process, and one request at a time from this process with a
- * kept-alive `node:http` client, as the SDK sends them. Whatever a server does per request comes
- * on top; what is left between two processes waking each other up is the machine's.
+ * does nothing but answer, in its own process, and one request at a time from this process, twice:
+ * with a kept-alive `node:http` client, as the SDK sends them, and with the same request's bytes
+ * written on a plain socket and the answer read by its length, as a client with its own protocol
+ * (NATS's) talks to its server. Whatever a server does per request comes on top; what is left
+ * between two processes waking each other up is the machine's, and the difference between the two
+ * is the HTTP client's.
  */
 import { spawn } from "node:child_process";
 import { Agent, request } from "node:http";
+import { connect, type Socket } from "node:net";
 import { createInterface } from "node:readline";
 import { type Latency, latencyHistogram, latencyOf } from "./report.js";
 
-/** Answers every request with a small JSON body once it has read the request's. */
+/** Answers every request with a small JSON body, its length announced, once it has read the request's. */
 const SERVER = `
+const answer = '{"error_code":200,"offset":0}';
 const server = require("node:http").createServer((req, res) => {
   req.resume();
   req.on("end", () => {
-    res.writeHead(200, { "content-type": "application/json" });
-    res.end('{"error_code":200,"offset":0}');
+    res.writeHead(200, { "content-type": "application/json", "content-length": answer.length });
+    res.end(answer);
   });
 });
 server.listen(0, "127.0.0.1", () => console.log(server.address().port));
 `;
 
-export async function httpRoundTripFloor(requests: number, bodyBytes: number): Promise<Latency> {
+const WARM_UP_REQUESTS = 200; // as the other workloads have
+
+export interface Floor {
+  /** A kept-alive `node:http` client. */
+  http: Latency;
+  /** The request's bytes on a plain socket, the answer read by its content-length. */
+  socket: Latency;
+}
+
+export async function httpRoundTripFloor(requests: number, bodyBytes: number): Promise<Floor> {
   const child = spawn(process.execPath, ["-e", SERVER], { stdio: ["ignore", "pipe", "inherit"] });
   try {
     const port = await new Promise<number>((resolve, reject) => {
       createInterface({ input: child.stdout! }).once("line", (line) => resolve(Number(line)));
       child.once("exit", (code) => reject(new Error(`the floor's server exited with code ${code}`)));
     });
-    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     const body = JSON.stringify({ value: { type: "STRING", data: "x".repeat(bodyBytes) } });
+    const http = await measure(requests, nodeHttpSender(port, body));
+    const socket = await measure(requests, await plainSocketSender(port, "/", body));
+    return { http, socket };
+  } finally {
+    child.kill("SIGTERM");
+  }
+}
+
+export interface Sender {
+  send(): Promise<void>;
+  close(): void;
+}
+
+/** `requests` sent one at a time after a warm-up, each timed from its send to its whole answer. */
+export async function measure(requests: number, sender: Sender): Promise<Latency> {
+  try {
+    for (let i = 0; i < WARM_UP_REQUESTS; i++) await sender.send();
     const latency = latencyHistogram();
-    const send = () =>
+    for (let i = 0; i < requests; i++) {
+      const begin = performance.now();
+      await sender.send();
+      latency.recordValue(Math.max(1, Math.round((performance.now() - begin) * 1000)));
+    }
+    return latencyOf(latency);
+  } finally {
+    sender.close();
+  }
+}
+
+function nodeHttpSender(port: number, body: string): Sender {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const headers = { "content-type": "application/json", "content-length": Buffer.byteLength(body) };
+  return {
+    send: () =>
       new Promise<void>((resolve, reject) => {
         const outgoing = request(
-          {
-            host: "127.0.0.1",
-            port,
-            method: "POST",
-            path: "/",
-            agent,
-            headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
-          },
+          { host: "127.0.0.1", port, method: "POST", path: "/", agent, headers },
           (incoming) => {
             incoming.resume();
             incoming.once("end", resolve);
@@ -49,16 +87,52 @@ export async function httpRoundTripFloor(requests: number, bodyBytes: number): P
         );
         outgoing.once("error", reject);
         outgoing.end(body);
-      });
-    for (let i = 0; i < 200; i++) await send(); // warm-up, as the other workloads have
-    for (let i = 0; i < requests; i++) {
-      const begin = performance.now();
-      await send();
-      latency.recordValue(Math.max(1, Math.round((performance.now() - begin) * 1000)));
+      }),
+    close: () => agent.destroy(),
+  };
+}
+
+/**
+ * One HTTP/1.1 POST of `body` to `path` at a time on one socket; an answer is complete at its
+ * content-length, and anything but a 200 fails the send.
+ */
+export async function plainSocketSender(port: number, path: string, body: string): Promise<Sender> {
+  const socket: Socket = connect(port, "127.0.0.1");
+  socket.setNoDelay(true);
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  const requestBytes = Buffer.from(
+    `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  let received: Buffer = Buffer.alloc(0);
+  let waiting: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  socket.on("data", (chunk: Buffer) => {
+    received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
+    const headEnd = received.indexOf("\r\n\r\n");
+    if (headEnd < 0) return;
+    const length = /\r\ncontent-length: *(\d+)/i.exec(received.subarray(0, headEnd).toString("latin1"));
+    if (!length) {
+      waiting?.reject(new Error("the floor's server answered without a content-length"));
+      return;
     }
-    agent.destroy();
-    return latencyOf(latency);
-  } finally {
-    child.kill("SIGTERM");
-  }
+    const end = headEnd + 4 + Number(length[1]);
+    if (received.length < end) return;
+    const answer = received.subarray(0, end);
+    received = received.subarray(end);
+    const done = waiting;
+    waiting = undefined;
+    if (answer.subarray(0, 12).toString("latin1") === "HTTP/1.1 200") done?.resolve();
+    else done?.reject(new Error(`answered ${answer.toString("utf8", 0, Math.min(end, 400))}`));
+  });
+  socket.on("error", (error) => waiting?.reject(error));
+  return {
+    send: () =>
+      new Promise<void>((resolve, reject) => {
+        waiting = { resolve, reject };
+        socket.write(requestBytes);
+      }),
+    close: () => socket.destroy(),
+  };
 }

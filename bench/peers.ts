@@ -14,7 +14,8 @@
  *    JetStream publish awaiting each ack;
  * 3. produce-to-consume latency: a long-polling reader against Kafka's EndToEndLatency tool.
  * First it measures this machine's floor under single-request latency (bench/http-floor.ts): a
- * `node:http` round trip between two processes with nothing done, `--singles` times.
+ * request answered by a `node:http` server that does nothing, from another process, `--singles`
+ * times with a `node:http` client and as many on a plain socket.
  * With `--rounds R` it measures everything R times, each system in turn within a round, and
  * judges the targets on each figure's median (printing every round's ratios too): one system's
  * figure moves by a third from run to run here, and a round is about 40 seconds.
@@ -33,7 +34,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { dataText, type RecordMetadata, SluiceClient } from "@sluice/client";
 import { apiFor, batchedProduce } from "./http.js";
-import { httpRoundTripFloor } from "./http-floor.js";
+import { type Floor, httpRoundTripFloor, measure, plainSocketSender } from "./http-floor.js";
 import { startServer } from "./local-server.js";
 import {
   type Latency,
@@ -150,7 +151,10 @@ export async function main(argv: string[]): Promise<void> {
   }
   out("(ratios: higher is better for Sluice — throughput Sluice/peer, latency peer/Sluice)");
   out(
-    `floor: a node:http request answered by a server that does nothing, one at a time between two processes: p50 ${format(floor.p50Ms)} ms, p99 ${format(floor.p99Ms)} ms`,
+    `floor: a request answered by a node:http server that does nothing, one at a time between two processes: node:http client p50 ${format(floor.http.p50Ms)} ms, p99 ${format(floor.http.p99Ms)} ms; plain socket p50 ${format(floor.socket.p50Ms)} ms, p99 ${format(floor.socket.p99Ms)} ms`,
+  );
+  out(
+    `Sluice's single-record produce on a plain socket (no HTTP client): p50 ${format(sluice.singleSocket.p50Ms)} ms, p99 ${format(sluice.singleSocket.p99Ms)} ms (the targets use the SDK's figures above)`,
   );
   if (!kafka.ok) out(`Kafka: skipped — ${kafka.reason}`);
   if (!nats.ok) out(`NATS: skipped — ${nats.reason}`);
@@ -219,6 +223,8 @@ function figuresJson({ floor, sluice, kafka, nats }: Round) {
     nats_produce_records_per_s: n ? Math.round(n.produce.recordsPerS) : null,
     produce_p50_ms: sluice.single.p50Ms,
     produce_p99_ms: sluice.single.p99Ms,
+    produce_socket_p50_ms: sluice.singleSocket.p50Ms,
+    produce_socket_p99_ms: sluice.singleSocket.p99Ms,
     kafka_produce_p50_ms: k?.single.p50Ms ?? null,
     kafka_produce_p99_ms: k?.single.p99Ms ?? null,
     nats_publish_p50_ms: n?.publish.p50Ms ?? null,
@@ -227,15 +233,17 @@ function figuresJson({ floor, sluice, kafka, nats }: Round) {
     e2e_p99_ms: sluice.e2e.p99Ms,
     kafka_e2e_p50_ms: k?.e2e.p50Ms ?? null,
     kafka_e2e_p99_ms: k?.e2e.p99Ms ?? null,
-    http_floor_p50_ms: floor.p50Ms,
-    http_floor_p99_ms: floor.p99Ms,
+    http_floor_p50_ms: floor.http.p50Ms,
+    http_floor_p99_ms: floor.http.p99Ms,
+    http_floor_socket_p50_ms: floor.socket.p50Ms,
+    http_floor_socket_p99_ms: floor.socket.p99Ms,
     kafka_skipped: kafka.ok ? null : kafka.reason,
     nats_skipped: nats.ok ? null : nats.reason,
   };
 }
 
 interface Round {
-  floor: Latency;
+  floor: Floor;
   sluice: SluiceFigures;
   kafka: Outcome<KafkaFigures>;
   nats: Outcome<NatsFigures>;
@@ -265,11 +273,15 @@ function medianRound(rounds: Round[]): Round {
   const kafka = rounds.flatMap((round) => (round.kafka.ok ? [round.kafka.value] : []));
   const nats = rounds.flatMap((round) => (round.nats.ok ? [round.nats.value] : []));
   return {
-    floor: latency(rounds.map((round) => round.floor)),
+    floor: {
+      http: latency(rounds.map((round) => round.floor.http)),
+      socket: latency(rounds.map((round) => round.floor.socket)),
+    },
     sluice: {
       binary: throughput(sluice.map((one) => one.binary)),
       json: throughput(sluice.map((one) => one.json)),
       single: latency(sluice.map((one) => one.single)),
+      singleSocket: latency(sluice.map((one) => one.singleSocket)),
       e2e: latency(sluice.map((one) => one.e2e)),
     },
     kafka: kafkaSkipped ?? {
@@ -363,6 +375,8 @@ interface SluiceFigures {
   binary: Throughput;
   json: Throughput;
   single: Latency;
+  /** The same produce as `single`, its request's bytes written on a plain socket (http-floor.ts). */
+  singleSocket: Latency;
   e2e: Latency;
 }
 
@@ -388,12 +402,15 @@ async function measureSluice(
     const json = await batchedProduce(api, jsonBatches, 4);
     step("Sluice: single-record produce");
     const single = await sluiceSingleProduce(server.url, singles);
+    step("Sluice: single-record produce on a plain socket");
+    const singleSocket = await sluiceSocketProduce(server.url, singles);
     step("Sluice: produce-to-consume");
     const e2e = await sluiceProduceToConsume(server.url, e2eCount);
     return {
       binary,
       json: { recordsPerS: json.recordsPerS },
       single: latencyOf(single),
+      singleSocket,
       e2e: latencyOf(e2e),
     };
   } finally {
@@ -430,6 +447,18 @@ async function sluiceBinaryProduce(url: string, records: number): Promise<Throug
   const seconds = (performance.now() - started) / 1000;
   if (acknowledged !== records) throw new Error(`binary produce: ${acknowledged} of ${records} acknowledged`);
   return { recordsPerS: records / seconds };
+}
+
+/**
+ * The same single-record produce with no HTTP client in the way: its request's bytes written on a
+ * plain socket, as the floor's second figure is, so the server's and the machine's share of the
+ * SDK's latency shows apart from the client's.
+ */
+async function sluiceSocketProduce(url: string, requests: number): Promise<Latency> {
+  const cluster = await new SluiceClient({ url }).clusterId();
+  const body = JSON.stringify({ value: { type: "STRING", data: "x".repeat(RECORD_BYTES) } });
+  const path = `/v3/clusters/${cluster}/topics/bench-single/records`;
+  return measure(requests, await plainSocketSender(Number(new URL(url).port), path, body));
 }
 
 /** Single-record produce with the SDK, one at a time, each awaited: its acknowledgement latency. */
