@@ -11,7 +11,8 @@
  *    too, unless `--json-batches` says otherwise: a shorter run is mostly its warm-up);
  * 2. single-record produce, one at a time, acknowledgement latency: a JSON produce against
  *    ProducerPerformance rate-limited to one record in flight, and the `nats` npm client's
- *    JetStream publish awaiting each ack;
+ *    JetStream publish awaiting each ack; Sluice's and NATS's after 500 untimed
+ *    (`WARM_UP_REQUESTS`), Kafka's tool times every record it sends;
  * 3. produce-to-consume latency: a long-polling reader against Kafka's EndToEndLatency tool.
  * First it measures this machine's floor under single-request latency (bench/http-floor.ts): a
  * request answered by a `node:http` server that does nothing, from another process, `--singles`
@@ -34,7 +35,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { dataText, type RecordMetadata, SluiceClient } from "@sluice/client";
 import { apiFor, batchedProduce } from "./http.js";
-import { type Floor, httpRoundTripFloor, measure, plainSocketSender } from "./http-floor.js";
+import { type Floor, httpRoundTripFloor, measure, plainSocketSender, WARM_UP_REQUESTS } from "./http-floor.js";
 import { startServer } from "./local-server.js";
 import {
   type Latency,
@@ -465,6 +466,7 @@ async function sluiceSocketProduce(url: string, requests: number): Promise<Laten
 async function sluiceSingleProduce(url: string, requests: number) {
   const client = new SluiceClient({ url });
   const value = "x".repeat(RECORD_BYTES);
+  for (let i = 0; i < WARM_UP_REQUESTS; i++) await client.produce("bench-single", { value });
   const latency = latencyHistogram();
   for (let i = 0; i < requests; i++) {
     const begin = performance.now();
@@ -800,6 +802,7 @@ async function natsPublishLatency(url: string, count: number): Promise<Latency> 
     await manager.streams.add({ name: "peers-latency", subjects: ["peers.latency"] });
     const stream = connection.jetstream();
     const payload = new Uint8Array(RECORD_BYTES).fill(120);
+    for (let i = 0; i < WARM_UP_REQUESTS; i++) await stream.publish("peers.latency", payload);
     const histogram = latencyHistogram();
     for (let i = 0; i < count; i++) {
       const begin = performance.now();
