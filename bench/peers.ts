@@ -35,7 +35,13 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { dataText, type RecordMetadata, SluiceClient } from "@sluice/client";
 import { apiFor, batchedProduce } from "./http.js";
-import { type Floor, httpRoundTripFloor, measure, plainSocketSender, WARM_UP_REQUESTS } from "./http-floor.js";
+import {
+  type Floor,
+  httpRoundTripFloor,
+  measure,
+  plainSocketSender,
+  WARM_UP_REQUESTS,
+} from "./http-floor.js";
 import { startServer } from "./local-server.js";
 import {
   type Latency,
