@@ -119,7 +119,7 @@ export async function plainSocketSender(port: number, path: string, body: string
     if (headEnd < 0) return;
     const length = /\r\ncontent-length: *(\d+)/i.exec(received.subarray(0, headEnd).toString("latin1"));
     if (!length) {
-      waiting?.reject(new Error("the floor's server answered without a content-length"));
+      waiting?.reject(new Error("the server answered without a content-length"));
       return;
     }
     const end = headEnd + 4 + Number(length[1]);
