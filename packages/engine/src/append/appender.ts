@@ -3,6 +3,7 @@ import type { Clock } from "@sluice/core";
 import {
   type Compression,
   ConflictError,
+  type EncodeRecordBatchOptions,
   encodeRecordBatch,
   InvalidArgumentError,
   partitionForKey,
@@ -190,11 +191,14 @@ export class Appender {
             recordPartitions: encodePartitions(recordPartitions),
             appendTime,
           };
-    const outcome = await this.writeObject(topic, body, writes, {
-      ...(request.producer ? { producer: request.producer } : {}),
-      ...(idempotencyRecord ? { idempotencyKey: request.idempotencyKey!, idempotencyRecord } : {}),
-      chunk,
-    });
+    // Filled in, not spread together: see commit.ts (V8 and spreads with added properties).
+    const writeOptions: ObjectWriteOptions = { chunk };
+    if (request.producer) writeOptions.producer = request.producer;
+    if (idempotencyRecord) {
+      writeOptions.idempotencyKey = request.idempotencyKey!;
+      writeOptions.idempotencyRecord = idempotencyRecord;
+    }
+    const outcome = await this.writeObject(topic, body, writes, writeOptions);
     if (outcome.kind === "idempotent-replay") return replayResult(topic, request, outcome.record);
     return {
       topic: topic.name,
@@ -342,12 +346,15 @@ export class Appender {
       (TRANSACTION_OPERATIONS - fixedOperations({ producer, idempotency })) /
         operationsPerPartition({ producer }),
     );
-    const base: Omit<CommitGroup, "writes"> = { topic, objectKey, producer };
     const deps = {
       ...this.deps,
       metadata: withinCommitWindow(this.deps.metadata, this.deps.clock, objectKey),
     };
-    if (writes.length <= perGroup) return commitGroup(deps, { ...base, writes, idempotency });
+    if (writes.length <= perGroup) {
+      const group: CommitGroup = { topic, objectKey, producer, writes };
+      if (idempotency) group.idempotency = idempotency;
+      return commitGroup(deps, group);
+    }
 
     // Several transactions: claim the idempotency key first, so a concurrent retry waits instead of writing.
     if (idempotency) await this.claimIdempotencyKey(idempotency);
@@ -358,7 +365,9 @@ export class Appender {
     );
     for (let start = 0; start < writes.length; start += groupSize) {
       const outcome = await commitGroup(deps, {
-        ...base,
+        topic,
+        objectKey,
+        producer,
         writes: writes.slice(start, start + groupSize),
       });
       if (outcome.kind !== "committed")
@@ -431,15 +440,17 @@ async function encodeObject(
         indexes.length === request.records.length
           ? request.records
           : indexes.map((index) => request.records[index]!);
-      return encodeRecordBatch(records, {
+      // Filled in, not spread together: see commit.ts (V8 and spreads with added properties).
+      const options: EncodeRecordBatchOptions = {
         compression,
         defaultTimestamp: appendTime,
-        ...(logAppendTime ? { timestamp: appendTime } : {}),
         timestampType: logAppendTime ? "log_append" : "create",
         producerId: request.producer?.producerId ?? -1,
         producerEpoch: request.producer?.producerEpoch ?? -1,
         baseSequence: request.producer?.baseSequences[partition] ?? -1,
-      });
+      };
+      if (logAppendTime) options.timestamp = appendTime;
+      return encodeRecordBatch(records, options);
     }),
   );
   const size = batches.reduce((total, batch) => total + batch.byteLength, 0);

@@ -24,6 +24,8 @@ export function partitionCommitOperations(
   base: number,
   batch: IndexedBatch,
 ): { head: TransactOperation; index: TransactOperation } {
+  // The entry's key written out, not spread: see commit.ts (V8 and spreads with added properties).
+  const entryKey = indexKey(topicId, partition, base);
   return {
     head: {
       kind: "update",
@@ -37,7 +39,8 @@ export function partitionCommitOperations(
     index: {
       kind: "put",
       item: {
-        ...indexKey(topicId, partition, base),
+        pk: entryKey.pk,
+        sk: entryKey.sk,
         objectKey: batch.objectKey,
         position: batch.position,
         length: batch.length,
