@@ -35,6 +35,7 @@ import {
   visitRecordBatches,
   type WalkStart,
 } from "./record-batch.js";
+import { socketRequestBytes } from "./socket-transport.js";
 import { parseServerSentEvents } from "./sse.js";
 import type {
   BatchEntry,
@@ -134,7 +135,10 @@ const STREAM_TIMEOUT_MAX_MS = 30_000;
 export class SluiceClient {
   readonly url: string;
   private readonly fetchFn: FetchFunction;
-  /** Binary reads' and JSON requests' transport under Node when no `fetch` was given (node-transport.ts). */
+  /**
+   * Binary reads' and JSON requests' transport under Node when no `fetch` was given: HTTP/1.1 on
+   * a socket for `http:` (socket-transport.ts), `node:https` for `https:` (node-transport.ts).
+   */
   private readonly requestBytes: RequestBytes | undefined;
   private readonly headers: Record<string, string>;
   private clusterIdPromise: Promise<string> | undefined;
@@ -142,7 +146,9 @@ export class SluiceClient {
   constructor(options: SluiceClientOptions) {
     this.url = options.url.replace(/\/+$/, "");
     this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
-    this.requestBytes = options.fetch ? undefined : nodeRequestBytes(this.url);
+    this.requestBytes = options.fetch
+      ? undefined
+      : (socketRequestBytes(this.url) ?? nodeRequestBytes(this.url));
     this.headers = options.headers ?? {};
     if (options.clusterId !== undefined) this.clusterIdPromise = Promise.resolve(options.clusterId);
   }

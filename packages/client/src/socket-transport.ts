@@ -1,0 +1,475 @@
+/**
+ * HTTP/1.1 written and read on Node's sockets directly, for plain `http:` URLs: the requests
+ * node-transport.ts carries (every JSON request and the binary reads), with nothing between the
+ * socket and the caller. A request goes out in one socket write; its answer is parsed by its
+ * framing (a length, chunked, or the connection's end).
+ *
+ * Why not `node:http`: measured on loopback against a server that answers fixed bytes, one request
+ * at a time, a kept-alive `node:http` client's round trip had a p99 of 0.7–2.2 ms and the same
+ * bytes on a plain socket 0.3–0.7 ms (docs/benchmarks.md, "Where a single produce's tail comes
+ * from"); the SDK's single produce is one such round trip. `https:` URLs keep `node:https`: TLS is
+ * not worth a second implementation where the network, not the client, sets the latency.
+ *
+ * Connections are kept alive and used by one request at a time. A connection idle for
+ * `IDLE_SOCKET_MS` is closed before it is used again, so a server's usual 5 s keep-alive timeout
+ * does not close it under a request; one the server closes while idle is dropped from the pool.
+ */
+import type { BytesResponse, RequestBytes } from "./node-transport.js";
+
+type NetModule = typeof import("node:net");
+type Socket = import("node:net").Socket;
+
+/** Idle connections older than this are closed rather than used (a server's usual timeout is 5 s). */
+export const IDLE_SOCKET_MS = 4_000;
+/** Idle connections kept at most; more are closed (as `node:http`'s agent keeps 256). */
+const IDLE_SOCKETS_MAX = 256;
+/** An answer's head (status line and headers) larger than this is refused. */
+const HEAD_BYTES_MAX = 64 * 1024;
+/** A larger announced length is not trusted with one allocation up front. */
+const PREALLOCATE_MAX_BYTES = 64 * 1024 * 1024;
+/** A request whose head and body together are at most this long is copied into one write. */
+const ONE_WRITE_MAX_BYTES = 64 * 1024;
+
+export interface SocketTransportOptions {
+  /** The clock idle connections are aged on (tests move it). */
+  now?: () => number;
+}
+
+/**
+ * The socket transport for an `http:` `baseUrl`, or undefined for any other protocol or where
+ * `node:net` is not there (reached through `process.getBuiltinModule`, so the client imports no
+ * node: module and still loads elsewhere).
+ */
+export function socketRequestBytes(
+  baseUrl: string,
+  options: SocketTransportOptions = {},
+): RequestBytes | undefined {
+  const node = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const origin = new URL(baseUrl);
+  if (origin.protocol !== "http:") return undefined;
+  const net = node?.getBuiltinModule?.("node:net") as NetModule | undefined;
+  if (!net) return undefined;
+  const host = origin.hostname.replace(/^\[|\]$/g, "");
+  const port = Number(origin.port || 80);
+  const pool = new ConnectionPool(() => {
+    const socket = net.connect({ host, port });
+    socket.setNoDelay(true);
+    return socket;
+  }, options.now ?? Date.now);
+  return (method, url, headers, body, signal) =>
+    pool.request(method, url, headers, body, signal, method === "GET" || method === "HEAD");
+}
+
+interface Idle {
+  socket: Socket;
+  since: number;
+}
+
+class ConnectionPool {
+  private readonly idle: Idle[] = [];
+
+  constructor(
+    private readonly open: () => Socket,
+    private readonly now: () => number,
+  ) {}
+
+  request(
+    method: string,
+    url: URL,
+    headers: Record<string, string>,
+    body: string | Uint8Array | undefined,
+    signal: AbortSignal | undefined,
+    retryOnStaleSocket: boolean,
+  ): Promise<BytesResponse> {
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    let head: string;
+    try {
+      head = requestHead(method, url, headers, body);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const reused = this.takeIdle();
+    const socket = reused ?? this.opened();
+    return exchange(socket, head, body, method === "HEAD", signal).then(
+      (answer) => {
+        if (answer.keepAlive) this.giveBack(socket);
+        else socket.destroy();
+        return answer.response;
+      },
+      (error: unknown) => {
+        socket.destroy();
+        if (signal?.aborted) throw signal.reason;
+        // A kept-alive socket the server closed while idle fails the next request sent on it
+        // before any answer; a GET is safe to send again once, on a fresh socket. Anything else
+        // may have been handled, so it fails as it is.
+        if (reused && retryOnStaleSocket && error instanceof NoAnswerError) {
+          return this.request(method, url, headers, body, signal, false);
+        }
+        throw error instanceof NoAnswerError ? error.cause : error;
+      },
+    );
+  }
+
+  /** A new connection, with the listeners it keeps for its whole life. */
+  private opened(): Socket {
+    const socket = this.open();
+    // An error between requests (a reset while idle) must not go unhandled; during a request
+    // the exchange's own listener reports it.
+    socket.on("error", () => socket.destroy());
+    socket.once("close", () => this.forget(socket));
+    return socket;
+  }
+
+  private takeIdle(): Socket | undefined {
+    const now = this.now();
+    for (let idle = this.idle.pop(); idle; idle = this.idle.pop()) {
+      // A socket whose server has ended its side (a keep-alive timeout) takes no more requests.
+      if (now - idle.since < IDLE_SOCKET_MS && !idle.socket.destroyed && !idle.socket.readableEnded) {
+        idle.socket.off("data", unexpectedWhileIdle);
+        idle.socket.ref();
+        return idle.socket;
+      }
+      idle.socket.destroy();
+    }
+    return undefined;
+  }
+
+  private giveBack(socket: Socket): void {
+    if (this.idle.length >= IDLE_SOCKETS_MAX) {
+      socket.destroy();
+      return;
+    }
+    // An idle socket keeps no process alive; bytes arriving on it belong to no request.
+    socket.unref();
+    socket.on("data", unexpectedWhileIdle);
+    this.idle.push({ socket, since: this.now() });
+  }
+
+  private forget(socket: Socket): void {
+    const at = this.idle.findIndex((idle) => idle.socket === socket);
+    if (at >= 0) this.idle.splice(at, 1);
+  }
+}
+
+function unexpectedWhileIdle(this: Socket): void {
+  this.destroy();
+}
+
+/** A connection that ended under a request, with the code `node:http` gives it. */
+class ConnectionClosedError extends Error {
+  readonly code = "ECONNRESET";
+}
+
+/** The connection failed before any byte of an answer came: a GET may be sent again. */
+class NoAnswerError extends Error {
+  constructor(override readonly cause: unknown) {
+    super("the connection failed before an answer", { cause });
+  }
+}
+
+/**
+ * The request line and headers, with `host` and the body's length. Names and values are checked
+ * as `node:http` checks them, so a header can never end early and smuggle another.
+ */
+export function requestHead(
+  method: string,
+  url: URL,
+  headers: Record<string, string>,
+  body: string | Uint8Array | undefined,
+): string {
+  if (!TOKEN.test(method)) throw new TypeError(`not an HTTP method: ${JSON.stringify(method)}`);
+  let head = `${method} ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+  for (const name in headers) {
+    const value = headers[name] as string;
+    if (!TOKEN.test(name)) throw new TypeError(`not a header name: ${JSON.stringify(name)}`);
+    if (!FIELD_VALUE.test(value)) throw new TypeError(`header ${name} has a character a header cannot carry`);
+    const lower = name.toLowerCase();
+    // The transport frames the request itself.
+    if (lower === "host" || lower === "content-length" || lower === "transfer-encoding") continue;
+    head += `${name}: ${value}\r\n`;
+  }
+  if (body !== undefined) {
+    head += `content-length: ${typeof body === "string" ? Buffer.byteLength(body) : body.byteLength}\r\n`;
+  }
+  return `${head}\r\n`;
+}
+
+/** RFC 9110's token: a method or a header name. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** A header value: visible characters, spaces and tabs, and bytes from 0x80 to 0xFF. */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+interface ParsedAnswer {
+  response: BytesResponse;
+  keepAlive: boolean;
+}
+
+/** Writes one request on `socket` and parses its answer. */
+function exchange(
+  socket: Socket,
+  head: string,
+  body: string | Uint8Array | undefined,
+  headRequest: boolean,
+  signal: AbortSignal | undefined,
+): Promise<ParsedAnswer> {
+  return new Promise((resolve, reject) => {
+    const parser = new AnswerParser(headRequest);
+    let received = false;
+    let written = false;
+    const cleanup = () => {
+      socket.off("data", onData);
+      socket.off("end", onEnd);
+      socket.off("error", onError);
+      socket.off("close", onClose);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const fail = (error: unknown) => {
+      cleanup();
+      reject(received ? error : new NoAnswerError(error));
+    };
+    const done = (answer: ParsedAnswer) => {
+      cleanup();
+      // An answer that came before the whole request was written (a refusal of a large body)
+      // leaves the rest of the request on the connection: it is not used again.
+      resolve(written ? answer : { response: answer.response, keepAlive: false });
+    };
+    const onData = (chunk: Buffer) => {
+      received = true;
+      let answer: ParsedAnswer | undefined;
+      try {
+        answer = parser.push(chunk);
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      if (answer) done(answer);
+    };
+    const onEnd = () => {
+      const answer = parser.end();
+      if (answer) done(answer);
+      else fail(new ConnectionClosedError("the server closed the connection before the whole answer"));
+    };
+    const onError = (error: Error) => fail(error);
+    const onClose = () => fail(new ConnectionClosedError("the connection closed before the whole answer"));
+    const onAbort = () => {
+      cleanup();
+      socket.destroy();
+      reject(signal!.reason);
+    };
+    socket.on("data", onData);
+    socket.on("end", onEnd);
+    socket.on("error", onError);
+    socket.on("close", onClose);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const wrote = () => {
+      written = true;
+    };
+    const bodyBytes = typeof body === "string" ? Buffer.from(body) : body;
+    if (bodyBytes === undefined || bodyBytes.byteLength === 0) {
+      socket.write(head, "latin1", wrote);
+      return;
+    }
+    if (head.length + bodyBytes.byteLength <= ONE_WRITE_MAX_BYTES) {
+      // One write, so a small request leaves in one segment (the head is latin1: one byte a char).
+      const whole = Buffer.allocUnsafe(head.length + bodyBytes.byteLength);
+      whole.write(head, 0, "latin1");
+      whole.set(bodyBytes, head.length);
+      socket.write(whole, wrote);
+      return;
+    }
+    socket.cork();
+    socket.write(head, "latin1");
+    socket.write(bodyBytes, wrote);
+    socket.uncork();
+  });
+}
+
+/**
+ * One HTTP/1.1 answer, fed in the chunks a socket gives; `push` returns it once it is whole, and
+ * throws on bytes that are not an answer.
+ */
+export class AnswerParser {
+  private buffered: Buffer;
+  private status = 0;
+  private headers: Map<string, string> | undefined;
+  private keepAlive = true;
+  private framing: "length" | "chunked" | "close" | "none" = "none";
+  /** Body bytes still to come: of the whole body (length) or of the current chunk (chunked). */
+  private remaining = 0;
+  /** Chunked: between a chunk's data and the next size line, the CRLF still to be read. */
+  private chunkDataEnded = false;
+  /** The body: one buffer when its length was announced, else parts joined at the end. */
+  private body: Uint8Array | undefined;
+  private bodyBytes = 0;
+  private readonly parts: Uint8Array[] = [];
+
+  constructor(private readonly headRequest: boolean) {
+    this.buffered = Buffer.alloc(0);
+  }
+
+  push(chunk: Buffer): ParsedAnswer | undefined {
+    this.buffered = this.buffered.byteLength === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    while (!this.headers) {
+      const end = this.buffered.indexOf("\r\n\r\n");
+      if (end < 0) {
+        if (this.buffered.byteLength > HEAD_BYTES_MAX) throw new Error("the answer's head is too large");
+        return undefined;
+      }
+      if (end > HEAD_BYTES_MAX) throw new Error("the answer's head is too large");
+      const head = this.buffered.toString("latin1", 0, end);
+      this.buffered = this.buffered.subarray(end + 4);
+      this.readHead(head); // an interim (1xx) answer leaves `headers` unset: the next head follows
+    }
+    return this.readBody();
+  }
+
+  /** The connection ended: the answer, if its body ran to the end of the connection. */
+  end(): ParsedAnswer | undefined {
+    return this.headers && this.framing === "close" ? this.finish(false) : undefined;
+  }
+
+  private readHead(head: string): void {
+    const lines = head.split("\r\n");
+    const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: |$)/.exec(lines[0] ?? "");
+    if (!statusLine)
+      throw new Error(`not an HTTP/1.1 answer: ${JSON.stringify((lines[0] ?? "").slice(0, 100))}`);
+    const status = Number(statusLine[2]);
+    if (status >= 100 && status < 200) {
+      if (status === 101) throw new Error("the server switched protocols, which no request here asks for");
+      return;
+    }
+    const headers = new Map<string, string>();
+    for (let i = 1; i < lines.length; i++) {
+      const line = lines[i] as string;
+      const colon = line.indexOf(":");
+      if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) {
+        throw new Error(`a malformed header line in the answer: ${JSON.stringify(line.slice(0, 100))}`);
+      }
+      const name = line.slice(0, colon).toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      const before = headers.get(name);
+      headers.set(name, before === undefined ? value : `${before}, ${value}`);
+    }
+    this.status = status;
+    this.headers = headers;
+    const connection = (headers.get("connection") ?? "").toLowerCase();
+    this.keepAlive =
+      statusLine[1] === "1" ? !connection.includes("close") : connection.includes("keep-alive");
+    const transferEncoding = headers.get("transfer-encoding");
+    const length = headers.get("content-length");
+    if (this.headRequest || status === 204 || status === 304) this.framing = "none";
+    else if (transferEncoding !== undefined) {
+      // Chunked must be the last coding; anything else runs to the connection's end.
+      if (/(?:^|,)\s*chunked\s*$/i.test(transferEncoding)) this.framing = "chunked";
+      else this.closeDelimited();
+    } else if (length !== undefined) {
+      // Repeated lengths arrive joined ("5, 5"); they must agree.
+      const values = new Set(length.split(",").map((value) => value.trim()));
+      const only = values.size === 1 ? [...values][0]! : "";
+      if (!/^\d{1,15}$/.test(only)) throw new Error(`a malformed content-length in the answer: ${length}`);
+      this.framing = "length";
+      this.remaining = Number(only);
+      if (this.remaining <= PREALLOCATE_MAX_BYTES) this.body = new Uint8Array(this.remaining);
+    } else this.closeDelimited();
+  }
+
+  private closeDelimited(): void {
+    this.framing = "close";
+    this.keepAlive = false;
+  }
+
+  private readBody(): ParsedAnswer | undefined {
+    switch (this.framing) {
+      case "none":
+        return this.finish(true);
+      case "close":
+        this.take(this.buffered.byteLength);
+        return undefined;
+      case "length":
+        this.take(Math.min(this.remaining, this.buffered.byteLength));
+        return this.remaining === 0 ? this.finish(true) : undefined;
+      case "chunked":
+        return this.readChunks();
+    }
+  }
+
+  private readChunks(): ParsedAnswer | undefined {
+    for (;;) {
+      if (this.remaining > 0) {
+        this.take(Math.min(this.remaining, this.buffered.byteLength));
+        if (this.remaining > 0) return undefined;
+        this.chunkDataEnded = true;
+      }
+      if (this.chunkDataEnded) {
+        if (this.buffered.byteLength < 2) return undefined;
+        if (this.buffered[0] !== CR || this.buffered[1] !== LF)
+          throw new Error("a chunk in the answer ran past its size");
+        this.buffered = this.buffered.subarray(2);
+        this.chunkDataEnded = false;
+      }
+      const lineEnd = this.buffered.indexOf("\r\n");
+      if (lineEnd < 0) {
+        if (this.buffered.byteLength > HEAD_BYTES_MAX)
+          throw new Error("a chunk size line in the answer is too long");
+        return undefined;
+      }
+      const sizeText = (this.buffered.toString("latin1", 0, lineEnd).split(";")[0] as string).trim();
+      if (!/^[0-9a-fA-F]{1,12}$/.test(sizeText)) {
+        throw new Error(`a malformed chunk size in the answer: ${JSON.stringify(sizeText.slice(0, 20))}`);
+      }
+      const size = Number.parseInt(sizeText, 16);
+      if (size > 0) {
+        this.buffered = this.buffered.subarray(lineEnd + 2);
+        this.remaining = size;
+        continue;
+      }
+      // The last chunk, then trailers (ignored) up to an empty line.
+      const trailersEnd =
+        this.buffered[lineEnd + 2] === CR && this.buffered[lineEnd + 3] === LF
+          ? lineEnd
+          : this.buffered.indexOf("\r\n\r\n", lineEnd + 2);
+      if (trailersEnd < 0) {
+        if (this.buffered.byteLength > HEAD_BYTES_MAX) throw new Error("the answer's trailers are too large");
+        return undefined;
+      }
+      this.buffered = this.buffered.subarray(trailersEnd + 4);
+      return this.finish(true);
+    }
+  }
+
+  /** Moves `count` buffered bytes into the body, copied: the answer does not keep a socket's buffers. */
+  private take(count: number): void {
+    if (count === 0) return;
+    const bytes = this.buffered.subarray(0, count);
+    if (this.body && this.bodyBytes + count <= this.body.byteLength) this.body.set(bytes, this.bodyBytes);
+    else this.parts.push(bytes.slice());
+    this.bodyBytes += count;
+    if (this.framing !== "close") this.remaining -= count;
+    this.buffered = this.buffered.subarray(count);
+  }
+
+  private finish(reusable: boolean): ParsedAnswer {
+    const headers = this.headers as Map<string, string>;
+    const bytes = this.body ?? joined(this.parts, this.bodyBytes);
+    // Bytes past the answer mean the server answered more than was asked: the socket is not reused.
+    const keepAlive = reusable && this.keepAlive && this.buffered.byteLength === 0;
+    return {
+      response: { status: this.status, header: (name) => headers.get(name.toLowerCase()), bytes },
+      keepAlive,
+    };
+  }
+}
+
+const CR = 13;
+const LF = 10;
+
+function joined(parts: Uint8Array[], total: number): Uint8Array {
+  if (parts.length === 1) return parts[0] as Uint8Array;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
+}
