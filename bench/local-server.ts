@@ -12,15 +12,11 @@ export async function startServer(
   /** More environment for the server, e.g. SLUICE_METRICS=off. */
   env: Record<string, string> = {},
 ): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [...profileArgs(), "--import", "tsx", join(ROOT, "packages/server/src/main.ts")],
-    {
-      cwd: ROOT,
-      env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir, SLUICE_DURABILITY: durability, ...env },
-      stdio: ["ignore", "pipe", "inherit"],
-    },
-  );
+  const child: ChildProcess = spawn(process.execPath, [...profileArgs(), ...startScriptNodeArgs()], {
+    cwd: ROOT,
+    env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir, SLUICE_DURABILITY: durability, ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(
@@ -45,6 +41,19 @@ export async function startServer(
       await exited;
     },
   };
+}
+
+/**
+ * The arguments `npm start` gives node (package.json's `start` script), so the benchmarks run the
+ * server as users start it, V8 settings included.
+ */
+export function startScriptNodeArgs(): string[] {
+  const script: unknown = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).scripts?.start;
+  const words = typeof script === "string" ? script.trim().split(/\s+/) : [];
+  if (words[0] !== "exec" || words[1] !== "node" || !words.at(-1)?.endsWith(".ts")) {
+    throw new Error(`package.json's start script is not "exec node … <entry>.ts": ${JSON.stringify(script)}`);
+  }
+  return words.slice(2).map((word) => (word.endsWith(".ts") ? join(ROOT, word) : word));
 }
 
 /**

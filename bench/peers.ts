@@ -11,12 +11,13 @@
  *    too, unless `--json-batches` says otherwise: a shorter run is mostly its warm-up);
  * 2. single-record produce, one at a time, acknowledgement latency: a JSON produce against
  *    ProducerPerformance rate-limited to one record in flight, and the `nats` npm client's
- *    JetStream publish awaiting each ack; Sluice's and NATS's after 500 untimed
- *    (`WARM_UP_REQUESTS`), Kafka's tool times every record it sends;
+ *    JetStream publish awaiting each ack; Sluice's and NATS's timed in two windows of
+ *    `--singles` each (bench/http-floor.ts): after 500 untimed (cold) and after 10,000 (steady,
+ *    what the targets use), Kafka's tool times every record it sends;
  * 3. produce-to-consume latency: a long-polling reader against Kafka's EndToEndLatency tool.
  * First it measures this machine's floor under single-request latency (bench/http-floor.ts): a
  * request answered by a `node:http` server that does nothing, from another process, `--singles`
- * times with a `node:http` client and as many on a plain socket.
+ * times with a `node:http` client and as many on a plain socket, in the steady window.
  * With `--rounds R` it measures everything R times, each system in turn within a round, and
  * judges the targets on each figure's median (printing every round's ratios too): one system's
  * figure moves by a third from run to run here, and a round is about 40 seconds.
@@ -39,8 +40,9 @@ import {
   type Floor,
   httpRoundTripFloor,
   measure,
+  measureWindows,
   plainSocketSender,
-  WARM_UP_REQUESTS,
+  type Windows,
 } from "./http-floor.js";
 import { startServer } from "./local-server.js";
 import {
@@ -137,6 +139,8 @@ export async function main(argv: string[]): Promise<void> {
     ],
     ["single-record produce p50", "ms", sluice.single.p50Ms, k?.single.p50Ms, n?.publish.p50Ms, false],
     ["single-record produce p99", "ms", sluice.single.p99Ms, k?.single.p99Ms, n?.publish.p99Ms, false],
+    ["  same, cold window p50", "ms", sluice.singleCold.p50Ms, undefined, n?.publishCold.p50Ms, false],
+    ["  same, cold window p99", "ms", sluice.singleCold.p99Ms, undefined, n?.publishCold.p99Ms, false],
     ["produce-to-consume p50", "ms", sluice.e2e.p50Ms, k?.e2e.p50Ms, undefined, false],
     ["produce-to-consume p99", "ms", sluice.e2e.p99Ms, k?.e2e.p99Ms, undefined, false],
   ];
@@ -157,6 +161,9 @@ export async function main(argv: string[]): Promise<void> {
     );
   }
   out("(ratios: higher is better for Sluice — throughput Sluice/peer, latency peer/Sluice)");
+  out(
+    "(single-record windows: steady, requests 10,001 on of each client, which the targets use; cold, requests 501 on; Kafka's tool times every record)",
+  );
   out(
     `floor: a request answered by a node:http server that does nothing, one at a time between two processes: node:http client p50 ${format(floor.http.p50Ms)} ms, p99 ${format(floor.http.p99Ms)} ms; plain socket p50 ${format(floor.socket.p50Ms)} ms, p99 ${format(floor.socket.p99Ms)} ms`,
   );
@@ -230,12 +237,16 @@ function figuresJson({ floor, sluice, kafka, nats }: Round) {
     nats_produce_records_per_s: n ? Math.round(n.produce.recordsPerS) : null,
     produce_p50_ms: sluice.single.p50Ms,
     produce_p99_ms: sluice.single.p99Ms,
+    produce_cold_p50_ms: sluice.singleCold.p50Ms,
+    produce_cold_p99_ms: sluice.singleCold.p99Ms,
     produce_socket_p50_ms: sluice.singleSocket.p50Ms,
     produce_socket_p99_ms: sluice.singleSocket.p99Ms,
     kafka_produce_p50_ms: k?.single.p50Ms ?? null,
     kafka_produce_p99_ms: k?.single.p99Ms ?? null,
     nats_publish_p50_ms: n?.publish.p50Ms ?? null,
     nats_publish_p99_ms: n?.publish.p99Ms ?? null,
+    nats_publish_cold_p50_ms: n?.publishCold.p50Ms ?? null,
+    nats_publish_cold_p99_ms: n?.publishCold.p99Ms ?? null,
     e2e_p50_ms: sluice.e2e.p50Ms,
     e2e_p99_ms: sluice.e2e.p99Ms,
     kafka_e2e_p50_ms: k?.e2e.p50Ms ?? null,
@@ -288,6 +299,7 @@ function medianRound(rounds: Round[]): Round {
       binary: throughput(sluice.map((one) => one.binary)),
       json: throughput(sluice.map((one) => one.json)),
       single: latency(sluice.map((one) => one.single)),
+      singleCold: latency(sluice.map((one) => one.singleCold)),
       singleSocket: latency(sluice.map((one) => one.singleSocket)),
       e2e: latency(sluice.map((one) => one.e2e)),
     },
@@ -304,6 +316,7 @@ function medianRound(rounds: Round[]): Round {
       value: {
         produce: throughput(nats.map((one) => one.produce)),
         publish: latency(nats.map((one) => one.publish)),
+        publishCold: latency(nats.map((one) => one.publishCold)),
       },
     },
   };
@@ -381,7 +394,10 @@ function printTargets(
 interface SluiceFigures {
   binary: Throughput;
   json: Throughput;
+  /** Single-record produce through the SDK, in the steady window (http-floor.ts). */
   single: Latency;
+  /** The same, in the cold window. */
+  singleCold: Latency;
   /** The same produce as `single`, its request's bytes written on a plain socket (http-floor.ts). */
   singleSocket: Latency;
   e2e: Latency;
@@ -416,7 +432,8 @@ async function measureSluice(
     return {
       binary,
       json: { recordsPerS: json.recordsPerS },
-      single: latencyOf(single),
+      single: single.steady,
+      singleCold: single.cold,
       singleSocket,
       e2e: latencyOf(e2e),
     };
@@ -469,19 +486,18 @@ async function sluiceSocketProduce(url: string, requests: number): Promise<Laten
 }
 
 /** Single-record produce with the SDK, one at a time, each awaited: its acknowledgement latency. */
-async function sluiceSingleProduce(url: string, requests: number) {
+async function sluiceSingleProduce(url: string, requests: number): Promise<Windows> {
   const client = new SluiceClient({ url });
   const value = "x".repeat(RECORD_BYTES);
-  for (let i = 0; i < WARM_UP_REQUESTS; i++) await client.produce("bench-single", { value });
-  const latency = latencyHistogram();
-  for (let i = 0; i < requests; i++) {
-    const begin = performance.now();
-    await client.produce("bench-single", { value });
-    latency.recordValue(Math.round((performance.now() - begin) * 1000));
-    if (i % 250 === 0) progress(`single-record produce: ${i}/${requests}`);
-  }
+  const windows = await measureWindows(
+    requests,
+    async () => {
+      await client.produce("bench-single", { value });
+    },
+    (sent, total) => progress(`single-record produce: ${sent}/${total}`),
+  );
   progressDone();
-  return latency;
+  return windows;
 }
 
 /**
@@ -735,7 +751,10 @@ function parseEndToEnd(output: string): Latency {
 
 interface NatsFigures {
   produce: Throughput;
+  /** Publish-ack latency, in the steady window (http-floor.ts). */
   publish: Latency;
+  /** The same, in the cold window. */
+  publishCold: Latency;
 }
 
 async function measureNats(dir: string, records: number, singles: number): Promise<NatsFigures> {
@@ -768,7 +787,7 @@ async function measureNats(dir: string, records: number, singles: number): Promi
     const produce = parseNatsBench(bench);
     step("NATS: single publish latency (npm client, awaiting each ack)");
     const publish = await natsPublishLatency(url, singles);
-    return { produce, publish };
+    return { produce, publish: publish.steady, publishCold: publish.cold };
   } finally {
     server.child.kill("SIGTERM");
     await new Promise((resolve) =>
@@ -800,7 +819,7 @@ function parseNatsBench(output: string): Throughput {
   return { recordsPerS: Number(match[1]!.replace(/,/g, "")) };
 }
 
-async function natsPublishLatency(url: string, count: number): Promise<Latency> {
+async function natsPublishLatency(url: string, count: number): Promise<Windows> {
   const { connect } = await import("nats");
   const connection = await connect({ servers: url });
   try {
@@ -808,15 +827,13 @@ async function natsPublishLatency(url: string, count: number): Promise<Latency> 
     await manager.streams.add({ name: "peers-latency", subjects: ["peers.latency"] });
     const stream = connection.jetstream();
     const payload = new Uint8Array(RECORD_BYTES).fill(120);
-    for (let i = 0; i < WARM_UP_REQUESTS; i++) await stream.publish("peers.latency", payload);
-    const histogram = latencyHistogram();
-    for (let i = 0; i < count; i++) {
-      const begin = performance.now();
-      await stream.publish("peers.latency", payload);
-      histogram.recordValue(Math.max(1, Math.round((performance.now() - begin) * 1000)));
-      if (i % 250 === 0) progress(`NATS: single publish latency: ${i}/${count}`);
-    }
-    return latencyOf(histogram);
+    return await measureWindows(
+      count,
+      async () => {
+        await stream.publish("peers.latency", payload);
+      },
+      (sent, total) => progress(`NATS: single publish latency: ${sent}/${total}`),
+    );
   } finally {
     await connection.close();
   }

@@ -1,9 +1,10 @@
 /**
- * Requests whose answers are read whole, over Node's own HTTP client: the binary reads a consumer
- * repeats many times a second, and every JSON request. Measured on loopback, `fetch` (undici)
- * spends about 1.7 times the CPU per megabyte that `node:http` does, mostly building web streams
- * and a `Response` around bytes that are only ever wanted whole; at a million records a second
- * that difference is a sixth of a consumer's CPU, and on a single small request it is about
+ * Requests whose answers are read whole, over Node's own HTTP client, for `https:` URLs: the
+ * binary reads a consumer repeats many times a second, and every JSON request (`http:` URLs go
+ * over socket-transport.ts, which this file's types describe too). Measured on loopback, `fetch`
+ * (undici) spends about 1.7 times the CPU per megabyte that `node:http` does, mostly building web
+ * streams and a `Response` around bytes that are only ever wanted whole; at a million records a
+ * second that difference is a sixth of a consumer's CPU, and on a single small request it is about
  * 0.3 ms of latency (1.5–2.5 ms at p99). Elsewhere (a browser, a worker runtime, or a client given
  * its own `fetch`), and for streamed bodies and event streams, requests use `fetch`.
  */
