@@ -139,8 +139,8 @@ export async function main(argv: string[]): Promise<void> {
     ],
     ["single-record produce p50", "ms", sluice.single.p50Ms, k?.single.p50Ms, n?.publish.p50Ms, false],
     ["single-record produce p99", "ms", sluice.single.p99Ms, k?.single.p99Ms, n?.publish.p99Ms, false],
-    ["  same, cold window p50", "ms", sluice.singleCold.p50Ms, undefined, n?.publishCold.p50Ms, false],
-    ["  same, cold window p99", "ms", sluice.singleCold.p99Ms, undefined, n?.publishCold.p99Ms, false],
+    ["  same, cold window p50", "ms", sluice.singleCold.p50Ms, NO_WINDOW, n?.publishCold.p50Ms, false],
+    ["  same, cold window p99", "ms", sluice.singleCold.p99Ms, NO_WINDOW, n?.publishCold.p99Ms, false],
     ["produce-to-consume p50", "ms", sluice.e2e.p50Ms, k?.e2e.p50Ms, undefined, false],
     ["produce-to-consume p99", "ms", sluice.e2e.p99Ms, k?.e2e.p99Ms, undefined, false],
   ];
@@ -153,7 +153,7 @@ export async function main(argv: string[]): Promise<void> {
   );
   for (const [name, unit, ours, kafkaValue, natsValue, higherIsBetter] of rows) {
     const ratio = (peer: number | undefined) =>
-      peer === undefined
+      peer === undefined || Number.isNaN(peer)
         ? "—"
         : `${(higherIsBetter ? ours / peer : peer / Math.max(ours, Number.EPSILON)).toFixed(2)}×`;
     out(
@@ -944,7 +944,11 @@ function lastLines(output: string): string {
   return output.trim().split("\n").slice(-3).join(" | ");
 }
 
+/** A figure a peer's tool does not measure (Kafka's times every record: it has no cold window). */
+const NO_WINDOW = Number.NaN;
+
 function format(value: number | undefined): string {
   if (value === undefined) return "skipped";
+  if (Number.isNaN(value)) return "—";
   return value >= 100 ? Math.round(value).toLocaleString("en-US") : value.toFixed(2);
 }
