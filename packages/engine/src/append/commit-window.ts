@@ -1,5 +1,13 @@
 import { type Clock, SluiceError, type SluiceErrorOptions } from "@sluice/core";
-import type { MetadataStore, TransactOperation } from "@sluice/storage";
+import type {
+  Item,
+  ItemKey,
+  MetadataStore,
+  Query,
+  TransactOperation,
+  UpdateChanges,
+  WriteOptions,
+} from "@sluice/storage";
 import { objectKeyTimeMs } from "../keys.js";
 
 /**
@@ -30,24 +38,50 @@ export class CommitWindowClosedError extends SluiceError {
 export function withinCommitWindow(metadata: MetadataStore, clock: Clock, objectKey: string): MetadataStore {
   const uploadedAt = objectKeyTimeMs(objectKey);
   if (uploadedAt === undefined) return metadata;
-  const deadline = uploadedAt + COMMIT_WINDOW_MS;
-  return {
-    get: (key) => metadata.get(key),
-    put: (item, options) => metadata.put(item, options),
-    update: (key, changes, options) => metadata.update(key, changes, options),
-    delete: (key, options) => metadata.delete(key, options),
-    query: (query) => metadata.query(query),
-    transactWrite: (operations: readonly TransactOperation[]) => {
-      const now = clock.now();
-      if (now > deadline) {
-        return Promise.reject(
-          new CommitWindowClosedError(
-            `object ${objectKey} was uploaded ${now - uploadedAt} ms ago, past the ${COMMIT_WINDOW_MS} ms commit window; retry the request`,
-            { details: { objectKey, uploadedAt } },
-          ),
-        );
-      }
-      return metadata.transactWrite(operations);
-    },
-  };
+  return new CommitWindowStore(metadata, clock, objectKey, uploadedAt);
+}
+
+/**
+ * A class rather than an object of arrow functions: one is made per commit, and its methods are
+ * not closures made and named again each time.
+ */
+class CommitWindowStore implements MetadataStore {
+  private readonly deadline: number;
+
+  constructor(
+    private readonly metadata: MetadataStore,
+    private readonly clock: Clock,
+    private readonly objectKey: string,
+    private readonly uploadedAt: number,
+  ) {
+    this.deadline = uploadedAt + COMMIT_WINDOW_MS;
+  }
+
+  get(key: ItemKey) {
+    return this.metadata.get(key);
+  }
+  put(item: Item, options?: WriteOptions) {
+    return this.metadata.put(item, options);
+  }
+  update(key: ItemKey, changes: UpdateChanges, options?: WriteOptions) {
+    return this.metadata.update(key, changes, options);
+  }
+  delete(key: ItemKey, options?: WriteOptions) {
+    return this.metadata.delete(key, options);
+  }
+  query(query: Query) {
+    return this.metadata.query(query);
+  }
+  transactWrite(operations: readonly TransactOperation[]) {
+    const now = this.clock.now();
+    if (now > this.deadline) {
+      return Promise.reject(
+        new CommitWindowClosedError(
+          `object ${this.objectKey} was uploaded ${now - this.uploadedAt} ms ago, past the ${COMMIT_WINDOW_MS} ms commit window; retry the request`,
+          { details: { objectKey: this.objectKey, uploadedAt: this.uploadedAt } },
+        ),
+      );
+    }
+    return this.metadata.transactWrite(operations);
+  }
 }
