@@ -183,6 +183,13 @@ interface Batch {
   everUnknown: boolean;
   /** Refused as out of order while earlier batches were in flight: send again once they are written. */
   afterPredecessors: boolean;
+  /**
+   * Its last request left while an earlier batch of its partition was not yet written. Requests
+   * travel on separate connections, so the server may handle this one first and refuse it as out
+   * of order, and that answer may still arrive after the earlier batch's: the refusal then
+   * predates the write it was waiting for, and the batch is sent again rather than failed.
+   */
+  sentBehind: boolean;
   /** A request of several batches was refused: send this one alone, to find which one is bad. */
   alone: boolean;
   lingerAbort?: AbortController;
@@ -466,6 +473,7 @@ export class Producer {
         createdAt: this.clock.now(),
         everUnknown: false,
         afterPredecessors: false,
+        sentBehind: false,
         alone: false,
       };
       part.open = batch;
@@ -570,7 +578,10 @@ export class Producer {
       }
       if (batches.length > 0) {
         this.topicTurn = (this.topicTurn + turn + 1) % Math.max(1, topics.length);
-        for (const batch of batches) batch.state = "in-flight";
+        for (const batch of batches) {
+          batch.state = "in-flight";
+          batch.sentBehind = this.hasUnwrittenPredecessor(batch);
+        }
         const request: Request = { topic, batches, epoch: this.epoch };
         if (!this.idempotent) request.idempotencyKey = `sluice-producer-${this.run}-${this.requestNumber++}`;
         return request;
@@ -725,7 +736,10 @@ export class Producer {
       return;
     }
     if (code === "OUT_OF_ORDER_SEQUENCE") {
-      const waiting = batches.filter((batch) => this.hasUnwrittenPredecessor(batch));
+      // Out of order because earlier batches are unwritten, or were when this request left (their
+      // answers may have overtaken this one's). Sent when nothing before it was unwritten, the
+      // refusal means the server has lost track of the sequence, and the batch fails.
+      const waiting = batches.filter((batch) => batch.sentBehind || this.hasUnwrittenPredecessor(batch));
       if (waiting.length > 0) {
         // Earlier batches are not written yet (in flight, or resent): this one follows them.
         for (const batch of batches) {
