@@ -38,8 +38,8 @@ export const WARM_UP_REQUESTS = 500;
  * processes, the p99 kept falling for about the first 8,000 requests and then held, and with V8's
  * optimizing compiler off (`--no-opt`, both processes) it was flat from the start: the early tail
  * is the compiler at work on two cores (docs/benchmarks.md, "The SDK on a plain socket, and the
- * local server's heap"). The steady window is what
- * a producer that has been running sees; the cold window is reported beside it.
+ * local server's heap"). The steady window is what a producer that has been running sees; the
+ * cold window is reported beside it.
  */
 export const STEADY_AFTER_REQUESTS = 10_000;
 
