@@ -118,8 +118,8 @@ function request(
   });
 }
 
-/** `first` followed by `chunks`, in one array. */
-function joined(first: Uint8Array | undefined, chunks: Uint8Array[]): Uint8Array {
+/** `first` followed by `chunks`, in one array (also the socket transport's). */
+export function joined(first: Uint8Array | undefined, chunks: Uint8Array[]): Uint8Array {
   const parts = first ? [first, ...chunks] : chunks;
   const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
   let at = 0;

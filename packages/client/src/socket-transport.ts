@@ -14,7 +14,7 @@
  * `IDLE_SOCKET_MS` is closed before it is used again, so a server's usual 5 s keep-alive timeout
  * does not close it under a request; one the server closes while idle is dropped from the pool.
  */
-import type { BytesResponse, RequestBytes } from "./node-transport.js";
+import { type BytesResponse, joined, type RequestBytes } from "./node-transport.js";
 
 type NetModule = typeof import("node:net");
 type Socket = import("node:net").Socket;
@@ -450,7 +450,8 @@ export class AnswerParser {
 
   private finish(reusable: boolean): ParsedAnswer {
     const headers = this.headers as Map<string, string>;
-    const bytes = this.body ?? joined(this.parts, this.bodyBytes);
+    const bytes =
+      this.body ?? (this.parts.length === 1 ? (this.parts[0] as Uint8Array) : joined(undefined, this.parts));
     // Bytes past the answer mean the server answered more than was asked: the socket is not reused.
     const keepAlive = reusable && this.keepAlive && this.buffered.byteLength === 0;
     return {
@@ -462,14 +463,3 @@ export class AnswerParser {
 
 const CR = 13;
 const LF = 10;
-
-function joined(parts: Uint8Array[], total: number): Uint8Array {
-  if (parts.length === 1) return parts[0] as Uint8Array;
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
-}
