@@ -5,14 +5,28 @@
  * injecting lost requests and lost answers, retry with idempotency keys or producer sequences,
  * send duplicates, and fetch while others write. Afterwards the log is read back and checked
  * against what was acknowledged: the invariants of ARCHITECTURE.md.
+ *
+ * A second property runs the same with parallel commit (ARCHITECTURE.md, "Parallel commit") on a
+ * simulated clock: uploads also fail after the commit or arrive late, a reader waiting on an
+ * upload moves time on, and every offset a reader passed over without a record must be a gap in
+ * the final log.
  */
 import { isSluiceError, partitionForKey } from "@sluice/core";
-import type { MetadataStore, ObjectStore } from "@sluice/storage";
-import { FaultyMetadataStore, FaultyObjectStore, SimulatedCrashError, seededChooser } from "@sluice/testing";
+import type { GetOptions, ListOptions, MetadataStore, ObjectStore, PutOptions } from "@sluice/storage";
+import {
+  type Chooser,
+  FaultyMetadataStore,
+  FaultyObjectStore,
+  SimulatedClock,
+  SimulatedCrashError,
+  seededChooser,
+} from "@sluice/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { AppendRequest, AppendResult } from "./append/append-types.js";
+import { UploadTooLateError } from "./append/appender.js";
 import { Engine } from "./engine.js";
+import { PENDING_UPLOAD_MS } from "./fetch/missing-objects.js";
 import type { ConsumedRecord } from "./fetch/reader.js";
 
 export interface EngineBackend {
@@ -53,7 +67,23 @@ interface Scenario {
   failBefore: number;
   loseAnswer: number;
   crashAfter: number;
+  /** Parallel commit only: the share of uploads held back for a while (they may arrive too late). */
+  holdUpload: number;
   seed: number;
+}
+
+/** A read while the writers ran: the offsets it covered, and the records it returned among them. */
+interface ObservedFetch {
+  partition: number;
+  from: number;
+  next: number;
+  records: ConsumedRecord[];
+}
+
+/** A partition's final log: records by offset, and the high watermark. */
+interface PartitionLog {
+  byOffset: Map<number, ConsumedRecord>;
+  highWatermark: number;
 }
 
 const CLIENT_ATTEMPTS_MAX = 25;
@@ -88,6 +118,7 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
       failBefore: fc.constantFrom(0, 0.1, 0.25),
       loseAnswer: fc.constantFrom(0, 0.1, 0.25),
       crashAfter: fc.constantFrom(0, 0.1, 0.2),
+      holdUpload: fc.constantFrom(0, 0.2, 0.5),
       seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
     }),
   );
@@ -101,6 +132,8 @@ interface Sent {
   /** Whether a failure left the outcome unknown (no retry possible without a key or sequence). */
   unknown: boolean;
   retried: boolean;
+  /** A parallel commit's upload that arrived after readers had given its offsets up. */
+  lateUpload: boolean;
 }
 
 export function runEngineScenarios(options: EngineScenarioOptions): void {
@@ -112,7 +145,7 @@ export function runEngineScenarios(options: EngineScenarioOptions): void {
           fc.asyncProperty(scenarioArbitrary(), async (scenario) => {
             const backend = await options.create();
             try {
-              await runScenario(backend, scenario);
+              await runScenario(backend, scenario, false);
             } finally {
               await backend.cleanup?.();
             }
@@ -123,13 +156,83 @@ export function runEngineScenarios(options: EngineScenarioOptions): void {
       },
       options.timeoutMs ?? 120_000,
     );
+    it(
+      "with parallel commit, uploads failing or arriving late after the commit leave gaps no reader fills later",
+      async () => {
+        const seen = { gaps: 0, lateUploads: 0 };
+        await fc.assert(
+          fc.asyncProperty(scenarioArbitrary(), async (scenario) => {
+            const backend = await options.create();
+            try {
+              const run = await runScenario(backend, scenario, true);
+              seen.gaps += run.gaps;
+              seen.lateUploads += run.lateUploads;
+            } finally {
+              await backend.cleanup?.();
+            }
+          }),
+          { numRuns: options.runs, endOnFailure: true, timeout: options.runTimeoutMs ?? 20_000 },
+        );
+        // Enough runs reach both hazards; a suite that never reached them would check nothing.
+        if (options.runs >= 30) {
+          expect(seen.gaps).toBeGreaterThan(0);
+          expect(seen.lateUploads).toBeGreaterThan(0);
+        }
+      },
+      options.timeoutMs ?? 120_000,
+    );
   });
+}
+
+/**
+ * Holds back a share of data-object uploads for a number of event-loop turns, during which
+ * readers waiting on them move the simulated clock on: some arrive after readers gave them up.
+ */
+class HoldingObjectStore {
+  constructor(
+    private readonly inner: ObjectStore,
+    private readonly share: number,
+    private readonly choose: Chooser,
+  ) {}
+
+  get(key: string, options?: GetOptions) {
+    return this.inner.get(key, options);
+  }
+  head(key: string) {
+    return this.inner.head(key);
+  }
+  list(prefix: string, options?: ListOptions) {
+    return this.inner.list(prefix, options);
+  }
+  delete(key: string) {
+    return this.inner.delete(key);
+  }
+  deleteMany(keys: readonly string[]) {
+    return this.inner.deleteMany(keys);
+  }
+  async put(key: string, body: Uint8Array, options?: PutOptions) {
+    if (body.byteLength > 0 && this.choose() < this.share) {
+      const turns = Math.floor(this.choose() * 400);
+      for (let turn = 0; turn < turns; turn++) await new Promise((resolve) => setImmediate(resolve));
+    }
+    return this.inner.put(key, body, options);
+  }
 }
 
 /** Runs started in this process, to name each run's topic apart. */
 let scenarioRuns = 0;
 
-async function runScenario(backend: EngineBackend, scenario: Scenario): Promise<void> {
+/** How often a run reached parallel commit's hazards: offsets left a gap, uploads that came too late. */
+interface RunOutcome {
+  gaps: number;
+  lateUploads: number;
+}
+
+async function runScenario(
+  backend: EngineBackend,
+  scenario: Scenario,
+  parallelCommit: boolean,
+): Promise<RunOutcome> {
   const choose = seededChooser(scenario.seed);
   const plan = {
     failBefore: scenario.failBefore,
@@ -137,7 +240,15 @@ async function runScenario(backend: EngineBackend, scenario: Scenario): Promise<
     crashAfter: scenario.crashAfter,
   };
   const metadata = new FaultyMetadataStore(backend.metadata, plan, choose);
-  const objects = new FaultyObjectStore(backend.objects, plan, choose);
+  const objects = new FaultyObjectStore(
+    parallelCommit ? new HoldingObjectStore(backend.objects, scenario.holdUpload, choose) : backend.objects,
+    plan,
+    choose,
+  );
+  // Parallel commit decides gaps by age: its engines share a simulated clock, whose sleeps (a
+  // reader waiting on an upload, a writer's backoff) move it on.
+  const clock = parallelCommit ? new SimulatedClock({ seed: scenario.seed }) : undefined;
+  const engineOptions = clock ? { clock, parallelCommit } : {};
   // Runs may share one table (the DynamoDB binding), and generated seeds repeat (fast-check
   // favours boundary values): the run's number keeps each run's topic its own.
   const topic = `scenario-${scenario.seed}-${++scenarioRuns}`;
@@ -147,19 +258,27 @@ async function runScenario(backend: EngineBackend, scenario: Scenario): Promise<
   });
 
   const sent: Sent[] = [];
-  const observed: { partition: number; records: ConsumedRecord[] }[] = [];
+  const observed: ObservedFetch[] = [];
   let writing = true;
   // Each client gets a fresh Engine (empty caches) whenever its process "dies", as a Lambda would.
   const writers = scenario.clients.map((client, clientIndex) =>
-    runClient(() => new Engine({ objects, metadata }), topic, scenario.partitions, client, clientIndex, sent),
+    runClient(
+      () => new Engine({ objects, metadata, ...engineOptions }),
+      topic,
+      scenario.partitions,
+      client,
+      clientIndex,
+      sent,
+    ),
   );
   const reader = (async () => {
-    const engine = new Engine({ objects: backend.objects, metadata: backend.metadata });
+    const engine = new Engine({ objects: backend.objects, metadata: backend.metadata, ...engineOptions });
     const next = new Array<number>(scenario.partitions).fill(0);
     while (writing) {
       for (let partition = 0; partition < scenario.partitions; partition++) {
-        const result = await engine.fetch({ topic, partition, offset: next[partition]!, maxRecords: 7 });
-        observed.push({ partition, records: result.records });
+        const from = next[partition]!;
+        const result = await engine.fetch({ topic, partition, offset: from, maxRecords: 7 });
+        observed.push({ partition, from, next: result.nextOffset, records: result.records });
         next[partition] = result.nextOffset;
       }
       await new Promise((resolve) => setImmediate(resolve));
@@ -172,10 +291,20 @@ async function runScenario(backend: EngineBackend, scenario: Scenario): Promise<
     await reader;
   }
 
-  const log = await readWholeLog(backend, topic, scenario.partitions);
-  checkDenseOffsets(log);
+  // Every upload still missing is now past waiting for: the final read settles each as a gap.
+  await clock?.advance(PENDING_UPLOAD_MS);
+  const log = await readWholeLog(
+    new Engine({ objects: backend.objects, metadata: backend.metadata, ...engineOptions }),
+    topic,
+    scenario.partitions,
+  );
+  if (!parallelCommit) checkDenseOffsets(log);
   checkAcknowledgedRecords(log, sent, scenario.partitions);
   checkObservedFetches(log, observed);
+  return {
+    gaps: log.reduce((sum, partition) => sum + partition.highWatermark - partition.byOffset.size, 0),
+    lateUploads: sent.filter((entry) => entry.lateUpload).length,
+  };
 }
 
 async function runClient(
@@ -213,7 +342,7 @@ async function runClient(
       request.idempotencyKey = `key-${clientIndex}-${commandIndex}`;
     }
     const retriable = Boolean(request.producer || request.idempotencyKey);
-    const entry: Sent = { tags, request, results: [], unknown: false, retried: false };
+    const entry: Sent = { tags, request, results: [], unknown: false, retried: false, lateUpload: false };
     sent.push(entry);
     const sendOnce = async () => {
       for (let attempt = 1; ; attempt++) {
@@ -221,6 +350,7 @@ async function runClient(
           entry.results.push(await engine.append(request));
           return;
         } catch (error) {
+          if (error instanceof UploadTooLateError) entry.lateUpload = true;
           if (error instanceof SimulatedCrashError) engine = newEngine();
           else if (!(isSluiceError(error) && error.retryable) && !isInProgress(error)) throw error;
           // Faults are rare enough that a correct engine never needs this many; a broken one loops.
@@ -253,34 +383,32 @@ async function retryUnavailable<T>(action: () => Promise<T>): Promise<T> {
   }
 }
 
-async function readWholeLog(
-  backend: EngineBackend,
-  topic: string,
-  partitions: number,
-): Promise<ConsumedRecord[][]> {
-  const engine = new Engine({ objects: backend.objects, metadata: backend.metadata });
-  const log: ConsumedRecord[][] = [];
+async function readWholeLog(engine: Engine, topic: string, partitions: number): Promise<PartitionLog[]> {
+  const log: PartitionLog[] = [];
   for (let partition = 0; partition < partitions; partition++) {
-    const records: ConsumedRecord[] = [];
+    const byOffset = new Map<number, ConsumedRecord>();
     const { highWatermark } = await engine.partitionOffsets(topic, partition);
     let offset = 0;
     while (offset < highWatermark) {
       const result = await engine.fetch({ topic, partition, offset, maxRecords: 5 });
-      records.push(...result.records);
+      for (const record of result.records) {
+        expect(byOffset.has(record.offset)).toBe(false);
+        expect(record.offset).toBeGreaterThanOrEqual(offset);
+        byOffset.set(record.offset, record);
+      }
       expect(result.nextOffset).toBeGreaterThan(offset);
       offset = result.nextOffset;
     }
-    log.push(records);
+    log.push({ byOffset, highWatermark });
   }
   return log;
 }
 
 /** Invariant 2: a partition's offsets are 0, 1, 2, … with no gap and no repeat. */
-function checkDenseOffsets(log: ConsumedRecord[][]): void {
-  for (const records of log) {
-    records.forEach((record, index) => {
-      expect(record.offset).toBe(index);
-    });
+function checkDenseOffsets(log: PartitionLog[]): void {
+  for (const { byOffset, highWatermark } of log) {
+    expect(byOffset.size).toBe(highWatermark);
+    for (let offset = 0; offset < highWatermark; offset++) expect(byOffset.has(offset)).toBe(true);
   }
 }
 
@@ -289,10 +417,10 @@ function checkDenseOffsets(log: ConsumedRecord[][]): void {
  * exactly once, however often it was retried or sent; a request whose outcome stayed unknown
  * appears at most once.
  */
-function checkAcknowledgedRecords(log: ConsumedRecord[][], sent: Sent[], partitions: number): void {
+function checkAcknowledgedRecords(log: PartitionLog[], sent: Sent[], partitions: number): void {
   const occurrences = new Map<string, number>();
-  for (const records of log) {
-    for (const record of records) {
+  for (const { byOffset } of log) {
+    for (const record of byOffset.values()) {
       const tag = fromText.decode(record.value!);
       occurrences.set(tag, (occurrences.get(tag) ?? 0) + 1);
       expect(record.headers[0] && fromText.decode(record.headers[0].value!)).toBe(tag);
@@ -310,7 +438,7 @@ function checkAcknowledgedRecords(log: ConsumedRecord[][], sent: Sent[], partiti
       const acked = first.records[index]!;
       const spec = entry.request.records[index]!;
       expect(occurrences.get(tag)).toBe(1);
-      expect(fromText.decode(log[acked.partition]![acked.offset]!.value!)).toBe(tag);
+      expect(fromText.decode(log[acked.partition]!.byOffset.get(acked.offset)!.value!)).toBe(tag);
       if (spec.partition === undefined && spec.key !== null) {
         expect(acked.partition).toBe(partitionForKey(spec.key, partitions));
       }
@@ -318,16 +446,22 @@ function checkAcknowledgedRecords(log: ConsumedRecord[][], sent: Sent[], partiti
   }
 }
 
-/** Invariant 3: whatever a reader saw mid-run was committed, stays where it was, in offset order. */
-function checkObservedFetches(
-  log: ConsumedRecord[][],
-  observed: { partition: number; records: ConsumedRecord[] }[],
-): void {
-  for (const { partition, records } of observed) {
+/**
+ * Invariant 3: whatever a reader saw mid-run was committed, stays where it was, in offset order;
+ * and an offset it passed over without a record holds none in the end (a gap stays a gap).
+ */
+function checkObservedFetches(log: PartitionLog[], observed: ObservedFetch[]): void {
+  for (const { partition, from, next, records } of observed) {
+    expect(next).toBeGreaterThanOrEqual(from);
+    const returned = new Set<number>();
     records.forEach((record, index) => {
-      if (index > 0) expect(record.offset).toBe(records[index - 1]!.offset + 1);
-      const committed = log[partition]![record.offset];
+      if (index > 0) expect(record.offset).toBeGreaterThan(records[index - 1]!.offset);
+      const committed = log[partition]!.byOffset.get(record.offset);
       expect(committed && fromText.decode(committed.value!)).toBe(fromText.decode(record.value!));
+      returned.add(record.offset);
     });
+    for (let offset = from; offset < next; offset++) {
+      if (!returned.has(offset)) expect(log[partition]!.byOffset.has(offset)).toBe(false);
+    }
   }
 }

@@ -59,6 +59,14 @@ export interface EngineOptions {
    * with a long latency tail (S3); default off.
    */
   uploadHedgeAfterMs?: number;
+  /**
+   * Upload and commit at once the appends that carry neither producer sequences nor an
+   * idempotency key, and acknowledge when both succeeded: the slower of the two rather than their
+   * sum. For object stores about as fast as the metadata store (S3 Express One Zone). A writer
+   * that fails between the two leaves a gap of offsets (ARCHITECTURE.md, "Parallel commit").
+   * Default off.
+   */
+  parallelCommit?: boolean;
   /** Where produce and fetch are measured (docs/operations.md). Default: nowhere. */
   metrics?: Metrics;
 }
@@ -105,7 +113,7 @@ export class Engine {
       options.metadata,
       new LruCache<string, IndexEntry>(options.indexCacheEntries ?? 100_000),
     );
-    this.reader = new Reader(options.objects, this.index, batches);
+    this.reader = new Reader(options.objects, this.index, batches, this.clock, this.pollIntervalMs);
     const heads = new LruCache<string, number>(1_000_000);
     const onCommit = (topicId: string, partition: number, highWatermark: number) =>
       this.notifier.notify(topicId, partition, highWatermark);
@@ -119,6 +127,7 @@ export class Engine {
       batches,
       onCommit,
       ...(options.uploadHedgeAfterMs === undefined ? {} : { uploadHedgeAfterMs: options.uploadHedgeAfterMs }),
+      ...(options.parallelCommit ? { parallelCommit: true } : {}),
     });
     this.transactional = new TransactionalAppender({
       objects: options.objects,
@@ -279,13 +288,14 @@ export class Engine {
    */
   async offsetForTimestamp(topicName: string, partition: number, timestamp: number): Promise<number | null> {
     const topic = await this.topicWithPartition(topicName, partition);
-    return this.readFresh(topic, partition, (offsets) =>
+    return this.readFresh(topic, partition, (offsets, retried) =>
       offsetForTimestamp(
         { metadata: this.metadata, index: this.index, reader: this.reader },
         topic,
         partition,
         timestamp,
         offsets,
+        retried,
       ),
     );
   }
@@ -305,12 +315,15 @@ export class Engine {
    */
   async timestampAt(topicName: string, partition: number, offset: number): Promise<number | null> {
     const topic = await this.topicWithPartition(topicName, partition);
-    const { logStartOffset, highWatermark } = await this.offsetsOf(topic, partition);
-    if (offset < logStartOffset || offset >= highWatermark) return null;
-    const entry = await this.index.entryHolding(topic.topicId, partition, offset);
-    if (!entry) return null;
-    const [records] = await this.reader.readEntries(topic, partition, [entry]);
-    return records?.find((record) => record.offset >= offset)?.timestamp ?? null;
+    return this.readFresh(topic, partition, async ({ logStartOffset, highWatermark }, retried) => {
+      if (offset < logStartOffset || offset >= highWatermark) return null;
+      const entry = await this.index.entryHolding(topic.topicId, partition, offset);
+      if (!entry) return null;
+      const records = await this.reader.readEntry(topic, partition, entry, retried);
+      // Still on its way (parallel commit): its entry knows when its records begin.
+      if (records === undefined) return entry.firstTimestamp;
+      return records.find((record) => record.offset >= offset)?.timestamp ?? null;
+    });
   }
 
   /**

@@ -1,5 +1,6 @@
 export { type Clock, systemClock, type Timer } from "@sluice/core";
 export * from "./append/append-types.js";
+export { UploadTooLateError } from "./append/appender.js";
 export { COMMIT_WINDOW_MS, CommitWindowClosedError } from "./append/commit-window.js";
 export type { AppendBatchesRequest, AppendBatchesResult, AppendedBatch } from "./append/raw-batches.js";
 export {
@@ -28,6 +29,13 @@ export {
   type SegmentPiece,
   type StoredIndexEntry,
 } from "./fetch/index-entry.js";
+export {
+  gapBatch,
+  type MissingObjectState,
+  mayBePending,
+  PENDING_UPLOAD_MS,
+  settleMissingObject,
+} from "./fetch/missing-objects.js";
 export type {
   ConsumedRecord,
   FetchBatchesResult,

@@ -2,7 +2,7 @@ import { keys, type StoredIndexEntry, type Topic } from "@sluice/engine";
 import type { HeldLease, JobContext } from "./job-context.js";
 import { compactKeys } from "./key-compaction.js";
 import { type PartitionLog, readPartitionLog } from "./partition-log.js";
-import { readEntryBytes } from "./read-entries.js";
+import { ObjectPendingError, readEntryBytes } from "./read-entries.js";
 import { measurePartition } from "./retention.js";
 import { deleteShadowed, replaceRun } from "./rewrite.js";
 import { segmentFromBatches } from "./segment.js";
@@ -62,10 +62,16 @@ async function mergeSegments(
       return;
     }
     await lease.keepAlive();
-    const content = segmentFromBatches(
-      await readEntryBytes(context.objects, run),
-      context.settings.segmentPieceBytes,
-    );
+    let chunks: Uint8Array[];
+    try {
+      chunks = await readEntryBytes(context, run);
+    } catch (error) {
+      // An upload still on its way (parallel commit): this run and the ones after it wait.
+      if (!(error instanceof ObjectPendingError)) throw error;
+      outcome.interrupted = true;
+      return;
+    }
+    const content = segmentFromBatches(chunks, context.settings.segmentPieceBytes);
     if (!(await replaceRun(context, lease, topic, log, run, content))) {
       outcome.interrupted = true;
       break;

@@ -55,7 +55,7 @@ export async function compactKeys(
   let mapEnd = dirtyFrom;
   mapping: for (let start = dirtyFrom; start < dirtyEnd; start += MAP_READ_ENTRIES) {
     const chunk = tiling.slice(start, Math.min(dirtyEnd, start + MAP_READ_ENTRIES));
-    const bytes = await readEntryBytes(context.objects, chunk);
+    const bytes = await readEntryBytes(context, chunk);
     for (let index = 0; index < chunk.length; index++) {
       const entry = chunk[index]!;
       const batches = await decodeRecordBatches(bytes[index]!, { baseOffsetOverride: entry.baseOffset });
@@ -156,7 +156,7 @@ async function rewriteRun(
   now: number,
   deleteRetentionMs: number,
 ): Promise<Rewritten | undefined> {
-  const bytes = await readEntryBytes(context.objects, run);
+  const bytes = await readEntryBytes(context, run);
   const sources: { batch: DecodedBatch; raw: Uint8Array; survivors: DecodedRecord[] }[] = [];
   let removed = 0;
   let tombstones = 0;

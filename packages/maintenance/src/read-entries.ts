@@ -1,12 +1,31 @@
-import { DataCorruptionError } from "@sluice/core";
-import type { StoredIndexEntry } from "@sluice/engine";
+import {
+  type Clock,
+  DataCorruptionError,
+  InvalidArgumentError,
+  NotFoundError,
+  UnavailableError,
+} from "@sluice/core";
+import { gapBatch, mayBePending, type StoredIndexEntry, settleMissingObject } from "@sluice/engine";
 import type { ObjectStore } from "@sluice/storage";
 
 const READS_IN_FLIGHT = 8;
 
-/** The stored bytes of each entry, in order (one ranged GET each, a few in parallel). */
+/**
+ * An entry committed beside its upload whose object has not arrived yet (ARCHITECTURE.md,
+ * "Parallel commit"): the job leaves the entries from there for a later run.
+ */
+export class ObjectPendingError extends UnavailableError {
+  override readonly name: string = "ObjectPendingError";
+}
+
+/**
+ * The stored bytes of each entry, in order (one ranged GET each, a few in parallel). The entries
+ * come from this run's own read of the index, so an object missing under an entry committed
+ * beside its upload is settled at once: a gap reads as one empty batch spanning the entry's
+ * offsets; one still on its way is an ObjectPendingError.
+ */
 export async function readEntryBytes(
-  objects: ObjectStore,
+  context: { objects: ObjectStore; clock: Clock },
   entries: readonly StoredIndexEntry[],
 ): Promise<Uint8Array[]> {
   const results: Uint8Array[] = new Array(entries.length);
@@ -14,8 +33,20 @@ export async function readEntryBytes(
   const worker = async () => {
     while (next < entries.length) {
       const index = next++;
-      const entry = entries[index]!;
-      const object = await objects.get(entry.objectKey, {
+      results[index] = await readEntry(context, entries[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, entries.length) }, worker));
+  return results;
+}
+
+async function readEntry(
+  context: { objects: ObjectStore; clock: Clock },
+  entry: StoredIndexEntry,
+): Promise<Uint8Array> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const object = await context.objects.get(entry.objectKey, {
         range: { offset: entry.position, length: entry.length },
       });
       if (object.body.byteLength !== entry.length) {
@@ -24,9 +55,18 @@ export async function readEntryBytes(
           { details: { objectKey: entry.objectKey, baseOffset: entry.baseOffset } },
         );
       }
-      results[index] = object.body;
+      return object.body;
+    } catch (error) {
+      const absent = error instanceof NotFoundError || error instanceof InvalidArgumentError;
+      if (!absent || !mayBePending(entry) || attempt > 0) throw error;
+      const state = await settleMissingObject(context.objects, context.clock, entry.objectKey);
+      if (state === "gap") return gapBatch(entry);
+      if (state === "pending") {
+        throw new ObjectPendingError(
+          `object ${entry.objectKey} of the entry at offset ${entry.baseOffset} is still being uploaded`,
+          { details: { objectKey: entry.objectKey, baseOffset: entry.baseOffset } },
+        );
+      }
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, entries.length) }, worker));
-  return results;
+  }
 }

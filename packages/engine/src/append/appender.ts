@@ -8,8 +8,10 @@ import {
   InvalidArgumentError,
   partitionForKey,
   readBatchHeader,
+  UnavailableError,
 } from "@sluice/core";
 import type { MetadataStore, ObjectStore } from "@sluice/storage";
+import { PENDING_UPLOAD_MS } from "../fetch/missing-objects.js";
 import { newDataObjectKey } from "../keys.js";
 import type { LruCache } from "../lru-cache.js";
 import type { Topic, TopicRegistry } from "../topics/topic-registry.js";
@@ -59,6 +61,11 @@ export interface AppenderDependencies {
   onCommit: (topicId: string, partition: number, highWatermark: number) => void;
   /** Start a second upload under another key when the first has not answered by then (hedged-upload.ts). */
   uploadHedgeAfterMs?: number;
+  /**
+   * Upload and commit at once the appends that carry neither producer sequences nor an
+   * idempotency key (ARCHITECTURE.md, "Parallel commit").
+   */
+  parallelCommit?: boolean;
 }
 
 const TRANSACTION_OPERATIONS = 100;
@@ -242,6 +249,8 @@ export class Appender {
     writes: PartitionWrite[],
     options: ObjectWriteOptions,
   ): Promise<CommitOutcome> {
+    if (this.deps.parallelCommit && !options.producer && options.idempotencyKey === undefined)
+      return this.writeObjectInParallel(topic, body, writes, options);
     const objectKey = await this.upload(topic, body);
     for (const write of writes)
       this.deps.batches.set(
@@ -250,6 +259,66 @@ export class Appender {
       );
     const outcome = await this.commit(topic, objectKey, writes, options);
     if (outcome.kind === "idempotent-replay") return outcome;
+    this.notifyCommitted(topic, writes, outcome);
+    return outcome;
+  }
+
+  /**
+   * Parallel commit (ARCHITECTURE.md): the upload and the commit at once, under a key chosen
+   * first, answered when both succeeded. A commit that fails leaves the object, if it lands,
+   * named by nothing: garbage. An upload that fails after the commit leaves an entry whose object
+   * readers wait for, then give up as a gap; the append is not acknowledged either way.
+   */
+  private async writeObjectInParallel(
+    topic: Topic,
+    body: Uint8Array,
+    writes: PartitionWrite[],
+    options: ObjectWriteOptions,
+  ): Promise<CommitOutcome> {
+    const objectKey = newDataObjectKey(topic.topicId, this.deps.clock.now());
+    const [uploaded, committed] = await Promise.allSettled([
+      hedgedUpload(this.deps.clock, this.deps.uploadHedgeAfterMs, () => this.uploadUnder(objectKey, body)),
+      this.commit(topic, objectKey, writes, options, true),
+    ]);
+    if (committed.status === "rejected") throw committed.reason;
+    const outcome = committed.value;
+    if (outcome.kind === "idempotent-replay") throw new Error("unreachable: no idempotency key");
+    if (uploaded.status === "rejected")
+      throw uploadFailedAfterCommit(topic, writes, outcome, uploaded.reason);
+    // Kept for tail readers only now: bytes whose upload failed must never be served.
+    for (const write of writes)
+      this.deps.batches.set(
+        batchCacheKey(objectKey, write.position, write.length),
+        body.subarray(write.position, write.position + write.length),
+      );
+    this.notifyCommitted(topic, writes, outcome);
+    return outcome;
+  }
+
+  /**
+   * A create-only upload under a key the commit already names: refused because the key exists, it
+   * is this writer's own earlier attempt (a lost answer, or the hedge) when the object has bytes,
+   * and a reader's verdict that the offsets are a gap when it is empty.
+   */
+  private async uploadUnder(objectKey: string, body: Uint8Array): Promise<string> {
+    try {
+      await this.deps.objects.put(objectKey, body, { condition: { ifNoneMatch: "*" } });
+      return objectKey;
+    } catch (error) {
+      if (!(error instanceof ConflictError)) throw error;
+      if ((await this.deps.objects.head(objectKey)).size > 0) return objectKey;
+      throw new UploadTooLateError(
+        `the upload of object ${objectKey} arrived after readers had given its offsets up (it was chosen more than ${PENDING_UPLOAD_MS} ms ago): nothing was written; send the records again`,
+        { cause: error, details: { objectKey } },
+      );
+    }
+  }
+
+  private notifyCommitted(
+    topic: Topic,
+    writes: PartitionWrite[],
+    outcome: Extract<CommitOutcome, { kind: "committed" }>,
+  ): void {
     for (const write of writes) {
       if (outcome.duplicatePartitions.has(write.partition)) continue;
       this.deps.onCommit(
@@ -258,7 +327,6 @@ export class Appender {
         outcome.baseOffsets.get(write.partition)! + write.recordCount,
       );
     }
-    return outcome;
   }
 
   private async replayIfSeen(
@@ -329,6 +397,7 @@ export class Appender {
     objectKey: string,
     writes: PartitionWrite[],
     options: ObjectWriteOptions,
+    parallelCommit = false,
   ): Promise<CommitOutcome> {
     const { idempotencyRecord, chunk } = options;
     const producer = options.producer && {
@@ -353,6 +422,7 @@ export class Appender {
     if (writes.length <= perGroup) {
       const group: CommitGroup = { topic, objectKey, producer, writes };
       if (idempotency) group.idempotency = idempotency;
+      if (parallelCommit) group.parallelCommit = true;
       return commitGroup(deps, group);
     }
 
@@ -369,6 +439,7 @@ export class Appender {
         objectKey,
         producer,
         writes: writes.slice(start, start + groupSize),
+        ...(parallelCommit ? { parallelCommit } : {}),
       });
       if (outcome.kind !== "committed")
         throw new Error("unreachable: a group without an idempotency key cannot replay");
@@ -548,6 +619,35 @@ function hashRequest(request: AppendRequest): string {
     }
   }
   return hash.digest("hex");
+}
+
+/** A parallel commit's upload that lost to a reader's gap: nothing was written, so sending again is safe. */
+export class UploadTooLateError extends UnavailableError {
+  override readonly name: string = "UploadTooLateError";
+}
+
+/**
+ * The answer when the offsets were committed and the upload failed: not acknowledged. Unless a
+ * reader's gap already won, whether the records appear depends on whether a PUT that failed
+ * landed anyway, as with any lost answer.
+ */
+function uploadFailedAfterCommit(
+  topic: Topic,
+  writes: PartitionWrite[],
+  outcome: Extract<CommitOutcome, { kind: "committed" }>,
+  cause: unknown,
+): Error {
+  if (cause instanceof UploadTooLateError) return cause;
+  const ranges = writes
+    .map((write) => {
+      const base = outcome.baseOffsets.get(write.partition)!;
+      return `partition ${write.partition} offsets ${base} to ${base + write.recordCount - 1}`;
+    })
+    .join(", ");
+  return new UnavailableError(
+    `the records of topic ${topic.name} were committed (${ranges}) but their upload failed: they are not acknowledged, and appear there only if the upload landed after all`,
+    { cause },
+  );
 }
 
 export function batchCacheKey(objectKey: string, position: number, length: number): string {

@@ -11,7 +11,7 @@ import {
   idempotencyKeyFree,
   idempotencyRecordFromItem,
 } from "./idempotency.js";
-import { partitionCommitOperations } from "./partition-commit.js";
+import { type IndexedBatch, partitionCommitOperations } from "./partition-commit.js";
 import {
   classifySequenceFailure,
   nextProducerStateItem,
@@ -38,6 +38,8 @@ export interface CommitGroup {
   writes: PartitionWrite[];
   producer?: { producerId: number; producerEpoch: number };
   idempotency?: IdempotencyClaim;
+  /** The object's upload runs beside this commit (ARCHITECTURE.md, "Parallel commit"). */
+  parallelCommit?: boolean;
 }
 
 export type CommitOutcome =
@@ -166,14 +168,16 @@ function buildTransaction(
     // Field by field, not `{ ...write, objectKey }`: spreading an object and adding properties
     // makes V8 keep the result through a young collection (docs/benchmarks.md, "Object spreads
     // on the produce path").
-    const { head, index } = partitionCommitOperations(topic.topicId, partition, base, {
+    const batch: IndexedBatch = {
       objectKey: group.objectKey,
       position: write.position,
       length: write.length,
       recordCount: write.recordCount,
       firstTimestamp: write.firstTimestamp,
       maxTimestamp: write.maxTimestamp,
-    });
+    };
+    if (group.parallelCommit) batch.parallelCommit = true;
+    const { head, index } = partitionCommitOperations(topic.topicId, partition, base, batch);
     add(head, { role: "head", partition });
     add(index, { role: "index", partition });
     if (producer && write.sequence !== undefined) {

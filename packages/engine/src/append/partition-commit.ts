@@ -1,4 +1,4 @@
-import { cond, type TransactOperation } from "@sluice/storage";
+import { cond, type Item, type TransactOperation } from "@sluice/storage";
 import { headKey, indexKey } from "../keys.js";
 
 /** Where one partition's batch lies in an uploaded object, and what the index entry says of it. */
@@ -9,6 +9,8 @@ export interface IndexedBatch {
   recordCount: number;
   firstTimestamp: number;
   maxTimestamp: number;
+  /** Committed while the object's upload may still be on its way (ARCHITECTURE.md, "Parallel commit"). */
+  parallelCommit?: boolean;
 }
 
 /**
@@ -26,6 +28,17 @@ export function partitionCommitOperations(
 ): { head: TransactOperation; index: TransactOperation } {
   // The entry's key written out, not spread: see commit.ts (V8 and spreads with added properties).
   const entryKey = indexKey(topicId, partition, base);
+  const item: Item = {
+    pk: entryKey.pk,
+    sk: entryKey.sk,
+    objectKey: batch.objectKey,
+    position: batch.position,
+    length: batch.length,
+    recordCount: batch.recordCount,
+    firstTimestamp: batch.firstTimestamp,
+    maxTimestamp: batch.maxTimestamp,
+  };
+  if (batch.parallelCommit) item.parallelCommit = true;
   return {
     head: {
       kind: "update",
@@ -36,19 +49,6 @@ export function partitionCommitOperations(
           ? cond.or(cond.notExists("nextOffset"), cond.eq("nextOffset", 0))
           : cond.eq("nextOffset", base),
     },
-    index: {
-      kind: "put",
-      item: {
-        pk: entryKey.pk,
-        sk: entryKey.sk,
-        objectKey: batch.objectKey,
-        position: batch.position,
-        length: batch.length,
-        recordCount: batch.recordCount,
-        firstTimestamp: batch.firstTimestamp,
-        maxTimestamp: batch.maxTimestamp,
-      },
-      condition: cond.notExists("pk"),
-    },
+    index: { kind: "put", item, condition: cond.notExists("pk") },
   };
 }

@@ -22,6 +22,12 @@ export interface IndexEntry {
   /** The smallest timestamp in the entry (for a piece of a segment: its segment's). */
   firstTimestamp: number;
   maxTimestamp: number;
+  /**
+   * Committed beside its upload (ARCHITECTURE.md, "Parallel commit"): its object may not exist
+   * yet, or ever. Only such an entry is read past as a gap; any other entry names an object that
+   * existed before it was committed.
+   */
+  parallelCommit?: boolean;
 }
 
 /**
@@ -61,6 +67,7 @@ export function indexEntryFromItem(item: Item): StoredIndexEntry {
   };
   if (Array.isArray(item.pieces)) entry.pieces = decodePieces(item.pieces, entry);
   if (item.deleteHorizonMs !== undefined) entry.deleteHorizonMs = Number(item.deleteHorizonMs);
+  if (item.parallelCommit === true) entry.parallelCommit = true;
   return entry;
 }
 
@@ -78,6 +85,7 @@ export function indexEntryItem(topicId: string, partition: number, entry: Stored
   if (entry.offsetCount !== entry.recordCount) item.offsetCount = entry.offsetCount;
   if (entry.pieces && entry.pieces.length > 1) item.pieces = encodePieces(entry.pieces);
   if (entry.deleteHorizonMs !== undefined) item.deleteHorizonMs = entry.deleteHorizonMs;
+  if (entry.parallelCommit) item.parallelCommit = true;
   return item;
 }
 
@@ -108,7 +116,18 @@ export function readableEntries(entry: StoredIndexEntry): IndexEntry[] {
 function plainEntry(entry: StoredIndexEntry): IndexEntry {
   const { baseOffset, recordCount, offsetCount, objectKey, position, length, firstTimestamp, maxTimestamp } =
     entry;
-  return { baseOffset, recordCount, offsetCount, objectKey, position, length, firstTimestamp, maxTimestamp };
+  const plain: IndexEntry = {
+    baseOffset,
+    recordCount,
+    offsetCount,
+    objectKey,
+    position,
+    length,
+    firstTimestamp,
+    maxTimestamp,
+  };
+  if (entry.parallelCommit) plain.parallelCommit = true;
+  return plain;
 }
 
 function encodePieces(pieces: SegmentPiece[]): number[] {

@@ -1,4 +1,5 @@
 import {
+  type Clock,
   DataCorruptionError,
   type DecodedRecord,
   type DecodeRecordBatchesOptions,
@@ -16,6 +17,7 @@ import type { LruCache } from "../lru-cache.js";
 import type { Topic } from "../topics/topic-registry.js";
 import type { IndexReader } from "./index-entries.js";
 import { entryEnd, type IndexEntry } from "./index-entry.js";
+import { gapBatch, mayBePending, settleMissingObject } from "./missing-objects.js";
 
 export interface FetchRequest {
   topic: string;
@@ -87,12 +89,25 @@ export class StaleIndexError extends DataCorruptionError {
 /** Which records of each entry a read builds (decodeRecordBatches' options of the same names). */
 type DecodeRange = Required<Pick<DecodeRecordBatchesOptions, "fromOffset" | "maxRecords">>;
 
+/**
+ * The bytes of the entries a read could take, in order: all of them, or those before the first
+ * whose object is still on its way (parallel commit). An entry whose offsets are a gap comes back
+ * as an entry of no records whose bytes are one empty batch spanning them.
+ */
+export interface ReadEntries {
+  entries: IndexEntry[];
+  bytes: Uint8Array[];
+}
+
 /** The read path (ARCHITECTURE.md, "Fetch"): index → byte ranges → verified, offset-patched records. */
 export class Reader {
   constructor(
     private readonly objects: ObjectStore,
     private readonly index: IndexReader,
     private readonly batches: LruCache<string, Uint8Array>,
+    private readonly clock: Clock,
+    /** How long a read that can take nothing, its first entry's upload on its way, waits before it answers. */
+    private readonly pendingWaitMs: number,
   ) {}
 
   /**
@@ -108,14 +123,16 @@ export class Reader {
     const maxRecords = positiveInteger(request.maxRecords ?? FETCH_MAX_RECORDS_DEFAULT, "max_records");
     const { offset, partition } = request;
     const empty = { topic: topic.name, partition, records: [], nextOffset: offset, ...offsets };
-    const entries = await this.entriesToRead(topic, request, offsets, retried);
-    if (entries.length === 0) return empty;
+    const wanted = await this.entriesToRead(topic, request, offsets, retried);
+    if (wanted.length === 0) return empty;
+    const { entries, bytes } = await this.readBytes(topic, partition, wanted, retried);
+    if (entries.length === 0) return this.afterPending(empty);
     // Only what the read returns is built (and one more, which tells a cut read from one that
     // ends with its entries): a read of a few records from a large batch costs little.
-    const decoded = await this.readEntries(topic, partition, entries, {
-      fromOffset: offset,
-      maxRecords: maxRecords + 1,
-    });
+    const range = { fromOffset: offset, maxRecords: maxRecords + 1 };
+    const decoded = await Promise.all(
+      entries.map((entry, index) => decodeEntry(topic, partition, entry, bytes[index]!, range)),
+    );
     const records: ConsumedRecord[] = [];
     let cut = false;
     for (const batch of decoded) {
@@ -147,10 +164,11 @@ export class Reader {
     retried = false,
   ): Promise<FetchBatchesResult> {
     const { offset, partition } = request;
-    const entries = await this.entriesToRead(topic, request, offsets, retried);
+    const wanted = await this.entriesToRead(topic, request, offsets, retried);
     const result = { topic: topic.name, partition, nextOffset: offset, ...offsets };
-    if (entries.length === 0) return { ...result, batches: new Uint8Array(0) };
-    const stored = await this.readBytes(topic, partition, entries);
+    if (wanted.length === 0) return { ...result, batches: new Uint8Array(0) };
+    const { entries, bytes: stored } = await this.readBytes(topic, partition, wanted, retried);
+    if (entries.length === 0) return this.afterPending({ ...result, batches: new Uint8Array(0) });
     let total = 0;
     for (const bytes of stored) total += bytes.byteLength;
     // A copy, so patching offsets never touches the cached bytes other reads share.
@@ -167,6 +185,15 @@ export class Reader {
       position += stored[i]!.byteLength;
     }
     return { ...result, batches, nextOffset: entryEnd(entries[entries.length - 1]!) };
+  }
+
+  /**
+   * An empty answer because the next entry's upload is on its way: given after a poll interval,
+   * so a caller that reads again at once (the high watermark is past the offset) does not spin.
+   */
+  private async afterPending<T>(answer: T): Promise<T> {
+    await this.clock.sleep(this.pendingWaitMs);
+    return answer;
   }
 
   /** Validates the request and walks the index to the entries a read from `offset` covers. */
@@ -216,27 +243,37 @@ export class Reader {
   }
 
   /**
-   * Reads and decodes the given entries, in order, verifying every batch's CRC. With `range`, each
-   * entry's records before `fromOffset` and past its first `maxRecords` are checked, not built.
+   * Reads and decodes one entry, verifying every batch's CRC: its records, none for a gap, or
+   * undefined while its object is still on its way (parallel commit). `retried` as for `fetch`.
    */
-  async readEntries(
+  async readEntry(
     topic: Topic,
     partition: number,
-    entries: IndexEntry[],
-    range?: DecodeRange,
-  ): Promise<ConsumedRecord[][]> {
-    const stored = await this.readBytes(topic, partition, entries);
-    return Promise.all(
-      entries.map((entry, index) => decodeEntry(topic, partition, entry, stored[index]!, range)),
-    );
+    entry: IndexEntry,
+    retried: boolean,
+  ): Promise<ConsumedRecord[] | undefined> {
+    const { entries, bytes } = await this.readBytes(topic, partition, [entry], retried);
+    if (entries.length === 0) return undefined;
+    return decodeEntry(topic, partition, entries[0]!, bytes[0]!, undefined);
   }
 
   /**
    * The stored bytes of each entry, in order: from the cache, or read with ranged GETs — one per
    * run of adjacent ranges of one object (a segment's pieces), at most READ_CONCURRENCY at a time.
+   * An object missing on a first read is a stale index (the engine reads afresh); on a read after
+   * a fresh index it may be an upload still on its way, or a gap (ARCHITECTURE.md, "Parallel
+   * commit").
    */
-  private async readBytes(topic: Topic, partition: number, entries: IndexEntry[]): Promise<Uint8Array[]> {
+  private async readBytes(
+    topic: Topic,
+    partition: number,
+    wanted: IndexEntry[],
+    retried: boolean,
+  ): Promise<ReadEntries> {
+    const entries = wanted.slice();
     const results: Uint8Array[] = new Array(entries.length);
+    /** The first entry whose object is still on its way: the read ends before it. */
+    let pendingFrom = entries.length;
     const runs: number[][] = [];
     entries.forEach((entry, index) => {
       const cached = this.batches.get(batchCacheKey(entry.objectKey, entry.position, entry.length));
@@ -266,7 +303,19 @@ export class Reader {
         const first = entries[run[0]!]!;
         const last = entries[run[run.length - 1]!]!;
         const length = last.position + last.length - first.position;
-        const body = await this.readRange(topic, partition, first, length);
+        const body = await this.readRange(topic, partition, first, length, retried);
+        if (body === "pending") {
+          pendingFrom = Math.min(pendingFrom, run[0]!);
+          continue;
+        }
+        if (body === "gap") {
+          for (const index of run) {
+            const entry = entries[index]!;
+            results[index] = await gapBatch(entry);
+            entries[index] = { ...entry, recordCount: 0, position: 0, length: results[index].byteLength };
+          }
+          continue;
+        }
         for (const index of run) {
           const entry = entries[index]!;
           const bytes = body.subarray(
@@ -279,21 +328,35 @@ export class Reader {
       }
     };
     await Promise.all(Array.from({ length: Math.min(READ_CONCURRENCY, runs.length) }, worker));
-    return results;
+    entries.length = pendingFrom;
+    results.length = pendingFrom;
+    return { entries, bytes: results };
   }
 
-  /** `length` bytes of `entry`'s object from the entry's position: one ranged GET. */
+  /**
+   * `length` bytes of `entry`'s object from the entry's position: one ranged GET. A data object
+   * that is missing, or empty (a range starting past its end), after a fresh index read is settled
+   * (missing-objects.ts): still on its way, a gap, or arrived meanwhile and read again.
+   */
   private async readRange(
     topic: Topic,
     partition: number,
     entry: IndexEntry,
     length: number,
-  ): Promise<Uint8Array> {
+    retried: boolean,
+  ): Promise<Uint8Array | "pending" | "gap"> {
     let object: Awaited<ReturnType<ObjectStore["get"]>>;
     try {
       object = await this.objects.get(entry.objectKey, { range: { offset: entry.position, length } });
     } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
+      const absent =
+        error instanceof NotFoundError || (error instanceof InvalidArgumentError && mayBePending(entry));
+      if (!absent) throw error;
+      if (retried && mayBePending(entry)) {
+        const state = await settleMissingObject(this.objects, this.clock, entry.objectKey);
+        if (state !== "present") return state;
+        return this.readRange(topic, partition, entry, length, false);
+      }
       throw new StaleIndexError(
         `object ${entry.objectKey}, named by the index entry at offset ${entry.baseOffset} of partition ${partition} of topic ${topic.name}, does not exist`,
         { cause: error, details: { topic: topic.name, partition, baseOffset: entry.baseOffset } },

@@ -45,14 +45,18 @@ export async function offsetForTimestamp(
   partition: number,
   timestamp: number,
   offsets: PartitionOffsets,
+  retried: boolean,
 ): Promise<number | null> {
   const indexed = await timeIndexStart(deps.metadata, topic.topicId, partition, timestamp);
   const start = Math.max(indexed, offsets.logStartOffset);
   if (start >= offsets.highWatermark) return null;
   for await (const entry of deps.index.walk(topic.topicId, partition, start, offsets.highWatermark)) {
     if (entry.maxTimestamp < timestamp) continue;
-    const [records] = await deps.reader.readEntries(topic, partition, [entry]);
-    const found = records?.find((record) => record.timestamp >= timestamp && record.offset >= start);
+    const records = await deps.reader.readEntry(topic, partition, entry, retried);
+    // An entry whose upload is still on its way may hold the record: answer where it starts, so a
+    // reader seeking there misses nothing.
+    if (records === undefined) return Math.max(entry.baseOffset, start);
+    const found = records.find((record) => record.timestamp >= timestamp && record.offset >= start);
     if (found) return found.offset;
   }
   return null;
