@@ -43,8 +43,14 @@ export async function compactPartition(
     ]),
     interrupted: false,
   };
-  if (topic.settings.cleanupPolicy.compact) await compactKeys(context, lease, topic, log, outcome);
-  else await mergeSegments(context, lease, topic, log, outcome);
+  try {
+    if (topic.settings.cleanupPolicy.compact) await compactKeys(context, lease, topic, log, outcome);
+    else await mergeSegments(context, lease, topic, log, outcome);
+  } catch (error) {
+    // An upload still on its way (parallel commit): what is left waits for a later run.
+    if (!(error instanceof ObjectPendingError)) throw error;
+    outcome.interrupted = true;
+  }
   await measurePartition(context, lease, topic, partition, "compaction");
   return outcome;
 }
@@ -62,16 +68,10 @@ async function mergeSegments(
       return;
     }
     await lease.keepAlive();
-    let chunks: Uint8Array[];
-    try {
-      chunks = await readEntryBytes(context, run);
-    } catch (error) {
-      // An upload still on its way (parallel commit): this run and the ones after it wait.
-      if (!(error instanceof ObjectPendingError)) throw error;
-      outcome.interrupted = true;
-      return;
-    }
-    const content = segmentFromBatches(chunks, context.settings.segmentPieceBytes);
+    const content = segmentFromBatches(
+      await readEntryBytes(context, run),
+      context.settings.segmentPieceBytes,
+    );
     if (!(await replaceRun(context, lease, topic, log, run, content))) {
       outcome.interrupted = true;
       break;

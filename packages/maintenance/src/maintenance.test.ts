@@ -1,9 +1,10 @@
-import { NotFoundError } from "@sluice/core";
+import { NotFoundError, UnavailableError } from "@sluice/core";
 import {
   type ConsumedRecord,
   Engine,
   keys,
   OffsetOutOfRangeError,
+  PENDING_UPLOAD_MS,
   storedIndexEntries,
   type Topic,
 } from "@sluice/engine";
@@ -808,4 +809,58 @@ describe("runners and leases", () => {
     // And the old holder can write nothing under its lost lease.
     await expect(metadata.transactWrite([held!.guard()])).rejects.toThrow();
   });
+});
+
+describe("parallel commit", () => {
+  /** A writer with parallel commit whose next upload fails after its commit, when told to. */
+  function parallelWriter() {
+    const control = { failNextUpload: false };
+    const failing: typeof objects = Object.create(objects);
+    failing.put = async (key, body, options) => {
+      if (control.failNextUpload && body.byteLength > 0) {
+        control.failNextUpload = false;
+        throw new UnavailableError("upload failed (test)");
+      }
+      return objects.put(key, body, options);
+    };
+    return { control, writer: new Engine({ objects: failing, metadata, clock, parallelCommit: true }) };
+  }
+
+  for (const [policy, configs] of [
+    ["delete", {}],
+    ["compact", { "cleanup.policy": "compact" }],
+  ] as const) {
+    it(`${policy}: waits for an upload on its way, then copies its gap into a segment as an empty batch`, async () => {
+      await engine.createTopic({ name: "t", partitions: 1, configs });
+      const { control, writer } = parallelWriter();
+      const write = (value: string) =>
+        writer.append({
+          topic: "t",
+          records: [{ key: text.encode(value), value: text.encode(value), partition: 0 }],
+        });
+      for (let index = 0; index < 3; index++) await write(`before-${index}`);
+      control.failNextUpload = true;
+      await expect(write("lost")).rejects.toBeInstanceOf(UnavailableError);
+      for (let index = 0; index < 3; index++) await write(`after-${index}`);
+
+      const waiting = await runOnce();
+      expect(waiting.compaction.segments).toBe(0);
+      expect(await indexEntries("t")).toHaveLength(7);
+
+      await clock.advance(PENDING_UPLOAD_MS);
+      const merged = await runOnce();
+      expect(merged.compaction.segments).toBeGreaterThan(0);
+      const entries = await indexEntries("t");
+      expect(entries.every((entry) => keys.isSegmentObjectKey(entry.objectKey))).toBe(true);
+      expect(entries.reduce((sum, entry) => sum + entry.offsetCount, 0)).toBe(7);
+      expect((await readAll("t")).map((record) => [record.offset, decode(record.value)])).toEqual([
+        [0, "before-0"],
+        [1, "before-1"],
+        [2, "before-2"],
+        [4, "after-0"],
+        [5, "after-1"],
+        [6, "after-2"],
+      ]);
+    });
+  }
 });
