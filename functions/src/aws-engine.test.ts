@@ -25,4 +25,15 @@ describe("createEngineFromEnv", () => {
     expect(built.clusterId).toBe("prod");
     expect(built.engine).toBeInstanceOf(Engine);
   });
+
+  it("refuses a SLUICE_PARALLEL_COMMIT or SLUICE_UPLOAD_HEDGE_MS it cannot read, naming it", () => {
+    const env = { SLUICE_BUCKET: "b", SLUICE_TABLE: "t", SLUICE_CLUSTER_ID: "c", AWS_REGION: "eu-west-1" };
+    expect(() => createEngineFromEnv({ ...env, SLUICE_PARALLEL_COMMIT: "yes" })).toThrow(
+      /SLUICE_PARALLEL_COMMIT must be "true" or "false", got yes/,
+    );
+    expect(() => createEngineFromEnv({ ...env, SLUICE_UPLOAD_HEDGE_MS: "soon" })).toThrow(
+      /SLUICE_UPLOAD_HEDGE_MS must be a number of milliseconds, got soon/,
+    );
+    expect(createEngineFromEnv({ ...env, SLUICE_PARALLEL_COMMIT: "true" }).engine).toBeInstanceOf(Engine);
+  });
 });

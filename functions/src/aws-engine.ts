@@ -19,7 +19,8 @@ export interface AwsEngine {
 /**
  * The engine over S3 and DynamoDB, configured from the environment: SLUICE_BUCKET (partition
  * data), SLUICE_TABLE (offsets, indexes, producers) and SLUICE_CLUSTER_ID; optionally
- * SLUICE_UPLOAD_HEDGE_MS (hedged uploads: a second upload when the first is that late). The SDK
+ * SLUICE_UPLOAD_HEDGE_MS (hedged uploads: a second upload when the first is that late) and
+ * SLUICE_PARALLEL_COMMIT ("true": upload and commit at once, ARCHITECTURE.md "Parallel commit"). The SDK
  * clients take region, credentials and AWS_ENDPOINT_URL (emulators) from the environment as usual.
  * With a metrics sink, the engine and both stores are measured into it.
  */
@@ -45,12 +46,17 @@ export function createEngineFromEnv(
   if (hedge !== undefined && hedge !== "" && !/^\d{1,6}$/.test(hedge)) {
     throw new Error(`SLUICE_UPLOAD_HEDGE_MS must be a number of milliseconds, got ${hedge}`);
   }
+  const parallel = env.SLUICE_PARALLEL_COMMIT;
+  if (parallel !== undefined && parallel !== "" && parallel !== "true" && parallel !== "false") {
+    throw new Error(`SLUICE_PARALLEL_COMMIT must be "true" or "false", got ${parallel}`);
+  }
   return {
     engine: new Engine({
       objects,
       metadata,
       metrics,
       ...(hedge ? { uploadHedgeAfterMs: Number(hedge) } : {}),
+      ...(parallel === "true" ? { parallelCommit: true } : {}),
     }),
     metadata,
     clusterId: env.SLUICE_CLUSTER_ID!,

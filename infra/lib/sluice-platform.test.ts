@@ -293,6 +293,24 @@ describe("S3 Express One Zone data storage", () => {
     express.hasOutput("BucketName", { Value: { Ref: directoryId } });
   });
 
+  it("turns parallel commit on in the HTTP function there, and nowhere unless asked on S3 Standard", () => {
+    const parallelIn = (template: typeof express) =>
+      Object.values(resourcesOf(template, "AWS::Lambda::Function"))
+        .map((fn) => (fn.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment)
+        .map((environment) => environment?.Variables?.SLUICE_PARALLEL_COMMIT)
+        .filter((value) => value !== undefined);
+    expect(parallelIn(express)).toEqual(["true"]);
+    expect(parallelIn(synthStack({}).template)).toEqual([]);
+    expect(parallelIn(synthStack({ platform: { parallelCommit: true } }).template)).toEqual(["true"]);
+    const expressWithout = synthStack({
+      platform: {
+        dataStorage: { kind: "express-one-zone", availabilityZoneId: "use1-az4" },
+        parallelCommit: false,
+      },
+    }).template;
+    expect(parallelIn(expressWithout)).toEqual([]);
+  });
+
   it("grants s3express:CreateSession on that bucket only", () => {
     const statements = Object.values(resourcesOf(express, "AWS::IAM::Policy")).flatMap(
       (policy) =>

@@ -53,6 +53,14 @@ export type SluiceDataStorage =
 export interface SluicePlatformProps {
   /** Where partition data lives. @default { kind: "standard" } */
   readonly dataStorage?: SluiceDataStorage;
+  /**
+   * Upload and commit appends without producer sequences or an idempotency key at once, so a
+   * produce waits for the slower of the two rather than both (ARCHITECTURE.md, "Parallel
+   * commit"): worth it where the object store is about as fast as DynamoDB. A writer that fails
+   * between the two leaves a gap of offsets, and readers wait up to 30 s behind it.
+   * @default true with "express-one-zone" data storage, false with "standard"
+   */
+  readonly parallelCommit?: boolean;
   /** The cluster id the HTTP API answers to (`/v3/clusters/{cluster_id}`). @default "sluice" */
   readonly clusterId?: string;
   /**
@@ -269,6 +277,9 @@ export class SluicePlatform extends Construct {
         SLUICE_BUCKET: this.dataBucketName,
         SLUICE_TABLE: this.table.tableName,
         SLUICE_CLUSTER_ID: this.clusterId,
+        ...((props.parallelCommit ?? storage.kind === "express-one-zone")
+          ? { SLUICE_PARALLEL_COMMIT: "true" }
+          : {}),
         // Stack traces in the logs point into the TypeScript sources.
         ...(sourceMap ? { NODE_OPTIONS: "--enable-source-maps" } : {}),
       },
