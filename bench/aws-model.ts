@@ -44,6 +44,8 @@ interface Profile {
   objects: ObjectStoreLatency;
   /** The engine's hedged uploads (EngineOptions.uploadHedgeAfterMs); undefined: off. */
   hedgeAfterMs?: number;
+  /** Upload and commit at once (EngineOptions.parallelCommit). */
+  parallelCommit?: boolean;
 }
 
 const PROFILES: Profile[] = [
@@ -51,6 +53,13 @@ const PROFILES: Profile[] = [
   { name: "S3 Standard, hedged at 70 ms", objects: S3_STANDARD, hedgeAfterMs: 70 },
   { name: "S3 Express One Zone + DynamoDB", objects: S3_EXPRESS },
   { name: "S3 Express, hedged at 8 ms", objects: S3_EXPRESS, hedgeAfterMs: 8 },
+  { name: "S3 Express, parallel commit", objects: S3_EXPRESS, parallelCommit: true },
+  {
+    name: "S3 Standard, hedged, parallel commit",
+    objects: S3_STANDARD,
+    hedgeAfterMs: 70,
+    parallelCommit: true,
+  },
 ];
 
 /** Published prices, us-east-1 (docs/benchmarks.md says which come from where). */
@@ -91,7 +100,7 @@ export async function main(argv: string[]): Promise<void> {
     args: argv,
     options: {
       json: { type: "boolean", default: false },
-      singles: { type: "string", default: "300" },
+      singles: { type: "string", default: "1000" },
       batches: { type: "string", default: "40" },
       e2e: { type: "string", default: "200" },
       seed: { type: "string", default: "1" },
@@ -122,7 +131,9 @@ export async function main(argv: string[]): Promise<void> {
       `${f.name.padEnd(34)}${f.produce.p50.toFixed(1).padStart(12)}${f.produce.p99.toFixed(1).padStart(8)}${f.batch.p50.toFixed(1).padStart(17)}${f.batch.p99.toFixed(1).padStart(8)}${f.e2e.p50.toFixed(1).padStart(10)}${f.e2e.p99.toFixed(1).padStart(8)}${f.putsPerProduce.toFixed(2).padStart(14)}`,
     );
   }
-  const [standard, standardHedged, express, expressHedged] = figures as [
+  const [standard, standardHedged, express, expressHedged, expressParallel, standardParallel] = figures as [
+    ProfileFigures,
+    ProfileFigures,
     ProfileFigures,
     ProfileFigures,
     ProfileFigures,
@@ -132,8 +143,10 @@ export async function main(argv: string[]): Promise<void> {
   for (const [f, target] of [
     [standard, 150],
     [standardHedged, 150],
+    [standardParallel, 150],
     [express, 30],
     [expressHedged, 30],
+    [expressParallel, 30],
   ] as const) {
     out(
       `  produce p99 ≤ ${target} ms, ${f.name}: ${f.produce.p99.toFixed(1)} ms, ${(target / f.produce.p99).toFixed(2)}× ${f.produce.p99 <= target ? "met" : "MISSED"}`,
@@ -194,6 +207,11 @@ export async function main(argv: string[]): Promise<void> {
         standard_hedged_puts_per_produce: round(standardHedged.putsPerProduce),
         express_hedged_produce_p99_ms: round(expressHedged.produce.p99),
         express_hedged_puts_per_produce: round(expressHedged.putsPerProduce),
+        express_parallel_produce_p50_ms: round(expressParallel.produce.p50),
+        express_parallel_produce_p99_ms: round(expressParallel.produce.p99),
+        express_parallel_batch_p99_ms: round(expressParallel.batch.p99),
+        express_parallel_e2e_p99_ms: round(expressParallel.e2e.p99),
+        standard_hedged_parallel_produce_p99_ms: round(standardParallel.produce.p99),
         cost_per_gb_1mib_standard_usd: Number(at1MiB.standard.toFixed(5)),
         cost_per_gb_1mib_express_usd: Number(at1MiB.express.toFixed(5)),
       }),
@@ -217,6 +235,7 @@ async function measureProfile(
     objects,
     metadata,
     ...(profile.hedgeAfterMs === undefined ? {} : { uploadHedgeAfterMs: profile.hedgeAfterMs }),
+    ...(profile.parallelCommit ? { parallelCommit: true } : {}),
   });
   const app = createApp({ engine: writer, metadata, clusterId: "model", logger: { error: () => undefined } });
   const readerApp = createApp({

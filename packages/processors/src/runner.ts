@@ -718,8 +718,10 @@ export class PartitionRunner {
         });
       }
     }
+    // A read that passed offsets without records (a gap) moved on too: read on from there.
+    const moved = result.records.length > 0 || result.nextOffset > this.fetchCursor;
     this.fetchCursor = result.nextOffset;
-    if (result.records.length > 0 && this.fetchCursor < this.highWatermark) this.fetchWanted = true;
+    if (moved && this.fetchCursor < this.highWatermark) this.fetchWanted = true;
   }
 
   private skipTo(offset: number): void {

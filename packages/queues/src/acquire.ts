@@ -205,7 +205,7 @@ export async function acquireFromPartition(
       }
     }
     // One read of the fresh records for every want, cut into consecutive ranges, one batch each.
-    const freshRecords =
+    const { records: freshRecords, gap } =
       freshTotal > 0
         ? await readFresh(
             engine,
@@ -214,9 +214,21 @@ export async function acquireFromPartition(
             freshTotal,
             plans.reduce((sum, plan) => sum + Math.max(1, plan.want.maxBytes - plan.bytes), 0),
           )
-        : [];
+        : { records: [], gap: 0 };
     let next = 0;
     let endOffset = state.endOffset;
+    // Offsets without a record at the end (key compaction's, or a failed parallel commit's) join
+    // the window archived, as Kafka's share-partitions keep gaps: never delivered, passed over.
+    const gapBatch =
+      gap > 0
+        ? newBatch(request.partition, endOffset, gap, state.epoch, {
+            state: "X",
+            deliveries: 0,
+            member: "",
+            deadlineMs: 0,
+          })
+        : undefined;
+    endOffset += gap;
     plans.forEach((plan, planIndex) => {
       const from = next;
       while (next < freshRecords.length && next - from < freshWanted[planIndex]!) {
@@ -242,7 +254,10 @@ export async function acquireFromPartition(
     const holders = [
       ...new Set(plans.filter((plan) => plan.records.length > 0).map((plan) => plan.want.memberId)),
     ];
-    const freshBatches = plans.flatMap((plan) => (plan.fresh ? [plan.fresh] : []));
+    const freshBatches = [
+      ...(gapBatch ? [gapBatch] : []),
+      ...plans.flatMap((plan) => (plan.fresh ? [plan.fresh] : [])),
+    ];
     // Tidying costs up to two operations per batch it drops (a merge also rewrites its target).
     const busy =
       1 + holders.length + freshBatches.length + window.batches.filter((batch) => batch.changed).length;
@@ -446,14 +461,17 @@ async function readRedelivered(
   return { byOffset, bytes };
 }
 
-/** Reads up to `count` fresh records from `from`, about `maxBytes` of them, contiguous from `from`. */
+/**
+ * Reads the next `count` offsets from `from`, about `maxBytes` of records: the `gap` offsets at
+ * the front that hold no record, then the records contiguous from there, within those offsets.
+ */
 async function readFresh(
   engine: Engine,
   partition: SharePartition,
   from: number,
   count: number,
   maxBytes: number,
-): Promise<ConsumedRecord[]> {
+): Promise<{ records: ConsumedRecord[]; gap: number }> {
   const result = await engine.fetch({
     topic: partition.topic,
     partition: partition.partition,
@@ -461,11 +479,13 @@ async function readFresh(
     maxRecords: count,
     maxBytes,
   });
-  const fresh: ConsumedRecord[] = [];
+  const first = result.records[0];
+  const gapEnd = Math.min(first ? first.offset : result.nextOffset, from + count);
+  const records: ConsumedRecord[] = [];
   for (const record of result.records) {
-    // Contiguous from the end offset: a fresh batch covers every record between.
-    if (record.offset !== from + fresh.length) break;
-    fresh.push(record);
+    // Contiguous from the gap's end: a fresh batch covers every record between.
+    if (record.offset !== gapEnd + records.length || gapEnd + records.length >= from + count) break;
+    records.push(record);
   }
-  return fresh;
+  return { records, gap: gapEnd - from };
 }

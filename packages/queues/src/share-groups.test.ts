@@ -1,5 +1,5 @@
 import { ConflictError, FencedError, InvalidArgumentError } from "@sluice/core";
-import { Engine } from "@sluice/engine";
+import { Engine, PENDING_UPLOAD_MS } from "@sluice/engine";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { SimulatedClock } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -12,13 +12,15 @@ import { ShareGroups } from "./share-groups.js";
 let clock: SimulatedClock;
 let engine: Engine;
 let metadata: MemoryMetadataStore;
+let objects: MemoryObjectStore;
 let queues: ShareGroups;
 const LOCK = 10_000;
 
 beforeEach(async () => {
   clock = new SimulatedClock({ seed: 3, sleeps: "wait" });
   metadata = new MemoryMetadataStore();
-  engine = new Engine({ objects: new MemoryObjectStore(), metadata, clock });
+  objects = new MemoryObjectStore();
+  engine = new Engine({ objects, metadata, clock });
   queues = new ShareGroups({ engine, metadata, clock, sessionTimeoutMs: 60_000 });
   await engine.createTopic({ name: "jobs", partitions: 1 });
   await engine.createTopic({ name: "jobs-dlq", partitions: 1 });
@@ -403,5 +405,34 @@ describe("share groups", () => {
     const second = queues.acquire("q", "b", { timeoutMs: LOCK + 2_000 });
     await clock.advance(LOCK + 2);
     expect(offsets(await second)).toEqual([0]);
+  });
+
+  it("passes over offsets that hold no record (a failed parallel commit's gap), archived, and delivers what follows", async () => {
+    await join("a");
+    // A writer whose second upload fails after its commit: offsets 2 and 3 become a gap.
+    let uploads = 0;
+    const failing: MemoryObjectStore = Object.create(objects);
+    failing.put = async (key, body, options) => {
+      if (body.byteLength > 0 && ++uploads === 2) throw new Error("upload failed (test)");
+      return objects.put(key, body, options);
+    };
+    const writer = new Engine({ objects: failing, metadata, clock, parallelCommit: true });
+    const write = (values: string[]) =>
+      writer.append({
+        topic: "jobs",
+        records: values.map((value) => ({ key: null, value: new TextEncoder().encode(value), partition: 0 })),
+      });
+    await write(["r0", "r1"]);
+    await expect(write(["lost", "lost too"])).rejects.toThrow(/upload failed/);
+    await write(["r4", "r5"]);
+    await clock.advance(PENDING_UPLOAD_MS);
+
+    const first = await queues.acquire("q", "a", { maxRecords: 10 });
+    expect(offsets(first)).toEqual([0, 1]);
+    const second = await queues.acquire("q", "a", { maxRecords: 10 });
+    expect(offsets(second)).toEqual([4, 5]);
+    await ack("a", "ACCEPT", 0, 1, 4, 5);
+    await queues.acquire("q", "a");
+    expect((await queues.describe("q")).partitions[0]).toMatchObject({ startOffset: 6, endOffset: 6 });
   });
 });
