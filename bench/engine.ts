@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- engine [--json] [--requests N] [--concurrency C] [--partitions P]
- *   [--durability buffered|fsync] [--store packed|files] [--dir PATH]`
+ *   [--durability buffered|fsync] [--store packed|files] [--parallel-commit] [--dir PATH]`
  *
  * The engine in-process on the embedded adapters (SQLite + the packed object store, as the local
  * server runs them; `--store files` for one file per object): appends of 1,000
@@ -32,6 +32,8 @@ export async function main(argv: string[]): Promise<void> {
       partitions: { type: "string", default: "8" },
       durability: { type: "string", default: "buffered" },
       store: { type: "string", default: "packed" },
+      /** Upload and commit at once (EngineOptions.parallelCommit). */
+      "parallel-commit": { type: "boolean", default: false },
       /** Where the data directory goes; e.g. /dev/shm to take the disk out of the measurement. */
       dir: { type: "string", default: tmpdir() },
     },
@@ -48,7 +50,8 @@ export async function main(argv: string[]): Promise<void> {
     storeKind === "packed" ? new PackedObjectStore({ root: join(dir, "packed"), durability }) : undefined;
   const objects = packed ?? new FilesystemObjectStore({ root: join(dir, "objects"), durability });
   try {
-    const engine = new Engine({ objects, metadata });
+    const parallelCommit = values["parallel-commit"];
+    const engine = new Engine({ objects, metadata, ...(parallelCommit ? { parallelCommit } : {}) });
     await engine.createTopic({ name: "bench", partitions });
     const payload = new Uint8Array(RECORD_BYTES).map((_, i) => (i * 31) & 0xff);
     const records = Array.from({ length: RECORDS_PER_REQUEST }, () => ({ key: null, value: payload }));
@@ -105,7 +108,7 @@ export async function main(argv: string[]): Promise<void> {
     );
 
     printTable(
-      `engine on SQLite + ${storeKind} objects: ${requests} requests × ${RECORDS_PER_REQUEST} records × ${RECORD_BYTES} B, ${concurrency} in flight, ${partitions} partitions, ${durability} writes in ${values.dir}`,
+      `engine on SQLite + ${storeKind} objects: ${requests} requests × ${RECORDS_PER_REQUEST} records × ${RECORD_BYTES} B, ${concurrency} in flight, ${partitions} partitions, ${durability} writes${parallelCommit ? ", parallel commit" : ""} in ${values.dir}`,
       [
         {
           name: "append",
@@ -147,6 +150,7 @@ export async function main(argv: string[]): Promise<void> {
           partitions,
           durability,
           store: storeKind,
+          parallel_commit: parallelCommit,
           append_records_per_s: Math.round(appendRecordsPerS),
           fetch_records_per_s: Math.round(cold.recordsPerS),
           fetch_warm_records_per_s: Math.round(warm.recordsPerS),
