@@ -1,8 +1,8 @@
 import { DataCorruptionError, UnavailableError } from "@sluice/core";
-import { Engine } from "@sluice/engine";
-import type { MetadataStore } from "@sluice/storage";
+import { Engine, PENDING_UPLOAD_MS } from "@sluice/engine";
+import type { MetadataStore, ObjectStore } from "@sluice/storage";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
-import { CountingMetadataStore, CountingObjectStore } from "@sluice/testing";
+import { CountingMetadataStore, CountingObjectStore, SimulatedClock } from "@sluice/testing";
 import { describe, expect, it, vi } from "vitest";
 import { runHttpSuite } from "../../test/http/http-suite.js";
 import { maintenanceOver } from "../../test/http/maintenance-cases.js";
@@ -195,6 +195,52 @@ describe("Server-Timing", () => {
 });
 
 describe("reads, beyond the suite", () => {
+  it("with parallel commit, answers a produce whose upload failed after its commit with a 503 naming the offsets, and reads past the gap", async () => {
+    const clock = new SimulatedClock();
+    const objects = new MemoryObjectStore();
+    let failUpload = false;
+    const failing: ObjectStore = {
+      get: (key, options) => objects.get(key, options),
+      head: (key) => objects.head(key),
+      list: (prefix, options) => objects.list(prefix, options),
+      delete: (key) => objects.delete(key),
+      deleteMany: (keys) => objects.deleteMany(keys),
+      put: async (key, body, options) => {
+        if (failUpload && body.byteLength > 0) throw new UnavailableError("upload timed out (test)");
+        return objects.put(key, body, options);
+      },
+    };
+    const metadata = new MemoryMetadataStore();
+    const engine = new Engine({ objects: failing, metadata, clock, parallelCommit: true });
+    const { app, json } = isolatedApp({ engine, metadata });
+    await app.request("/v3/clusters/c/topics", json(topicBody("t")));
+    const produce = (data: string) =>
+      app.request(
+        "/v3/clusters/c/topics/t/records",
+        json({ partition_id: 0, value: { type: "STRING", data } }),
+      );
+    expect((await produce("first")).status).toBe(200);
+    failUpload = true;
+    const failed = await produce("lost");
+    expect(failed.status).toBe(503);
+    expect(((await failed.json()) as { message: string }).message).toMatch(
+      /committed \(partition 0 offsets 1 to 1\) but their upload failed/,
+    );
+    failUpload = false;
+    expect((await produce("after")).status).toBe(200);
+
+    const read = async (offset: number) =>
+      (await (
+        await app.request(`/v3/clusters/c/topics/t/partitions/0/records?offset=${offset}&value_type=STRING`)
+      ).json()) as { records: { offset: number; value: { data: string } }[]; next_offset: number };
+    // Waiting for the upload: nothing past offset 1 yet, and nothing skipped.
+    expect(await read(1)).toMatchObject({ records: [], next_offset: 1 });
+    await clock.advance(PENDING_UPLOAD_MS);
+    const past = await read(1);
+    expect(past.records.map((record) => [record.offset, record.value.data])).toEqual([[2, "after"]]);
+    expect(past.next_offset).toBe(3);
+  });
+
   it("stops waiting when an SSE client disconnects", async () => {
     const { app, json, engine } = isolatedApp();
     await app.request("/v3/clusters/c/topics", json(topicBody("t")));

@@ -1,6 +1,11 @@
 import type { Hook } from "@hono/zod-openapi";
 import { isSluiceError, type SluiceError } from "@sluice/core";
-import { OffsetOutOfRangeError, RecordTooLargeError } from "@sluice/engine";
+import {
+  OffsetOutOfRangeError,
+  RecordTooLargeError,
+  UPLOAD_FAILED_AFTER_COMMIT,
+  UPLOAD_TOO_LATE,
+} from "@sluice/engine";
 import type { Context, Env, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
@@ -108,9 +113,13 @@ function describeSluiceError(
       return { status: 409, message: error.message };
     case "unavailable": {
       const id = logFailure(logger, "unavailable", error, context);
+      // Parallel commit's failures say which offsets were committed: the client's to know.
+      const own = error.code === UPLOAD_FAILED_AFTER_COMMIT || error.code === UPLOAD_TOO_LATE;
       return {
         status: 503,
-        message: `the storage backend is temporarily unavailable; retry with backoff (error id ${id})`,
+        message: own
+          ? `${error.message} (error id ${id})`
+          : `the storage backend is temporarily unavailable; retry with backoff (error id ${id})`,
         retryAfterSeconds: 1,
       };
     }

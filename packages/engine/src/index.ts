@@ -1,6 +1,6 @@
 export { type Clock, systemClock, type Timer } from "@sluice/core";
 export * from "./append/append-types.js";
-export { UploadTooLateError } from "./append/appender.js";
+export { UPLOAD_FAILED_AFTER_COMMIT, UPLOAD_TOO_LATE, UploadTooLateError } from "./append/appender.js";
 export { COMMIT_WINDOW_MS, CommitWindowClosedError } from "./append/commit-window.js";
 export type { AppendBatchesRequest, AppendBatchesResult, AppendedBatch } from "./append/raw-batches.js";
 export {

@@ -308,8 +308,8 @@ export class Appender {
       if (!(error instanceof ConflictError)) throw error;
       if ((await this.deps.objects.head(objectKey)).size > 0) return objectKey;
       throw new UploadTooLateError(
-        `the upload of object ${objectKey} arrived after readers had given its offsets up (it was chosen more than ${PENDING_UPLOAD_MS} ms ago): nothing was written; send the records again`,
-        { cause: error, details: { objectKey } },
+        `the upload of these records arrived more than ${PENDING_UPLOAD_MS} ms after it began, after readers had given their offsets up: nothing was written; send the records again`,
+        { cause: error, code: UPLOAD_TOO_LATE, details: { objectKey } },
       );
     }
   }
@@ -621,6 +621,10 @@ function hashRequest(request: AppendRequest): string {
   return hash.digest("hex");
 }
 
+/** The codes of parallel commit's two failures, whose messages are the caller's to read (HTTP 503). */
+export const UPLOAD_TOO_LATE = "UPLOAD_TOO_LATE";
+export const UPLOAD_FAILED_AFTER_COMMIT = "UPLOAD_FAILED_AFTER_COMMIT";
+
 /** A parallel commit's upload that lost to a reader's gap: nothing was written, so sending again is safe. */
 export class UploadTooLateError extends UnavailableError {
   override readonly name: string = "UploadTooLateError";
@@ -646,7 +650,7 @@ function uploadFailedAfterCommit(
     .join(", ");
   return new UnavailableError(
     `the records of topic ${topic.name} were committed (${ranges}) but their upload failed: they are not acknowledged, and appear there only if the upload landed after all`,
-    { cause },
+    { cause, code: UPLOAD_FAILED_AFTER_COMMIT },
   );
 }
 
