@@ -6,7 +6,7 @@ const stores = emulatorBackend("engine");
 
 runEngineScenarios({
   name: "dynamodb + s3",
-  runs: 4,
+  runs: 10,
   timeoutMs: 300_000,
   runTimeoutMs: 60_000,
   create: async () => stores(),
