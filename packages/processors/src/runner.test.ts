@@ -1,4 +1,5 @@
-import type { MetadataStore } from "@sluice/storage";
+import { Engine, PENDING_UPLOAD_MS } from "@sluice/engine";
+import type { MetadataStore, ObjectStore } from "@sluice/storage";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { SimulatedClock } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
@@ -253,6 +254,50 @@ class HoldingWrites {
     for (const resume of this.held.splice(0)) resume();
   }
 }
+
+describe("a partition runner over gaps", () => {
+  it("passes offsets that hold no record (a failed parallel commit's), checkpointing past them", async () => {
+    enrichModule();
+    await bed.admin.create(definition(), { allowModuleHandlers: true });
+    let failNext = false;
+    const failing: ObjectStore = {
+      get: (key, options) => objects.get(key, options),
+      head: (key) => objects.head(key),
+      list: (prefix, options) => objects.list(prefix, options),
+      delete: (key) => objects.delete(key),
+      deleteMany: (keys) => objects.deleteMany(keys),
+      put: async (key, body, options) => {
+        if (failNext && body.byteLength > 0) {
+          failNext = false;
+          throw new Error("upload failed (test)");
+        }
+        return objects.put(key, body, options);
+      },
+    };
+    const writer = new Engine({ objects: failing, metadata, clock, parallelCommit: true });
+    const write = (values: string[]) =>
+      writer.append({
+        topic: "orders",
+        records: values.map((value) => ({ key: null, value: bytes(value), partition: 0 })),
+      });
+    await write(["a"]);
+    failNext = true;
+    await expect(write(["lost", "lost too"])).rejects.toThrow(/upload failed/);
+    await write(["d"]);
+    failNext = true;
+    await expect(write(["lost at the end"])).rejects.toThrow(/upload failed/);
+    await clock.advance(PENDING_UPLOAD_MS);
+    expect((await runWithClock(await bed.runner("enrich", "orders", 0), clock)).outcome).toBe("drained");
+    expect(await outputValues()).toEqual(["A", "D"]);
+    const details = await bed.admin.describe("enrich");
+    expect(details.partitions.find((partition) => partition.partition === 0)).toMatchObject({
+      checkpoint: 5,
+      highWatermark: 5,
+      lag: 0,
+      processed: 2,
+    });
+  });
+});
 
 describe("a runner that lost its lease", () => {
   it("cannot commit: a holder frozen mid-commit past its lease is fenced, and the new holder's outputs stand alone", async () => {

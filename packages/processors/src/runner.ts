@@ -718,8 +718,11 @@ export class PartitionRunner {
         });
       }
     }
-    // A read that passed offsets without records (a gap) moved on too: read on from there.
+    // A read that passed offsets without records (key compaction's, or a failed parallel
+    // commit's gap) moved on too: those offsets are done as they are, and reading goes on.
     const moved = result.records.length > 0 || result.nextOffset > this.fetchCursor;
+    if (result.nextOffset > this.fetchCursor)
+      this.highestDone = Math.max(this.highestDone, result.nextOffset - 1);
     this.fetchCursor = result.nextOffset;
     if (moved && this.fetchCursor < this.highWatermark) this.fetchWanted = true;
   }
