@@ -1,8 +1,8 @@
 import { DataCorruptionError, UnavailableError } from "@sluice/core";
 import { Engine, PENDING_UPLOAD_MS } from "@sluice/engine";
-import type { MetadataStore, ObjectStore } from "@sluice/storage";
+import type { MetadataStore } from "@sluice/storage";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
-import { CountingMetadataStore, CountingObjectStore, SimulatedClock } from "@sluice/testing";
+import { CountingMetadataStore, CountingObjectStore, SimulatedClock, withPut } from "@sluice/testing";
 import { describe, expect, it, vi } from "vitest";
 import { runHttpSuite } from "../../test/http/http-suite.js";
 import { maintenanceOver } from "../../test/http/maintenance-cases.js";
@@ -199,17 +199,10 @@ describe("reads, beyond the suite", () => {
     const clock = new SimulatedClock();
     const objects = new MemoryObjectStore();
     let failUpload = false;
-    const failing: ObjectStore = {
-      get: (key, options) => objects.get(key, options),
-      head: (key) => objects.head(key),
-      list: (prefix, options) => objects.list(prefix, options),
-      delete: (key) => objects.delete(key),
-      deleteMany: (keys) => objects.deleteMany(keys),
-      put: async (key, body, options) => {
-        if (failUpload && body.byteLength > 0) throw new UnavailableError("upload timed out (test)");
-        return objects.put(key, body, options);
-      },
-    };
+    const failing = withPut(objects, async (key, body, options) => {
+      if (failUpload && body.byteLength > 0) throw new UnavailableError("upload timed out (test)");
+      return objects.put(key, body, options);
+    });
     const metadata = new MemoryMetadataStore();
     const engine = new Engine({ objects: failing, metadata, clock, parallelCommit: true });
     const { app, json } = isolatedApp({ engine, metadata });

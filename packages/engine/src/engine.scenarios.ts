@@ -12,7 +12,7 @@
  * the final log.
  */
 import { isSluiceError, partitionForKey } from "@sluice/core";
-import type { GetOptions, ListOptions, MetadataStore, ObjectStore, PutOptions } from "@sluice/storage";
+import type { MetadataStore, ObjectStore } from "@sluice/storage";
 import {
   type Chooser,
   FaultyMetadataStore,
@@ -20,6 +20,7 @@ import {
   SimulatedClock,
   SimulatedCrashError,
   seededChooser,
+  withPut,
 } from "@sluice/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -188,35 +189,14 @@ export function runEngineScenarios(options: EngineScenarioOptions): void {
  * Holds back a share of data-object uploads for a number of event-loop turns, during which
  * readers waiting on them move the simulated clock on: some arrive after readers gave them up.
  */
-class HoldingObjectStore {
-  constructor(
-    private readonly inner: ObjectStore,
-    private readonly share: number,
-    private readonly choose: Chooser,
-  ) {}
-
-  get(key: string, options?: GetOptions) {
-    return this.inner.get(key, options);
-  }
-  head(key: string) {
-    return this.inner.head(key);
-  }
-  list(prefix: string, options?: ListOptions) {
-    return this.inner.list(prefix, options);
-  }
-  delete(key: string) {
-    return this.inner.delete(key);
-  }
-  deleteMany(keys: readonly string[]) {
-    return this.inner.deleteMany(keys);
-  }
-  async put(key: string, body: Uint8Array, options?: PutOptions) {
-    if (body.byteLength > 0 && this.choose() < this.share) {
-      const turns = Math.floor(this.choose() * 400);
+function holdingUploads(inner: ObjectStore, share: number, choose: Chooser): ObjectStore {
+  return withPut(inner, async (key, body, options) => {
+    if (body.byteLength > 0 && choose() < share) {
+      const turns = Math.floor(choose() * 400);
       for (let turn = 0; turn < turns; turn++) await new Promise((resolve) => setImmediate(resolve));
     }
-    return this.inner.put(key, body, options);
-  }
+    return inner.put(key, body, options);
+  });
 }
 
 /** Runs started in this process, to name each run's topic apart. */
@@ -241,7 +221,7 @@ async function runScenario(
   };
   const metadata = new FaultyMetadataStore(backend.metadata, plan, choose);
   const objects = new FaultyObjectStore(
-    parallelCommit ? new HoldingObjectStore(backend.objects, scenario.holdUpload, choose) : backend.objects,
+    parallelCommit ? holdingUploads(backend.objects, scenario.holdUpload, choose) : backend.objects,
     plan,
     choose,
   );

@@ -19,6 +19,7 @@ import {
   SimulatedClock,
   sampleValue,
   seededChooser,
+  withPut,
 } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
 import { planSegments, segmentsSettleAt } from "./compaction.js";
@@ -815,14 +816,13 @@ describe("parallel commit", () => {
   /** A writer with parallel commit whose next upload fails after its commit, when told to. */
   function parallelWriter() {
     const control = { failNextUpload: false };
-    const failing: typeof objects = Object.create(objects);
-    failing.put = async (key, body, options) => {
+    const failing = withPut(objects, async (key, body, options) => {
       if (control.failNextUpload && body.byteLength > 0) {
         control.failNextUpload = false;
         throw new UnavailableError("upload failed (test)");
       }
       return objects.put(key, body, options);
-    };
+    });
     return { control, writer: new Engine({ objects: failing, metadata, clock, parallelCommit: true }) };
   }
 

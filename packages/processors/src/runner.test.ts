@@ -1,7 +1,7 @@
 import { Engine, PENDING_UPLOAD_MS } from "@sluice/engine";
-import type { MetadataStore, ObjectStore } from "@sluice/storage";
+import type { MetadataStore } from "@sluice/storage";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
-import { SimulatedClock } from "@sluice/testing";
+import { SimulatedClock, withPut } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
 import { DEAD_LETTER_HEADERS } from "./dead-letter.js";
 import { bytes, header, readAll, runWithClock, type TestBed, testBed, text } from "./test-support.js";
@@ -260,20 +260,13 @@ describe("a partition runner over gaps", () => {
     enrichModule();
     await bed.admin.create(definition(), { allowModuleHandlers: true });
     let failNext = false;
-    const failing: ObjectStore = {
-      get: (key, options) => objects.get(key, options),
-      head: (key) => objects.head(key),
-      list: (prefix, options) => objects.list(prefix, options),
-      delete: (key) => objects.delete(key),
-      deleteMany: (keys) => objects.deleteMany(keys),
-      put: async (key, body, options) => {
-        if (failNext && body.byteLength > 0) {
-          failNext = false;
-          throw new Error("upload failed (test)");
-        }
-        return objects.put(key, body, options);
-      },
-    };
+    const failing = withPut(objects, async (key, body, options) => {
+      if (failNext && body.byteLength > 0) {
+        failNext = false;
+        throw new Error("upload failed (test)");
+      }
+      return objects.put(key, body, options);
+    });
     const writer = new Engine({ objects: failing, metadata, clock, parallelCommit: true });
     const write = (values: string[]) =>
       writer.append({

@@ -1,8 +1,7 @@
 import { ConflictError, FencedError, InvalidArgumentError } from "@sluice/core";
 import { Engine, PENDING_UPLOAD_MS } from "@sluice/engine";
-import type { ObjectStore } from "@sluice/storage";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
-import { SimulatedClock } from "@sluice/testing";
+import { SimulatedClock, withPut } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { AcknowledgeType } from "./acknowledge.js";
 import type { ShareGroupConfigs } from "./configs.js";
@@ -412,17 +411,10 @@ describe("share groups", () => {
     await join("a");
     // A writer whose second upload fails after its commit: offsets 2 and 3 become a gap.
     let uploads = 0;
-    const failing: ObjectStore = {
-      get: (key, options) => objects.get(key, options),
-      head: (key) => objects.head(key),
-      list: (prefix, options) => objects.list(prefix, options),
-      delete: (key) => objects.delete(key),
-      deleteMany: (keys) => objects.deleteMany(keys),
-      put: async (key, body, options) => {
-        if (body.byteLength > 0 && ++uploads === 2) throw new Error("upload failed (test)");
-        return objects.put(key, body, options);
-      },
-    };
+    const failing = withPut(objects, async (key, body, options) => {
+      if (body.byteLength > 0 && ++uploads === 2) throw new Error("upload failed (test)");
+      return objects.put(key, body, options);
+    });
     const writer = new Engine({ objects: failing, metadata, clock, parallelCommit: true });
     const write = (values: string[]) =>
       writer.append({

@@ -173,6 +173,21 @@ export class FaultyMetadataStore implements MetadataStore {
   }
 }
 
+/**
+ * An object store that passes every call to `inner` except `put`, which `put` answers (calling
+ * `inner.put` itself when the write should happen): uploads that fail, wait or count, for tests.
+ */
+export function withPut(inner: ObjectStore, put: ObjectStore["put"]): ObjectStore {
+  return {
+    get: (key, options) => inner.get(key, options),
+    head: (key) => inner.head(key),
+    list: (prefix, options) => inner.list(prefix, options),
+    delete: (key) => inner.delete(key),
+    deleteMany: (keys) => inner.deleteMany(keys),
+    put,
+  };
+}
+
 export class FaultyObjectStore implements ObjectStore {
   injected = { failedBefore: 0, lostAnswers: 0 };
 
