@@ -267,10 +267,11 @@ export class Reader {
   private async readBytes(
     topic: Topic,
     partition: number,
-    wanted: IndexEntry[],
+    entries: IndexEntry[],
     retried: boolean,
   ): Promise<ReadEntries> {
-    const entries = wanted.slice();
+    // `entries` is the caller's own list, built for this read: a gap's entry is replaced in it,
+    // and it is cut before an upload on its way, without a copy on every fetch.
     const results: Uint8Array[] = new Array(entries.length);
     /** The first entry whose object is still on its way: the read ends before it. */
     let pendingFrom = entries.length;
