@@ -56,6 +56,30 @@ export function startScriptNodeArgs(): string[] {
   return words.slice(2).map((word) => (word.endsWith(".ts") ? join(ROOT, word) : word));
 }
 
+/** The V8 settings `npm start` gives the local server (its start script's flags, no loader). */
+export function serverV8Args(): string[] {
+  const args = startScriptNodeArgs();
+  return args.filter((word, i) => word.startsWith("--") && word !== "--import" && args[i - 1] !== "--import");
+}
+
+/**
+ * Runs this benchmark again in a child Node process under the local server's V8 settings, unless
+ * this process already has them: for benchmarks of what runs inside the server. Resolves when the
+ * child ends, with its exit code.
+ */
+export async function underServerV8Settings(benchmark: string, argv: string[]): Promise<boolean> {
+  const settings = serverV8Args();
+  if (settings.every((flag) => process.execArgv.includes(flag))) return false;
+  const child = spawn(
+    process.execPath,
+    [...settings, "--import", "tsx", join(ROOT, "bench", "run.ts"), benchmark, ...argv],
+    { cwd: ROOT, stdio: "inherit" },
+  );
+  const code = await new Promise<number>((resolve) => child.once("exit", (exit) => resolve(exit ?? 1)));
+  if (code !== 0) process.exitCode = code;
+  return true;
+}
+
 /**
  * SLUICE_BENCH_SERVER_PROFILE=DIR writes a V8 CPU profile of the server into DIR when it exits
  * (open it in Chrome's DevTools), to see where a benchmark's server time goes.

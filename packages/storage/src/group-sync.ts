@@ -70,6 +70,8 @@ export class WalSync {
   constructor(
     private readonly walPath: string,
     private readonly open: (path: string) => number,
+    /** How the WAL is made durable: an fdatasync, unless a test watches what each one covers. */
+    private readonly flush: (descriptor: number, path: string) => Promise<void> = fdatasyncAsync,
   ) {
     this.group = new GroupSync(() => this.syncNow());
   }
@@ -99,7 +101,7 @@ export class WalSync {
     // The WAL file exists once the first transaction committed; it stays the same file (SQLite
     // rewinds it after checkpoints, never replaces it) while this connection is open.
     this.descriptor ??= this.open(this.walPath);
-    await fdatasyncAsync(this.descriptor);
+    await this.flush(this.descriptor, this.walPath);
     this.durableCount = Math.max(this.durableCount, upTo);
   }
 

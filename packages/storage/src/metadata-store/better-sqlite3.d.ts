@@ -36,6 +36,8 @@ declare module "better-sqlite3" {
       pragma(source: string, options?: { simple?: boolean }): unknown;
       transaction<Fn extends (...args: never[]) => unknown>(fn: Fn): Transaction<Fn>;
       close(): this;
+      /** The database as one file's bytes (what it would hold checkpointed). */
+      serialize(): Buffer;
     }
 
     interface DatabaseConstructor {

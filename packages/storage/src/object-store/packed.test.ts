@@ -127,9 +127,10 @@ describe("PackedObjectStore", () => {
   it("moves no object that changed while it was copied, in another instance on the same root", async () => {
     // Buffered: the other instance's put writes its row before the reclaim's first yield ends (in
     // fsync durability it would wait for its sync, and when it lands depends on the disk).
-    const store = open({ durability: "buffered", inlineBytesMax: 0, segmentBytesMax: 120 });
-    const other = open({ durability: "buffered", inlineBytesMax: 0, segmentBytesMax: 120 });
-    // 20-byte objects, six to a segment: k0–k5 in a closed one that will be a third live.
+    const store = open({ durability: "buffered", inlineBytesMax: 0, segmentBytesMax: 168 });
+    const other = open({ durability: "buffered", inlineBytesMax: 0, segmentBytesMax: 168 });
+    // 20-byte objects in 28-byte data frames, six to a segment: k0–k5 in a closed one that will
+    // be a third live.
     const value = (i: number) => bytes(`the value of k${String(i).padStart(2, "0")}, ok`);
     for (let i = 0; i < 13; i++) await store.put(`k${i}`, value(i));
     await store.deleteMany(["k0", "k1", "k2", "k3"]);
