@@ -1,10 +1,13 @@
 import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { setImmediate as setImmediatePromise } from "node:timers/promises";
 import { ConflictError } from "@sluice/core";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { fdatasyncAsync } from "../group-sync.js";
 import { runObjectStoreContract } from "./object-store.contract.js";
 import { PackedObjectStore, type PackedObjectStoreOptions } from "./packed.js";
 
@@ -210,6 +213,74 @@ describe("PackedObjectStore", () => {
     await store.put("a", bytes("written after the upgrade"));
     expect((await store.reclaimSegments()).segments).toBe(0);
     expect(text((await store.get("a")).body)).toBe("written after the upgrade");
+  });
+
+  it("reads raw segments from before frames after the upgrade, and never scans them", async () => {
+    // An index and a segment as written before frames: raw bytes, the row pointing at them.
+    mkdirSync(join(root, "segments"), { recursive: true });
+    writeFileSync(join(root, "segments", "older-000000.seg"), "0123456789old object bytes");
+    const old = new Database(join(root, "index.sqlite"));
+    old.exec(
+      "CREATE TABLE objects (key TEXT NOT NULL PRIMARY KEY, etag TEXT NOT NULL, size INTEGER NOT NULL, modified INTEGER NOT NULL, body BLOB, segment TEXT, position INTEGER)",
+    );
+    old.exec(
+      "CREATE TABLE segments (name TEXT NOT NULL PRIMARY KEY, live INTEGER NOT NULL, sealed INTEGER NOT NULL, owner INTEGER) WITHOUT ROWID",
+    );
+    old.prepare("INSERT INTO segments VALUES ('older-000000.seg', 16, 1, NULL)").run();
+    old.prepare(`INSERT INTO objects VALUES ('old', '"e"', 16, 0, NULL, 'older-000000.seg', 10)`).run();
+    old.close();
+    const store = open({ durability: "fsync", inlineBytesMax: 0 });
+    expect(text((await store.get("old")).body)).toBe("old object bytes");
+    await store.put("new", bytes("written as frames"));
+    expect(text((await store.get("new")).body)).toBe("written as frames");
+    store.close();
+    const reopened = open({ durability: "fsync", inlineBytesMax: 0 });
+    expect((await reopened.list("")).objects.map((object) => object.key)).toEqual(["new", "old"]);
+  });
+
+  it("waits for one flush, its segment's, for a new key; lists its row as unsynced only until then", async () => {
+    const flushed: string[] = [];
+    const flush = async (descriptor: number, path: string) => {
+      flushed.push(path.endsWith("-wal") ? "index" : path.endsWith("segments") ? "directory" : "segment");
+      await fdatasyncAsync(descriptor);
+    };
+    const store = open({ durability: "fsync", inlineBytesMax: 0, segmentBytesMax: 1 << 20, flush });
+    await store.put("first", bytes("the segment's creation is flushed first"));
+    flushed.length = 0;
+    await store.put("second", bytes("one flush"));
+    expect(flushed).toEqual(["segment"]);
+    // A replace waits for its segment, then the index.
+    flushed.length = 0;
+    await store.put("second", bytes("a replace"));
+    expect(flushed).toEqual(["segment", "index"]);
+    await setImmediatePromise();
+    const index = new Database(join(root, "index.sqlite"), { readonly: true });
+    expect(index.prepare("SELECT count(*) AS n FROM unsynced").get()).toEqual({ n: 0 });
+    index.close();
+  });
+
+  it("answers a read of a new key's row only once its segment's flush has ended", async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = false;
+    const flush = async (descriptor: number, path: string) => {
+      if (holding && !path.endsWith("-wal") && !path.endsWith("segments")) await held;
+      await fdatasyncAsync(descriptor);
+    };
+    const store = open({ durability: "fsync", inlineBytesMax: 0, segmentBytesMax: 1 << 20, flush });
+    await store.put("warm", bytes("up"));
+    holding = true;
+    const put = store.put("k", bytes("held back"));
+    const events: string[] = [];
+    const read = store.head("k").then(() => events.push("read"));
+    put.then(() => events.push("put"));
+    for (let turn = 0; turn < 20; turn++) await setImmediatePromise();
+    expect(events).toEqual([]);
+    release();
+    await Promise.all([put, read]);
+    expect(events.sort()).toEqual(["put", "read"]);
   });
 
   it("reads what an earlier instance on the same root wrote, and writes segments of its own", async () => {
