@@ -31,6 +31,8 @@ const KEYS = 10;
 const OPERATIONS = 70;
 const WORKERS = 4;
 const SECTOR = 512;
+/** A process id no process has (above Linux's largest). */
+const NO_PROCESS = 4_194_400;
 const OPTIONS: Partial<PackedObjectStoreOptions> = {
   durability: "fsync",
   inlineBytesMax: 256,
@@ -112,7 +114,8 @@ async function run(seed: number, root: string): Promise<RunReport> {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const live = join(root, "live");
   const disk = new WatchedDisk(live);
-  const store = new PackedObjectStore({ root: live, ...OPTIONS, flush: disk.flush });
+  // Its writer is gone when the restored store opens, as after a power loss (no such process).
+  const store = new PackedObjectStore({ root: live, ...OPTIONS, flush: disk.flush, ownerPid: NO_PROCESS });
   const keys = new Map<string, KeyState>(
     Array.from({ length: KEYS }, (_, i) => [`key-${i}`, { acknowledged: null, busy: false }]),
   );

@@ -283,6 +283,37 @@ describe("PackedObjectStore", () => {
     expect(events.sort()).toEqual(["put", "read"]);
   });
 
+  it("leaves a running writer's unsynced rows to it when another instance opens beside it", async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let holding = false;
+    const flush = async (descriptor: number, path: string) => {
+      if (holding && !path.endsWith("-wal") && !path.endsWith("segments")) await held;
+      await fdatasyncAsync(descriptor);
+    };
+    const writer = open({ durability: "fsync", inlineBytesMax: 0, segmentBytesMax: 1 << 20, flush });
+    await writer.put("warm", bytes("up"));
+    holding = true;
+    const put = writer.put("k", bytes("on its way"));
+    const listed = () => {
+      const index = new Database(join(root, "index.sqlite"), { readonly: true });
+      try {
+        return index.prepare("SELECT key FROM unsynced").all();
+      } finally {
+        index.close();
+      }
+    };
+    expect(listed()).toEqual([{ key: "k" }]);
+    // This process runs the writer: the other instance checks none of its rows.
+    const other = open({ durability: "fsync", inlineBytesMax: 0 });
+    expect(listed()).toEqual([{ key: "k" }]);
+    release();
+    await put;
+    expect(text((await other.get("k")).body)).toBe("on its way");
+  });
+
   it("reads what an earlier instance on the same root wrote, and writes segments of its own", async () => {
     const first = open({ durability: "fsync" });
     await first.put("a", bytes("written before the restart"));

@@ -851,17 +851,20 @@ export class PackedObjectStore implements ObjectStore {
   /**
    * Takes out the rows of fast puts whose segment sync never ended (a power loss during it): each
    * row listed as unsynced keeps its place only if the commit frame right after its data is whole
-   * and names it, and its data matches that frame's CRC.
+   * and names it, and its data matches that frame's CRC. Rows in segments whose writer still runs
+   * are left to it (its commit frame may not be written yet); the others' segments are flushed
+   * before their rows leave the list, so what was checked is on disk, not only in the page cache
+   * of a writer that died.
    */
   #checkUnsyncedRows(): void {
     const listed = guard(
       () =>
         this.#statement(
-          "SELECT u.key, u.etag AS listed, o.etag, o.size, o.segment, o.position FROM unsynced u LEFT JOIN objects o ON o.key = u.key",
-        ).all() as ({ key: string; listed: string } & Partial<
+          "SELECT u.key, u.etag AS listed, o.etag, o.size, o.segment, o.position, s.owner FROM unsynced u LEFT JOIN objects o ON o.key = u.key LEFT JOIN segments s ON s.name = o.segment",
+        ).all() as ({ key: string; listed: string; owner: number | null } & Partial<
           Pick<Row, "etag" | "size" | "segment" | "position">
         >)[],
-    );
+    ).filter((row) => row.etag !== row.listed || row.owner == null || !processRunning(row.owner));
     if (listed.length === 0) return;
     const broken = listed.filter(
       (row) =>
@@ -869,6 +872,10 @@ export class PackedObjectStore implements ObjectStore {
         row.segment != null &&
         !guard(() => this.#commitIsWhole(row.segment!, row.key, row.etag!, row.position!, row.size!)),
     );
+    if (this.#fsync) {
+      for (const segment of new Set(listed.map((row) => row.segment).filter((name) => name != null)))
+        guard(() => this.#syncFile(segment!));
+    }
     const dead = this.#transaction(() => {
       const emptied: string[] = [];
       for (const row of broken) {
