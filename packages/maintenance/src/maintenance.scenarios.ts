@@ -19,6 +19,11 @@
  *   removed by then (a later record with its key and both past min.compaction.lag.ms, or a
  *   tombstone past its delete horizon); the log start never passes a record that could not have
  *   expired by then (retention.ms, or retention.bytes);
+ * In some scenarios the producer appends with parallel commit (ARCHITECTURE.md, "Parallel
+ * commit"): no idempotency key, the upload and the commit at once, and uploads that fail after the
+ * commit, which leave gaps (offsets with no records) that readers and every maintenance job must
+ * pass over as empty.
+ *
  * then, with faults off and time moved past every bound: exactly the records the policy keeps
  * (all of them; the latest per key without tombstones; none once everything expired), a log no
  * smaller than retention.bytes, no shadowed entries, no object older than the GC bound that no
@@ -35,6 +40,8 @@ import {
   OffsetOutOfRangeError,
   type StoredIndexEntry,
   storedIndexEntries,
+  UPLOAD_FAILED_AFTER_COMMIT,
+  UploadTooLateError,
 } from "@sluice/engine";
 import { LEASE_EPOCH, LEASE_EXPIRES_AT, LEASE_OWNER } from "@sluice/leases";
 import type {
@@ -63,6 +70,7 @@ import {
   SimulatedCrashError,
   scenarioSuite,
   seededChooser,
+  withPut,
 } from "@sluice/testing";
 import fc from "fast-check";
 import { expect } from "vitest";
@@ -135,6 +143,12 @@ interface Scenario {
   faults: FaultPlan;
   delays: DelayPlan;
   appendDelays: DelayPlan;
+  /**
+   * The producer appends with parallel commit: this share of its uploads fail, and this share are
+   * held back for up to a minute of the clock (readers and jobs meet them pending; past
+   * PENDING_UPLOAD_MS a reader's gap wins and the upload comes too late).
+   */
+  parallelCommit: { uploadFailure: number; uploadHold: number } | null;
   seed: number;
 }
 
@@ -208,6 +222,13 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
         }),
         delays: fc.record({ probability: fc.constantFrom(0, 0.05, 0.15), maxMs: fc.constant(DELAY_MAX_MS) }),
         appendDelays: fc.record({ probability: fc.constantFrom(0, 0.1), maxMs: fc.constant(DELAY_MAX_MS) }),
+        parallelCommit: fc.option(
+          fc.record({ uploadFailure: fc.constantFrom(0.1, 0.3), uploadHold: fc.constantFrom(0, 0.3) }),
+          {
+            nil: null,
+            freq: 2,
+          },
+        ),
         seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
       });
     });
@@ -222,8 +243,19 @@ export function runMaintenanceScenarios(options: MaintenanceScenarioOptions): vo
     run: runScenario,
     runTimeoutMs: 60_000,
     timeoutMs: 180_000,
+    reached: (runs) => {
+      // Enough runs left gaps for readers and jobs to pass over, and uploads that came too late.
+      if (runs >= 30) {
+        expect(gapsLeft).toBeGreaterThan(0);
+        expect(lateUploads).toBeGreaterThan(0);
+      }
+    },
   });
 }
+
+/** Appends whose upload failed after their commit, and uploads a gap beat, over every run here. */
+let gapsLeft = 0;
+let lateUploads = 0;
 
 /** One appended record as the producer had it acknowledged. */
 interface ModelRecord {
@@ -257,6 +289,10 @@ async function runScenario(backend: MaintenanceBackend, scenario: Scenario): Pro
   const clock = new SimulatedClock({ seed: scenario.seed });
   const violations: string[] = [];
   const model: Map<number, ModelRecord>[] = Array.from({ length: scenario.partitions }, () => new Map());
+  /** Offsets committed without records (parallel commit's failed uploads): their batch's newest time. */
+  const gaps: Map<number, number>[] = Array.from({ length: scenario.partitions }, () => new Map());
+  /** Partitions with a gap of any kind (also uploads that came too late, whose offsets are not known). */
+  const partitionsWithGaps = new Set<number>();
   const observations: Observation[] = [];
   const observedLogStarts: { partition: number; at: number; logStart: number }[] = [];
 
@@ -294,7 +330,29 @@ async function runScenario(backend: MaintenanceBackend, scenario: Scenario): Pro
     seededChooser(scenario.seed + 7),
     () => producerHeld(),
   );
-  const producer = new Engine({ objects: backend.objects, metadata: producerStores, clock });
+  // With parallel commit, a share of the producer's uploads fail (before reaching the store, so
+  // they never land): their offsets are committed with no records.
+  const chooseUpload = seededChooser(scenario.seed + 11);
+  const parallel = scenario.parallelCommit;
+  const producerObjects = parallel
+    ? withPut(backend.objects, async (key, body, options) => {
+        if (body.byteLength > 0 && chooseUpload() < parallel.uploadFailure)
+          throw new UnavailableError("upload failed (scenario)");
+        if (body.byteLength > 0 && chooseUpload() < parallel.uploadHold) {
+          // Held while rounds go on: the round does not wait for this append.
+          producerHeld();
+          const ms = Math.ceil(chooseUpload() * MINUTE);
+          await new Promise<void>((resolve) => clock.setTimer(ms, resolve));
+        }
+        return backend.objects.put(key, body, options);
+      })
+    : backend.objects;
+  const producer = new Engine({
+    objects: producerObjects,
+    metadata: producerStores,
+    clock,
+    ...(parallel ? { parallelCommit: true } : {}),
+  });
   const configs: Record<string, string> = {
     "cleanup.policy": scenario.policy,
     "retention.ms": String(scenario.retentionMs),
@@ -406,7 +464,9 @@ async function runScenario(backend: MaintenanceBackend, scenario: Scenario): Pro
     const batchMax = Math.max(...records.map((record) => record.timestamp));
     for (let attempt = 1; ; attempt++) {
       try {
-        const result = await producer.append({ topic, records, idempotencyKey: `append-${run}-${id}` });
+        const result = await producer.append(
+          parallel ? { topic, records } : { topic, records, idempotencyKey: `append-${run}-${id}` },
+        );
         result.records.forEach((appended, index) => {
           const record = records[index]!;
           model[spec.partition]!.set(appended.offset, {
@@ -420,6 +480,22 @@ async function runScenario(backend: MaintenanceBackend, scenario: Scenario): Pro
         });
         return;
       } catch (error) {
+        // Committed, not uploaded: a gap no reader may fill (the model has no records there).
+        if (isSluiceError(error) && error.code === UPLOAD_FAILED_AFTER_COMMIT) {
+          gapsLeft++;
+          partitionsWithGaps.add(spec.partition);
+          const committed = error.details.committed as { baseOffset: number; recordCount: number }[];
+          for (const { baseOffset, recordCount } of committed)
+            for (let offset = baseOffset; offset < baseOffset + recordCount; offset++)
+              gaps[spec.partition]!.set(offset, batchMax);
+          return;
+        }
+        // A reader's gap won over the held upload: its offsets stay empty, and sending again is safe.
+        if (error instanceof UploadTooLateError) {
+          lateUploads++;
+          partitionsWithGaps.add(spec.partition);
+          continue;
+        }
         if (!(isSluiceError(error) && error.retryable) || attempt >= APPEND_ATTEMPTS_MAX) throw error;
       }
     }
@@ -521,7 +597,18 @@ async function runScenario(backend: MaintenanceBackend, scenario: Scenario): Pro
   for (const seen of observedLogStarts) violations.push(...judgeLogStart(seen, model, settingsOf));
   expect(violations, violations.join("\n")).toEqual([]);
 
-  await finalChecks(backend, recorder, guarded, clock, topic, topicId, scenario, model, settings, violations);
+  await finalChecks(
+    backend,
+    recorder,
+    guarded,
+    clock,
+    topic,
+    topicId,
+    scenario,
+    { model, gaps, partitionsWithGaps },
+    settings,
+    violations,
+  );
   expect(violations, violations.join("\n")).toEqual([]);
 }
 
@@ -664,7 +751,11 @@ async function finalChecks(
   topic: string,
   topicId: string,
   scenario: Scenario,
-  model: Map<number, ModelRecord>[],
+  {
+    model,
+    gaps,
+    partitionsWithGaps,
+  }: { model: Map<number, ModelRecord>[]; gaps: Map<number, number>[]; partitionsWithGaps: Set<number> },
   settings: Partial<MaintenanceSettings>,
   violations: string[],
 ): Promise<void> {
@@ -769,10 +860,15 @@ async function finalChecks(
     if (scenario.policy === "delete" && scenario.retentionBytes >= 0 && range.logStartOffset > 0) {
       // Below retention.bytes only if the time rule took the last entry before the log start.
       const size = entries.reduce((sum, entry) => sum + entry.length, 0);
-      const lastGone = records.get(range.logStartOffset - 1);
+      const lastGone =
+        records.get(range.logStartOffset - 1)?.batchMax ?? gaps[partition]!.get(range.logStartOffset - 1);
       const byTime =
-        scenario.retentionMs >= 0 && lastGone !== undefined && now - lastGone.batchMax > scenario.retentionMs;
-      if (size < scenario.retentionBytes && !byTime) {
+        scenario.retentionMs >= 0 && lastGone !== undefined && now - lastGone > scenario.retentionMs;
+      // A gap's entry counts the bytes its failed upload would have held until compaction rewrites
+      // it as an empty batch, so retention may have gone below the bound by those bytes
+      // (ARCHITECTURE.md, "Known limits"): not judged where the partition had a gap.
+      const hadGap = partitionsWithGaps.has(partition);
+      if (size < scenario.retentionBytes && !byTime && !hadGap) {
         violations.push(
           `final ${partition}: only ${size} bytes kept, below retention.bytes ${scenario.retentionBytes}`,
         );

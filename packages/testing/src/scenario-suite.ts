@@ -31,6 +31,11 @@ export function scenarioSuite<Backend, Scenario>(
     /** Defaults for the binding's limits. */
     runTimeoutMs: number;
     timeoutMs: number;
+    /**
+     * Called once every run passed, with the number of runs: asserts that the runs reached the
+     * hazards the suite is there for (a suite that never reaches them checks nothing).
+     */
+    reached?: (runs: number) => void;
   },
 ): void {
   describe(`scenarios ${suite.protocol} [${binding.name}]`, () => {
@@ -53,6 +58,7 @@ export function scenarioSuite<Backend, Scenario>(
             ...replayParameters(),
           },
         );
+        suite.reached?.(binding.runs);
       },
       binding.timeoutMs ?? suite.timeoutMs,
     );

@@ -642,15 +642,19 @@ function uploadFailedAfterCommit(
   cause: unknown,
 ): Error {
   if (cause instanceof UploadTooLateError) return cause;
-  const ranges = writes
-    .map((write) => {
-      const base = outcome.baseOffsets.get(write.partition)!;
-      return `partition ${write.partition} offsets ${base} to ${base + write.recordCount - 1}`;
+  const committed = writes.map((write) => ({
+    partition: write.partition,
+    baseOffset: outcome.baseOffsets.get(write.partition)!,
+    recordCount: write.recordCount,
+  }));
+  const ranges = committed
+    .map(({ partition, baseOffset, recordCount }) => {
+      return `partition ${partition} offsets ${baseOffset} to ${baseOffset + recordCount - 1}`;
     })
     .join(", ");
   return new UnavailableError(
     `the records of topic ${topic.name} were committed (${ranges}) but their upload failed: they are not acknowledged, and appear there only if the upload landed after all`,
-    { cause, code: UPLOAD_FAILED_AFTER_COMMIT },
+    { cause, code: UPLOAD_FAILED_AFTER_COMMIT, details: { topic: topic.name, committed } },
   );
 }
 

@@ -137,6 +137,10 @@ describe("parallel commit", () => {
     const failed = writer.append({ topic: "events", records: [record("lost"), record("lost too")] });
     await expect(failed).rejects.toThrow(/committed \(partition 0 offsets 0 to 1\) but their upload failed/);
     await expect(failed).rejects.toBeInstanceOf(UnavailableError);
+    await expect(failed).rejects.toMatchObject({
+      code: "UPLOAD_FAILED_AFTER_COMMIT",
+      details: { topic: "events", committed: [{ partition: 0, baseOffset: 0, recordCount: 2 }] },
+    });
     objects.mode = "pass";
     await writer.append({ topic: "events", records: [record("after")] });
     const lostKey = objects.puts[0]!;
