@@ -1,15 +1,19 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { setImmediate as setImmediatePromise } from "node:timers/promises";
-import { ConflictError } from "@sluice/core";
+import { pathToFileURL } from "node:url";
+import { ConflictError, NotFoundError } from "@sluice/core";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { fdatasyncAsync } from "../group-sync.js";
 import { runObjectStoreContract } from "./object-store.contract.js";
 import { PackedObjectStore, type PackedObjectStoreOptions } from "./packed.js";
+import { expectedBody } from "./packed-crash-worker.js";
 
 /** Bound three ways: every object in segments (small ones rolling often), and inline in the index. */
 const bindings: [string, Omit<PackedObjectStoreOptions, "root">][] = [
@@ -312,6 +316,59 @@ describe("PackedObjectStore", () => {
     release();
     await put;
     expect(text((await other.get("k")).body)).toBe("on its way");
+  });
+
+  it("keeps every acknowledged put and delete of a writer process killed mid-write, and opens on what it left", async () => {
+    const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
+    const script = join(import.meta.dirname, "packed-crash-worker.ts");
+    const child = spawn(process.execPath, ["--import", tsx, script, root], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const acked = new Map<string, number>();
+    const deleted = new Set<string>();
+    const deleting = new Set<string>();
+    const newest: string[] = [];
+    let killed = false;
+    for await (const line of createInterface({ input: child.stdout! })) {
+      const [what, key, size] = line.split(" ");
+      if (what === "acked") acked.set(key!, Number(size));
+      if (what === "deleting") deleting.add(key!);
+      if (what === "deleted") deleted.add(key!);
+      // Killed while puts and deletes are on their way, well after its first segment filled, just
+      // after it deleted one of its newest keys (whose commit frame is in its open segment).
+      if (what === "acked") newest.push(key!);
+      const recent = what === "deleted" && newest.slice(-8).includes(key!);
+      if (!killed && acked.size >= 400 && (recent || acked.size >= 2_000)) {
+        killed = true;
+        child.kill("SIGKILL");
+      }
+    }
+    await exited;
+    expect(acked.size).toBeGreaterThanOrEqual(400);
+    expect(deleted.size).toBeGreaterThan(0);
+    const store = open({ durability: "fsync", inlineBytesMax: 256 });
+    for (const [key, size] of acked) {
+      if (deleted.has(key)) await expect(store.get(key)).rejects.toBeInstanceOf(NotFoundError);
+      // A delete on its way when the writer died may or may not have happened.
+      else if (!deleting.has(key))
+        expect(Buffer.from((await store.get(key)).body).equals(expectedBody(key, size))).toBe(true);
+    }
+    // Whatever else is there (puts on their way when it died) holds the bytes that were sent.
+    const listed = [];
+    for (let cursor: string | undefined; ; ) {
+      const page = await store.list("", cursor === undefined ? {} : { cursor });
+      listed.push(...page.objects);
+      if (!page.cursor) break;
+      cursor = page.cursor;
+    }
+    for (const object of listed) {
+      const body = (await store.get(object.key)).body;
+      expect(Buffer.from(body).equals(expectedBody(object.key, object.size)), object.key).toBe(true);
+    }
+    // Its open segment is closed by the next reclaim (its process is gone), and nothing is lost.
+    await store.reclaimSegments();
+    for (const [key, size] of acked) if (!deleting.has(key)) expect((await store.head(key)).size).toBe(size);
   });
 
   it("reads what an earlier instance on the same root wrote, and writes segments of its own", async () => {
