@@ -1,4 +1,5 @@
 import { Engine, PENDING_UPLOAD_MS } from "@sluice/engine";
+import { MaintenanceRunner } from "@sluice/maintenance";
 import type { MetadataStore } from "@sluice/storage";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { SimulatedClock, withPut } from "@sluice/testing";
@@ -288,6 +289,62 @@ describe("a partition runner over gaps", () => {
       highWatermark: 5,
       lag: 0,
       processed: 2,
+    });
+  });
+});
+
+describe("a partition runner over a key-compacted topic", () => {
+  it("passes the offsets key compaction emptied, the partition's last ones included", async () => {
+    enrichModule();
+    await bed.engine.createTopic({
+      name: "ledger",
+      partitions: 1,
+      configs: { "cleanup.policy": "compact", "delete.retention.ms": "0", "min.compaction.lag.ms": "0" },
+    });
+    await bed.admin.create(definition({ topics: ["ledger"] }), { allowModuleHandlers: true });
+    // Only c1 outlives compaction: a and b end with tombstones, which go too.
+    const writes: [string, string | null][] = [
+      ["a", "a1"],
+      ["c", "c1"],
+      ["b", "b1"],
+      ["a", "a2"],
+      ["a", null],
+      ["b", null],
+    ];
+    for (const [key, value] of writes) {
+      await bed.engine.append({
+        topic: "ledger",
+        records: [{ key: bytes(key), value: value === null ? null : bytes(value), partition: 0 }],
+      });
+    }
+    const maintenance = new MaintenanceRunner({
+      objects,
+      metadata,
+      clock,
+      settings: { segmentSettleMs: 0 },
+      owner: "test",
+    });
+    const topic = await bed.engine.describeTopic("ledger");
+    for (let pass = 0; pass < 2; pass++) {
+      await clock.advance(60_000);
+      const report = await maintenance.runPartition(topic, 0, undefined, ["compaction"]);
+      expect(report.failures).toEqual([]);
+    }
+    const left = await bed.engine.fetch({ topic: "ledger", partition: 0, offset: 0 });
+    expect(left.records.map((record) => [record.offset, text(record.value)])).toEqual([[1, "c1"]]);
+    expect(left.nextOffset).toBe(writes.length);
+
+    // Bounded: a runner that stops below the emptied offsets never drains.
+    expect((await runWithClock(await bed.runner("enrich", "ledger", 0), clock, 100, 5_000)).outcome).toBe(
+      "drained",
+    );
+    expect(await outputValues()).toEqual(["C1"]);
+    const details = await bed.admin.describe("enrich");
+    expect(details.partitions.find((partition) => partition.partition === 0)).toMatchObject({
+      checkpoint: writes.length,
+      highWatermark: writes.length,
+      lag: 0,
+      processed: 1,
     });
   });
 });
