@@ -377,7 +377,13 @@ export class PackedObjectStore implements ObjectStore {
       etag: row.etag,
       key: row.key,
     });
-    guard(() => this.#appendFrame(location.segment, frame));
+    try {
+      guard(() => this.#appendFrame(location.segment, frame));
+    } catch (error) {
+      // No commit frame (a full disk): the row must not stay for a put that was not acknowledged.
+      guard(() => this.#undoFastRow(row, location));
+      return Promise.reject(error);
+    }
     const sync = this.#syncSegment(location.segment).then(
       () => this.#forgetUnsynced(row.key, row.etag),
       (error: unknown) => {
