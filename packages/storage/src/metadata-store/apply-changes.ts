@@ -9,8 +9,9 @@ import { type CheckedChanges, checkItemSize, checkNumber } from "./validate.js";
  */
 export function applyChanges(current: Item | undefined, key: ItemKey, changes: CheckedChanges): Item {
   const next: Item = current ? { ...current } : { pk: key.pk, sk: key.sk };
-  for (const [name, value] of Object.entries(changes.set)) next[name] = cloneValue(value);
-  for (const [name, amount] of Object.entries(changes.add)) next[name] = addTo(next[name], amount, name);
+  // for…in over the checked (plain) objects: no [name, value] array per attribute.
+  for (const name in changes.set) next[name] = cloneValue(changes.set[name]!);
+  for (const name in changes.add) next[name] = addTo(next[name], changes.add[name]!, name);
   for (const name of changes.remove) delete next[name];
   checkItemSize(next);
   return next;
@@ -29,7 +30,7 @@ function addTo(existing: AttributeValue | undefined, amount: number, name: strin
 /** Deep copy of an item; values were validated on the way in, so only these shapes occur. */
 export function cloneItem(item: Item): Item {
   const copy: Item = { pk: item.pk, sk: item.sk };
-  for (const [name, value] of Object.entries(item)) copy[name] = cloneValue(value);
+  for (const name in item) copy[name] = cloneValue(item[name]!);
   return copy;
 }
 
@@ -38,6 +39,6 @@ export function cloneValue(value: AttributeValue): AttributeValue {
   if (value instanceof Uint8Array) return new Uint8Array(value);
   if (Array.isArray(value)) return value.map(cloneValue);
   const copy: { [name: string]: AttributeValue } = {};
-  for (const [name, element] of Object.entries(value)) copy[name] = cloneValue(element);
+  for (const name in value) copy[name] = cloneValue(value[name]!);
   return copy;
 }

@@ -118,7 +118,7 @@ function codePointRank(unit: number): number {
  */
 export function itemBytes(item: Item): number {
   let total = 0;
-  for (const [name, value] of Object.entries(item)) total += utf8Bytes(name) + attributeValueBytes(value);
+  for (const name in item) total += utf8Bytes(name) + attributeValueBytes(item[name]!);
   return total;
 }
 
@@ -133,8 +133,8 @@ export function attributeValueBytes(value: AttributeValue): number {
     return total;
   }
   let total = 3;
-  for (const [name, element] of Object.entries(value)) {
-    total += 1 + utf8Bytes(name) + attributeValueBytes(element);
+  for (const name in value) {
+    total += 1 + utf8Bytes(name) + attributeValueBytes(value[name]!);
   }
   return total;
 }

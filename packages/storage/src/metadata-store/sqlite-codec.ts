@@ -11,8 +11,9 @@ type Encoded = string | number | boolean | null | Encoded[] | { m: Record<string
 
 export function encodeAttributes(item: Item): string {
   const attributes: Record<string, Encoded> = {};
-  for (const [name, value] of Object.entries(item)) {
-    if (name !== "pk" && name !== "sk") attributes[name] = encodeValue(value);
+  // for…in over plain objects: no [name, value] array per attribute on the commit path.
+  for (const name in item) {
+    if (name !== "pk" && name !== "sk") attributes[name] = encodeValue(item[name]!);
   }
   return JSON.stringify(attributes);
 }
@@ -22,7 +23,7 @@ function encodeValue(value: AttributeValue): Encoded {
   if (value instanceof Uint8Array) return { b: Buffer.from(value).toString("base64") };
   if (Array.isArray(value)) return value.map(encodeValue);
   const map: Record<string, Encoded> = {};
-  for (const [name, element] of Object.entries(value)) map[name] = encodeValue(element);
+  for (const name in value) map[name] = encodeValue(value[name]!);
   return { m: map };
 }
 
@@ -35,7 +36,7 @@ export function decodeItem(key: ItemKey, text: string): Item {
   }
   if (!isRecord(parsed)) throw corrupt(key, "attributes are not a JSON object");
   const item: Item = { pk: key.pk, sk: key.sk };
-  for (const [name, value] of Object.entries(parsed)) item[name] = decodeValue(value, key);
+  for (const name in parsed) item[name] = decodeValue(parsed[name]!, key);
   return item;
 }
 
@@ -52,7 +53,7 @@ function decodeValue(value: unknown, key: ItemKey): AttributeValue {
   if (isRecord(value) && typeof value.b === "string") return new Uint8Array(Buffer.from(value.b, "base64"));
   if (isRecord(value) && isRecord(value.m)) {
     const map: { [name: string]: AttributeValue } = {};
-    for (const [name, element] of Object.entries(value.m)) map[name] = decodeValue(element, key);
+    for (const name in value.m) map[name] = decodeValue(value.m[name]!, key);
     return map;
   }
   throw corrupt(key, "unknown value encoding");
