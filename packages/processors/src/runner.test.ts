@@ -64,6 +64,11 @@ function enrichModule(calls: { offsets: number[]; attempt: number }[] = []): voi
   });
 }
 
+/** What the "enrich" processor's description says of one of its partitions. */
+async function partitionProgress(partition: number) {
+  return (await bed.admin.describe("enrich")).partitions.find((entry) => entry.partition === partition);
+}
+
 async function outputValues(topic = "enriched"): Promise<string[]> {
   return (await readAll(bed.engine, topic)).map((record) => text(record.value)!);
 }
@@ -82,8 +87,7 @@ describe("a partition runner", () => {
     // Again: nothing new, nothing appended twice.
     expect((await runWithClock(await bed.runner("enrich", "orders", 0), clock)).outcome).toBe("drained");
     expect(await outputValues()).toEqual(["A", "B", "C"]);
-    const details = await bed.admin.describe("enrich");
-    expect(details.partitions.find((partition) => partition.partition === 0)).toMatchObject({
+    expect(await partitionProgress(0)).toMatchObject({
       checkpoint: 3,
       highWatermark: 3,
       lag: 0,
@@ -283,8 +287,7 @@ describe("a partition runner over gaps", () => {
     await clock.advance(PENDING_UPLOAD_MS);
     expect((await runWithClock(await bed.runner("enrich", "orders", 0), clock)).outcome).toBe("drained");
     expect(await outputValues()).toEqual(["A", "D"]);
-    const details = await bed.admin.describe("enrich");
-    expect(details.partitions.find((partition) => partition.partition === 0)).toMatchObject({
+    expect(await partitionProgress(0)).toMatchObject({
       checkpoint: 5,
       highWatermark: 5,
       lag: 0,
@@ -339,8 +342,7 @@ describe("a partition runner over a key-compacted topic", () => {
       "drained",
     );
     expect(await outputValues()).toEqual(["C1"]);
-    const details = await bed.admin.describe("enrich");
-    expect(details.partitions.find((partition) => partition.partition === 0)).toMatchObject({
+    expect(await partitionProgress(0)).toMatchObject({
       checkpoint: writes.length,
       highWatermark: writes.length,
       lag: 0,

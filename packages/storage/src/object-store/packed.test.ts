@@ -39,6 +39,28 @@ for (const [name, options] of bindings) {
 }
 
 const bytes = (text: string) => new TextEncoder().encode(text);
+
+/**
+ * A `flush` for the packed store that, once `hold()` is called, keeps segment flushes (not the
+ * index's WAL or the directory's) waiting until `release()`: puts whose commit is on its way.
+ */
+function segmentFlushGate() {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  let holding = false;
+  return {
+    flush: async (descriptor: number, path: string) => {
+      if (holding && !path.endsWith("-wal") && !path.endsWith("segments")) await held;
+      await fdatasyncAsync(descriptor);
+    },
+    hold: () => {
+      holding = true;
+    },
+    release: () => release(),
+  };
+}
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
 
 describe("PackedObjectStore", () => {
@@ -264,42 +286,36 @@ describe("PackedObjectStore", () => {
   });
 
   it("answers a read of a new key's row only once its segment's flush has ended", async () => {
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
+    const gate = segmentFlushGate();
+    const store = open({
+      durability: "fsync",
+      inlineBytesMax: 0,
+      segmentBytesMax: 1 << 20,
+      flush: gate.flush,
     });
-    let holding = false;
-    const flush = async (descriptor: number, path: string) => {
-      if (holding && !path.endsWith("-wal") && !path.endsWith("segments")) await held;
-      await fdatasyncAsync(descriptor);
-    };
-    const store = open({ durability: "fsync", inlineBytesMax: 0, segmentBytesMax: 1 << 20, flush });
     await store.put("warm", bytes("up"));
-    holding = true;
+    gate.hold();
     const put = store.put("k", bytes("held back"));
     const events: string[] = [];
     const read = store.head("k").then(() => events.push("read"));
     put.then(() => events.push("put"));
     for (let turn = 0; turn < 20; turn++) await setImmediatePromise();
     expect(events).toEqual([]);
-    release();
+    gate.release();
     await Promise.all([put, read]);
     expect(events.sort()).toEqual(["put", "read"]);
   });
 
   it("leaves a running writer's unsynced rows to it when another instance opens beside it", async () => {
-    let release: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => {
-      release = resolve;
+    const gate = segmentFlushGate();
+    const writer = open({
+      durability: "fsync",
+      inlineBytesMax: 0,
+      segmentBytesMax: 1 << 20,
+      flush: gate.flush,
     });
-    let holding = false;
-    const flush = async (descriptor: number, path: string) => {
-      if (holding && !path.endsWith("-wal") && !path.endsWith("segments")) await held;
-      await fdatasyncAsync(descriptor);
-    };
-    const writer = open({ durability: "fsync", inlineBytesMax: 0, segmentBytesMax: 1 << 20, flush });
     await writer.put("warm", bytes("up"));
-    holding = true;
+    gate.hold();
     const put = writer.put("k", bytes("on its way"));
     const listed = () => {
       const index = new Database(join(root, "index.sqlite"), { readonly: true });
@@ -313,7 +329,7 @@ describe("PackedObjectStore", () => {
     // This process runs the writer: the other instance checks none of its rows.
     const other = open({ durability: "fsync", inlineBytesMax: 0 });
     expect(listed()).toEqual([{ key: "k" }]);
-    release();
+    gate.release();
     await put;
     expect(text((await other.get("k")).body)).toBe("on its way");
   });

@@ -4,7 +4,6 @@ import {
   fstatSync,
   mkdirSync,
   openSync,
-  readSync,
   statSync,
   unlinkSync,
   writeSync,
@@ -50,6 +49,7 @@ import {
   DATA_FRAME_BYTES_MAX,
   dataFrameHeader,
   readFrame,
+  readFully,
   scanSegment,
 } from "./segment-frames.js";
 
@@ -813,15 +813,10 @@ export class PackedObjectStore implements ObjectStore {
       this.#readers.set(name, descriptor);
     }
     const bytes = new Uint8Array(length);
-    let filled = 0;
-    while (filled < length) {
-      const read = readSync(descriptor, bytes, filled, length - filled, position + filled);
-      if (read === 0) {
-        throw new DataCorruptionError("object segment is shorter than its index says", {
-          details: { segment: name, position, length },
-        });
-      }
-      filled += read;
+    if (!readFully(descriptor, bytes, position)) {
+      throw new DataCorruptionError("object segment is shorter than its index says", {
+        details: { segment: name, position, length },
+      });
     }
     return bytes;
   }
@@ -1053,13 +1048,7 @@ function openIndex(path: string, busyTimeoutMs: number, fsync: boolean): Databas
 /** Whether the bytes at `position` in the segment are all there and match their CRC-32C. */
 function dataIsWhole(descriptor: number, position: number, size: number, dataCrc: number): boolean {
   const bytes = Buffer.allocUnsafe(size);
-  let filled = 0;
-  while (filled < size) {
-    const read = readSync(descriptor, bytes, filled, size - filled, position + filled);
-    if (read === 0) return false;
-    filled += read;
-  }
-  return crc32c(bytes) === dataCrc;
+  return readFully(descriptor, bytes, position) && crc32c(bytes) === dataCrc;
 }
 
 /** Whether a process with this id runs on this machine (one that is not ours to signal counts). */

@@ -131,7 +131,8 @@ function parseCommit(body: Buffer): CommitRecord | undefined {
   return { position, size, dataCrc, modified, etag, key };
 }
 
-function readFully(descriptor: number, into: Buffer, position: number): boolean {
+/** Fills `into` from the file at `position`; false when the file ends first. */
+export function readFully(descriptor: number, into: Uint8Array, position: number): boolean {
   let filled = 0;
   while (filled < into.byteLength) {
     const read = readSync(descriptor, into, filled, into.byteLength - filled, position + filled);
