@@ -1,6 +1,13 @@
 import { resolve } from "node:path";
 import type { RunReport } from "@sluice/maintenance";
-import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./server.js";
+import {
+  DEFAULT_HOST,
+  DEFAULT_IDLE_POLL_US,
+  DEFAULT_PORT,
+  MAX_IDLE_POLL_US,
+  type RunningServer,
+  startServer,
+} from "./server.js";
 
 /**
  * `npm start`: the local server. Environment: PORT (default 8080; 0 picks a free port), HOST
@@ -13,7 +20,9 @@ import { DEFAULT_HOST, DEFAULT_PORT, type RunningServer, startServer } from "./s
  * SLUICE_PROCESSORS (a JSON file of processors to declare at start, docs/processors.md),
  * SLUICE_PROCESSORS_RUN=0 (manage processors but run none),
  * SLUICE_METRICS=off (no measuring and no GET /metrics), SLUICE_PROCESS_METRICS=on (prom-client's
- * process and Node.js metrics beside Sluice's). SIGINT/SIGTERM stop it gracefully; a
+ * process and Node.js metrics beside Sluice's), SLUICE_IDLE_POLL_US (how long the event loop may keep
+ * turning after the last answer, adapted to the traffic; default 200, 0 to turn it off; see
+ * idle-poll.ts). SIGINT/SIGTERM stop it gracefully; a
  * second signal exits at once.
  */
 function fail(message: string): never {
@@ -59,6 +68,12 @@ const processMetricsText = (process.env.SLUICE_PROCESS_METRICS || "off").toLower
 if (!["on", "off", "1", "0", "true", "false"].includes(processMetricsText))
   fail(`SLUICE_PROCESS_METRICS must be on or off, got ${processMetricsText}`);
 const processMetrics = ["on", "1", "true"].includes(processMetricsText);
+const idlePollText = process.env.SLUICE_IDLE_POLL_US ?? String(DEFAULT_IDLE_POLL_US);
+if (!/^\d+$/.test(idlePollText) || Number(idlePollText) > MAX_IDLE_POLL_US)
+  fail(
+    `SLUICE_IDLE_POLL_US must be a whole number of microseconds from 0 (off) to ${MAX_IDLE_POLL_US}, got ${idlePollText}`,
+  );
+const idlePollUs = Number(idlePollText);
 
 let running: RunningServer;
 try {
@@ -71,6 +86,7 @@ try {
     ...(objectStoreText ? { objectStore: objectStoreText as "packed" | "files" } : {}),
     metrics,
     processMetrics,
+    idlePollUs,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
     ...(maintenanceIntervalMs > 0
@@ -102,6 +118,7 @@ process.stdout.write(
     `  durability: ${durability}`,
     `  maintenance: ${maintenanceIntervalMs > 0 ? `every ${maintenanceIntervalMs / 1000} s` : "off"}`,
     `  processors: ${running.processors.declared.length > 0 ? `${running.processors.declared.join(", ")} (${processorsFile})` : runProcessors ? "run here (none declared in a file)" : "not run (SLUICE_PROCESSORS_RUN=0)"}`,
+    `  idle poll:  ${idlePollUs > 0 ? `up to ${idlePollUs} µs after the last answer, adaptive` : "off"}`,
     `  metrics:    ${metrics ? `${running.url}/metrics (Prometheus)` : "off"}`,
     `  try:        SLUICE_URL=${running.url} npx sluice topic list`,
     "",

@@ -124,6 +124,31 @@ describe("close", () => {
     else expect(outcome.error).toBeInstanceOf(Error);
   }, 15_000);
 
+  it("idle polling counts requests but not long-polls, which wait by design", async () => {
+    const server = await start();
+    const client = new SluiceClient({ url: server.url });
+    await client.createTopic("t");
+    await client.createTopic("other");
+    expect(server.idlePoller.requestsInFlight).toBe(0);
+    const arrived = requestsArrive(server);
+    const poll = client.readPartition("t", 0, { offset: 0, timeoutMs: 30_000 });
+    await arrived;
+    // A produce elsewhere while the long-poll waits: once it is answered nothing counts as in
+    // flight, so the server may poll.
+    await client.produce("other", { value: "y" });
+    expect(server.idlePoller.requestsInFlight).toBe(0);
+    await client.produce("t", { value: "x" });
+    expect((await poll).records.map((record) => dataText(record.value))).toEqual(["x"]);
+    expect(server.idlePoller.requestsInFlight).toBe(0);
+  });
+
+  it("refuses an idle-poll window outside 0 to 10 ms", async () => {
+    await expect(startServer({ dataDir, port: 0, idlePollUs: 10_001 })).rejects.toThrow(
+      /idlePollUs must be 0 \(off\) to 10000 microseconds, got 10001/,
+    );
+    await expect(startServer({ dataDir, port: 0, idlePollUs: -1 })).rejects.toThrow(/got -1/);
+  });
+
   it("ends event streams, so a tail stops", async () => {
     const server = await start();
     const client = new SluiceClient({ url: server.url });

@@ -25,6 +25,7 @@ import { SqliteMetadataStore } from "@sluice/storage/sqlite";
 import { type Metrics, noopMetrics } from "@sluice/telemetry";
 import { PrometheusMetrics } from "@sluice/telemetry/prometheus";
 import { loadClusterId } from "./cluster-id.js";
+import { IdlePoller } from "./idle-poll.js";
 import { type ObjectStoreKind, openObjectStore } from "./object-store-choice.js";
 import { type LocalProcessors, startLocalProcessors } from "./processors.js";
 
@@ -98,6 +99,12 @@ export interface ServerOptions {
    * about 4% of its CPU (bench/metrics-overhead.ts), more than every Sluice series together.
    */
   processMetrics?: boolean;
+  /**
+   * After answering its last request in flight, keep the event loop turning for up to this many
+   * microseconds, adapting the window to how soon requests follow answers (idle-poll.ts;
+   * `SLUICE_IDLE_POLL_US`). Default 200; 0 turns it off.
+   */
+  idlePollUs?: number;
 }
 
 export interface RunningServer {
@@ -117,6 +124,8 @@ export interface RunningServer {
   httpServer: Server;
   /** Requests whose client closed the connection before sending all of the body, since start. */
   readonly clientDisconnects: number;
+  /** The idle poller (`idlePollUs`): its window and whether it is polling now. */
+  idlePoller: IdlePoller;
   /** The Prometheus sink behind `GET /metrics`; absent with `metrics: false`. */
   metrics?: PrometheusMetrics;
   /**
@@ -130,6 +139,10 @@ export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = "127.0.0.1";
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const STREAM_GRACE_MS = 1_000;
+/** Linux's own default bound for guest halt polling (cpuidle-haltpoll's guest_halt_poll_ns). */
+export const DEFAULT_IDLE_POLL_US = 200;
+/** A longer window than this would spend more CPU than a halted CPU's wake-up costs. */
+export const MAX_IDLE_POLL_US = 10_000;
 
 /**
  * The local server: every HTTP app in one Node process, over the filesystem object store and a
@@ -140,6 +153,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const host = options.host ?? DEFAULT_HOST;
   const shutdownTimeoutMs = options.shutdownTimeoutMs ?? SHUTDOWN_TIMEOUT_MS;
   const streamGraceMs = options.streamGraceMs ?? STREAM_GRACE_MS;
+  const idlePollUs = options.idlePollUs ?? DEFAULT_IDLE_POLL_US;
+  if (!Number.isFinite(idlePollUs) || idlePollUs < 0 || idlePollUs > MAX_IDLE_POLL_US) {
+    throw new RangeError(`idlePollUs must be 0 (off) to ${MAX_IDLE_POLL_US} microseconds, got ${idlePollUs}`);
+  }
   await mkdir(dataDir, { recursive: true });
   const durability = options.durability ?? "fsync";
   const sqlite = new SqliteMetadataStore({ path: join(dataDir, "metadata.sqlite"), durability });
@@ -218,12 +235,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const inFlight = new Map<ServerResponse, { stream: boolean }>();
     let stopping = false;
     const log = options.logRequests;
+    const idlePoller = new IdlePoller({ maxUs: idlePollUs });
     server.on("request", (request: IncomingMessage, response: ServerResponse) => {
-      inFlight.set(response, { stream: isStreamingRead(request) });
+      const stream = isStreamingRead(request);
+      inFlight.set(response, { stream });
+      if (!stream) idlePoller.requestStarted();
       if (stopping) response.setHeader("connection", "close");
       const started = performance.now();
       log?.(`-> ${request.method} ${request.url}`);
       response.once("close", () => {
+        if (!stream) idlePoller.requestEnded();
         if (log) {
           const ms = Math.round(performance.now() - started);
           const cut = response.writableFinished ? "" : " (connection closed before the response ended)";
@@ -253,6 +274,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const close = () => {
       closing ??= (async () => {
         stopping = true;
+        idlePoller.stop();
         const closed = new Promise<void>((done) => server.close(() => done()));
         for (const response of inFlight.keys()) {
           if (!response.headersSent) response.setHeader("connection", "close");
@@ -288,6 +310,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       ...(maintenance ? { maintenance } : {}),
       processors,
       httpServer: server,
+      idlePoller,
       get clientDisconnects() {
         return clientDisconnects;
       },
