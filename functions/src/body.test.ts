@@ -136,6 +136,51 @@ describe("readBodyChunks from Node's stream (the local server)", () => {
     await expect(reading).rejects.toBeInstanceOf(ClientDisconnectedError);
   });
 
+  /** Node's stream of a request whose body has arrived (as far as given), not read yet. */
+  function arrived(chunks: Uint8Array[], options: { ended?: boolean } = {}) {
+    const stream = new Readable({ read() {} });
+    for (const chunk of chunks) stream.push(Buffer.from(chunk));
+    if (options.ended ?? true) stream.push(null);
+    return stream;
+  }
+  const noIterator = () => {
+    throw new Error("iterated: the whole body should have been taken in one read");
+  };
+
+  it("takes a body that has all arrived, as its Content-Length says, in one read", async () => {
+    // The stream need not have ended: HTTP/1.1 frames the body by its declared length.
+    for (const ended of [true, false]) {
+      const stream = arrived([Uint8Array.of(1, 2), Uint8Array.of(3)], { ended });
+      stream.iterator = noIterator;
+      const chunks: number[][] = [];
+      for await (const chunk of readBodyChunks(requestWith({ "content-length": "3" }), 3, stream)) {
+        chunks.push([...chunk]);
+      }
+      expect(chunks).toEqual([[1, 2, 3]]);
+      expect(stream.readableDidRead).toBe(true);
+    }
+  });
+
+  it("reads a body that has only partly arrived as it comes", async () => {
+    const stream = arrived([Uint8Array.of(1, 2)], { ended: false });
+    const reading = readBodyBytes(requestWith({ "content-length": "3" }), 10, stream);
+    stream.push(Buffer.of(3));
+    stream.push(null);
+    expect([...(await reading)]).toEqual([1, 2, 3]);
+  });
+
+  it("reads a chunked body (no Content-Length) as it comes", async () => {
+    const stream = arrived([Uint8Array.of(1, 2), Uint8Array.of(3)]);
+    let iterated = false;
+    const iterator = stream.iterator.bind(stream);
+    stream.iterator = (options) => {
+      iterated = true;
+      return iterator(options);
+    };
+    expect([...(await readBodyBytes(requestWith(), 10, stream))]).toEqual([1, 2, 3]);
+    expect(iterated).toBe(true);
+  });
+
   it("falls back to the Request's body when Node's stream was read already", async () => {
     const { stream } = nodeBody([Uint8Array.of(9)]);
     for await (const _ of stream) break; // someone read it
