@@ -12,6 +12,17 @@ export function nodeIncoming(c: Context): Readable | undefined {
   return isReadable(incoming) ? incoming : undefined;
 }
 
+/**
+ * The request's headers as Node parsed them (lower-case names), under @hono/node-server; else
+ * undefined. Reading one from here costs no `Headers` object built from all of them.
+ */
+export function nodeHeaders(c: Context): Record<string, string | string[] | undefined> | undefined {
+  const headers = (nodeIncoming(c) as (Readable & { headers?: unknown }) | undefined)?.headers;
+  return typeof headers === "object" && headers !== null
+    ? (headers as Record<string, string | string[] | undefined>)
+    : undefined;
+}
+
 function isReadable(value: unknown): value is Readable {
   return (
     typeof value === "object" &&
