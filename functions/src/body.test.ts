@@ -161,6 +161,21 @@ describe("readBodyChunks from Node's stream (the local server)", () => {
     }
   });
 
+  it("reads the Content-Length from Node's parsed headers when the stream has them", async () => {
+    const stream = Object.assign(arrived([Uint8Array.of(7, 8)]), {
+      headers: { "content-length": "2" },
+      iterator: noIterator,
+    });
+    expect([...(await readBodyBytes(requestWith(), 2, stream))]).toEqual([7, 8]);
+    const over = Object.assign(arrived([Uint8Array.of(7, 8)]), { headers: { "content-length": "2" } });
+    expect((await statusOf(readBodyBytes(requestWith(), 1, over))).status).toBe(413);
+    const chunked = Object.assign(arrived([Uint8Array.of(7, 8)]), {
+      headers: { "content-length": "2", "transfer-encoding": "chunked" },
+      iterator: noIterator,
+    });
+    await expect(readBodyBytes(requestWith(), 2, chunked)).rejects.toThrow(/iterated/);
+  });
+
   it("reads a body that has only partly arrived as it comes", async () => {
     const stream = arrived([Uint8Array.of(1, 2)], { ended: false });
     const reading = readBodyBytes(requestWith({ "content-length": "3" }), 10, stream);

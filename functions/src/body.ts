@@ -16,11 +16,17 @@ export function nodeIncoming(c: Context): Readable | undefined {
  * The request's headers as Node parsed them (lower-case names), under @hono/node-server; else
  * undefined. Reading one from here costs no `Headers` object built from all of them.
  */
-export function nodeHeaders(c: Context): Record<string, string | string[] | undefined> | undefined {
+export function nodeHeaders(c: Context): NodeHeaders | undefined {
   const headers = (nodeIncoming(c) as (Readable & { headers?: unknown }) | undefined)?.headers;
-  return typeof headers === "object" && headers !== null
-    ? (headers as Record<string, string | string[] | undefined>)
-    : undefined;
+  return typeof headers === "object" && headers !== null ? (headers as NodeHeaders) : undefined;
+}
+
+/** `IncomingMessage.headers`: lower-case names; a repeated header is an array or joined. */
+export type NodeHeaders = Record<string, string | string[] | undefined>;
+
+/** One header's text as `Headers.get` gives it: a repeated header's values joined with ", ". */
+export function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(", ") : value;
 }
 
 function isReadable(value: unknown): value is Readable {
@@ -43,12 +49,17 @@ export async function* readBodyChunks(
   bytesMax: number,
   incoming?: Readable,
 ): AsyncGenerator<Uint8Array> {
-  const declared = request.headers.get("content-length");
+  // Node's parsed headers when there are any: `request.headers` would build a Headers object.
+  const node = (incoming as (Readable & { headers?: NodeHeaders }) | undefined)?.headers;
+  const declared = node
+    ? (headerText(node["content-length"]) ?? null)
+    : request.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > bytesMax) {
     throw tooLarge(`request body is ${declared} bytes, over the limit of ${describeBytes(bytesMax)}`);
   }
   if (incoming && !incoming.readableDidRead) {
-    if (declared !== null && arrivedWhole(incoming, declared, request.headers)) {
+    const chunked = node ? node["transfer-encoding"] !== undefined : request.headers.has("transfer-encoding");
+    if (declared !== null && !chunked && arrivedWhole(incoming, declared)) {
       // The usual small request: its whole body came with its head and sits in the stream's
       // buffer, so take it in one read, without an async iterator. (The declared length is within
       // the limit: checked above.)
@@ -80,12 +91,11 @@ export async function* readBodyChunks(
  * stream's buffer. HTTP/1.1 frames a body with a declared length by that length, so nothing more
  * belongs to it; a chunked body (no usable length) is never taken this way.
  */
-function arrivedWhole(incoming: Readable, declared: string, headers: Headers): boolean {
+function arrivedWhole(incoming: Readable, declared: string): boolean {
   return (
     /^\d+$/.test(declared) &&
     Number(declared) > 0 &&
     incoming.readableLength === Number(declared) &&
-    !headers.has("transfer-encoding") &&
     !incoming.destroyed &&
     incoming.readableFlowing !== true
   );

@@ -51,7 +51,12 @@ export class HttpMeter {
     // How long the app took, for the caller to tell it from the network and queues (W3C Server
     // Timing; browsers' developer tools and the benchmarks read it). A long-poll's wait is in it.
     try {
-      c.res.headers.set("Server-Timing", `app;dur=${(performance.now() - started).toFixed(2)}`);
+      const timing = `app;dur=${(performance.now() - started).toFixed(2)}`;
+      // Under @hono/node-server, on Node's response, which merges it into the head it writes:
+      // `c.res.headers` would build a Headers object for every answer (1–2% of a single produce).
+      const outgoing = nodeOutgoing(c);
+      if (outgoing) outgoing.setHeader("Server-Timing", timing);
+      else c.res.headers.set("Server-Timing", timing);
     } catch {
       // Immutable headers (a response passed through as it came): left without the timing.
     }
@@ -69,6 +74,15 @@ export class HttpMeter {
     this.errors.add(1, { status, class: status >= 500 ? "server" : "client", code, topic });
     if (topic !== "") this.activity.error(topic);
   }
+}
+
+/** Node's response for this request under @hono/node-server (the local server), if not yet begun. */
+function nodeOutgoing(c: Context): { setHeader(name: string, value: string): unknown } | undefined {
+  const outgoing = (c.env as { outgoing?: { setHeader?: unknown; headersSent?: unknown } } | undefined)
+    ?.outgoing;
+  return typeof outgoing?.setHeader === "function" && outgoing.headersSent === false
+    ? (outgoing as { setHeader(name: string, value: string): unknown })
+    : undefined;
 }
 
 /**

@@ -2,7 +2,14 @@ import type { Readable } from "node:stream";
 import { createRoute, z } from "@hono/zod-openapi";
 import { IDEMPOTENCY_KEY_PATTERN } from "@sluice/engine";
 import type { Context } from "hono";
-import { nodeHeaders, nodeIncoming, parseJsonBytes, readBodyBytes, readBodyChunks } from "../body.js";
+import {
+  headerText,
+  nodeHeaders,
+  nodeIncoming,
+  parseJsonBytes,
+  readBodyBytes,
+  readBodyChunks,
+} from "../body.js";
 import { type AppContext, type SluiceApp, untypedResponse } from "../context.js";
 import { type DataType, JSON_DATA_DEPTH_MAX } from "../data-encoding.js";
 import { type ErrorBody, httpError, validationHook } from "../http-errors.js";
@@ -145,18 +152,13 @@ function produceHeaders(c: Context): Record<string, string> {
   const node = nodeHeaders(c);
   const headers: Record<string, string> = {};
   for (const name of PRODUCE_HEADER_NAMES) {
-    const value = node ? joined(node[name]) : c.req.header(name);
+    const value = node ? headerText(node[name]) : c.req.header(name);
     if (value !== undefined) headers[name] = value;
   }
   return headers;
 }
 
 const PRODUCE_HEADER_NAMES = Object.keys(ProduceHeadersSchema.shape);
-
-/** Node joins a repeated header's values with ", " (as Headers.get does), except set-cookie. */
-function joined(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(", ") : value;
-}
 
 /** Hono's path syntax for an OpenAPI path: `{name}` → `:name`. */
 function honoPath(path: string): string {

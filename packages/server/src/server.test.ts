@@ -142,6 +142,27 @@ describe("close", () => {
     expect(server.idlePoller.requestsInFlight).toBe(0);
   });
 
+  it("says how long the app took on every answer (Server-Timing), set on Node's response", async () => {
+    const server = await start();
+    const client = new SluiceClient({ url: server.url });
+    await client.createTopic("t");
+    const base = `${server.url}/v3/clusters/${server.clusterId}/topics/t`;
+    const answers = await Promise.all([
+      fetch(`${base}/records`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ value: { type: "STRING", data: "x" } }),
+      }),
+      fetch(`${base}/partitions/0/records?offset=0`),
+      fetch(`${base}/nowhere`),
+    ]);
+    for (const answer of answers) {
+      expect(answer.headers.get("server-timing"), `status ${answer.status}`).toMatch(/^app;dur=\d+\.\d{2}$/);
+      await answer.arrayBuffer();
+    }
+    expect(answers.map((answer) => answer.status)).toEqual([200, 200, 404]);
+  });
+
   it("refuses an idle-poll window outside 0 to 10 ms", async () => {
     await expect(startServer({ dataDir, port: 0, idlePollUs: 10_001 })).rejects.toThrow(
       /idlePollUs must be 0 \(off\) to 10000 microseconds, got 10001/,
