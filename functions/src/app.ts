@@ -149,7 +149,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
   });
   app.use("*", context.meter.middleware);
   app.use("*", async (c, next) => {
-    setBaseUrl(c, baseUrlFor(c.req.raw, publicUrl));
+    setBaseUrl(c, () => baseUrlFor(c.req.raw, publicUrl));
     await next();
   });
 
