@@ -211,6 +211,33 @@ describe("PackedObjectStore", () => {
     expect(text((await other.get("running/b")).body)).toBe("appended after the reclaim");
   });
 
+  it.skipIf(process.platform !== "linux")(
+    "closes the open segment of a writer whose process id another process has taken (Linux)",
+    async () => {
+      // A running process that is not the writer: the writer's id, recorded with another start.
+      const other = spawn(process.execPath, ["-e", "setInterval(() => {}, 60_000)"], { stdio: "ignore" });
+      try {
+        const reused = open({
+          inlineBytesMax: 0,
+          segmentBytesMax: 1 << 20,
+          ownerPid: other.pid!,
+          ownerStart: "1",
+        });
+        const kept = open({ inlineBytesMax: 0, segmentBytesMax: 1 << 20, ownerPid: other.pid! }); // its real start
+        await reused.put("reused/a", bytes("in a segment its writer left open"));
+        await kept.put("kept/a", bytes("in a segment still being written"));
+        const reader = open({ inlineBytesMax: 0 });
+        await reader.delete("reused/a");
+        await reader.delete("kept/a");
+        // Only the first is closed, and being empty, deleted; the second's writer still runs.
+        expect(await reader.reclaimSegments()).toMatchObject({ segments: 1 });
+        expect(await readdir(join(root, "segments"))).toHaveLength(1);
+      } finally {
+        other.kill("SIGKILL");
+      }
+    },
+  );
+
   it("loses nothing when its open segment is closed and deleted under it (its process taken for gone)", async () => {
     // A writer whose process id reads as gone though it runs (another PID namespace on a shared
     // directory, say): another instance's reclaim closes its open segment, and once empty deletes it.
@@ -333,6 +360,45 @@ describe("PackedObjectStore", () => {
     await put;
     expect(text((await other.get("k")).body)).toBe("on its way");
   });
+
+  it.skipIf(process.platform !== "linux")(
+    "checks the unsynced rows of a writer whose process id another process has taken (Linux)",
+    async () => {
+      const other = spawn(process.execPath, ["-e", "setInterval(() => {}, 60_000)"], { stdio: "ignore" });
+      try {
+        const gate = segmentFlushGate();
+        const writer = open({
+          durability: "fsync",
+          inlineBytesMax: 0,
+          segmentBytesMax: 1 << 20,
+          flush: gate.flush,
+          ownerPid: other.pid!,
+          ownerStart: "1", // not the running process's: its writer is gone
+        });
+        await writer.put("warm", bytes("up"));
+        gate.hold();
+        const put = writer.put("k", bytes("its commit frame is whole"));
+        const listed = () => {
+          const index = new Database(join(root, "index.sqlite"), { readonly: true });
+          try {
+            return index.prepare("SELECT key FROM unsynced").all();
+          } finally {
+            index.close();
+          }
+        };
+        expect(listed()).toEqual([{ key: "k" }]);
+        // Opening checks the row against its commit frame (whole: kept) and takes it off the list,
+        // where a process id alone would have read the writer as running and left it unchecked.
+        const reader = open({ durability: "fsync", inlineBytesMax: 0 });
+        expect(listed()).toEqual([]);
+        expect(text((await reader.get("k")).body)).toBe("its commit frame is whole");
+        gate.release();
+        await put;
+      } finally {
+        other.kill("SIGKILL");
+      }
+    },
+  );
 
   it("keeps every acknowledged put and delete of a writer process killed mid-write, and opens on what it left", async () => {
     const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;

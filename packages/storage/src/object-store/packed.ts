@@ -52,6 +52,7 @@ import {
   readFully,
   scanSegment,
 } from "./segment-frames.js";
+import { processStart, writerRunning } from "./writer-process.js";
 
 export interface PackedObjectStoreOptions {
   /** Holds `index.sqlite` and `segments/`; created when missing. */
@@ -78,6 +79,11 @@ export interface PackedObjectStoreOptions {
    * `reclaimSegments` closes the open segments of writers no longer running. For tests.
    */
   ownerPid?: number;
+  /**
+   * The start time recorded beside `ownerPid` (writer-process.ts): default, that process's own, or
+   * none where the system does not report it. For tests of a process id taken by another process.
+   */
+  ownerStart?: string | null;
 }
 
 interface Row {
@@ -178,6 +184,7 @@ export class PackedObjectStore implements ObjectStore {
   readonly #segmentBytesMax: number;
   readonly #writer = randomHex(6);
   readonly #ownerPid: number;
+  readonly #ownerStart: string | null;
   readonly #wal: WalSync | undefined;
   readonly #flush: (descriptor: number, path: string) => Promise<void>;
   readonly #statements = new Map<string, Database.Statement>();
@@ -194,6 +201,8 @@ export class PackedObjectStore implements ObjectStore {
     this.#inlineBytesMax = options.inlineBytesMax ?? 16 * 1024;
     this.#segmentBytesMax = options.segmentBytesMax ?? 64 * 1024 * 1024;
     this.#ownerPid = options.ownerPid ?? process.pid;
+    this.#ownerStart =
+      options.ownerStart === undefined ? (processStart(this.#ownerPid) ?? null) : options.ownerStart;
     mkdirSync(this.#segmentsDir, { recursive: true });
     const path = join(this.#root, "index.sqlite");
     this.#db = guard(() => openIndex(path, options.busyTimeoutMs ?? 5_000, this.#fsync));
@@ -574,20 +583,24 @@ export class PackedObjectStore implements ObjectStore {
   }
 
   /**
-   * Closes the open segments of writers that are not running (their process id is gone), as their
-   * own `close()` would have: a segment left open is never deleted. Segments recorded before
-   * writers were (no id) are left alone. A reused process id reads as running: kept, never lost.
+   * Closes the open segments of writers that are not running (their process id is gone, or taken
+   * by a process that started at another time: writer-process.ts), as their own `close()` would
+   * have: a segment left open is never deleted. Segments recorded before writers were (no id) are
+   * left alone.
    */
   #closeSegmentsOfDeadWriters(report: ReclaimReport): void {
     const open = guard(
       () =>
-        this.#statement("SELECT name, owner FROM segments WHERE sealed = 0 AND owner IS NOT NULL").all() as {
+        this.#statement(
+          "SELECT name, owner, owner_start FROM segments WHERE sealed = 0 AND owner IS NOT NULL",
+        ).all() as {
           name: string;
           owner: number;
+          owner_start: string | null;
         }[],
     );
-    for (const { name, owner } of open) {
-      if (name.startsWith(`${this.#writer}-`) || processRunning(owner)) continue;
+    for (const { name, owner, owner_start } of open) {
+      if (name.startsWith(`${this.#writer}-`) || writerRunning(owner, owner_start)) continue;
       const size = this.#segmentFileSize(name) ?? 0;
       // Its rows may point at bytes its writer never synced (a fast put killed before its sync).
       if (this.#fsync && size > 0) guard(() => this.#syncFile(name));
@@ -623,8 +636,8 @@ export class PackedObjectStore implements ObjectStore {
       const descriptor = openSync(join(this.#segmentsDir, name), "wx", 0o644);
       this.#transaction(() =>
         this.#statement(
-          "INSERT INTO segments (name, live, sealed, owner, framed, replayed_from) VALUES (?, 0, 0, ?, 1, 0)",
-        ).run(name, this.#ownerPid),
+          "INSERT INTO segments (name, live, sealed, owner, owner_start, framed, replayed_from) VALUES (?, 0, 0, ?, ?, 1, 0)",
+        ).run(name, this.#ownerPid, this.#ownerStart),
       );
       const created: Segment = {
         name,
@@ -861,11 +874,16 @@ export class PackedObjectStore implements ObjectStore {
     const listed = guard(
       () =>
         this.#statement(
-          "SELECT u.key, u.etag AS listed, o.etag, o.size, o.segment, o.position, s.owner FROM unsynced u LEFT JOIN objects o ON o.key = u.key LEFT JOIN segments s ON s.name = o.segment",
-        ).all() as ({ key: string; listed: string; owner: number | null } & Partial<
-          Pick<Row, "etag" | "size" | "segment" | "position">
-        >)[],
-    ).filter((row) => row.etag !== row.listed || row.owner == null || !processRunning(row.owner));
+          "SELECT u.key, u.etag AS listed, o.etag, o.size, o.segment, o.position, s.owner, s.owner_start FROM unsynced u LEFT JOIN objects o ON o.key = u.key LEFT JOIN segments s ON s.name = o.segment",
+        ).all() as ({
+          key: string;
+          listed: string;
+          owner: number | null;
+          owner_start: string | null;
+        } & Partial<Pick<Row, "etag" | "size" | "segment" | "position">>)[],
+    ).filter(
+      (row) => row.etag !== row.listed || row.owner == null || !writerRunning(row.owner, row.owner_start),
+    );
     if (listed.length === 0) return;
     const broken = listed.filter(
       (row) =>
@@ -1026,12 +1044,15 @@ function openIndex(path: string, busyTimeoutMs: number, fsync: boolean): Databas
       "CREATE TABLE IF NOT EXISTS unsynced (key TEXT NOT NULL PRIMARY KEY, etag TEXT NOT NULL) WITHOUT ROWID",
     );
     db.exec(
-      "CREATE TABLE IF NOT EXISTS segments (name TEXT NOT NULL PRIMARY KEY, live INTEGER NOT NULL, sealed INTEGER NOT NULL, owner INTEGER, framed INTEGER NOT NULL DEFAULT 0, replayed_from INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
+      "CREATE TABLE IF NOT EXISTS segments (name TEXT NOT NULL PRIMARY KEY, live INTEGER NOT NULL, sealed INTEGER NOT NULL, owner INTEGER, owner_start TEXT, framed INTEGER NOT NULL DEFAULT 0, replayed_from INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID",
     );
     // An index from before segments recorded their writer's process id.
     const columns = db.pragma("table_info(segments)") as { name: string }[];
     if (!columns.some((column) => column.name === "owner"))
       db.exec("ALTER TABLE segments ADD COLUMN owner INTEGER");
+    // An index from before segments recorded their writer's start time (writer-process.ts).
+    if (!columns.some((column) => column.name === "owner_start"))
+      db.exec("ALTER TABLE segments ADD COLUMN owner_start TEXT");
     // An index from before segments were written as frames (ARCHITECTURE.md, "One sync for a new
     // object"): its segments are raw bytes, never scanned.
     if (!columns.some((column) => column.name === "framed")) {
@@ -1049,16 +1070,6 @@ function openIndex(path: string, busyTimeoutMs: number, fsync: boolean): Databas
 function dataIsWhole(descriptor: number, position: number, size: number, dataCrc: number): boolean {
   const bytes = Buffer.allocUnsafe(size);
   return readFully(descriptor, bytes, position) && crc32c(bytes) === dataCrc;
-}
-
-/** Whether a process with this id runs on this machine (one that is not ours to signal counts). */
-function processRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as { code?: string }).code !== "ESRCH";
-  }
 }
 
 function infoOf(key: string, row: Pick<Row, "etag" | "size" | "modified">): ObjectInfo {
