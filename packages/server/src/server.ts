@@ -141,7 +141,7 @@ const SHUTDOWN_TIMEOUT_MS = 10_000;
 const STREAM_GRACE_MS = 1_000;
 /** Linux's own default bound for guest halt polling (cpuidle-haltpoll's guest_halt_poll_ns). */
 export const DEFAULT_IDLE_POLL_US = 200;
-/** A longer window than this would spend more CPU than a halted CPU's wake-up costs. */
+/** The setting's bound: a window this long no longer bridges a wake-up; it keeps a core busy. */
 export const MAX_IDLE_POLL_US = 10_000;
 
 /**
