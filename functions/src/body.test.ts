@@ -2,8 +2,9 @@ import { Readable } from "node:stream";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { describe, expect, it } from "vitest";
-import { nodeIncoming, readBodyBytes, readBodyChunks } from "./body.js";
+import { readBodyBytes, readBodyChunks } from "./body.js";
 import { ClientDisconnectedError } from "./http-errors.js";
+import { nodeIncoming } from "./node-bindings.js";
 
 /** A request whose body arrives in the given chunks, counting how many were pulled. */
 function streamedRequest(chunks: Uint8Array[], headers: Record<string, string> = {}) {

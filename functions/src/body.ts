@@ -1,48 +1,13 @@
 import type { Readable } from "node:stream";
-import type { Context, HonoRequest, MiddlewareHandler } from "hono";
+import type { HonoRequest, MiddlewareHandler } from "hono";
 import { ClientDisconnectedError, httpError } from "./http-errors.js";
-
-/**
- * The request's body as Node's own stream, when the app runs under @hono/node-server (the local
- * server), else undefined. Read from there, a body costs no web-stream adapter and no `Request`
- * built around it: about a twentieth of the server's time on small POSTs (docs/benchmarks.md).
- */
-export function nodeIncoming(c: Context): Readable | undefined {
-  const incoming = (c.env as { incoming?: unknown } | undefined)?.incoming;
-  return isReadable(incoming) ? incoming : undefined;
-}
-
-/**
- * The request's headers as Node parsed them (lower-case names), under @hono/node-server; else
- * undefined. Reading one from here costs no `Headers` object built from all of them.
- */
-export function nodeHeaders(c: Context): NodeHeaders | undefined {
-  const headers = (nodeIncoming(c) as (Readable & { headers?: unknown }) | undefined)?.headers;
-  return typeof headers === "object" && headers !== null ? (headers as NodeHeaders) : undefined;
-}
-
-/** `IncomingMessage.headers`: lower-case names; a repeated header is an array or joined. */
-export type NodeHeaders = Record<string, string | string[] | undefined>;
-
-/** One header's text as `Headers.get` gives it: a repeated header's values joined with ", ". */
-export function headerText(value: string | string[] | undefined): string | undefined {
-  return Array.isArray(value) ? value.join(", ") : value;
-}
-
-function isReadable(value: unknown): value is Readable {
-  return (
-    typeof value === "object" &&
-    value !== null &&
-    typeof (value as Readable).iterator === "function" &&
-    typeof (value as Readable).readableDidRead === "boolean"
-  );
-}
+import { headersOf, headerText, nodeIncoming } from "./node-bindings.js";
 
 /**
  * Request bodies, read with a byte limit: a declared Content-Length over the limit is refused
  * before anything is read, and the bytes are counted as they arrive (a chunked body declares no
  * length, and a declared length may lie). `incoming`, Node's stream of the same request (see
- * `nodeIncoming`), is read instead of the Request's body when given and not read yet.
+ * `nodeIncoming` in node-bindings.ts), is read instead of the Request's body when given and not read yet.
  */
 export async function* readBodyChunks(
   request: Request,
@@ -50,7 +15,7 @@ export async function* readBodyChunks(
   incoming?: Readable,
 ): AsyncGenerator<Uint8Array> {
   // Node's parsed headers when there are any: `request.headers` would build a Headers object.
-  const node = (incoming as (Readable & { headers?: NodeHeaders }) | undefined)?.headers;
+  const node = headersOf(incoming);
   const declared = node
     ? (headerText(node["content-length"]) ?? null)
     : request.headers.get("content-length");

@@ -9,6 +9,7 @@ import {
 } from "@sluice/telemetry";
 import type { Context, MiddlewareHandler } from "hono";
 import { matchedRoutes } from "hono/route";
+import { nodeOutgoing } from "./node-bindings.js";
 
 /** The stable code of each error answer, noted by the error boundary for the meter to count. */
 const errorCodes = new WeakMap<Context, string>();
@@ -74,15 +75,6 @@ export class HttpMeter {
     this.errors.add(1, { status, class: status >= 500 ? "server" : "client", code, topic });
     if (topic !== "") this.activity.error(topic);
   }
-}
-
-/** Node's response for this request under @hono/node-server (the local server), if not yet begun. */
-function nodeOutgoing(c: Context): { setHeader(name: string, value: string): unknown } | undefined {
-  const outgoing = (c.env as { outgoing?: { setHeader?: unknown; headersSent?: unknown } } | undefined)
-    ?.outgoing;
-  return typeof outgoing?.setHeader === "function" && outgoing.headersSent === false
-    ? (outgoing as { setHeader(name: string, value: string): unknown })
-    : undefined;
 }
 
 /**

@@ -1,8 +1,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { IDEMPOTENCY_KEY_PATTERN } from "@sluice/engine";
-import { nodeIncoming, readBodyBytes } from "../body.js";
+import { readBodyBytes } from "../body.js";
 import type { AppContext, SluiceApp } from "../context.js";
 import { httpError } from "../http-errors.js";
+import { nodeIncoming } from "../node-bindings.js";
 import { COMMON_ERRORS, errorResponses, TopicParamsSchema } from "../schemas.js";
 import { isoTimestamp } from "../timestamps.js";
 

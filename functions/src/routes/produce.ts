@@ -2,19 +2,13 @@ import type { Readable } from "node:stream";
 import { createRoute, z } from "@hono/zod-openapi";
 import { IDEMPOTENCY_KEY_PATTERN } from "@sluice/engine";
 import type { Context } from "hono";
-import {
-  headerText,
-  nodeHeaders,
-  nodeIncoming,
-  parseJsonBytes,
-  readBodyBytes,
-  readBodyChunks,
-} from "../body.js";
+import { parseJsonBytes, readBodyBytes, readBodyChunks } from "../body.js";
 import { type AppContext, type SluiceApp, untypedResponse } from "../context.js";
 import { type DataType, JSON_DATA_DEPTH_MAX } from "../data-encoding.js";
 import { type ErrorBody, httpError, validationHook } from "../http-errors.js";
 import { type JsonObjectSlice, JsonObjectSplitter, MalformedJsonError } from "../json-stream.js";
 import type { HttpLimits } from "../limits.js";
+import { headerText, nodeHeaders, nodeIncoming } from "../node-bindings.js";
 import {
   BASE64_PATTERN,
   TIMESTAMP_DESCRIPTION,

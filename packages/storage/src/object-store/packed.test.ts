@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { createRequire } from "node:module";
@@ -71,10 +71,44 @@ describe("PackedObjectStore", () => {
     stores.push(store);
     return store;
   };
+  /** The keys the index lists as unsynced, read as another process would. */
+  const unsyncedKeys = () => {
+    const index = new Database(join(root, "index.sqlite"), { readonly: true });
+    try {
+      return index.prepare("SELECT key FROM unsynced").all();
+    } finally {
+      index.close();
+    }
+  };
+  const processes: ChildProcess[] = [];
+  /** The id of a process that runs until the test ends: one that is not a segment's writer. */
+  const runningProcessId = () => {
+    const child = spawn(process.execPath, ["-e", "setInterval(() => {}, 60_000)"], { stdio: "ignore" });
+    processes.push(child);
+    return child.pid!;
+  };
+  /**
+   * An fsync writer that has made one put, whose segment flushes are held from now on until
+   * `gate.release()`: its next fast put waits with its row listed as unsynced.
+   */
+  const heldWriter = async (options: Omit<PackedObjectStoreOptions, "root"> = {}) => {
+    const gate = segmentFlushGate();
+    const store = open({
+      durability: "fsync",
+      inlineBytesMax: 0,
+      segmentBytesMax: 1 << 20,
+      flush: gate.flush,
+      ...options,
+    });
+    await store.put("warm", bytes("up"));
+    gate.hold();
+    return { store, gate };
+  };
   beforeEach(async () => {
     root = await mkdtemp(join(tmpdir(), "sluice-packed-extra-"));
   });
   afterEach(async () => {
+    for (const child of processes.splice(0)) child.kill("SIGKILL");
     for (const store of stores.splice(0)) store.close();
     await rm(root, { recursive: true, force: true });
   });
@@ -215,26 +249,22 @@ describe("PackedObjectStore", () => {
     "closes the open segment of a writer whose process id another process has taken (Linux)",
     async () => {
       // A running process that is not the writer: the writer's id, recorded with another start.
-      const other = spawn(process.execPath, ["-e", "setInterval(() => {}, 60_000)"], { stdio: "ignore" });
-      try {
-        const reused = open({
-          inlineBytesMax: 0,
-          segmentBytesMax: 1 << 20,
-          ownerPid: other.pid!,
-          ownerStart: "1",
-        });
-        const kept = open({ inlineBytesMax: 0, segmentBytesMax: 1 << 20, ownerPid: other.pid! }); // its real start
-        await reused.put("reused/a", bytes("in a segment its writer left open"));
-        await kept.put("kept/a", bytes("in a segment still being written"));
-        const reader = open({ inlineBytesMax: 0 });
-        await reader.delete("reused/a");
-        await reader.delete("kept/a");
-        // Only the first is closed, and being empty, deleted; the second's writer still runs.
-        expect(await reader.reclaimSegments()).toMatchObject({ segments: 1 });
-        expect(await readdir(join(root, "segments"))).toHaveLength(1);
-      } finally {
-        other.kill("SIGKILL");
-      }
+      const otherPid = runningProcessId();
+      const reused = open({
+        inlineBytesMax: 0,
+        segmentBytesMax: 1 << 20,
+        ownerPid: otherPid,
+        ownerStart: "1",
+      });
+      const kept = open({ inlineBytesMax: 0, segmentBytesMax: 1 << 20, ownerPid: otherPid }); // its real start
+      await reused.put("reused/a", bytes("in a segment its writer left open"));
+      await kept.put("kept/a", bytes("in a segment still being written"));
+      const reader = open({ inlineBytesMax: 0 });
+      await reader.delete("reused/a");
+      await reader.delete("kept/a");
+      // Only the first is closed, and being empty, deleted; the second's writer still runs.
+      expect(await reader.reclaimSegments()).toMatchObject({ segments: 1 });
+      expect(await readdir(join(root, "segments"))).toHaveLength(1);
     },
   );
 
@@ -313,15 +343,7 @@ describe("PackedObjectStore", () => {
   });
 
   it("answers a read of a new key's row only once its segment's flush has ended", async () => {
-    const gate = segmentFlushGate();
-    const store = open({
-      durability: "fsync",
-      inlineBytesMax: 0,
-      segmentBytesMax: 1 << 20,
-      flush: gate.flush,
-    });
-    await store.put("warm", bytes("up"));
-    gate.hold();
+    const { store, gate } = await heldWriter();
     const put = store.put("k", bytes("held back"));
     const events: string[] = [];
     const read = store.head("k").then(() => events.push("read"));
@@ -334,28 +356,12 @@ describe("PackedObjectStore", () => {
   });
 
   it("leaves a running writer's unsynced rows to it when another instance opens beside it", async () => {
-    const gate = segmentFlushGate();
-    const writer = open({
-      durability: "fsync",
-      inlineBytesMax: 0,
-      segmentBytesMax: 1 << 20,
-      flush: gate.flush,
-    });
-    await writer.put("warm", bytes("up"));
-    gate.hold();
+    const { store: writer, gate } = await heldWriter();
     const put = writer.put("k", bytes("on its way"));
-    const listed = () => {
-      const index = new Database(join(root, "index.sqlite"), { readonly: true });
-      try {
-        return index.prepare("SELECT key FROM unsynced").all();
-      } finally {
-        index.close();
-      }
-    };
-    expect(listed()).toEqual([{ key: "k" }]);
+    expect(unsyncedKeys()).toEqual([{ key: "k" }]);
     // This process runs the writer: the other instance checks none of its rows.
     const other = open({ durability: "fsync", inlineBytesMax: 0 });
-    expect(listed()).toEqual([{ key: "k" }]);
+    expect(unsyncedKeys()).toEqual([{ key: "k" }]);
     gate.release();
     await put;
     expect(text((await other.get("k")).body)).toBe("on its way");
@@ -364,39 +370,19 @@ describe("PackedObjectStore", () => {
   it.skipIf(process.platform !== "linux")(
     "checks the unsynced rows of a writer whose process id another process has taken (Linux)",
     async () => {
-      const other = spawn(process.execPath, ["-e", "setInterval(() => {}, 60_000)"], { stdio: "ignore" });
-      try {
-        const gate = segmentFlushGate();
-        const writer = open({
-          durability: "fsync",
-          inlineBytesMax: 0,
-          segmentBytesMax: 1 << 20,
-          flush: gate.flush,
-          ownerPid: other.pid!,
-          ownerStart: "1", // not the running process's: its writer is gone
-        });
-        await writer.put("warm", bytes("up"));
-        gate.hold();
-        const put = writer.put("k", bytes("its commit frame is whole"));
-        const listed = () => {
-          const index = new Database(join(root, "index.sqlite"), { readonly: true });
-          try {
-            return index.prepare("SELECT key FROM unsynced").all();
-          } finally {
-            index.close();
-          }
-        };
-        expect(listed()).toEqual([{ key: "k" }]);
-        // Opening checks the row against its commit frame (whole: kept) and takes it off the list,
-        // where a process id alone would have read the writer as running and left it unchecked.
-        const reader = open({ durability: "fsync", inlineBytesMax: 0 });
-        expect(listed()).toEqual([]);
-        expect(text((await reader.get("k")).body)).toBe("its commit frame is whole");
-        gate.release();
-        await put;
-      } finally {
-        other.kill("SIGKILL");
-      }
+      const { store: writer, gate } = await heldWriter({
+        ownerPid: runningProcessId(),
+        ownerStart: "1", // not the running process's: its writer is gone
+      });
+      const put = writer.put("k", bytes("its commit frame is whole"));
+      expect(unsyncedKeys()).toEqual([{ key: "k" }]);
+      // Opening checks the row against its commit frame (whole: kept) and takes it off the list,
+      // where a process id alone would have read the writer as running and left it unchecked.
+      const reader = open({ durability: "fsync", inlineBytesMax: 0 });
+      expect(unsyncedKeys()).toEqual([]);
+      expect(text((await reader.get("k")).body)).toBe("its commit frame is whole");
+      gate.release();
+      await put;
     },
   );
 
