@@ -21,6 +21,7 @@ import { HttpMeter } from "./http-meter.js";
 import { DEFAULT_LIMITS, type HttpLimits } from "./limits.js";
 import { allowedMethods } from "./methods.js";
 import { baseUrlFor, normalisePublicUrl, setBaseUrl } from "./resources.js";
+import { CachedRouter } from "./route-cache.js";
 import { registerClusterRoutes } from "./routes/clusters.js";
 import { registerConfigRoutes } from "./routes/configs.js";
 import { registerConsumerGroupRoutes } from "./routes/consumer-groups.js";
@@ -130,7 +131,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
     meter: new HttpMeter(options.metrics ?? noopMetrics, options.engine.activity),
   };
   const publicUrl = options.publicUrl === undefined ? undefined : normalisePublicUrl(options.publicUrl);
-  const app = new OpenAPIHono({ defaultHook: validationHook });
+  const app = new OpenAPIHono({ defaultHook: validationHook, router: new CachedRouter() });
   app.onError(createErrorHandler(logger, options.onClientDisconnect));
   // A path the API knows, asked with a method it does not serve: 405 with the methods it does.
   let allowed: ((path: string) => string[]) | undefined;
