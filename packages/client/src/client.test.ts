@@ -59,6 +59,38 @@ describe("clusters", () => {
   });
 });
 
+describe("request URLs", () => {
+  it("sends each request to its own path and query, however often paths repeat", async () => {
+    const metadata = new MemoryMetadataStore();
+    const engine = new Engine({ objects: new MemoryObjectStore(), metadata });
+    const app = createApp({ engine, metadata, clusterId: CLUSTER, logger: { error: () => undefined } });
+    const asked: string[] = [];
+    const recording = new SluiceClient({
+      url: BASE_URL,
+      clusterId: CLUSTER,
+      fetch: async (url, init) => {
+        asked.push(String(url));
+        return app.request(url, init);
+      },
+    });
+    await recording.createTopic("t", { partitions: 1 });
+    // More distinct paths than the client keeps parsed, twice over, and reads with a query.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 300; i++) {
+        asked.length = 0;
+        await recording.getTopicConfig(`t${i}`, "retention.ms").catch(() => undefined);
+        expect(asked).toEqual([`${BASE_URL}/v3/clusters/${CLUSTER}/topics/t${i}/configs/retention.ms`]);
+      }
+      for (const offset of [0, 3, 0]) {
+        asked.length = 0;
+        await recording.readPartition("t", 0, { offset, timeoutMs: 0 }).catch(() => undefined);
+        expect(asked).toHaveLength(1);
+        expect(new URL(asked[0]!).searchParams.get("offset")).toBe(String(offset));
+      }
+    }
+  });
+});
+
 describe("topics", () => {
   it("creates, lists, describes, grows and deletes topics", async () => {
     const created = await client.createTopic("orders", {

@@ -1104,14 +1104,31 @@ export class SluiceClient {
     return response;
   }
 
-  /** The request's URL: `path` under the client's URL (or a whole URL), with the spec's query. */
+  /**
+   * The request's URL: `path` under the client's URL (or a whole URL), with the spec's query.
+   * Paths without a query are parsed once (a producer asks for the same one over and over); the
+   * URLs remembered are never changed, as nothing the transports do changes a URL.
+   */
   private urlOf(path: string, spec: RequestSpec): URL {
+    const query = spec.query;
+    if (query === undefined) {
+      const known = this.parsedUrls.get(path);
+      if (known) return known;
+    }
     const url = new URL(path.startsWith("http") ? path : `${this.url}${path}`);
-    for (const [name, value] of Object.entries(spec.query ?? {})) {
+    if (query === undefined) {
+      if (this.parsedUrls.size >= PARSED_URLS_MAX) this.parsedUrls.clear();
+      this.parsedUrls.set(path, url);
+      return url;
+    }
+    for (const [name, value] of Object.entries(query)) {
       if (value !== undefined) url.searchParams.set(name, String(value));
     }
     return url;
   }
+
+  /** `urlOf`'s query-less URLs by path, at most `PARSED_URLS_MAX`. */
+  private readonly parsedUrls = new Map<string, URL>();
 
   private headersOf(spec: RequestSpec): Record<string, string> {
     return { accept: "application/json", ...this.headers, ...spec.headers };
@@ -1562,6 +1579,9 @@ function toShareGroupInfo(body: Json): ShareGroupInfo {
 }
 
 const utf8Decoder = new TextDecoder();
+
+/** How many query-less request URLs a client keeps parsed; when full it starts again. */
+const PARSED_URLS_MAX = 256;
 
 /** A JSON answer's bytes, parsed; an answer that is not JSON is the server's fault (502), as one of the wrong shape is. */
 function parseJsonAnswer(bytes: Uint8Array): unknown {
