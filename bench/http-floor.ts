@@ -43,11 +43,14 @@ export const WARM_UP_REQUESTS = 500;
  */
 export const STEADY_AFTER_REQUESTS = 10_000;
 
+/** The cold window's length at most: it stays among a process's early requests. */
+export const COLD_WINDOW_REQUESTS = 2_000;
+
 /** A single-request latency in its two windows (`measureWindows`). */
 export interface Windows {
-  /** The `count` requests after `WARM_UP_REQUESTS`. */
+  /** The `count` requests (at most `COLD_WINDOW_REQUESTS`) after `WARM_UP_REQUESTS`. */
   cold: Latency;
-  /** The `count` requests after `STEADY_AFTER_REQUESTS` (or after the cold window, if later). */
+  /** The `count` requests after `STEADY_AFTER_REQUESTS`. */
   steady: Latency;
 }
 
@@ -59,11 +62,11 @@ export async function measureWindows(
 ): Promise<Windows> {
   const cold = latencyHistogram();
   const steady = latencyHistogram();
-  const steadyFrom = Math.max(STEADY_AFTER_REQUESTS, WARM_UP_REQUESTS + count);
-  const total = steadyFrom + count;
+  const coldEnd = WARM_UP_REQUESTS + Math.min(count, COLD_WINDOW_REQUESTS);
+  const total = STEADY_AFTER_REQUESTS + count;
   for (let i = 0; i < total; i++) {
     const window =
-      i >= steadyFrom ? steady : i >= WARM_UP_REQUESTS && i < WARM_UP_REQUESTS + count ? cold : undefined;
+      i >= STEADY_AFTER_REQUESTS ? steady : i >= WARM_UP_REQUESTS && i < coldEnd ? cold : undefined;
     const begin = performance.now();
     await send();
     window?.recordValue(Math.max(1, Math.round((performance.now() - begin) * 1000)));

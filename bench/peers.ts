@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- peers [--json] [--records N] [--json-batches N] [--singles N] [--e2e N]
- *   [--durability buffered|fsync] [--dir PATH] [--skip kafka,nats] [--rounds R]`
+ * `npm run bench -- peers [--json] [--records N] [--json-batches N] [--singles N] [--kafka-singles N]
+ *   [--e2e N] [--durability buffered|fsync] [--dir PATH] [--skip kafka,nats] [--rounds R]`
  *
  * Sluice's local server beside a Kafka 4.4 broker (KRaft, one node) and a NATS server with
  * JetStream (file storage), all on loopback on this machine, running the same three workloads
@@ -12,15 +12,18 @@
  * 2. single-record produce, one at a time, acknowledgement latency: a JSON produce against
  *    ProducerPerformance rate-limited to one record in flight, and the `nats` npm client's
  *    JetStream publish awaiting each ack; Sluice's and NATS's timed in two windows of
- *    `--singles` each (bench/http-floor.ts): after 500 untimed (cold) and after 10,000 (steady,
- *    what the targets use), Kafka's tool times every record it sends;
+ *    `--singles` each (bench/http-floor.ts, 10,000 by default, so that a p99 is the 100th
+ *    slowest of a window rather than the 20th): after 500 untimed (cold) and after 10,000
+ *    (steady, what the targets use); Kafka's tool times every one of its `--kafka-singles`
+ *    records (2,000 by default: it sends 200 a second);
  * 3. produce-to-consume latency: a long-polling reader against Kafka's EndToEndLatency tool.
  * First it measures this machine's floor under single-request latency (bench/http-floor.ts): a
  * request answered by a `node:http` server that does nothing, from another process, `--singles`
  * times with a `node:http` client and as many on a plain socket, in the steady window.
- * With `--rounds R` it measures everything R times, each system in turn within a round, and
- * judges the targets on each figure's median (printing every round's ratios too): one system's
- * figure moves by a third from run to run here, and a round is about 40 seconds.
+ * It measures everything `--rounds` times (3 by default), each system in turn within a round,
+ * and judges the targets on each figure's median (printing every round's ratios too): one
+ * system's figure moves by a third from run to run here, and a round is about a minute and a
+ * half.
  * Peers are fetched once into bench/.peers (Maven Central jars, Go modules built with `go
  * install`), ignored by git; one that cannot be fetched or started is reported as skipped with
  * the reason. Prints every figure and the ratio Sluice / peer, draws a chart, and with --json
@@ -37,11 +40,14 @@ import { parseArgs } from "node:util";
 import { dataText, type RecordMetadata, SluiceClient } from "@sluice/client";
 import { apiFor, batchedProduce } from "./http.js";
 import {
+  COLD_WINDOW_REQUESTS,
   type Floor,
   httpRoundTripFloor,
   measure,
   measureWindows,
   plainSocketSender,
+  STEADY_AFTER_REQUESTS,
+  WARM_UP_REQUESTS,
   type Windows,
 } from "./http-floor.js";
 import { startServer } from "./local-server.js";
@@ -75,21 +81,31 @@ export async function main(argv: string[]): Promise<void> {
       records: { type: "string", default: "1000000" },
       /** Default: as many records as the other batched runs (`--records`), 1,000 per request. */
       "json-batches": { type: "string" },
-      singles: { type: "string", default: "2000" },
+      singles: { type: "string", default: "10000" },
+      /** Kafka's single-record run: its tool sends 200 records a second, so 2,000 take 10 s. */
+      "kafka-singles": { type: "string", default: "2000" },
       e2e: { type: "string", default: "2000" },
       durability: { type: "string", default: "buffered" },
       dir: { type: "string", default: tmpdir() },
       skip: { type: "string", default: "" },
       /** Runs every workload of every system this many times, in turn, and judges the medians. */
-      rounds: { type: "string", default: "1" },
+      rounds: { type: "string", default: "3" },
     },
   });
   const records = Number(values.records);
   const singles = Number(values.singles);
+  const kafkaSingles = Number(values["kafka-singles"]);
   const e2eCount = Number(values.e2e);
   const skip = new Set(values.skip.split(",").filter(Boolean));
   const durability = values.durability === "fsync" ? "fsync" : "buffered";
 
+  for (const [flag, value] of [
+    ["--singles", singles],
+    ["--kafka-singles", kafkaSingles],
+  ] as const) {
+    if (!Number.isInteger(value) || value < 100)
+      throw new Error(`${flag} must be a whole number ≥ 100 (a p99 needs a hundred requests), not ${value}`);
+  }
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1)
     throw new Error(`--rounds must be a whole number ≥ 1, not ${values.rounds}`);
@@ -109,7 +125,7 @@ export async function main(argv: string[]): Promise<void> {
     );
     const kafka = skip.has("kafka")
       ? skipped<KafkaFigures>("--skip kafka")
-      : await attempt(() => measureKafka(values.dir, records, singles, e2eCount));
+      : await attempt(() => measureKafka(values.dir, records, kafkaSingles, e2eCount));
     const nats = skip.has("nats")
       ? skipped<NatsFigures>("--skip nats")
       : await attempt(() => measureNats(values.dir, records, singles));
@@ -162,7 +178,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   out("(ratios: higher is better for Sluice — throughput Sluice/peer, latency peer/Sluice)");
   out(
-    "(single-record windows: steady, requests 10,001 on of each client, which the targets use; cold, requests 501 on; Kafka's tool times every record)",
+    `(single-record windows: steady, requests ${whole(STEADY_AFTER_REQUESTS + 1)}–${whole(STEADY_AFTER_REQUESTS + singles)} of each client, which the targets use; cold, requests ${whole(WARM_UP_REQUESTS + 1)}–${whole(WARM_UP_REQUESTS + Math.min(singles, COLD_WINDOW_REQUESTS))}; Kafka's tool times every one of its ${whole(kafkaSingles)} records)`,
   );
   out(
     `floor: a request answered by a node:http server that does nothing, one at a time between two processes: node:http client p50 ${format(floor.http.p50Ms)} ms, p99 ${format(floor.http.p99Ms)} ms; plain socket p50 ${format(floor.socket.p50Ms)} ms, p99 ${format(floor.socket.p99Ms)} ms`,
@@ -946,6 +962,11 @@ function lastLines(output: string): string {
 
 /** A figure a peer's tool does not measure (Kafka's times every record: it has no cold window). */
 const NO_WINDOW = Number.NaN;
+
+/** A count of requests as printed: 10,001. */
+function whole(value: number): string {
+  return value.toLocaleString("en-US");
+}
 
 function format(value: number | undefined): string {
   if (value === undefined) return "skipped";
