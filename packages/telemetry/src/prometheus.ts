@@ -1,11 +1,4 @@
-import {
-  collectDefaultMetrics,
-  type Metric,
-  Counter as PromCounter,
-  Gauge as PromGauge,
-  Histogram as PromHistogram,
-  Registry,
-} from "prom-client";
+import { collectDefaultMetrics, type Metric, Gauge as PromGauge, Registry } from "prom-client";
 import type {
   Counter,
   CounterSeries,
@@ -17,7 +10,11 @@ import type {
   Metrics,
   Series,
 } from "./metrics.js";
+import { FastCounter, FastHistogram } from "./prometheus-instruments.js";
 import { telemetryCollectFailures } from "./series.js";
+
+/** What the sink keeps per series: its own counters and histograms, prom-client's gauges. */
+type Instrument = FastCounter | FastHistogram | Metric;
 
 /** Something that reads state into gauges before each scrape (consumer-group lag). */
 export type Collector = () => Promise<void>;
@@ -38,7 +35,7 @@ export interface PrometheusMetricsOptions {
  */
 export class PrometheusMetrics implements Metrics {
   readonly registry = new Registry();
-  private readonly instruments = new Map<string, { series: Series; metric: Metric }>();
+  private readonly instruments = new Map<string, { series: Series; metric: Instrument }>();
   private readonly collectors = new Map<string, Collector>();
   private readonly onCollectError: ((name: string, error: unknown) => void) | undefined;
 
@@ -53,14 +50,10 @@ export class PrometheusMetrics implements Metrics {
   }
 
   counter<L extends string>(series: CounterSeries<L>): Counter<L> {
-    const counter = this.instrument(
-      series,
-      () =>
-        new PromCounter({ name: series.name, help: series.help, labelNames: series.labels, registers: [] }),
-    ) as PromCounter<L>;
+    const counter = this.instrument(series, () => new FastCounter(series)) as FastCounter;
     return {
       add(value: number, labels: Labels<L>): void {
-        if (value >= 0 && Number.isFinite(value)) counter.inc(labels, value);
+        if (value >= 0 && Number.isFinite(value)) counter.add(value, labels);
       },
     };
   }
@@ -82,20 +75,10 @@ export class PrometheusMetrics implements Metrics {
   }
 
   histogram<L extends string>(series: HistogramSeries<L>): Histogram<L> {
-    const histogram = this.instrument(
-      series,
-      () =>
-        new PromHistogram({
-          name: series.name,
-          help: series.help,
-          labelNames: series.labels,
-          buckets: [...series.buckets],
-          registers: [],
-        }),
-    ) as PromHistogram<L>;
+    const histogram = this.instrument(series, () => new FastHistogram(series)) as FastHistogram;
     return {
       record(value, labels) {
-        if (Number.isFinite(value)) histogram.observe(labels, value);
+        if (Number.isFinite(value)) histogram.record(value, labels);
       },
     };
   }
@@ -125,7 +108,7 @@ export class PrometheusMetrics implements Metrics {
     return this.registry.metrics();
   }
 
-  private instrument(series: Series, create: () => Metric): Metric {
+  private instrument(series: Series, create: () => Instrument): Instrument {
     const existing = this.instruments.get(series.name);
     if (existing) {
       if (existing.series.kind !== series.kind) {
@@ -134,7 +117,8 @@ export class PrometheusMetrics implements Metrics {
       return existing.metric;
     }
     const metric = create();
-    this.registry.registerMetric(metric);
+    // The registry renders what `get()` returns; the sink's own instruments give it that shape.
+    this.registry.registerMetric(metric as Metric);
     this.instruments.set(series.name, { series, metric });
     return metric;
   }
