@@ -61,9 +61,26 @@ describe("the Prometheus sink's own counters and histograms", () => {
     }
   });
 
+  it("forgets its label sets when the registry resets its metrics", async () => {
+    const metrics = new PrometheusMetrics({ processMetrics: false });
+    metrics.counter(produceRecords).add(4, { topic: "t", partition: 0 });
+    metrics.histogram(storageLatency).record(0.01, { backend: "sqlite", operation: "get" });
+    metrics.registry.resetMetrics();
+    const text = await metrics.exposition();
+    expect(text).not.toContain("sluice_produce_records_total{");
+    expect(text).not.toContain("sluice_storage_latency_seconds_count{");
+    metrics.counter(produceRecords).add(1, { topic: "t", partition: 0 });
+    expect(await metrics.exposition()).toContain('sluice_produce_records_total{topic="t",partition="0"} 1');
+  });
+
   it("keeps a series without labels as one label set", async () => {
     const metrics = new PrometheusMetrics({ processMetrics: false });
-    const bare: CounterSeries<never> = { ...telemetryCollectFailures, name: "sluice_bare_total", labels: [] };
+    const bare: CounterSeries<never> = {
+      ...telemetryCollectFailures,
+      name: "sluice_bare_total",
+      labels: [],
+      cloudwatch: { metric: "Bare", dimensions: [[]] },
+    };
     metrics.counter(bare).add(2, {});
     metrics.counter(bare).add(3, {});
     expect(await metrics.exposition()).toContain("\nsluice_bare_total 5\n");

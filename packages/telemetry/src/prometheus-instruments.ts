@@ -67,6 +67,10 @@ class LabelSets<T> {
   entries(): IterableIterator<{ labels: Record<string, LabelValue>; state: T }> {
     return this.sets.values();
   }
+
+  clear(): void {
+    this.sets.clear();
+  }
 }
 
 /** A counter rendered by prom-client's registry. */
@@ -97,8 +101,9 @@ export class FastCounter {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
+  /** Forgets every label set (prom-client's `Registry.resetMetrics` calls it). */
   reset(): void {
-    throw new Error(`series ${this.name}: counters are never reset`);
+    this.sets.clear();
   }
 }
 
@@ -159,7 +164,8 @@ export class FastHistogram {
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
+  /** Forgets every label set (prom-client's `Registry.resetMetrics` calls it). */
   reset(): void {
-    throw new Error(`series ${this.name}: histograms are never reset`);
+    this.sets.clear();
   }
 }
