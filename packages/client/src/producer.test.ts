@@ -200,6 +200,20 @@ describe("Producer", () => {
     expect([batch!.producerEpoch, batch!.baseSequence]).toEqual([1, 0]);
   });
 
+  it("with no linger, sends a batch at the end of the turn it was opened in, without waiting on the clock", async () => {
+    const p = producer({ lingerMs: 0 });
+    // Produced in one turn: one batch. No clock time passes while it is sent and answered.
+    const first = await Promise.all(
+      ["a", "b"].map((value) => p.send({ topic: "orders", partition: 0, value })),
+    );
+    expect(first.map((meta) => meta.offset)).toEqual([0, 1]);
+    expect(requests).toHaveLength(1);
+    const alone = await p.send({ topic: "orders", partition: 0, value: "c" });
+    expect(alone.offset).toBe(2);
+    expect(requests).toHaveLength(2);
+    expect((await decodeRecordBatches(requests[0]!.body))[0]!.records).toHaveLength(2);
+  });
+
   it("without idempotence, sends each request with an Idempotency-Key and one per partition in flight", async () => {
     const p = producer({ idempotent: false, lingerMs: 0 });
     const sent = await until(

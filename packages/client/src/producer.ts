@@ -31,7 +31,10 @@ import type { ConsumerClock } from "./group-consumer.js";
  * the same Idempotency-Key, and one request per partition is in flight, which keeps the order too.
  */
 export interface ProducerOptions {
-  /** `linger.ms`: how long a batch waits for more records before it is sent. Default 5. */
+  /**
+   * `linger.ms`: how long a batch waits for more records before it is sent. Default 5. With 0 a
+   * batch goes at the end of the turn it was opened in, with the records produced in that turn.
+   */
   lingerMs?: number;
   /** `batch.size`: a partition's batch is sent once its records reach this many bytes. Default 256 KiB. */
   batchSizeBytes?: number;
@@ -496,6 +499,14 @@ export class Producer {
   }
 
   private scheduleLinger(batch: Batch, part: PartitionState): void {
+    if (this.lingerMs === 0) {
+      // No linger (`linger.ms=0`): the batch goes at the end of this turn, with whatever else was
+      // produced in it. A timer of 0 ms would wait a millisecond or more under Node.
+      queueMicrotask(() => {
+        if (batch.state === "open") this.closeBatch(batch, part);
+      });
+      return;
+    }
     const abort = new AbortController();
     batch.lingerAbort = abort;
     void this.clock
