@@ -22,10 +22,8 @@ interface Rendered {
 
 /** One label set's key: its values, in the series' label order, joined by a character labels never hold. */
 function keyOf(names: readonly string[], labels: Labels): string {
-  if (names.length === 1) return String(labels[names[0]!]);
-  let key = "";
-  for (let i = 0; i < names.length; i++)
-    key += i === 0 ? String(labels[names[i]!]) : `\u0000${labels[names[i]!]}`;
+  let key = names.length === 0 ? "" : String(labels[names[0]!]);
+  for (let i = 1; i < names.length; i++) key += `\u0000${labels[names[i]!]}`;
   return key;
 }
 
@@ -73,37 +71,56 @@ class LabelSets<T> {
   }
 }
 
-/** A counter rendered by prom-client's registry. */
-export class FastCounter {
-  readonly type = "counter";
+/**
+ * What both instruments share: the series' name and help as the registry reads them, the label
+ * sets, and the rendering loop; each instrument says what one label set's samples are.
+ */
+abstract class SinkInstrument<T> {
   readonly aggregator = "sum";
-  private readonly sets: LabelSets<{ value: number }>;
+  abstract readonly type: Rendered["type"];
+  readonly name: string;
+  readonly help: string;
+  protected readonly sets: LabelSets<T>;
 
-  constructor(private readonly series: CounterSeries<string>) {
-    this.sets = new LabelSets(series.name, series.labels, () => ({ value: 0 }));
+  constructor(series: CounterSeries<string> | HistogramSeries<string>, create: () => T) {
+    this.name = series.name;
+    this.help = series.help;
+    this.sets = new LabelSets(series.name, series.labels, create);
   }
 
-  get name(): string {
-    return this.series.name;
-  }
-
-  get help(): string {
-    return this.series.help;
-  }
-
-  add(value: number, labels: Labels): void {
-    this.sets.of(labels).value += value;
-  }
+  /** Appends one label set's samples to `values`. */
+  protected abstract samples(labels: Record<string, LabelValue>, state: T, values: Rendered["values"]): void;
 
   get(): Rendered {
     const values: Rendered["values"] = [];
-    for (const { labels, state } of this.sets.entries()) values.push({ labels, value: state.value });
+    for (const { labels, state } of this.sets.entries()) this.samples(labels, state, values);
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
 
   /** Forgets every label set (prom-client's `Registry.resetMetrics` calls it). */
   reset(): void {
     this.sets.clear();
+  }
+}
+
+/** A counter rendered by prom-client's registry. */
+export class FastCounter extends SinkInstrument<{ value: number }> {
+  readonly type = "counter";
+
+  constructor(series: CounterSeries<string>) {
+    super(series, () => ({ value: 0 }));
+  }
+
+  add(value: number, labels: Labels): void {
+    this.sets.of(labels).value += value;
+  }
+
+  protected samples(
+    labels: Record<string, LabelValue>,
+    state: { value: number },
+    values: Rendered["values"],
+  ): void {
+    values.push({ labels, value: state.value });
   }
 }
 
@@ -115,28 +132,14 @@ interface Observations {
 }
 
 /** A histogram rendered by prom-client's registry: cumulative buckets, `_sum` and `_count`. */
-export class FastHistogram {
+export class FastHistogram extends SinkInstrument<Observations> {
   readonly type = "histogram";
-  readonly aggregator = "sum";
   private readonly bounds: readonly number[];
-  private readonly sets: LabelSets<Observations>;
 
-  constructor(private readonly series: HistogramSeries<string>) {
+  constructor(series: HistogramSeries<string>) {
+    const slots = series.buckets.length + 1;
+    super(series, () => ({ counts: new Float64Array(slots), sum: 0, count: 0 }));
     this.bounds = [...series.buckets];
-    const slots = this.bounds.length + 1;
-    this.sets = new LabelSets(series.name, series.labels, () => ({
-      counts: new Float64Array(slots),
-      sum: 0,
-      count: 0,
-    }));
-  }
-
-  get name(): string {
-    return this.series.name;
-  }
-
-  get help(): string {
-    return this.series.help;
   }
 
   record(value: number, labels: Labels): void {
@@ -148,24 +151,18 @@ export class FastHistogram {
     observations.count++;
   }
 
-  get(): Rendered {
-    const values: Rendered["values"] = [];
-    const bucketName = `${this.name}_bucket`;
-    for (const { labels, state } of this.sets.entries()) {
-      let cumulative = 0;
-      for (let bucket = 0; bucket <= this.bounds.length; bucket++) {
-        cumulative += state.counts[bucket]!;
-        const le = bucket < this.bounds.length ? this.bounds[bucket]! : "+Inf";
-        values.push({ labels: { le, ...labels }, value: cumulative, metricName: bucketName });
-      }
-      values.push({ labels, value: state.sum, metricName: `${this.name}_sum` });
-      values.push({ labels, value: state.count, metricName: `${this.name}_count` });
+  protected samples(
+    labels: Record<string, LabelValue>,
+    state: Observations,
+    values: Rendered["values"],
+  ): void {
+    let cumulative = 0;
+    for (let bucket = 0; bucket <= this.bounds.length; bucket++) {
+      cumulative += state.counts[bucket]!;
+      const le = bucket < this.bounds.length ? this.bounds[bucket]! : "+Inf";
+      values.push({ labels: { le, ...labels }, value: cumulative, metricName: `${this.name}_bucket` });
     }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-
-  /** Forgets every label set (prom-client's `Registry.resetMetrics` calls it). */
-  reset(): void {
-    this.sets.clear();
+    values.push({ labels, value: state.sum, metricName: `${this.name}_sum` });
+    values.push({ labels, value: state.count, metricName: `${this.name}_count` });
   }
 }
