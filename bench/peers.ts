@@ -178,7 +178,7 @@ export async function main(argv: string[]): Promise<void> {
   }
   out("(ratios: higher is better for Sluice — throughput Sluice/peer, latency peer/Sluice)");
   out(
-    `(single-record windows: steady, requests ${whole(STEADY_AFTER_REQUESTS + 1)}–${whole(STEADY_AFTER_REQUESTS + singles)} of each client, which the targets use; cold, requests ${whole(WARM_UP_REQUESTS + 1)}–${whole(WARM_UP_REQUESTS + Math.min(singles, COLD_WINDOW_REQUESTS))}; Kafka's tool times every one of its ${whole(kafkaSingles)} records)`,
+    `(single-record windows: steady, requests ${format(STEADY_AFTER_REQUESTS + 1)}–${format(STEADY_AFTER_REQUESTS + singles)} of each client, which the targets use; cold, requests ${format(WARM_UP_REQUESTS + 1)}–${format(WARM_UP_REQUESTS + Math.min(singles, COLD_WINDOW_REQUESTS))}; Kafka's tool times every one of its ${format(kafkaSingles)} records)`,
   );
   out(
     `floor: a request answered by a node:http server that does nothing, one at a time between two processes: node:http client p50 ${format(floor.http.p50Ms)} ms, p99 ${format(floor.http.p99Ms)} ms; plain socket p50 ${format(floor.socket.p50Ms)} ms, p99 ${format(floor.socket.p99Ms)} ms`,
@@ -962,11 +962,6 @@ function lastLines(output: string): string {
 
 /** A figure a peer's tool does not measure (Kafka's times every record: it has no cold window). */
 const NO_WINDOW = Number.NaN;
-
-/** A count of requests as printed: 10,001. */
-function whole(value: number): string {
-  return value.toLocaleString("en-US");
-}
 
 function format(value: number | undefined): string {
   if (value === undefined) return "skipped";
