@@ -20,15 +20,15 @@ export const ROUTE_CACHE_ENTRIES = 1024;
  */
 export class CachedRouter<T> implements Router<T> {
   name = "CachedRouter";
-  private readonly inner: Router<T>;
   private readonly answers = new Map<string, Result<T>>();
 
   constructor(
-    inner: Router<T> = new SmartRouter<T>({ routers: [new RegExpRouter<T>(), new TrieRouter<T>()] }),
+    /** Hono's default: its regular-expression router where it takes the routes, else the trie. */
+    private readonly inner: Router<T> = new SmartRouter<T>({
+      routers: [new RegExpRouter<T>(), new TrieRouter<T>()],
+    }),
     private readonly capacity = ROUTE_CACHE_ENTRIES,
-  ) {
-    this.inner = inner;
-  }
+  ) {}
 
   add(method: string, path: string, handler: T): void {
     this.answers.clear();
