@@ -198,7 +198,8 @@ export async function main(argv: string[]): Promise<void> {
         round.nats.ok ? round.nats.value : undefined,
       );
       out(
-        `  round ${index + 1}: ${ratios.map(({ short, value }) => `${short} ${value === undefined ? "—" : `${value.toFixed(2)}×`}`).join(", ")}`,
+        // A ratio a hair under its target prints as 1.00×: the verdict says which side it is on.
+        `  round ${index + 1}: ${ratios.map(({ short, value, needed }) => `${short} ${value === undefined ? "—" : `${value.toFixed(2)}×${value >= needed ? "" : " (missed)"}`}`).join(", ")}`,
       );
     });
   }
