@@ -1,4 +1,4 @@
-import { Engine } from "@sluice/engine";
+import { Engine, INLINE_MAX_BYTES_LIMIT } from "@sluice/engine";
 import { describe, expect, it } from "vitest";
 import { createEngineFromEnv } from "./aws-engine.js";
 
@@ -35,5 +35,17 @@ describe("createEngineFromEnv", () => {
       /SLUICE_UPLOAD_HEDGE_MS must be a number of milliseconds, got soon/,
     );
     expect(createEngineFromEnv({ ...env, SLUICE_PARALLEL_COMMIT: "true" }).engine).toBeInstanceOf(Engine);
+  });
+
+  it("refuses a SLUICE_INLINE_MAX_BYTES that is not a size up to the limit, naming it", () => {
+    const env = { SLUICE_BUCKET: "b", SLUICE_TABLE: "t", SLUICE_CLUSTER_ID: "c", AWS_REGION: "eu-west-1" };
+    for (const bad of ["small", "-1", "4k", String(INLINE_MAX_BYTES_LIMIT + 1)]) {
+      expect(() => createEngineFromEnv({ ...env, SLUICE_INLINE_MAX_BYTES: bad })).toThrow(
+        new RegExp(
+          `SLUICE_INLINE_MAX_BYTES must be a whole number of bytes from 0 \\(off\\) to ${INLINE_MAX_BYTES_LIMIT}, got ${bad}`,
+        ),
+      );
+    }
+    expect(createEngineFromEnv({ ...env, SLUICE_INLINE_MAX_BYTES: "4096" }).engine).toBeInstanceOf(Engine);
   });
 });

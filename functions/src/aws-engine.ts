@@ -1,6 +1,6 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { S3Client } from "@aws-sdk/client-s3";
-import { Engine } from "@sluice/engine";
+import { Engine, INLINE_MAX_BYTES_LIMIT } from "@sluice/engine";
 import { type MetadataStore, MeteredMetadataStore, MeteredObjectStore } from "@sluice/storage";
 import { DynamoDbMetadataStore } from "@sluice/storage/dynamodb";
 import { S3ObjectStore } from "@sluice/storage/s3";
@@ -50,11 +50,22 @@ export function createEngineFromEnv(
   if (parallel !== undefined && parallel !== "" && parallel !== "true" && parallel !== "false") {
     throw new Error(`SLUICE_PARALLEL_COMMIT must be "true" or "false", got ${parallel}`);
   }
+  const inline = env.SLUICE_INLINE_MAX_BYTES;
+  if (
+    inline !== undefined &&
+    inline !== "" &&
+    (!/^\d{1,6}$/.test(inline) || Number(inline) > INLINE_MAX_BYTES_LIMIT)
+  ) {
+    throw new Error(
+      `SLUICE_INLINE_MAX_BYTES must be a whole number of bytes from 0 (off) to ${INLINE_MAX_BYTES_LIMIT}, got ${inline}`,
+    );
+  }
   return {
     engine: new Engine({
       objects,
       metadata,
       metrics,
+      ...(inline ? { inlineMaxBytes: Number(inline) } : {}),
       ...(hedge ? { uploadHedgeAfterMs: Number(hedge) } : {}),
       ...(parallel === "true" ? { parallelCommit: true } : {}),
     }),

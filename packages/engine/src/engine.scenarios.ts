@@ -26,7 +26,8 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { AppendRequest, AppendResult } from "./append/append-types.js";
 import { UploadTooLateError } from "./append/appender.js";
-import { Engine } from "./engine.js";
+import { Engine, INLINE_MAX_BYTES_LIMIT } from "./engine.js";
+import { storedIndexEntries } from "./fetch/index-entries.js";
 import { PENDING_UPLOAD_MS } from "./fetch/missing-objects.js";
 import type { ConsumedRecord } from "./fetch/reader.js";
 
@@ -70,6 +71,11 @@ interface Scenario {
   crashAfter: number;
   /** Parallel commit only: the share of uploads held back for a while (they may arrive too late). */
   holdUpload: number;
+  /**
+   * Appends whose object is at most this many bytes are carried in the index (0: none; 200: some,
+   * by size; the limit: all), so runs mix carried entries and uploaded ones.
+   */
+  inlineMaxBytes: number;
   seed: number;
 }
 
@@ -120,6 +126,7 @@ function scenarioArbitrary(): fc.Arbitrary<Scenario> {
       loseAnswer: fc.constantFrom(0, 0.1, 0.25),
       crashAfter: fc.constantFrom(0, 0.1, 0.2),
       holdUpload: fc.constantFrom(0, 0.2, 0.5),
+      inlineMaxBytes: fc.constantFrom(0, 200, INLINE_MAX_BYTES_LIMIT),
       seed: fc.integer({ min: 1, max: 2 ** 31 - 1 }),
     }),
   );
@@ -142,11 +149,14 @@ export function runEngineScenarios(options: EngineScenarioOptions): void {
     it(
       "concurrent writers with lost requests and lost answers keep every invariant",
       async () => {
+        const entries = { inline: 0, uploaded: 0 };
         await fc.assert(
           fc.asyncProperty(scenarioArbitrary(), async (scenario) => {
             const backend = await options.create();
             try {
-              await runScenario(backend, scenario, false);
+              const run = await runScenario(backend, scenario, false);
+              entries.inline += run.inlineEntries;
+              entries.uploaded += run.uploadedEntries;
             } finally {
               await backend.cleanup?.();
             }
@@ -154,6 +164,11 @@ export function runEngineScenarios(options: EngineScenarioOptions): void {
           // A run that stops making progress (a livelock) fails instead of hanging the suite.
           { numRuns: options.runs, endOnFailure: true, timeout: options.runTimeoutMs ?? 20_000 },
         );
+        // Both kinds of entry were written and read back; a suite that never wrote one checks nothing of it.
+        if (options.runs >= 30) {
+          expect(entries.inline).toBeGreaterThan(0);
+          expect(entries.uploaded).toBeGreaterThan(0);
+        }
       },
       options.timeoutMs ?? 120_000,
     );
@@ -206,6 +221,9 @@ let scenarioRuns = 0;
 interface RunOutcome {
   gaps: number;
   lateUploads: number;
+  /** Index entries that carry their batch, and entries naming an uploaded object. */
+  inlineEntries: number;
+  uploadedEntries: number;
 }
 
 async function runScenario(
@@ -228,7 +246,8 @@ async function runScenario(
   // Parallel commit decides gaps by age: its engines share a simulated clock, whose sleeps (a
   // reader waiting on an upload, a writer's backoff) move it on.
   const clock = parallelCommit ? new SimulatedClock({ seed: scenario.seed }) : undefined;
-  const engineOptions = clock ? { clock, parallelCommit } : {};
+  // Parallel commit's hazards need uploads: its runs carry nothing in the index.
+  const engineOptions = clock ? { clock, parallelCommit } : { inlineMaxBytes: scenario.inlineMaxBytes };
   // Runs may share one table (the DynamoDB binding), and generated seeds repeat (fast-check
   // favours boundary values): the run's number keeps each run's topic its own.
   const topic = `scenario-${scenario.seed}-${++scenarioRuns}`;
@@ -281,9 +300,22 @@ async function runScenario(
   if (!parallelCommit) checkDenseOffsets(log);
   checkAcknowledgedRecords(log, sent, scenario.partitions);
   checkObservedFetches(log, observed);
+  const topicId = (
+    await new Engine({ objects: backend.objects, metadata: backend.metadata }).describeTopic(topic)
+  ).topicId;
+  let inlineEntries = 0;
+  let uploadedEntries = 0;
+  for (let partition = 0; partition < scenario.partitions; partition++) {
+    for await (const entry of storedIndexEntries(backend.metadata, topicId, partition)) {
+      if (entry.inline) inlineEntries++;
+      else uploadedEntries++;
+    }
+  }
   return {
     gaps: log.reduce((sum, partition) => sum + partition.highWatermark - partition.byOffset.size, 0),
     lateUploads: sent.filter((entry) => entry.lateUpload).length,
+    inlineEntries,
+    uploadedEntries,
   };
 }
 

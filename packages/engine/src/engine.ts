@@ -40,6 +40,22 @@ export function batchWeight(bytes: Uint8Array): number {
   return bytes.byteLength + BATCH_CACHE_ENTRY_BYTES;
 }
 
+/**
+ * The largest `inlineMaxBytes`: far under an index item's limit (400 KB in DynamoDB) and a
+ * transaction's (4 MB), and small enough that carrying the bytes in the index stays cheaper than
+ * an upload (DynamoDB bills writes per KB).
+ */
+export const INLINE_MAX_BYTES_LIMIT = 64 * 1024;
+
+function checkedInlineMaxBytes(value: number): number {
+  if (!Number.isInteger(value) || value < 0 || value > INLINE_MAX_BYTES_LIMIT) {
+    throw new InvalidArgumentError(
+      `inlineMaxBytes must be a whole number of bytes from 0 (off) to ${INLINE_MAX_BYTES_LIMIT}, got ${value}`,
+    );
+  }
+  return value;
+}
+
 export interface EngineOptions {
   objects: ObjectStore;
   metadata: MetadataStore;
@@ -67,6 +83,12 @@ export interface EngineOptions {
    * Default off.
    */
   parallelCommit?: boolean;
+  /**
+   * Appends whose object would be at most this many bytes are not uploaded: each partition's index
+   * entry carries its batch, and the commit is the only write (ARCHITECTURE.md, "Small appends
+   * carried in the index"). At most `INLINE_MAX_BYTES_LIMIT`. Default 0: every append uploads.
+   */
+  inlineMaxBytes?: number;
   /** Where produce and fetch are measured (docs/operations.md). Default: nowhere. */
   metrics?: Metrics;
 }
@@ -128,6 +150,7 @@ export class Engine {
       onCommit,
       ...(options.uploadHedgeAfterMs === undefined ? {} : { uploadHedgeAfterMs: options.uploadHedgeAfterMs }),
       ...(options.parallelCommit ? { parallelCommit: true } : {}),
+      inlineMaxBytes: checkedInlineMaxBytes(options.inlineMaxBytes ?? 0),
     });
     this.transactional = new TransactionalAppender({
       objects: options.objects,

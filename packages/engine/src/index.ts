@@ -17,7 +17,7 @@ export {
   validateIdempotencyKey,
   validateRecord,
 } from "./append/validate-append.js";
-export { Engine, type EngineOptions, type ProducerIdentity } from "./engine.js";
+export { Engine, type EngineOptions, INLINE_MAX_BYTES_LIMIT, type ProducerIdentity } from "./engine.js";
 export * from "./errors.js";
 export { IndexReader, storedIndexEntries } from "./fetch/index-entries.js";
 export {

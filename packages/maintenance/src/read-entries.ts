@@ -19,7 +19,8 @@ export class ObjectPendingError extends UnavailableError {
 }
 
 /**
- * The stored bytes of each entry, in order (one ranged GET each, a few in parallel). The entries
+ * The stored bytes of each entry, in order (one ranged GET each, a few in parallel; an entry that
+ * carries its bytes needs none). The entries
  * come from this run's own read of the index, so an object missing under an entry committed
  * beside its upload is settled at once: a gap reads as one empty batch spanning the entry's
  * offsets; one still on its way is an ObjectPendingError.
@@ -44,6 +45,7 @@ async function readEntry(
   context: { objects: ObjectStore; clock: Clock },
   entry: StoredIndexEntry,
 ): Promise<Uint8Array> {
+  if (entry.inline) return entry.inline;
   for (let attempt = 0; ; attempt++) {
     try {
       const object = await context.objects.get(entry.objectKey, {

@@ -1,8 +1,10 @@
 import { resolve } from "node:path";
+import { INLINE_MAX_BYTES_LIMIT } from "@sluice/engine";
 import type { RunReport } from "@sluice/maintenance";
 import {
   DEFAULT_HOST,
   DEFAULT_IDLE_POLL_US,
+  DEFAULT_INLINE_MAX_BYTES,
   DEFAULT_PORT,
   MAX_IDLE_POLL_US,
   type RunningServer,
@@ -22,7 +24,9 @@ import {
  * SLUICE_METRICS=off (no measuring and no GET /metrics), SLUICE_PROCESS_METRICS=on (prom-client's
  * process and Node.js metrics beside Sluice's), SLUICE_IDLE_POLL_US (how long the event loop may keep
  * turning after the last answer, adapted to the traffic; default 200, 0 to turn it off; see
- * idle-poll.ts). SIGINT/SIGTERM stop it gracefully; a
+ * idle-poll.ts), SLUICE_INLINE_MAX_BYTES (appends up to this size are carried in the index instead
+ * of stored as objects; default 4096, 0 to store every append as an object; ARCHITECTURE.md,
+ * "Small appends carried in the index"). SIGINT/SIGTERM stop it gracefully; a
  * second signal exits at once.
  */
 function fail(message: string): never {
@@ -74,6 +78,12 @@ if (!/^\d+$/.test(idlePollText) || Number(idlePollText) > MAX_IDLE_POLL_US)
     `SLUICE_IDLE_POLL_US must be a whole number of microseconds from 0 (off) to ${MAX_IDLE_POLL_US}, got ${idlePollText}`,
   );
 const idlePollUs = Number(idlePollText);
+const inlineText = process.env.SLUICE_INLINE_MAX_BYTES || String(DEFAULT_INLINE_MAX_BYTES);
+if (!/^\d+$/.test(inlineText) || Number(inlineText) > INLINE_MAX_BYTES_LIMIT)
+  fail(
+    `SLUICE_INLINE_MAX_BYTES must be a whole number of bytes from 0 (off) to ${INLINE_MAX_BYTES_LIMIT}, got ${inlineText}`,
+  );
+const inlineMaxBytes = Number(inlineText);
 
 let running: RunningServer;
 try {
@@ -87,6 +97,7 @@ try {
     metrics,
     processMetrics,
     idlePollUs,
+    inlineMaxBytes,
     ...(logRequests ? { logRequests: (line: string) => process.stdout.write(`${line}\n`) } : {}),
     ...(process.env.SLUICE_PUBLIC_URL ? { publicUrl: process.env.SLUICE_PUBLIC_URL } : {}),
     ...(maintenanceIntervalMs > 0

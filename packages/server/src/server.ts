@@ -105,6 +105,12 @@ export interface ServerOptions {
    * `SLUICE_IDLE_POLL_US`). Default 200; 0 turns it off.
    */
   idlePollUs?: number;
+  /**
+   * Appends of at most this many bytes are carried in their index entries instead of uploaded
+   * (ARCHITECTURE.md, "Small appends carried in the index"; `SLUICE_INLINE_MAX_BYTES`). Default
+   * 4096; 0 uploads every append.
+   */
+  inlineMaxBytes?: number;
 }
 
 export interface RunningServer {
@@ -139,6 +145,11 @@ export const DEFAULT_PORT = 8080;
 export const DEFAULT_HOST = "127.0.0.1";
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const STREAM_GRACE_MS = 1_000;
+/**
+ * Appends this small are carried in the index: on the local server that saves the packed store's
+ * SQLite transaction per produce (docs/benchmarks.md, "Small appends carried in the index").
+ */
+export const DEFAULT_INLINE_MAX_BYTES = 4096;
 /** Linux's own default bound for guest halt polling (cpuidle-haltpoll's guest_halt_poll_ns). */
 export const DEFAULT_IDLE_POLL_US = 200;
 /** The setting's bound: a window this long no longer bridges a wake-up; it keeps a core busy. */
@@ -180,7 +191,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     const objects = prometheus
       ? new MeteredObjectStore(objectStore.store, metrics, "filesystem")
       : objectStore.store;
-    const engine = new Engine({ objects, metadata, metrics });
+    const engine = new Engine({
+      objects,
+      metadata,
+      metrics,
+      inlineMaxBytes: options.inlineMaxBytes ?? DEFAULT_INLINE_MAX_BYTES,
+    });
     const groups = new ConsumerGroups({ engine, metadata });
     prometheus?.addCollector("consumer-group-lag", () =>
       collectConsumerGroupLag({ groups, engine, metrics }),

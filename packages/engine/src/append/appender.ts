@@ -66,6 +66,11 @@ export interface AppenderDependencies {
    * idempotency key (ARCHITECTURE.md, "Parallel commit").
    */
   parallelCommit?: boolean;
+  /**
+   * Appends whose object would be at most this many bytes are not uploaded: each index entry
+   * carries its batch (ARCHITECTURE.md, "Small appends carried in the index"). 0: always upload.
+   */
+  inlineMaxBytes?: number;
 }
 
 const TRANSACTION_OPERATIONS = 100;
@@ -249,15 +254,20 @@ export class Appender {
     writes: PartitionWrite[],
     options: ObjectWriteOptions,
   ): Promise<CommitOutcome> {
-    if (this.deps.parallelCommit && !options.producer && options.idempotencyKey === undefined)
+    const inline = body.byteLength <= (this.deps.inlineMaxBytes ?? 0);
+    if (!inline && this.deps.parallelCommit && !options.producer && options.idempotencyKey === undefined)
       return this.writeObjectInParallel(topic, body, writes, options);
-    const objectKey = await this.upload(topic, body);
+    // An inline append's key names no object: it is the entries' identity (a retry after a lost
+    // answer recognises its own entry by it) and is never uploaded.
+    const objectKey = inline
+      ? newDataObjectKey(topic.topicId, this.deps.clock.now())
+      : await this.upload(topic, body);
     for (const write of writes)
       this.deps.batches.set(
         batchCacheKey(objectKey, write.position, write.length),
         body.subarray(write.position, write.position + write.length),
       );
-    const outcome = await this.commit(topic, objectKey, writes, options);
+    const outcome = await this.commit(topic, objectKey, writes, options, false, inline ? body : undefined);
     if (outcome.kind === "idempotent-replay") return outcome;
     this.notifyCommitted(topic, writes, outcome);
     return outcome;
@@ -398,6 +408,7 @@ export class Appender {
     writes: PartitionWrite[],
     options: ObjectWriteOptions,
     parallelCommit = false,
+    inline?: Uint8Array,
   ): Promise<CommitOutcome> {
     const { idempotencyRecord, chunk } = options;
     const producer = options.producer && {
@@ -423,6 +434,7 @@ export class Appender {
       const group: CommitGroup = { topic, objectKey, producer, writes };
       if (idempotency) group.idempotency = idempotency;
       if (parallelCommit) group.parallelCommit = true;
+      if (inline) group.inline = inline;
       return commitGroup(deps, group);
     }
 
@@ -440,6 +452,7 @@ export class Appender {
         producer,
         writes: writes.slice(start, start + groupSize),
         ...(parallelCommit ? { parallelCommit } : {}),
+        ...(inline ? { inline } : {}),
       });
       if (outcome.kind !== "committed")
         throw new Error("unreachable: a group without an idempotency key cannot replay");

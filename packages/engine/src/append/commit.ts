@@ -40,6 +40,11 @@ export interface CommitGroup {
   idempotency?: IdempotencyClaim;
   /** The object's upload runs beside this commit (ARCHITECTURE.md, "Parallel commit"). */
   parallelCommit?: boolean;
+  /**
+   * The object's bytes, never uploaded: each entry carries its write's range of them
+   * (ARCHITECTURE.md, "Small appends carried in the index").
+   */
+  inline?: Uint8Array;
 }
 
 export type CommitOutcome =
@@ -177,6 +182,7 @@ function buildTransaction(
       maxTimestamp: write.maxTimestamp,
     };
     if (group.parallelCommit) batch.parallelCommit = true;
+    if (group.inline) batch.inline = group.inline.subarray(write.position, write.position + write.length);
     const { head, index } = partitionCommitOperations(topic.topicId, partition, base, batch);
     add(head, { role: "head", partition });
     add(index, { role: "index", partition });

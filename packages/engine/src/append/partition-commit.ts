@@ -11,6 +11,8 @@ export interface IndexedBatch {
   maxTimestamp: number;
   /** Committed while the object's upload may still be on its way (ARCHITECTURE.md, "Parallel commit"). */
   parallelCommit?: boolean;
+  /** The batch's bytes, carried by the entry instead of an object (ARCHITECTURE.md, "Small appends carried in the index"). */
+  inline?: Uint8Array;
 }
 
 /**
@@ -39,6 +41,7 @@ export function partitionCommitOperations(
     maxTimestamp: batch.maxTimestamp,
   };
   if (batch.parallelCommit) item.parallelCommit = true;
+  if (batch.inline) item.inline = batch.inline;
   return {
     head: {
       kind: "update",

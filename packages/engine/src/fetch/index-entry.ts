@@ -28,6 +28,11 @@ export interface IndexEntry {
    * existed before it was committed.
    */
   parallelCommit?: boolean;
+  /**
+   * The batch's bytes, carried by the entry (ARCHITECTURE.md, "Small appends carried in the
+   * index"): `objectKey` then names no object, and readers never ask the object store for it.
+   */
+  inline?: Uint8Array;
 }
 
 /**
@@ -68,6 +73,7 @@ export function indexEntryFromItem(item: Item): StoredIndexEntry {
   if (Array.isArray(item.pieces)) entry.pieces = decodePieces(item.pieces, entry);
   if (item.deleteHorizonMs !== undefined) entry.deleteHorizonMs = Number(item.deleteHorizonMs);
   if (item.parallelCommit === true) entry.parallelCommit = true;
+  if (item.inline !== undefined) entry.inline = inlineBytes(item.inline, entry);
   return entry;
 }
 
@@ -86,7 +92,19 @@ export function indexEntryItem(topicId: string, partition: number, entry: Stored
   if (entry.pieces && entry.pieces.length > 1) item.pieces = encodePieces(entry.pieces);
   if (entry.deleteHorizonMs !== undefined) item.deleteHorizonMs = entry.deleteHorizonMs;
   if (entry.parallelCommit) item.parallelCommit = true;
+  if (entry.inline) item.inline = entry.inline;
   return item;
+}
+
+/** An entry's carried bytes, which must be exactly its batch: anything else is a corruption. */
+function inlineBytes(value: unknown, entry: StoredIndexEntry): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.byteLength !== entry.length || entry.pieces !== undefined) {
+    throw new DataCorruptionError(
+      `the index entry at offset ${entry.baseOffset} carries ${value instanceof Uint8Array ? `${value.byteLength} bytes` : "a value that is not bytes"} for a batch of ${entry.length}`,
+      { details: { objectKey: entry.objectKey, baseOffset: entry.baseOffset } },
+    );
+  }
+  return value;
 }
 
 /**
@@ -127,6 +145,7 @@ function plainEntry(entry: StoredIndexEntry): IndexEntry {
     maxTimestamp,
   };
   if (entry.parallelCommit) plain.parallelCommit = true;
+  if (entry.inline) plain.inline = entry.inline;
   return plain;
 }
 

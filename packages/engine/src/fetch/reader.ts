@@ -277,6 +277,10 @@ export class Reader {
     let pendingFrom = entries.length;
     const runs: number[][] = [];
     entries.forEach((entry, index) => {
+      if (entry.inline) {
+        results[index] = entry.inline;
+        return;
+      }
       const cached = this.batches.get(batchCacheKey(entry.objectKey, entry.position, entry.length));
       if (cached) {
         results[index] = cached;
