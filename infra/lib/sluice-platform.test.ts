@@ -293,6 +293,21 @@ describe("S3 Express One Zone data storage", () => {
     express.hasOutput("BucketName", { Value: { Ref: directoryId } });
   });
 
+  it("carries small appends in the index only when asked, and refuses a size it cannot carry", () => {
+    const inlineIn = (template: typeof express) =>
+      Object.values(resourcesOf(template, "AWS::Lambda::Function"))
+        .map((fn) => (fn.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment)
+        .map((environment) => environment?.Variables?.SLUICE_INLINE_MAX_BYTES)
+        .filter((value) => value !== undefined);
+    expect(inlineIn(synthStack({}).template)).toEqual([]);
+    expect(inlineIn(synthStack({ platform: { inlineMaxBytes: 4096 } }).template)).toEqual(["4096"]);
+    for (const bad of [-1, 1.5, 65_537]) {
+      expect(() => synthStack({ platform: { inlineMaxBytes: bad } })).toThrow(
+        `inlineMaxBytes must be a whole number of bytes from 0 (off) to 65536, got ${bad}`,
+      );
+    }
+  });
+
   it("turns parallel commit on in the HTTP function there, and nowhere unless asked on S3 Standard", () => {
     const parallelIn = (template: typeof express) =>
       Object.values(resourcesOf(template, "AWS::Lambda::Function"))

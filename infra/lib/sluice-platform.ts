@@ -61,6 +61,14 @@ export interface SluicePlatformProps {
    * @default true with "express-one-zone" data storage, false with "standard"
    */
   readonly parallelCommit?: boolean;
+  /**
+   * Appends of at most this many bytes are not uploaded: each index entry carries its batch in
+   * DynamoDB, and the commit is the produce's only write (ARCHITECTURE.md, "Small appends carried
+   * in the index"). Saves the S3 PUT's latency and price on small produces; costs DynamoDB write
+   * units per KB carried, until compaction moves the bytes into segments. Up to 65,536.
+   * @default 0 (every append is uploaded)
+   */
+  readonly inlineMaxBytes?: number;
   /** The cluster id the HTTP API answers to (`/v3/clusters/{cluster_id}`). @default "sluice" */
   readonly clusterId?: string;
   /**
@@ -186,6 +194,11 @@ export class SluicePlatform extends Construct {
       ],
     });
     const storage = props.dataStorage ?? { kind: "standard" };
+    const inline = props.inlineMaxBytes;
+    // The engine's INLINE_MAX_BYTES_LIMIT: refused here, at synth, rather than by every cold start.
+    if (inline !== undefined && (!Number.isInteger(inline) || inline < 0 || inline > 65_536)) {
+      throw new Error(`inlineMaxBytes must be a whole number of bytes from 0 (off) to 65536, got ${inline}`);
+    }
     if (storage.kind === "express-one-zone") {
       this.directoryBucket = new s3express.CfnDirectoryBucket(this, "DirectoryBucket", {
         dataRedundancy: "SingleAvailabilityZone",
@@ -280,6 +293,7 @@ export class SluicePlatform extends Construct {
         ...((props.parallelCommit ?? storage.kind === "express-one-zone")
           ? { SLUICE_PARALLEL_COMMIT: "true" }
           : {}),
+        ...(props.inlineMaxBytes ? { SLUICE_INLINE_MAX_BYTES: String(props.inlineMaxBytes) } : {}),
         // Stack traces in the logs point into the TypeScript sources.
         ...(sourceMap ? { NODE_OPTIONS: "--enable-source-maps" } : {}),
       },
