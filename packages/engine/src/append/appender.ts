@@ -258,15 +258,17 @@ export class Appender {
     if (!inline && this.deps.parallelCommit && !options.producer && options.idempotencyKey === undefined)
       return this.writeObjectInParallel(topic, body, writes, options);
     // An inline append's key names no object: it is the entries' identity (a retry after a lost
-    // answer recognises its own entry by it) and is never uploaded.
+    // answer recognises its own entry by it) and is never uploaded. Its batches are not cached
+    // either: readers take them from the entries, which they read anyway.
     const objectKey = inline
       ? newDataObjectKey(topic.topicId, this.deps.clock.now())
       : await this.upload(topic, body);
-    for (const write of writes)
-      this.deps.batches.set(
-        batchCacheKey(objectKey, write.position, write.length),
-        body.subarray(write.position, write.position + write.length),
-      );
+    if (!inline)
+      for (const write of writes)
+        this.deps.batches.set(
+          batchCacheKey(objectKey, write.position, write.length),
+          body.subarray(write.position, write.position + write.length),
+        );
     const outcome = await this.commit(topic, objectKey, writes, options, false, inline ? body : undefined);
     if (outcome.kind === "idempotent-replay") return outcome;
     this.notifyCommitted(topic, writes, outcome);

@@ -1,5 +1,5 @@
 import { DataCorruptionError, decodeRecordBatches, InvalidArgumentError } from "@sluice/core";
-import type { ObjectStore, PutOptions } from "@sluice/storage";
+import type { PutOptions } from "@sluice/storage";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { beforeEach, describe, expect, it } from "vitest";
 import { Engine, INLINE_MAX_BYTES_LIMIT } from "../engine.js";
@@ -33,7 +33,7 @@ beforeEach(async () => {
   objects = new CountingObjectStore();
   metadata = new MemoryMetadataStore();
   writer = new Engine({ objects, metadata, inlineMaxBytes: 512 });
-  reader = new Engine({ objects: objects as ObjectStore, metadata });
+  reader = new Engine({ objects, metadata });
   topicId = (await writer.createTopic({ name: "events", partitions: 3 })).topicId;
 });
 
