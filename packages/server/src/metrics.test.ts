@@ -248,3 +248,28 @@ describe("a server with metrics off", () => {
     }
   });
 });
+
+describe("a server with its defaults", () => {
+  it("carries a small append in the index: the commit is its only storage write, and it reads back", async () => {
+    const plain = await startServer({ dataDir: join(dataDir, "defaults"), port: 0 });
+    try {
+      const sdk = new SluiceClient({ url: plain.url });
+      await sdk.createTopic("small", { partitions: 1 });
+      await sdk.produce("small", { value: "carried" });
+      await sdk.produce("small", { value: "x".repeat(5_000) });
+      const samples = parsePrometheusText(await (await fetch(`${plain.url}/metrics`)).text());
+      const count = (operation: string) =>
+        sampleValue(samples, "sluice_storage_requests_total", {
+          backend: "filesystem",
+          operation,
+          result: "ok",
+        });
+      // The 5,000-byte record is over the 4096-byte default: its append alone is uploaded.
+      expect(count("put")).toBe(1);
+      const read = await sdk.readPartition("small", 0, { offset: 0 });
+      expect(read.records.map((record) => record.value?.data)).toEqual(["carried", "x".repeat(5_000)]);
+    } finally {
+      await plain.close();
+    }
+  });
+});
