@@ -46,7 +46,12 @@ interface Profile {
   hedgeAfterMs?: number;
   /** Upload and commit at once (EngineOptions.parallelCommit). */
   parallelCommit?: boolean;
+  /** Appends up to this many bytes carried in the index (EngineOptions.inlineMaxBytes). */
+  inlineMaxBytes?: number;
 }
+
+/** `SluicePlatform`'s `inlineMaxBytes` in the profile that carries small appends. */
+const INLINE_MAX_BYTES = 4 * 1024;
 
 const PROFILES: Profile[] = [
   { name: "S3 Standard + DynamoDB", objects: S3_STANDARD },
@@ -60,6 +65,7 @@ const PROFILES: Profile[] = [
     hedgeAfterMs: 70,
     parallelCommit: true,
   },
+  { name: "S3 Standard, small appends carried", objects: S3_STANDARD, inlineMaxBytes: INLINE_MAX_BYTES },
 ];
 
 /** Published prices, us-east-1 (docs/benchmarks.md says which come from where). */
@@ -84,7 +90,7 @@ export const PRICES = {
 const KIB = 1024;
 const MIB = 1024 * KIB;
 const GIB = 1024 * MIB;
-const REQUEST_SIZES = [KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB, 4 * MIB];
+const REQUEST_SIZES = [KIB, 4 * KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB, 4 * MIB];
 
 interface ProfileFigures {
   name: string;
@@ -131,7 +137,16 @@ export async function main(argv: string[]): Promise<void> {
       `${f.name.padEnd(34)}${f.produce.p50.toFixed(1).padStart(12)}${f.produce.p99.toFixed(1).padStart(8)}${f.batch.p50.toFixed(1).padStart(17)}${f.batch.p99.toFixed(1).padStart(8)}${f.e2e.p50.toFixed(1).padStart(10)}${f.e2e.p99.toFixed(1).padStart(8)}${f.putsPerProduce.toFixed(2).padStart(14)}`,
     );
   }
-  const [standard, standardHedged, express, expressHedged, expressParallel, standardParallel] = figures as [
+  const [
+    standard,
+    standardHedged,
+    express,
+    expressHedged,
+    expressParallel,
+    standardParallel,
+    standardCarried,
+  ] = figures as [
+    ProfileFigures,
     ProfileFigures,
     ProfileFigures,
     ProfileFigures,
@@ -144,6 +159,7 @@ export async function main(argv: string[]): Promise<void> {
     [standard, 150],
     [standardHedged, 150],
     [standardParallel, 150],
+    [standardCarried, 150],
     [express, 30],
     [expressHedged, 30],
     [expressParallel, 30],
@@ -153,16 +169,19 @@ export async function main(argv: string[]): Promise<void> {
     );
   }
 
-  const costs = costTable(standard, express);
+  const costs = costTable(standard, express, standardCarried);
   out("\nCost of ingesting 1 GiB and reading it once, by request size (USD; storage not included)");
   out(
-    `${"request size".padEnd(14)}${"requests".padStart(10)}${"S3 Standard".padStart(14)}${"S3 Express".padStart(14)}`,
+    `${"request size".padEnd(14)}${"requests".padStart(10)}${"S3 Standard".padStart(14)}${"S3 Express".padStart(14)}${"carried".padStart(10)}`,
   );
   for (const row of costs) {
     out(
-      `${label(row.size).padEnd(14)}${row.requests.toLocaleString("en-US").padStart(10)}${row.standard.toFixed(4).padStart(14)}${row.express.toFixed(4).padStart(14)}`,
+      `${label(row.size).padEnd(14)}${row.requests.toLocaleString("en-US").padStart(10)}${row.standard.toFixed(4).padStart(14)}${row.express.toFixed(4).padStart(14)}${(row.carried === undefined ? "-" : row.carried.toFixed(4)).padStart(10)}`,
     );
   }
+  out(
+    `  carried: appends up to ${label(INLINE_MAX_BYTES)} carried in the index (inlineMaxBytes): no S3 request; DynamoDB write units for the bytes, twice in the commit's transaction, and the entry's delete once compaction has copied it`,
+  );
   const at1MiB = costs.find((row) => row.size === MIB)!;
   out(
     `  target ≤ $0.02 per GB ingested and read once at 1 MiB: S3 Standard $${at1MiB.standard.toFixed(4)} (${(0.02 / at1MiB.standard).toFixed(2)}×) ${at1MiB.standard <= 0.02 ? "met" : "MISSED"}; S3 Express $${at1MiB.express.toFixed(4)} ${at1MiB.express <= 0.02 ? "met" : "MISSED"}`,
@@ -212,6 +231,11 @@ export async function main(argv: string[]): Promise<void> {
         express_parallel_batch_p99_ms: round(expressParallel.batch.p99),
         express_parallel_e2e_p99_ms: round(expressParallel.e2e.p99),
         standard_hedged_parallel_produce_p99_ms: round(standardParallel.produce.p99),
+        standard_carried_produce_p50_ms: round(standardCarried.produce.p50),
+        standard_carried_produce_p99_ms: round(standardCarried.produce.p99),
+        standard_carried_puts_per_produce: round(standardCarried.putsPerProduce),
+        cost_per_gb_1kib_standard_usd: Number(costs[0]!.standard.toFixed(5)),
+        cost_per_gb_1kib_carried_usd: Number(costs[0]!.carried!.toFixed(5)),
         cost_per_gb_1mib_standard_usd: Number(at1MiB.standard.toFixed(5)),
         cost_per_gb_1mib_express_usd: Number(at1MiB.express.toFixed(5)),
       }),
@@ -236,6 +260,7 @@ async function measureProfile(
     metadata,
     ...(profile.hedgeAfterMs === undefined ? {} : { uploadHedgeAfterMs: profile.hedgeAfterMs }),
     ...(profile.parallelCommit ? { parallelCommit: true } : {}),
+    ...(profile.inlineMaxBytes ? { inlineMaxBytes: profile.inlineMaxBytes } : {}),
   });
   const app = createApp({ engine: writer, metadata, clusterId: "model", logger: { error: () => undefined } });
   const readerApp = createApp({
@@ -342,7 +367,7 @@ async function measureProfile(
  * 1 GB; per read: one GET, two strongly consistent reads (head, index), one invocation billed
  * for the GET's median.
  */
-function costTable(standard: ProfileFigures, express: ProfileFigures) {
+function costTable(standard: ProfileFigures, express: ProfileFigures, carried: ProfileFigures) {
   return REQUEST_SIZES.map((size) => {
     const requests = Math.ceil(GIB / size);
     const common = (produceSeconds: number, readSeconds: number) =>
@@ -361,7 +386,18 @@ function costTable(standard: ProfileFigures, express: ProfileFigures) {
           PRICES.s3ExpressGetPerRequest +
           overHalfMiB * (PRICES.s3ExpressUploadPerGb + PRICES.s3ExpressRetrievalPerGb)) +
       common(express.produce.p50 / 1000, S3_EXPRESS.get.p50Ms / 1000);
-    return { size, requests, standard: standardCost, express: expressCost };
+    // Carried in the index: no S3 request. The entry grows by the bytes, billed per KB written,
+    // twice in the commit's transaction; compaction deletes the entry later (two units in its
+    // transaction). Reads: strongly consistent, per 4 KB, in the query that reads the entry.
+    const carriedCost =
+      size <= INLINE_MAX_BYTES
+        ? requests *
+            (2 * Math.ceil(size / KIB) * PRICES.dynamoWritePerUnit +
+              2 * PRICES.dynamoWritePerUnit +
+              Math.ceil(size / (4 * KIB)) * PRICES.dynamoReadPerUnit) +
+          common(carried.produce.p50 / 1000, 0)
+        : undefined;
+    return { size, requests, standard: standardCost, express: expressCost, carried: carriedCost };
   });
 }
 
