@@ -20,6 +20,9 @@
  * First it measures this machine's floor under single-request latency (bench/http-floor.ts): a
  * request answered by a `node:http` server that does nothing, from another process, `--singles`
  * times with a `node:http` client and as many on a plain socket, in the steady window.
+ * Every single-request latency (the floor, Sluice's SDK and plain socket, NATS's npm client) is
+ * measured by a client in a fresh Node process of its own (bench/single-latency.ts), as Kafka's
+ * tools and `nats bench` run in theirs, so no client inherits the heap of an earlier workload.
  * It measures everything `--rounds` times (3 by default), each system in turn within a round,
  * and judges the targets on each figure's median (printing every round's ratios too): one
  * system's figure moves by a third from run to run here, and a round is about a minute and a
@@ -39,17 +42,7 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { dataText, type RecordMetadata, SluiceClient } from "@sluice/client";
 import { apiFor, batchedProduce } from "./http.js";
-import {
-  COLD_WINDOW_REQUESTS,
-  type Floor,
-  httpRoundTripFloor,
-  measure,
-  measureWindows,
-  plainSocketSender,
-  STEADY_AFTER_REQUESTS,
-  WARM_UP_REQUESTS,
-  type Windows,
-} from "./http-floor.js";
+import { COLD_WINDOW_REQUESTS, type Floor, STEADY_AFTER_REQUESTS, WARM_UP_REQUESTS } from "./http-floor.js";
 import { startServer } from "./local-server.js";
 import {
   type Latency,
@@ -60,6 +53,7 @@ import {
   progressDone,
   writeBarChart,
 } from "./report.js";
+import { measureInOwnProcess } from "./single-latency.js";
 
 const RECORD_BYTES = 100;
 const PARTITIONS = 8;
@@ -113,7 +107,7 @@ export async function main(argv: string[]): Promise<void> {
   for (let round = 1; round <= rounds; round++) {
     const of = rounds > 1 ? ` (round ${round} of ${rounds})` : "";
     step(`this machine: a node:http round trip between two processes, nothing done${of}`);
-    const floor = await httpRoundTripFloor(singles, RECORD_BYTES);
+    const floor = await measureInOwnProcess("floor", { requests: singles, bodyBytes: RECORD_BYTES });
     step(`Sluice: starting the local server${of}`);
     const sluice = await measureSluice(
       values.dir,
@@ -440,10 +434,17 @@ async function measureSluice(
     const binary = await sluiceBinaryProduce(server.url, records);
     step("Sluice: batched produce, JSON");
     const json = await batchedProduce(api, jsonBatches, 4);
+    // Each latency client in a process of its own (single-latency.ts), as Kafka's and NATS's tools run.
+    const singleParams = {
+      url: server.url,
+      topic: "bench-single",
+      requests: singles,
+      valueBytes: RECORD_BYTES,
+    };
     step("Sluice: single-record produce");
-    const single = await sluiceSingleProduce(server.url, singles);
+    const single = await measureInOwnProcess("sluice-sdk", singleParams);
     step("Sluice: single-record produce on a plain socket");
-    const singleSocket = await sluiceSocketProduce(server.url, singles);
+    const singleSocket = await measureInOwnProcess("sluice-socket", singleParams);
     step("Sluice: produce-to-consume");
     const e2e = await sluiceProduceToConsume(server.url, e2eCount);
     return {
@@ -488,33 +489,6 @@ async function sluiceBinaryProduce(url: string, records: number): Promise<Throug
   const seconds = (performance.now() - started) / 1000;
   if (acknowledged !== records) throw new Error(`binary produce: ${acknowledged} of ${records} acknowledged`);
   return { recordsPerS: records / seconds };
-}
-
-/**
- * The same single-record produce with no HTTP client in the way: its request's bytes written on a
- * plain socket, as the floor's second figure is, so the server's and the machine's share of the
- * SDK's latency shows apart from the client's.
- */
-async function sluiceSocketProduce(url: string, requests: number): Promise<Latency> {
-  const cluster = await new SluiceClient({ url }).clusterId();
-  const body = JSON.stringify({ value: { type: "STRING", data: "x".repeat(RECORD_BYTES) } });
-  const path = `/v3/clusters/${cluster}/topics/bench-single/records`;
-  return measure(requests, await plainSocketSender(Number(new URL(url).port), path, body));
-}
-
-/** Single-record produce with the SDK, one at a time, each awaited: its acknowledgement latency. */
-async function sluiceSingleProduce(url: string, requests: number): Promise<Windows> {
-  const client = new SluiceClient({ url });
-  const value = "x".repeat(RECORD_BYTES);
-  const windows = await measureWindows(
-    requests,
-    async () => {
-      await client.produce("bench-single", { value });
-    },
-    (sent, total) => progress(`single-record produce: ${sent}/${total}`),
-  );
-  progressDone();
-  return windows;
 }
 
 /**
@@ -803,7 +777,7 @@ async function measureNats(dir: string, records: number, singles: number): Promi
     ]).done;
     const produce = parseNatsBench(bench);
     step("NATS: single publish latency (npm client, awaiting each ack)");
-    const publish = await natsPublishLatency(url, singles);
+    const publish = await measureInOwnProcess("nats", { url, requests: singles, payloadBytes: RECORD_BYTES });
     return { produce, publish: publish.steady, publishCold: publish.cold };
   } finally {
     server.child.kill("SIGTERM");
@@ -834,26 +808,6 @@ function parseNatsBench(output: string): Throughput {
   const match = /Pub stats: ([\d,.]+) msgs\/sec/.exec(output) ?? /([\d,.]+) msgs\/sec/.exec(output);
   if (!match) throw new Error(`nats bench printed no rate:\n${output.slice(-2_000)}`);
   return { recordsPerS: Number(match[1]!.replace(/,/g, "")) };
-}
-
-async function natsPublishLatency(url: string, count: number): Promise<Windows> {
-  const { connect } = await import("nats");
-  const connection = await connect({ servers: url });
-  try {
-    const manager = await connection.jetstreamManager();
-    await manager.streams.add({ name: "peers-latency", subjects: ["peers.latency"] });
-    const stream = connection.jetstream();
-    const payload = new Uint8Array(RECORD_BYTES).fill(120);
-    return await measureWindows(
-      count,
-      async () => {
-        await stream.publish("peers.latency", payload);
-      },
-      (sent, total) => progress(`NATS: single publish latency: ${sent}/${total}`),
-    );
-  } finally {
-    await connection.close();
-  }
 }
 
 // --- plumbing -------------------------------------------------------------------------------
