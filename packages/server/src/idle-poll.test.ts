@@ -5,12 +5,13 @@ import { IdlePoller } from "./idle-poll.js";
  * A poller on a hand-moved clock whose scheduled turns run only when `turn()` is called, as the
  * event loop would run them after each poll for I/O.
  */
-function harness(maxUs: number, growStartUs?: number) {
+function harness(maxUs: number, growStartUs?: number, budget?: { budget: number; budgetPeriodUs: number }) {
   let nowMs = 0;
   const queue: (() => void)[] = [];
   const poller = new IdlePoller({
     maxUs,
     ...(growStartUs === undefined ? {} : { growStartUs }),
+    ...budget,
     now: () => nowMs,
     schedule: (callback) => queue.push(callback),
   });
@@ -179,6 +180,57 @@ describe("IdlePoller", () => {
         expect(h.poller.windowUs).toBeGreaterThanOrEqual(0);
         expect(h.poller.windowUs).toBeLessThanOrEqual(200);
       }
+    }
+  });
+
+  it("polls no more than its budget's share of a period, then resumes in the next period", () => {
+    // 1 ms maximum, half of each 10 ms period: a client that sends its next request 900 µs after
+    // each answer, each answered in 100 µs, would keep it polling 90% of the time.
+    const h = harness(1000, undefined, { budget: 0.5, budgetPeriodUs: 10_000 });
+    h.poller.requestStarted();
+    const polledPerPeriod: number[] = [];
+    let turnsInPeriod = 0;
+    const turnsPerPeriod: number[] = [];
+    for (let cycle = 1; cycle <= 40; cycle++) {
+      h.poller.requestEnded();
+      for (let waited = 0; waited < 900; waited += 10) {
+        h.advanceUs(10);
+        if (h.scheduled > 0 && h.turn()) turnsInPeriod++;
+      }
+      h.poller.requestStarted();
+      h.advanceUs(100);
+      if (cycle % 10 === 0) {
+        polledPerPeriod.push(h.poller.polledUs);
+        turnsPerPeriod.push(turnsInPeriod);
+        turnsInPeriod = 0;
+      }
+    }
+    expect(h.poller.windowUs).toBe(1000);
+    // After the window has grown, every period polls up to its half (5 ms) and no further.
+    for (const polled of polledPerPeriod.slice(1)) {
+      expect(polled).toBeGreaterThanOrEqual(4500);
+      expect(polled).toBeLessThanOrEqual(5000 + 1e-6);
+    }
+    // Polling stopped within each period, and started again in the next.
+    for (const turns of turnsPerPeriod.slice(1)) {
+      expect(turns).toBeGreaterThan(0);
+      expect(turns).toBeLessThanOrEqual(5000 / 10 + 10);
+    }
+  });
+
+  it("counts the time polled until a request came, not the whole window", () => {
+    const h = harness(1000, undefined, { budget: 0.5, budgetPeriodUs: 100_000 });
+    h.poller.requestStarted();
+    for (let i = 0; i < 6; i++) h.idleThenRequest(950); // the window grows to 1000 µs
+    expect(h.poller.windowUs).toBe(1000);
+    const before = h.poller.polledUs;
+    h.idleThenRequest(300);
+    expect(h.poller.polledUs - before).toBeCloseTo(300, 6);
+  });
+
+  it("refuses a budget that is not a share of time", () => {
+    for (const budget of [0, -0.1, 1.5, Number.NaN]) {
+      expect(() => new IdlePoller({ maxUs: 200, budget })).toThrow(/idle poll budget must be in \(0, 1\]/);
     }
   });
 });

@@ -25,6 +25,14 @@ export interface IdlePollOptions {
   now?: () => number;
   /** Runs a callback after the event loop's next poll for I/O. Default `setImmediate`. */
   schedule?: (callback: () => void) => void;
+  /**
+   * The share of wall time polling may take, counted over periods of `budgetPeriodUs`: once a
+   * period's polling reaches it, the rest of the period polls no more (the window itself is kept).
+   * Default 0.5: idle polling never costs more than half a core, whatever the traffic.
+   */
+  budget?: number;
+  /** Default 100,000 µs (100 ms). */
+  budgetPeriodUs?: number;
 }
 
 export class IdlePoller {
@@ -39,6 +47,13 @@ export class IdlePoller {
   #pollUntil = 0;
   #polling = false;
   #stopped = false;
+  readonly #budgetMs: number;
+  readonly #periodMs: number;
+  #periodStart = 0;
+  /** Polling spent in the current period, counted when each window ends. */
+  #polledMs = 0;
+  /** When the window being polled began; undefined when none is. */
+  #pollStartedAt: number | undefined;
 
   constructor(options: IdlePollOptions) {
     if (!Number.isFinite(options.maxUs) || options.maxUs < 0) {
@@ -48,6 +63,17 @@ export class IdlePoller {
     this.#growStartMs = Math.min(options.growStartUs ?? 50, options.maxUs) / 1000;
     this.#now = options.now ?? (() => performance.now());
     this.#schedule = options.schedule ?? ((callback) => setImmediate(callback));
+    const budget = options.budget ?? 0.5;
+    if (!(budget > 0 && budget <= 1))
+      throw new RangeError(`idle poll budget must be in (0, 1], got ${budget}`);
+    this.#periodMs = (options.budgetPeriodUs ?? 100_000) / 1000;
+    this.#budgetMs = budget * this.#periodMs;
+    this.#periodStart = this.#now();
+  }
+
+  /** Polling spent so far in the current budget period, in microseconds. */
+  get polledUs(): number {
+    return this.#polledMs * 1000;
   }
 
   /** The current window, in microseconds. */
@@ -68,9 +94,16 @@ export class IdlePoller {
   /** A request arrived (not a long-poll or an event stream: those wait by design). */
   requestStarted(): void {
     this.#inFlight++;
+    const idleSince = this.#idleSince;
+    if (idleSince === undefined && this.#pollStartedAt === undefined) {
+      this.#pollUntil = 0;
+      return;
+    }
+    const now = this.#now();
+    this.#windowEnded(now);
     this.#pollUntil = 0; // the server has work again: the loop need not be kept turning
-    if (this.#idleSince === undefined) return;
-    const gapMs = this.#now() - this.#idleSince;
+    if (idleSince === undefined) return;
+    const gapMs = now - idleSince;
     this.#idleSince = undefined;
     this.#adapt(gapMs);
   }
@@ -82,11 +115,25 @@ export class IdlePoller {
     const now = this.#now();
     this.#idleSince = now;
     if (this.#windowMs === 0) return;
-    this.#pollUntil = now + this.#windowMs;
+    if (now - this.#periodStart >= this.#periodMs) {
+      this.#periodStart = now;
+      this.#polledMs = 0;
+    }
+    const allowedMs = Math.min(this.#windowMs, this.#budgetMs - this.#polledMs);
+    if (allowedMs <= 0) return; // this period's budget is spent
+    this.#pollUntil = now + allowedMs;
+    this.#pollStartedAt = now;
     if (!this.#polling) {
       this.#polling = true;
       this.#schedule(this.#turn);
     }
+  }
+
+  /** Counts the window being polled, if any, into the period's budget. */
+  #windowEnded(now: number): void {
+    if (this.#pollStartedAt === undefined) return;
+    this.#polledMs += Math.max(0, Math.min(now, this.#pollUntil) - this.#pollStartedAt);
+    this.#pollStartedAt = undefined;
   }
 
   /** Polls no more (the server is closing); a window being polled ends at its next turn. */
@@ -108,7 +155,11 @@ export class IdlePoller {
   }
 
   readonly #turn = (): void => {
-    if (this.#now() < this.#pollUntil) this.#schedule(this.#turn);
-    else this.#polling = false;
+    const now = this.#now();
+    if (now < this.#pollUntil) this.#schedule(this.#turn);
+    else {
+      this.#polling = false;
+      this.#windowEnded(now);
+    }
   };
 }

@@ -23,7 +23,7 @@ import {
  * SLUICE_PROCESSORS_RUN=0 (manage processors but run none),
  * SLUICE_METRICS=off (no measuring and no GET /metrics), SLUICE_PROCESS_METRICS=on (prom-client's
  * process and Node.js metrics beside Sluice's), SLUICE_IDLE_POLL_US (how long the event loop may keep
- * turning after the last answer, adapted to the traffic; default 200, 0 to turn it off; see
+ * turning after the last answer, adapted to the traffic, and at most half of the time; default 1000, 0 to turn it off; see
  * idle-poll.ts), SLUICE_INLINE_MAX_BYTES (appends up to this size are carried in the index instead
  * of stored as objects; default 4096, 0 to store every append as an object; ARCHITECTURE.md,
  * "Small appends carried in the index"). SIGINT/SIGTERM stop it gracefully; a

@@ -102,7 +102,7 @@ export interface ServerOptions {
   /**
    * After answering its last request in flight, keep the event loop turning for up to this many
    * microseconds, adapting the window to how soon requests follow answers (idle-poll.ts;
-   * `SLUICE_IDLE_POLL_US`). Default 200; 0 turns it off.
+   * `SLUICE_IDLE_POLL_US`), and for at most half of the time. Default 1000; 0 turns it off.
    */
   idlePollUs?: number;
   /**
@@ -150,8 +150,13 @@ const STREAM_GRACE_MS = 1_000;
  * SQLite transaction per produce (docs/benchmarks.md, "Small appends carried in the index").
  */
 export const DEFAULT_INLINE_MAX_BYTES = 4096;
-/** Linux's own default bound for guest halt polling (cpuidle-haltpoll's guest_halt_poll_ns). */
-export const DEFAULT_IDLE_POLL_US = 200;
+/**
+ * Long enough to bridge a client's hiccup (a young collection, a preemption): with 200 µs, Linux's
+ * own bound for guest halt polling, 2–3% of single produces came after a longer gap and found
+ * the server halted. What polling may cost is bounded by the poller's budget (half a core), not by
+ * this (docs/benchmarks.md, "A longer idle-poll window, within a budget").
+ */
+export const DEFAULT_IDLE_POLL_US = 1000;
 /** The setting's bound: a window this long no longer bridges a wake-up; it keeps a core busy. */
 export const MAX_IDLE_POLL_US = 10_000;
 
