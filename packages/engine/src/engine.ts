@@ -36,6 +36,14 @@ import { type CreateTopicRequest, type Topic, TopicRegistry } from "./topics/top
 export const BATCH_CACHE_ENTRY_BYTES = 512;
 
 /** A batch's weight in the batch cache. */
+/** About what a plain index entry takes in memory: an entry's carried bytes count in these. */
+export const INDEX_ENTRY_BYTES = 256;
+
+/** An index entry's weight in the index cache: 1, plus 1 per `INDEX_ENTRY_BYTES` it carries. */
+export function indexEntryWeight(entry: IndexEntry): number {
+  return entry.inline ? 1 + Math.ceil(entry.inline.byteLength / INDEX_ENTRY_BYTES) : 1;
+}
+
 export function batchWeight(bytes: Uint8Array): number {
   return bytes.byteLength + BATCH_CACHE_ENTRY_BYTES;
 }
@@ -65,7 +73,11 @@ export interface EngineOptions {
    * (`BATCH_CACHE_ENTRY_BYTES`). Default 64 MiB.
    */
   batchCacheBytes?: number;
-  /** Index entries kept in memory. Default 100,000. */
+  /**
+   * Index entries kept in memory. Default 100,000. An entry that carries its batch counts once more
+   * per `INDEX_ENTRY_BYTES` of the batch, so carried bytes cannot grow the cache past about what
+   * that many plain entries take.
+   */
   indexCacheEntries?: number;
   /** How often a waiting reader re-reads the head, for commits made by other processes. Default 250 ms. */
   pollIntervalMs?: number;
@@ -133,7 +145,7 @@ export class Engine {
     );
     this.index = new IndexReader(
       options.metadata,
-      new LruCache<string, IndexEntry>(options.indexCacheEntries ?? 100_000),
+      new LruCache<string, IndexEntry>(options.indexCacheEntries ?? 100_000, indexEntryWeight),
     );
     this.reader = new Reader(options.objects, this.index, batches, this.clock, this.pollIntervalMs);
     const heads = new LruCache<string, number>(1_000_000);

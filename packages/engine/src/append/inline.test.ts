@@ -2,9 +2,10 @@ import { DataCorruptionError, decodeRecordBatches, InvalidArgumentError } from "
 import type { PutOptions } from "@sluice/storage";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
 import { beforeEach, describe, expect, it } from "vitest";
-import { Engine, INLINE_MAX_BYTES_LIMIT } from "../engine.js";
+import { Engine, INDEX_ENTRY_BYTES, INLINE_MAX_BYTES_LIMIT, indexEntryWeight } from "../engine.js";
 import { storedIndexEntries } from "../fetch/index-entries.js";
 import { indexKey } from "../keys.js";
+import { LruCache } from "../lru-cache.js";
 
 const text = new TextEncoder();
 const decoded = (records: { value: Uint8Array | null }[]) =>
@@ -134,5 +135,21 @@ describe("small appends carried in the index", () => {
     await expect(reader.fetch({ topic: "events", partition: 0, offset: 0 })).rejects.toThrow(
       DataCorruptionError,
     );
+  });
+
+  it("weighs an entry in the index cache by the bytes it carries, so the cache's memory stays bounded", async () => {
+    await writer.append({
+      topic: "events",
+      records: [{ key: null, value: text.encode("v".repeat(400)), partition: 0 }],
+    });
+    const [carrying] = await entriesOf(0);
+    const plain = { ...carrying!, inline: undefined };
+    expect(indexEntryWeight(plain)).toBe(1);
+    expect(indexEntryWeight(carrying!)).toBe(1 + Math.ceil(carrying!.inline!.byteLength / INDEX_ENTRY_BYTES));
+    // A cache of 100 plain entries holds far fewer carrying ones.
+    const cache = new LruCache(100, indexEntryWeight);
+    for (let i = 0; i < 100; i++) cache.set(`e${i}`, carrying!);
+    const kept = Array.from({ length: 100 }, (_, i) => cache.get(`e${i}`)).filter(Boolean).length;
+    expect(kept).toBe(Math.floor(100 / indexEntryWeight(carrying!)));
   });
 });
