@@ -15,6 +15,8 @@
  * after the window, doubles it (from `growStartUs`); a gap longer than the maximum halves it, to
  * zero below `growStartUs`. A server that is idle for long stretches, or sees requests far apart,
  * does not poll at all; one that sees a request right after each answer polls for about that gap.
+ * And whatever the traffic, polling takes at most a share of the time (`budget`, half of every
+ * 100 ms by default): what a longer window may cost is bounded by that, not by the window.
  */
 export interface IdlePollOptions {
   /** The longest window, in microseconds; 0 turns idle polling off. */
