@@ -3,7 +3,13 @@ import { Match } from "aws-cdk-lib/assertions";
 import { Architecture, FunctionUrlAuthType } from "aws-cdk-lib/aws-lambda";
 import { describe, expect, it } from "vitest";
 import { GARBAGE_PREFIX, NATIVE_MODULES, type SluicePlatformProps } from "./sluice-platform.js";
-import { onlyLogicalId, propertyOf, resourcesOf, synthStack } from "./test-support.js";
+import {
+  lambdaEnvironmentValues,
+  onlyLogicalId,
+  propertyOf,
+  resourcesOf,
+  synthStack,
+} from "./test-support.js";
 
 const { template } = synthStack();
 const bucketId = onlyLogicalId(template, "AWS::S3::Bucket");
@@ -295,10 +301,7 @@ describe("S3 Express One Zone data storage", () => {
 
   it("carries small appends in the index only when asked, and refuses a size it cannot carry", () => {
     const inlineIn = (template: typeof express) =>
-      Object.values(resourcesOf(template, "AWS::Lambda::Function"))
-        .map((fn) => (fn.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment)
-        .map((environment) => environment?.Variables?.SLUICE_INLINE_MAX_BYTES)
-        .filter((value) => value !== undefined);
+      lambdaEnvironmentValues(template, "SLUICE_INLINE_MAX_BYTES");
     expect(inlineIn(synthStack({}).template)).toEqual([]);
     expect(inlineIn(synthStack({ platform: { inlineMaxBytes: 4096 } }).template)).toEqual(["4096"]);
     for (const bad of [-1, 1.5, 65_537]) {
@@ -310,10 +313,7 @@ describe("S3 Express One Zone data storage", () => {
 
   it("turns parallel commit on in the HTTP function there, and nowhere unless asked on S3 Standard", () => {
     const parallelIn = (template: typeof express) =>
-      Object.values(resourcesOf(template, "AWS::Lambda::Function"))
-        .map((fn) => (fn.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment)
-        .map((environment) => environment?.Variables?.SLUICE_PARALLEL_COMMIT)
-        .filter((value) => value !== undefined);
+      lambdaEnvironmentValues(template, "SLUICE_PARALLEL_COMMIT");
     expect(parallelIn(express)).toEqual(["true"]);
     expect(parallelIn(synthStack({}).template)).toEqual([]);
     expect(parallelIn(synthStack({ platform: { parallelCommit: true } }).template)).toEqual(["true"]);

@@ -38,6 +38,14 @@ export function resourcesOf(template: Template, type: string): Resources {
   return template.findResources(type) as Resources;
 }
 
+/** The values of one environment variable across the template's Lambda functions, where set. */
+export function lambdaEnvironmentValues(template: Template, name: string): unknown[] {
+  return Object.values(resourcesOf(template, "AWS::Lambda::Function"))
+    .map((fn) => (fn.Properties as { Environment?: { Variables?: Record<string, unknown> } }).Environment)
+    .map((environment) => environment?.Variables?.[name])
+    .filter((value) => value !== undefined);
+}
+
 /** The only logical id of a resource type in the template. */
 export function onlyLogicalId(template: Template, type: string): string {
   const ids = Object.keys(template.findResources(type));

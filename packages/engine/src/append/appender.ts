@@ -254,7 +254,8 @@ export class Appender {
     writes: PartitionWrite[],
     options: ObjectWriteOptions,
   ): Promise<CommitOutcome> {
-    const inline = body.byteLength <= (this.deps.inlineMaxBytes ?? 0);
+    const inlineMaxBytes = this.deps.inlineMaxBytes ?? 0;
+    const inline = inlineMaxBytes > 0 && body.byteLength <= inlineMaxBytes;
     if (!inline && this.deps.parallelCommit && !options.producer && options.idempotencyKey === undefined)
       return this.writeObjectInParallel(topic, body, writes, options);
     // An inline append's key names no object: it is the entries' identity (a retry after a lost

@@ -1,6 +1,6 @@
 import { DataCorruptionError, decodeRecordBatches, InvalidArgumentError } from "@sluice/core";
-import type { PutOptions } from "@sluice/storage";
 import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
+import { CountingObjectStore } from "@sluice/testing";
 import { beforeEach, describe, expect, it } from "vitest";
 import { Engine, INDEX_ENTRY_BYTES, INLINE_MAX_BYTES_LIMIT, indexEntryWeight } from "../engine.js";
 import { storedIndexEntries } from "../fetch/index-entries.js";
@@ -14,15 +14,6 @@ const decoded = (records: { value: Uint8Array | null }[]) =>
 const carried = async (bytes: Uint8Array) =>
   decoded((await decodeRecordBatches(bytes)).flatMap((batch) => batch.records));
 
-/** A memory store that counts the objects written to it. */
-class CountingObjectStore extends MemoryObjectStore {
-  puts = 0;
-  override async put(key: string, body: Uint8Array, options?: PutOptions) {
-    this.puts++;
-    return super.put(key, body, options);
-  }
-}
-
 let objects: CountingObjectStore;
 let metadata: MemoryMetadataStore;
 let writer: Engine;
@@ -31,7 +22,7 @@ let reader: Engine;
 let topicId: string;
 
 beforeEach(async () => {
-  objects = new CountingObjectStore();
+  objects = new CountingObjectStore(new MemoryObjectStore());
   metadata = new MemoryMetadataStore();
   writer = new Engine({ objects, metadata, inlineMaxBytes: 512 });
   reader = new Engine({ objects, metadata });
@@ -54,7 +45,7 @@ describe("small appends carried in the index", () => {
       ],
     });
     expect(result.records.map((record) => record.offset)).toEqual([0, 1]);
-    expect(objects.puts).toBe(0);
+    expect(objects.calls.put).toBe(0);
     expect((await objects.list("topics/")).objects).toEqual([]);
     const [entry] = await entriesOf(1);
     expect(entry?.inline).toBeInstanceOf(Uint8Array);
@@ -74,7 +65,7 @@ describe("small appends carried in the index", () => {
         partition,
       })),
     });
-    expect(objects.puts).toBe(0);
+    expect(objects.calls.put).toBe(0);
     const entries = await Promise.all([0, 1, 2].map(entriesOf));
     // The entries share the request's key, and each carries only its own partition's records.
     expect(new Set(entries.map((list) => list[0]!.objectKey)).size).toBe(1);
@@ -89,7 +80,7 @@ describe("small appends carried in the index", () => {
   it("uploads an append over the bound, as every append without it", async () => {
     const value = text.encode("x".repeat(600));
     await writer.append({ topic: "events", records: [{ key: null, value, partition: 0 }] });
-    expect(objects.puts).toBe(1);
+    expect(objects.calls.put).toBe(1);
     const [entry] = await entriesOf(0);
     expect(entry?.inline).toBeUndefined();
     const fetched = await reader.fetch({ topic: "events", partition: 0, offset: 0 });
@@ -103,7 +94,7 @@ describe("small appends carried in the index", () => {
         topic: "events",
         records: [{ key: null, value: text.encode("v".repeat(size)), partition: 2 }],
       });
-    expect(objects.puts).toBe(2);
+    expect(objects.calls.put).toBe(2);
     expect((await entriesOf(2)).map((entry) => entry.inline !== undefined)).toEqual([
       true,
       false,
