@@ -180,6 +180,9 @@ export async function main(argv: string[]): Promise<void> {
   out(
     `Sluice's single-record produce on a plain socket (no HTTP client): p50 ${format(sluice.singleSocket.p50Ms)} ms, p99 ${format(sluice.singleSocket.p99Ms)} ms (the targets use the SDK's figures above)`,
   );
+  out(
+    `Sluice's SDK with answer polling off (answerPollUs: 0; NATS's npm client does not poll): p50 ${format(sluice.singleNoPoll.p50Ms)} ms, p99 ${format(sluice.singleNoPoll.p99Ms)} ms`,
+  );
   if (!kafka.ok) out(`Kafka: skipped — ${kafka.reason}`);
   if (!nats.ok) out(`NATS: skipped — ${nats.reason}`);
   if (rounds > 1) out(`\nmedians of ${rounds} rounds, each system measured once per round, in turn`);
@@ -252,6 +255,8 @@ function figuresJson({ floor, sluice, kafka, nats }: Round) {
     produce_cold_p99_ms: sluice.singleCold.p99Ms,
     produce_socket_p50_ms: sluice.singleSocket.p50Ms,
     produce_socket_p99_ms: sluice.singleSocket.p99Ms,
+    produce_no_answer_poll_p50_ms: sluice.singleNoPoll.p50Ms,
+    produce_no_answer_poll_p99_ms: sluice.singleNoPoll.p99Ms,
     kafka_produce_p50_ms: k?.single.p50Ms ?? null,
     kafka_produce_p99_ms: k?.single.p99Ms ?? null,
     nats_publish_p50_ms: n?.publish.p50Ms ?? null,
@@ -312,6 +317,7 @@ function medianRound(rounds: Round[]): Round {
       single: latency(sluice.map((one) => one.single)),
       singleCold: latency(sluice.map((one) => one.singleCold)),
       singleSocket: latency(sluice.map((one) => one.singleSocket)),
+      singleNoPoll: latency(sluice.map((one) => one.singleNoPoll)),
       e2e: latency(sluice.map((one) => one.e2e)),
     },
     kafka: kafkaSkipped ?? {
@@ -411,6 +417,8 @@ interface SluiceFigures {
   singleCold: Latency;
   /** The same produce as `single`, its request's bytes written on a plain socket (http-floor.ts). */
   singleSocket: Latency;
+  /** The SDK's single produce with answer polling off (`answerPollUs: 0`), in the steady window. */
+  singleNoPoll: Latency;
   e2e: Latency;
 }
 
@@ -445,6 +453,8 @@ async function measureSluice(
     const single = await measureInOwnProcess("sluice-sdk", singleParams);
     step("Sluice: single-record produce on a plain socket");
     const singleSocket = await measureInOwnProcess("sluice-socket", singleParams);
+    step("Sluice: single-record produce, the SDK with answer polling off");
+    const singleNoPoll = await measureInOwnProcess("sluice-sdk", { ...singleParams, answerPollUs: 0 });
     step("Sluice: produce-to-consume");
     const e2e = await sluiceProduceToConsume(server.url, e2eCount);
     return {
@@ -453,6 +463,7 @@ async function measureSluice(
       single: single.steady,
       singleCold: single.cold,
       singleSocket,
+      singleNoPoll: singleNoPoll.steady,
       e2e: latencyOf(e2e),
     };
   } finally {

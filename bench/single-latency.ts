@@ -30,9 +30,9 @@ import { type Latency, progress, progressDone } from "./report.js";
 export interface LatencyKinds {
   /** The machine's floor: a `node:http` server that does nothing (bench/http-floor.ts). */
   floor: { params: { requests: number; bodyBytes: number }; result: Floor };
-  /** Sluice's SDK: `produce` of one record, each awaited. */
+  /** Sluice's SDK: `produce` of one record, each awaited (answer polling as given, else its default). */
   "sluice-sdk": {
-    params: { url: string; topic: string; requests: number; valueBytes: number };
+    params: { url: string; topic: string; requests: number; valueBytes: number; answerPollUs?: number };
     result: Windows;
   };
   /** The same request's bytes on a plain socket: the server's and the machine's share. */
@@ -89,7 +89,10 @@ async function measureKind(kind: Kind, params: Record<string, unknown>): Promise
 
 /** Single-record produce with the SDK, one at a time, each awaited: its acknowledgement latency. */
 async function sluiceSingleProduce(params: LatencyKinds["sluice-sdk"]["params"]): Promise<Windows> {
-  const client = new SluiceClient({ url: params.url });
+  const client = new SluiceClient({
+    url: params.url,
+    ...(params.answerPollUs === undefined ? {} : { answerPollUs: params.answerPollUs }),
+  });
   const value = "x".repeat(params.valueBytes);
   const windows = await measureWindows(
     params.requests,

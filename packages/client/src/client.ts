@@ -84,6 +84,15 @@ export interface SluiceClientOptions {
   fetch?: FetchFunction;
   /** Sent with every request (e.g. Authorization). */
   headers?: Record<string, string>;
+  /**
+   * On a plain `http:` URL under Node: the longest time, in microseconds, the event loop keeps
+   * turning while a request awaits its answer, instead of sleeping at once (answer polling; see
+   * socket-transport.ts). It adapts to how soon answers come and turns itself off for a distant
+   * server. Default 1000 µs; 0 turns it off.
+   */
+  answerPollUs?: number;
+  /** The share of time answer polling may take, (0, 1]. Default 0.5. */
+  answerPollBudget?: number;
 }
 
 /** Where one batch of `produceRecordBatches` was written. */
@@ -148,7 +157,10 @@ export class SluiceClient {
     this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
     this.requestBytes = options.fetch
       ? undefined
-      : (socketRequestBytes(this.url) ?? nodeRequestBytes(this.url));
+      : (socketRequestBytes(this.url, {
+          ...(options.answerPollUs === undefined ? {} : { answerPollUs: options.answerPollUs }),
+          ...(options.answerPollBudget === undefined ? {} : { answerPollBudget: options.answerPollBudget }),
+        }) ?? nodeRequestBytes(this.url));
     this.headers = options.headers ?? {};
     if (options.clusterId !== undefined) this.clusterIdPromise = Promise.resolve(options.clusterId);
   }

@@ -341,3 +341,118 @@ describe("the socket transport's connections", () => {
     expect((error as Error).message).toMatch(/ECONNREFUSED/);
   });
 });
+
+describe("the socket transport's answer polling", () => {
+  const serveRaw = rawServer();
+
+  /**
+   * A transport on a hand-moved clock whose answer-polling turns are counted (and run on the
+   * event loop, as setImmediate's would), against a server that holds each answer until
+   * `answer()` and moves the clock by `waitUs` first: each request's wait lasts `waitUs` by that
+   * clock.
+   */
+  async function polled(waitUs: number, options: { answerPollUs?: number } = {}) {
+    let nowMs = 0;
+    let turns = 0;
+    let onTurn: (() => void) | undefined;
+    const held: (() => void)[] = [];
+    const url = await serveRaw((socket) =>
+      answerHeads(socket, () => {
+        // Writes nothing itself: the answer goes out when the test releases it.
+        held.push(() => {
+          nowMs += waitUs / 1000;
+          socket.write(OK);
+        });
+        return "";
+      }),
+    );
+    const send = socketRequestBytes(url, {
+      ...options,
+      now: () => nowMs,
+      schedule: (callback) => {
+        turns++;
+        onTurn?.();
+        setImmediate(callback);
+      },
+    })!;
+    return {
+      get turns() {
+        return turns;
+      },
+      /** Sends one request; resolves, with its answer to come, when the server holds it. */
+      async send(): Promise<{ answer: Promise<BytesResponse> }> {
+        const heldBefore = held.length;
+        const answer = send("GET", new URL(url), {}, undefined);
+        while (held.length === heldBefore) await new Promise((resolve) => setImmediate(resolve));
+        return { answer };
+      },
+      answer() {
+        held.shift()?.();
+      },
+      /** Resolves once `count` more turns have run. */
+      turnsRun(count: number) {
+        const target = turns + count;
+        return new Promise<void>((resolve) => {
+          onTurn = () => {
+            if (turns >= target) resolve();
+          };
+        });
+      },
+      /** Lets the event loop go round `count` times. */
+      async settle(count = 5) {
+        for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve));
+      },
+    };
+  }
+
+  it("keeps the event loop turning while an answer is awaited, once answers came soon, and stops when it comes", async () => {
+    const t = await polled(100);
+    // The window starts at zero: the first waits, of 100 µs each, grow it (50, then 100 µs).
+    for (let i = 0; i < 3; i++) {
+      const { answer } = await t.send();
+      t.answer();
+      expect((await answer).status).toBe(200);
+    }
+    const before = t.turns;
+    const { answer } = await t.send();
+    await t.turnsRun(20); // the clock stands still while the answer is held: polling goes on
+    expect(t.turns - before).toBeGreaterThanOrEqual(20);
+    t.answer();
+    expect((await answer).status).toBe(200);
+    await t.settle();
+    const after = t.turns;
+    await t.settle(20);
+    expect(t.turns).toBe(after); // nothing awaited: the loop is no longer kept turning
+  });
+
+  it("does not poll for a server whose answers come later than the maximum", async () => {
+    const t = await polled(5_000); // 5 ms waits, past the 1 ms default maximum
+    for (let i = 0; i < 5; i++) {
+      const { answer } = await t.send();
+      await t.settle();
+      t.answer();
+      await answer;
+    }
+    expect(t.turns).toBe(0);
+  });
+
+  it("does not poll with answerPollUs 0", async () => {
+    const t = await polled(100, { answerPollUs: 0 });
+    for (let i = 0; i < 5; i++) {
+      const { answer } = await t.send();
+      await t.settle();
+      t.answer();
+      await answer;
+    }
+    expect(t.turns).toBe(0);
+  });
+
+  it("refuses a bad setting, naming it", () => {
+    expect(() => new SluiceClient({ url: "http://127.0.0.1:1", answerPollUs: -1 })).toThrow(
+      /^answer poll maximum must be 0 or more microseconds, got -1/,
+    );
+    expect(() => new SluiceClient({ url: "http://127.0.0.1:1", answerPollBudget: 0 })).toThrow(
+      /^answer poll budget must be in \(0, 1\]/,
+    );
+  });
+});

@@ -13,7 +13,13 @@
  * Connections are kept alive and used by one request at a time. A connection idle for
  * `IDLE_SOCKET_MS` is closed before it is used again, so a server's usual 5 s keep-alive timeout
  * does not close it under a request; one the server closes while idle is dropped from the pool.
+ *
+ * While requests await their answers, the event loop keeps turning for a short adaptive window
+ * (answer polling, `@sluice/loop-polling`), so an answer that comes soon finds the process awake
+ * instead of a halted CPU that the kernel must wake first (docs/benchmarks.md, "The SDK polls for
+ * its answers"). Answers that come later than the window's maximum (a distant server) turn it off.
  */
+import { LoopPoller } from "@sluice/loop-polling";
 import { type BytesResponse, joined, type RequestBytes } from "./node-transport.js";
 
 type NetModule = typeof import("node:net");
@@ -30,9 +36,22 @@ const PREALLOCATE_MAX_BYTES = 64 * 1024 * 1024;
 /** A request whose head and body together are at most this long is copied into one write. */
 const ONE_WRITE_MAX_BYTES = 64 * 1024;
 
+/** Answer polling's defaults: a window of at most 1 ms, taking at most half the time. */
+export const ANSWER_POLL_MAX_US_DEFAULT = 1000;
+export const ANSWER_POLL_BUDGET_DEFAULT = 0.5;
+
 export interface SocketTransportOptions {
-  /** The clock idle connections are aged on (tests move it). */
+  /** Milliseconds: the clock idle connections are aged on and answer polling is timed by (tests move it). */
   now?: () => number;
+  /**
+   * The longest time, in microseconds, the event loop keeps turning while a request awaits its
+   * answer; 0 turns answer polling off. Default `ANSWER_POLL_MAX_US_DEFAULT`.
+   */
+  answerPollUs?: number;
+  /** The share of time answer polling may take (0 to 1]. Default `ANSWER_POLL_BUDGET_DEFAULT`. */
+  answerPollBudget?: number;
+  /** Runs a callback after the event loop's next poll for I/O (tests count turns). */
+  schedule?: (callback: () => void) => void;
 }
 
 /**
@@ -51,21 +70,35 @@ export function socketRequestBytes(
   if (!net) return undefined;
   const host = origin.hostname.replace(/^\[|\]$/g, "");
   const port = Number(origin.port || 80);
-  const pool = new ConnectionPool(() => {
-    const socket = net.connect({ host, port });
-    socket.setNoDelay(true);
-    return socket;
-  }, options.now ?? Date.now);
+  const answerPoller = new LoopPoller({
+    maxUs: options.answerPollUs ?? ANSWER_POLL_MAX_US_DEFAULT,
+    budget: options.answerPollBudget ?? ANSWER_POLL_BUDGET_DEFAULT,
+    name: "answer poll",
+    ...(options.now ? { now: options.now } : {}),
+    ...(options.schedule ? { schedule: options.schedule } : {}),
+  });
+  const pool = new ConnectionPool(
+    () => {
+      const socket = net.connect({ host, port });
+      socket.setNoDelay(true);
+      return socket;
+    },
+    options.now ?? Date.now,
+    answerPoller,
+  );
   return (method, url, headers, body, signal) =>
     pool.request(method, url, headers, body, signal, method === "GET" || method === "HEAD");
 }
 
 class ConnectionPool {
   private readonly idle: Connection[] = [];
+  /** Requests sent and not yet answered (or failed), on all connections. */
+  private awaiting = 0;
 
   constructor(
     private readonly open: () => Socket,
     private readonly now: () => number,
+    private readonly answerPoller: LoopPoller,
   ) {}
 
   request(
@@ -85,13 +118,16 @@ class ConnectionPool {
     }
     const reused = this.takeIdle();
     const connection = reused ?? new Connection(this.open(), (closed) => this.forget(closed));
+    if (this.awaiting++ === 0) this.answerPoller.waitStarted();
     return connection.exchange(head, body, method === "HEAD", signal).then(
       (answer) => {
+        this.answered();
         if (answer.keepAlive) this.giveBack(connection);
         else connection.socket.destroy();
         return answer.response;
       },
       (error: unknown) => {
+        this.answered();
         connection.socket.destroy();
         if (signal?.aborted) throw signal.reason;
         // A kept-alive socket the server closed while idle fails the next request sent on it
@@ -103,6 +139,13 @@ class ConnectionPool {
         throw error instanceof NoAnswerError ? error.cause : error;
       },
     );
+  }
+
+  /** A request in flight ended: its wait is over; the next answer's, if any, begins. */
+  private answered(): void {
+    this.awaiting--;
+    this.answerPoller.waitEnded();
+    if (this.awaiting > 0) this.answerPoller.waitStarted();
   }
 
   private takeIdle(): Connection | undefined {

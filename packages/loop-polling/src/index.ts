@@ -1,0 +1,1 @@
+export { LoopPoller, type LoopPollOptions } from "./loop-poller.js";
