@@ -20,9 +20,11 @@
  * First it measures this machine's floor under single-request latency (bench/http-floor.ts): a
  * request answered by a `node:http` server that does nothing, from another process, `--singles`
  * times with a `node:http` client and as many on a plain socket, in the steady window.
- * Every single-request latency (the floor, Sluice's SDK and plain socket, NATS's npm client) is
- * measured by a client in a fresh Node process of its own (bench/single-latency.ts), as Kafka's
- * tools and `nats bench` run in theirs, so no client inherits the heap of an earlier workload.
+ * Every Node client (Sluice's binary and JSON producers, the floor, Sluice's SDK and plain socket,
+ * NATS's npm client) runs in a fresh Node process of its own (bench/client-process.ts), as Kafka's
+ * tools and `nats bench` run in theirs, so no client inherits the heap of an earlier workload and
+ * no finished workload's process is still collecting its heap while the next is timed. Sluice's
+ * SDK runs with its defaults (answer polling on); it is measured with answer polling off too.
  * It measures everything `--rounds` times (3 by default), each system in turn within a round,
  * and judges the targets on each figure's median (printing every round's ratios too): one
  * system's figure moves by a third from run to run here, and a round is about a minute and a
@@ -40,8 +42,9 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { dataText, type RecordMetadata, SluiceClient } from "@sluice/client";
-import { apiFor, batchedProduce } from "./http.js";
+import { dataText, SluiceClient } from "@sluice/client";
+import { measureInOwnProcess } from "./client-process.js";
+import { apiFor } from "./http.js";
 import { COLD_WINDOW_REQUESTS, type Floor, STEADY_AFTER_REQUESTS, WARM_UP_REQUESTS } from "./http-floor.js";
 import { startServer } from "./local-server.js";
 import {
@@ -53,7 +56,6 @@ import {
   progressDone,
   writeBarChart,
 } from "./report.js";
-import { measureInOwnProcess } from "./single-latency.js";
 
 const RECORD_BYTES = 100;
 const PARTITIONS = 8;
@@ -439,10 +441,15 @@ async function measureSluice(
     await api.post("/topics", { topic_name: "bench-single", partitions_count: 1 });
     await api.post("/topics", { topic_name: "bench-e2e", partitions_count: 1 });
     step(`Sluice: batched produce, binary, ${records.toLocaleString("en-US")} records`);
-    const binary = await sluiceBinaryProduce(server.url, records);
+    // Every client in a process of its own (client-process.ts), as Kafka's and NATS's tools run,
+    // so the heap and the collections the million records leave behind stay out of what follows.
+    const binary = await measureInOwnProcess("sluice-binary-produce", {
+      url: server.url,
+      records,
+      valueBytes: RECORD_BYTES,
+    });
     step("Sluice: batched produce, JSON");
-    const json = await batchedProduce(api, jsonBatches, 4);
-    // Each latency client in a process of its own (single-latency.ts), as Kafka's and NATS's tools run.
+    const json = await measureInOwnProcess("sluice-json-produce", { url: server.url, requests: jsonBatches });
     const singleParams = {
       url: server.url,
       topic: "bench-single",
@@ -470,36 +477,6 @@ async function measureSluice(
     await server.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
-}
-
-/** The SDK's producer, as an application would use it: produce as fast as back-pressure allows. */
-async function sluiceBinaryProduce(url: string, records: number): Promise<Throughput> {
-  const client = new SluiceClient({ url });
-  const producer = client.producer({ lingerMs: 10, batchSizeBytes: 256 * 1024 });
-  const value = new Uint8Array(RECORD_BYTES).fill(120);
-  await producer.send({ topic: "peers-binary", value }); // the producer id and the topic's shape
-  let acknowledged = 0;
-  // A callback per record, as ProducerPerformance gives Kafka's producer.
-  const onDelivery = (error: unknown, metadata: RecordMetadata | undefined) => {
-    if (!metadata) throw error;
-    acknowledged++;
-  };
-  const started = performance.now();
-  let lastShown = started;
-  for (let i = 0; i < records; i++) {
-    await producer.produce({ topic: "peers-binary", value }, onDelivery);
-    if ((i & 0x3fff) === 0 && performance.now() - lastShown > 250) {
-      lastShown = performance.now();
-      const rate = acknowledged / ((lastShown - started) / 1000);
-      progress(
-        `Sluice: batched produce, binary: ${acknowledged.toLocaleString("en-US")} acknowledged, ${Math.round(rate).toLocaleString("en-US")} records/s`,
-      );
-    }
-  }
-  await producer.flush();
-  const seconds = (performance.now() - started) / 1000;
-  if (acknowledged !== records) throw new Error(`binary produce: ${acknowledged} of ${records} acknowledged`);
-  return { recordsPerS: records / seconds };
 }
 
 /**

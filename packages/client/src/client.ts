@@ -91,7 +91,7 @@ export interface SluiceClientOptions {
    * server. Default 1000 µs; 0 turns it off.
    */
   answerPollUs?: number;
-  /** The share of time answer polling may take, (0, 1]. Default 0.5. */
+  /** The share of time answer polling may take, (0, 1]. Default 0.9. */
   answerPollBudget?: number;
 }
 

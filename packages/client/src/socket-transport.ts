@@ -36,9 +36,9 @@ const PREALLOCATE_MAX_BYTES = 64 * 1024 * 1024;
 /** A request whose head and body together are at most this long is copied into one write. */
 const ONE_WRITE_MAX_BYTES = 64 * 1024;
 
-/** Answer polling's defaults: a window of at most 1 ms, taking at most half the time. */
+/** Answer polling's defaults: a window of at most 1 ms, taking at most 90% of the time. */
 export const ANSWER_POLL_MAX_US_DEFAULT = 1000;
-export const ANSWER_POLL_BUDGET_DEFAULT = 0.5;
+export const ANSWER_POLL_BUDGET_DEFAULT = 0.9;
 
 export interface SocketTransportOptions {
   /** Milliseconds: the clock idle connections are aged on and answer polling is timed by (tests move it). */
