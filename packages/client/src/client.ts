@@ -1,3 +1,4 @@
+import { checkLoopPollOptions } from "@sluice/loop-polling";
 import { toPartitionActivity, toTopicActivity } from "./activity.js";
 import { type Data, type DataType, fromBase64, RangeDecoder, toData, toWireHeaders } from "./data.js";
 import { decodedPage } from "./decoded-page.js";
@@ -35,7 +36,11 @@ import {
   visitRecordBatches,
   type WalkStart,
 } from "./record-batch.js";
-import { socketRequestBytes } from "./socket-transport.js";
+import {
+  ANSWER_POLL_BUDGET_DEFAULT,
+  ANSWER_POLL_MAX_US_DEFAULT,
+  socketRequestBytes,
+} from "./socket-transport.js";
 import { parseServerSentEvents } from "./sse.js";
 import type {
   BatchEntry,
@@ -88,7 +93,8 @@ export interface SluiceClientOptions {
    * On a plain `http:` URL under Node: the longest time, in microseconds, the event loop keeps
    * turning while a request awaits its answer, instead of sleeping at once (answer polling; see
    * socket-transport.ts). It adapts to how soon answers come and turns itself off for a distant
-   * server. Default 1000 µs; 0 turns it off.
+   * server. Default 1000 µs; 0 turns it off. With `https:` or a `fetch` of the caller's, nothing
+   * polls (the value is still checked).
    */
   answerPollUs?: number;
   /** The share of time answer polling may take, (0, 1]. Default 0.9. */
@@ -153,6 +159,12 @@ export class SluiceClient {
   private clusterIdPromise: Promise<string> | undefined;
 
   constructor(options: SluiceClientOptions) {
+    // Checked whatever the transport, so a bad value is refused even where nothing polls.
+    checkLoopPollOptions({
+      maxUs: options.answerPollUs ?? ANSWER_POLL_MAX_US_DEFAULT,
+      budget: options.answerPollBudget ?? ANSWER_POLL_BUDGET_DEFAULT,
+      name: "answer poll",
+    });
     this.url = options.url.replace(/\/+$/, "");
     this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
     this.requestBytes = options.fetch

@@ -398,6 +398,15 @@ describe("the socket transport's answer polling", () => {
           };
         });
       },
+      /** `count` requests, one after another, each answered after the loop has gone round a few times. */
+      async exchanges(count: number) {
+        for (let i = 0; i < count; i++) {
+          const { answer } = await this.send();
+          await this.settle();
+          this.answer();
+          await answer;
+        }
+      },
       /** Lets the event loop go round `count` times. */
       async settle(count = 5) {
         for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve));
@@ -427,24 +436,23 @@ describe("the socket transport's answer polling", () => {
 
   it("does not poll for a server whose answers come later than the maximum", async () => {
     const t = await polled(5_000); // 5 ms waits, past the 1 ms default maximum
-    for (let i = 0; i < 5; i++) {
-      const { answer } = await t.send();
-      await t.settle();
-      t.answer();
-      await answer;
-    }
+    await t.exchanges(5);
     expect(t.turns).toBe(0);
   });
 
   it("does not poll with answerPollUs 0", async () => {
     const t = await polled(100, { answerPollUs: 0 });
-    for (let i = 0; i < 5; i++) {
-      const { answer } = await t.send();
-      await t.settle();
-      t.answer();
-      await answer;
-    }
+    await t.exchanges(5);
     expect(t.turns).toBe(0);
+  });
+
+  it("refuses a bad setting where nothing polls too: https, or a fetch of the caller's", () => {
+    expect(() => new SluiceClient({ url: "https://example.test", answerPollUs: -1 })).toThrow(
+      /^answer poll maximum must be 0 or more microseconds/,
+    );
+    expect(
+      () => new SluiceClient({ url: "http://127.0.0.1:1", fetch: globalThis.fetch, answerPollBudget: 2 }),
+    ).toThrow(/^answer poll budget must be in \(0, 1\]/);
   });
 
   it("refuses a bad setting, naming it", () => {

@@ -1,1 +1,1 @@
-export { LoopPoller, type LoopPollOptions } from "./loop-poller.js";
+export { checkLoopPollOptions, LoopPoller, type LoopPollOptions } from "./loop-poller.js";

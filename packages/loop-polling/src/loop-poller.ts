@@ -38,6 +38,19 @@ export interface LoopPollOptions {
   name?: string;
 }
 
+/**
+ * Throws a RangeError naming the setting (`name`) when the maximum or the budget is out of range;
+ * for callers that take these settings before they build a poller, or where none is built.
+ */
+export function checkLoopPollOptions(options: Pick<LoopPollOptions, "maxUs" | "budget" | "name">): void {
+  const name = options.name ?? "loop poll";
+  if (!Number.isFinite(options.maxUs) || options.maxUs < 0) {
+    throw new RangeError(`${name} maximum must be 0 or more microseconds, got ${options.maxUs}`);
+  }
+  const budget = options.budget ?? 0.5;
+  if (!(budget > 0 && budget <= 1)) throw new RangeError(`${name} budget must be in (0, 1], got ${budget}`);
+}
+
 export class LoopPoller {
   readonly #maxMs: number;
   readonly #growStartMs: number;
@@ -58,16 +71,12 @@ export class LoopPoller {
   #pollStartedAt: number | undefined;
 
   constructor(options: LoopPollOptions) {
-    const name = options.name ?? "loop poll";
-    if (!Number.isFinite(options.maxUs) || options.maxUs < 0) {
-      throw new RangeError(`${name} maximum must be 0 or more microseconds, got ${options.maxUs}`);
-    }
+    checkLoopPollOptions(options);
     this.#maxMs = options.maxUs / 1000;
     this.#growStartMs = Math.min(options.growStartUs ?? 50, options.maxUs) / 1000;
     this.#now = options.now ?? (() => performance.now());
     this.#schedule = options.schedule ?? ((callback) => setImmediate(callback));
     const budget = options.budget ?? 0.5;
-    if (!(budget > 0 && budget <= 1)) throw new RangeError(`${name} budget must be in (0, 1], got ${budget}`);
     this.#periodMs = (options.budgetPeriodUs ?? 100_000) / 1000;
     this.#budgetMs = budget * this.#periodMs;
     this.#periodStart = this.#now();
