@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 /**
  * Two projects on the testing ladder:
- * - unit: pure code, the engine and the contract suites over in-process adapters (memory,
+ * - unit: pure code (the benchmarks' analysis included), the engine and the contract suites over in-process adapters (memory,
  *   filesystem, SQLite); no network.
  * - smoke: the local server as a child process, over real HTTP and with the CLI.
  * - fuzz: the local server under schemathesis, generated from /openapi.json (Python, from PyPI).
@@ -17,7 +17,12 @@ export default defineConfig({
       {
         test: {
           name: "unit",
-          include: ["packages/*/src/**/*.test.ts", "functions/**/*.test.ts", "infra/**/*.test.ts"],
+          include: [
+            "packages/*/src/**/*.test.ts",
+            "functions/**/*.test.ts",
+            "infra/**/*.test.ts",
+            "bench/**/*.test.ts",
+          ],
           exclude: ["**/*.integration.test.ts", "**/node_modules/**"],
           testTimeout: 30_000,
         },

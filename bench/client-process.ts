@@ -18,9 +18,11 @@
  * and writes its figures as one JSON line on stdout; progress goes to stderr.
  */
 import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type RecordMetadata, SluiceClient } from "@sluice/client";
+import { recordCollections } from "./anatomy-timeline.js";
 import { apiFor, batchedProduce } from "./http.js";
 import {
   type Floor,
@@ -47,6 +49,14 @@ export interface ClientKinds {
   "sluice-sdk": {
     params: { url: string; topic: string; requests: number; valueBytes: number; answerPollUs?: number };
     result: Windows;
+  };
+  /**
+   * The SDK's single produce as `sluice-sdk`, one at a time, each request's start and answer and
+   * the process's collections written to `out` on the shared clock (bench/anatomy-timeline.ts).
+   */
+  "sluice-sdk-timeline": {
+    params: { url: string; topic: string; requests: number; valueBytes: number; out: string };
+    result: { requests: number };
   };
   /** The same request's bytes on a plain socket: the server's and the machine's share. */
   "sluice-socket": {
@@ -100,6 +110,8 @@ async function measureKind(kind: Kind, params: Record<string, unknown>): Promise
     }
     case "sluice-sdk":
       return sluiceSingleProduce(params as ClientKinds["sluice-sdk"]["params"]);
+    case "sluice-sdk-timeline":
+      return sluiceSingleProduceTimeline(params as ClientKinds["sluice-sdk-timeline"]["params"]);
     case "sluice-socket":
       return sluiceSocketProduce(params as ClientKinds["sluice-socket"]["params"]);
     case "nats":
@@ -159,6 +171,26 @@ async function sluiceSingleProduce(params: ClientKinds["sluice-sdk"]["params"]):
   );
   progressDone();
   return windows;
+}
+
+/** `sluiceSingleProduce` with each request's times kept, for bench/anatomy.ts. */
+async function sluiceSingleProduceTimeline(
+  params: ClientKinds["sluice-sdk-timeline"]["params"],
+): Promise<{ requests: number }> {
+  const collections = recordCollections();
+  const client = new SluiceClient({ url: params.url });
+  const value = "x".repeat(params.valueBytes);
+  const requests: [number, number][] = new Array(params.requests);
+  for (let i = 0; i < params.requests; i++) {
+    const started = Number(process.hrtime.bigint());
+    await client.produce(params.topic, { value });
+    requests[i] = [started, Number(process.hrtime.bigint())];
+    if (i % 1000 === 0) progress(`single-record produce, timed: ${i}/${params.requests}`);
+  }
+  progressDone();
+  await new Promise((resolve) => setImmediate(resolve)); // the last collections' entries
+  writeFileSync(params.out, JSON.stringify({ requests, collections }));
+  return { requests: params.requests };
 }
 
 /**

@@ -11,8 +11,12 @@ export async function startServer(
   durability: "fsync" | "buffered",
   /** More environment for the server, e.g. SLUICE_METRICS=off. */
   env: Record<string, string> = {},
+  /** More node arguments, given just before the entry point (after the start script's). */
+  nodeArgs: string[] = [],
 ): Promise<{ url: string; pid: number | undefined; stop: () => Promise<void> }> {
-  const child: ChildProcess = spawn(process.execPath, [...profileArgs(), ...startScriptNodeArgs()], {
+  const startArgs = startScriptNodeArgs();
+  const args = [...profileArgs(), ...startArgs.slice(0, -1), ...nodeArgs, startArgs.at(-1)!];
+  const child: ChildProcess = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, PORT: "0", SLUICE_DATA_DIR: dataDir, SLUICE_DURABILITY: durability, ...env },
     stdio: ["ignore", "pipe", "inherit"],

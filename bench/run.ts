@@ -3,6 +3,7 @@
  * and ratios against its targets; with --json its last line is one JSON object.
  */
 const benchmarks: Record<string, () => Promise<{ main: (args: string[]) => Promise<void> }>> = {
+  anatomy: () => import("./anatomy.js"),
   aws: () => import("./aws-model.js"),
   engine: () => import("./engine.js"),
   groups: () => import("./groups.js"),
