@@ -2,8 +2,8 @@ import { defineConfig } from "vitest/config";
 
 /**
  * Two projects on the testing ladder:
- * - unit: pure code (the benchmarks' analysis included), the engine and the contract suites over in-process adapters (memory,
- *   filesystem, SQLite); no network.
+ * - unit: pure code (the benchmarks' analysis included), the engine and the contract suites over
+ *   in-process adapters (memory, filesystem, SQLite); no network.
  * - smoke: the local server as a child process, over real HTTP and with the CLI.
  * - fuzz: the local server under schemathesis, generated from /openapi.json (Python, from PyPI).
  * - integration: anything that talks to AWS APIs (S3, DynamoDB) through the emulator, which the

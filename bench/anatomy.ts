@@ -18,7 +18,9 @@
  * many overlapped a collection in the server, in the client, in either, and the segment that grew
  * most in each. Collections are the one cause both processes report themselves; the rest of the
  * slow set is time neither process's JavaScript accounts for (another thread on the CPU, the
- * kernel). docs/benchmarks.md, "Where the single-produce tail comes from", reads these figures.
+ * kernel). A chart of the segments' medians goes to bench/results/anatomy.svg. No targets: the
+ * peers benchmark judges the latency; this one says where it goes. docs/benchmarks.md, "Where
+ * the single-produce tail comes from", reads these figures.
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -29,7 +31,7 @@ import { measureInOwnProcess } from "./client-process.js";
 import { apiFor } from "./http.js";
 import { STEADY_AFTER_REQUESTS } from "./http-floor.js";
 import { startServer } from "./local-server.js";
-import { percentile } from "./report.js";
+import { percentile, writeBarChart } from "./report.js";
 
 const SEGMENTS = ["in", "server", "out", "total"] as const;
 type Segment = (typeof SEGMENTS)[number];
@@ -71,6 +73,18 @@ export async function main(argv: string[]): Promise<void> {
     printRound(round, requests, result);
     results.push(result);
   }
+  const median = (pick: (a: Anatomy) => number) => percentile(results.map(pick), 50);
+  const chart = writeBarChart(
+    "anatomy.svg",
+    `Single-record produce, SDK → local server: segments, µs (medians of ${rounds} rounds)`,
+    ["p50", "p99"],
+    SEGMENTS.map((segment) => ({
+      name: segment,
+      unit: "µs",
+      values: [median((a) => a.p50Us[segment]), median((a) => a.p99Us[segment])],
+    })),
+  );
+  process.stdout.write(`\nchart: ${chart}\n`);
   if (values.json) {
     process.stdout.write(
       `${JSON.stringify({
