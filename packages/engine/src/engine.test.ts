@@ -117,6 +117,38 @@ describe("topics", () => {
     await expect(engine.increasePartitions("t", 3)).rejects.toThrow(/can only grow/);
   });
 
+  it("keeps a cached topic's object across refreshes that find it unchanged, and takes up any change", async () => {
+    const created = await engine.createTopic({ name: "t", partitions: 2, configs: { "retention.ms": "9" } });
+    expect(await engine.topics.get("t")).toBe(created);
+    await clock.advance(5_000); // past the cache's 5 s: read again, the same
+    const reads = metadata.calls.get;
+    expect(await engine.topics.get("t")).toBe(created);
+    expect(metadata.calls.get).toBe(reads + 1);
+    // Changed by another process: each change is read as a new object once the cache expires.
+    await otherProcess().increasePartitions("t", 3);
+    await clock.advance(5_000);
+    const grown = await engine.topics.get("t");
+    expect(grown).not.toBe(created);
+    expect(grown.partitions).toBe(3);
+    await otherProcess().updateTopicConfigs("t", { "retention.ms": "10" });
+    await clock.advance(5_000);
+    const reconfigured = await engine.topics.get("t");
+    expect(reconfigured.settings.retentionMs).toBe(10);
+    await otherProcess().updateTopicConfigs("t", { "cleanup.policy": "compact" }); // one config more
+    expect((await engine.describeTopic("t")).configs).toEqual({
+      "retention.ms": "10",
+      "cleanup.policy": "compact",
+    });
+    // Deleted and created again under the same name: a new topic id, a new object.
+    await otherProcess().deleteTopic("t");
+    const again = await otherProcess().createTopic({
+      name: "t",
+      partitions: 3,
+      configs: { "retention.ms": "10" },
+    });
+    expect((await engine.describeTopic("t")).topicId).toBe(again.topicId);
+  });
+
   it("deletes a topic at once, leaving a purge job for its data; a new topic of the same name starts empty", async () => {
     const old = await engine.createTopic({ name: "t", partitions: 2 });
     await engine.append({ topic: "t", records: [record("old")] });

@@ -73,7 +73,12 @@ export class TopicRegistry {
       this.cache.delete(name);
       throw new NotFoundError(`topic not found: ${name}`, { details: { topic: name } });
     }
-    const topic = fromItem(item);
+    // A topic read again as it was keeps its cached object. The append path's optimised code knows
+    // that object's shape; a new one at each refresh had V8 generalise Topic's field types at the
+    // first refresh and deoptimise five of the path's functions (docs/benchmarks.md, "Where the
+    // single-produce tail comes from").
+    const cached = this.cache.get(name)?.topic;
+    const topic = cached && storedAs(cached, item) ? cached : fromItem(item);
     this.remember(topic);
     return topic;
   }
@@ -229,6 +234,24 @@ function toItem(topic: Topic): Item {
     configs: topic.configs as Record<string, string>,
     createdAt: topic.createdAt,
   };
+}
+
+/** Whether `item` holds exactly what `topic` was read from (the item `toItem` would write). */
+function storedAs(topic: Topic, item: Item): boolean {
+  if (
+    item.topicId !== topic.topicId ||
+    item.partitions !== topic.partitions ||
+    item.createdAt !== topic.createdAt ||
+    item.name !== topic.name
+  ) {
+    return false;
+  }
+  const stored = (item.configs ?? {}) as Record<string, unknown>;
+  const cached = topic.configs as Record<string, string>;
+  const names = Object.keys(stored);
+  return (
+    names.length === Object.keys(cached).length && names.every((config) => stored[config] === cached[config])
+  );
 }
 
 function fromItem(item: Item): Topic {
