@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { anatomyOf } from "./anatomy.js";
-import type { Timeline } from "./anatomy-timeline.js";
+import { Spans, type Timeline } from "./anatomy-timeline.js";
 
 const US = 1000; // ns
 
@@ -70,5 +70,24 @@ describe("anatomyOf", () => {
     const { client, server } = timelines(10);
     server.requests.splice(0, 3);
     expect(() => anatomyOf(client, server, 0)).toThrow(/fewer than the client's/);
+  });
+});
+
+describe("Spans", () => {
+  it("keeps every span past its first capacity, in order, on the shared clock", () => {
+    const spans = new Spans();
+    const before = Number(process.hrtime.bigint());
+    const indexes: number[] = [];
+    for (let i = 0; i < 70_000; i++) indexes.push(spans.start()); // over the first 65,536
+    for (const index of indexes.reverse()) spans.end(index);
+    const after = Number(process.hrtime.bigint());
+    const shared = spans.toShared();
+    expect(shared).toHaveLength(70_000);
+    // Within a microsecond of hrtime's reading: the two clocks agree to well under that.
+    expect(shared[0]![0]).toBeGreaterThanOrEqual(before - 1000);
+    expect(shared.at(-1)![1]).toBeLessThanOrEqual(after + 1000);
+    for (let i = 1; i < shared.length; i++) expect(shared[i]![0]).toBeGreaterThanOrEqual(shared[i - 1]![0]);
+    // Ended in reverse: the first span ended last.
+    expect(shared[0]![1]).toBeGreaterThanOrEqual(shared.at(-1)![1]);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * `npm run bench -- anatomy [--json] [--requests N] [--rounds R]`: where a single-record produce's
- * time goes, request by request, between the SDK and the local server on this machine.
+ * `npm run bench -- anatomy [--json] [--requests N] [--rounds R] [--answer-poll-us U]`: where a
+ * single-record produce's time goes, request by request, between the SDK and the local server on
+ * this machine. `--answer-poll-us` sets the SDK's `answerPollUs` (0: the SDK does not poll).
  *
  * Each round starts a fresh local server (npm start's settings) with bench/anatomy-timeline.ts
  * imported into it, and the SDK in a process of its own (as the peers benchmark runs it) producing
@@ -60,16 +61,21 @@ export async function main(argv: string[]): Promise<void> {
       json: { type: "boolean", default: false },
       requests: { type: "string", default: "10000" },
       rounds: { type: "string", default: "3" },
+      "answer-poll-us": { type: "string" },
     },
   });
   const requests = Number(values.requests);
   const rounds = Number(values.rounds);
   if (!Number.isInteger(requests) || requests < 100) throw new Error("--requests must be an integer ≥ 100");
   if (!Number.isInteger(rounds) || rounds < 1) throw new Error("--rounds must be an integer ≥ 1");
+  const answerPollUs = values["answer-poll-us"] === undefined ? undefined : Number(values["answer-poll-us"]);
+  if (answerPollUs !== undefined && !(answerPollUs >= 0)) {
+    throw new Error("--answer-poll-us must be 0 or more microseconds");
+  }
   const results: Anatomy[] = [];
   for (let round = 1; round <= rounds; round++) {
     process.stderr.write(`round ${round} of ${rounds}\n`);
-    const result = await measureRound(requests);
+    const result = await measureRound(requests, answerPollUs);
     printRound(round, requests, result);
     results.push(result);
   }
@@ -90,6 +96,7 @@ export async function main(argv: string[]): Promise<void> {
       `${JSON.stringify({
         benchmark: "anatomy",
         requests,
+        answer_poll_us: answerPollUs ?? null,
         rounds: results.map((r) => ({
           p50_us: r.p50Us,
           p99_us: r.p99Us,
@@ -108,7 +115,7 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
-async function measureRound(requests: number): Promise<Anatomy> {
+async function measureRound(requests: number, answerPollUs: number | undefined): Promise<Anatomy> {
   const dir = await mkdtemp(join(tmpdir(), "sluice-bench-anatomy-"));
   const serverOut = join(dir, "server.json");
   const clientOut = join(dir, "client.json");
@@ -128,6 +135,7 @@ async function measureRound(requests: number): Promise<Anatomy> {
         requests: STEADY_AFTER_REQUESTS + requests,
         valueBytes: 100,
         out: clientOut,
+        ...(answerPollUs === undefined ? {} : { answerPollUs }),
       });
     } finally {
       await server.stop();

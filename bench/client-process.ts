@@ -22,7 +22,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type RecordMetadata, SluiceClient } from "@sluice/client";
-import { recordCollections } from "./anatomy-timeline.js";
+import { recordCollections, Spans, type Timeline } from "./anatomy-timeline.js";
 import { apiFor, batchedProduce } from "./http.js";
 import {
   type Floor,
@@ -55,7 +55,14 @@ export interface ClientKinds {
    * the process's collections written to `out` on the shared clock (bench/anatomy-timeline.ts).
    */
   "sluice-sdk-timeline": {
-    params: { url: string; topic: string; requests: number; valueBytes: number; out: string };
+    params: {
+      url: string;
+      topic: string;
+      requests: number;
+      valueBytes: number;
+      out: string;
+      answerPollUs?: number;
+    };
     result: { requests: number };
   };
   /** The same request's bytes on a plain socket: the server's and the machine's share. */
@@ -178,18 +185,22 @@ async function sluiceSingleProduceTimeline(
   params: ClientKinds["sluice-sdk-timeline"]["params"],
 ): Promise<{ requests: number }> {
   const collections = recordCollections();
-  const client = new SluiceClient({ url: params.url });
+  const client = new SluiceClient({
+    url: params.url,
+    ...(params.answerPollUs === undefined ? {} : { answerPollUs: params.answerPollUs }),
+  });
   const value = "x".repeat(params.valueBytes);
-  const requests: [number, number][] = new Array(params.requests);
+  const spans = new Spans();
   for (let i = 0; i < params.requests; i++) {
-    const started = Number(process.hrtime.bigint());
+    const span = spans.start();
     await client.produce(params.topic, { value });
-    requests[i] = [started, Number(process.hrtime.bigint())];
+    spans.end(span);
     if (i % 1000 === 0) progress(`single-record produce, timed: ${i}/${params.requests}`);
   }
   progressDone();
   await new Promise((resolve) => setImmediate(resolve)); // the last collections' entries
-  writeFileSync(params.out, JSON.stringify({ requests, collections }));
+  const timeline: Timeline = { requests: spans.toShared(), collections };
+  writeFileSync(params.out, JSON.stringify(timeline));
   return { requests: params.requests };
 }
 
