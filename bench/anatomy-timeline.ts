@@ -12,17 +12,31 @@
  * (no object per request, nothing for the collector to copy), read with `performance.now()`, and
  * are moved onto the shared clock only when written out.
  */
-import { writeFileSync } from "node:fs";
+import { readdirSync, writeFileSync } from "node:fs";
 import { type IncomingMessage, Server, type ServerResponse } from "node:http";
 import { PerformanceObserver } from "node:perf_hooks";
 
 /** A process's collections as [start ns, duration ns] pairs, on the shared clock. */
 export type Collections = [number, number][];
 
-/** What each side writes: per request [start ns, end ns] in order, and its collections. */
+/**
+ * What each side writes: per request [start ns, end ns] in order, its collections, and (for
+ * bench/anatomy-sched.ts) its process id and its threads' ids.
+ */
 export interface Timeline {
   requests: [number, number][];
   collections: Collections;
+  pid?: number;
+  threads?: number[];
+}
+
+/** This process's thread ids, from /proc (Linux); none elsewhere. */
+export function threadIds(): number[] {
+  try {
+    return readdirSync("/proc/self/task").map(Number);
+  } catch {
+    return [];
+  }
 }
 
 /**
@@ -98,7 +112,12 @@ if (out) {
     return emit.call(this, event, ...args);
   } as typeof Server.prototype.emit;
   process.once("exit", () => {
-    const timeline: Timeline = { requests: spans.toShared(), collections };
+    const timeline: Timeline = {
+      requests: spans.toShared(),
+      collections,
+      pid: process.pid,
+      threads: threadIds(),
+    };
     writeFileSync(out, JSON.stringify(timeline));
   });
 }

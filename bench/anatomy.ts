@@ -1,7 +1,8 @@
 /**
- * `npm run bench -- anatomy [--json] [--requests N] [--rounds R] [--answer-poll-us U]`: where a
+ * `npm run bench -- anatomy [--json] [--requests N] [--rounds R] [--answer-poll-us U] [--sched]`: where a
  * single-record produce's time goes, request by request, between the SDK and the local server on
  * this machine. `--answer-poll-us` sets the SDK's `answerPollUs` (0: the SDK does not poll).
+ * `--sched` adds which other threads ran while the slowest were in flight (bench/anatomy-sched.ts).
  *
  * Each round starts a fresh local server (npm start's settings) with bench/anatomy-timeline.ts
  * imported into it, and the SDK in a process of its own (as the peers benchmark runs it) producing
@@ -27,6 +28,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { type OtherThreads, otherThreads, type Run, recordSched, schedUnavailable } from "./anatomy-sched.js";
 import type { Collections, Timeline } from "./anatomy-timeline.js";
 import { measureInOwnProcess } from "./client-process.js";
 import { apiFor } from "./http.js";
@@ -52,6 +54,10 @@ export interface Anatomy {
   serverCollectionMaxMs: number;
   clientCollections: number;
   clientCollectionMaxMs: number;
+  /** The slow requests' spans, and as many of the requests nearest the total's p50 (for --sched). */
+  spans: { slow: [number, number][]; median: [number, number][] };
+  /** With --sched: other threads during the slow and the median spans, or why not measured. */
+  sched?: { slow: OtherThreads; median: OtherThreads } | { skipped: string };
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -62,6 +68,7 @@ export async function main(argv: string[]): Promise<void> {
       requests: { type: "string", default: "10000" },
       rounds: { type: "string", default: "3" },
       "answer-poll-us": { type: "string" },
+      sched: { type: "boolean", default: false },
     },
   });
   const requests = Number(values.requests);
@@ -75,7 +82,7 @@ export async function main(argv: string[]): Promise<void> {
   const results: Anatomy[] = [];
   for (let round = 1; round <= rounds; round++) {
     process.stderr.write(`round ${round} of ${rounds}\n`);
-    const result = await measureRound(requests, answerPollUs);
+    const result = await measureRound(requests, answerPollUs, values.sched);
     printRound(round, requests, result);
     results.push(result);
   }
@@ -109,16 +116,31 @@ export async function main(argv: string[]): Promise<void> {
           server_gc_max_ms: r.serverCollectionMaxMs,
           client_gcs: r.clientCollections,
           client_gc_max_ms: r.clientCollectionMaxMs,
+          ...(r.sched === undefined
+            ? {}
+            : "skipped" in r.sched
+              ? { sched_skipped: r.sched.skipped }
+              : {
+                  slow_with_other_threads: r.sched.slow.spansWithOthers,
+                  median_with_other_threads: r.sched.median.spansWithOthers,
+                  other_threads_during_slow: r.sched.slow.busiest,
+                }),
         })),
       })}\n`,
     );
   }
 }
 
-async function measureRound(requests: number, answerPollUs: number | undefined): Promise<Anatomy> {
+async function measureRound(
+  requests: number,
+  answerPollUs: number | undefined,
+  sched: boolean,
+): Promise<Anatomy> {
   const dir = await mkdtemp(join(tmpdir(), "sluice-bench-anatomy-"));
   const serverOut = join(dir, "server.json");
   const clientOut = join(dir, "client.json");
+  let runs: Run[] | undefined;
+  let skipped: string | undefined;
   try {
     const server = await startServer(
       join(dir, "data"),
@@ -129,6 +151,8 @@ async function measureRound(requests: number, answerPollUs: number | undefined):
     try {
       const api = await apiFor(server.url);
       await api.post("/topics", { topic_name: "bench-single", partitions_count: 1 });
+      const unavailable = sched ? schedUnavailable() : undefined;
+      const recording = sched && !unavailable ? await recordSched(join(dir, "sched.data")) : undefined;
       await measureInOwnProcess("sluice-sdk-timeline", {
         url: server.url,
         topic: "bench-single",
@@ -137,12 +161,23 @@ async function measureRound(requests: number, answerPollUs: number | undefined):
         out: clientOut,
         ...(answerPollUs === undefined ? {} : { answerPollUs }),
       });
+      runs = recording ? await recording.stop() : undefined;
+      skipped = unavailable;
     } finally {
       await server.stop();
     }
     const client = JSON.parse(await readFile(clientOut, "utf8")) as Timeline;
     const serverTimeline = JSON.parse(await readFile(serverOut, "utf8")) as Timeline;
-    return anatomyOf(client, serverTimeline, STEADY_AFTER_REQUESTS);
+    const anatomy = anatomyOf(client, serverTimeline, STEADY_AFTER_REQUESTS);
+    if (skipped) anatomy.sched = { skipped };
+    else if (runs) {
+      const sides = [serverTimeline, client].map((t) => ({ pid: t.pid ?? -1, threads: t.threads ?? [] }));
+      anatomy.sched = {
+        slow: otherThreads(runs, anatomy.spans.slow, sides[0]!, sides[1]!),
+        median: otherThreads(runs, anatomy.spans.median, sides[0]!, sides[1]!),
+      };
+    }
+    return anatomy;
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -187,9 +222,11 @@ export function anatomyOf(client: Timeline, server: Timeline, skip: number): Ana
   let withServer = 0;
   let withClient = 0;
   let withEither = 0;
+  const slowSpans: [number, number][] = [];
   rows.forEach((row, i) => {
     if (row.total < p99Us.total) return;
     slow++;
+    slowSpans.push(spans[i]!);
     const inServer = overlaps(server.collections, spans[i]!);
     const inClient = overlaps(client.collections, spans[i]!);
     if (inServer) withServer++;
@@ -203,7 +240,13 @@ export function anatomyOf(client: Timeline, server: Timeline, skip: number): Ana
     collections.filter(([start]) => start >= first && start <= last);
   const maxMs = (collections: Collections) =>
     Math.round(Math.max(0, ...collections.map(([, duration]) => duration)) / 1e4) / 100;
+  const nearestMedian = rows
+    .map((row, i) => [Math.abs(row.total - p50Us.total), i] as const)
+    .sort((a, b) => a[0] - b[0])
+    .slice(0, slow)
+    .map(([, i]) => spans[i]!);
   return {
+    spans: { slow: slowSpans, median: nearestMedian },
     p50Us,
     p99Us,
     slow,
@@ -237,4 +280,12 @@ function printRound(round: number, requests: number, a: Anatomy): void {
   out(
     `collections in the window: server ${a.serverCollections} (longest ${a.serverCollectionMaxMs} ms), client ${a.clientCollections} (longest ${a.clientCollectionMaxMs} ms)`,
   );
+  if (a.sched && "skipped" in a.sched) out(`other threads: skipped: ${a.sched.skipped}`);
+  else if (a.sched) {
+    const { slow, median } = a.sched;
+    out(
+      `other threads ran > 50 µs during ${slow.spansWithOthers} of the ${a.slow} slowest, ${median.spansWithOthers} of the ${a.slow} nearest the median`,
+    );
+    out(`  busiest during the slowest: ${slow.busiest.map((b) => `${b.thread} ${b.ms} ms`).join(", ")}`);
+  }
 }

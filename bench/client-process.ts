@@ -22,7 +22,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type RecordMetadata, SluiceClient } from "@sluice/client";
-import { recordCollections, Spans, type Timeline } from "./anatomy-timeline.js";
+import { recordCollections, Spans, type Timeline, threadIds } from "./anatomy-timeline.js";
 import { apiFor, batchedProduce } from "./http.js";
 import {
   type Floor,
@@ -199,7 +199,12 @@ async function sluiceSingleProduceTimeline(
   }
   progressDone();
   await new Promise((resolve) => setImmediate(resolve)); // the last collections' entries
-  const timeline: Timeline = { requests: spans.toShared(), collections };
+  const timeline: Timeline = {
+    requests: spans.toShared(),
+    collections,
+    pid: process.pid,
+    threads: threadIds(),
+  };
   writeFileSync(params.out, JSON.stringify(timeline));
   return { requests: params.requests };
 }
