@@ -1,7 +1,7 @@
 /**
- * `npm run bench -- anatomy [--json] [--requests N] [--rounds R] [--answer-poll-us U] [--sched]`: where a
- * single-record produce's time goes, request by request, between the SDK and the local server on
- * this machine. `--answer-poll-us` sets the SDK's `answerPollUs` (0: the SDK does not poll).
+ * `npm run bench -- anatomy [--json] [--requests N] [--rounds R] [--answer-poll-us U] [--sched]`:
+ * where a single-record produce's time goes, request by request, between the SDK and the local
+ * server on this machine. `--answer-poll-us` sets the SDK's `answerPollUs` (0: the SDK does not poll).
  * `--sched` adds which other threads ran while the slowest were in flight (bench/anatomy-sched.ts).
  *
  * Each round starts a fresh local server (npm start's settings) with bench/anatomy-timeline.ts
@@ -153,15 +153,18 @@ async function measureRound(
       await api.post("/topics", { topic_name: "bench-single", partitions_count: 1 });
       const unavailable = sched ? schedUnavailable() : undefined;
       const recording = sched && !unavailable ? await recordSched(join(dir, "sched.data")) : undefined;
-      await measureInOwnProcess("sluice-sdk-timeline", {
-        url: server.url,
-        topic: "bench-single",
-        requests: STEADY_AFTER_REQUESTS + requests,
-        valueBytes: 100,
-        out: clientOut,
-        ...(answerPollUs === undefined ? {} : { answerPollUs }),
-      });
-      runs = recording ? await recording.stop() : undefined;
+      try {
+        await measureInOwnProcess("sluice-sdk-timeline", {
+          url: server.url,
+          topic: "bench-single",
+          requests: STEADY_AFTER_REQUESTS + requests,
+          valueBytes: 100,
+          out: clientOut,
+          ...(answerPollUs === undefined ? {} : { answerPollUs }),
+        });
+      } finally {
+        runs = await recording?.stop(); // perf ends with the client, whichever way it ends
+      }
       skipped = unavailable;
     } finally {
       await server.stop();
