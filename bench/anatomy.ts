@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- anatomy [--json] [--requests N] [--rounds R] [--answer-poll-us U] [--sched]`:
  * where a single-record produce's time goes, request by request, between the SDK and the local
- * server on this machine. `--answer-poll-us` sets the SDK's `answerPollUs` (0: the SDK does not poll).
- * `--sched` adds which other threads ran while the slowest were in flight (bench/anatomy-sched.ts).
+ * server on this machine. `--answer-poll-us` sets the SDK's `answerPollUs` (0: the SDK does not
+ * poll). `--sched` adds which other threads ran while the slowest were in flight
+ * (bench/anatomy-sched.ts).
  *
  * Each round starts a fresh local server (npm start's settings) with bench/anatomy-timeline.ts
  * imported into it, and the SDK in a process of its own (as the peers benchmark runs it) producing
