@@ -1,3 +1,4 @@
+import { handTurnedLoop } from "@sluice/testing";
 import { describe, expect, it } from "vitest";
 import { LoopPoller } from "./loop-poller.js";
 
@@ -6,34 +7,23 @@ import { LoopPoller } from "./loop-poller.js";
  * event loop would run them after each poll for I/O.
  */
 function harness(maxUs: number, growStartUs?: number, budget?: { budget: number; budgetPeriodUs: number }) {
-  let nowMs = 0;
-  const queue: (() => void)[] = [];
+  const loop = handTurnedLoop();
   const poller = new LoopPoller({
     maxUs,
     ...(growStartUs === undefined ? {} : { growStartUs }),
     ...budget,
-    now: () => nowMs,
-    schedule: (callback) => queue.push(callback),
+    now: loop.now,
+    schedule: loop.schedule,
   });
-  let turns = 0;
   return {
     poller,
-    advanceUs(us: number) {
-      nowMs += us / 1000;
-    },
-    /** Runs the turn scheduled, if any; false when nothing was scheduled. */
-    turn(): boolean {
-      const next = queue.shift();
-      if (!next) return false;
-      turns++;
-      next();
-      return true;
-    },
+    advanceUs: loop.advanceUs,
+    turn: loop.turn,
     get scheduled() {
-      return queue.length;
+      return loop.scheduled;
     },
     get turns() {
-      return turns;
+      return loop.turns;
     },
     /** A wait of `gapUs` until what was awaited comes (turns every 10 µs). */
     waitFor(gapUs: number) {

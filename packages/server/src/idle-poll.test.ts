@@ -1,3 +1,4 @@
+import { handTurnedLoop } from "@sluice/testing";
 import { describe, expect, it } from "vitest";
 import { IdlePoller } from "./idle-poll.js";
 
@@ -7,23 +8,20 @@ import { IdlePoller } from "./idle-poll.js";
  * (packages/loop-polling/src/loop-poller.test.ts).
  */
 function harness(maxUs: number) {
-  let nowMs = 0;
-  const queue: (() => void)[] = [];
-  const poller = new IdlePoller({ maxUs, now: () => nowMs, schedule: (callback) => queue.push(callback) });
+  const loop = handTurnedLoop();
+  const poller = new IdlePoller({ maxUs, now: loop.now, schedule: loop.schedule });
   return {
     poller,
     get scheduled() {
-      return queue.length;
+      return loop.scheduled;
     },
-    turn() {
-      queue.shift()?.();
-    },
+    turn: loop.turn,
     /** One request answered, then `gapUs` of idle before the next arrives (turns every 10 µs). */
     idleThenRequest(gapUs: number) {
       poller.requestEnded();
       for (let waited = 0; waited < gapUs; waited += 10) {
-        nowMs += Math.min(10, gapUs - waited) / 1000;
-        if (queue.length > 0) this.turn();
+        loop.advanceUs(Math.min(10, gapUs - waited));
+        if (loop.scheduled > 0) loop.turn();
       }
       poller.requestStarted();
     },

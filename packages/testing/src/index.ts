@@ -1,6 +1,7 @@
 export { awsClientConfig, hasAwsEndpoint } from "./aws.js";
 export * from "./delaying-store.js";
 export { emfProblems } from "./emf-spec.js";
+export { handTurnedLoop } from "./hand-turned-loop.js";
 export * from "./history-checker.js";
 export * from "./kafkajs-batches.js";
 export * from "./latency-store.js";
