@@ -6,10 +6,16 @@ import { FastRecordPreparer } from "./produce-fast-path.js";
 import { type PreparedRecord, prepareRecord } from "./produce-records.js";
 
 let topic: Topic;
+let roomy: Topic;
 
 beforeAll(async () => {
   const engine = new Engine({ objects: new MemoryObjectStore(), metadata: new MemoryMetadataStore() });
   topic = await engine.createTopic({ name: "t", partitions: 3, configs: { "max.message.bytes": "64" } });
+  roomy = await engine.createTopic({
+    name: "roomy",
+    partitions: 1,
+    configs: { "max.message.bytes": "1048576" },
+  });
 });
 
 /** Values near every edge the two paths must agree on. */
@@ -107,6 +113,31 @@ describe("the JSON produce fast path", () => {
     );
     // The generator reaches the fast path often enough for the comparison to mean something.
     expect(fast).toBeGreaterThan(100);
+  });
+
+  it("keeps every record's bytes as they were prepared, across requests and filled buffers", () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.string({ unit: "grapheme", maxLength: 40 }),
+            fc.integer({ min: 1, max: 30_000 }).map((length) => "é".repeat(length)),
+            fc.integer({ min: 20_000, max: 70_000 }).map((length) => "z".repeat(length)),
+          ),
+          { minLength: 1, maxLength: 40 },
+        ),
+        (texts) => {
+          // One preparer per request, as the routes make them; all records kept until the end.
+          const kept = texts.map((data) =>
+            new FastRecordPreparer(roomy).prepare({ value: { type: "STRING", data } }),
+          );
+          kept.forEach((prepared, index) => {
+            expect(Buffer.from(prepared!.record.value!).toString("utf8")).toBe(texts[index]);
+          });
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 
   it("takes the common shapes", () => {

@@ -13,9 +13,6 @@ import type { PreparedRecord } from "./produce-records.js";
  * (produce-fast-path.test.ts checks both paths agree).
  */
 export class FastRecordPreparer {
-  private arena = Buffer.allocUnsafeSlow(0);
-  private used = 0;
-
   constructor(private readonly topic: Topic) {}
 
   prepare(input: unknown): PreparedRecord | undefined {
@@ -80,11 +77,11 @@ export class FastRecordPreparer {
     switch (type) {
       case "STRING":
         if (typeof data !== "string" || !isWellFormed(data)) return false;
-        return { type, bytes: this.utf8(data) };
+        return { type, bytes: recordText.utf8(data) };
       case "JSON": {
         if (typeof data === "object" && data !== null && !shallowerThan(data, JSON_DATA_DEPTH_MAX))
           return false;
-        return { type, bytes: this.utf8(JSON.stringify(data)) };
+        return { type, bytes: recordText.utf8(JSON.stringify(data)) };
       }
       case "BINARY":
         if (typeof data !== "string") return false;
@@ -97,19 +94,42 @@ export class FastRecordPreparer {
         return false;
     }
   }
+}
 
-  /** UTF-8 of a well-formed string, in a shared buffer: records hold views, nothing is copied twice. */
-  private utf8(text: string): Uint8Array {
+/**
+ * UTF-8 of record strings, written one after another into shared 64 KiB buffers: a record holds a
+ * view of its bytes, and a full buffer is left to the views that still hold it, never written
+ * again, so no view's bytes change. One for the process rather than one per request: a buffer of
+ * its own cost every single-record produce a fresh 64 KiB backing store, which the young
+ * collection then had to sweep.
+ */
+class Utf8Arena {
+  private buffer = Buffer.allocUnsafeSlow(0);
+  private used = 0;
+
+  /** The UTF-8 of a well-formed string, as a view nothing else will write over. */
+  utf8(text: string): Uint8Array {
     const most = text.length * 3;
-    if (this.used + most > this.arena.byteLength) {
-      this.arena = Buffer.allocUnsafeSlow(Math.max(64 * 1024, most));
+    if (most > ARENA_BYTES) return ownBytes(text);
+    if (this.used + most > this.buffer.byteLength) {
+      this.buffer = Buffer.allocUnsafeSlow(ARENA_BYTES);
       this.used = 0;
     }
-    const written = this.arena.write(text, this.used, "utf8");
-    const bytes = new Uint8Array(this.arena.buffer, this.arena.byteOffset + this.used, written);
+    const written = this.buffer.write(text, this.used, "utf8");
+    const bytes = new Uint8Array(this.buffer.buffer, this.buffer.byteOffset + this.used, written);
     this.used += written;
     return bytes;
   }
+}
+
+const ARENA_BYTES = 64 * 1024;
+const recordText = new Utf8Arena();
+
+/** A long string's UTF-8 in a buffer of its own, so no small view keeps a large buffer alive. */
+function ownBytes(text: string): Uint8Array {
+  const buffer = Buffer.allocUnsafeSlow(Buffer.byteLength(text, "utf8"));
+  buffer.write(text, 0, "utf8");
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
 }
 
 /** No lone surrogate (which UTF-8 cannot carry): String.prototype.isWellFormed, native in Node 20. */
