@@ -14,6 +14,7 @@
  * Latencies go into HdrHistograms; throughput over time is drawn as an SVG chart.
  */
 import { mkdtemp, rm } from "node:fs/promises";
+import { Agent, request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -249,6 +250,30 @@ function count(haystack: Buffer, needle: Buffer): number {
   return found;
 }
 
+/** POSTs JSON bytes with node:http on a kept-alive socket; the answer's status and bytes. */
+function post(agent: Agent, target: URL, body: Buffer): Promise<{ status: number; reports: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(
+      target,
+      {
+        method: "POST",
+        agent,
+        headers: { "content-type": "application/json", "content-length": body.byteLength },
+      },
+      (response) => {
+        const chunks: Buffer[] = [];
+        response.on("data", (chunk: Buffer) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve({ status: response.statusCode ?? 0, reports: Buffer.concat(chunks) }),
+        );
+        response.on("error", reject);
+      },
+    );
+    request.on("error", reject);
+    request.end(body);
+  });
+}
+
 export async function batchedProduce(api: Api, requests: number, concurrency: number) {
   const value = Buffer.alloc(RECORD_BYTES, "x").toString();
   const one = JSON.stringify({ value: { type: "STRING", data: value } });
@@ -260,6 +285,8 @@ export async function batchedProduce(api: Api, requests: number, concurrency: nu
     numberOfSignificantValueDigits: 3,
   });
   const series: [number, number][] = [];
+  const target = new URL(`${api.base}/topics/bench-batch/records`);
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   let sent = 0;
   let done = 0;
   const started = performance.now();
@@ -269,17 +296,12 @@ export async function batchedProduce(api: Api, requests: number, concurrency: nu
     while (sent < requests) {
       sent++;
       const begin = performance.now();
-      const response = await fetch(`${api.base}/topics/bench-batch/records`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body,
-      });
+      const { status, reports } = await post(agent, target, body);
       // Every record's report, counted in the answer's bytes (no string of its 180 KB made).
-      const reports = Buffer.from(await response.arrayBuffer());
       const delivered = count(reports, DELIVERED);
-      if (!response.ok || delivered !== RECORDS_PER_BATCH) {
+      if (status !== 200 || delivered !== RECORDS_PER_BATCH) {
         throw new Error(
-          `batched produce failed: HTTP ${response.status}, ${delivered} of ${RECORDS_PER_BATCH} records delivered: ${reports.subarray(0, 300).toString()}`,
+          `batched produce failed: HTTP ${status}, ${delivered} of ${RECORDS_PER_BATCH} records delivered: ${reports.subarray(0, 300).toString()}`,
         );
       }
       latency.recordValue(Math.round((performance.now() - begin) * 1000));
@@ -297,6 +319,7 @@ export async function batchedProduce(api: Api, requests: number, concurrency: nu
     }
   };
   await Promise.all(Array.from({ length: concurrency }, worker));
+  agent.destroy();
   progressDone();
   return {
     recordsPerS: (requests * RECORDS_PER_BATCH) / ((performance.now() - started) / 1000),
