@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FastRecordPreparer } from "./produce-fast-path.js";
 import { type PreparedRecord, prepareRecord } from "./produce-records.js";
+import { comparable } from "./produce-records.test-support.js";
 
 let topic: Topic;
 let roomy: Topic;
@@ -75,21 +76,6 @@ const usual = fc.record(
   },
   { requiredKeys: ["value"] },
 );
-
-function comparable(prepared: PreparedRecord) {
-  const bytes = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString("hex"));
-  return {
-    key: prepared.key,
-    value: prepared.value,
-    record: {
-      key: bytes(prepared.record.key),
-      value: bytes(prepared.record.value),
-      headers: prepared.record.headers ?? [],
-      timestamp: prepared.record.timestamp,
-      partition: prepared.record.partition,
-    },
-  };
-}
 
 describe("the JSON produce fast path", () => {
   it("accepts only what prepareRecord accepts, and prepares it to the same bytes", () => {

@@ -1,6 +1,7 @@
 import type { ProduceRecord, Topic } from "@sluice/engine";
 import { type DataType, decodeBase64, JSON_DATA_DEPTH_MAX } from "./data-encoding.js";
 import { TIMESTAMP_MAX } from "./patterns.js";
+import type { ScannedRecord } from "./produce-record-scanner.js";
 import type { PreparedRecord } from "./produce-records.js";
 
 /**
@@ -54,16 +55,14 @@ export class FastRecordPreparer {
     if (key === false) return undefined;
     const value = this.data(fields.value);
     if (value === false) return undefined;
-    const size = (key?.bytes.byteLength ?? 0) + (value?.bytes.byteLength ?? 0);
-    if (size > this.topic.settings.maxMessageBytes) return undefined;
-    const record: ProduceRecord = { key: key?.bytes ?? null, value: value?.bytes ?? null, headers: [] };
-    if (timestamp !== undefined) record.timestamp = timestamp;
-    if (partition !== undefined) record.partition = partition;
-    return {
-      record,
-      key: key ? { type: key.type, size: key.bytes.byteLength } : null,
-      value: value ? { type: value.type, size: value.bytes.byteLength } : null,
-    };
+    return assemble(this.topic, key, value, partition, timestamp);
+  }
+
+  /** A record the scanner read from its bytes, checked against the topic as `prepare` checks. */
+  prepareScanned(scanned: ScannedRecord): PreparedRecord | undefined {
+    const partition = scanned.partition_id;
+    if (partition !== undefined && partition >= this.topic.partitions) return undefined;
+    return assemble(this.topic, scanned.key, scanned.value, partition, scanned.timestamp);
   }
 
   /** The bytes of a `{type, data}`, null for null or absent, false when the slow path must decide. */
@@ -94,6 +93,26 @@ export class FastRecordPreparer {
         return false;
     }
   }
+}
+
+/** The engine's record and its report's sizes; undefined when the record is too large for the topic. */
+function assemble(
+  topic: Topic,
+  key: { type: DataType; bytes: Uint8Array } | null,
+  value: { type: DataType; bytes: Uint8Array } | null,
+  partition: number | undefined,
+  timestamp: number | undefined,
+): PreparedRecord | undefined {
+  const size = (key?.bytes.byteLength ?? 0) + (value?.bytes.byteLength ?? 0);
+  if (size > topic.settings.maxMessageBytes) return undefined;
+  const record: ProduceRecord = { key: key?.bytes ?? null, value: value?.bytes ?? null, headers: [] };
+  if (timestamp !== undefined) record.timestamp = timestamp;
+  if (partition !== undefined) record.partition = partition;
+  return {
+    record,
+    key: key ? { type: key.type, size: key.bytes.byteLength } : null,
+    value: value ? { type: value.type, size: value.bytes.byteLength } : null,
+  };
 }
 
 /**

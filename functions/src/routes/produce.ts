@@ -17,6 +17,7 @@ import {
 } from "../patterns.js";
 import { ProduceAnswer } from "../produce-answer.js";
 import { FastRecordPreparer } from "../produce-fast-path.js";
+import { type ScannedRecord, scanRecords } from "../produce-record-scanner.js";
 import {
   type AppendOutcome,
   appendInChunks,
@@ -183,8 +184,13 @@ function producerFrom(headers: z.output<typeof ProduceHeadersSchema>): ProducerH
 }
 
 interface RecordStream {
-  /** The records parsed, in order. */
+  /**
+   * The records, in order: parsed JSON, or ScannedRecords when every record had the common form
+   * the scanner reads (then `slices` is set).
+   */
   items: unknown[];
+  /** Each record's bytes, when `items` are ScannedRecords: a record refused is parsed for its message. */
+  slices?: JsonObjectSlice[];
   /** The first malformed record (its index is items.length); nothing after it was read. */
   malformed?: string;
 }
@@ -200,9 +206,11 @@ async function readRecordStream(
 ): Promise<RecordStream> {
   const splitter = new JsonObjectSplitter();
   const slices: JsonObjectSlice[] = [];
+  const chunks: Buffer[] = [];
   let broken: string | undefined;
   try {
     for await (const chunk of readBodyChunks(request, limits.requestBytesMax, incoming)) {
+      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
       for (const slice of splitter.push(chunk)) {
         slices.push(slice);
         if (slices.length > limits.recordsPerRequestMax) {
@@ -221,7 +229,8 @@ async function readRecordStream(
     if (!(error instanceof MalformedJsonError)) throw error;
     broken = error.message;
   }
-  const parsed = parseRecords(slices);
+  const scanned = scanRecords(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), slices);
+  const parsed: RecordStream = scanned ? { items: scanned, slices } : parseRecords(slices);
   return parsed.malformed === undefined && broken !== undefined ? { ...parsed, malformed: broken } : parsed;
 }
 
@@ -417,11 +426,14 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
     const topic = await topicForRecords(context, topic_name, stream.items);
     const partition = producer ? producerPartition(stream.items, (index) => `record ${index}`) : undefined;
     const fast = new FastRecordPreparer(topic);
+    const { slices } = stream;
     const slots: Slot[] = stream.items.map((input, index) => {
-      const prepared = fast.prepare(input);
+      const prepared = slices ? fast.prepareScanned(input as ScannedRecord) : fast.prepare(input);
       if (prepared) return { prepared };
       try {
-        return { prepared: prepareRecord(input, `record ${index}`, topic) };
+        // A scanned record the topic refuses is parsed, so that prepareRecord words the error.
+        const parsed = slices ? parseJsonBytes(slices[index]!.bytes, "record") : input;
+        return { prepared: prepareRecord(parsed, `record ${index}`, topic) };
       } catch (error) {
         if (single) throw error;
         return { error };

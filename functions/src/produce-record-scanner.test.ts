@@ -1,0 +1,246 @@
+import { Engine, type Topic } from "@sluice/engine";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
+import fc from "fast-check";
+import { beforeAll, describe, expect, it } from "vitest";
+import { JsonObjectSplitter } from "./json-stream.js";
+import { FastRecordPreparer } from "./produce-fast-path.js";
+import { scanRecord, scanRecords } from "./produce-record-scanner.js";
+import { type PreparedRecord, prepareRecord } from "./produce-records.js";
+import { comparable } from "./produce-records.test-support.js";
+
+let topic: Topic;
+
+beforeAll(async () => {
+  const engine = new Engine({ objects: new MemoryObjectStore(), metadata: new MemoryMetadataStore() });
+  topic = await engine.createTopic({ name: "t", partitions: 3, configs: { "max.message.bytes": "64" } });
+});
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** JSON text near every edge of the scanner's grammar, built member by member. */
+/** Mostly none: the scanner reads only the compact form, and JSON.parse the rest. */
+const space = fc.oneof(
+  { arbitrary: fc.constant(""), weight: 12 },
+  { arbitrary: fc.constantFrom(" ", "\n", "\t", "\r\n  "), weight: 1 },
+);
+const text = fc.oneof(
+  fc.string({ maxLength: 12 }).map((value) => JSON.stringify(value)),
+  fc.string({ unit: "grapheme", maxLength: 6 }).map((value) => JSON.stringify(value)),
+  fc.constantFrom(
+    '"a\\"b"',
+    '"\\u0041"',
+    '"tab\there"',
+    '"é"',
+    '"😀"',
+    `"${"x".repeat(70)}"`,
+    '""',
+    '"\\ud800"',
+  ),
+);
+const base64 = fc.oneof(
+  fc.uint8Array({ maxLength: 12 }).map((bytes) => JSON.stringify(Buffer.from(bytes).toString("base64"))),
+  fc.constantFrom('"QQ"', '"QR=="', '"QUI="', '""', '"a b="', '"-_=="', '"QQ\\u003d\\u003d"'),
+);
+const data = fc.oneof(
+  fc.constant("null"),
+  fc.tuple(space, text).map(([s, t]) => `{"type":"STRING",${s}"data":${s}${t}}`),
+  fc.tuple(space, text).map(([s, t]) => `{${s}"data":${t},${s}"type"${s}:${s}"STRING"${s}}`),
+  fc.tuple(space, base64).map(([s, b]) => `{"type":${s}"BINARY","data":${b}${s}}`),
+  fc.constantFrom(
+    '{"type":"JSON","data":{"a":[1]}}',
+    '{"type":"STRING"}',
+    '{"type":"STRING","data":"x","extra":1}',
+    '{"type":"STRING","data":5}',
+    '{"type":"STRING","data":"x","type":"BINARY"}',
+    '{"type":"STRINGS","data":"x"}',
+    '{"type":"string","data":"x"}',
+    "nul",
+    '"raw"',
+  ),
+);
+const number = fc.oneof(
+  fc.integer({ min: 0, max: 4 }).map(String),
+  fc.constantFrom(
+    "01",
+    "-1",
+    "-0",
+    "1.5",
+    "1e3",
+    "2E0",
+    "123456789012345",
+    "1234567890123456",
+    "9007199254740993",
+  ),
+  fc.integer({ min: 0, max: 2 ** 50 }).map(String),
+);
+const headers = fc.constantFrom("[]", "[ ]", "null", '[{"name":"h","value":null}]', "{}");
+const member = fc.oneof(
+  data.map((value) => ["key", value] as const),
+  data.map((value) => ["value", value] as const),
+  data.map((value) => ["value", value] as const),
+  number.map((value) => ["partition_id", value] as const),
+  number.map((value) => ["timestamp", value] as const),
+  fc.constantFrom(["timestamp", '"2024-05-01T12:00:00Z"'] as const, ["partition_id", '"1"'] as const),
+  headers.map((value) => ["headers", value] as const),
+  fc.constantFrom(["vaule", "1"] as const, ["val\\u0075e", "null"] as const, ["type", '"STRING"'] as const),
+);
+const recordText = fc
+  .tuple(fc.array(fc.tuple(member, space, space), { maxLength: 5 }), space)
+  .map(
+    ([members, end]) =>
+      `{${members.map(([[name, value], before, after]) => `${before}"${name}"${after}:${before}${value}${after}`).join(",")}${end}}`,
+  );
+/** Records of the common form only (some strings with escapes, which the scanner leaves). */
+const compactRecord = fc
+  .array(
+    fc.oneof(
+      fc.tuple(
+        fc.constantFrom("key", "value"),
+        fc.oneof(
+          fc.constant("null"),
+          text.map((data) => `{"type":"STRING","data":${data}}`),
+          base64.map((data) => `{"type":"BINARY","data":${data}}`),
+        ),
+      ),
+      fc.tuple(fc.constantFrom("partition_id", "timestamp"), fc.integer({ min: 0, max: 4 }).map(String)),
+      fc.constant(["headers", "[]"] as const),
+    ),
+    { maxLength: 4 },
+  )
+  .map((members) => `{${members.map(([name, value]) => `"${name}":${value}`).join(",")}}`);
+/** The same text with one byte replaced, as a client with a bug (or a fuzzer) would send. */
+const damaged = fc
+  .tuple(
+    recordText,
+    fc.nat(),
+    fc.constantFrom(0x5c, 0x22, 0x01, 0xff, 0xc3, 0x2c, 0x7d, 0x7b, 0x20, 0x30, 0x2d),
+  )
+  .map(([record, at, byte]) => {
+    const bytes = Buffer.from(record, "utf8");
+    bytes[at % bytes.length] = byte;
+    return bytes;
+  });
+
+/** What the route answers for a parsed record: the fast preparer, else the full check. */
+function outcome(prepare: () => PreparedRecord | undefined, parsed: unknown) {
+  try {
+    return { prepared: comparable(prepare() ?? prepareRecord(parsed, "record 0", topic)) };
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+}
+
+describe("the JSON produce record scanner", () => {
+  it("reads only valid JSON, and reads it as JSON.parse and the preparers do", () => {
+    let scanned = 0;
+    let refused = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          recordText.map((record) => Buffer.from(record, "utf8")),
+          damaged,
+        ),
+        (bytes) => {
+          const record = scanRecord(bytes);
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(strictUtf8.decode(bytes));
+          } catch {
+            expect(record, bytes.toString("latin1")).toBeUndefined();
+            return;
+          }
+          if (record === undefined) return; // JSON.parse decides, as before
+          scanned++;
+          const fast = new FastRecordPreparer(topic);
+          const expected = outcome(() => fast.prepare(parsed), parsed);
+          const actual = outcome(() => fast.prepareScanned(record), parsed);
+          if (expected.error !== undefined) refused++;
+          expect(actual, bytes.toString("utf8")).toEqual(expected);
+        },
+      ),
+      { numRuns: 5_000 },
+    );
+    // The generators reach the scanner, and records the topic refuses after it, often enough.
+    expect(scanned).toBeGreaterThan(500);
+    expect(refused).toBeGreaterThan(20);
+  });
+
+  it("reads every record of a body where the splitter found it, as JSON.parse reads each", () => {
+    let scannedBodies = 0;
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.oneof(compactRecord, compactRecord, recordText),
+            fc.constantFrom("", "\n", " ", "\r\n"),
+          ),
+          {
+            minLength: 1,
+            maxLength: 6,
+          },
+        ),
+        fc.constantFrom("", "  "),
+        (records, lead) => {
+          const body = Buffer.from(lead + records.map(([record, gap]) => record + gap).join(""));
+          const slices = new JsonObjectSplitter().push(body);
+          const scanned = scanRecords(body, slices);
+          if (scanned === undefined) return;
+          scannedBodies++;
+          expect(scanned).toHaveLength(records.length);
+          scanned.forEach((record, index) => {
+            const parsed: unknown = JSON.parse(records[index]![0]);
+            const fast = new FastRecordPreparer(topic);
+            expect(outcome(() => fast.prepareScanned(record), parsed)).toEqual(
+              outcome(() => fast.prepare(parsed), parsed),
+            );
+          });
+        },
+      ),
+      { numRuns: 1_000 },
+    );
+    expect(scannedBodies).toBeGreaterThan(100);
+  });
+
+  it("reads the common shapes, a STRING's bytes as a view of the request's", () => {
+    const body = Buffer.from('{"value":{"type":"STRING","data":"héllo"}}\n{"key":null,"partition_id":2}');
+    const records = scanRecords(body, new JsonObjectSplitter().push(body));
+    expect(records?.[1]).toEqual({ key: null, value: null, partition_id: 2 });
+    expect(records?.[0]?.key).toBeNull();
+    expect(records?.[0]?.value?.type).toBe("STRING");
+    expect(Buffer.from(records![0]!.value!.bytes).toString("utf8")).toBe("héllo");
+    expect(records![0]!.value!.bytes.buffer).toBe(body.buffer);
+  });
+
+  it("leaves any other form to JSON.parse", () => {
+    for (const other of [
+      '{ "value":null}',
+      '{"value":{ "type":"STRING","data":"x"}}',
+      '{"value":{"data":"x","type":"STRING"}}',
+      '{"value":{"type":"JSON","data":{}}}',
+      '{"value":{"type":"STRING","data":"a\\nb"}}',
+      '{"timestamp":"2024-05-01T12:00:00Z"}',
+      '{"partition_id":1.0}',
+      '{"value":null,}',
+    ]) {
+      expect(scanRecord(Buffer.from(other)), other).toBeUndefined();
+    }
+  });
+
+  it("leaves bytes that are not UTF-8 to the parser, which refuses them", () => {
+    for (const bad of [[0xff], [0xc3], [0xed, 0xa0, 0x80] /* a surrogate */, [0xc0, 0xaf] /* overlong */]) {
+      const bytes = Buffer.concat([
+        Buffer.from('{"value":{"type":"STRING","data":"a'),
+        Buffer.from(bad),
+        Buffer.from('"}}'),
+      ]);
+      expect(scanRecord(bytes), Buffer.from(bad).toString("hex")).toBeUndefined();
+    }
+  });
+
+  it("gives up on the whole request when one record is not of the common shape", () => {
+    const common = Buffer.from('{"value":null} {"value":null}');
+    expect(scanRecords(common, new JsonObjectSplitter().push(common))).toHaveLength(2);
+    const mixed = Buffer.from('{"value":null} {"value":{"type":"JSON","data":1}}');
+    expect(scanRecords(mixed, new JsonObjectSplitter().push(mixed))).toBeUndefined();
+  });
+});
