@@ -95,6 +95,82 @@ describe("produce, beyond the suite", () => {
     expect(counted.metadata.calls.transactWrite).toBe(2);
   });
 
+  it("reads records of the common form split across request chunks, and answers as for any other", async () => {
+    const { app, json } = isolatedApp();
+    await app.request("/v3/clusters/c/topics", json(topicBody("t", 2)));
+    const records = ["ünï", "b", "c"].map((data, index) => ({
+      partition_id: index % 2,
+      value: { type: "STRING", data },
+    }));
+    const bytes = new TextEncoder().encode(records.map((record) => JSON.stringify(record)).join("\n"));
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let position = 0; position < bytes.length; position += 5)
+          controller.enqueue(bytes.slice(position, position + 5));
+        controller.close();
+      },
+    });
+    const response = await app.request("/v3/clusters/c/topics/t/records", {
+      method: "POST",
+      body,
+      duplex: "half",
+    } as RequestInit);
+    const reports = (await response.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(reports.map((report) => [report.partition_id, report.offset, report.value])).toEqual([
+      [0, 0, { type: "STRING", size: 5 }],
+      [1, 0, { type: "STRING", size: 1 }],
+      [0, 1, { type: "STRING", size: 1 }],
+    ]);
+  });
+
+  it("answers a body that grows past its byte limit for what came before, as read record by record", async () => {
+    const { app, json } = isolatedApp({ limits: { recordsPerRequestMax: 3, requestBytesMax: 200 } });
+    await app.request("/v3/clusters/c/topics", json(topicBody("t")));
+    const streamed = (...chunks: string[]) => ({
+      method: "POST",
+      body: new ReadableStream<Uint8Array>({
+        start(controller) {
+          for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
+          controller.close();
+        },
+      }),
+      duplex: "half",
+    });
+    const tooMany = await app.request(
+      "/v3/clusters/c/topics/t/records",
+      streamed('{"value":null}'.repeat(4), " ".repeat(300)) as RequestInit,
+    );
+    expect(tooMany.status).toBe(413);
+    expect(await tooMany.json()).toMatchObject({
+      message: "too many records in one request: over the limit of 3",
+    });
+    const malformed = await app.request(
+      "/v3/clusters/c/topics/t/records",
+      streamed('{"value":null} nope', " ".repeat(300)) as RequestInit,
+    );
+    expect(malformed.status, await malformed.clone().text()).toBe(200);
+    const lines = (await malformed.text())
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line));
+    expect(lines).toEqual([
+      expect.objectContaining({ error_code: 200, offset: 0 }),
+      expect.objectContaining({
+        error_code: 400,
+        message: expect.stringMatching(/^record 1: malformed JSON/),
+      }),
+    ]);
+    const tooLarge = await app.request(
+      "/v3/clusters/c/topics/t/records",
+      streamed('{"value":null}', " ".repeat(300)) as RequestInit,
+    );
+    expect(tooLarge.status).toBe(413);
+    expect(await tooLarge.json()).toMatchObject({ message: expect.stringMatching(/limit of 200 bytes/) });
+  });
+
   it("applies a configured record limit", async () => {
     const { app, json } = isolatedApp({ limits: { recordsPerRequestMax: 3 } });
     await app.request("/v3/clusters/c/topics", json(topicBody("t")));

@@ -52,12 +52,14 @@ describe("JsonObjectSplitter", () => {
   it("rejects a value that is not an object, naming the character and its byte offset", () => {
     const splitter = new JsonObjectSplitter();
     expect(splitter.push(encoder.encode('{"a":1}'))).toHaveLength(1);
-    expect(() => splitter.push(encoder.encode(" [1]"))).toThrow(
-      new MalformedJsonError(
-        "unexpected character '[' between records (each record is a JSON object starting with '{')",
-        8,
-      ),
+    const failure = new MalformedJsonError(
+      "unexpected character '[' between records (each record is a JSON object starting with '{')",
+      8,
     );
+    expect(splitter.push(encoder.encode(" [1]"))).toEqual([]);
+    expect(splitter.failure).toEqual(failure);
+    expect(() => splitter.push(encoder.encode("{}"))).toThrow(failure);
+    expect(() => splitter.end()).toThrow(failure);
     expect(() => split('"text"')).toThrow(/unexpected character '"'.*at byte 0/);
     expect(() => split("}")).toThrow(/unexpected character '}'/);
     expect(() => split("{}\u0000")).toThrow(/unexpected byte 0x00.*at byte 2/);
@@ -79,6 +81,22 @@ describe("JsonObjectSplitter", () => {
   it("refuses nesting deeper than its limit", () => {
     const splitter = new JsonObjectSplitter(3);
     expect(splitter.push(encoder.encode('{"a":[{}]}'))).toHaveLength(1);
-    expect(() => splitter.push(encoder.encode('{"a":[{"b":[]}]}'))).toThrow(/nested deeper than 3 levels/);
+    expect(splitter.push(encoder.encode('{"a":[{"b":[]}]}'))).toEqual([]);
+    expect(splitter.failure?.message).toMatch(/nested deeper than 3 levels/);
+  });
+
+  it("returns the objects before a malformation, whatever chunk they share with it", () => {
+    for (const size of [1, 4, 100]) {
+      const splitter = new JsonObjectSplitter();
+      const objects: string[] = [];
+      const bytes = encoder.encode('{"a":1} {"b":2} nope {"c":3}');
+      for (let position = 0; position < bytes.length && !splitter.failure; position += size) {
+        for (const slice of splitter.push(bytes.subarray(position, position + size))) {
+          objects.push(decoder.decode(slice.bytes));
+        }
+      }
+      expect(objects, `chunks of ${size}`).toEqual(['{"a":1}', '{"b":2}']);
+      expect(splitter.failure?.position).toBe(16);
+    }
   });
 });

@@ -51,9 +51,29 @@ export class JsonObjectSplitter {
    */
   constructor(private readonly depthMax = Number.POSITIVE_INFINITY) {}
 
-  /** Feeds the next bytes; returns the objects completed by them, in order, with their byte offsets. */
+  /**
+   * Where the stream stopped being a run of objects, once it has: the objects before it were
+   * returned, whatever chunk they came in, and any later push or `end` throws it.
+   */
+  failure: MalformedJsonError | undefined;
+
+  /**
+   * Feeds the next bytes; returns the objects completed by them, in order, with their byte
+   * offsets, up to a malformation (then `failure` is set).
+   */
   push(chunk: Uint8Array): JsonObjectSlice[] {
+    if (this.failure) throw this.failure;
     const completed: JsonObjectSlice[] = [];
+    try {
+      this.scan(chunk, completed);
+    } catch (error) {
+      if (!(error instanceof MalformedJsonError)) throw error;
+      this.failure = error;
+    }
+    return completed;
+  }
+
+  private scan(chunk: Uint8Array, completed: JsonObjectSlice[]): void {
     let start = this.depth > 0 ? 0 : -1;
     let backslash = chunk.indexOf(BACKSLASH);
     for (let index = 0; index < chunk.length; index++) {
@@ -104,11 +124,11 @@ export class JsonObjectSplitter {
     }
     if (this.depth > 0) this.pieces.push(chunk.subarray(start));
     this.consumed += chunk.length;
-    return completed;
   }
 
-  /** Declares the end of the stream; throws when an object was left open. */
+  /** Declares the end of the stream; throws the failure, or when an object was left open. */
   end(): void {
+    if (this.failure) throw this.failure;
     if (this.depth > 0) {
       throw new MalformedJsonError(
         `the body ends inside the record that starts at byte ${this.objectStart}`,

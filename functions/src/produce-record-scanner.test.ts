@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { beforeAll, describe, expect, it } from "vitest";
 import { JsonObjectSplitter } from "./json-stream.js";
 import { FastRecordPreparer } from "./produce-fast-path.js";
-import { scanRecord, scanRecords } from "./produce-record-scanner.js";
+import { scanBody, scanRecord } from "./produce-record-scanner.js";
 import { type PreparedRecord, prepareRecord } from "./produce-records.js";
 import { comparable } from "./produce-records.test-support.js";
 
@@ -165,8 +165,9 @@ describe("the JSON produce record scanner", () => {
     expect(refused).toBeGreaterThan(20);
   });
 
-  it("reads every record of a body where the splitter found it, as JSON.parse reads each", () => {
+  it("reads every record of a body where the splitter finds it, as JSON.parse reads each", () => {
     let scannedBodies = 0;
+    let acrossWindows = 0;
     fc.assert(
       fc.property(
         fc.array(
@@ -179,15 +180,19 @@ describe("the JSON produce record scanner", () => {
             maxLength: 6,
           },
         ),
-        fc.constantFrom("", "  "),
+        // Leading whitespace up to and across the end of the scanner's first 64 KiB window.
+        fc.oneof(fc.constant(0), fc.constant(2), fc.integer({ min: 65_400, max: 65_540 })),
         (records, lead) => {
-          const body = Buffer.from(lead + records.map(([record, gap]) => record + gap).join(""));
+          const body = Buffer.from(" ".repeat(lead) + records.map(([record, gap]) => record + gap).join(""));
           const slices = new JsonObjectSplitter().push(body);
-          const scanned = scanRecords(body, slices);
+          const scanned = scanBody(body, 10);
           if (scanned === undefined) return;
           scannedBodies++;
-          expect(scanned).toHaveLength(records.length);
-          scanned.forEach((record, index) => {
+          if (lead > 0 && body.length > 65_536) acrossWindows++;
+          expect(scanned.records).toHaveLength(slices.length);
+          expect(scanned.starts).toEqual(slices.map((slice) => slice.start));
+          expect(scanned.ends).toEqual(slices.map((slice) => slice.start + slice.bytes.byteLength));
+          scanned.records.forEach((record, index) => {
             const parsed: unknown = JSON.parse(records[index]![0]);
             const fast = new FastRecordPreparer(topic);
             expect(outcome(() => fast.prepareScanned(record), parsed)).toEqual(
@@ -199,11 +204,41 @@ describe("the JSON produce record scanner", () => {
       { numRuns: 1_000 },
     );
     expect(scannedBodies).toBeGreaterThan(100);
+    expect(acrossWindows).toBeGreaterThan(30);
+  });
+
+  it("reads a body of many windows, records cut by their ends included", () => {
+    const records = Array.from(
+      { length: 3_000 },
+      (_, index) =>
+        `{"partition_id":${index % 3},"value":{"type":"STRING","data":"${"y".repeat(index % 250)}"}}`,
+    );
+    // Mostly newlines between records; twice, more whitespace than a window holds.
+    const gap = (index: number) => (index === 400 || index === 1_900 ? " ".repeat(70_000) : "\n");
+    const body = Buffer.from(records.map((record, index) => record + gap(index)).join(""));
+    expect(body.length).toBeGreaterThan(7 * 65_536);
+    const scanned = scanBody(body, records.length);
+    const slices = new JsonObjectSplitter().push(body);
+    expect(scanned?.starts).toEqual(slices.map((slice) => slice.start));
+    expect(scanned?.ends).toEqual(slices.map((slice) => slice.start + slice.bytes.byteLength));
+    scanned!.records.forEach((record, index) => {
+      expect(record.partition_id).toBe(index % 3);
+      expect(record.value?.bytes.byteLength).toBe(index % 250);
+    });
+  });
+
+  it("leaves a body with too many records, a record longer than a window, or none to the parser", () => {
+    const two = Buffer.from('{"value":null}\n{"value":null}');
+    expect(scanBody(two, 2)?.records).toHaveLength(2);
+    expect(scanBody(two, 1)).toBeUndefined();
+    const long = Buffer.from(`{"value":{"type":"STRING","data":"${"x".repeat(70_000)}"}}`);
+    expect(scanBody(long, 10)).toBeUndefined();
+    expect(scanBody(Buffer.from(" \n "), 10)).toBeUndefined();
   });
 
   it("reads the common shapes, a STRING's bytes as a view of the request's", () => {
     const body = Buffer.from('{"value":{"type":"STRING","data":"héllo"}}\n{"key":null,"partition_id":2}');
-    const records = scanRecords(body, new JsonObjectSplitter().push(body));
+    const records = scanBody(body, 10)?.records;
     expect(records?.[1]).toEqual({ key: null, value: null, partition_id: 2 });
     expect(records?.[0]?.key).toBeNull();
     expect(records?.[0]?.value?.type).toBe("STRING");
@@ -239,8 +274,8 @@ describe("the JSON produce record scanner", () => {
 
   it("gives up on the whole request when one record is not of the common shape", () => {
     const common = Buffer.from('{"value":null} {"value":null}');
-    expect(scanRecords(common, new JsonObjectSplitter().push(common))).toHaveLength(2);
+    expect(scanBody(common, 10)?.records).toHaveLength(2);
     const mixed = Buffer.from('{"value":null} {"value":{"type":"JSON","data":1}}');
-    expect(scanRecords(mixed, new JsonObjectSplitter().push(mixed))).toBeUndefined();
+    expect(scanBody(mixed, 10)).toBeUndefined();
   });
 });

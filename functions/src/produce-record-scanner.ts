@@ -44,66 +44,115 @@ const COMMA = 0x2c;
 /** The `"}` after a data string. */
 const DATA_END_CHARACTERS = 2;
 
-/** Reads one record (a top-level object's bytes); undefined when its form is not the common one. */
-export function scanRecord(bytes: Uint8Array): ScannedRecord | undefined {
-  const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return scanObject(body.toString("latin1"), body, 0, body.length);
+/**
+ * Text is read from the body in windows of this many bytes: a longer string would be allocated
+ * outside V8's young generation (a 138 KB body read as one string took 180 µs, in two 12 µs).
+ */
+const WINDOW_BYTES = 64 * 1024;
+
+/** The records of a body and where each lies in it (`starts[i]` to `ends[i]`). */
+export interface ScannedBody {
+  records: ScannedRecord[];
+  starts: number[];
+  ends: number[];
 }
 
 /**
- * Every record of a body, each where the splitter found it (`start`, and its bytes' length), or
- * undefined if any is not of the common form. The body is read as text once, not once a record.
+ * Every record of a body of concatenated JSON objects (whitespace between them allowed, as the
+ * splitter allows it), or undefined when any is not of the common form, there are none, there are
+ * more than `recordsMax`, or one is longer than a window: the caller then reads the body as before.
  */
-export function scanRecords(
-  body: Buffer,
-  slices: readonly { start: number; bytes: Uint8Array }[],
-): ScannedRecord[] | undefined {
-  const text = body.toString("latin1");
-  const records: ScannedRecord[] = new Array(slices.length);
-  for (let index = 0; index < slices.length; index++) {
-    const { start, bytes } = slices[index]!;
-    const record = scanObject(text, body, start, start + bytes.byteLength);
-    if (record === undefined) return undefined;
-    records[index] = record;
+export function scanBody(body: Buffer, recordsMax: number): ScannedBody | undefined {
+  const scanned: ScannedBody = { records: [], starts: [], ends: [] };
+  let windowStart = 0;
+  let text = body.toString("latin1", 0, WINDOW_BYTES);
+  let at = 0;
+  for (;;) {
+    at = afterWhitespace(text, at);
+    const windowEnd = windowStart + text.length;
+    if (at === text.length) {
+      if (windowEnd === body.length) break;
+      windowStart += at;
+      text = body.toString("latin1", windowStart, windowStart + WINDOW_BYTES);
+      at = 0;
+      continue;
+    }
+    if (scanned.records.length === recordsMax) return undefined;
+    const end = scanObject(text, body, windowStart, at, scanned);
+    if (end < 0) {
+      // Perhaps cut by the window's end: once more, in a window that begins with this record.
+      if (at === 0 || windowEnd === body.length) return undefined;
+      windowStart += at;
+      text = body.toString("latin1", windowStart, windowStart + WINDOW_BYTES);
+      at = 0;
+      continue;
+    }
+    at = end;
   }
-  return records;
+  return scanned.records.length > 0 ? scanned : undefined;
 }
 
-/** The object in `text` from `from` to `to` (`bytes` holds the same, as bytes). */
-function scanObject(text: string, bytes: Buffer, from: number, to: number): ScannedRecord | undefined {
-  if (text.charCodeAt(from) !== OPEN_BRACE) return undefined;
+/** Reads one record (a top-level object's bytes); undefined when its form is not the common one. */
+export function scanRecord(bytes: Uint8Array): ScannedRecord | undefined {
+  const scanned = scanBody(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 1);
+  const ends = scanned?.ends ?? [];
+  return scanned?.starts[0] === 0 && ends[0] === bytes.byteLength ? scanned.records[0] : undefined;
+}
+
+/**
+ * The object at `from` in `text` (the body's bytes from `windowStart`, as Latin-1), added to
+ * `scanned`; returns where it ends in `text`, or -1 when it is not of the common form.
+ */
+function scanObject(
+  text: string,
+  body: Buffer,
+  windowStart: number,
+  from: number,
+  scanned: ScannedBody,
+): number {
+  if (text.charCodeAt(from) !== OPEN_BRACE) return -1;
   const record: ScannedRecord = { key: null, value: null };
-  if (to - from === 2 && text.charCodeAt(from + 1) === CLOSE_BRACE) return record;
   let at = from + 1;
-  for (;;) {
-    MEMBER.lastIndex = at;
-    const match = MEMBER.exec(text);
-    if (match === null) return undefined;
-    at = MEMBER.lastIndex;
-    const [, dataName, type, data, numberName, digits] = match;
-    if (dataName !== undefined) {
-      // A name given twice keeps its last value, as JSON.parse keeps it.
-      let read: ScannedData | null | undefined = null;
-      if (type !== undefined) {
-        const length = data!.length;
-        const view = new Uint8Array(
-          bytes.buffer,
-          bytes.byteOffset + at - DATA_END_CHARACTERS - length,
-          length,
-        );
-        read = scanData(type as DataType, view, data!);
-        if (read === undefined) return undefined;
+  if (text.charCodeAt(at) !== CLOSE_BRACE) {
+    for (;;) {
+      MEMBER.lastIndex = at;
+      const match = MEMBER.exec(text);
+      if (match === null) return -1;
+      at = MEMBER.lastIndex;
+      const [, dataName, type, data, numberName, digits] = match;
+      if (dataName !== undefined) {
+        // A name given twice keeps its last value, as JSON.parse keeps it.
+        let read: ScannedData | null | undefined = null;
+        if (type !== undefined) {
+          const length = data!.length;
+          const start = body.byteOffset + windowStart + at - DATA_END_CHARACTERS - length;
+          read = scanData(type as DataType, new Uint8Array(body.buffer, start, length), data!);
+          if (read === undefined) return -1;
+        }
+        if (dataName === "key") record.key = read;
+        else record.value = read;
+      } else if (numberName !== undefined) {
+        // 15 digits at most: below TIMESTAMP_MAX (16 digits), and a safe integer.
+        if (numberName === "partition_id") record.partition_id = Number(digits);
+        else record.timestamp = Number(digits);
       }
-      if (dataName === "key") record.key = read;
-      else record.value = read;
-    } else if (numberName !== undefined) {
-      // 15 digits at most: below TIMESTAMP_MAX (16 digits), and a safe integer.
-      if (numberName === "partition_id") record.partition_id = Number(digits);
-      else record.timestamp = Number(digits);
+      if (text.charCodeAt(at) !== COMMA) break;
+      at++;
     }
-    const next = text.charCodeAt(at);
-    if (next === COMMA) at++;
-    else return next === CLOSE_BRACE && at + 1 === to ? record : undefined;
+    if (text.charCodeAt(at) !== CLOSE_BRACE) return -1;
+  }
+  scanned.records.push(record);
+  scanned.starts.push(windowStart + from);
+  scanned.ends.push(windowStart + at + 1);
+  return at + 1;
+}
+
+function afterWhitespace(text: string, from: number): number {
+  let at = from;
+  for (;;) {
+    const character = text.charCodeAt(at);
+    if (character !== 0x20 && character !== 0x0a && character !== 0x0d && character !== 0x09) return at;
+    at++;
   }
 }
 

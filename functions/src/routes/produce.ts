@@ -17,7 +17,7 @@ import {
 } from "../patterns.js";
 import { ProduceAnswer } from "../produce-answer.js";
 import { FastRecordPreparer } from "../produce-fast-path.js";
-import { type ScannedRecord, scanRecords } from "../produce-record-scanner.js";
+import { type ScannedRecord, scanBody } from "../produce-record-scanner.js";
 import {
   type AppendOutcome,
   appendInChunks,
@@ -186,31 +186,55 @@ function producerFrom(headers: z.output<typeof ProduceHeadersSchema>): ProducerH
 interface RecordStream {
   /**
    * The records, in order: parsed JSON, or ScannedRecords when every record had the common form
-   * the scanner reads (then `slices` is set).
+   * the scanner reads (then `recordBytes` is set).
    */
   items: unknown[];
   /** Each record's bytes, when `items` are ScannedRecords: a record refused is parsed for its message. */
-  slices?: JsonObjectSlice[];
+  recordBytes?: (index: number) => Uint8Array;
   /** The first malformed record (its index is items.length); nothing after it was read. */
   malformed?: string;
 }
 
 /**
- * Reads concatenated JSON objects as they arrive, stopping at the first place where the stream
- * stops being a run of objects. The objects are parsed together at the end (parseRecords).
+ * Reads the body's concatenated JSON objects: all of the common form, by the scanner, straight from
+ * the bytes; otherwise as a stream of objects, stopping at the first place where it stops being
+ * one (splitRecords), the objects parsed together at the end (parseRecords).
  */
 async function readRecordStream(
   request: Request,
   limits: HttpLimits,
   incoming: Readable | undefined,
 ): Promise<RecordStream> {
+  const chunks: Uint8Array[] = [];
+  try {
+    for await (const chunk of readBodyChunks(request, limits.requestBytesMax, incoming)) chunks.push(chunk);
+  } catch (error) {
+    // Split as it arrived, the body would have stopped at a malformed record, or one too many,
+    // before this error if either came first: that answer stands.
+    const stopped = splitRecords(chunks, limits, false);
+    if (stopped) return stopped;
+    throw error;
+  }
+  const body = Buffer.concat(chunks);
+  const scanned = scanBody(body, limits.recordsPerRequestMax);
+  if (scanned) {
+    const { records, starts, ends } = scanned;
+    return { items: records, recordBytes: (index) => body.subarray(starts[index], ends[index]) };
+  }
+  return splitRecords(chunks, limits, true)!;
+}
+
+/**
+ * The body's records, split as a stream of concatenated JSON objects. `complete` false: the body
+ * ended in an error, and only a stop before it (a malformed record, one too many) is answered;
+ * undefined when there was none.
+ */
+function splitRecords(chunks: Uint8Array[], limits: HttpLimits, complete: boolean): RecordStream | undefined {
   const splitter = new JsonObjectSplitter();
   const slices: JsonObjectSlice[] = [];
-  const chunks: Buffer[] = [];
   let broken: string | undefined;
   try {
-    for await (const chunk of readBodyChunks(request, limits.requestBytesMax, incoming)) {
-      chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    for (const chunk of chunks) {
       for (const slice of splitter.push(chunk)) {
         slices.push(slice);
         if (slices.length > limits.recordsPerRequestMax) {
@@ -223,14 +247,15 @@ async function readRecordStream(
           );
         }
       }
+      if (splitter.failure) throw splitter.failure;
     }
+    if (!complete) return undefined;
     splitter.end();
   } catch (error) {
     if (!(error instanceof MalformedJsonError)) throw error;
     broken = error.message;
   }
-  const scanned = scanRecords(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), slices);
-  const parsed: RecordStream = scanned ? { items: scanned, slices } : parseRecords(slices);
+  const parsed = parseRecords(slices);
   return parsed.malformed === undefined && broken !== undefined ? { ...parsed, malformed: broken } : parsed;
 }
 
@@ -426,13 +451,13 @@ export function registerProduceRoutes(app: SluiceApp, context: AppContext): void
     const topic = await topicForRecords(context, topic_name, stream.items);
     const partition = producer ? producerPartition(stream.items, (index) => `record ${index}`) : undefined;
     const fast = new FastRecordPreparer(topic);
-    const { slices } = stream;
+    const { recordBytes } = stream;
     const slots: Slot[] = stream.items.map((input, index) => {
-      const prepared = slices ? fast.prepareScanned(input as ScannedRecord) : fast.prepare(input);
+      const prepared = recordBytes ? fast.prepareScanned(input as ScannedRecord) : fast.prepare(input);
       if (prepared) return { prepared };
       try {
         // A scanned record the topic refuses is parsed, so that prepareRecord words the error.
-        const parsed = slices ? parseJsonBytes(slices[index]!.bytes, "record") : input;
+        const parsed = recordBytes ? parseJsonBytes(recordBytes(index), "record") : input;
         return { prepared: prepareRecord(parsed, `record ${index}`, topic) };
       } catch (error) {
         if (single) throw error;
