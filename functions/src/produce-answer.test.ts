@@ -60,4 +60,27 @@ describe("the streaming produce answer", () => {
       { numRuns: 300 },
     );
   });
+
+  it("writes each report's own timestamp and sizes, where only one of them changes from the last", () => {
+    const answer = new ProduceAnswer("c", "t");
+    const string = (size: number) => ({ type: "STRING" as const, size });
+    const reports: [PreparedRecord, { partition: number; offset: number; timestamp: number }][] = [];
+    const add = (key: PreparedRecord["key"], value: PreparedRecord["value"], timestamp = 1_000) =>
+      reports.push([{ key, value } as PreparedRecord, { partition: 0, offset: reports.length, timestamp }]);
+    add(null, string(5));
+    add(null, string(5));
+    add(null, string(6));
+    add(null, { type: "BINARY", size: 6 });
+    add(string(1), { type: "BINARY", size: 6 });
+    add(string(2), { type: "BINARY", size: 6 });
+    add({ type: "JSON", size: 2 }, { type: "BINARY", size: 6 });
+    add({ type: "JSON", size: 2 }, { type: "BINARY", size: 6 }, 1_001);
+    add({ type: "JSON", size: 2 }, null, 1_001);
+    let expected = "";
+    for (const [prepared, appended] of reports) {
+      answer.report(prepared, appended);
+      expected += `${JSON.stringify(deliveryReport({ clusterId: "c" } as never, "t", prepared, appended))}\n`;
+    }
+    expect(Buffer.from(answer.bytes()).toString("utf8")).toBe(expected);
+  });
 });
