@@ -191,7 +191,7 @@ interface RecordStream {
   items: unknown[];
   /** Each record's bytes, when `items` are ScannedRecords: a record refused is parsed for its message. */
   recordBytes?: (index: number) => Uint8Array;
-  /** The first malformed record (its index is items.length); nothing after it was read. */
+  /** The first malformed record (its index is items.length); nothing after it was parsed. */
   malformed?: string;
 }
 
