@@ -32,11 +32,12 @@ export interface ScannedData {
 /**
  * One member, matched where the last ended (sticky), over the record's bytes read as Latin-1 (one
  * character a byte, so positions in the text are positions in the bytes). Data may hold any byte
- * but a quote, a backslash or a control character: bytes above 0x7f are then checked as UTF-8.
+ * from 0x20 up but a quote or a backslash (no escapes, no control characters): bytes above 0x7f
+ * are then checked as UTF-8.
  * At most 15 digits, so every number read is a safe integer and no timestamp passes TIMESTAMP_MAX.
  */
 const MEMBER =
-  /"(key|value)":(?:null|\{"type":"(STRING|BINARY)","data":"([^"\\\x00-\x1f]*)"\})|"(partition_id|timestamp)":(0|[1-9][0-9]{0,14})|"headers":\[\]/y;
+  /"(key|value)":(?:null|\{"type":"(STRING|BINARY)","data":"([\x20\x21\x23-\x5b\x5d-\xff]*)"\})|"(partition_id|timestamp)":(0|[1-9][0-9]{0,14})|"headers":\[\]/y;
 
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
