@@ -1424,11 +1424,19 @@ function toSize(value: unknown): { type: DataType; size: number } | null {
 function toMillis(value: unknown): number {
   if (typeof value === "number") return value;
   if (typeof value === "string") {
-    const parsed = Date.parse(value);
-    return Number.isNaN(parsed) ? Number(value) : parsed;
+    // The reports of one request mostly share their timestamp: parse it once.
+    if (value !== lastTimestampText) {
+      const parsed = Date.parse(value);
+      lastTimestampText = value;
+      lastTimestampMillis = Number.isNaN(parsed) ? Number(value) : parsed;
+    }
+    return lastTimestampMillis;
   }
   return Number.NaN;
 }
+
+let lastTimestampText: string | undefined;
+let lastTimestampMillis = Number.NaN;
 
 function readQuery(
   options: Pick<ReadOptions, "offset" | "maxBytes" | "maxRecords" | "timeoutMs" | "keyType" | "valueType">,

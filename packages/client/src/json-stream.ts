@@ -4,6 +4,29 @@
  * Only objects and arrays are accepted at the top level.
  */
 export function parseConcatenatedJson(text: string): unknown[] {
+  return newlineSeparatedObjects(text) ?? splitAndParse(text);
+}
+
+/**
+ * The usual answer, objects one to a line, parsed in one JSON.parse as an array: the line breaks
+ * between objects become commas. A `}\n{` inside a string (a raw line break there is not JSON)
+ * adds no element, so the count tells it apart; then, or on any other shape, undefined.
+ */
+function newlineSeparatedObjects(text: string): unknown[] | undefined {
+  const start = skipWhitespace(text, 0);
+  if (text[start] !== "{") return undefined;
+  let separators = 0;
+  for (let at = text.indexOf("}\n{", start); at >= 0; at = text.indexOf("}\n{", at + 3)) separators++;
+  let values: unknown;
+  try {
+    values = JSON.parse(`[${text.replaceAll("}\n{", "},{")}]`);
+  } catch {
+    return undefined;
+  }
+  return Array.isArray(values) && values.length === separators + 1 ? values : undefined;
+}
+
+function splitAndParse(text: string): unknown[] {
   const values: unknown[] = [];
   let index = 0;
   while (index < text.length) {

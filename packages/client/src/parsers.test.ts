@@ -24,6 +24,15 @@ describe("parseConcatenatedJson", () => {
     ]);
   });
 
+  it("reads objects one to a line, the usual answer, as the general reading does", () => {
+    const lines = [{ a: 1 }, { b: "}\n{" }, { c: [{}, { d: null }] }];
+    expect(parseConcatenatedJson(`${lines.map((line) => JSON.stringify(line)).join("\n")}\n`)).toEqual(lines);
+    // A raw line break inside a string is not JSON, even where joining lines would make it parse.
+    expect(() => parseConcatenatedJson('{"a":"x}\n{y"}')).toThrow(SyntaxError);
+    expect(() => parseConcatenatedJson('"text"')).toThrow(SyntaxError);
+    expect(() => parseConcatenatedJson("[1]\n[2]x")).toThrow(SyntaxError);
+  });
+
   it("returns nothing for blank text and rejects truncated or stray input", () => {
     expect(parseConcatenatedJson(" \n\t")).toEqual([]);
     expect(() => parseConcatenatedJson('{"a":1}\n{"b":')).toThrow(SyntaxError);
