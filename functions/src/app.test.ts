@@ -41,6 +41,29 @@ function isolatedApp(options: Partial<CreateAppOptions> & { metadata?: MetadataS
 
 const topicBody = (name: string, partitions = 1) => ({ topic_name: name, partitions_count: partitions });
 
+/** A POST whose body arrives as these chunks, one after another. */
+function streamedPost(chunks: Uint8Array[]): RequestInit {
+  return {
+    method: "POST",
+    body: new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const chunk of chunks) controller.enqueue(chunk);
+        controller.close();
+      },
+    }),
+    duplex: "half",
+  } as RequestInit;
+}
+
+/** `text`'s UTF-8 in chunks of `size` bytes (a character may be cut between two). */
+function inChunks(text: string, size: number): Uint8Array[] {
+  const bytes = new TextEncoder().encode(text);
+  const chunks: Uint8Array[] = [];
+  for (let position = 0; position < bytes.length; position += size)
+    chunks.push(bytes.slice(position, position + size));
+  return chunks;
+}
+
 describe("produce, beyond the suite", () => {
   it("parses records split across request chunks at any byte", async () => {
     const { app, json } = isolatedApp();
@@ -48,19 +71,7 @@ describe("produce, beyond the suite", () => {
     const text = ["ünï", "{brace}", 'quote "q"']
       .map((data) => JSON.stringify({ value: { type: "STRING", data } }))
       .join("");
-    const bytes = new TextEncoder().encode(text);
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        for (let position = 0; position < bytes.length; position += 3)
-          controller.enqueue(bytes.slice(position, position + 3));
-        controller.close();
-      },
-    });
-    const response = await app.request("/v3/clusters/c/topics/t/records", {
-      method: "POST",
-      body,
-      duplex: "half",
-    } as RequestInit);
+    const response = await app.request("/v3/clusters/c/topics/t/records", streamedPost(inChunks(text, 3)));
     expect(response.status).toBe(200);
     const reports = (await response.text())
       .trim()
@@ -102,19 +113,8 @@ describe("produce, beyond the suite", () => {
       partition_id: index % 2,
       value: { type: "STRING", data },
     }));
-    const bytes = new TextEncoder().encode(records.map((record) => JSON.stringify(record)).join("\n"));
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        for (let position = 0; position < bytes.length; position += 5)
-          controller.enqueue(bytes.slice(position, position + 5));
-        controller.close();
-      },
-    });
-    const response = await app.request("/v3/clusters/c/topics/t/records", {
-      method: "POST",
-      body,
-      duplex: "half",
-    } as RequestInit);
+    const text = records.map((record) => JSON.stringify(record)).join("\n");
+    const response = await app.request("/v3/clusters/c/topics/t/records", streamedPost(inChunks(text, 5)));
     const reports = (await response.text())
       .trim()
       .split("\n")
@@ -129,19 +129,11 @@ describe("produce, beyond the suite", () => {
   it("answers a body that grows past its byte limit for what came before, as read record by record", async () => {
     const { app, json } = isolatedApp({ limits: { recordsPerRequestMax: 3, requestBytesMax: 200 } });
     await app.request("/v3/clusters/c/topics", json(topicBody("t")));
-    const streamed = (...chunks: string[]) => ({
-      method: "POST",
-      body: new ReadableStream<Uint8Array>({
-        start(controller) {
-          for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
-          controller.close();
-        },
-      }),
-      duplex: "half",
-    });
+    const streamed = (...chunks: string[]) =>
+      streamedPost(chunks.map((chunk) => new TextEncoder().encode(chunk)));
     const tooMany = await app.request(
       "/v3/clusters/c/topics/t/records",
-      streamed('{"value":null}'.repeat(4), " ".repeat(300)) as RequestInit,
+      streamed('{"value":null}'.repeat(4), " ".repeat(300)),
     );
     expect(tooMany.status).toBe(413);
     expect(await tooMany.json()).toMatchObject({
@@ -149,7 +141,7 @@ describe("produce, beyond the suite", () => {
     });
     const malformed = await app.request(
       "/v3/clusters/c/topics/t/records",
-      streamed('{"value":null} nope', " ".repeat(300)) as RequestInit,
+      streamed('{"value":null} nope', " ".repeat(300)),
     );
     expect(malformed.status, await malformed.clone().text()).toBe(200);
     const lines = (await malformed.text())
@@ -165,7 +157,7 @@ describe("produce, beyond the suite", () => {
     ]);
     const tooLarge = await app.request(
       "/v3/clusters/c/topics/t/records",
-      streamed('{"value":null}', " ".repeat(300)) as RequestInit,
+      streamed('{"value":null}', " ".repeat(300)),
     );
     expect(tooLarge.status).toBe(413);
     expect(await tooLarge.json()).toMatchObject({ message: expect.stringMatching(/limit of 200 bytes/) });
