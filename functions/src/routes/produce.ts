@@ -215,7 +215,9 @@ async function readRecordStream(
     if (stopped) return stopped;
     throw error;
   }
-  const body = Buffer.concat(chunks);
+  // The usual small request is one chunk: a view of it, not a copy.
+  const only = chunks.length === 1 ? chunks[0]! : undefined;
+  const body = only ? Buffer.from(only.buffer, only.byteOffset, only.byteLength) : Buffer.concat(chunks);
   const scanned = scanBody(body, limits.recordsPerRequestMax);
   if (scanned) {
     const { records, starts, ends } = scanned;
