@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type RecordMetadata, SluiceClient } from "@sluice/client";
 import { recordCollections, Spans, type Timeline, threadIds } from "./anatomy-timeline.js";
-import { apiFor, batchedProduce } from "./http.js";
+import { apiFor, type BatchValueType, batchedProduce } from "./http.js";
 import {
   type Floor,
   httpRoundTripFloor,
@@ -41,8 +41,11 @@ export interface ClientKinds {
     params: { url: string; records: number; valueBytes: number };
     result: { recordsPerS: number };
   };
-  /** JSON requests of 1,000 records to `bench-batch`, four in flight (bench/http.ts). */
-  "sluice-json-produce": { params: { url: string; requests: number }; result: { recordsPerS: number } };
+  /** JSON requests of 1,000 records to `bench-batch`, four in flight (bench/http.ts); STRING values unless said. */
+  "sluice-json-produce": {
+    params: { url: string; requests: number; valueType?: BatchValueType };
+    result: { recordsPerS: number };
+  };
   /** The machine's floor: a `node:http` server that does nothing (bench/http-floor.ts). */
   floor: { params: { requests: number; bodyBytes: number }; result: Floor };
   /** Sluice's SDK: `produce` of one record, each awaited (answer polling as given, else its default). */
@@ -107,8 +110,8 @@ async function measureKind(kind: Kind, params: Record<string, unknown>): Promise
       return sluiceBinaryProduce(url, records, valueBytes);
     }
     case "sluice-json-produce": {
-      const { url, requests } = params as ClientKinds["sluice-json-produce"]["params"];
-      const { recordsPerS } = await batchedProduce(await apiFor(url), requests, 4);
+      const { url, requests, valueType } = params as ClientKinds["sluice-json-produce"]["params"];
+      const { recordsPerS } = await batchedProduce(await apiFor(url), requests, 4, valueType);
       return { recordsPerS };
     }
     case "floor": {

@@ -1,10 +1,11 @@
 /**
  * `npm run bench -- http [--json] [--batches N] [--singles N] [--e2e N] [--concurrency C]
- *   [--durability buffered|fsync] [--dir PATH]`
+ *   [--value-type STRING|JSON] [--durability buffered|fsync] [--dir PATH]`
  *
  * Drives the local server (`npm start`, a child process on loopback with its own data directory)
  * from this process, so server and client share the machine's two cores:
- * 1. batched produce: requests of 1,000 × 100-byte records in Confluent's streaming mode, 4 in flight;
+ * 1. batched produce: requests of 1,000 × 100-byte records in Confluent's streaming mode, 4 in flight
+ *    (values of type STRING; with `--value-type JSON`, of type JSON: BATCH_JSON_VALUE, 97 bytes);
  * 2. single-record produce: one request at a time, acknowledgement latency;
  * 3. produce-to-consume: a long-polling reader of one partition while single records are produced;
  *    latency from the send to the record arriving at the reader;
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<void> {
       singles: { type: "string", default: "3000" },
       e2e: { type: "string", default: "2000" },
       concurrency: { type: "string", default: "4" },
+      "value-type": { type: "string", default: "STRING" },
       "overhead-rounds": { type: "string", default: "20" },
       "overhead-seconds": { type: "string", default: "3" },
       durability: { type: "string", default: "buffered" },
@@ -42,6 +44,9 @@ export async function main(argv: string[]): Promise<void> {
       dir: { type: "string", default: tmpdir() },
     },
   });
+  const valueType = values["value-type"];
+  if (valueType !== "STRING" && valueType !== "JSON")
+    throw new Error(`--value-type must be STRING or JSON, not ${valueType}`);
   const dataDir = await mkdtemp(join(values.dir, "sluice-bench-http-"));
   const durability = values.durability === "fsync" ? "fsync" : "buffered";
   const server = await startServer(dataDir, durability);
@@ -51,7 +56,7 @@ export async function main(argv: string[]): Promise<void> {
     await api.post("/topics", { topic_name: "bench-single", partitions_count: 1 });
     await api.post("/topics", { topic_name: "bench-e2e", partitions_count: 1 });
 
-    const batched = await batchedProduce(api, Number(values.batches), Number(values.concurrency));
+    const batched = await batchedProduce(api, Number(values.batches), Number(values.concurrency), valueType);
     const single = await singleProduce(api, Number(values.singles));
     const endToEnd = await produceToConsume(api, Number(values.e2e));
     await server.stop();
@@ -274,9 +279,28 @@ function post(agent: Agent, target: URL, body: Buffer): Promise<{ status: number
   });
 }
 
-export async function batchedProduce(api: Api, requests: number, concurrency: number) {
+/** What a batched JSON produce's records carry: a 100-byte STRING, or a JSON value of about that size. */
+export type BatchValueType = "STRING" | "JSON";
+
+/** The JSON value of `--value-type JSON` (97 bytes as JSON): an event of the kind the API's docs show. */
+export const BATCH_JSON_VALUE = {
+  order: 1234,
+  customer: "customer-42",
+  items: [{ sku: "A-1", qty: 2 }],
+  total: 19.99,
+  paid: true,
+};
+
+export async function batchedProduce(
+  api: Api,
+  requests: number,
+  concurrency: number,
+  valueType: BatchValueType = "STRING",
+) {
   const value = Buffer.alloc(RECORD_BYTES, "x").toString();
-  const one = JSON.stringify({ value: { type: "STRING", data: value } });
+  const one = JSON.stringify({
+    value: valueType === "JSON" ? { type: "JSON", data: BATCH_JSON_VALUE } : { type: "STRING", data: value },
+  });
   // Encoded once, as a client sending the same records again would keep them.
   const body = Buffer.from(Array.from({ length: RECORDS_PER_BATCH }, () => one).join("\n"));
   const latency = hdr.build({

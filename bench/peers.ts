@@ -6,7 +6,8 @@
  * JetStream (file storage), all on loopback on this machine, running the same three workloads
  * with each system's own standard client:
  * 1. batched produce of 100-byte records: Sluice's SDK producer over the binary route (and the
- *    JSON route, 1,000-record requests) against Kafka's ProducerPerformance (acks=all,
+ *    JSON route, 1,000-record requests, with STRING values and again with JSON values of the
+ *    docs' kind, bench/http.ts's BATCH_JSON_VALUE) against Kafka's ProducerPerformance (acks=all,
  *    linger.ms=10, 8 partitions) and `nats bench js pub async`, `--records` each (the JSON route
  *    too, unless `--json-batches` says otherwise: a shorter run is mostly its warm-up);
  * 2. single-record produce, one at a time, acknowledgement latency: a JSON produce against
@@ -149,6 +150,14 @@ export async function main(argv: string[]): Promise<void> {
       n?.produce.recordsPerS,
       true,
     ],
+    [
+      "  same, values of type JSON",
+      "records/s",
+      sluice.jsonTyped.recordsPerS,
+      k?.produce.recordsPerS,
+      n?.produce.recordsPerS,
+      true,
+    ],
     ["single-record produce p50", "ms", sluice.single.p50Ms, k?.single.p50Ms, n?.publish.p50Ms, false],
     ["single-record produce p99", "ms", sluice.single.p99Ms, k?.single.p99Ms, n?.publish.p99Ms, false],
     ["  same, cold window p50", "ms", sluice.singleCold.p50Ms, NO_WINDOW, n?.publishCold.p50Ms, false],
@@ -249,6 +258,7 @@ function figuresJson({ floor, sluice, kafka, nats }: Round) {
   return {
     binary_produce_records_per_s: Math.round(sluice.binary.recordsPerS),
     json_produce_records_per_s: Math.round(sluice.json.recordsPerS),
+    json_typed_produce_records_per_s: Math.round(sluice.jsonTyped.recordsPerS),
     kafka_produce_records_per_s: k ? Math.round(k.produce.recordsPerS) : null,
     nats_produce_records_per_s: n ? Math.round(n.produce.recordsPerS) : null,
     produce_p50_ms: sluice.single.p50Ms,
@@ -316,6 +326,7 @@ function medianRound(rounds: Round[]): Round {
     sluice: {
       binary: throughput(sluice.map((one) => one.binary)),
       json: throughput(sluice.map((one) => one.json)),
+      jsonTyped: throughput(sluice.map((one) => one.jsonTyped)),
       single: latency(sluice.map((one) => one.single)),
       singleCold: latency(sluice.map((one) => one.singleCold)),
       singleSocket: latency(sluice.map((one) => one.singleSocket)),
@@ -413,6 +424,8 @@ function printTargets(
 interface SluiceFigures {
   binary: Throughput;
   json: Throughput;
+  /** The JSON route again, its values of type JSON (bench/http.ts's BATCH_JSON_VALUE). */
+  jsonTyped: Throughput;
   /** Single-record produce through the SDK, in the steady window (http-floor.ts). */
   single: Latency;
   /** The same, in the cold window. */
@@ -450,6 +463,12 @@ async function measureSluice(
     });
     step("Sluice: batched produce, JSON");
     const json = await measureInOwnProcess("sluice-json-produce", { url: server.url, requests: jsonBatches });
+    step("Sluice: batched produce, JSON, values of type JSON");
+    const jsonTyped = await measureInOwnProcess("sluice-json-produce", {
+      url: server.url,
+      requests: jsonBatches,
+      valueType: "JSON",
+    });
     const singleParams = {
       url: server.url,
       topic: "bench-single",
@@ -467,6 +486,7 @@ async function measureSluice(
     return {
       binary,
       json: { recordsPerS: json.recordsPerS },
+      jsonTyped: { recordsPerS: jsonTyped.recordsPerS },
       single: single.steady,
       singleCold: single.cold,
       singleSocket,

@@ -41,8 +41,77 @@ const base64 = fc.oneof(
   fc.uint8Array({ maxLength: 12 }).map((bytes) => JSON.stringify(Buffer.from(bytes).toString("base64"))),
   fc.constantFrom('"QQ"', '"QR=="', '"QUI="', '""', '"a b="', '"-_=="', '"QQ\\u003d\\u003d"'),
 );
+/** JSON data values: JSON.stringify's own text (which the scanner takes as it stands), and others. */
+const jsonNames = fc.constantFrom("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k");
+const jsonData = fc.oneof(
+  fc
+    .dictionary(
+      jsonNames,
+      fc.oneof(
+        fc.integer({ min: -1000, max: 1000 }),
+        fc.boolean(),
+        fc.double({ noNaN: true, noDefaultInfinity: true }),
+        fc.stringMatching(/^[a-z é]{0,6}$/),
+      ),
+      { maxKeys: 4 },
+    )
+    .map((value) => JSON.stringify(value)),
+  fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)),
+  fc.jsonValue({ maxDepth: 1 }).map((value) => JSON.stringify(value)),
+  fc.constantFrom(
+    "0",
+    "-7",
+    "123456789012345",
+    "-123456789012345",
+    "1234567890123456",
+    "12345678901234567890",
+    "9007199254740993",
+    "-9999999999999999",
+    "-0",
+    "01",
+    "1.0",
+    "1.50",
+    "0.1",
+    "1e3",
+    "1E+2",
+    "1e21",
+    "1e+21",
+    "1e-7",
+    "1e400",
+    "true",
+    "false",
+    "null",
+    "tru",
+    "nul",
+    '"é"',
+    '"a\\u0041"',
+    '"\\/"',
+    '""',
+    "[]",
+    "{}",
+    "[1, 2]",
+    "[1,]",
+    '{"a" :1}',
+    '{"a":1,}',
+    '{"a":1,"a":2}',
+    '{"a":{"a":1},"b":[{"a":2}]}',
+    '{"1":1,"b":2}',
+    '{"b":1,"1":2}',
+    '{"01":1}',
+    '{"-1":1,"b":2}',
+    '{"__proto__":1,"b":2}',
+    '{"\u00e9":1}',
+  ),
+  fc.integer({ min: 62, max: 66 }).map((depth) => "[".repeat(depth) + "]".repeat(depth)),
+  // Many names, some repeated: past NAMES_IN_LIST_MAX the scanner checks them in a set.
+  fc
+    .array(fc.tuple(jsonNames, jsonNames), { minLength: 10, maxLength: 24 })
+    .map((names) => `{${names.map(([a, b], index) => `"${a}${b}":${index}`).join(",")}}`),
+);
 const data = fc.oneof(
   fc.constant("null"),
+  fc.tuple(space, jsonData).map(([s, j]) => `{"type":"JSON",${s}"data":${s}${j}}`),
+  jsonData.map((j) => `{"type":"JSON","data":${j}}`),
   fc.tuple(space, text).map(([s, t]) => `{"type":"STRING",${s}"data":${s}${t}}`),
   fc.tuple(space, text).map(([s, t]) => `{${s}"data":${t},${s}"type"${s}:${s}"STRING"${s}}`),
   fc.tuple(space, base64).map(([s, b]) => `{"type":${s}"BINARY","data":${b}${s}}`),
@@ -100,6 +169,7 @@ const compactRecord = fc
           fc.constant("null"),
           text.map((data) => `{"type":"STRING","data":${data}}`),
           base64.map((data) => `{"type":"BINARY","data":${data}}`),
+          jsonData.map((data) => `{"type":"JSON","data":${data}}`),
         ),
       ),
       fc.tuple(fc.constantFrom("partition_id", "timestamp"), fc.integer({ min: 0, max: 4 }).map(String)),
@@ -134,6 +204,7 @@ describe("the JSON produce record scanner", () => {
   it("reads only valid JSON, and reads it as JSON.parse and the preparers do", () => {
     let scanned = 0;
     let refused = 0;
+    let json = 0;
     fc.assert(
       fc.property(
         fc.oneof(
@@ -155,6 +226,7 @@ describe("the JSON produce record scanner", () => {
           const expected = outcome(() => fast.prepare(parsed), parsed);
           const actual = outcome(() => fast.prepareScanned(record), parsed);
           if (expected.error !== undefined) refused++;
+          if (record.key?.type === "JSON" || record.value?.type === "JSON") json++;
           expect(actual, bytes.toString("utf8")).toEqual(expected);
         },
       ),
@@ -163,6 +235,63 @@ describe("the JSON produce record scanner", () => {
     // The generators reach the scanner, and records the topic refuses after it, often enough.
     expect(scanned).toBeGreaterThan(500);
     expect(refused).toBeGreaterThan(20);
+    expect(json).toBeGreaterThan(20);
+  });
+
+  it("takes a JSON value's bytes only when they are JSON.stringify's own, and stores them as the preparers do", () => {
+    let taken = 0;
+    let left = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          jsonData.map((json) => Buffer.from(json, "utf8")),
+          fc
+            .tuple(
+              jsonData,
+              fc.nat(),
+              fc.constantFrom(0x5c, 0x22, 0x20, 0x2c, 0x3a, 0x7d, 0x5d, 0x30, 0x2e, 0x65, 0xc3),
+            )
+            .map(([json, at, byte]) => {
+              const bytes = Buffer.from(json, "utf8");
+              bytes[at % bytes.length] = byte;
+              return bytes;
+            }),
+        ),
+        fc.constantFrom("key", "value"),
+        (json, name) => {
+          const bytes = Buffer.concat([
+            Buffer.from(`{"${name}":{"type":"JSON","data":`),
+            json,
+            Buffer.from("}}"),
+          ]);
+          const record = scanRecord(bytes);
+          let parsed: { key?: { data: unknown }; value?: { data: unknown } };
+          try {
+            parsed = JSON.parse(strictUtf8.decode(bytes));
+          } catch {
+            expect(record, bytes.toString("latin1")).toBeUndefined();
+            return;
+          }
+          if (record === undefined) {
+            left++;
+            return;
+          }
+          taken++;
+          const data = name === "key" ? record.key : record.value;
+          // Byte for byte what the parsing path stores: JSON.stringify of what JSON.parse read.
+          expect(Buffer.from(data!.bytes).toString("hex"), json.toString("utf8")).toBe(
+            Buffer.from(JSON.stringify(parsed[name as "key"]!.data)).toString("hex"),
+          );
+          const fast = new FastRecordPreparer(topic);
+          expect(outcome(() => fast.prepareScanned(record), parsed)).toEqual(
+            outcome(() => fast.prepare(parsed), parsed),
+          );
+        },
+      ),
+      { numRuns: 5_000 },
+    );
+    expect(taken).toBeGreaterThan(1_000);
+    expect(left).toBeGreaterThan(500);
   });
 
   it("reads every record of a body where the splitter finds it, as JSON.parse reads each", () => {
@@ -246,12 +375,29 @@ describe("the JSON produce record scanner", () => {
     expect(records![0]!.value!.bytes.buffer).toBe(body.buffer);
   });
 
+  it("takes a JSON value's bytes as they stand when they are what JSON.stringify writes", () => {
+    const value =
+      '{"order":42,"customer":"c-7","items":[{"sku":"é","qty":2}],"total":19.99,"paid":true,"note":null}';
+    const body = Buffer.from(`{"key":{"type":"JSON","data":"c-7"},"value":{"type":"JSON","data":${value}}}`);
+    const record = scanRecord(body);
+    expect(record?.value?.type).toBe("JSON");
+    expect(Buffer.from(record!.value!.bytes).toString("utf8")).toBe(JSON.stringify(JSON.parse(value)));
+    expect(record!.value!.bytes.buffer).toBe(body.buffer);
+    expect(Buffer.from(record!.key!.bytes).toString("utf8")).toBe('"c-7"');
+    for (const scalar of ["0", "-7", "0.5", "1e-7", "1e+21", "true", "false", "null", '""', "[]", "{}"]) {
+      const one = scanRecord(Buffer.from(`{"value":{"type":"JSON","data":${scalar}}}`));
+      expect(Buffer.from(one!.value!.bytes).toString("utf8"), scalar).toBe(scalar);
+    }
+  });
+
   it("leaves any other form to JSON.parse", () => {
     for (const other of [
       '{ "value":null}',
       '{"value":{ "type":"STRING","data":"x"}}',
       '{"value":{"data":"x","type":"STRING"}}',
-      '{"value":{"type":"JSON","data":{}}}',
+      '{"value":{"type":"JSON","data":{"a": 1}}}',
+      '{"value":{"type":"JSON","data":{"a":1.0}}}',
+      '{"value":{"type":"JSON","data":1 ,"timestamp":5}',
       '{"value":{"type":"STRING","data":"a\\nb"}}',
       '{"timestamp":"2024-05-01T12:00:00Z"}',
       '{"partition_id":1.0}',
@@ -275,7 +421,7 @@ describe("the JSON produce record scanner", () => {
   it("gives up on the whole request when one record is not of the common shape", () => {
     const common = Buffer.from('{"value":null} {"value":null}');
     expect(scanBody(common, 10)?.records).toHaveLength(2);
-    const mixed = Buffer.from('{"value":null} {"value":{"type":"JSON","data":1}}');
+    const mixed = Buffer.from('{"value":null} {"value":{"type":"JSON","data":1.0}}');
     expect(scanBody(mixed, 10)).toBeUndefined();
   });
 });
