@@ -86,6 +86,16 @@ const jsonData = fc.oneof(
     '"é"',
     '"a\\u0041"',
     '"\\/"',
+    '"a\\"b\\\\c\\nd\\te\\u001f\\u000b"',
+    '"\\b\\f\\r"',
+    '"\\u0008"',
+    '"\\u001F"',
+    '"\\u00e9"',
+    '"\\ud800"',
+    '"\\ud83d\\ude00"',
+    '{"a\\"b":1}',
+    '{"a\\"b":1,"a\\"b":2}',
+    '{"a\\nb":1,"a\\u000ab":2}',
     '""',
     "[]",
     "{}",
@@ -390,6 +400,24 @@ describe("the JSON produce record scanner", () => {
     }
   });
 
+  it("decodes a STRING's or BINARY's escapes, and keeps a JSON value's that JSON.stringify writes", () => {
+    const string = scanRecord(
+      Buffer.from('{"value":{"type":"STRING","data":"a\\"b\\\\c\\/d\\n\\u00e9\\ud83d\\ude00"}}'),
+    );
+    expect(Buffer.from(string!.value!.bytes).toString("utf8")).toBe('a"b\\c/d\né😀');
+    const binary = scanRecord(Buffer.from('{"value":{"type":"BINARY","data":"AAEC\\/w=="}}'));
+    expect([...binary!.value!.bytes]).toEqual([0, 1, 2, 255]);
+    const json = '{"value":{"type":"JSON","data":{"say":"\\"hi\\"\\n","bell":"\\u0007"}}}';
+    expect(Buffer.from(scanRecord(Buffer.from(json))!.value!.bytes).toString("utf8")).toBe(
+      '{"say":"\\"hi\\"\\n","bell":"\\u0007"}',
+    );
+    for (const other of ['"\\/"', '"\\u0041"', '"\\u00E9"', '"\\u0008"', '"\\ud800"']) {
+      expect(scanRecord(Buffer.from(`{"value":{"type":"JSON","data":${other}}}`)), other).toBeUndefined();
+    }
+    // A lone surrogate: the preparers refuse it as a STRING, so the scanner leaves it to them.
+    expect(scanRecord(Buffer.from('{"value":{"type":"STRING","data":"\\ud800"}}'))).toBeUndefined();
+  });
+
   it("leaves any other form to JSON.parse", () => {
     for (const other of [
       '{ "value":null}',
@@ -398,7 +426,9 @@ describe("the JSON produce record scanner", () => {
       '{"value":{"type":"JSON","data":{"a": 1}}}',
       '{"value":{"type":"JSON","data":{"a":1.0}}}',
       '{"value":{"type":"JSON","data":1 ,"timestamp":5}',
-      '{"value":{"type":"STRING","data":"a\\nb"}}',
+      '{"value":{"type":"STRING","data":"a\\xb"}}',
+      '{"value":{"type":"STRING","data":"\\u12"}}',
+      '{"value":{"type":"BINARY","data":"QQ\\="}}',
       '{"timestamp":"2024-05-01T12:00:00Z"}',
       '{"partition_id":1.0}',
       '{"value":null,}',
@@ -409,12 +439,15 @@ describe("the JSON produce record scanner", () => {
 
   it("leaves bytes that are not UTF-8 to the parser, which refuses them", () => {
     for (const bad of [[0xff], [0xc3], [0xed, 0xa0, 0x80] /* a surrogate */, [0xc0, 0xaf] /* overlong */]) {
-      const bytes = Buffer.concat([
-        Buffer.from('{"value":{"type":"STRING","data":"a'),
-        Buffer.from(bad),
-        Buffer.from('"}}'),
-      ]);
-      expect(scanRecord(bytes), Buffer.from(bad).toString("hex")).toBeUndefined();
+      // Plain, and beside an escape (a string the scanner decodes).
+      for (const before of ["a", "a\\n"]) {
+        const bytes = Buffer.concat([
+          Buffer.from(`{"value":{"type":"STRING","data":"${before}`),
+          Buffer.from(bad),
+          Buffer.from('"}}'),
+        ]);
+        expect(scanRecord(bytes), `${before} ${Buffer.from(bad).toString("hex")}`).toBeUndefined();
+      }
     }
   });
 

@@ -4,8 +4,8 @@ import { type DataType, decodeBase64 } from "./data-encoding.js";
 /**
  * A record read straight from its JSON bytes, without JSON.parse. It reads only the compact form
  * JSON.stringify writes of the common record: members `key` and `value` (null, or `{"type":…,
- * "data":…}` in that order, with type STRING or BINARY and data a string without escapes, or type
- * JSON and data a value written as JSON.stringify writes it: see `jsonValueEnd`), `partition_id`
+ * "data":…}` in that order, with type STRING or BINARY and data a string, or type JSON and data a
+ * value written as JSON.stringify writes it: see `jsonValueEnd`), `partition_id`
  * and `timestamp` (unsigned integers, no fraction or exponent) and `headers` (an empty list), in
  * any order, with no whitespace. That is what the SDK and most clients send.
  * Any other form, in any record of a body, gives undefined and the body is read as JSON as before,
@@ -15,7 +15,8 @@ import { type DataType, decodeBase64 } from "./data-encoding.js";
  * Why: on batched JSON produce, JSON.parse of the records and encoding their strings back to
  * UTF-8 took about a fifth of the server's time. Here a STRING's bytes are the request's own (a
  * view; JSON text is UTF-8 and a string without escapes is its bytes as they stand, once they are
- * checked to be UTF-8), and one regular expression a member finds the structure. A JSON value is
+ * checked to be UTF-8; one with escapes is decoded on its own), and one regular expression a
+ * member finds the structure. A JSON value is
  * stored as JSON.stringify writes it; when its text is already that, its bytes are taken as they
  * stand too, instead of parsing the value and writing it again.
  */
@@ -35,12 +36,13 @@ export interface ScannedData {
 /**
  * One member, matched where the last ended (sticky), over the record's bytes read as Latin-1 (one
  * character a byte, so positions in the text are positions in the bytes). Data may hold any byte
- * from 0x20 up but a quote or a backslash (no escapes, no control characters): bytes above 0x7f
- * are then checked as UTF-8.
+ * from 0x20 up but a quote or a backslash, and JSON's escapes (no control characters): bytes
+ * above 0x7f are then checked as UTF-8. A string without escapes is matched first, by one tight
+ * loop (group 3); one with escapes only when that fails (group 4).
  * At most 15 digits, so every number read is a safe integer and no timestamp passes TIMESTAMP_MAX.
  */
 const MEMBER =
-  /"(key|value)":(?:null|\{"type":"(STRING|BINARY)","data":"([\x20\x21\x23-\x5b\x5d-\xff]*)"\}|(\{"type":"JSON","data":))|"(partition_id|timestamp)":(0|[1-9][0-9]{0,14})|"headers":\[\]/y;
+  /"(key|value)":(?:null|\{"type":"(STRING|BINARY)","data":(?:"([\x20\x21\x23-\x5b\x5d-\xff]*)"|"([\x20\x21\x23-\x5b\x5d-\xff]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[\x20\x21\x23-\x5b\x5d-\xff]*)+)")\}|(\{"type":"JSON","data":))|"(partition_id|timestamp)":(0|[1-9][0-9]{0,14})|"headers":\[\]/y;
 
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
@@ -123,14 +125,16 @@ function scanObject(
       const match = MEMBER.exec(text);
       if (match === null) return -1;
       at = MEMBER.lastIndex;
-      const [, dataName, type, data, json, numberName, digits] = match;
+      const [, dataName, type, plain, escaped, json, numberName, digits] = match;
       if (dataName !== undefined) {
         // A name given twice keeps its last value, as JSON.parse keeps it.
         let read: ScannedData | null | undefined = null;
         if (type !== undefined) {
-          const length = data!.length;
+          const data = plain ?? escaped!;
+          const length = data.length;
           const start = body.byteOffset + windowStart + at - DATA_END_CHARACTERS - length;
-          read = scanData(type as DataType, new Uint8Array(body.buffer, start, length), data!);
+          const bytes = new Uint8Array(body.buffer, start, length);
+          read = scanData(type as DataType, bytes, data, escaped !== undefined);
           if (read === undefined) return -1;
         } else if (json !== undefined) {
           const end = jsonValueEnd(text, at, 0);
@@ -167,14 +171,34 @@ function afterWhitespace(text: string, from: number): number {
   }
 }
 
-/** A STRING's bytes once they are UTF-8; a BINARY's decoded; undefined when JSON.parse must decide. */
-function scanData(type: DataType, bytes: Uint8Array, text: string): ScannedData | undefined {
-  if (type === "STRING") return isUtf8(bytes) ? { type, bytes } : undefined;
+/**
+ * A STRING's bytes once they are UTF-8; a BINARY's decoded; undefined when JSON.parse must decide.
+ * A string with escapes is decoded by JSON.parse on its own (its text between the quotes, as
+ * UTF-8), and a STRING's must then have no lone surrogate, as the preparers require.
+ */
+function scanData(
+  type: DataType,
+  bytes: Uint8Array,
+  text: string,
+  escaped: boolean,
+): ScannedData | undefined {
+  if (type === "STRING") {
+    if (!isUtf8(bytes)) return undefined;
+    if (!escaped) return { type, bytes };
+    const decoded = unescaped(bytes);
+    if (!(decoded as string & { isWellFormed(): boolean }).isWellFormed()) return undefined;
+    return { type, bytes: Buffer.from(decoded, "utf8") };
+  }
   try {
-    return { type, bytes: decodeBase64(text, "") };
+    return { type, bytes: decodeBase64(escaped ? unescaped(bytes) : text, "") };
   } catch {
     return undefined;
   }
+}
+
+/** The string whose JSON text (between its quotes, escapes valid, no control characters) is `bytes`. */
+function unescaped(bytes: Uint8Array): string {
+  return JSON.parse(`"${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")}"`);
 }
 
 /**
@@ -182,10 +206,18 @@ function scanData(type: DataType, bytes: Uint8Array, text: string): ScannedData 
  * left to JSON.parse, which allows up to JSON_DATA_DEPTH_MAX and says so when it is passed.
  */
 const JSON_DEPTH_SCANNED_MAX = 64;
-/** A string without escapes or control characters (bytes above 0x7f are checked as UTF-8 after). */
-const JSON_STRING = /"[\x20\x21\x23-\x5b\x5d-\xff]*"/y;
+/**
+ * A string as JSON.stringify writes it: no control characters, and only the escapes it writes
+ * itself (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, and `\u00xx` in lower case for the other
+ * control characters). `\/`, `\u0041`, `\u00E9` or a surrogate pair written as escapes read as
+ * the same string but are written otherwise; a lone surrogate's escape, which JSON.stringify does
+ * write, is left to JSON.parse as well. Bytes above 0x7f are checked as UTF-8 after.
+ */
+const JSON_STRING =
+  /"[\x20\x21\x23-\x5b\x5d-\xff]*(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[\x20\x21\x23-\x5b\x5d-\xff]*)*"/y;
 /** An object's member name, as JSON_STRING, and its colon. */
-const JSON_NAME = /"[\x20\x21\x23-\x5b\x5d-\xff]*":/y;
+const JSON_NAME =
+  /"[\x20\x21\x23-\x5b\x5d-\xff]*(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[\x20\x21\x23-\x5b\x5d-\xff]*)*":/y;
 /** A name V8 would order before the others (an array index), so JSON.stringify would move it. */
 const ALL_DIGITS = /^[0-9]+$/;
 /** Past this many names, an object's names are checked for repeats in a set. */
@@ -208,11 +240,11 @@ const LETTER_CAPITAL_E = 0x45;
 /**
  * Where the JSON value at `from` ends, if its text is exactly what JSON.stringify(JSON.parse(text))
  * writes, so its bytes can be stored as they stand; -1 otherwise (JSON.parse then decides). That
- * rules out whitespace, escapes in strings, numbers not written the way JavaScript writes them
- * (`1.0`, `1e3`, `-0`, more digits than a double holds), a name given twice in one object
- * (JSON.parse keeps the last value at the first one's place), names of digits only (V8 puts array
- * indices first) and nesting past JSON_DEPTH_SCANNED_MAX. Bytes above 0x7f are left to the caller's
- * UTF-8 check.
+ * rules out whitespace, escapes JSON.stringify would not write (JSON_STRING), numbers not written
+ * the way JavaScript writes them (`1.0`, `1e3`, `-0`, more digits than a double holds), a name
+ * given twice in one object (JSON.parse keeps the last value at the first one's place), names of
+ * digits only (V8 puts array indices first) and nesting past JSON_DEPTH_SCANNED_MAX. Bytes above
+ * 0x7f are left to the caller's UTF-8 check.
  */
 function jsonValueEnd(text: string, from: number, depth: number): number {
   const first = text.charCodeAt(from);
