@@ -1,13 +1,14 @@
 import { isUtf8 } from "node:buffer";
+import { canonicalJsonEnd } from "./canonical-json.js";
 import { type DataType, decodeBase64 } from "./data-encoding.js";
 
 /**
  * A record read straight from its JSON bytes, without JSON.parse. It reads only the compact form
  * JSON.stringify writes of the common record: members `key` and `value` (null, or `{"type":…,
  * "data":…}` in that order, with type STRING or BINARY and data a string, or type JSON and data a
- * value written as JSON.stringify writes it: see `jsonValueEnd`), `partition_id`
- * and `timestamp` (unsigned integers, no fraction or exponent) and `headers` (an empty list), in
- * any order, with no whitespace. That is what the SDK and most clients send.
+ * value written as JSON.stringify writes it: canonical-json.ts), `partition_id` and `timestamp`
+ * (unsigned integers, no fraction or exponent) and `headers` (an empty list), in any order, with
+ * no whitespace. That is what the SDK and most clients send.
  * Any other form, in any record of a body, gives undefined and the body is read as JSON as before,
  * so the scanner changes no answer, only how fast the usual one comes
  * (produce-record-scanner.test.ts checks it against JSON.parse and the fast preparer).
@@ -16,9 +17,9 @@ import { type DataType, decodeBase64 } from "./data-encoding.js";
  * UTF-8 took about a fifth of the server's time. Here a STRING's bytes are the request's own (a
  * view; JSON text is UTF-8 and a string without escapes is its bytes as they stand, once they are
  * checked to be UTF-8; one with escapes is decoded on its own), and one regular expression a
- * member finds the structure. A JSON value is
- * stored as JSON.stringify writes it; when its text is already that, its bytes are taken as they
- * stand too, instead of parsing the value and writing it again.
+ * member finds the structure. A JSON value is stored as JSON.stringify writes it; when its text is
+ * already that, its bytes are taken as they stand too, instead of parsing the value and writing it
+ * again.
  */
 export interface ScannedRecord {
   key: ScannedData | null;
@@ -137,7 +138,7 @@ function scanObject(
           read = scanData(type as DataType, bytes, data, escaped !== undefined);
           if (read === undefined) return -1;
         } else if (json !== undefined) {
-          const end = jsonValueEnd(text, at, 0);
+          const end = canonicalJsonEnd(text, at);
           if (end < 0 || text.charCodeAt(end) !== CLOSE_BRACE) return -1;
           const bytes = new Uint8Array(body.buffer, body.byteOffset + windowStart + at, end - at);
           if (!isUtf8(bytes)) return -1;
@@ -199,150 +200,4 @@ function scanData(
 /** The string whose JSON text (between its quotes, escapes valid, no control characters) is `bytes`. */
 function unescaped(bytes: Uint8Array): string {
   return JSON.parse(`"${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")}"`);
-}
-
-/**
- * How deeply a JSON data value is read here (an array or object is one level); a deeper one is
- * left to JSON.parse, which allows up to JSON_DATA_DEPTH_MAX and says so when it is passed.
- */
-const JSON_DEPTH_SCANNED_MAX = 64;
-/**
- * A string as JSON.stringify writes it: no control characters, and only the escapes it writes
- * itself (`\"`, `\\`, `\b`, `\f`, `\n`, `\r`, `\t`, and `\u00xx` in lower case for the other
- * control characters). `\/`, `\u0041`, `\u00E9` or a surrogate pair written as escapes read as
- * the same string but are written otherwise; a lone surrogate's escape, which JSON.stringify does
- * write, is left to JSON.parse as well. Bytes above 0x7f are checked as UTF-8 after.
- */
-const JSON_STRING =
-  /"[\x20\x21\x23-\x5b\x5d-\xff]*(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[\x20\x21\x23-\x5b\x5d-\xff]*)*"/y;
-/** An object's member name, as JSON_STRING, and its colon. */
-const JSON_NAME =
-  /"[\x20\x21\x23-\x5b\x5d-\xff]*(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[\x20\x21\x23-\x5b\x5d-\xff]*)*":/y;
-/** A name V8 would order before the others (an array index), so JSON.stringify would move it. */
-const ALL_DIGITS = /^[0-9]+$/;
-/** Past this many names, an object's names are checked for repeats in a set. */
-const NAMES_IN_LIST_MAX = 16;
-
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-const QUOTE = 0x22;
-const LETTER_T = 0x74;
-const LETTER_N = 0x6e;
-const LETTER_F = 0x66;
-const DIGIT_0 = 0x30;
-const DIGIT_9 = 0x39;
-const MINUS = 0x2d;
-const PLUS = 0x2b;
-const DOT = 0x2e;
-const LETTER_E = 0x65;
-const LETTER_CAPITAL_E = 0x45;
-
-/**
- * Where the JSON value at `from` ends, if its text is exactly what JSON.stringify(JSON.parse(text))
- * writes, so its bytes can be stored as they stand; -1 otherwise (JSON.parse then decides). That
- * rules out whitespace, escapes JSON.stringify would not write (JSON_STRING), numbers not written
- * the way JavaScript writes them (`1.0`, `1e3`, `-0`, more digits than a double holds), a name
- * given twice in one object (JSON.parse keeps the last value at the first one's place), names of
- * digits only (V8 puts array indices first) and nesting past JSON_DEPTH_SCANNED_MAX. Bytes above
- * 0x7f are left to the caller's UTF-8 check.
- */
-function jsonValueEnd(text: string, from: number, depth: number): number {
-  const first = text.charCodeAt(from);
-  if (first === QUOTE) {
-    JSON_STRING.lastIndex = from;
-    return JSON_STRING.test(text) ? JSON_STRING.lastIndex : -1;
-  }
-  if (first === OPEN_BRACE || first === OPEN_BRACKET) {
-    if (depth === JSON_DEPTH_SCANNED_MAX) return -1;
-    return first === OPEN_BRACE ? jsonObjectEnd(text, from, depth + 1) : jsonArrayEnd(text, from, depth + 1);
-  }
-  if (first === LETTER_T) return text.startsWith("true", from) ? from + 4 : -1;
-  if (first === LETTER_N) return text.startsWith("null", from) ? from + 4 : -1;
-  if (first === LETTER_F) return text.startsWith("false", from) ? from + 5 : -1;
-  return jsonNumberEnd(text, from);
-}
-
-/**
- * Where the number at `from` ends, if JSON.stringify writes it as it stands: an integer of at most
- * 15 digits (exact as a double) does, other than `-0`; anything else is written once more to see.
- * Walked by hand: numbers are short, and a regular expression's call costs more than the walk.
- */
-function jsonNumberEnd(text: string, from: number): number {
-  let at = from;
-  const negative = text.charCodeAt(at) === MINUS;
-  if (negative) at++;
-  const lead = text.charCodeAt(at);
-  if (lead === DIGIT_0) at++;
-  else if (isDigit(lead)) at = digitsEnd(text, at + 1);
-  else return -1;
-  const integerDigits = at - from - (negative ? 1 : 0);
-  let plain = true;
-  if (text.charCodeAt(at) === DOT) {
-    if (!isDigit(text.charCodeAt(at + 1))) return -1;
-    at = digitsEnd(text, at + 2);
-    plain = false;
-  }
-  const exponent = text.charCodeAt(at);
-  if (exponent === LETTER_E || exponent === LETTER_CAPITAL_E) {
-    at++;
-    const sign = text.charCodeAt(at);
-    if (sign === PLUS || sign === MINUS) at++;
-    if (!isDigit(text.charCodeAt(at))) return -1;
-    at = digitsEnd(text, at + 1);
-    plain = false;
-  }
-  if (plain && integerDigits <= 15 && !(negative && lead === DIGIT_0)) return at;
-  const written = text.slice(from, at);
-  return String(Number(written)) === written ? at : -1;
-}
-
-function digitsEnd(text: string, from: number): number {
-  let at = from;
-  while (isDigit(text.charCodeAt(at))) at++;
-  return at;
-}
-
-function isDigit(character: number): boolean {
-  return character >= DIGIT_0 && character <= DIGIT_9;
-}
-
-function jsonObjectEnd(text: string, from: number, depth: number): number {
-  let at = from + 1;
-  if (text.charCodeAt(at) === CLOSE_BRACE) return at + 1;
-  const names: string[] = [];
-  let named: Set<string> | undefined;
-  for (;;) {
-    JSON_NAME.lastIndex = at;
-    if (!JSON_NAME.test(text)) return -1;
-    const valueAt = JSON_NAME.lastIndex;
-    const name = text.slice(at + 1, valueAt - 2);
-    if (isDigit(name.charCodeAt(0)) && ALL_DIGITS.test(name)) return -1;
-    if (named === undefined) {
-      if (names.includes(name)) return -1;
-      names.push(name);
-      if (names.length > NAMES_IN_LIST_MAX) named = new Set(names);
-    } else {
-      if (named.has(name)) return -1;
-      named.add(name);
-    }
-    at = jsonValueEnd(text, valueAt, depth);
-    if (at < 0) return -1;
-    const next = text.charCodeAt(at);
-    if (next === CLOSE_BRACE) return at + 1;
-    if (next !== COMMA) return -1;
-    at++;
-  }
-}
-
-function jsonArrayEnd(text: string, from: number, depth: number): number {
-  let at = from + 1;
-  if (text.charCodeAt(at) === CLOSE_BRACKET) return at + 1;
-  for (;;) {
-    at = jsonValueEnd(text, at, depth);
-    if (at < 0) return -1;
-    const next = text.charCodeAt(at);
-    if (next === CLOSE_BRACKET) return at + 1;
-    if (next !== COMMA) return -1;
-    at++;
-  }
 }
