@@ -41,8 +41,8 @@ const base64 = fc.oneof(
   fc.uint8Array({ maxLength: 12 }).map((bytes) => JSON.stringify(Buffer.from(bytes).toString("base64"))),
   fc.constantFrom('"QQ"', '"QR=="', '"QUI="', '""', '"a b="', '"-_=="', '"QQ\\u003d\\u003d"'),
 );
-/** JSON data values: JSON.stringify's own text (which the scanner takes as it stands), and others. */
 const jsonNames = fc.constantFrom("a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k");
+/** JSON data values: JSON.stringify's own text (which the scanner takes as it stands), and others. */
 const jsonData = fc.oneof(
   fc
     .dictionary(

@@ -1,0 +1,67 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { canonicalJsonEnd } from "./canonical-json.js";
+
+/** A request's bytes as the scanner reads them: Latin-1 text of the UTF-8. */
+const latin1 = (json: string) => Buffer.from(json, "utf8").toString("latin1");
+
+describe("canonical JSON", () => {
+  it("says a text is canonical only when JSON.stringify(JSON.parse(text)) writes it back as it is", () => {
+    let canonical = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.jsonValue({ maxDepth: 3 }).map((value) => JSON.stringify(value)),
+          // The same text with one character replaced: most are not JSON, some not canonical.
+          fc
+            .tuple(
+              fc.jsonValue({ maxDepth: 2 }).map((value) => JSON.stringify(value)),
+              fc.nat(),
+              fc.constantFrom(" ", "\\", '"', "0", ".", "e", "-", ",", "}", "]", "1", "/"),
+            )
+            .map(([text, at, character]) => {
+              const index = at % text.length;
+              return text.slice(0, index) + character + text.slice(index + 1);
+            }),
+        ),
+        (text) => {
+          const end = canonicalJsonEnd(latin1(text), 0);
+          if (end !== latin1(text).length) return;
+          canonical++;
+          expect(JSON.stringify(JSON.parse(text)), text).toBe(text);
+        },
+      ),
+      { numRuns: 3_000 },
+    );
+    expect(canonical).toBeGreaterThan(500);
+  });
+
+  it("ends where the value ends, and refuses what JSON.stringify would write otherwise", () => {
+    const cases: [string, number][] = [
+      ['{"a":1}', 7],
+      ['{"a":1},"b":2', 7],
+      ["[1,2]}", 5],
+      ["true}", 4],
+      ["-7", 2],
+      ["0.5", 3],
+      ["1e-7", 4],
+      ["1e+21", 5],
+      ['"a\\"b\\n\\u001f"', 14],
+      ["1.0", -1],
+      ["1e3", -1],
+      ["-0", -1],
+      ["1234567890123456789", -1],
+      ['"\\/"', -1],
+      ['"\\u0041"', -1],
+      ['"\\u001F"', -1],
+      ['{"a":1,"a":2}', -1],
+      ['{"1":1}', -1],
+      ['{ "a":1}', -1],
+      ["[1,]", -1],
+      ["tru", -1],
+      ["[".repeat(64) + "]".repeat(64), 128],
+      ["[".repeat(65) + "]".repeat(65), -1],
+    ];
+    for (const [text, end] of cases) expect(canonicalJsonEnd(text, 0), text).toBe(end);
+  });
+});
