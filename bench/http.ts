@@ -1,11 +1,13 @@
 /**
  * `npm run bench -- http [--json] [--batches N] [--singles N] [--e2e N] [--concurrency C]
- *   [--value-type STRING|JSON] [--durability buffered|fsync] [--dir PATH]`
+ *   [--value-type STRING|JSON] [--spaced] [--durability buffered|fsync] [--dir PATH]`
  *
  * Drives the local server (`npm start`, a child process on loopback with its own data directory)
  * from this process, so server and client share the machine's two cores:
  * 1. batched produce: requests of 1,000 × 100-byte records in Confluent's streaming mode, 4 in flight
- *    (values of type STRING; with `--value-type JSON`, of type JSON: BATCH_JSON_VALUE, 97 bytes);
+ *    (values of type STRING; with `--value-type JSON`, of type JSON: BATCH_JSON_VALUE, 97 bytes),
+ *    written as JSON.stringify writes them, or with `--spaced` as Python's json.dumps does (a space
+ *    after each colon and comma);
  * 2. single-record produce: one request at a time, acknowledgement latency;
  * 3. produce-to-consume: a long-polling reader of one partition while single records are produced;
  *    latency from the send to the record arriving at the reader;
@@ -20,7 +22,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import * as hdr from "hdr-histogram-js";
-import { startServer } from "./local-server.js";
+import { cpuSecondsOf, startServer } from "./local-server.js";
 import { metricsOverhead } from "./metrics-overhead.js";
 import { printTable, progress, progressDone, writeLineChart } from "./report.js";
 
@@ -37,6 +39,7 @@ export async function main(argv: string[]): Promise<void> {
       e2e: { type: "string", default: "2000" },
       concurrency: { type: "string", default: "4" },
       "value-type": { type: "string", default: "STRING" },
+      spaced: { type: "boolean", default: false },
       "overhead-rounds": { type: "string", default: "20" },
       "overhead-seconds": { type: "string", default: "3" },
       durability: { type: "string", default: "buffered" },
@@ -56,7 +59,21 @@ export async function main(argv: string[]): Promise<void> {
     await api.post("/topics", { topic_name: "bench-single", partitions_count: 1 });
     await api.post("/topics", { topic_name: "bench-e2e", partitions_count: 1 });
 
-    const batched = await batchedProduce(api, Number(values.batches), Number(values.concurrency), valueType);
+    const cpuBefore = cpuSecondsOf(server.pid);
+    const batched = await batchedProduce(
+      api,
+      Number(values.batches),
+      Number(values.concurrency),
+      valueType,
+      values.spaced ? "python" : "compact",
+    );
+    // What the server spent on it: on two shared cores, a steadier figure than records/s, which
+    // moves with whatever else the machine runs.
+    const cpuAfter = cpuSecondsOf(server.pid);
+    const serverCpuPerMillion =
+      cpuBefore === undefined || cpuAfter === undefined
+        ? undefined
+        : (cpuAfter - cpuBefore) / ((Number(values.batches) * RECORDS_PER_BATCH) / 1e6);
     const single = await singleProduce(api, Number(values.singles));
     const endToEnd = await produceToConsume(api, Number(values.e2e));
     await server.stop();
@@ -81,7 +98,7 @@ export async function main(argv: string[]): Promise<void> {
       [{ name: `1,000-record requests, ${values.concurrency} in flight`, points: batched.series }],
     );
     printTable(
-      `local server over loopback (client on the same machine), ${durability} writes in ${values.dir}`,
+      `local server over loopback (client on the same machine), ${durability} writes in ${values.dir}; batched records' values of type ${valueType}, written ${values.spaced ? "as Python's json.dumps writes them" : "as JSON.stringify writes them"}`,
       [
         {
           name: "batched produce",
@@ -94,6 +111,9 @@ export async function main(argv: string[]): Promise<void> {
           value: (batched.recordsPerS * RECORD_BYTES) / 1e6,
           unit: "MB/s (payload)",
         },
+        ...(serverCpuPerMillion === undefined
+          ? []
+          : [{ name: "batched produce, server CPU", value: serverCpuPerMillion, unit: "s per M records" }]),
         {
           name: "batched produce p50",
           value: batched.latency.getValueAtPercentile(50) / 1000,
@@ -196,9 +216,14 @@ export async function main(argv: string[]): Promise<void> {
         `${JSON.stringify({
           benchmark: "http",
           durability,
+          value_type: valueType,
+          json_style: values.spaced ? "python" : "compact",
           produce_records_per_s: Math.round(batched.recordsPerS),
           produce_mb_per_s: Number(((batched.recordsPerS * RECORD_BYTES) / 1e6).toFixed(2)),
           batch_request_p99_ms: batched.latency.getValueAtPercentile(99) / 1000,
+          ...(serverCpuPerMillion === undefined
+            ? {}
+            : { produce_server_cpu_s_per_m_records: Number(serverCpuPerMillion.toFixed(3)) }),
           produce_p50_ms: percentileMs(single, 50),
           produce_p99_ms: percentileMs(single, 99),
           e2e_p50_ms: percentileMs(endToEnd, 50),
@@ -282,6 +307,20 @@ function post(agent: Agent, target: URL, body: Buffer): Promise<{ status: number
 /** What a batched JSON produce's records carry: a 100-byte STRING, or a JSON value of about that size. */
 export type BatchValueType = "STRING" | "JSON";
 
+/** How a batched JSON produce's records are written: as JSON.stringify writes, or as Python's json.dumps. */
+export type BatchJsonStyle = "compact" | "python";
+
+/** JSON as Python's json.dumps writes it by default: a space after each colon and each comma. */
+export function pythonJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(pythonJson).join(", ")}]`;
+  if (typeof value === "object" && value !== null) {
+    return `{${Object.entries(value)
+      .map(([name, member]) => `${JSON.stringify(name)}: ${pythonJson(member)}`)
+      .join(", ")}}`;
+  }
+  return JSON.stringify(value);
+}
+
 /** The JSON value of `--value-type JSON` (97 bytes as JSON): an event of the kind the API's docs show. */
 export const BATCH_JSON_VALUE = {
   order: 1234,
@@ -296,11 +335,13 @@ export async function batchedProduce(
   requests: number,
   concurrency: number,
   valueType: BatchValueType = "STRING",
+  style: BatchJsonStyle = "compact",
 ) {
   const value = Buffer.alloc(RECORD_BYTES, "x").toString();
-  const one = JSON.stringify({
+  const record = {
     value: valueType === "JSON" ? { type: "JSON", data: BATCH_JSON_VALUE } : { type: "STRING", data: value },
-  });
+  };
+  const one = style === "python" ? pythonJson(record) : JSON.stringify(record);
   // Encoded once, as a client sending the same records again would keep them.
   const body = Buffer.from(Array.from({ length: RECORDS_PER_BATCH }, () => one).join("\n"));
   const latency = hdr.build({

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { canonicalJsonEnd } from "./canonical-json.js";
+import { anyJsonEnd, canonicalJsonEnd, withoutWhitespace } from "./canonical-json.js";
 
 /** A request's bytes as the scanner reads them: Latin-1 text of the UTF-8. */
 const latin1 = (json: string) => Buffer.from(json, "utf8").toString("latin1");
@@ -63,5 +63,47 @@ describe("canonical JSON", () => {
       ["[".repeat(65) + "]".repeat(65), -1],
     ];
     for (const [text, end] of cases) expect(canonicalJsonEnd(text, 0), text).toBe(end);
+  });
+
+  it("finds where any JSON value ends from its strings and brackets, and takes out only the whitespace between tokens", () => {
+    fc.assert(
+      fc.property(
+        fc.jsonValue({ maxDepth: 4 }),
+        fc.constantFrom(0, 1, 2, "\t"),
+        fc.constantFrom("}", ",", "]", " }"),
+        (value, indent, after) => {
+          const compact = JSON.stringify(value);
+          const spaced = latin1(JSON.stringify(value, null, indent));
+          // Where the value ends, followed by what a record puts after it.
+          expect(anyJsonEnd(spaced + after, 0), spaced).toBe(spaced.length);
+          // Strings keep their spaces; what JSON.stringify writes is what is left.
+          expect(withoutWhitespace(` ${spaced} `, 0, spaced.length + 2), spaced).toBe(latin1(compact));
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+  });
+
+  it("refuses to join tokens when it takes whitespace out, and ends only values it can end", () => {
+    for (const joined of ["1 2", "- 1", "7. 5", "1e 3", "tr ue", "[1, 2 3]", '{"a": nu ll}']) {
+      expect(withoutWhitespace(joined, 0, joined.length), joined).toBeUndefined();
+    }
+    expect(withoutWhitespace('{ "a b" : [ 1 , "c d" ] }', 0, 25)).toBe('{"a b":[1,"c d"]}');
+    expect(withoutWhitespace('"x" ', 0, 4)).toBe('"x"');
+    const cases: [string, number][] = [
+      ['{"a": "}"}', 10],
+      ['["]", "\\"]"]]', 12],
+      ["[1, [2, {}]] ]", 12],
+      ["12.5e3,", 6],
+      ["nul}", 3],
+      ['"open', -1],
+      ["[1, 2", -1],
+      ["[1}", -1],
+      ["}", -1],
+      [",", -1],
+      ["[".repeat(64) + "]".repeat(64), 128],
+      ["[".repeat(65) + "]".repeat(65), -1],
+    ];
+    for (const [text, end] of cases) expect(anyJsonEnd(text, 0), text).toBe(end);
   });
 });

@@ -6,7 +6,7 @@
  *
  * The text is a request's bytes read as Latin-1 (one character a byte): bytes above 0x7f are
  * left to the caller's UTF-8 check. Conservative by design: a value it says no to may still be
- * valid JSON, and then goes through JSON.parse as before.
+ * valid JSON; `anyJsonEnd` then finds where it ends, for JSON.parse to read that value alone.
  */
 
 /**
@@ -15,6 +15,92 @@
  */
 export function canonicalJsonEnd(text: string, from: number): number {
   return jsonValueEnd(text, from, 0);
+}
+
+/**
+ * Where the JSON value at `from` ends, found from its strings and brackets alone: nothing else is
+ * checked, so its text is JSON only if JSON.parse says so. -1 when a string or bracket is left
+ * open, a bracket closes what it did not open, or it nests past JSON_DEPTH_SCANNED_MAX (deeper
+ * values are left to the parsing path, which allows more and says when a value passes that).
+ */
+export function anyJsonEnd(text: string, from: number): number {
+  const first = text.charCodeAt(from);
+  if (first === QUOTE) return anyStringEnd(text, from);
+  if (first !== OPEN_BRACE && first !== OPEN_BRACKET) {
+    // A number or a literal: up to the first character that cannot be part of one.
+    let at = from;
+    while (isScalarCharacter(text.charCodeAt(at))) at++;
+    return at > from ? at : -1;
+  }
+  const open: number[] = [];
+  for (let at = from; at < text.length; at++) {
+    const character = text.charCodeAt(at);
+    if (character === QUOTE) {
+      at = anyStringEnd(text, at) - 1;
+      if (at < 0) return -1;
+    } else if (character === OPEN_BRACE || character === OPEN_BRACKET) {
+      if (open.length === JSON_DEPTH_SCANNED_MAX) return -1;
+      open.push(character === OPEN_BRACE ? CLOSE_BRACE : CLOSE_BRACKET);
+    } else if (character === CLOSE_BRACE || character === CLOSE_BRACKET) {
+      if (open.pop() !== character) return -1;
+      if (open.length === 0) return at + 1;
+    }
+  }
+  return -1;
+}
+
+/**
+ * The JSON text from `from` to `end` without the whitespace between its tokens (strings kept as
+ * they are): what JSON.stringify writes when the rest of the text is canonical. Undefined when
+ * whitespace stands between two characters of numbers or literals (`1 2`, `- 1`, `tr ue`): taking
+ * it out would make one token of two, and JSON of text that is not.
+ */
+export function withoutWhitespace(text: string, from: number, end: number): string | undefined {
+  let compact = "";
+  let kept = from;
+  for (let at = from; at < end; at++) {
+    const character = text.charCodeAt(at);
+    if (character === QUOTE) at = anyStringEnd(text, at) - 1;
+    else if (isWhitespace(character)) {
+      let next = at + 1;
+      while (next < end && isWhitespace(text.charCodeAt(next))) next++;
+      if (
+        at > from &&
+        isScalarCharacter(text.charCodeAt(at - 1)) &&
+        isScalarCharacter(text.charCodeAt(next))
+      ) {
+        return undefined;
+      }
+      compact += text.slice(kept, at);
+      kept = next;
+      at = next - 1;
+    }
+  }
+  return kept === from ? text.slice(from, end) : compact + text.slice(kept, end);
+}
+
+function isWhitespace(character: number): boolean {
+  return character === SPACE || character === NEWLINE || character === RETURN || character === TAB;
+}
+
+/** Where the string at `from` ends (its closing quote's next position), any escape allowed; -1 if it does not. */
+function anyStringEnd(text: string, from: number): number {
+  ANY_STRING.lastIndex = from;
+  return ANY_STRING.test(text) ? ANY_STRING.lastIndex : -1;
+}
+
+/** A string, read for where it ends: an escape's backslash takes the character after it. */
+const ANY_STRING = /"[^"\\]*(?:\\[\s\S][^"\\]*)*"/y;
+/** Whether a number or a literal (true, false, null) may be written with this character. */
+function isScalarCharacter(character: number): boolean {
+  const lower = character | 0x20; // a letter in lower case; digits, '-', '+' and '.' are kept
+  return (
+    (lower >= 0x61 && lower <= 0x7a) ||
+    isDigit(character) ||
+    character === MINUS ||
+    character === PLUS ||
+    character === DOT
+  );
 }
 
 const OPEN_BRACE = 0x7b;
@@ -43,6 +129,10 @@ const ALL_DIGITS = /^[0-9]+$/;
 /** Past this many names, an object's names are checked for repeats in a set. */
 const NAMES_IN_LIST_MAX = 16;
 
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const RETURN = 0x0d;
+const TAB = 0x09;
 const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const QUOTE = 0x22;

@@ -1,14 +1,15 @@
 import { isUtf8 } from "node:buffer";
-import { canonicalJsonEnd } from "./canonical-json.js";
+import { anyJsonEnd, canonicalJsonEnd, withoutWhitespace } from "./canonical-json.js";
 import { type DataType, decodeBase64 } from "./data-encoding.js";
 
 /**
- * A record read straight from its JSON bytes, without JSON.parse. It reads only the compact form
- * JSON.stringify writes of the common record: members `key` and `value` (null, or `{"type":…,
- * "data":…}` in that order, with type STRING or BINARY and data a string, or type JSON and data a
- * value written as JSON.stringify writes it: canonical-json.ts), `partition_id` and `timestamp`
- * (unsigned integers, no fraction or exponent) and `headers` (an empty list), in any order, with
- * no whitespace. That is what the SDK and most clients send.
+ * A record read straight from its JSON bytes, without parsing the body. It reads the common record:
+ * members `key` and `value` (null, or `{"type":…, "data":…}` in that order, with type STRING or
+ * BINARY and data a string, or type JSON and data any JSON value), `partition_id` and `timestamp`
+ * (unsigned integers, no fraction or exponent) and `headers` (an empty list), in any order, with or
+ * without whitespace between the tokens (JSON.stringify writes none; Python's json.dumps a space
+ * after each colon and comma; a person at a terminal, anything). That is what the SDK and most
+ * clients send.
  * Any other form, in any record of a body, gives undefined and the body is read as JSON as before,
  * so the scanner changes no answer, only how fast the usual one comes
  * (produce-record-scanner.test.ts checks it against JSON.parse and the fast preparer).
@@ -17,9 +18,9 @@ import { type DataType, decodeBase64 } from "./data-encoding.js";
  * UTF-8 took about a fifth of the server's time. Here a STRING's bytes are the request's own (a
  * view; JSON text is UTF-8 and a string without escapes is its bytes as they stand, once they are
  * checked to be UTF-8; one with escapes is decoded on its own), and one regular expression a
- * member finds the structure. A JSON value is stored as JSON.stringify writes it; when its text is
- * already that, its bytes are taken as they stand too, instead of parsing the value and writing it
- * again.
+ * member finds the structure. A JSON value is stored as JSON.stringify writes it: when its text is
+ * already that (canonical-json.ts), its bytes are taken as they stand; otherwise that value alone
+ * is parsed and written again, as the parsing path would, instead of the whole body.
  */
 export interface ScannedRecord {
   key: ScannedData | null;
@@ -34,22 +35,39 @@ export interface ScannedData {
   bytes: Uint8Array;
 }
 
+/** JSON's whitespace, which may stand between any two tokens. */
+const _ = String.raw`[ \t\n\r]*`;
+/** A string's characters up to its first escape: any byte from 0x20 up but a quote or a backslash. */
+const UNESCAPED = String.raw`[\x20\x21\x23-\x5b\x5d-\xff]*`;
+const ESCAPE = String.raw`\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})`;
+
 /**
  * One member, matched where the last ended (sticky), over the record's bytes read as Latin-1 (one
- * character a byte, so positions in the text are positions in the bytes). Data may hold any byte
- * from 0x20 up but a quote or a backslash, and JSON's escapes (no control characters): bytes
- * above 0x7f are then checked as UTF-8. A string without escapes is matched first, by one tight
- * loop (group 3); one with escapes only when that fails (group 4).
+ * character a byte, so positions in the text are positions in the bytes). A STRING's or BINARY's
+ * match ends with its data's closing quote, a JSON value's just before the value. Data may hold
+ * any byte from 0x20 up but a quote or a backslash, and JSON's escapes (no control characters):
+ * bytes above 0x7f are then checked as UTF-8. A string without escapes is matched first, by one
+ * tight loop (group 3); one with escapes only when that fails (group 4).
  * At most 15 digits, so every number read is a safe integer and no timestamp passes TIMESTAMP_MAX.
  */
-const MEMBER =
-  /"(key|value)":(?:null|\{"type":"(STRING|BINARY)","data":(?:"([\x20\x21\x23-\x5b\x5d-\xff]*)"|"([\x20\x21\x23-\x5b\x5d-\xff]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[\x20\x21\x23-\x5b\x5d-\xff]*)+)")\}|(\{"type":"JSON","data":))|"(partition_id|timestamp)":(0|[1-9][0-9]{0,14})|"headers":\[\]/y;
+const MEMBER = new RegExp(
+  [
+    String.raw`"(key|value)"${_}:${_}(?:null|\{${_}"type"${_}:${_}`,
+    `(?:"(STRING|BINARY)"${_},${_}"data"${_}:${_}(?:"(${UNESCAPED})"|"(${UNESCAPED}(?:${ESCAPE}${UNESCAPED})+)")`,
+    `|("JSON"${_},${_}"data"${_}:${_})))`,
+    `|"(partition_id|timestamp)"${_}:${_}(0|[1-9][0-9]{0,14})`,
+    String.raw`|"headers"${_}:${_}\[${_}\]`,
+  ].join(""),
+  "y",
+);
+
+const utf8 = new TextEncoder();
 
 const OPEN_BRACE = 0x7b;
 const CLOSE_BRACE = 0x7d;
 const COMMA = 0x2c;
-/** The `"}` after a data string. */
-const DATA_END_CHARACTERS = 2;
+/** The quote after a data string. */
+const DATA_END_CHARACTERS = 1;
 
 /**
  * Text is read from the body in windows of this many bytes: a longer string would be allocated
@@ -119,7 +137,7 @@ function scanObject(
 ): number {
   if (text.charCodeAt(from) !== OPEN_BRACE) return -1;
   const record: ScannedRecord = { key: null, value: null };
-  let at = from + 1;
+  let at = afterWhitespace(text, from + 1);
   if (text.charCodeAt(at) !== CLOSE_BRACE) {
     for (;;) {
       MEMBER.lastIndex = at;
@@ -138,12 +156,20 @@ function scanObject(
           read = scanData(type as DataType, bytes, data, escaped !== undefined);
           if (read === undefined) return -1;
         } else if (json !== undefined) {
-          const end = canonicalJsonEnd(text, at);
-          if (end < 0 || text.charCodeAt(end) !== CLOSE_BRACE) return -1;
-          const bytes = new Uint8Array(body.buffer, body.byteOffset + windowStart + at, end - at);
-          if (!isUtf8(bytes)) return -1;
-          read = { type: "JSON", bytes };
-          at = end + 1;
+          // Canonical text ends where canonical-json.ts finds; any other, where its strings and
+          // brackets end (JSON.parse then checks it).
+          const canonicalEnd = canonicalJsonEnd(text, at);
+          const end = canonicalEnd >= 0 ? canonicalEnd : anyJsonEnd(text, at);
+          if (end < 0) return -1;
+          read = jsonData(body, windowStart, text, at, end, canonicalEnd >= 0);
+          if (read === undefined) return -1;
+          at = end;
+        }
+        if (read !== null) {
+          // The data's object closes here: `}` after its data.
+          at = afterWhitespace(text, at);
+          if (text.charCodeAt(at) !== CLOSE_BRACE) return -1;
+          at++;
         }
         if (dataName === "key") record.key = read;
         else record.value = read;
@@ -152,8 +178,9 @@ function scanObject(
         if (numberName === "partition_id") record.partition_id = Number(digits);
         else record.timestamp = Number(digits);
       }
+      at = afterWhitespace(text, at);
       if (text.charCodeAt(at) !== COMMA) break;
-      at++;
+      at = afterWhitespace(text, at + 1);
     }
     if (text.charCodeAt(at) !== CLOSE_BRACE) return -1;
   }
@@ -161,6 +188,37 @@ function scanObject(
   scanned.starts.push(windowStart + from);
   scanned.ends.push(windowStart + at + 1);
   return at + 1;
+}
+
+/**
+ * A JSON value's stored bytes, as the parsing path stores them (JSON.stringify of what JSON.parse
+ * read), from its text at `from` to `end`: its own bytes when its text is canonical; the same
+ * text without its whitespace when that is canonical (as Python's json.dumps writes, or indented);
+ * else this value alone parsed and written again. Undefined when they are not UTF-8 or not JSON,
+ * so the parsing path answers as before.
+ */
+function jsonData(
+  body: Buffer,
+  windowStart: number,
+  text: string,
+  from: number,
+  end: number,
+  canonical: boolean,
+): ScannedData | undefined {
+  const bytes = new Uint8Array(body.buffer, body.byteOffset + windowStart + from, end - from);
+  if (!isUtf8(bytes)) return undefined;
+  if (canonical) return { type: "JSON", bytes };
+  const compact = withoutWhitespace(text, from, end);
+  if (compact !== undefined && canonicalJsonEnd(compact, 0) === compact.length) {
+    return { type: "JSON", bytes: Buffer.from(compact, "latin1") };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
+  } catch {
+    return undefined;
+  }
+  return { type: "JSON", bytes: utf8.encode(JSON.stringify(value)) };
 }
 
 function afterWhitespace(text: string, from: number): number {
