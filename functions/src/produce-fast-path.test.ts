@@ -8,6 +8,8 @@ import { comparable } from "./produce-records.test-support.js";
 
 let topic: Topic;
 let roomy: Topic;
+/** Compacted: every record needs a key. */
+let keyed: Topic;
 
 beforeAll(async () => {
   const engine = new Engine({ objects: new MemoryObjectStore(), metadata: new MemoryMetadataStore() });
@@ -16,6 +18,11 @@ beforeAll(async () => {
     name: "roomy",
     partitions: 1,
     configs: { "max.message.bytes": "1048576" },
+  });
+  keyed = await engine.createTopic({
+    name: "keyed",
+    partitions: 4,
+    configs: { "max.message.bytes": "64", "cleanup.policy": "compact" },
   });
 });
 
@@ -81,12 +88,13 @@ describe("the JSON produce fast path", () => {
   it("accepts only what prepareRecord accepts, and prepares it to the same bytes", () => {
     let fast = 0;
     fc.assert(
-      fc.property(fc.oneof(record, usual), (input) => {
-        const preparer = new FastRecordPreparer(topic);
+      fc.property(fc.oneof(record, usual), fc.boolean(), (input, compacted) => {
+        const target = compacted ? keyed : topic;
+        const preparer = new FastRecordPreparer(target);
         const quick = preparer.prepare(input);
         let full: PreparedRecord | undefined;
         try {
-          full = prepareRecord(input, "record 0", topic);
+          full = prepareRecord(input, "record 0", target);
         } catch {
           full = undefined;
         }

@@ -7,8 +7,9 @@ import type { PreparedRecord } from "./produce-records.js";
 /**
  * The hot path of JSON produce. Records of the common shapes — `key` and `value` absent, null or
  * `{type, data}`, no headers or an empty list, a numeric timestamp or none, a partition the topic
- * has — are checked and turned into engine records here, without a schema library and without an
- * allocation per string (their UTF-8 goes into shared buffers). Anything else, and anything this
+ * has, a key where the topic is compacted — are checked and turned into engine records here,
+ * without a schema library and without an allocation per string (their UTF-8 goes into shared
+ * buffers). Anything else, and anything this
  * path would refuse, returns undefined: prepareRecord then checks the record in full and writes the
  * error message. So the fast path changes no answer, only how fast the usual one comes
  * (produce-fast-path.test.ts checks both paths agree).
@@ -95,7 +96,11 @@ export class FastRecordPreparer {
   }
 }
 
-/** The engine's record and its report's sizes; undefined when the record is too large for the topic. */
+/**
+ * The engine's record and its report's sizes; undefined when the topic refuses it (too large, or
+ * without a key on a compacted topic), so that prepareRecord refuses that record alone. Were it
+ * let through, the engine's own check would refuse the whole append it is part of.
+ */
 function assemble(
   topic: Topic,
   key: { type: DataType; bytes: Uint8Array } | null,
@@ -105,6 +110,7 @@ function assemble(
 ): PreparedRecord | undefined {
   const size = (key?.bytes.byteLength ?? 0) + (value?.bytes.byteLength ?? 0);
   if (size > topic.settings.maxMessageBytes) return undefined;
+  if (key === null && topic.settings.cleanupPolicy.compact) return undefined;
   const record: ProduceRecord = { key: key?.bytes ?? null, value: value?.bytes ?? null, headers: [] };
   if (timestamp !== undefined) record.timestamp = timestamp;
   if (partition !== undefined) record.partition = partition;

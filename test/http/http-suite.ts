@@ -841,6 +841,22 @@ function produceCases(api: Api, test: Test): void {
     expect(await api.latestOffset(name, 0)).toBe(2);
   });
 
+  test("streaming mode on a compacted topic: a record without a key is refused alone", async () => {
+    const name = await api.createTopic("stream-compacted", 1, { "cleanup.policy": "compact" });
+    const body = [
+      { key: stringValue("k1"), value: stringValue("first") },
+      { value: stringValue("no key") },
+      { key: stringValue("k2"), value: stringValue("last") },
+    ]
+      .map((record) => JSON.stringify(record))
+      .join("\n");
+    const reports = await api.produceStream(name, body);
+    expect(reports.map((report) => report.error_code)).toEqual([200, 400, 200]);
+    expect(reports[1].message).toMatch(/^record 1 has no key; topic .* has cleanup\.policy compact/);
+    expect([reports[0].offset, reports[2].offset]).toEqual([0, 1]);
+    expect(await api.latestOffset(name, 0)).toBe(2);
+  });
+
   test("streaming mode: a malformed record ends the stream, the records before it are written", async () => {
     const name = await api.createTopic("stream-malformed");
     const body = `${JSON.stringify({ value: stringValue("a") })}\n${JSON.stringify({ value: stringValue("b") })}\n{"value": {"type": "STRING", "data": "c"}]\n${JSON.stringify({ value: stringValue("never read") })}`;
