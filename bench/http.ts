@@ -1,13 +1,13 @@
 /**
  * `npm run bench -- http [--json] [--batches N] [--singles N] [--e2e N] [--concurrency C]
- *   [--value-type STRING|JSON] [--spaced] [--durability buffered|fsync] [--dir PATH]`
+ *   [--value-type STRING|JSON] [--spaced] [--with-header] [--durability buffered|fsync] [--dir PATH]`
  *
  * Drives the local server (`npm start`, a child process on loopback with its own data directory)
  * from this process, so server and client share the machine's two cores:
  * 1. batched produce: requests of 1,000 × 100-byte records in Confluent's streaming mode, 4 in flight
  *    (values of type STRING; with `--value-type JSON`, of type JSON: BATCH_JSON_VALUE, 97 bytes),
  *    written as JSON.stringify writes them, or with `--spaced` as Python's json.dumps does (a space
- *    after each colon and comma);
+ *    after each colon and comma); with `--with-header`, each record carries a `traceparent` header;
  * 2. single-record produce: one request at a time, acknowledgement latency;
  * 3. produce-to-consume: a long-polling reader of one partition while single records are produced;
  *    latency from the send to the record arriving at the reader;
@@ -40,6 +40,7 @@ export async function main(argv: string[]): Promise<void> {
       concurrency: { type: "string", default: "4" },
       "value-type": { type: "string", default: "STRING" },
       spaced: { type: "boolean", default: false },
+      "with-header": { type: "boolean", default: false },
       "overhead-rounds": { type: "string", default: "20" },
       "overhead-seconds": { type: "string", default: "3" },
       durability: { type: "string", default: "buffered" },
@@ -66,6 +67,7 @@ export async function main(argv: string[]): Promise<void> {
       Number(values.concurrency),
       valueType,
       values.spaced ? "python" : "compact",
+      values["with-header"],
     );
     // What the server spent on it: on two shared cores, a steadier figure than records/s, which
     // moves with whatever else the machine runs.
@@ -98,7 +100,7 @@ export async function main(argv: string[]): Promise<void> {
       [{ name: `1,000-record requests, ${values.concurrency} in flight`, points: batched.series }],
     );
     printTable(
-      `local server over loopback (client on the same machine), ${durability} writes in ${values.dir}; batched records' values of type ${valueType}, written ${values.spaced ? "as Python's json.dumps writes them" : "as JSON.stringify writes them"}`,
+      `local server over loopback (client on the same machine), ${durability} writes in ${values.dir}; batched records' values of type ${valueType}, written ${values.spaced ? "as Python's json.dumps writes them" : "as JSON.stringify writes them"}${values["with-header"] ? ", each with a traceparent header" : ""}`,
       [
         {
           name: "batched produce",
@@ -218,6 +220,7 @@ export async function main(argv: string[]): Promise<void> {
           durability,
           value_type: valueType,
           json_style: values.spaced ? "python" : "compact",
+          record_headers: values["with-header"] ? 1 : 0,
           produce_records_per_s: Math.round(batched.recordsPerS),
           produce_mb_per_s: Number(((batched.recordsPerS * RECORD_BYTES) / 1e6).toFixed(2)),
           batch_request_p99_ms: batched.latency.getValueAtPercentile(99) / 1000,
@@ -307,6 +310,12 @@ function post(agent: Agent, target: URL, body: Buffer): Promise<{ status: number
 /** What a batched JSON produce's records carry: a 100-byte STRING, or a JSON value of about that size. */
 export type BatchValueType = "STRING" | "JSON";
 
+/** A W3C trace context, as tracing libraries add to every record they see produced. */
+export const TRACE_HEADER = {
+  name: "traceparent",
+  value: Buffer.from("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").toString("base64"),
+};
+
 /** How a batched JSON produce's records are written: as JSON.stringify writes, or as Python's json.dumps. */
 export type BatchJsonStyle = "compact" | "python";
 
@@ -336,9 +345,11 @@ export async function batchedProduce(
   concurrency: number,
   valueType: BatchValueType = "STRING",
   style: BatchJsonStyle = "compact",
+  withHeader = false,
 ) {
   const value = Buffer.alloc(RECORD_BYTES, "x").toString();
   const record = {
+    ...(withHeader ? { headers: [TRACE_HEADER] } : {}),
     value: valueType === "JSON" ? { type: "JSON", data: BATCH_JSON_VALUE } : { type: "STRING", data: value },
   };
   const one = style === "python" ? pythonJson(record) : JSON.stringify(record);

@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from "@sluice/core";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeBase64, decodeData, encodeBase64, encodeData } from "./data-encoding.js";
 
@@ -23,13 +24,46 @@ describe("decodeBase64", () => {
     ["====", /unexpected padding '=' at position 0/],
     ["YR==", /padding bits are not zero/],
     ["YWJ=", /padding bits are not zero/],
+    ["YE==", /padding bits are not zero/],
+    ["YW9=", /padding bits are not zero/],
     ["é===", /unexpected character "é"/],
+    ["YQ===", /unexpected padding '=' at position 2/],
+    ["A===", /unexpected padding '=' at position 1/],
+    ["YQ=a", /unexpected padding '=' at position 2/],
   ])("rejects %j", (input, message) => {
     expect(() => decodeBase64(input, "record 3: value.data")).toThrow(InvalidArgumentError);
     expect(() => decodeBase64(input, "record 3: value.data")).toThrow(message);
     expect(() => decodeBase64(input, "record 3: value.data")).toThrow(
       /^record 3: value\.data is not valid base64/,
     );
+  });
+
+  it("accepts exactly the text that base64 of its own bytes writes back", () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 12 }).map((bytes) => Buffer.from(bytes).toString("base64")),
+          fc.string({ unit: fc.constantFrom("A", "E", "Q", "g", "w", "8", "+", "/", "=", "-", " ", "é"), maxLength: 9 }),
+        ),
+        (input) => {
+          const canonical = Buffer.from(input, "base64").toString("base64") === input;
+          let decoded: Uint8Array | undefined;
+          try {
+            decoded = decodeBase64(input, "f");
+          } catch (error) {
+            expect(error, input).toBeInstanceOf(InvalidArgumentError);
+            expect((error as Error).message, input).toMatch(/^f is not valid base64: /);
+          }
+          expect(decoded !== undefined, input).toBe(canonical);
+          if (decoded === undefined) return;
+          accepted++;
+          expect(Buffer.from(decoded).toString("base64")).toBe(input);
+        },
+      ),
+      { numRuns: 2_000 },
+    );
+    expect(accepted).toBeGreaterThan(500);
   });
 
   it("round-trips arbitrary bytes with encodeBase64", () => {

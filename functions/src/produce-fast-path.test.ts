@@ -49,6 +49,26 @@ const data = fc.oneof(
   fc.record({ type: fc.constant("STRING"), data: text, extra: fc.constant(1) }),
   fc.constantFrom(null, "raw", 5, [], { type: "JSON", data: null }),
 );
+/** Header lists: the common shapes, and each way off them the full check refuses or words. */
+const header = fc.oneof(
+  fc.record({ name: text, value: fc.oneof(base64, fc.constant(null)) }),
+  fc.record({ name: fc.string({ maxLength: 8 }) }),
+  fc.record({ value: base64, name: fc.string({ maxLength: 8 }) }),
+  fc.constantFrom(
+    { name: "h", value: 5 },
+    { name: 5, value: "YQ==" },
+    { value: "YQ==" },
+    { name: "h", value: "YQ==", extra: 1 },
+    { name: "x".repeat(70), value: null },
+    null,
+    "h",
+  ),
+);
+const headers = fc.oneof(
+  fc.constant([]),
+  fc.array(header, { maxLength: 3 }),
+  fc.constantFrom("no", null, { name: "h" }),
+);
 const record = fc.record(
   {
     key: data,
@@ -58,7 +78,7 @@ const record = fc.record(
       fc.integer({ min: -1, max: 2 ** 53 }),
       fc.constantFrom("2024-05-01T12:00:00Z", "1714564800000", 1.5, 8_640_000_000_000_001),
     ),
-    headers: fc.oneof(fc.constant([]), fc.constant([{ name: "h", value: "YQ==" }]), fc.constant("no")),
+    headers: headers,
     vaule: fc.constant("typo"),
   },
   { requiredKeys: [] },
@@ -79,7 +99,16 @@ const usual = fc.record(
     ),
     partition_id: fc.integer({ min: 0, max: 3 }),
     timestamp: fc.oneof(fc.integer({ min: 0, max: 2 ** 50 }), fc.constant(-5)),
-    headers: fc.constant([]),
+    headers: fc.oneof(
+      fc.constant([]),
+      fc.array(
+        fc.oneof(
+          { arbitrary: fc.record({ name: fc.string({ maxLength: 8 }), value: base64 }), weight: 3 },
+          { arbitrary: header, weight: 1 },
+        ),
+        { maxLength: 2 },
+      ),
+    ),
   },
   { requiredKeys: ["value"] },
 );
@@ -87,6 +116,7 @@ const usual = fc.record(
 describe("the JSON produce fast path", () => {
   it("accepts only what prepareRecord accepts, and prepares it to the same bytes", () => {
     let fast = 0;
+    let withHeaders = 0;
     fc.assert(
       fc.property(fc.oneof(record, usual), fc.boolean(), (input, compacted) => {
         const target = compacted ? keyed : topic;
@@ -100,6 +130,7 @@ describe("the JSON produce fast path", () => {
         }
         if (quick === undefined) return; // the slow path decides, as before
         fast++;
+        if ((quick.record.headers ?? []).length > 0) withHeaders++;
         expect(full, JSON.stringify(input)).toBeDefined();
         expect(comparable(quick)).toEqual(comparable(full!));
       }),
@@ -107,6 +138,7 @@ describe("the JSON produce fast path", () => {
     );
     // The generator reaches the fast path often enough for the comparison to mean something.
     expect(fast).toBeGreaterThan(100);
+    expect(withHeaders).toBeGreaterThan(15);
   });
 
   it("keeps every record's bytes as they were prepared, across requests and filled buffers", () => {
@@ -140,6 +172,7 @@ describe("the JSON produce fast path", () => {
       { value: { type: "STRING", data: "hello" } },
       { key: { type: "STRING", data: "k" }, value: { type: "JSON", data: { a: [1, 2] } }, partition_id: 2 },
       { value: { type: "BINARY", data: "AAEC" }, timestamp: 1_714_564_800_000, headers: [] },
+      { value: null, headers: [{ name: "trace", value: "YWJj" }, { name: "é", value: null }, { name: "n" }] },
       { key: null, value: null },
       {},
     ]) {

@@ -1,4 +1,4 @@
-import type { ProduceRecord, Topic } from "@sluice/engine";
+import type { ProduceRecord, RecordHeader, Topic } from "@sluice/engine";
 import { type DataType, decodeBase64, JSON_DATA_DEPTH_MAX } from "./data-encoding.js";
 import { TIMESTAMP_MAX } from "./patterns.js";
 import type { ScannedRecord } from "./produce-record-scanner.js";
@@ -6,7 +6,8 @@ import type { PreparedRecord } from "./produce-records.js";
 
 /**
  * The hot path of JSON produce. Records of the common shapes — `key` and `value` absent, null or
- * `{type, data}`, no headers or an empty list, a numeric timestamp or none, a partition the topic
+ * `{type, data}`, headers absent or a list of `{name, value}` with a base64 value or null, a
+ * numeric timestamp or none, a partition the topic
  * has, a key where the topic is compacted — are checked and turned into engine records here,
  * without a schema library and without an allocation per string (their UTF-8 goes into shared
  * buffers). Anything else, and anything this
@@ -22,6 +23,7 @@ export class FastRecordPreparer {
     const fields = input as Record<string, unknown>;
     let partition: number | undefined;
     let timestamp: number | undefined;
+    let headers: RecordHeader[] = NO_HEADERS;
     for (const name in fields) {
       const value = fields[name];
       switch (name) {
@@ -45,9 +47,13 @@ export class FastRecordPreparer {
             return undefined;
           timestamp = value;
           break;
-        case "headers":
-          if (value !== undefined && !(Array.isArray(value) && value.length === 0)) return undefined;
+        case "headers": {
+          if (value === undefined) break;
+          const read = readHeaders(value);
+          if (read === undefined) return undefined;
+          headers = read;
           break;
+        }
         default:
           return undefined;
       }
@@ -56,14 +62,21 @@ export class FastRecordPreparer {
     if (key === false) return undefined;
     const value = this.data(fields.value);
     if (value === false) return undefined;
-    return assemble(this.topic, key, value, partition, timestamp);
+    return assemble(this.topic, key, value, partition, timestamp, headers);
   }
 
   /** A record the scanner read from its bytes, checked against the topic as `prepare` checks. */
   prepareScanned(scanned: ScannedRecord): PreparedRecord | undefined {
     const partition = scanned.partition_id;
     if (partition !== undefined && partition >= this.topic.partitions) return undefined;
-    return assemble(this.topic, scanned.key, scanned.value, partition, scanned.timestamp);
+    return assemble(
+      this.topic,
+      scanned.key,
+      scanned.value,
+      partition,
+      scanned.timestamp,
+      scanned.headers ?? NO_HEADERS,
+    );
   }
 
   /** The bytes of a `{type, data}`, null for null or absent, false when the slow path must decide. */
@@ -107,11 +120,18 @@ function assemble(
   value: { type: DataType; bytes: Uint8Array } | null,
   partition: number | undefined,
   timestamp: number | undefined,
+  headers: RecordHeader[],
 ): PreparedRecord | undefined {
-  const size = (key?.bytes.byteLength ?? 0) + (value?.bytes.byteLength ?? 0);
+  // Counted as the engine counts it (recordPayloadBytes): key, value, and each header's name and value.
+  let size = (key?.bytes.byteLength ?? 0) + (value?.bytes.byteLength ?? 0);
+  for (const header of headers) size += Buffer.byteLength(header.key) + (header.value?.byteLength ?? 0);
   if (size > topic.settings.maxMessageBytes) return undefined;
   if (key === null && topic.settings.cleanupPolicy.compact) return undefined;
-  const record: ProduceRecord = { key: key?.bytes ?? null, value: value?.bytes ?? null, headers: [] };
+  const record: ProduceRecord = {
+    key: key?.bytes ?? null,
+    value: value?.bytes ?? null,
+    headers: headers === NO_HEADERS ? [] : headers,
+  };
   if (timestamp !== undefined) record.timestamp = timestamp;
   if (partition !== undefined) record.partition = partition;
   return {
@@ -119,6 +139,36 @@ function assemble(
     key: key ? { type: key.type, size: key.bytes.byteLength } : null,
     value: value ? { type: value.type, size: value.bytes.byteLength } : null,
   };
+}
+
+/** Shared by records without headers; never handed to the engine (each record gets its own list). */
+const NO_HEADERS: RecordHeader[] = [];
+
+/**
+ * A parsed `headers` list as the engine's headers: each `{name, value}` (no other member) with a
+ * well-formed name and a base64 value, null or none; undefined for anything else, which
+ * prepareRecord then refuses in its own words.
+ */
+function readHeaders(input: unknown): RecordHeader[] | undefined {
+  if (!Array.isArray(input)) return undefined;
+  const headers: RecordHeader[] = [];
+  for (const item of input as unknown[]) {
+    if (typeof item !== "object" || item === null || Array.isArray(item)) return undefined;
+    for (const member in item) if (member !== "name" && member !== "value") return undefined;
+    const { name, value } = item as { name?: unknown; value?: unknown };
+    if (typeof name !== "string" || !isWellFormed(name)) return undefined;
+    if (value === undefined || value === null) {
+      headers.push({ key: name, value: null });
+      continue;
+    }
+    if (typeof value !== "string") return undefined;
+    try {
+      headers.push({ key: name, value: decodeBase64(value, "") });
+    } catch {
+      return undefined;
+    }
+  }
+  return headers;
 }
 
 /**

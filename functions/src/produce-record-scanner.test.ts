@@ -181,7 +181,29 @@ const number = fc.oneof(
   ),
   fc.integer({ min: 0, max: 2 ** 50 }).map(String),
 );
-const headers = fc.constantFrom("[]", "[ ]", "null", '[{"name":"h","value":null}]', "{}");
+/** One header's JSON: the common form (name, then a base64 value or null, or no value) and others. */
+const headerText = fc.oneof(
+  fc
+    .tuple(space, text, fc.oneof(base64, fc.constant("null")))
+    .map(([s, name, value]) => `{${s}"name"${s}:${s}${name}${s},${s}"value"${s}:${s}${value}${s}}`),
+  text.map((name) => `{"name":${name}}`),
+  fc.tuple(text, base64).map(([name, value]) => `{"value":${value},"name":${name}}`),
+  fc.constantFrom(
+    '{"name":"h","value":5}',
+    '{"name":5}',
+    '{"value":"YQ=="}',
+    '{"name":"h","value":"YQ==","x":1}',
+    `{"name":"${"x".repeat(70)}"}`,
+    '{"name":"h",}',
+    "null",
+  ),
+);
+const headers = fc.oneof(
+  fc.constantFrom("[]", "[ ]", "null", "{}", "[,]"),
+  fc
+    .tuple(fc.array(headerText, { minLength: 1, maxLength: 3 }), space)
+    .map(([list, s]) => `[${s}${list.join(`${s},${s}`)}${s}]`),
+);
 const member = fc.oneof(
   data.map((value) => ["key", value] as const),
   data.map((value) => ["value", value] as const),
@@ -189,6 +211,7 @@ const member = fc.oneof(
   number.map((value) => ["partition_id", value] as const),
   number.map((value) => ["timestamp", value] as const),
   fc.constantFrom(["timestamp", '"2024-05-01T12:00:00Z"'] as const, ["partition_id", '"1"'] as const),
+  headers.map((value) => ["headers", value] as const),
   headers.map((value) => ["headers", value] as const),
   fc.constantFrom(["vaule", "1"] as const, ["val\\u0075e", "null"] as const, ["type", '"STRING"'] as const),
 );
@@ -213,6 +236,14 @@ const compactRecord = fc
       ),
       fc.tuple(fc.constantFrom("partition_id", "timestamp"), fc.integer({ min: 0, max: 4 }).map(String)),
       fc.constant(["headers", "[]"] as const),
+      fc
+        .array(
+          fc
+            .tuple(text, fc.oneof(base64, fc.constant("null")))
+            .map(([name, value]) => `{"name":${name},"value":${value}}`),
+          { maxLength: 2 },
+        )
+        .map((list) => ["headers", `[${list.join(",")}]`] as const),
     ),
     { maxLength: 4 },
   )
@@ -252,6 +283,7 @@ describe("the JSON produce record scanner", () => {
     let scanned = 0;
     let refused = 0;
     let json = 0;
+    let withHeaders = 0;
     fc.assert(
       fc.property(
         fc.oneof(
@@ -274,6 +306,7 @@ describe("the JSON produce record scanner", () => {
           const actual = outcome(() => fast.prepareScanned(record), parsed);
           if (expected.error !== undefined) refused++;
           if (record.key?.type === "JSON" || record.value?.type === "JSON") json++;
+          if ((record.headers ?? []).length > 0) withHeaders++;
           expect(actual, bytes.toString("utf8")).toEqual(expected);
         },
       ),
@@ -283,6 +316,7 @@ describe("the JSON produce record scanner", () => {
     expect(scanned).toBeGreaterThan(500);
     expect(refused).toBeGreaterThan(20);
     expect(json).toBeGreaterThan(20);
+    expect(withHeaders).toBeGreaterThan(20);
   });
 
   it("stores a JSON value as the parsing path does: its own bytes when they are JSON.stringify's, else written again", () => {
@@ -477,6 +511,44 @@ describe("the JSON produce record scanner", () => {
     expect(Buffer.from(second!.value!.bytes).toString("utf8")).toBe('{"a":1,"b":[1,2]}');
     expect(Buffer.from(third!.value!.bytes).toString("utf8")).toBe('"A"');
     expect(empty).toEqual({ key: null, value: null });
+  });
+
+  it("reads headers: names as strings, values decoded from base64, null or absent", () => {
+    const record = scanRecord(
+      Buffer.from(
+        '{"headers":[{"name":"trace","value":"YWJj"},{ "name" : "h\\u00e9\\"" , "value" : null },{"name":"é"},{"name":"b","value":"AAE\\/"}],"value":null}',
+      ),
+    );
+    expect(record?.headers).toEqual([
+      { key: "trace", value: new Uint8Array([0x61, 0x62, 0x63]) },
+      { key: 'hé"', value: null },
+      { key: "é", value: null },
+      { key: "b", value: new Uint8Array([0x00, 0x01, 0x3f]) },
+    ]);
+    // The last list given wins, as JSON.parse keeps the last.
+    const twice = scanRecord(Buffer.from('{"headers":[{"name":"a"}],"headers":[]}'));
+    expect(twice?.headers).toEqual([]);
+    for (const other of [
+      '{"headers":[{"value":"YQ==","name":"h"}]}',
+      '{"headers":[{"name":"h","value":"YQ="}]}',
+      '{"headers":[{"name":"h","value":"Y Q=="}]}',
+      '{"headers":[{"name":"\\ud800"}]}',
+      '{"headers":[{"name":"h","value":"YQ==","x":1}]}',
+      '{"headers":[{"name":"h"},]}',
+      '{"headers":[{"name":"h"}}',
+      '{"headers":[{"name":"h","value":5}]}',
+      '{"headers":{"name":"h"}}',
+      '{"headers":[{"name":"h"x]}',
+      '{"headers":[{"name":"h","value":null]}',
+    ]) {
+      expect(scanRecord(Buffer.from(other)), other).toBeUndefined();
+    }
+    const latin1Name = Buffer.concat([
+      Buffer.from('{"headers":[{"name":"'),
+      Buffer.from([0xe9]),
+      Buffer.from('"}]}'),
+    ]);
+    expect(scanRecord(latin1Name)).toBeUndefined();
   });
 
   it("leaves any other form to JSON.parse", () => {

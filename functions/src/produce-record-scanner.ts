@@ -1,4 +1,5 @@
 import { isUtf8 } from "node:buffer";
+import type { RecordHeader } from "@sluice/engine";
 import { anyJsonEnd, canonicalJsonEnd, withoutWhitespace } from "./canonical-json.js";
 import { type DataType, decodeBase64 } from "./data-encoding.js";
 
@@ -6,7 +7,8 @@ import { type DataType, decodeBase64 } from "./data-encoding.js";
  * A record read straight from its JSON bytes, without parsing the body. It reads the common record:
  * members `key` and `value` (null, or `{"type":…, "data":…}` in that order, with type STRING or
  * BINARY and data a string, or type JSON and data any JSON value), `partition_id` and `timestamp`
- * (unsigned integers, no fraction or exponent) and `headers` (an empty list), in any order, with or
+ * (unsigned integers, no fraction or exponent) and `headers` (a list of `{"name":…, "value":…}`, in
+ * that order, the value a string or null, or just `{"name":…}`), in any order, with or
  * without whitespace between the tokens (JSON.stringify writes none; Python's json.dumps a space
  * after each colon and comma; a person at a terminal, anything). That is what the SDK and most
  * clients send.
@@ -28,6 +30,8 @@ export interface ScannedRecord {
   /** Named as in the JSON, so code that reads a parsed record's partition reads this one too. */
   partition_id?: number;
   timestamp?: number;
+  /** As the engine takes them: each name as a string, each value's bytes (base64 decoded) or null. */
+  headers?: RecordHeader[];
 }
 
 export interface ScannedData {
@@ -49,6 +53,7 @@ const ESCAPE = String.raw`\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})`;
  * bytes above 0x7f are then checked as UTF-8. A string without escapes is matched first, by one
  * tight loop (group 3); one with escapes only when that fails (group 4).
  * At most 15 digits, so every number read is a safe integer and no timestamp passes TIMESTAMP_MAX.
+ * `headers` is matched up to its opening bracket; `scanHeaders` reads the list.
  */
 const MEMBER = new RegExp(
   [
@@ -56,14 +61,26 @@ const MEMBER = new RegExp(
     `(?:"(STRING|BINARY)"${_},${_}"data"${_}:${_}(?:"(${UNESCAPED})"|"(${UNESCAPED}(?:${ESCAPE}${UNESCAPED})+)")`,
     `|("JSON"${_},${_}"data"${_}:${_})))`,
     `|"(partition_id|timestamp)"${_}:${_}(0|[1-9][0-9]{0,14})`,
-    String.raw`|"headers"${_}:${_}\[${_}\]`,
+    String.raw`|"headers"${_}:${_}\[`,
   ].join(""),
+  "y",
+);
+
+/** A header's name, up to its closing quote: `{"name":"…"`, the name plain (group 1) or with escapes (group 2). */
+const HEADER_NAME = new RegExp(
+  String.raw`\{${_}"name"${_}:${_}(?:"(${UNESCAPED})"|"(${UNESCAPED}(?:${ESCAPE}${UNESCAPED})+)")`,
+  "y",
+);
+/** After the name's comma: `"value":null`, or the value's base64 up to its closing quote (plain: group 1). */
+const HEADER_VALUE = new RegExp(
+  `"value"${_}:${_}(?:null|"(${UNESCAPED})"|"(${UNESCAPED}(?:${ESCAPE}${UNESCAPED})+)")`,
   "y",
 );
 
 const utf8 = new TextEncoder();
 
 const OPEN_BRACE = 0x7b;
+const CLOSE_BRACKET = 0x5d;
 const CLOSE_BRACE = 0x7d;
 const COMMA = 0x2c;
 /** The quote after a data string. */
@@ -177,6 +194,9 @@ function scanObject(
         // 15 digits at most: below TIMESTAMP_MAX (16 digits), and a safe integer.
         if (numberName === "partition_id") record.partition_id = Number(digits);
         else record.timestamp = Number(digits);
+      } else {
+        at = scanHeaders(text, body, windowStart, at, record);
+        if (at < 0) return -1;
       }
       at = afterWhitespace(text, at);
       if (text.charCodeAt(at) !== COMMA) break;
@@ -219,6 +239,77 @@ function jsonData(
     return undefined;
   }
   return { type: "JSON", bytes: utf8.encode(JSON.stringify(value)) };
+}
+
+/**
+ * The header list whose opening bracket ends at `from`, into `record.headers` (a later list
+ * replaces an earlier one, as JSON.parse keeps the last); returns where the list ends, or -1 when
+ * it is not of the common form or a name or value is one the preparers refuse (they then word the
+ * error).
+ */
+function scanHeaders(
+  text: string,
+  body: Buffer,
+  windowStart: number,
+  from: number,
+  record: ScannedRecord,
+): number {
+  const headers: RecordHeader[] = [];
+  let at = afterWhitespace(text, from);
+  if (text.charCodeAt(at) !== CLOSE_BRACKET) {
+    for (;;) {
+      HEADER_NAME.lastIndex = at;
+      const name = HEADER_NAME.exec(text);
+      if (name === null) return -1;
+      at = HEADER_NAME.lastIndex;
+      const nameText = name[1] ?? name[2]!;
+      const nameBytes = new Uint8Array(
+        body.buffer,
+        body.byteOffset + windowStart + at - DATA_END_CHARACTERS - nameText.length,
+        nameText.length,
+      );
+      const key = headerName(nameBytes, name[2] !== undefined);
+      if (key === undefined) return -1;
+      let value: Uint8Array | null = null;
+      at = afterWhitespace(text, at);
+      if (text.charCodeAt(at) === COMMA) {
+        HEADER_VALUE.lastIndex = afterWhitespace(text, at + 1);
+        const match = HEADER_VALUE.exec(text);
+        if (match === null) return -1;
+        at = HEADER_VALUE.lastIndex;
+        const [, plain, escaped] = match;
+        if (plain !== undefined || escaped !== undefined) {
+          const data = plain ?? escaped!;
+          const bytes = new Uint8Array(
+            body.buffer,
+            body.byteOffset + windowStart + at - DATA_END_CHARACTERS - data.length,
+            data.length,
+          );
+          const read = scanData("BINARY", bytes, data, escaped !== undefined);
+          if (read === undefined) return -1;
+          value = read.bytes;
+        }
+        at = afterWhitespace(text, at);
+      }
+      if (text.charCodeAt(at) !== CLOSE_BRACE) return -1;
+      headers.push({ key, value });
+      at = afterWhitespace(text, at + 1);
+      if (text.charCodeAt(at) !== COMMA) break;
+      at = afterWhitespace(text, at + 1);
+    }
+    if (text.charCodeAt(at) !== CLOSE_BRACKET) return -1;
+  }
+  record.headers = headers;
+  return at + 1;
+}
+
+/** A header's name as a string; undefined when it is not UTF-8 or holds a lone surrogate. */
+function headerName(bytes: Uint8Array, escaped: boolean): string | undefined {
+  if (!isUtf8(bytes)) return undefined;
+  const name = escaped
+    ? unescaped(bytes)
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+  return (name as string & { isWellFormed(): boolean }).isWellFormed() ? name : undefined;
 }
 
 function afterWhitespace(text: string, from: number): number {
