@@ -44,7 +44,10 @@ describe("decodeBase64", () => {
       fc.property(
         fc.oneof(
           fc.uint8Array({ maxLength: 12 }).map((bytes) => Buffer.from(bytes).toString("base64")),
-          fc.string({ unit: fc.constantFrom("A", "E", "Q", "g", "w", "8", "+", "/", "=", "-", " ", "é"), maxLength: 9 }),
+          fc.string({
+            unit: fc.constantFrom("A", "E", "Q", "g", "w", "8", "+", "/", "=", "-", " ", "é"),
+            maxLength: 9,
+          }),
         ),
         (input) => {
           const canonical = Buffer.from(input, "base64").toString("base64") === input;
