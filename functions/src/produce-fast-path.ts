@@ -7,12 +7,11 @@ import type { PreparedRecord } from "./produce-records.js";
 /**
  * The hot path of JSON produce. Records of the common shapes — `key` and `value` absent, null or
  * `{type, data}`, headers absent or a list of `{name, value}` with a base64 value or null, a
- * numeric timestamp or none, a partition the topic
- * has, a key where the topic is compacted — are checked and turned into engine records here,
- * without a schema library and without an allocation per string (their UTF-8 goes into shared
- * buffers). Anything else, and anything this
- * path would refuse, returns undefined: prepareRecord then checks the record in full and writes the
- * error message. So the fast path changes no answer, only how fast the usual one comes
+ * numeric timestamp or none, a partition the topic has, a key where the topic is compacted — are
+ * checked and turned into engine records here, without a schema library and without an allocation
+ * per string (their UTF-8 goes into shared buffers). Anything else, and anything this path would
+ * refuse, returns undefined: prepareRecord then checks the record in full and writes the error
+ * message. So the fast path changes no answer, only how fast the usual one comes
  * (produce-fast-path.test.ts checks both paths agree).
  */
 export class FastRecordPreparer {
