@@ -167,9 +167,7 @@ function scanObject(
         let read: ScannedData | null | undefined = null;
         if (type !== undefined) {
           const data = plain ?? escaped!;
-          const length = data.length;
-          const start = body.byteOffset + windowStart + at - DATA_END_CHARACTERS - length;
-          const bytes = new Uint8Array(body.buffer, start, length);
+          const bytes = stringBytes(body, windowStart + at, data.length);
           read = scanData(type as DataType, bytes, data, escaped !== undefined);
           if (read === undefined) return -1;
         } else if (json !== undefined) {
@@ -263,12 +261,7 @@ function scanHeaders(
       if (name === null) return -1;
       at = HEADER_NAME.lastIndex;
       const nameText = name[1] ?? name[2]!;
-      const nameBytes = new Uint8Array(
-        body.buffer,
-        body.byteOffset + windowStart + at - DATA_END_CHARACTERS - nameText.length,
-        nameText.length,
-      );
-      const key = headerName(nameBytes, name[2] !== undefined);
+      const key = headerName(stringBytes(body, windowStart + at, nameText.length), name[2] !== undefined);
       if (key === undefined) return -1;
       let value: Uint8Array | null = null;
       at = afterWhitespace(text, at);
@@ -280,11 +273,7 @@ function scanHeaders(
         const [, plain, escaped] = match;
         if (plain !== undefined || escaped !== undefined) {
           const data = plain ?? escaped!;
-          const bytes = new Uint8Array(
-            body.buffer,
-            body.byteOffset + windowStart + at - DATA_END_CHARACTERS - data.length,
-            data.length,
-          );
+          const bytes = stringBytes(body, windowStart + at, data.length);
           const read = scanData("BINARY", bytes, data, escaped !== undefined);
           if (read === undefined) return -1;
           value = read.bytes;
@@ -301,6 +290,11 @@ function scanHeaders(
   }
   record.headers = headers;
   return at + 1;
+}
+
+/** The bytes of a string of `length` bytes whose closing quote ends at `end` in the body: a view. */
+function stringBytes(body: Buffer, end: number, length: number): Uint8Array {
+  return new Uint8Array(body.buffer, body.byteOffset + end - DATA_END_CHARACTERS - length, length);
 }
 
 /** A header's name as a string; undefined when it is not UTF-8 or holds a lone surrogate. */
