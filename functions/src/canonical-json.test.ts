@@ -90,6 +90,9 @@ describe("canonical JSON", () => {
     }
     expect(withoutWhitespace('{ "a b" : [ 1 , "c d" ] }', 0, 25)).toBe('{"a b":[1,"c d"]}');
     expect(withoutWhitespace('"x" ', 0, 4)).toBe('"x"');
+    // A string the range does not close: no text is made up.
+    expect(withoutWhitespace('["a b', 0, 5)).toBeUndefined();
+    expect(withoutWhitespace('["a b"]', 0, 4)).toBeUndefined();
     const cases: [string, number][] = [
       ['{"a": "}"}', 10],
       ['["]", "\\"]"]]', 12],

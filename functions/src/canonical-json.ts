@@ -60,8 +60,11 @@ export function withoutWhitespace(text: string, from: number, end: number): stri
   let kept = from;
   for (let at = from; at < end; at++) {
     const character = text.charCodeAt(at);
-    if (character === QUOTE) at = anyStringEnd(text, at) - 1;
-    else if (isWhitespace(character)) {
+    if (character === QUOTE) {
+      const stringEnd = anyStringEnd(text, at);
+      if (stringEnd < 0 || stringEnd > end) return undefined; // a string the text does not close
+      at = stringEnd - 1;
+    } else if (isWhitespace(character)) {
       let next = at + 1;
       while (next < end && isWhitespace(text.charCodeAt(next))) next++;
       if (
