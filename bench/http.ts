@@ -311,7 +311,7 @@ function post(agent: Agent, target: URL, body: Buffer): Promise<{ status: number
 export type BatchValueType = "STRING" | "JSON";
 
 /** A W3C trace context, as tracing libraries add to every record they see produced. */
-export const TRACE_HEADER = {
+const TRACE_HEADER = {
   name: "traceparent",
   value: Buffer.from("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01").toString("base64"),
 };
@@ -320,7 +320,7 @@ export const TRACE_HEADER = {
 export type BatchJsonStyle = "compact" | "python";
 
 /** JSON as Python's json.dumps writes it by default: a space after each colon and each comma. */
-export function pythonJson(value: unknown): string {
+function pythonJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(pythonJson).join(", ")}]`;
   if (typeof value === "object" && value !== null) {
     return `{${Object.entries(value)
