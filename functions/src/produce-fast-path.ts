@@ -1,4 +1,4 @@
-import type { ProduceRecord, RecordHeader, Topic } from "@sluice/engine";
+import { type ProduceRecord, type RecordHeader, recordPayloadBytes, type Topic } from "@sluice/engine";
 import { type DataType, decodeBase64, JSON_DATA_DEPTH_MAX } from "./data-encoding.js";
 import { TIMESTAMP_MAX } from "./patterns.js";
 import type { ScannedRecord } from "./produce-record-scanner.js";
@@ -121,16 +121,14 @@ function assemble(
   timestamp: number | undefined,
   headers: RecordHeader[],
 ): PreparedRecord | undefined {
-  // Counted as the engine counts it (recordPayloadBytes): key, value, and each header's name and value.
-  let size = (key?.bytes.byteLength ?? 0) + (value?.bytes.byteLength ?? 0);
-  for (const header of headers) size += Buffer.byteLength(header.key) + (header.value?.byteLength ?? 0);
-  if (size > topic.settings.maxMessageBytes) return undefined;
   if (key === null && topic.settings.cleanupPolicy.compact) return undefined;
   const record: ProduceRecord = {
     key: key?.bytes ?? null,
     value: value?.bytes ?? null,
     headers: headers === NO_HEADERS ? [] : headers,
   };
+  // The engine's own count: key, value, and each header's name and value.
+  if (recordPayloadBytes(record) > topic.settings.maxMessageBytes) return undefined;
   if (timestamp !== undefined) record.timestamp = timestamp;
   if (partition !== undefined) record.partition = partition;
   return {
