@@ -66,8 +66,9 @@ export async function acknowledgeInPartition(
     deliveryCountLimit: configs.deliveryCountLimit,
     deadLetter: configs.deadLetterTopic !== null,
   };
-  // After a lost answer the retry may find its own earlier write: recognised, not refused.
-  let mayHaveLanded = false;
+  // After a lost answer the retry may find its own earlier write: recognised, not refused. Only
+  // the acknowledgements that write carried: one refused then cannot have landed.
+  const mayHaveLanded = new Set<number>();
   for (let attempt = 1; ; attempt++) {
     const nowMs = clock.now();
     const window = await loadBatchesFor(
@@ -82,9 +83,11 @@ export async function acknowledgeInPartition(
     let deadLettersDue = false;
     const applied = new Map<AcknowledgeType, number>();
     const rejected = new Set<number>();
-    const results = request.acknowledgements.map((ack): AcknowledgementResult => {
-      const outcome = decide(window, ack, memberId, nowMs, policy, configs, mayHaveLanded);
+    const written: number[] = [];
+    const results = request.acknowledgements.map((ack, position): AcknowledgementResult => {
+      const outcome = decide(window, ack, memberId, nowMs, policy, configs, mayHaveLanded.has(position));
       if (outcome.ok && outcome.slot) {
+        written.push(position);
         applied.set(ack.type, (applied.get(ack.type) ?? 0) + 1);
         if (ack.type === "REJECT") rejected.add(ack.offset);
         const { batch, index } = locate(window, ack.offset)!;
@@ -118,7 +121,7 @@ export async function acknowledgeInPartition(
         continue;
       }
       if (error instanceof UnavailableError && attempt < ATTEMPTS_MAX) {
-        mayHaveLanded = true;
+        for (const position of written) mayHaveLanded.add(position);
         continue;
       }
       throw error;
