@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { anyJsonEnd, canonicalJsonEnd, withoutWhitespace } from "./canonical-json.js";
+import { anyJsonEnd, canonicalJsonEnd, spacedCanonicalJsonEnd, withoutWhitespace } from "./canonical-json.js";
 
 /** A request's bytes as the scanner reads them: Latin-1 text of the UTF-8. */
 const latin1 = (json: string) => Buffer.from(json, "utf8").toString("latin1");
@@ -76,23 +76,69 @@ describe("canonical JSON", () => {
           const spaced = latin1(JSON.stringify(value, null, indent));
           // Where the value ends, followed by what a record puts after it.
           expect(anyJsonEnd(spaced + after, 0), spaced).toBe(spaced.length);
+          // Spaced text is taken exactly when its compact form would be.
+          const canonical = canonicalJsonEnd(latin1(compact), 0) === latin1(compact).length;
+          expect(spacedCanonicalJsonEnd(spaced + after, 0), spaced).toBe(canonical ? spaced.length : -1);
           // Strings keep their spaces; what JSON.stringify writes is what is left.
-          expect(withoutWhitespace(` ${spaced} `, 0, spaced.length + 2), spaced).toBe(latin1(compact));
+          const bytes = Buffer.from(JSON.stringify(value, null, indent));
+          expect(Buffer.from(withoutWhitespace(bytes)).toString(), spaced).toBe(compact);
         },
       ),
       { numRuns: 2_000 },
     );
   });
 
+  it("takes spaced text only when, without its whitespace, it is what JSON.stringify writes", () => {
+    let taken = 0;
+    fc.assert(
+      fc.property(
+        fc.jsonValue({ maxDepth: 3 }),
+        fc.constantFrom(1, "\t", " "),
+        fc.nat(),
+        fc.constantFrom(" ", "\n", "\\", '"', "0", ".", "e", "-", ",", ":", "}", "]", "1", "/"),
+        (value, indent, at, character) => {
+          // Python's separators, or an indent; then one character replaced.
+          const written =
+            indent === " "
+              ? JSON.stringify(value).replace(
+                  /("(?:[^"\\]|\\.)*")|([,:])/g,
+                  (token, string) => string ?? `${token} `,
+                )
+              : JSON.stringify(value, null, indent);
+          const index = at % written.length;
+          const text = written.slice(0, index) + character + written.slice(index + 1);
+          if (spacedCanonicalJsonEnd(latin1(text), 0) !== latin1(text).length) return;
+          taken++;
+          const stored = Buffer.from(withoutWhitespace(Buffer.from(text))).toString();
+          expect(stored, text).toBe(JSON.stringify(JSON.parse(text)));
+        },
+      ),
+      { numRuns: 3_000 },
+    );
+    expect(taken).toBeGreaterThan(500);
+  });
+
   it("refuses to join tokens when it takes whitespace out, and ends only values it can end", () => {
-    for (const joined of ["1 2", "- 1", "7. 5", "1e 3", "tr ue", "[1, 2 3]", '{"a": nu ll}']) {
-      expect(withoutWhitespace(joined, 0, joined.length), joined).toBeUndefined();
+    for (const joined of [
+      "1 2",
+      "- 1",
+      "7. 5",
+      "1e 3",
+      "tr ue",
+      "[1, 2 3]",
+      '{"a": nu ll}',
+      '{"a" "b": 1}',
+    ]) {
+      expect(spacedCanonicalJsonEnd(joined, 0), joined).not.toBe(joined.length);
     }
-    expect(withoutWhitespace('{ "a b" : [ 1 , "c d" ] }', 0, 25)).toBe('{"a b":[1,"c d"]}');
-    expect(withoutWhitespace('"x" ', 0, 4)).toBe('"x"');
-    // A string the range does not close: no text is made up.
-    expect(withoutWhitespace('["a b', 0, 5)).toBeUndefined();
-    expect(withoutWhitespace('["a b"]', 0, 4)).toBeUndefined();
+    expect(spacedCanonicalJsonEnd('{ "a b" : [ 1 , "c d" ] }', 0)).toBe(25);
+    expect(spacedCanonicalJsonEnd('{ "a": 1.0 }', 0)).toBe(-1);
+    expect(spacedCanonicalJsonEnd('{ "a": 1, "a": 2 }', 0)).toBe(-1);
+    expect(spacedCanonicalJsonEnd("[ 1 , 2 ] ,", 0)).toBe(9);
+    const stored = (text: string) => Buffer.from(withoutWhitespace(Buffer.from(text))).toString();
+    expect(stored('{ "a b" : [ 1 , "c d" ] }')).toBe('{"a b":[1,"c d"]}');
+    expect(stored('[ "\\\\", " \\" ", "é x" ]')).toBe('["\\\\"," \\" ","é x"]');
+    expect(stored('"x"')).toBe('"x"');
     const cases: [string, number][] = [
       ['{"a": "}"}', 10],
       ['["]", "\\"]"]]', 12],

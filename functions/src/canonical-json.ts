@@ -7,6 +7,8 @@
  * The text is a request's bytes read as Latin-1 (one character a byte): bytes above 0x7f are
  * left to the caller's UTF-8 check. Conservative by design: a value it says no to may still be
  * valid JSON; `anyJsonEnd` then finds where it ends, for JSON.parse to read that value alone.
+ * Text that differs from canonical only by whitespace between its tokens (`spacedCanonicalJsonEnd`)
+ * is stored without it (`withoutWhitespace`), which is what JSON.stringify would write.
  */
 
 /**
@@ -14,7 +16,17 @@
  * `jsonValueEnd`.
  */
 export function canonicalJsonEnd(text: string, from: number): number {
-  return jsonValueEnd(text, from, 0);
+  return jsonValueEnd(text, from, 0, false);
+}
+
+/**
+ * Where the value at `from` ends (its last token's end), if its text is JSON.stringify's own once
+ * the whitespace between its tokens is taken out (as Python's json.dumps writes, or indented); -1
+ * otherwise. Whitespace inside a number or literal (`1 2`, `- 1`, `tr ue`) is not between tokens:
+ * -1. `withoutWhitespace` then gives the stored bytes.
+ */
+export function spacedCanonicalJsonEnd(text: string, from: number): number {
+  return jsonValueEnd(text, from, 0, true);
 }
 
 /**
@@ -50,36 +62,33 @@ export function anyJsonEnd(text: string, from: number): number {
 }
 
 /**
- * The JSON text from `from` to `end` without the whitespace between its tokens (strings kept as
- * they are): what JSON.stringify writes when the rest of the text is canonical. Undefined when
- * whitespace stands between two characters of numbers or literals (`1 2`, `- 1`, `tr ue`): taking
- * it out would make one token of two, and JSON of text that is not.
+ * A JSON text's UTF-8 bytes without the whitespace between its tokens; strings are copied as they
+ * stand. For a text `spacedCanonicalJsonEnd` ended: that is then what JSON.stringify writes. Reads
+ * bytes, not a string, so the stored value is made without a string in between.
  */
-export function withoutWhitespace(text: string, from: number, end: number): string | undefined {
-  let compact = "";
-  let kept = from;
-  for (let at = from; at < end; at++) {
-    const character = text.charCodeAt(at);
-    if (character === QUOTE) {
-      const stringEnd = anyStringEnd(text, at);
-      if (stringEnd < 0 || stringEnd > end) return undefined; // a string the text does not close
-      at = stringEnd - 1;
-    } else if (isWhitespace(character)) {
-      let next = at + 1;
-      while (next < end && isWhitespace(text.charCodeAt(next))) next++;
-      if (
-        at > from &&
-        isScalarCharacter(text.charCodeAt(at - 1)) &&
-        isScalarCharacter(text.charCodeAt(next))
-      ) {
-        return undefined;
+export function withoutWhitespace(json: Uint8Array): Uint8Array {
+  // Byte by byte: values are short, and a view per run of bytes costs more than the loop.
+  const compact = Buffer.allocUnsafe(json.length);
+  let written = 0;
+  let inString = false;
+  for (let at = 0; at < json.length; at++) {
+    const byte = json[at]!;
+    if (inString) {
+      if (byte === BACKSLASH && at + 1 < json.length) {
+        compact[written++] = byte;
+        at++;
+        compact[written++] = json[at]!;
+        continue;
       }
-      compact += text.slice(kept, at);
-      kept = next;
-      at = next - 1;
+      if (byte === QUOTE) inString = false;
+    } else if (byte === QUOTE) {
+      inString = true;
+    } else if (isWhitespace(byte)) {
+      continue;
     }
+    compact[written++] = byte;
   }
-  return kept === from ? text.slice(from, end) : compact + text.slice(kept, end);
+  return compact.subarray(0, written);
 }
 
 function isWhitespace(character: number): boolean {
@@ -107,6 +116,8 @@ function isScalarCharacter(character: number): boolean {
 }
 
 const OPEN_BRACE = 0x7b;
+const COLON = 0x3a;
+const BACKSLASH = 0x5c;
 const CLOSE_BRACE = 0x7d;
 const COMMA = 0x2c;
 
@@ -124,9 +135,6 @@ const JSON_DEPTH_SCANNED_MAX = 64;
  */
 const JSON_STRING =
   /"[\x20\x21\x23-\x5b\x5d-\xff]*(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[\x20\x21\x23-\x5b\x5d-\xff]*)*"/y;
-/** An object's member name, as JSON_STRING, and its colon. */
-const JSON_NAME =
-  /"[\x20\x21\x23-\x5b\x5d-\xff]*(?:\\(?:["\\bfnrt]|u00(?:0[0-7bef]|1[0-9a-f]))[\x20\x21\x23-\x5b\x5d-\xff]*)*":/y;
 /** A name V8 would order before the others (an array index), so JSON.stringify would move it. */
 const ALL_DIGITS = /^[0-9]+$/;
 /** Past this many names, an object's names are checked for repeats in a set. */
@@ -159,7 +167,7 @@ const LETTER_CAPITAL_E = 0x45;
  * digits only (V8 puts array indices first) and nesting past JSON_DEPTH_SCANNED_MAX. Bytes above
  * 0x7f are left to the caller's UTF-8 check.
  */
-function jsonValueEnd(text: string, from: number, depth: number): number {
+function jsonValueEnd(text: string, from: number, depth: number, spaced: boolean): number {
   const first = text.charCodeAt(from);
   if (first === QUOTE) {
     JSON_STRING.lastIndex = from;
@@ -167,7 +175,9 @@ function jsonValueEnd(text: string, from: number, depth: number): number {
   }
   if (first === OPEN_BRACE || first === OPEN_BRACKET) {
     if (depth === JSON_DEPTH_SCANNED_MAX) return -1;
-    return first === OPEN_BRACE ? jsonObjectEnd(text, from, depth + 1) : jsonArrayEnd(text, from, depth + 1);
+    return first === OPEN_BRACE
+      ? jsonObjectEnd(text, from, depth + 1, spaced)
+      : jsonArrayEnd(text, from, depth + 1, spaced);
   }
   if (first === LETTER_T) return text.startsWith("true", from) ? from + 4 : -1;
   if (first === LETTER_N) return text.startsWith("null", from) ? from + 4 : -1;
@@ -219,16 +229,24 @@ function isDigit(character: number): boolean {
   return character >= DIGIT_0 && character <= DIGIT_9;
 }
 
-function jsonObjectEnd(text: string, from: number, depth: number): number {
-  let at = from + 1;
+/** `at`, or with `spaced` the first position from `at` that is not JSON whitespace. */
+function token(text: string, at: number, spaced: boolean): number {
+  if (!spaced) return at;
+  let next = at;
+  while (isWhitespace(text.charCodeAt(next))) next++;
+  return next;
+}
+
+function jsonObjectEnd(text: string, from: number, depth: number, spaced: boolean): number {
+  let at = token(text, from + 1, spaced);
   if (text.charCodeAt(at) === CLOSE_BRACE) return at + 1;
   const names: string[] = [];
   let named: Set<string> | undefined;
   for (;;) {
-    JSON_NAME.lastIndex = at;
-    if (!JSON_NAME.test(text)) return -1;
-    const valueAt = JSON_NAME.lastIndex;
-    const name = text.slice(at + 1, valueAt - 2);
+    JSON_STRING.lastIndex = at;
+    if (!JSON_STRING.test(text)) return -1;
+    const nameEnd = JSON_STRING.lastIndex;
+    const name = text.slice(at + 1, nameEnd - 1);
     if (isDigit(name.charCodeAt(0)) && ALL_DIGITS.test(name)) return -1;
     if (named === undefined) {
       if (names.includes(name)) return -1;
@@ -238,24 +256,28 @@ function jsonObjectEnd(text: string, from: number, depth: number): number {
       if (named.has(name)) return -1;
       named.add(name);
     }
-    at = jsonValueEnd(text, valueAt, depth);
+    at = token(text, nameEnd, spaced);
+    if (text.charCodeAt(at) !== COLON) return -1;
+    at = jsonValueEnd(text, token(text, at + 1, spaced), depth, spaced);
     if (at < 0) return -1;
+    at = token(text, at, spaced);
     const next = text.charCodeAt(at);
     if (next === CLOSE_BRACE) return at + 1;
     if (next !== COMMA) return -1;
-    at++;
+    at = token(text, at + 1, spaced);
   }
 }
 
-function jsonArrayEnd(text: string, from: number, depth: number): number {
-  let at = from + 1;
+function jsonArrayEnd(text: string, from: number, depth: number, spaced: boolean): number {
+  let at = token(text, from + 1, spaced);
   if (text.charCodeAt(at) === CLOSE_BRACKET) return at + 1;
   for (;;) {
-    at = jsonValueEnd(text, at, depth);
+    at = jsonValueEnd(text, at, depth, spaced);
     if (at < 0) return -1;
+    at = token(text, at, spaced);
     const next = text.charCodeAt(at);
     if (next === CLOSE_BRACKET) return at + 1;
     if (next !== COMMA) return -1;
-    at++;
+    at = token(text, at + 1, spaced);
   }
 }

@@ -1,6 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import type { RecordHeader } from "@sluice/engine";
-import { anyJsonEnd, canonicalJsonEnd, withoutWhitespace } from "./canonical-json.js";
+import { anyJsonEnd, canonicalJsonEnd, spacedCanonicalJsonEnd, withoutWhitespace } from "./canonical-json.js";
 import { type DataType, decodeBase64 } from "./data-encoding.js";
 
 /**
@@ -171,12 +171,21 @@ function scanObject(
           read = scanData(type as DataType, bytes, data, escaped !== undefined);
           if (read === undefined) return -1;
         } else if (json !== undefined) {
-          // Canonical text ends where canonical-json.ts finds; any other, where its strings and
-          // brackets end (JSON.parse then checks it).
-          const canonicalEnd = canonicalJsonEnd(text, at);
-          const end = canonicalEnd >= 0 ? canonicalEnd : anyJsonEnd(text, at);
+          // Canonical text, with or without whitespace between its tokens, ends where
+          // canonical-json.ts finds; any other, where its strings and brackets end (JSON.parse
+          // then checks it).
+          let form: JsonForm = "canonical";
+          let end = canonicalJsonEnd(text, at);
+          if (end < 0) {
+            form = "spaced";
+            end = spacedCanonicalJsonEnd(text, at);
+          }
+          if (end < 0) {
+            form = "other";
+            end = anyJsonEnd(text, at);
+          }
           if (end < 0) return -1;
-          read = jsonData(body, windowStart, text, at, end, canonicalEnd >= 0);
+          read = jsonData(body, windowStart, at, end, form);
           if (read === undefined) return -1;
           at = end;
         }
@@ -208,28 +217,27 @@ function scanObject(
   return at + 1;
 }
 
+/** How a JSON value's text stands to what JSON.stringify writes (canonical-json.ts). */
+type JsonForm = "canonical" | "spaced" | "other";
+
 /**
  * A JSON value's stored bytes, as the parsing path stores them (JSON.stringify of what JSON.parse
  * read), from its text at `from` to `end`: its own bytes when its text is canonical; the same
- * text without its whitespace when that is canonical (as Python's json.dumps writes, or indented);
- * else this value alone parsed and written again. Undefined when they are not UTF-8 or not JSON,
- * so the parsing path answers as before.
+ * bytes without the whitespace between its tokens when only that stands between it and canonical
+ * (as Python's json.dumps writes, or indented); else this value alone parsed and written again.
+ * Undefined when they are not UTF-8 or not JSON, so the parsing path answers as before.
  */
 function jsonData(
   body: Buffer,
   windowStart: number,
-  text: string,
   from: number,
   end: number,
-  canonical: boolean,
+  form: JsonForm,
 ): ScannedData | undefined {
   const bytes = new Uint8Array(body.buffer, body.byteOffset + windowStart + from, end - from);
   if (!isUtf8(bytes)) return undefined;
-  if (canonical) return { type: "JSON", bytes };
-  const compact = withoutWhitespace(text, from, end);
-  if (compact !== undefined && canonicalJsonEnd(compact, 0) === compact.length) {
-    return { type: "JSON", bytes: Buffer.from(compact, "latin1") };
-  }
+  if (form === "canonical") return { type: "JSON", bytes };
+  if (form === "spaced") return { type: "JSON", bytes: withoutWhitespace(bytes) };
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8"));
@@ -260,8 +268,15 @@ function scanHeaders(
       const name = HEADER_NAME.exec(text);
       if (name === null) return -1;
       at = HEADER_NAME.lastIndex;
-      const nameText = name[1] ?? name[2]!;
-      const key = headerName(stringBytes(body, windowStart + at, nameText.length), name[2] !== undefined);
+      const [, plainName, escapedName] = name;
+      // A name of ASCII characters without escapes (the usual one) is its text as it stands.
+      const key =
+        plainName !== undefined && isAscii(plainName)
+          ? plainName
+          : headerName(
+              stringBytes(body, windowStart + at, (plainName ?? escapedName!).length),
+              escapedName !== undefined,
+            );
       if (key === undefined) return -1;
       let value: Uint8Array | null = null;
       at = afterWhitespace(text, at);
@@ -272,11 +287,12 @@ function scanHeaders(
         at = HEADER_VALUE.lastIndex;
         const [, plain, escaped] = match;
         if (plain !== undefined || escaped !== undefined) {
-          const data = plain ?? escaped!;
-          const bytes = stringBytes(body, windowStart + at, data.length);
-          const read = scanData("BINARY", bytes, data, escaped !== undefined);
+          const read =
+            escaped === undefined
+              ? binaryBytes(plain!, undefined)
+              : binaryBytes(escaped, stringBytes(body, windowStart + at, escaped.length));
           if (read === undefined) return -1;
-          value = read.bytes;
+          value = read;
         }
         at = afterWhitespace(text, at);
       }
@@ -306,6 +322,12 @@ function headerName(bytes: Uint8Array, escaped: boolean): string | undefined {
   return (name as string & { isWellFormed(): boolean }).isWellFormed() ? name : undefined;
 }
 
+/** Whether every character of `text` is ASCII (below 0x80): its Latin-1 reading is then its UTF-8 one. */
+function isAscii(text: string): boolean {
+  for (let at = 0; at < text.length; at++) if (text.charCodeAt(at) > 0x7f) return false;
+  return true;
+}
+
 function afterWhitespace(text: string, from: number): number {
   let at = from;
   for (;;) {
@@ -333,8 +355,17 @@ function scanData(
     if (!(decoded as string & { isWellFormed(): boolean }).isWellFormed()) return undefined;
     return { type, bytes: Buffer.from(decoded, "utf8") };
   }
+  const decoded = binaryBytes(text, escaped ? bytes : undefined);
+  return decoded === undefined ? undefined : { type, bytes: decoded };
+}
+
+/**
+ * A BINARY string's bytes, base64 decoded: from its text, or from its JSON bytes when it has
+ * escapes; undefined when JSON.parse or the preparers must decide.
+ */
+function binaryBytes(text: string, escapedBytes: Uint8Array | undefined): Uint8Array | undefined {
   try {
-    return { type, bytes: decodeBase64(escaped ? unescaped(bytes) : text, "") };
+    return decodeBase64(escapedBytes === undefined ? text : unescaped(escapedBytes), "");
   } catch {
     return undefined;
   }
