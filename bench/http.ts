@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- http [--json] [--batches N] [--singles N] [--e2e N] [--concurrency C]
- *   [--value-type STRING|JSON] [--spaced] [--with-header] [--durability buffered|fsync] [--dir PATH]`
+ *   [--concurrent-singles N] [--producers P] [--value-type STRING|JSON] [--spaced] [--with-header]
+ *   [--durability buffered|fsync] [--dir PATH]`
  *
  * Drives the local server (`npm start`, a child process on loopback with its own data directory)
  * from this process, so server and client share the machine's two cores:
@@ -11,7 +12,11 @@
  * 2. single-record produce: one request at a time, acknowledgement latency;
  * 3. produce-to-consume: a long-polling reader of one partition while single records are produced;
  *    latency from the send to the record arriving at the reader;
- * 4. metrics overhead: batched produce against a server with metrics on and one with them off, both
+ * 4. many small producers: `--concurrent-singles` single-record requests (keyless, to an
+ *    8-partition topic) from `--producers` kept-alive connections at once, each with one request
+ *    in flight, as many services or functions each producing an event would send them: requests/s,
+ *    latency, and the server's CPU per request (`--concurrent-singles 0` skips it);
+ * 5. metrics overhead: batched produce against a server with metrics on and one with them off, both
  *    loaded at once in each round (bench/metrics-overhead.ts; `--overhead-rounds`, of
  *    `--overhead-seconds` each); `--overhead-rounds 0` skips it.
  * Latencies go into HdrHistograms; throughput over time is drawn as an SVG chart.
@@ -38,6 +43,8 @@ export async function main(argv: string[]): Promise<void> {
       singles: { type: "string", default: "3000" },
       e2e: { type: "string", default: "2000" },
       concurrency: { type: "string", default: "4" },
+      "concurrent-singles": { type: "string", default: "10000" },
+      producers: { type: "string", default: "16" },
       "value-type": { type: "string", default: "STRING" },
       spaced: { type: "boolean", default: false },
       "with-header": { type: "boolean", default: false },
@@ -78,6 +85,12 @@ export async function main(argv: string[]): Promise<void> {
         : (cpuAfter - cpuBefore) / ((Number(values.batches) * RECORDS_PER_BATCH) / 1e6);
     const single = await singleProduce(api, Number(values.singles));
     const endToEnd = await produceToConsume(api, Number(values.e2e));
+    const concurrent = await concurrentSingles(
+      api,
+      server.pid,
+      Number(values["concurrent-singles"]),
+      Number(values.producers),
+    );
     await server.stop();
     const overheadRounds = Number(values["overhead-rounds"]);
     const overhead =
@@ -153,6 +166,34 @@ export async function main(argv: string[]): Promise<void> {
                 unit: "ms",
                 target: { value: 10, higherIsBetter: false },
               },
+            ]),
+        ...(concurrent === undefined
+          ? []
+          : [
+              {
+                name: `${values.producers} producers, single records`,
+                value: concurrent.requestsPerS,
+                unit: "requests/s",
+              },
+              {
+                name: `${values.producers} producers, p50`,
+                value: concurrent.latency.getValueAtPercentile(50) / 1000,
+                unit: "ms",
+              },
+              {
+                name: `${values.producers} producers, p99`,
+                value: concurrent.latency.getValueAtPercentile(99) / 1000,
+                unit: "ms",
+              },
+              ...(concurrent.serverCpuUsPerRequest === undefined
+                ? []
+                : [
+                    {
+                      name: `${values.producers} producers, server CPU`,
+                      value: concurrent.serverCpuUsPerRequest,
+                      unit: "µs per request",
+                    },
+                  ]),
             ]),
         ...(overhead
           ? [
@@ -231,6 +272,21 @@ export async function main(argv: string[]): Promise<void> {
           produce_p99_ms: percentileMs(single, 99),
           e2e_p50_ms: percentileMs(endToEnd, 50),
           e2e_p99_ms: percentileMs(endToEnd, 99),
+          ...(concurrent === undefined
+            ? {}
+            : {
+                concurrent_producers: Number(values.producers),
+                concurrent_produce_requests_per_s: Math.round(concurrent.requestsPerS),
+                concurrent_produce_p50_ms: percentileMs(concurrent.latency, 50),
+                concurrent_produce_p99_ms: percentileMs(concurrent.latency, 99),
+                ...(concurrent.serverCpuUsPerRequest === undefined
+                  ? {}
+                  : {
+                      concurrent_produce_server_cpu_us_per_request: Math.round(
+                        concurrent.serverCpuUsPerRequest,
+                      ),
+                    }),
+              }),
           ...(overhead
             ? {
                 metrics_overhead_ratio: Number(overhead.ratio.toFixed(4)),
@@ -425,6 +481,66 @@ export async function singleProduce(api: Api, requests: number) {
   }
   progressDone();
   return latency;
+}
+
+/**
+ * Many small producers: `requests` single-record produces to `bench-batch` from `producers`
+ * kept-alive connections, each with one request in flight (after a warm-up of one request per
+ * connection per producer, untimed). Undefined when `requests` is 0.
+ */
+export async function concurrentSingles(
+  api: Api,
+  serverPid: number | undefined,
+  requests: number,
+  producers: number,
+): Promise<{ requestsPerS: number; latency: hdr.Histogram; serverCpuUsPerRequest?: number } | undefined> {
+  if (requests <= 0) return undefined;
+  if (!Number.isInteger(producers) || producers < 1) {
+    throw new Error(`--producers must be a whole number from 1, got ${producers}`);
+  }
+  const latency = hdr.build({
+    lowestDiscernibleValue: 1,
+    highestTrackableValue: 60_000_000,
+    numberOfSignificantValueDigits: 3,
+  });
+  const agent = new Agent({ keepAlive: true, maxSockets: producers });
+  const target = new URL(`${api.base}/topics/bench-batch/records`);
+  const body = Buffer.from(JSON.stringify({ value: { type: "STRING", data: "x".repeat(RECORD_BYTES) } }));
+  const send = async () => {
+    const { status, reports } = await post(agent, target, body);
+    if (status !== 200 || count(reports, DELIVERED) !== 1) {
+      throw new Error(`single produce failed: HTTP ${status} ${reports.toString().slice(0, 200)}`);
+    }
+  };
+  try {
+    for (let round = 0; round < 100; round++) await Promise.all(Array.from({ length: producers }, send));
+    let sent = 0;
+    const cpuBefore = cpuSecondsOf(serverPid);
+    const began = performance.now();
+    const producer = async () => {
+      while (sent < requests) {
+        sent++;
+        const start = performance.now();
+        await send();
+        latency.recordValue(Math.max(1, Math.round((performance.now() - start) * 1000)));
+        if (latency.totalCount % 1000 === 0)
+          progress(`${producers} producers: ${latency.totalCount}/${requests}`);
+      }
+    };
+    await Promise.all(Array.from({ length: producers }, producer));
+    const seconds = (performance.now() - began) / 1000;
+    const cpuAfter = cpuSecondsOf(serverPid);
+    progressDone();
+    return {
+      requestsPerS: requests / seconds,
+      latency,
+      ...(cpuBefore === undefined || cpuAfter === undefined
+        ? {}
+        : { serverCpuUsPerRequest: ((cpuAfter - cpuBefore) * 1e6) / requests }),
+    };
+  } finally {
+    agent.destroy();
+  }
 }
 
 /** A long-polling reader of partition 0; each record's value carries its send time. */
