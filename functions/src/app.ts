@@ -72,6 +72,11 @@ export interface CreateAppOptions {
   metrics?: Metrics;
   /** Serves `GET /metrics` (the local server's Prometheus sink). Default: no such route. */
   metricsExposition?: MetricsExposition;
+  /**
+   * Aborted when the server stops: long-polls and event streams then end with an answer instead
+   * of a cut connection. Default: none (a Lambda's requests end with the invocation).
+   */
+  shutdown?: AbortSignal;
 }
 
 export const API_VERSION = "0.1.0";
@@ -129,6 +134,7 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
       }),
     ...(options.processors?.changed ? { processorsChanged: options.processors.changed } : {}),
     meter: new HttpMeter(options.metrics ?? noopMetrics, options.engine.activity),
+    ...(options.shutdown ? { shutdown: options.shutdown } : {}),
   };
   const publicUrl = options.publicUrl === undefined ? undefined : normalisePublicUrl(options.publicUrl);
   const app = new OpenAPIHono({ defaultHook: validationHook, router: new CachedRouter() });

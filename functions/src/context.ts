@@ -29,6 +29,17 @@ export interface AppContext {
   processorsChanged?: (name: string) => void;
   /** Counts requests and errors answered (docs/operations.md). */
   meter: HttpMeter;
+  /** Aborted when the server stops: ends waits (long-polls, event streams) with an answer. */
+  shutdown?: AbortSignal;
+}
+
+/**
+ * What a route that waits (a long-poll, an event stream) watches: the client's request, and the
+ * server's shutdown when there is one. Made only by the routes that wait: every other request
+ * is spared an AbortSignal (and, on the Node server, a full Request behind its signal).
+ */
+export function waitSignal(request: Request, context: Pick<AppContext, "shutdown">): AbortSignal {
+  return context.shutdown ? AbortSignal.any([request.signal, context.shutdown]) : request.signal;
 }
 
 export type SluiceApp = OpenAPIHono;

@@ -3,7 +3,7 @@ import { ConflictError } from "@sluice/core";
 import { type PolledRecord, REST_ERROR_CODES } from "@sluice/groups";
 import type { Context, MiddlewareHandler } from "hono";
 import { jsonBody } from "../body.js";
-import type { AppContext, SluiceApp } from "../context.js";
+import { type AppContext, type SluiceApp, waitSignal } from "../context.js";
 import { decodeData, encodeBase64 } from "../data-encoding.js";
 import { urlOf } from "../resources.js";
 import { errorResponses, integerText, TOPIC_NAME_PATTERN } from "../schemas.js";
@@ -355,7 +355,7 @@ export function registerConsumerV2Routes(app: SluiceApp, context: AppContext): v
     const polled = await restConsumers.poll(group_name, instance, {
       ...(query.timeout === undefined ? {} : { timeoutMs: query.timeout }),
       ...(query.max_bytes === undefined ? {} : { maxBytes: query.max_bytes }),
-      signal: c.req.raw.signal,
+      signal: waitSignal(c.req.raw, context),
     });
     return c.json(
       polled.map((record) => recordJson(record, state.format)),

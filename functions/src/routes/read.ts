@@ -6,7 +6,7 @@ import {
   type PartitionOffsets,
 } from "@sluice/engine";
 import { streamSSE } from "hono/streaming";
-import type { AppContext, SluiceApp } from "../context.js";
+import { type AppContext, type SluiceApp, waitSignal } from "../context.js";
 import { DATA_TYPES, type DataType, decodeData, encodeBase64 } from "../data-encoding.js";
 import { describeError } from "../http-errors.js";
 import { COMMON_ERRORS, errorResponses, integerText, PartitionParamsSchema } from "../schemas.js";
@@ -238,7 +238,8 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
         const stop = new AbortController();
         const onRequestAbort = () => stop.abort();
         stream.onAbort(() => stop.abort());
-        c.req.raw.signal.addEventListener("abort", onRequestAbort);
+        const requestSignal = waitSignal(c.req.raw, context);
+        requestSignal.addEventListener("abort", onRequestAbort);
         try {
           let result: FetchResult = first;
           for (;;) {
@@ -279,7 +280,7 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
             data: JSON.stringify({ error_code: described.status, message: described.message }),
           });
         } finally {
-          c.req.raw.signal.removeEventListener("abort", onRequestAbort);
+          requestSignal.removeEventListener("abort", onRequestAbort);
         }
       });
     }
@@ -288,7 +289,7 @@ export function registerReadRoutes(app: SluiceApp, context: AppContext): void {
     const timeoutMs = query.timeout_ms ?? 0;
     // Only a read at the end waits; an offset past the end must answer 416 at once, not after the wait.
     if (timeoutMs > 0 && offset === (await offsets()).highWatermark) {
-      const signal = c.req.raw.signal;
+      const signal = waitSignal(c.req.raw, context);
       await unlessAborted(signal, () =>
         engine.waitForRecords(topic_name, partition_id, offset, timeoutMs, signal),
       );

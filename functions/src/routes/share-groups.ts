@@ -23,7 +23,7 @@ import {
 } from "@sluice/queues";
 import type { Context } from "hono";
 import { jsonBody } from "../body.js";
-import type { AppContext, SluiceApp } from "../context.js";
+import { type AppContext, type SluiceApp, waitSignal } from "../context.js";
 import { DATA_TYPES, type DataType, decodeData, encodeBase64 } from "../data-encoding.js";
 import { ISO_DATE_TIME_PATTERN } from "../patterns.js";
 import { clusterPath, mapLimited, topicPath, urlOf } from "../resources.js";
@@ -813,7 +813,7 @@ export function registerShareGroupRoutes(app: SluiceApp, context: AppContext): v
       ...(request.max_records === undefined ? {} : { maxRecords: request.max_records }),
       ...(request.max_bytes === undefined ? {} : { maxBytes: request.max_bytes }),
       ...(request.timeout_ms === undefined ? {} : { timeoutMs: request.timeout_ms }),
-      signal: c.req.raw.signal,
+      signal: waitSignal(c.req.raw, context),
     });
     const nowMs = now();
     const keyType = request.key_type ?? "JSON";

@@ -222,6 +222,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     });
     started = processors;
     let clientDisconnects = 0;
+    // Waits observe this signal as well as the client's: aborting it ends long-polls and event
+    // streams with a proper response instead of a cut connection.
+    const shutdown = new AbortController();
     const app = createApp({
       engine,
       metadata,
@@ -236,22 +239,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       onClientDisconnect: () => {
         clientDisconnects++;
       },
+      shutdown: shutdown.signal,
     });
 
-    // Reads observe this signal as well as the client's: aborting it ends long-polls and event
-    // streams with a proper response instead of a cut connection.
-    const shutdown = new AbortController();
-    const server = createAdaptorServer({
-      hostname: host,
-      fetch: (request, env) => {
-        if (request.method !== "GET" && request.method !== "HEAD") return app.fetch(request, env);
-        const signal = AbortSignal.any([request.signal, shutdown.signal]);
-        return app.fetch(
-          new Request(request.url, { method: request.method, headers: request.headers, signal }),
-          env,
-        );
-      },
-    }) as Server;
+    const server = createAdaptorServer({ hostname: host, fetch: app.fetch }) as Server;
 
     const inFlight = new Map<ServerResponse, { stream: boolean }>();
     let stopping = false;
