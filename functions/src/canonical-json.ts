@@ -161,7 +161,8 @@ const LETTER_CAPITAL_E = 0x45;
 /**
  * Where the JSON value at `from` ends, if its text is exactly what JSON.stringify(JSON.parse(text))
  * writes, so its bytes can be stored as they stand; -1 otherwise (JSON.parse then decides). That
- * rules out whitespace, escapes JSON.stringify would not write (JSON_STRING), numbers not written
+ * rules out whitespace (with `spaced`, allowed between tokens and nowhere else: the text is then
+ * canonical once it is taken out), escapes JSON.stringify would not write (JSON_STRING), numbers not written
  * the way JavaScript writes them (`1.0`, `1e3`, `-0`, more digits than a double holds), a name
  * given twice in one object (JSON.parse keeps the last value at the first one's place), names of
  * digits only (V8 puts array indices first) and nesting past JSON_DEPTH_SCANNED_MAX. Bytes above

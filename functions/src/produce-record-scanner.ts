@@ -21,8 +21,9 @@ import { type DataType, decodeBase64 } from "./data-encoding.js";
  * view; JSON text is UTF-8 and a string without escapes is its bytes as they stand, once they are
  * checked to be UTF-8; one with escapes is decoded on its own), and one regular expression a
  * member finds the structure. A JSON value is stored as JSON.stringify writes it: when its text is
- * already that (canonical-json.ts), its bytes are taken as they stand; otherwise that value alone
- * is parsed and written again, as the parsing path would, instead of the whole body.
+ * already that (canonical-json.ts), its bytes are taken as they stand; when only whitespace
+ * between its tokens stands in the way, its bytes without that whitespace; otherwise that value
+ * alone is parsed and written again, as the parsing path would, instead of the whole body.
  */
 export interface ScannedRecord {
   key: ScannedData | null;
