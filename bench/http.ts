@@ -485,8 +485,8 @@ export async function singleProduce(api: Api, requests: number) {
 
 /**
  * Many small producers: `requests` single-record produces to `bench-batch` from `producers`
- * kept-alive connections, each with one request in flight (after a warm-up of one request per
- * connection per producer, untimed). Undefined when `requests` is 0.
+ * kept-alive connections, each with one request in flight, after 100 untimed rounds of one request
+ * from each. Undefined when `requests` is 0.
  */
 export async function concurrentSingles(
   api: Api,
