@@ -7,6 +7,7 @@ import { ShareGroups } from "@sluice/queues";
 import type { MetadataStore } from "@sluice/storage";
 import { type Metrics, noopMetrics } from "@sluice/telemetry";
 import type { MiddlewareHandler } from "hono";
+import { AppendCoalescer } from "./append-coalescer.js";
 import type { AppContext } from "./context.js";
 import { type OpenApiDocument, renderDocsPage } from "./docs-page.js";
 import {
@@ -134,6 +135,9 @@ export function createApp(options: CreateAppOptions): OpenAPIHono {
       }),
     ...(options.processors?.changed ? { processorsChanged: options.processors.changed } : {}),
     meter: new HttpMeter(options.metrics ?? noopMetrics, options.engine.activity),
+    appendCoalescer: new AppendCoalescer((topic, records) =>
+      options.engine.appendInChunks({ topic, records }),
+    ),
     ...(options.shutdown ? { shutdown: options.shutdown } : {}),
   };
   const publicUrl = options.publicUrl === undefined ? undefined : normalisePublicUrl(options.publicUrl);

@@ -3,6 +3,7 @@ import type { Engine } from "@sluice/engine";
 import type { ConsumerGroups, RestConsumers } from "@sluice/groups";
 import type { ProcessorAdmin } from "@sluice/processors";
 import type { ShareGroups } from "@sluice/queues";
+import type { AppendCoalescer } from "./append-coalescer.js";
 import type { Logger } from "./http-errors.js";
 import type { HttpMeter } from "./http-meter.js";
 import type { HttpLimits } from "./limits.js";
@@ -29,6 +30,8 @@ export interface AppContext {
   processorsChanged?: (name: string) => void;
   /** Counts requests and errors answered (docs/operations.md). */
   meter: HttpMeter;
+  /** Joins concurrent produce requests of a few records into one append (append-coalescer.ts). */
+  appendCoalescer: AppendCoalescer;
   /** Aborted when the server stops: ends waits (long-polls, event streams) with an answer. */
   shutdown?: AbortSignal;
 }

@@ -7,6 +7,7 @@ import {
   type Topic,
   validateRecord,
 } from "@sluice/engine";
+import { AppendCoalescer } from "./append-coalescer.js";
 import type { AppContext } from "./context.js";
 import { DATA_TYPES, type DataType, decodeBase64, encodeData, encodeUtf8 } from "./data-encoding.js";
 import { describeError, type ErrorBody } from "./http-errors.js";
@@ -164,13 +165,20 @@ export function producerPartition(inputs: unknown[], label: (index: number) => s
 
 export type AppendOutcome = RecordOutcome;
 
-/** Appends the records through the engine, which splits them into appends of 10,000 at most. */
+/**
+ * Appends the records through the engine, which splits them into appends of 10,000 at most. A
+ * few records without an idempotency key or producer fields may go together with other requests'
+ * (append-coalescer.ts).
+ */
 export function appendInChunks(
   context: AppContext,
   topicName: string,
   records: ProduceRecord[],
   options: { idempotencyKey?: string; producer?: ProducerHeaders & { partition: number } },
 ): Promise<AppendOutcome[]> {
+  if (options.idempotencyKey === undefined && !options.producer && AppendCoalescer.joins(records)) {
+    return context.appendCoalescer.appendRecords(topicName, records);
+  }
   const producer = options.producer && {
     producerId: options.producer.producerId,
     producerEpoch: options.producer.producerEpoch,

@@ -1,0 +1,188 @@
+import { Engine, type ProduceRecord, type RecordOutcome } from "@sluice/engine";
+import { MemoryMetadataStore, MemoryObjectStore } from "@sluice/storage/memory";
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { AppendCoalescer } from "./append-coalescer.js";
+
+const PARTITIONS = 3;
+
+/** A coalescer over a real engine; each append waits for `gate` first (open unless a test holds it). */
+async function setUp(gate: () => Promise<void> = async () => undefined) {
+  const engine = new Engine({ objects: new MemoryObjectStore(), metadata: new MemoryMetadataStore() });
+  await engine.createTopic({ name: "t", partitions: PARTITIONS });
+  const appends: number[] = [];
+  const coalescer = new AppendCoalescer(async (topic, records) => {
+    appends.push(records.length);
+    await gate();
+    return engine.appendInChunks({ topic, records });
+  });
+  return { engine, coalescer, appends };
+}
+
+const text = new TextEncoder();
+const record = (value: string, partition?: number): ProduceRecord => ({
+  key: null,
+  value: text.encode(value),
+  ...(partition === undefined ? {} : { partition }),
+});
+
+/** Every record of every partition, as partition → offset → value. */
+async function stored(engine: Engine): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (let partition = 0; partition < PARTITIONS; partition++) {
+    const page = await engine.fetch({ topic: "t", partition, offset: 0, maxRecords: 10_000 });
+    for (const each of page.records) {
+      found.set(`${partition}:${each.offset}`, new TextDecoder().decode(each.value ?? new Uint8Array()));
+    }
+  }
+  return found;
+}
+
+function where(outcome: RecordOutcome): string {
+  if (!outcome.ok) throw new Error(`expected a written record, got ${String(outcome.error)}`);
+  return `${outcome.appended.partition}:${outcome.appended.offset}`;
+}
+
+describe("AppendCoalescer", () => {
+  it("appends a request alone when no other arrives beside it", async () => {
+    const { engine, coalescer, appends } = await setUp();
+    const outcomes = await coalescer.appendRecords("t", [record("a", 1), record("b", 1)]);
+    expect(appends).toEqual([2]);
+    expect(outcomes.map(where)).toEqual(["1:0", "1:1"]);
+    expect(await stored(engine)).toEqual(
+      new Map([
+        ["1:0", "a"],
+        ["1:1", "b"],
+      ]),
+    );
+  });
+
+  it("joins the requests that arrive in one turn of the event loop, each answered with its own records", async () => {
+    const { engine, coalescer, appends } = await setUp();
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, (_, request) =>
+        coalescer.appendRecords(
+          "t",
+          Array.from({ length: request + 1 }, (_, index) =>
+            record(`r${request}.${index}`, request % PARTITIONS),
+          ),
+        ),
+      ),
+    );
+    expect(appends).toEqual([21]);
+    const found = await stored(engine);
+    expect(found.size).toBe(21);
+    answers.forEach((outcomes, request) => {
+      expect(outcomes).toHaveLength(request + 1);
+      outcomes.forEach((outcome, index) => {
+        expect(found.get(where(outcome))).toBe(`r${request}.${index}`);
+      });
+    });
+  });
+
+  it("holds the requests that arrive while an append is in flight, then appends them together", async () => {
+    let open!: () => void;
+    const opened = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const { engine, coalescer, appends } = await setUp(() => opened);
+    const first = coalescer.appendRecords("t", [record("first", 0)]);
+    // The first append has started (and waits at the gate) once this turn's I/O has run.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(appends).toEqual([1]);
+    const later = ["a", "b", "c"].map((value) => coalescer.appendRecords("t", [record(value, 1)]));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(appends).toEqual([1]);
+    open();
+    const answers = await Promise.all([first, ...later]);
+    expect(appends).toEqual([1, 3]);
+    const found = await stored(engine);
+    expect(answers.map((outcomes) => found.get(where(outcomes[0]!)))).toEqual(["first", "a", "b", "c"]);
+  });
+
+  it("appends each joined request again on its own when the engine refuses the joined append", async () => {
+    const { engine, coalescer, appends } = await setUp();
+    const first = coalescer.appendRecords("t", [record("first", 0)]);
+    const good = coalescer.appendRecords("t", [record("good", 1)]);
+    // Partition 7 does not exist: the engine refuses the whole append before it writes anything.
+    const bad = coalescer.appendRecords("t", [record("bad", 7)]);
+    const alsoGood = coalescer.appendRecords("t", [record("also good", 2)]);
+    const [, goodOutcomes, badOutcomes, alsoGoodOutcomes] = await Promise.all([first, good, bad, alsoGood]);
+    expect(appends).toEqual([4, 1, 1, 1, 1]);
+    const badOutcome = badOutcomes[0]!;
+    expect(badOutcome.ok).toBe(false);
+    // The refusal names the request's own record (its first), not its place in the joined append.
+    expect(String(!badOutcome.ok && badOutcome.error)).toMatch(/^.*record 0: partition 7 does not exist/);
+    const found = await stored(engine);
+    expect([...found.values()].sort()).toEqual(["also good", "first", "good"]);
+    expect(found.get(where(goodOutcomes[0]!))).toBe("good");
+    expect(found.get(where(alsoGoodOutcomes[0]!))).toBe("also good");
+  });
+
+  it("tells every joined request of a failure that is not about its records", async () => {
+    const { coalescer, appends } = await setUp();
+    const answers = await Promise.all(
+      ["a", "b", "c", "d"].map((value) => coalescer.appendRecords("missing", [record(value)])),
+    );
+    expect(appends).toEqual([4]);
+    for (const outcomes of answers) {
+      expect(outcomes).toHaveLength(1);
+      expect(outcomes[0]!.ok).toBe(false);
+      expect(String(!outcomes[0]!.ok && outcomes[0]!.error)).toMatch(/missing/);
+    }
+  });
+
+  it("loses, repeats and misplaces no record, whatever requests run side by side", async () => {
+    let joinedRuns = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({
+            records: fc.integer({ min: 1, max: 4 }),
+            partition: fc.option(fc.integer({ min: 0, max: PARTITIONS }), { nil: undefined }),
+            startAfter: fc.integer({ min: 0, max: 3 }),
+          }),
+          { minLength: 1, maxLength: 12 },
+        ),
+        async (requests) => {
+          const { engine, coalescer, appends } = await setUp();
+          // Requests start in waves (after 0–3 earlier appends ended), so some find an append in
+          // flight and some an idle topic.
+          const answers: Promise<RecordOutcome[]>[] = [];
+          for (let wave = 0; wave <= 3; wave++) {
+            requests.forEach((request, index) => {
+              if (request.startAfter !== wave) return;
+              answers[index] = coalescer.appendRecords(
+                "t",
+                Array.from({ length: request.records }, (_, at) =>
+                  record(`${index}.${at}`, request.partition),
+                ),
+              );
+            });
+            await Promise.all(answers.filter(Boolean));
+          }
+          const outcomes = await Promise.all(answers);
+          const found = await stored(engine);
+          let written = 0;
+          requests.forEach((request, index) => {
+            expect(outcomes[index]).toHaveLength(request.records);
+            outcomes[index]!.forEach((outcome, at) => {
+              if (request.partition === PARTITIONS) {
+                // The partition that does not exist: refused, and nothing of it stored.
+                expect(outcome.ok).toBe(false);
+                return;
+              }
+              expect(found.get(where(outcome))).toBe(`${index}.${at}`);
+              written++;
+            });
+          });
+          expect(found.size).toBe(written);
+          if (appends.length < requests.length) joinedRuns++;
+        },
+      ),
+      { numRuns: 150 },
+    );
+    // The runs reached what the property is about: requests joined into fewer appends.
+    expect(joinedRuns).toBeGreaterThan(15);
+  });
+});
