@@ -100,6 +100,31 @@ describe("AppendCoalescer", () => {
     expect(answers.map((outcomes) => found.get(where(outcomes[0]!)))).toEqual(["first", "a", "b", "c"]);
   });
 
+  it("bounds a joined append by records and bytes, the rest going in the next", async () => {
+    const { engine, coalescer, appends } = await setUp();
+    const many = Array.from({ length: 101 }, (_, request) =>
+      coalescer.appendRecords(
+        "t",
+        Array.from({ length: 10 }, (_, index) => record(`${request}.${index}`, 0)),
+      ),
+    );
+    await Promise.all(many);
+    expect(appends).toEqual([1000, 10]);
+    appends.length = 0;
+    const big = "x".repeat(400 * 1024);
+    const large = Array.from({ length: 5 }, () => coalescer.appendRecords("t", [record(big, 1)]));
+    const outcomes = await Promise.all(large);
+    expect(appends).toEqual([2, 2, 1]);
+    expect(outcomes.every((each) => each[0]!.ok)).toBe(true);
+    expect((await engine.partitionOffsets("t", 0)).highWatermark).toBe(1010);
+    expect((await engine.partitionOffsets("t", 1)).highWatermark).toBe(5);
+    // A request over the bound on its own still goes (alone), and is answered.
+    appends.length = 0;
+    const [alone] = await coalescer.appendRecords("t", [record("x".repeat(1100 * 1024), 2)]);
+    expect(appends).toEqual([1]);
+    expect(alone!.ok).toBe(false);
+  });
+
   it("appends each joined request again on its own when the engine refuses the joined append", async () => {
     const { engine, coalescer, appends } = await setUp();
     const first = coalescer.appendRecords("t", [record("first", 0)]);

@@ -62,13 +62,21 @@ export class AppendCoalescer {
     }
     const group: Waiting[] = [];
     let records = 0;
-    while (
-      queue.length > 0 &&
-      (group.length === 0 || records + queue[0]!.records.length <= APPEND_JOINED_RECORDS_MAX)
-    ) {
-      const request = queue.shift()!;
+    let bytes = 0;
+    while (queue.length > 0) {
+      const request = queue[0]!;
+      const requestBytes = recordBytes(request.records);
+      if (
+        group.length > 0 &&
+        (records + request.records.length > APPEND_JOINED_RECORDS_MAX ||
+          bytes + requestBytes > APPEND_JOINED_BYTES_MAX)
+      ) {
+        break;
+      }
+      queue.shift();
       group.push(request);
       records += request.records.length;
+      bytes += requestBytes;
     }
     void this.appendJoined(topic, group).then(() => this.next(topic));
   }
@@ -112,8 +120,19 @@ interface Waiting {
 
 /** A request of at most this many records may be joined to others. */
 export const APPEND_JOIN_RECORDS_MAX = 100;
-/** A joined append carries at most this many records (well within one engine append). */
+/**
+ * A joined append carries at most this many records and record bytes (a request beyond either
+ * goes alone): well within one engine append, and an object no larger than a few requests'.
+ */
 const APPEND_JOINED_RECORDS_MAX = 1_000;
+const APPEND_JOINED_BYTES_MAX = 1024 * 1024;
+
+/** The key and value bytes of `records`. */
+function recordBytes(records: readonly ProduceRecord[]): number {
+  let bytes = 0;
+  for (const record of records) bytes += (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0);
+  return bytes;
+}
 
 /** An outcome the engine's checks refused: nothing of that append was written. */
 function refusedByChecks(outcome: RecordOutcome): boolean {
