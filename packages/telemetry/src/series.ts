@@ -30,7 +30,7 @@ export const SIZE_BYTES_BUCKETS = [
 export const produceRequests: CounterSeries<"topic"> = {
   kind: "counter",
   name: "sluice_produce_requests_total",
-  help: "Produce calls to the engine (one per append, or per chunked append), acknowledged or not.",
+  help: "Produce calls to the engine (one per append, or per chunked append; concurrent HTTP requests joined into one append count once), acknowledged or not.",
   unit: "requests",
   labels: ["topic"],
   cloudwatch: { metric: "ProduceRequests", dimensions: [["topic"], []] },
