@@ -23,7 +23,7 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { type RecordMetadata, SluiceClient } from "@sluice/client";
 import { recordCollections, Spans, type Timeline, threadIds } from "./anatomy-timeline.js";
-import { apiFor, type BatchValueType, batchedProduce } from "./http.js";
+import { apiFor, type BatchValueType, batchedProduce, concurrentSingles } from "./http.js";
 import {
   type Floor,
   httpRoundTripFloor,
@@ -75,6 +75,11 @@ export interface ClientKinds {
   };
   /** NATS's npm client: a JetStream publish, each ack awaited. */
   nats: { params: { url: string; requests: number; payloadBytes: number }; result: Windows };
+  /** Many small producers (bench/http.ts's concurrentSingles): `producers` connections, one request in flight each. */
+  "sluice-concurrent-singles": {
+    params: { url: string; serverPid: number; requests: number; producers: number };
+    result: { requestsPerS: number; p50Ms: number; p99Ms: number; serverCpuUsPerRequest?: number };
+  };
 }
 type Kind = keyof ClientKinds;
 
@@ -126,6 +131,20 @@ async function measureKind(kind: Kind, params: Record<string, unknown>): Promise
       return sluiceSocketProduce(params as ClientKinds["sluice-socket"]["params"]);
     case "nats":
       return natsPublishLatency(params as ClientKinds["nats"]["params"]);
+    case "sluice-concurrent-singles": {
+      const { url, serverPid, requests, producers } =
+        params as ClientKinds["sluice-concurrent-singles"]["params"];
+      const measured = await concurrentSingles(await apiFor(url), serverPid, requests, producers);
+      if (measured === undefined) throw new Error("no requests to measure");
+      return {
+        requestsPerS: measured.requestsPerS,
+        p50Ms: measured.latency.getValueAtPercentile(50) / 1000,
+        p99Ms: measured.latency.getValueAtPercentile(99) / 1000,
+        ...(measured.serverCpuUsPerRequest === undefined
+          ? {}
+          : { serverCpuUsPerRequest: measured.serverCpuUsPerRequest }),
+      };
+    }
     default:
       throw new Error(`no client of kind ${String(kind)}`);
   }

@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- peers [--json] [--records N] [--json-batches N] [--singles N] [--kafka-singles N]
- *   [--e2e N] [--durability buffered|fsync] [--dir PATH] [--skip kafka,nats] [--rounds R]`
+ *   [--e2e N] [--concurrent-singles N] [--producers P] [--durability buffered|fsync] [--dir PATH]
+ *   [--skip kafka,nats] [--rounds R]`
  *
  * Sluice's local server beside a Kafka 4.4 broker (KRaft, one node) and a NATS server with
  * JetStream (file storage), all on loopback on this machine, running the same three workloads
@@ -17,7 +18,11 @@
  *    slowest of a window rather than the 20th): after 500 untimed (cold) and after 10,000
  *    (steady, what the targets use); Kafka's tool times every one of its `--kafka-singles`
  *    records (2,000 by default: it sends 200 a second);
- * 3. produce-to-consume latency: a long-polling reader against Kafka's EndToEndLatency tool.
+ * 3. produce-to-consume latency: a long-polling reader against Kafka's EndToEndLatency tool;
+ * 4. many small producers: `--producers` clients at once, each with one single-record produce in
+ *    flight, `--concurrent-singles` in all: Sluice's from `node:http` connections
+ *    (bench/http.ts's concurrentSingles) against `nats bench js pub sync --clients`, with each
+ *    server's CPU per request from /proc. No target; Kafka's tools have no such client.
  * First it measures this machine's floor under single-request latency (bench/http-floor.ts): a
  * request answered by a `node:http` server that does nothing, from another process, `--singles`
  * times with a `node:http` client and as many on a plain socket, in the steady window.
@@ -47,7 +52,7 @@ import { dataText, SluiceClient } from "@sluice/client";
 import { measureInOwnProcess } from "./client-process.js";
 import { apiFor } from "./http.js";
 import { COLD_WINDOW_REQUESTS, type Floor, STEADY_AFTER_REQUESTS, WARM_UP_REQUESTS } from "./http-floor.js";
-import { startServer } from "./local-server.js";
+import { cpuSecondsOf, startServer } from "./local-server.js";
 import {
   type Latency,
   latencyHistogram,
@@ -82,6 +87,8 @@ export async function main(argv: string[]): Promise<void> {
       /** Kafka's single-record run: its tool sends 200 records a second, so 2,000 take 10 s. */
       "kafka-singles": { type: "string", default: "2000" },
       e2e: { type: "string", default: "2000" },
+      "concurrent-singles": { type: "string", default: "10000" },
+      producers: { type: "string", default: "16" },
       durability: { type: "string", default: "buffered" },
       dir: { type: "string", default: tmpdir() },
       skip: { type: "string", default: "" },
@@ -93,6 +100,14 @@ export async function main(argv: string[]): Promise<void> {
   const singles = Number(values.singles);
   const kafkaSingles = Number(values["kafka-singles"]);
   const e2eCount = Number(values.e2e);
+  const many: ManyProducers = {
+    requests: Number(values["concurrent-singles"]),
+    producers: Number(values.producers),
+  };
+  if (!Number.isInteger(many.producers) || many.producers < 1)
+    throw new Error(`--producers must be a whole number ≥ 1, not ${values.producers}`);
+  if (!Number.isInteger(many.requests) || many.requests < 100)
+    throw new Error(`--concurrent-singles must be a whole number ≥ 100, not ${values["concurrent-singles"]}`);
   const skip = new Set(values.skip.split(",").filter(Boolean));
   const durability = values.durability === "fsync" ? "fsync" : "buffered";
 
@@ -119,13 +134,14 @@ export async function main(argv: string[]): Promise<void> {
       values["json-batches"] === undefined ? Math.ceil(records / 1000) : Number(values["json-batches"]),
       singles,
       e2eCount,
+      many,
     );
     const kafka = skip.has("kafka")
       ? skipped<KafkaFigures>("--skip kafka")
       : await attempt(() => measureKafka(values.dir, records, kafkaSingles, e2eCount));
     const nats = skip.has("nats")
       ? skipped<NatsFigures>("--skip nats")
-      : await attempt(() => measureNats(values.dir, records, singles));
+      : await attempt(() => measureNats(values.dir, records, singles, many));
     measured.push({ floor, sluice, kafka, nats });
   }
   progressDone();
@@ -164,6 +180,23 @@ export async function main(argv: string[]): Promise<void> {
     ["  same, cold window p99", "ms", sluice.singleCold.p99Ms, NO_WINDOW, n?.publishCold.p99Ms, false],
     ["produce-to-consume p50", "ms", sluice.e2e.p50Ms, k?.e2e.p50Ms, undefined, false],
     ["produce-to-consume p99", "ms", sluice.e2e.p99Ms, k?.e2e.p99Ms, undefined, false],
+    [
+      `${many.producers} producers, a record each`,
+      "requests/s",
+      sluice.many.requestsPerS,
+      NO_WINDOW,
+      n?.many.requestsPerS,
+      true,
+    ],
+    ["  same, p99", "ms", sluice.many.p99Ms, NO_WINDOW, n?.many.p99Ms, false],
+    [
+      "  same, server CPU per request",
+      "µs",
+      sluice.many.serverCpuUs ?? Number.NaN,
+      NO_WINDOW,
+      n?.many.serverCpuUs ?? Number.NaN,
+      false,
+    ],
   ];
   const out = (line: string) => process.stdout.write(`${line}\n`);
   out(
@@ -244,6 +277,7 @@ export async function main(argv: string[]): Promise<void> {
       JSON.stringify({
         benchmark: "peers",
         durability,
+        concurrent_producers: many.producers,
         ...figuresJson({ floor, sluice, kafka, nats }),
         ...(rounds > 1 ? { rounds, per_round: measured.map(figuresJson) } : {}),
       }),
@@ -279,6 +313,12 @@ function figuresJson({ floor, sluice, kafka, nats }: Round) {
     e2e_p99_ms: sluice.e2e.p99Ms,
     kafka_e2e_p50_ms: k?.e2e.p50Ms ?? null,
     kafka_e2e_p99_ms: k?.e2e.p99Ms ?? null,
+    concurrent_produce_requests_per_s: Math.round(sluice.many.requestsPerS),
+    concurrent_produce_p99_ms: sluice.many.p99Ms,
+    concurrent_produce_server_cpu_us: sluice.many.serverCpuUs ?? null,
+    nats_concurrent_publish_msgs_per_s: n ? Math.round(n.many.requestsPerS) : null,
+    nats_concurrent_publish_p99_ms: n?.many.p99Ms ?? null,
+    nats_concurrent_server_cpu_us: n?.many.serverCpuUs ?? null,
     http_floor_p50_ms: floor.http.p50Ms,
     http_floor_p99_ms: floor.http.p99Ms,
     http_floor_socket_p50_ms: floor.socket.p50Ms,
@@ -313,6 +353,24 @@ function medianRound(rounds: Round[]): Round {
       50,
     ),
   });
+  const manyOf = (all: ManyFigures[]): ManyFigures => {
+    const cpu = all.flatMap((one) => (one.serverCpuUs === undefined ? [] : [one.serverCpuUs]));
+    return {
+      requestsPerS: percentile(
+        all.map((one) => one.requestsPerS),
+        50,
+      ),
+      p50Ms: percentile(
+        all.map((one) => one.p50Ms),
+        50,
+      ),
+      p99Ms: percentile(
+        all.map((one) => one.p99Ms),
+        50,
+      ),
+      ...(cpu.length === all.length ? { serverCpuUs: percentile(cpu, 50) } : {}),
+    };
+  };
   const sluice = rounds.map((round) => round.sluice);
   const kafkaSkipped = rounds.find((round) => !round.kafka.ok)?.kafka;
   const natsSkipped = rounds.find((round) => !round.nats.ok)?.nats;
@@ -332,6 +390,7 @@ function medianRound(rounds: Round[]): Round {
       singleSocket: latency(sluice.map((one) => one.singleSocket)),
       singleNoPoll: latency(sluice.map((one) => one.singleNoPoll)),
       e2e: latency(sluice.map((one) => one.e2e)),
+      many: manyOf(sluice.map((one) => one.many)),
     },
     kafka: kafkaSkipped ?? {
       ok: true,
@@ -347,6 +406,7 @@ function medianRound(rounds: Round[]): Round {
         produce: throughput(nats.map((one) => one.produce)),
         publish: latency(nats.map((one) => one.publish)),
         publishCold: latency(nats.map((one) => one.publishCold)),
+        many: manyOf(nats.map((one) => one.many)),
       },
     },
   };
@@ -435,6 +495,23 @@ interface SluiceFigures {
   /** The SDK's single produce with answer polling off (`answerPollUs: 0`), in the steady window. */
   singleNoPoll: Latency;
   e2e: Latency;
+  /** Many small producers at once (`--producers`). */
+  many: ManyFigures;
+}
+
+/** How many small producers run at once, and how many requests they send in all. */
+interface ManyProducers {
+  producers: number;
+  requests: number;
+}
+
+/** Many small producers at once: requests (or messages) per second, latency, the server's CPU per request. */
+interface ManyFigures {
+  requestsPerS: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** From /proc; absent where it cannot be read. */
+  serverCpuUs?: number;
 }
 
 async function measureSluice(
@@ -444,6 +521,7 @@ async function measureSluice(
   jsonBatches: number,
   singles: number,
   e2eCount: number,
+  many: ManyProducers,
 ): Promise<SluiceFigures> {
   const dataDir = await mkdtemp(join(dir, "sluice-bench-peers-"));
   const server = await startServer(dataDir, durability);
@@ -481,6 +559,12 @@ async function measureSluice(
     const singleSocket = await measureInOwnProcess("sluice-socket", singleParams);
     step("Sluice: single-record produce, the SDK with answer polling off");
     const singleNoPoll = await measureInOwnProcess("sluice-sdk", { ...singleParams, answerPollUs: 0 });
+    step(`Sluice: ${many.producers} producers, a record each`);
+    const concurrent = await measureInOwnProcess("sluice-concurrent-singles", {
+      url: server.url,
+      serverPid: server.pid ?? -1,
+      ...many,
+    });
     step("Sluice: produce-to-consume");
     const e2e = await sluiceProduceToConsume(server.url, e2eCount);
     return {
@@ -492,6 +576,14 @@ async function measureSluice(
       singleSocket,
       singleNoPoll: singleNoPoll.steady,
       e2e: latencyOf(e2e),
+      many: {
+        requestsPerS: concurrent.requestsPerS,
+        p50Ms: concurrent.p50Ms,
+        p99Ms: concurrent.p99Ms,
+        ...(concurrent.serverCpuUsPerRequest === undefined
+          ? {}
+          : { serverCpuUs: concurrent.serverCpuUsPerRequest }),
+      },
     };
   } finally {
     await server.stop();
@@ -754,9 +846,16 @@ interface NatsFigures {
   publish: Latency;
   /** The same, in the cold window. */
   publishCold: Latency;
+  /** Many synchronous publishers at once (`nats bench js pub sync --clients`). */
+  many: ManyFigures;
 }
 
-async function measureNats(dir: string, records: number, singles: number): Promise<NatsFigures> {
+async function measureNats(
+  dir: string,
+  records: number,
+  singles: number,
+  many: ManyProducers,
+): Promise<NatsFigures> {
   const { server: serverBinary, cli } = await fetchNats();
   const storeDir = await mkdtemp(join(dir, "sluice-bench-nats-"));
   const port = await freePort();
@@ -786,7 +885,34 @@ async function measureNats(dir: string, records: number, singles: number): Promi
     const produce = parseNatsBench(bench);
     step("NATS: single publish latency (npm client, awaiting each ack)");
     const publish = await measureInOwnProcess("nats", { url, requests: singles, payloadBytes: RECORD_BYTES });
-    return { produce, publish: publish.steady, publishCold: publish.cold };
+    step(`NATS: nats bench js pub sync, ${many.producers} clients`);
+    const cpuBefore = cpuSecondsOf(server.child.pid);
+    const sync = await run(cli, [
+      "bench",
+      "js",
+      "pub",
+      "sync",
+      "peers.sync",
+      "--stream",
+      "peers-sync",
+      "-s",
+      url,
+      "--clients",
+      String(many.producers),
+      "--msgs",
+      String(many.requests),
+      "--size",
+      `${RECORD_BYTES}B`,
+      "--create",
+      "--storage",
+      "file",
+      "--no-progress",
+    ]).done;
+    const cpuAfter = cpuSecondsOf(server.child.pid);
+    const manyFigures = parseNatsSyncBench(sync);
+    if (cpuBefore !== undefined && cpuAfter !== undefined)
+      manyFigures.serverCpuUs = ((cpuAfter - cpuBefore) * 1e6) / many.requests;
+    return { produce, publish: publish.steady, publishCold: publish.cold, many: manyFigures };
   } finally {
     server.child.kill("SIGTERM");
     await new Promise((resolve) =>
@@ -816,6 +942,21 @@ function parseNatsBench(output: string): Throughput {
   const match = /Pub stats: ([\d,.]+) msgs\/sec/.exec(output) ?? /([\d,.]+) msgs\/sec/.exec(output);
   if (!match) throw new Error(`nats bench printed no rate:\n${output.slice(-2_000)}`);
   return { recordsPerS: Number(match[1]!.replace(/,/g, "")) };
+}
+
+/** `nats bench js pub sync`'s aggregate: messages/s, and the P50 and P99 of its per-operation latencies. */
+function parseNatsSyncBench(output: string): ManyFigures {
+  // "… aggregated stats: 45,444 msgs/sec ~ 4.3 MiB/sec", then
+  // "latencies per operation min … | P50 276.96us | P90 … | P99 1,670.46us | …"
+  const rate = /aggregated stats: ([\d,.]+) msgs\/sec/.exec(output);
+  const latencies = output.slice(output.lastIndexOf("latencies per operation"));
+  const p50 = /P50 ([\d,.]+)(us|ms|s)\b/.exec(latencies);
+  const p99 = /P99 ([\d,.]+)(us|ms|s)\b/.exec(latencies);
+  if (!rate || !p50 || !p99 || !output.includes("latencies per operation"))
+    throw new Error(`nats bench js pub sync printed no aggregate:\n${output.slice(-2_000)}`);
+  const ms = ([, value, unit]: RegExpExecArray) =>
+    Number(value!.replace(/,/g, "")) * (unit === "us" ? 0.001 : unit === "ms" ? 1 : 1000);
+  return { requestsPerS: Number(rate[1]!.replace(/,/g, "")), p50Ms: ms(p50), p99Ms: ms(p99) };
 }
 
 // --- plumbing -------------------------------------------------------------------------------
