@@ -38,6 +38,9 @@ async function stored(engine: Engine): Promise<Map<string, string>> {
   return found;
 }
 
+/** Resolves in a later turn of the event loop. */
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
 function where(outcome: RecordOutcome): string {
   if (!outcome.ok) throw new Error(`expected a written record, got ${String(outcome.error)}`);
   return `${outcome.appended.partition}:${outcome.appended.offset}`;
@@ -57,7 +60,50 @@ describe("AppendCoalescer", () => {
     );
   });
 
-  it("joins the requests that arrive in one turn of the event loop, each answered with its own records", async () => {
+  it("appends at once, waiting for nothing, while requests come one at a time", async () => {
+    const { coalescer, appends } = await setUp();
+    for (let request = 1; request <= 3; request++) {
+      await nextTurn(); // the next request comes in a later turn, as one producer's do
+      const outcome = coalescer.appendRecords("t", [record(`r${request}`, 0)]);
+      // Handed to the engine before this call returned: no turn of the event loop waited for.
+      expect(appends).toHaveLength(request);
+      expect((await outcome)[0]!.ok).toBe(true);
+    }
+  });
+
+  it("waits for the turn's end once requests came side by side, until eight appends in a row were alone", async () => {
+    const { coalescer, appends } = await setUp();
+    // "a" is appended at once; "b", asked for in the same turn, waits for its end: an append of one.
+    await Promise.all([
+      coalescer.appendRecords("t", [record("a", 0)]),
+      coalescer.appendRecords("t", [record("b", 0)]),
+    ]);
+    expect(appends).toEqual([1, 1]);
+    // Seven more appends of one request, each waiting for its turn's end: eight in a row.
+    for (let request = 0; request < 7; request++) {
+      await nextTurn();
+      const outcome = coalescer.appendRecords("t", [record(`late ${request}`, 0)]);
+      expect(appends).toHaveLength(2 + request);
+      await outcome;
+      expect(appends).toHaveLength(3 + request);
+    }
+    await nextTurn();
+    void coalescer.appendRecords("t", [record("at once again", 0)]);
+    expect(appends).toHaveLength(10);
+  });
+
+  it("keeps joining while requests keep coming side by side", async () => {
+    const { coalescer, appends } = await setUp();
+    for (let turn = 0; turn < 12; turn++) {
+      await nextTurn();
+      await Promise.all(["a", "b", "c"].map((value) => coalescer.appendRecords("t", [record(value, 0)])));
+    }
+    // The first turn shows requests side by side (its first is appended at once); every later
+    // turn's three go together.
+    expect(appends).toEqual([1, 2, ...Array.from({ length: 11 }, () => 3)]);
+  });
+
+  it("appends the first request of a turn at once and joins the ones beside it, each answered with its own records", async () => {
     const { engine, coalescer, appends } = await setUp();
     const answers = await Promise.all(
       Array.from({ length: 6 }, (_, request) =>
@@ -69,7 +115,7 @@ describe("AppendCoalescer", () => {
         ),
       ),
     );
-    expect(appends).toEqual([21]);
+    expect(appends).toEqual([1, 20]);
     const found = await stored(engine);
     expect(found.size).toBe(21);
     answers.forEach((outcomes, request) => {
@@ -109,7 +155,7 @@ describe("AppendCoalescer", () => {
       ),
     );
     await Promise.all(many);
-    expect(appends).toEqual([1000, 10]);
+    expect(appends).toEqual([10, 1000]);
     appends.length = 0;
     const big = "x".repeat(400 * 1024);
     const large = Array.from({ length: 5 }, () => coalescer.appendRecords("t", [record(big, 1)]));
@@ -133,7 +179,7 @@ describe("AppendCoalescer", () => {
     const bad = coalescer.appendRecords("t", [record("bad", 7)]);
     const alsoGood = coalescer.appendRecords("t", [record("also good", 2)]);
     const [, goodOutcomes, badOutcomes, alsoGoodOutcomes] = await Promise.all([first, good, bad, alsoGood]);
-    expect(appends).toEqual([4, 1, 1, 1, 1]);
+    expect(appends).toEqual([1, 3, 1, 1, 1]);
     const badOutcome = badOutcomes[0]!;
     expect(badOutcome.ok).toBe(false);
     // The refusal names the request's own record (its first), not its place in the joined append.
@@ -149,7 +195,7 @@ describe("AppendCoalescer", () => {
     const answers = await Promise.all(
       ["a", "b", "c", "d"].map((value) => coalescer.appendRecords("missing", [record(value)])),
     );
-    expect(appends).toEqual([4]);
+    expect(appends).toEqual([1, 3]);
     for (const outcomes of answers) {
       expect(outcomes).toHaveLength(1);
       expect(outcomes[0]!.ok).toBe(false);

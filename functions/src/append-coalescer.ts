@@ -5,9 +5,10 @@ import type { ProduceRecord, RecordOutcome } from "@sluice/engine";
  * turn of the event loop (requests whose bytes came in together), and those that arrive while
  * such an append to the topic is in flight, which wait for it. One object and one commit for all
  * of them, as a Kafka producer (or the Confluent REST Proxy's, shared by its HTTP requests)
- * batches the records of many sends; each caller gets its own records' outcomes, in order. An
- * append to an idle topic waits only for the rest of the current turn's I/O callbacks
- * (`setImmediate`), not for a timer.
+ * batches the records of many sends; each caller gets its own records' outcomes, in order. Once a
+ * topic is asked for twice in one turn, its appends wait for the rest of the turn's I/O callbacks
+ * (`setImmediate`, never a timer) so that requests arriving together join; a topic whose requests
+ * come one at a time is appended at once, waiting for nothing.
  *
  * Why: many producers each sending one record paid for a whole append each (an encoded batch, an
  * index entry, a transaction with a conditional head move), and on the local server an append of
@@ -30,6 +31,10 @@ import type { ProduceRecord, RecordOutcome } from "@sluice/engine";
 export class AppendCoalescer {
   /** Per topic with an append in flight or about to start: the requests waiting for it. */
   private readonly waiting = new Map<string, Waiting[]>();
+  /** Per topic that was asked for side by side: how many appends of one request since (see `joining`). */
+  private readonly joining = new Map<string, number>();
+  /** The topics asked for in this turn of the event loop; undefined until one is. */
+  private askedThisTurn: Set<string> | undefined;
 
   constructor(
     private readonly append: (topic: string, records: ProduceRecord[]) => Promise<RecordOutcome[]>,
@@ -42,7 +47,16 @@ export class AppendCoalescer {
 
   /** Appends `records` to `topic`, with the requests beside it; its records' outcomes, in order. */
   appendRecords(topic: string, records: ProduceRecord[]): Promise<RecordOutcome[]> {
+    if (this.askedTwiceThisTurn(topic)) this.joining.set(topic, 0);
     let queue = this.waiting.get(topic);
+    if (queue === undefined && !this.joining.has(topic)) {
+      // No sign of requests side by side: append at once, as if there were no coalescer. Requests
+      // that arrive while it is in flight wait for it.
+      this.waiting.set(topic, []);
+      const alone = this.appendSafely(topic, records);
+      void alone.then(() => this.next(topic));
+      return alone;
+    }
     if (queue === undefined) {
       queue = [];
       this.waiting.set(topic, queue);
@@ -51,6 +65,24 @@ export class AppendCoalescer {
     }
     const waiting = queue;
     return new Promise((resolve) => waiting.push({ records, resolve }));
+  }
+
+  /**
+   * Whether `topic` was asked for before in this turn of the event loop: requests side by side.
+   * Until that happens a topic's requests are appended at once (one producer at a time waits for
+   * nothing); from then on they wait for the turn's end to join, until JOINING_ENDS_AFTER appends
+   * in a row were of one request each.
+   */
+  private askedTwiceThisTurn(topic: string): boolean {
+    if (this.askedThisTurn === undefined) {
+      this.askedThisTurn = new Set();
+      setImmediate(() => {
+        this.askedThisTurn = undefined;
+      });
+    }
+    if (this.askedThisTurn.has(topic)) return true;
+    this.askedThisTurn.add(topic);
+    return false;
   }
 
   /** Starts the next append of `topic`, with every request waiting (up to a bound), or marks it idle. */
@@ -77,6 +109,12 @@ export class AppendCoalescer {
       group.push(request);
       records += request.records.length;
       bytes += requestBytes;
+    }
+    const alone = this.joining.get(topic);
+    if (alone !== undefined) {
+      if (group.length > 1) this.joining.set(topic, 0);
+      else if (alone + 1 >= JOINING_ENDS_AFTER) this.joining.delete(topic);
+      else this.joining.set(topic, alone + 1);
     }
     void this.appendJoined(topic, group).then(() => this.next(topic));
   }
@@ -118,6 +156,8 @@ interface Waiting {
   resolve: (outcomes: RecordOutcome[]) => void;
 }
 
+/** Appends of one request in a row after which a topic's requests are appended at once again. */
+const JOINING_ENDS_AFTER = 8;
 /** A request of at most this many records may be joined to others. */
 export const APPEND_JOIN_RECORDS_MAX = 100;
 /**
