@@ -337,38 +337,21 @@ interface Round {
 
 /** Each figure's median (nearest rank) over the rounds; a peer skipped in any round is skipped. */
 function medianRound(rounds: Round[]): Round {
+  const median = (values: number[]) => percentile(values, 50);
   const latency = (all: Latency[]): Latency => ({
-    p50Ms: percentile(
-      all.map((one) => one.p50Ms),
-      50,
-    ),
-    p99Ms: percentile(
-      all.map((one) => one.p99Ms),
-      50,
-    ),
+    p50Ms: median(all.map((one) => one.p50Ms)),
+    p99Ms: median(all.map((one) => one.p99Ms)),
   });
   const throughput = (all: Throughput[]): Throughput => ({
-    recordsPerS: percentile(
-      all.map((one) => one.recordsPerS),
-      50,
-    ),
+    recordsPerS: median(all.map((one) => one.recordsPerS)),
   });
   const manyOf = (all: ManyFigures[]): ManyFigures => {
     const cpu = all.flatMap((one) => (one.serverCpuUs === undefined ? [] : [one.serverCpuUs]));
     return {
-      requestsPerS: percentile(
-        all.map((one) => one.requestsPerS),
-        50,
-      ),
-      p50Ms: percentile(
-        all.map((one) => one.p50Ms),
-        50,
-      ),
-      p99Ms: percentile(
-        all.map((one) => one.p99Ms),
-        50,
-      ),
-      ...(cpu.length === all.length ? { serverCpuUs: percentile(cpu, 50) } : {}),
+      requestsPerS: median(all.map((one) => one.requestsPerS)),
+      p50Ms: median(all.map((one) => one.p50Ms)),
+      p99Ms: median(all.map((one) => one.p99Ms)),
+      ...(cpu.length === all.length ? { serverCpuUs: median(cpu) } : {}),
     };
   };
   const sluice = rounds.map((round) => round.sluice);
@@ -865,48 +848,18 @@ async function measureNats(
   try {
     await waitForPort(port, server.child);
     step(`NATS: nats bench js pub async, ${records.toLocaleString("en-US")} messages of ${RECORD_BYTES} B`);
-    const bench = await run(cli, [
-      "bench",
-      "js",
-      "pub",
-      "async",
-      "peers.bench",
-      "-s",
-      url,
-      "--msgs",
-      String(records),
-      "--size",
-      `${RECORD_BYTES}B`,
-      "--create",
-      "--storage",
-      "file",
-      "--no-progress",
-    ]).done;
+    const bench = await run(cli, natsBenchArgs("async", "peers.bench", url, records)).done;
     const produce = parseNatsBench(bench);
     step("NATS: single publish latency (npm client, awaiting each ack)");
     const publish = await measureInOwnProcess("nats", { url, requests: singles, payloadBytes: RECORD_BYTES });
     step(`NATS: nats bench js pub sync, ${many.producers} clients`);
     const cpuBefore = cpuSecondsOf(server.child.pid);
     const sync = await run(cli, [
-      "bench",
-      "js",
-      "pub",
-      "sync",
-      "peers.sync",
+      ...natsBenchArgs("sync", "peers.sync", url, many.requests),
       "--stream",
       "peers-sync",
-      "-s",
-      url,
       "--clients",
       String(many.producers),
-      "--msgs",
-      String(many.requests),
-      "--size",
-      `${RECORD_BYTES}B`,
-      "--create",
-      "--storage",
-      "file",
-      "--no-progress",
     ]).done;
     const cpuAfter = cpuSecondsOf(server.child.pid);
     const manyFigures = parseNatsSyncBench(sync);
@@ -942,6 +895,27 @@ function parseNatsBench(output: string): Throughput {
   const match = /Pub stats: ([\d,.]+) msgs\/sec/.exec(output) ?? /([\d,.]+) msgs\/sec/.exec(output);
   if (!match) throw new Error(`nats bench printed no rate:\n${output.slice(-2_000)}`);
   return { recordsPerS: Number(match[1]!.replace(/,/g, "")) };
+}
+
+/** `nats bench js pub <mode>` of `messages` 100-byte messages to `subject`, file storage, the stream created. */
+function natsBenchArgs(mode: "async" | "sync", subject: string, url: string, messages: number): string[] {
+  return [
+    "bench",
+    "js",
+    "pub",
+    mode,
+    subject,
+    "-s",
+    url,
+    "--msgs",
+    String(messages),
+    "--size",
+    `${RECORD_BYTES}B`,
+    "--create",
+    "--storage",
+    "file",
+    "--no-progress",
+  ];
 }
 
 /** `nats bench js pub sync`'s aggregate: messages/s, and the P50 and P99 of its per-operation latencies. */
