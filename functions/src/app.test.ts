@@ -210,6 +210,48 @@ describe("produce, beyond the suite", () => {
   });
 });
 
+describe("many producers at once", () => {
+  type Report = { partition_id: number; offset: number };
+  const produceAll = async (headers: (index: number) => Record<string, string>) => {
+    const { app, json } = isolatedApp();
+    await app.request("/v3/clusters/c/topics", json(topicBody("t", 3)));
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, async (_, index) => {
+        const response = await app.request("/v3/clusters/c/topics/t/records", {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers(index) },
+          body: JSON.stringify({ value: { type: "STRING", data: `r${index}` } }),
+        });
+        expect(response.status).toBe(200);
+        return (await response.json()) as Report;
+      }),
+    );
+    return answers;
+  };
+  /** How many answers each partition got, largest first. */
+  const perPartition = (answers: Report[]) => {
+    const counts = new Map<number, Report[]>();
+    for (const answer of answers)
+      counts.set(answer.partition_id, [...(counts.get(answer.partition_id) ?? []), answer]);
+    return [...counts.values()].sort((a, b) => b.length - a.length);
+  };
+
+  it("appends requests that arrive together as one: their unkeyed records share a partition, each answered for its own", async () => {
+    const answers = await produceAll(() => ({}));
+    // The first is appended at once; the five that came beside it, together.
+    const groups = perPartition(answers);
+    expect(groups.map((group) => group.length)).toEqual([5, 1]);
+    const offsets = groups[0]!.map((answer) => answer.offset).sort((a, b) => a - b);
+    expect(offsets).toEqual([0, 1, 2, 3, 4].map((step) => offsets[0]! + step));
+  });
+
+  it("appends requests with an idempotency key on their own", async () => {
+    const answers = await produceAll((index) => ({ "idempotency-key": `key-${index}` }));
+    // Six appends, each moving the unkeyed partition on: every partition gets two.
+    expect(perPartition(answers).map((group) => group.length)).toEqual([2, 2, 2]);
+  });
+});
+
 describe("errors, beyond the suite", () => {
   it("answers 503 with Retry-After when the store is unavailable, and logs the cause", async () => {
     const failing = new MemoryMetadataStore();

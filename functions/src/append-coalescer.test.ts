@@ -47,6 +47,13 @@ function where(outcome: RecordOutcome): string {
 }
 
 describe("AppendCoalescer", () => {
+  it("joins requests of at most 100 records", () => {
+    const records = (count: number) => Array.from({ length: count }, () => record("x"));
+    expect(AppendCoalescer.joins(records(1))).toBe(true);
+    expect(AppendCoalescer.joins(records(100))).toBe(true);
+    expect(AppendCoalescer.joins(records(101))).toBe(false);
+  });
+
   it("appends a request alone when no other arrives beside it", async () => {
     const { engine, coalescer, appends } = await setUp();
     const outcomes = await coalescer.appendRecords("t", [record("a", 1), record("b", 1)]);
@@ -148,21 +155,22 @@ describe("AppendCoalescer", () => {
 
   it("bounds a joined append by records and bytes, the rest going in the next", async () => {
     const { engine, coalescer, appends } = await setUp();
-    const many = Array.from({ length: 101 }, (_, request) =>
+    const many = Array.from({ length: 102 }, (_, request) =>
       coalescer.appendRecords(
         "t",
         Array.from({ length: 10 }, (_, index) => record(`${request}.${index}`, 0)),
       ),
     );
     await Promise.all(many);
-    expect(appends).toEqual([10, 1000]);
+    // The first request alone (nothing had come side by side yet), then 1,000 records, then the rest.
+    expect(appends).toEqual([10, 1000, 10]);
     appends.length = 0;
     const big = "x".repeat(400 * 1024);
     const large = Array.from({ length: 5 }, () => coalescer.appendRecords("t", [record(big, 1)]));
     const outcomes = await Promise.all(large);
     expect(appends).toEqual([2, 2, 1]);
     expect(outcomes.every((each) => each[0]!.ok)).toBe(true);
-    expect((await engine.partitionOffsets("t", 0)).highWatermark).toBe(1010);
+    expect((await engine.partitionOffsets("t", 0)).highWatermark).toBe(1020);
     expect((await engine.partitionOffsets("t", 1)).highWatermark).toBe(5);
     // A request over the bound on its own still goes (alone), and is answered.
     appends.length = 0;
