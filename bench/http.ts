@@ -494,7 +494,10 @@ export async function concurrentSingles(
   requests: number,
   producers: number,
 ): Promise<{ requestsPerS: number; latency: hdr.Histogram; serverCpuUsPerRequest?: number } | undefined> {
-  if (requests <= 0) return undefined;
+  if (!Number.isInteger(requests) || requests < 0) {
+    throw new Error(`--concurrent-singles must be a whole number from 0, got ${requests}`);
+  }
+  if (requests === 0) return undefined;
   if (!Number.isInteger(producers) || producers < 1) {
     throw new Error(`--producers must be a whole number from 1, got ${producers}`);
   }

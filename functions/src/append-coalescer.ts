@@ -1,4 +1,5 @@
-import type { ProduceRecord, RecordOutcome } from "@sluice/engine";
+import { isSluiceError } from "@sluice/core";
+import { type ProduceRecord, type RecordOutcome, recordPayloadBytes } from "@sluice/engine";
 
 /**
  * Appends of a few records to one topic go to the engine together: those that arrive in the same
@@ -167,19 +168,14 @@ export const APPEND_JOIN_RECORDS_MAX = 100;
 const APPEND_JOINED_RECORDS_MAX = 1_000;
 const APPEND_JOINED_BYTES_MAX = 1024 * 1024;
 
-/** The key and value bytes of `records`. */
+/** The record bytes of `records`, as the engine counts them against max.message.bytes. */
 function recordBytes(records: readonly ProduceRecord[]): number {
   let bytes = 0;
-  for (const record of records) bytes += (record.key?.byteLength ?? 0) + (record.value?.byteLength ?? 0);
+  for (const record of records) bytes += recordPayloadBytes(record);
   return bytes;
 }
 
 /** An outcome the engine's checks refused: nothing of that append was written. */
 function refusedByChecks(outcome: RecordOutcome): boolean {
-  return (
-    !outcome.ok &&
-    typeof outcome.error === "object" &&
-    outcome.error !== null &&
-    (outcome.error as { kind?: unknown }).kind === "invalid_argument"
-  );
+  return !outcome.ok && isSluiceError(outcome.error) && outcome.error.kind === "invalid_argument";
 }
