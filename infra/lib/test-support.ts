@@ -1,7 +1,9 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
+import { afterAll } from "vitest";
 import { REPO_ROOT } from "./paths.js";
 import { SluiceStack, type SluiceStackProps } from "./sluice-stack.js";
 
@@ -17,8 +19,16 @@ const cdkJson = JSON.parse(readFileSync(join(REPO_ROOT, "cdk.json"), "utf8")) as
   context: Record<string, unknown>;
 };
 
+/**
+ * Where this test file's apps synthesize. An App without an outdir makes a new `cdk.out…`
+ * directory in the system's temporary folder at every synth and leaves it there; the tests share
+ * one per file instead (each synth overwrites its stack's files), removed when the file ends.
+ */
+const outdir = mkdtempSync(join(tmpdir(), "sluice-cdk-test-"));
+afterAll(() => rmSync(outdir, { recursive: true, force: true }));
+
 export function testApp(context: Record<string, unknown> = {}): App {
-  return new App({ context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [], ...context } });
+  return new App({ outdir, context: { ...cdkJson.context, "aws:cdk:bundling-stacks": [], ...context } });
 }
 
 export function synthStack(props: SluiceStackProps = {}): { stack: SluiceStack; template: Template } {
