@@ -40,6 +40,24 @@ function requestsArrive(server: RunningServer, count = 1): Promise<void> {
   });
 }
 
+/**
+ * Starts `wait` (a request that waits on the server), closes the server once the request has
+ * arrived, and gives what the wait settled to: how many records it was answered with, or its error.
+ */
+async function settledAtClose(
+  server: RunningServer,
+  wait: () => Promise<{ records: readonly unknown[] }>,
+): Promise<{ records: number } | { error: unknown }> {
+  const arrived = requestsArrive(server);
+  const settled = wait().then(
+    (result) => ({ records: result.records.length }),
+    (error: unknown) => ({ error }),
+  );
+  await arrived;
+  await server.close();
+  return settled;
+}
+
 describe("loadClusterId", () => {
   it("creates one id and then always returns it", async () => {
     const metadata = new MemoryMetadataStore();
@@ -111,13 +129,7 @@ describe("close", () => {
     const server = await start();
     const client = new SluiceClient({ url: server.url });
     await client.createTopic("t");
-    const arrived = requestsArrive(server);
-    const poll = client.readPartition("t", 0, { offset: 0, timeoutMs: 30_000 }).then(
-      (result) => ({ records: result.records.length }),
-      (error: unknown) => ({ error }),
-    );
-    await arrived;
-    await server.close();
+    const poll = settledAtClose(server, () => client.readPartition("t", 0, { offset: 0, timeoutMs: 30_000 }));
     // Answered (no records), not cut after the grace period, and never held for 30 s.
     expect(await poll).toEqual({ records: 0 });
   }, 15_000);
@@ -127,13 +139,7 @@ describe("close", () => {
     const client = new SluiceClient({ url: server.url });
     await client.createTopic("t");
     await client.joinShareGroup("g", { memberId: "m", topics: ["t"] });
-    const arrived = requestsArrive(server);
-    const acquire = client.acquireRecords("g", "m", { timeoutMs: 30_000 }).then(
-      (result) => ({ records: result.records.length }),
-      (error: unknown) => ({ error }),
-    );
-    await arrived;
-    await server.close();
+    const acquire = settledAtClose(server, () => client.acquireRecords("g", "m", { timeoutMs: 30_000 }));
     expect(await acquire).toEqual({ records: 0 });
   }, 15_000);
 
