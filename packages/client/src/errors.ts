@@ -118,3 +118,11 @@ function parseRetryAfter(value: string | null): number | undefined {
   const date = Date.parse(value);
   return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
+
+/**
+ * Whether a failed request may succeed if made again: the server could not be reached, or it
+ * answered 429, 502, 503 or 504. The consumers retry these and give up on the rest.
+ */
+export function isTransientError(error: unknown): boolean {
+  return error instanceof SluiceConnectionError || (error instanceof SluiceHttpError && error.retryable);
+}

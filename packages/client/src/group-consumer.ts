@@ -1,7 +1,8 @@
 import type { SluiceClient } from "./client.js";
+import { type ConsumerClock, systemClock } from "./clock.js";
 import type { DataType } from "./data.js";
 import { decodedPage } from "./decoded-page.js";
-import { SluiceConnectionError, SluiceHttpError } from "./errors.js";
+import { isTransientError, SluiceHttpError } from "./errors.js";
 import type {
   AutoOffsetReset,
   BatchPage,
@@ -13,18 +14,6 @@ import type {
   ReadResult,
   TopicPartition,
 } from "./types.js";
-
-/**
- * Time as the group consumer needs it. Structurally a subset of `Clock` in @sluice/core, so a
- * `SimulatedClock` from @sluice/testing drives heartbeats in tests; the default is real time.
- */
-export interface ConsumerClock {
-  now(): number;
-  /** Resolves after `ms`; may reject (or resolve early) when `signal` aborts. */
-  sleep(ms: number, signal?: AbortSignal): Promise<void>;
-  /** A number in [0, 1) for jitter; Math.random when absent. */
-  random?(): number;
-}
 
 export type PartitionsListener = (partitions: TopicPartition[]) => void | Promise<void>;
 
@@ -141,33 +130,12 @@ const RETRY_DELAY_MS = 1_000;
 /** Batches per partition fetched ahead of the loop, so a round trip overlaps the handling of a batch. */
 const BATCHES_AHEAD = 2;
 
-const realClock: ConsumerClock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const onAbort = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    }),
-};
-
 function tpKey(tp: TopicPartition): string {
   return `${tp.topicName}\u0000${tp.partitionId}`;
 }
 
 function isFenced(error: unknown): error is SluiceHttpError {
   return error instanceof SluiceHttpError && error.code !== undefined && FENCED_CODES.has(error.code);
-}
-
-function isTransient(error: unknown): boolean {
-  return error instanceof SluiceConnectionError || (error instanceof SluiceHttpError && error.retryable);
 }
 
 /**
@@ -224,7 +192,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
     this.client = client;
     this.options = options;
     this.groupId = options.groupId;
-    this.clock = options.clock ?? realClock;
+    this.clock = options.clock ?? systemClock;
     this.autoCommit = options.autoCommit ?? true;
     this.newMemberId = options.memberIdFactory ?? (() => globalThis.crypto.randomUUID());
     this.memberIdValue = this.newMemberId();
@@ -359,7 +327,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
         finished();
         if (!current()) continue;
         // Damaged on the way (the server checks every CRC before it sends): read it again.
-        if (isTransient(error)) this.invalidate(partition);
+        if (isTransientError(error)) this.invalidate(partition);
         else this.fail(error);
         continue;
       }
@@ -469,7 +437,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
       if (this.closed) return;
       if (isFenced(error)) {
         this.forgetMembership();
-      } else if (isTransient(error)) {
+      } else if (isTransientError(error)) {
         this.heartbeatIntervalMs = RETRY_DELAY_MS;
       } else {
         this.fail(error);
@@ -636,7 +604,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
       await this.client.commitGroupOffsets(this.groupId, memberId, offsets);
     } catch (error) {
       // A partition lost meanwhile: the heartbeat finds out and rejoins; auto-commits shrug.
-      if (quiet && (isFenced(error) || isTransient(error))) return [];
+      if (quiet && (isFenced(error) || isTransientError(error))) return [];
       throw error;
     }
     if (memberId === this.memberIdValue) {
@@ -713,7 +681,7 @@ export class GroupConsumer implements AsyncIterableIterator<GroupConsumerBatch> 
               partition.fetchOffset = start;
               partition.position = start;
             }
-          } else if (isTransient(error) || (error instanceof SluiceHttpError && error.status === 404)) {
+          } else if (isTransientError(error) || (error instanceof SluiceHttpError && error.status === 404)) {
             // A blip, or a topic going away: wait, and let the next heartbeat say what we own.
             await this.clock.sleep(RETRY_DELAY_MS, controller.signal).catch(() => undefined);
           } else {

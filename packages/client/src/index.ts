@@ -6,6 +6,7 @@ export {
   SluiceClient,
   type SluiceClientOptions,
 } from "./client.js";
+export type { ConsumerClock } from "./clock.js";
 export {
   type Data,
   type DataInput,
@@ -21,7 +22,6 @@ export {
 } from "./data.js";
 export { parseErrorBody, SluiceConnectionError, SluiceHttpError } from "./errors.js";
 export {
-  type ConsumerClock,
   GroupConsumer,
   type GroupConsumerBatch,
   type GroupConsumerOptions,

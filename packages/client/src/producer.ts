@@ -7,9 +7,9 @@ import {
   partitionForKey,
 } from "./batch-encoder.js";
 import type { AppendedBatchReport, SluiceClient } from "./client.js";
+import { type ConsumerClock, systemClock } from "./clock.js";
 import { type DataInput, dataBytes, type HeaderInput } from "./data.js";
 import { SluiceConnectionError, SluiceHttpError } from "./errors.js";
-import type { ConsumerClock } from "./group-consumer.js";
 
 /**
  * A batching producer, like Kafka's: records are gathered per partition into RecordBatch v2
@@ -117,23 +117,6 @@ export class ProducerClosedError extends Error {
 const MAX_IN_FLIGHT_IDEMPOTENT = 5;
 /** Bytes a record costs beyond its key, value and headers (framing varints), for sizing batches. */
 const RECORD_OVERHEAD = 20;
-
-const systemClock: ConsumerClock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const onAbort = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    }),
-};
 
 /**
  * A buffered record, and the caller's ticket for it. A record costs one object while it waits:

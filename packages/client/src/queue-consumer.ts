@@ -1,7 +1,7 @@
 import type { SluiceClient } from "./client.js";
+import { type ConsumerClock, systemClock } from "./clock.js";
 import type { Data, DataType, Header } from "./data.js";
-import { SluiceConnectionError, SluiceHttpError } from "./errors.js";
-import type { ConsumerClock } from "./group-consumer.js";
+import { isTransientError, SluiceHttpError } from "./errors.js";
 import type {
   AcknowledgementResult,
   AcknowledgeType,
@@ -147,27 +147,6 @@ const ACK_LINGER_MS_EXPLICIT = 5;
 const ACK_ATTEMPTS_MAX = 5;
 const ACKS_PER_REQUEST_MAX = 1_000;
 
-const realClock: ConsumerClock = {
-  now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal?.aborted) return resolve();
-      const onAbort = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener("abort", onAbort);
-        resolve();
-      }, ms);
-      signal?.addEventListener("abort", onAbort, { once: true });
-    }),
-};
-
-function isTransient(error: unknown): boolean {
-  return error instanceof SluiceConnectionError || (error instanceof SluiceHttpError && error.retryable);
-}
-
 function isUnknownMember(error: unknown): boolean {
   return error instanceof SluiceHttpError && error.code === "UNKNOWN_MEMBER_ID";
 }
@@ -235,7 +214,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
     this.options = options;
     this.groupId = options.groupId;
     this.memberId = options.memberId ?? globalThis.crypto.randomUUID();
-    this.clock = options.clock ?? realClock;
+    this.clock = options.clock ?? systemClock;
     this.maxRecords = options.maxRecords ?? 10;
     this.lowWater = this.drawLowWater();
     this.explicit = options.acknowledgement === "explicit";
@@ -451,10 +430,10 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
           try {
             await this.join();
           } catch (joinError) {
-            if (!isTransient(joinError)) return this.fail(joinError);
+            if (!isTransientError(joinError)) return this.fail(joinError);
             await this.clock.sleep(RETRY_DELAY_MS, this.stop.signal);
           }
-        } else if (isTransient(error)) {
+        } else if (isTransientError(error)) {
           await this.clock.sleep(RETRY_DELAY_MS, this.stop.signal);
         } else {
           return this.fail(error);
@@ -538,7 +517,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
         this.applyResults(acks, results, sentAtMs);
         return;
       } catch (error) {
-        if (isTransient(error) && attempt < ACK_ATTEMPTS_MAX) {
+        if (isTransientError(error) && attempt < ACK_ATTEMPTS_MAX) {
           await this.clock.sleep(RETRY_DELAY_MS);
           continue;
         }
@@ -618,7 +597,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
           this.sessionRenewAtMs = nowMs + answer.sessionRemainingMs / 2;
         } catch (error) {
           if (isUnknownMember(error)) await this.join().catch(() => undefined);
-          else if (!isTransient(error)) this.fail(error);
+          else if (!isTransientError(error)) this.fail(error);
         }
       }
     }
@@ -654,7 +633,7 @@ export class QueueConsumer implements AsyncIterableIterator<QueueRecord> {
       await this.client.leaveShareGroup(this.groupId, this.memberId);
     } catch (error) {
       // Unreachable: the locks pass on their own and the records go to other members then.
-      if (!isTransient(error)) throw error;
+      if (!isTransientError(error)) throw error;
     }
   }
 }
