@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { type GroupConsumer, SluiceClient } from "@sluice/client";
+import { fillTopic } from "./fill-topic.js";
 import { cpuSecondsOf, startServer } from "./local-server.js";
 import { percentile, printTable, progress, progressDone, round1, writeLineChart } from "./report.js";
 
@@ -78,7 +79,12 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const admin = clientFor(-1);
     await admin.createTopic(TOPIC, { partitions });
-    await fill(admin, records, partitions);
+    await fillTopic(admin, TOPIC, {
+      records,
+      partitions,
+      recordBytes: RECORD_BYTES,
+      perRequest: RECORDS_PER_REQUEST,
+    });
 
     // 1. Drain.
     let consumed = 0;
@@ -292,30 +298,6 @@ export async function main(argv: string[]): Promise<void> {
     await server.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
-}
-
-/** Produces the records beforehand: requests of 1,000, four in flight, spread over the partitions. */
-async function fill(client: SluiceClient, records: number, partitions: number): Promise<void> {
-  const value = "x".repeat(RECORD_BYTES);
-  let sent = 0;
-  let request = 0;
-  const worker = async () => {
-    while (sent < records) {
-      const count = Math.min(RECORDS_PER_REQUEST, records - sent);
-      sent += count;
-      const partitionId = request++ % partitions;
-      const outcomes = await client.produceMany(
-        TOPIC,
-        Array.from({ length: count }, () => ({ partitionId, value })),
-      );
-      if (outcomes.some((outcome) => !outcome.ok)) throw new Error("filling the topic failed");
-      progress(
-        `filling: ${Math.min(sent, records).toLocaleString("en-US")}/${records.toLocaleString("en-US")} records`,
-      );
-    }
-  };
-  await Promise.all(Array.from({ length: 4 }, worker));
-  progressDone();
 }
 
 /**

@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { type QueueConsumer, SluiceClient } from "@sluice/client";
+import { fillTopic } from "./fill-topic.js";
 import { cpuSecondsOf, startServer } from "./local-server.js";
 import { percentile, printTable, progress, progressDone, round1, writeLineChart } from "./report.js";
 
@@ -91,7 +92,12 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const admin = new SluiceClient({ url: server.url });
     await admin.createTopic(TOPIC, { partitions });
-    await fill(admin, records, partitions);
+    await fillTopic(admin, TOPIC, {
+      records,
+      partitions,
+      recordBytes: RECORD_BYTES,
+      perRequest: RECORDS_PER_REQUEST,
+    });
 
     let acknowledged = 0;
     let failed = 0;
@@ -320,30 +326,6 @@ export async function main(argv: string[]): Promise<void> {
     await server.stop();
     await rm(dataDir, { recursive: true, force: true });
   }
-}
-
-/** Produces the records beforehand: requests of 1,000, four in flight, spread over the partitions. */
-async function fill(client: SluiceClient, records: number, partitions: number): Promise<void> {
-  const value = "x".repeat(RECORD_BYTES);
-  let sent = 0;
-  let request = 0;
-  const worker = async () => {
-    while (sent < records) {
-      const count = Math.min(RECORDS_PER_REQUEST, records - sent);
-      sent += count;
-      const partitionId = request++ % partitions;
-      const outcomes = await client.produceMany(
-        TOPIC,
-        Array.from({ length: count }, () => ({ partitionId, value })),
-      );
-      if (outcomes.some((outcome) => !outcome.ok)) throw new Error("filling the topic failed");
-      progress(
-        `filling: ${Math.min(sent, records).toLocaleString("en-US")}/${records.toLocaleString("en-US")} records`,
-      );
-    }
-  };
-  await Promise.all(Array.from({ length: 4 }, worker));
-  progressDone();
 }
 
 function clientCpuMs(): number {
